@@ -1,0 +1,171 @@
+// Api: construction, the proposal plumbing shared by every action, and rendering of records into
+// API shapes. The actions themselves live in api_<resource>.cc.
+#include "src/controlplane/api.h"
+
+#include <future>
+
+#include "berth/common/strings.h"
+#include "berth/store/keys.h"
+#include "src/controlplane/errors.h"
+
+namespace berth::controlplane {
+
+Api::Api(ApiOptions options, State* state, absl::Mutex* mu, CommitPipeline* pipeline, const Clock* clock)
+    : options_(std::move(options)),
+      arns_(options_.arn_context),
+      state_(state),
+      mu_(mu),
+      pipeline_(pipeline),
+      clock_(clock) {}
+
+void Api::Submit(std::function<absl::Status(Txn&)> apply, Done done) {
+  pipeline_->Submit(Proposal{std::move(apply), std::move(done)});
+}
+
+absl::StatusOr<ClusterEntry*> Api::ActiveCluster(const std::string& name) {
+  ClusterEntry* c = state_->FindCluster(name);
+  if (c == nullptr || !c->active()) return ClusterNotFound(name);
+  return c;
+}
+
+std::string Api::ClusterFromRequest(bool has, const std::string& value, absl::Status* error) const {
+  if (!has || value.empty()) return "default";
+  auto name = arns_.ClusterName(value, "cluster");
+  if (!name.ok()) {
+    *error = WithType(name.status(), "InvalidParameterException");
+    return {};
+  }
+  return *std::move(name);
+}
+
+namespace {
+template <typename Record>
+std::string Serialize(Record& record, uint64_t revision) {
+  record.set_revision(revision);
+  return record.SerializeAsString();
+}
+}  // namespace
+
+void Api::PutCluster(Txn& txn, ClusterEntry& cluster) {
+  txn.batch().Put(store::Table::kClusters, store::ClusterKey(cluster.record.cluster().cluster_name()),
+                  Serialize(cluster.record, txn.revision()));
+}
+
+void Api::PutInstance(Txn& txn, InstanceEntry& instance) {
+  txn.batch().Put(store::Table::kContainerInstances,
+                  store::ContainerInstanceKey(instance.record.cluster(), instance.record.id()),
+                  Serialize(instance.record, txn.revision()));
+}
+
+void Api::PutTask(Txn& txn, TaskEntry& task) {
+  txn.batch().Put(store::Table::kTasks, store::TaskKey(task.record.cluster(), task.record.id()),
+                  Serialize(task.record, txn.revision()));
+}
+
+void Api::PutTaskDefinition(Txn& txn, v1::TaskDefinitionRecord& record) {
+  const auto& td = record.task_definition();
+  txn.batch().Put(store::Table::kTaskDefinitions,
+                  store::TaskDefinitionKey(td.family(), static_cast<uint32_t>(td.revision())),
+                  Serialize(record, txn.revision()));
+}
+
+void Api::PutAttribute(Txn& txn, const std::string& cluster, const std::string& instance_id,
+                       v1::AttributeRecord& record) {
+  txn.batch().Put(store::Table::kAttributes, store::AttributeKey(cluster, instance_id, record.attribute().name()),
+                  Serialize(record, txn.revision()));
+}
+
+absl::Status Api::EnsureDefaultCluster() {
+  std::promise<absl::Status> result;
+  Submit(
+      [this](Txn& txn) -> absl::Status {
+        if (state_->FindCluster("default") != nullptr) return absl::OkStatus();
+        v1::ClusterRecord rec;
+        rec.mutable_cluster()->set_cluster_name("default");
+        rec.mutable_cluster()->set_status("ACTIVE");
+        rec.set_created_at(clock_->NowSeconds());
+        PutCluster(txn, state_->AddCluster(std::move(rec)));
+        return absl::OkStatus();
+      },
+      [&result](absl::Status s) { result.set_value(std::move(s)); });
+  return result.get_future().get();
+}
+
+// --- rendering ---
+
+void Api::RenderCluster(const ClusterEntry& cluster, bool with_tags, v1::Cluster* out) const {
+  *out = cluster.record.cluster();
+  out->set_cluster_arn(arns_.Cluster(out->cluster_name()));
+  out->set_registered_container_instances_count(static_cast<int32_t>(cluster.registered_instances));
+  out->set_running_tasks_count(static_cast<int32_t>(cluster.running_tasks));
+  out->set_pending_tasks_count(static_cast<int32_t>(cluster.pending_tasks));
+  out->set_active_services_count(static_cast<int32_t>(cluster.active_services));
+  if (!with_tags) out->clear_tags();
+}
+
+void Api::RenderTaskDefinition(const v1::TaskDefinitionRecord& record, v1::TaskDefinition* out) const {
+  *out = record.task_definition();
+  out->set_task_definition_arn(arns_.TaskDefinition(out->family(), static_cast<uint32_t>(out->revision())));
+}
+
+namespace {
+void AddIntegerResource(google::protobuf::RepeatedPtrField<v1::Resource>* out, const char* name, int64_t value) {
+  auto* r = out->Add();
+  r->set_name(name);
+  r->set_type("INTEGER");
+  r->set_double_value(0);
+  r->set_long_value(0);
+  r->set_integer_value(static_cast<int32_t>(value));
+}
+
+void AddPortsResource(google::protobuf::RepeatedPtrField<v1::Resource>* out, const char* name,
+                      const absl::flat_hash_set<int32_t>& ports) {
+  auto* r = out->Add();
+  r->set_name(name);
+  r->set_type("STRINGSET");
+  r->set_double_value(0);
+  r->set_long_value(0);
+  r->set_integer_value(0);
+  std::vector<int32_t> sorted(ports.begin(), ports.end());
+  std::sort(sorted.begin(), sorted.end());
+  for (int32_t p : sorted) r->add_string_set_value(std::to_string(p));
+}
+}  // namespace
+
+void Api::RenderInstance(const ClusterEntry& cluster, const InstanceEntry& instance, bool with_tags,
+                         v1::ContainerInstance* out) const {
+  *out = instance.record.instance();
+  out->set_container_instance_arn(arns_.ContainerInstance(instance.record.cluster(), instance.record.id()));
+  out->set_running_tasks_count(instance.running_tasks);
+  out->set_pending_tasks_count(instance.pending_tasks);
+  if (const placement::InstanceView* view = cluster.view.Find(instance.record.id())) {
+    AddIntegerResource(out->mutable_remaining_resources(), "CPU", view->cpu_remaining());
+    AddIntegerResource(out->mutable_remaining_resources(), "MEMORY", view->memory_remaining());
+    AddPortsResource(out->mutable_remaining_resources(), "PORTS", view->tcp_ports_used);
+    AddPortsResource(out->mutable_remaining_resources(), "PORTS_UDP", view->udp_ports_used);
+  }
+  for (const auto& [name, rec] : instance.attributes) {
+    auto* a = out->add_attributes();
+    a->set_name(rec.attribute().name());
+    if (rec.attribute().has_value()) a->set_value(rec.attribute().value());
+  }
+  if (!with_tags) out->clear_tags();
+}
+
+void Api::RenderTask(const TaskEntry& task, bool with_tags, v1::Task* out) const {
+  const v1::TaskRecord& rec = task.record;
+  *out = rec.task();
+  out->set_task_arn(arns_.Task(rec.cluster(), rec.id()));
+  out->set_cluster_arn(arns_.Cluster(rec.cluster()));
+  out->set_task_definition_arn(arns_.TaskDefinition(rec.family(), rec.task_definition_revision()));
+  if (!rec.container_instance_id().empty()) {
+    out->set_container_instance_arn(arns_.ContainerInstance(rec.cluster(), rec.container_instance_id()));
+  }
+  for (auto& c : *out->mutable_containers()) {
+    c.set_task_arn(out->task_arn());
+    c.set_container_arn(arns_.Container(rec.cluster(), rec.id(), c.name()));
+  }
+  if (!with_tags) out->clear_tags();
+}
+
+}  // namespace berth::controlplane

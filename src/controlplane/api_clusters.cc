@@ -1,0 +1,175 @@
+// Cluster actions: CreateCluster, DeleteCluster, DescribeClusters, ListClusters.
+#include "berth/common/strings.h"
+#include "berth/store/keys.h"
+#include "src/controlplane/api.h"
+#include "src/controlplane/errors.h"
+#include "src/controlplane/pagination.h"
+
+namespace berth::controlplane {
+namespace {
+
+absl::Status ValidateClusterSettings(const google::protobuf::RepeatedPtrField<v1::ClusterSetting>& settings) {
+  for (int i = 0; i < settings.size(); ++i) {
+    const auto& s = settings[i];
+    if (s.name() != "containerInsights") {
+      return InvalidParameter("settings[", i, "].name: must be 'containerInsights' (got '", s.name(), "')");
+    }
+    if (s.value() != "enabled" && s.value() != "disabled" && s.value() != "enhanced") {
+      return InvalidParameter("settings[", i, "].value: must be enabled, disabled or enhanced (got '", s.value(),
+                              "')");
+    }
+  }
+  return absl::OkStatus();
+}
+
+bool Includes(const google::protobuf::RepeatedPtrField<std::string>& include, std::string_view what) {
+  for (const auto& i : include) {
+    if (i == what) return true;
+  }
+  return false;
+}
+
+}  // namespace
+
+void Api::CreateCluster(const v1::CreateClusterRequest& request, v1::CreateClusterResponse* response, Done done) {
+  std::string name = request.has_cluster_name() ? request.cluster_name() : "default";
+  if (!IsValidName(name)) {
+    return done(InvalidParameter("clusterName: '", name,
+                                 "' is invalid: use 1-255 letters, digits, hyphens and underscores"));
+  }
+  if (absl::Status s = ValidateTags(request.tags(), "tags", options_.limits); !s.ok()) return done(s);
+  if (absl::Status s = ValidateClusterSettings(request.settings()); !s.ok()) return done(s);
+  if (!request.capacity_providers().empty()) {
+    return done(InvalidParameter("capacityProviders[0]: capacity provider '", request.capacity_providers(0),
+                                 "' does not exist"));
+  }
+  if (!request.default_capacity_provider_strategy().empty()) {
+    return done(InvalidParameter("defaultCapacityProviderStrategy[0].capacityProvider: capacity provider '",
+                                 request.default_capacity_provider_strategy(0).capacity_provider(),
+                                 "' does not exist"));
+  }
+  Submit(
+      [this, &request, response, name](Txn& txn) -> absl::Status {
+        ClusterEntry* c = state_->FindCluster(name);
+        if (c != nullptr && c->active()) {
+          // As in ECS, creating an existing cluster returns it unchanged.
+          RenderCluster(*c, true, response->mutable_cluster());
+          return absl::OkStatus();
+        }
+        v1::ClusterRecord rec;
+        auto* cl = rec.mutable_cluster();
+        cl->set_cluster_name(name);
+        cl->set_status("ACTIVE");
+        *cl->mutable_tags() = request.tags();
+        *cl->mutable_settings() = request.settings();
+        if (request.has_configuration()) *cl->mutable_configuration() = request.configuration();
+        rec.set_created_at(clock_->NowSeconds());
+        if (c == nullptr) {
+          c = &state_->AddCluster(std::move(rec));
+        } else {
+          c->record = std::move(rec);  // re-creating an INACTIVE cluster
+        }
+        PutCluster(txn, *c);
+        RenderCluster(*c, true, response->mutable_cluster());
+        return absl::OkStatus();
+      },
+      std::move(done));
+}
+
+void Api::DeleteCluster(const v1::DeleteClusterRequest& request, v1::DeleteClusterResponse* response, Done done) {
+  if (!request.has_cluster() || request.cluster().empty()) {
+    return done(InvalidParameter("cluster: required: name the cluster to delete"));
+  }
+  absl::Status error;
+  std::string name = ClusterFromRequest(true, request.cluster(), &error);
+  if (!error.ok()) return done(error);
+  Submit(
+      [this, response, name](Txn& txn) -> absl::Status {
+        ASSIGN_OR_RETURN(ClusterEntry * c, ActiveCluster(name));
+        if (c->registered_instances > 0) {
+          return WithType(Conflict("cluster '", name, "' still has ", c->registered_instances,
+                                   " registered container instances: deregister them first "
+                                   "(DeregisterContainerInstance)"),
+                          "ClusterContainsContainerInstancesException");
+        }
+        if (c->active_services > 0) {
+          return WithType(Conflict("cluster '", name, "' still has ", c->active_services,
+                                   " active services: delete them first (DeleteService)"),
+                          "ClusterContainsServicesException");
+        }
+        if (c->running_tasks + c->pending_tasks > 0) {
+          return WithType(Conflict("cluster '", name, "' still has ", c->running_tasks + c->pending_tasks,
+                                   " running or pending tasks: stop them first (StopTask)"),
+                          "ClusterContainsTasksException");
+        }
+        c->record.mutable_cluster()->set_status("INACTIVE");
+        PutCluster(txn, *c);
+        RenderCluster(*c, true, response->mutable_cluster());
+        return absl::OkStatus();
+      },
+      std::move(done));
+}
+
+void Api::DescribeClusters(const v1::DescribeClustersRequest& request, v1::DescribeClustersResponse* response,
+                           Done done) {
+  if (request.clusters_size() > 100) {
+    return done(InvalidParameter("clusters: at most 100 clusters per call (got ", request.clusters_size(), ")"));
+  }
+  for (int i = 0; i < request.include_size(); ++i) {
+    const auto& inc = request.include(i);
+    if (inc != "ATTACHMENTS" && inc != "CONFIGURATIONS" && inc != "SETTINGS" && inc != "STATISTICS" &&
+        inc != "TAGS") {
+      return done(InvalidParameter("include[", i,
+                                   "]: must be ATTACHMENTS, CONFIGURATIONS, SETTINGS, STATISTICS or TAGS (got '",
+                                   inc, "')"));
+    }
+  }
+  std::vector<std::string> wanted;
+  if (request.clusters().empty()) {
+    wanted.push_back("default");
+  } else {
+    for (int i = 0; i < request.clusters_size(); ++i) {
+      auto name = arns_.ClusterName(request.clusters(i), StrCat("clusters[", i, "]"));
+      if (!name.ok()) return done(WithType(name.status(), "InvalidParameterException"));
+      wanted.push_back(*std::move(name));
+    }
+  }
+  bool with_tags = Includes(request.include(), "TAGS");
+  {
+    absl::ReaderMutexLock lock(mu_);
+    for (const auto& name : wanted) {
+      ClusterEntry* c = state_->FindCluster(name);
+      if (c == nullptr) {
+        auto* f = response->add_failures();
+        f->set_arn(arns_.Cluster(name));
+        f->set_reason("MISSING");
+        continue;
+      }
+      RenderCluster(*c, with_tags, response->add_clusters());
+    }
+  }
+  done(absl::OkStatus());
+}
+
+void Api::ListClusters(const v1::ListClustersRequest& request, v1::ListClustersResponse* response, Done done) {
+  auto start = DecodePageToken(request.has_next_token(), request.next_token());
+  if (!start.ok()) return done(start.status());
+  auto limit = PageSize(request.has_max_results(), request.max_results());
+  if (!limit.ok()) return done(limit.status());
+  {
+    absl::ReaderMutexLock lock(mu_);
+    const auto& clusters = state_->clusters();
+    auto it = start->empty() ? clusters.begin() : clusters.upper_bound(*start);
+    for (; it != clusters.end(); ++it) {
+      if (!it->second->active()) continue;
+      if (response->cluster_arns_size() == *limit) {
+        response->set_next_token(EncodePageToken(std::prev(it)->first));
+        break;
+      }
+      response->add_cluster_arns(arns_.Cluster(it->first));
+    }
+  }
+  done(absl::OkStatus());
+}
+
+}  // namespace berth::controlplane

@@ -1,0 +1,521 @@
+// Container instance and attribute actions: RegisterContainerInstance,
+// DeregisterContainerInstance, DescribeContainerInstances, ListContainerInstances,
+// UpdateContainerInstancesState, PutAttributes, DeleteAttributes, ListAttributes.
+#include <nlohmann/json.hpp>
+
+#include "absl/container/flat_hash_set.h"
+#include "berth/common/strings.h"
+#include "berth/common/strings.h"
+#include "berth/store/keys.h"
+#include "src/controlplane/api.h"
+#include "src/controlplane/errors.h"
+#include "src/controlplane/pagination.h"
+
+namespace berth::controlplane {
+namespace {
+
+constexpr int kMaxReservedPorts = 100;
+constexpr int kMaxCustomAttributes = 10;
+
+bool IsAttributeNameChar(char c) {
+  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-' || c == '_' ||
+         c == '.' || c == '/' || c == '\\';
+}
+bool IsAttributeValueChar(char c) {
+  return IsAttributeNameChar(c) || c == '@' || c == ':' || c == ' ';
+}
+
+// ECS attribute rules. `field` is the path of the attribute ("attributes[2]").
+absl::Status ValidateAttribute(const v1::Attribute& a, const std::string& field, bool need_target) {
+  if (!a.has_name() || a.name().empty() || a.name().size() > 128) {
+    return InvalidParameter(field, ".name: required, 1-128 characters");
+  }
+  for (char c : a.name()) {
+    if (!IsAttributeNameChar(c)) {
+      return InvalidParameter(field, ".name: '", a.name(),
+                              "' may contain only letters, digits, '-', '_', '.', '/' and '\\'");
+    }
+  }
+  if (a.has_value()) {
+    const std::string& v = a.value();
+    if (v.empty() || v.size() > 128) return InvalidParameter(field, ".value: must be 1-128 characters when given");
+    if (v.front() == ' ' || v.back() == ' ') return InvalidParameter(field, ".value: may not start or end with a space");
+    for (char c : v) {
+      if (!IsAttributeValueChar(c)) {
+        return InvalidParameter(field, ".value: '", v,
+                                "' may contain only letters, digits, spaces and '-', '_', '.', '@', '/', '\\', ':'");
+      }
+    }
+  }
+  if (a.has_target_type() && a.target_type() != "container-instance") {
+    return InvalidParameter(field, ".targetType: must be 'container-instance' (got '", a.target_type(), "')");
+  }
+  if (need_target && (!a.has_target_id() || a.target_id().empty())) {
+    return InvalidParameter(field, ".targetId: required: the container instance id or ARN");
+  }
+  return absl::OkStatus();
+}
+
+struct RegisteredResources {
+  bool has_cpu = false, has_memory = false;
+};
+
+absl::Status ValidateTotalResources(const google::protobuf::RepeatedPtrField<v1::Resource>& resources) {
+  absl::flat_hash_set<std::string> seen;
+  int ports = 0;
+  RegisteredResources got;
+  for (int i = 0; i < resources.size(); ++i) {
+    const auto& r = resources[i];
+    std::string field = StrCat("totalResources[", i, "]");
+    if (!seen.insert(r.name()).second) return InvalidParameter(field, ".name: '", r.name(), "' is given twice");
+    if (r.name() == "CPU" || r.name() == "MEMORY") {
+      if (r.type() != "INTEGER") return InvalidParameter(field, ".type: ", r.name(), " must be INTEGER");
+      if (!r.has_integer_value() || r.integer_value() < 0) {
+        return InvalidParameter(field, ".integerValue: ", r.name(), " needs a non-negative integerValue");
+      }
+      (r.name() == "CPU" ? got.has_cpu : got.has_memory) = true;
+    } else if (r.name() == "PORTS" || r.name() == "PORTS_UDP") {
+      if (r.type() != "STRINGSET") return InvalidParameter(field, ".type: ", r.name(), " must be STRINGSET");
+      for (int j = 0; j < r.string_set_value_size(); ++j) {
+        int port = 0;
+        if (!ParseInt(r.string_set_value(j), &port) || port < 1 || port > 65535) {
+          return InvalidParameter(field, ".stringSetValue[", j, "]: '", r.string_set_value(j),
+                                  "' is not a port number 1-65535");
+        }
+        ++ports;
+      }
+    } else if (r.name() == "GPU") {
+      if (r.type() != "STRINGSET") return InvalidParameter(field, ".type: GPU must be STRINGSET (of GPU ids)");
+    } else {
+      return InvalidParameter(field, ".name: must be CPU, MEMORY, PORTS, PORTS_UDP or GPU (got '", r.name(), "')");
+    }
+  }
+  if (ports > kMaxReservedPorts) {
+    return InvalidParameter("totalResources: at most ", kMaxReservedPorts, " reserved ports per instance (got ", ports,
+                            ")");
+  }
+  if (!got.has_cpu) return InvalidParameter("totalResources: a CPU resource (INTEGER, CPU units) is required");
+  if (!got.has_memory) return InvalidParameter("totalResources: a MEMORY resource (INTEGER, MiB) is required");
+  return absl::OkStatus();
+}
+
+std::string Ec2InstanceId(const std::string& document) {
+  auto doc = nlohmann::json::parse(document, nullptr, /*allow_exceptions=*/false);
+  if (doc.is_object() && doc.contains("instanceId") && doc["instanceId"].is_string()) {
+    return doc["instanceId"].get<std::string>();
+  }
+  return {};
+}
+
+bool IsCustomAttribute(const std::string& name) { return name.rfind("ecs.", 0) != 0; }
+
+}  // namespace
+
+void Api::RegisterContainerInstance(const v1::RegisterContainerInstanceRequest& request,
+                                    v1::RegisterContainerInstanceResponse* response, Done done) {
+  absl::Status error;
+  std::string cluster = ClusterFromRequest(request.has_cluster(), request.cluster(), &error);
+  if (!error.ok()) return done(error);
+  if (absl::Status s = ValidateTotalResources(request.total_resources()); !s.ok()) return done(s);
+  for (int i = 0; i < request.attributes_size(); ++i) {
+    if (absl::Status s = ValidateAttribute(request.attributes(i), StrCat("attributes[", i, "]"), false); !s.ok()) {
+      return done(s);
+    }
+  }
+  if (absl::Status s = ValidateTags(request.tags(), "tags", options_.limits); !s.ok()) return done(s);
+  std::string existing_id;
+  if (request.has_container_instance_arn() && !request.container_instance_arn().empty()) {
+    auto id = arns_.ContainerInstanceId(request.container_instance_arn(), cluster, "containerInstanceArn");
+    if (!id.ok()) return done(WithType(id.status(), "InvalidParameterException"));
+    existing_id = *std::move(id);
+  }
+  if (request.has_instance_identity_document() && !request.instance_identity_document().empty() &&
+      !nlohmann::json::accept(request.instance_identity_document())) {
+    return done(InvalidParameter("instanceIdentityDocument: must be a JSON document"));
+  }
+  Submit(
+      [this, &request, response, cluster, existing_id](Txn& txn) -> absl::Status {
+        ASSIGN_OR_RETURN(ClusterEntry * c, ActiveCluster(cluster));
+        InstanceEntry* inst = nullptr;
+        if (!existing_id.empty()) {
+          auto it = c->instances.find(existing_id);
+          if (it == c->instances.end()) {
+            return NotFound("containerInstanceArn: container instance ", existing_id, " is not registered in cluster '",
+                            cluster, "'");
+          }
+          inst = &it->second;
+        }
+        // Count custom attributes after this registration before changing anything.
+        if (inst != nullptr) {
+          int custom = 0;
+          for (const auto& [name, rec] : inst->attributes) custom += IsCustomAttribute(name);
+          for (const auto& a : request.attributes()) {
+            custom += IsCustomAttribute(a.name()) && !inst->attributes.contains(a.name());
+          }
+          if (custom > kMaxCustomAttributes) {
+            return InvalidParameter("attributes: at most ", kMaxCustomAttributes,
+                                    " custom attributes per container instance");
+          }
+        } else {
+          int custom = 0;
+          for (const auto& a : request.attributes()) custom += IsCustomAttribute(a.name());
+          if (custom > kMaxCustomAttributes) {
+            return InvalidParameter("attributes: at most ", kMaxCustomAttributes,
+                                    " custom attributes per container instance");
+          }
+        }
+        v1::ContainerInstance ci;
+        if (inst != nullptr) ci = inst->record.instance();
+        *ci.mutable_registered_resources() = request.total_resources();
+        if (request.has_version_info()) *ci.mutable_version_info() = request.version_info();
+        if (request.has_instance_identity_document()) {
+          std::string ec2 = Ec2InstanceId(request.instance_identity_document());
+          if (!ec2.empty()) ci.set_ec2_instance_id(ec2);
+        }
+        ci.set_status("ACTIVE");
+        ci.set_agent_connected(true);
+        ci.set_version(ci.version() + 1);
+        if (!ci.has_registered_at()) ci.set_registered_at(clock_->NowSeconds());
+        if (!request.tags().empty()) *ci.mutable_tags() = request.tags();
+        if (inst == nullptr) {
+          v1::ContainerInstanceRecord rec;
+          rec.set_cluster(cluster);
+          rec.set_id(NewId());
+          *rec.mutable_instance() = std::move(ci);
+          std::string id = rec.id();
+          state_->AddInstance(*c, std::move(rec));
+          inst = &c->instances.at(id);
+        } else {
+          *inst->record.mutable_instance() = std::move(ci);
+        }
+        for (const auto& a : request.attributes()) {
+          v1::AttributeRecord rec;
+          rec.mutable_attribute()->set_name(a.name());
+          if (a.has_value()) rec.mutable_attribute()->set_value(a.value());
+          rec.mutable_attribute()->set_target_type("container-instance");
+          rec.mutable_attribute()->set_target_id(inst->record.id());
+          auto& stored = inst->attributes[a.name()] = std::move(rec);
+          PutAttribute(txn, cluster, inst->record.id(), stored);
+        }
+        state_->RefreshInstanceView(*c, *inst);
+        PutInstance(txn, *inst);
+        RenderInstance(*c, *inst, true, response->mutable_container_instance());
+        return absl::OkStatus();
+      },
+      std::move(done));
+}
+
+void Api::DeregisterContainerInstance(const v1::DeregisterContainerInstanceRequest& request,
+                                      v1::DeregisterContainerInstanceResponse* response, Done done) {
+  absl::Status error;
+  std::string cluster = ClusterFromRequest(request.has_cluster(), request.cluster(), &error);
+  if (!error.ok()) return done(error);
+  if (!request.has_container_instance() || request.container_instance().empty()) {
+    return done(InvalidParameter("containerInstance: required: the container instance id or ARN"));
+  }
+  auto id = arns_.ContainerInstanceId(request.container_instance(), cluster, "containerInstance");
+  if (!id.ok()) return done(WithType(id.status(), "InvalidParameterException"));
+  bool force = request.has_force() && request.force();
+  Submit(
+      [this, response, cluster, id = *id, force](Txn& txn) -> absl::Status {
+        ASSIGN_OR_RETURN(ClusterEntry * c, ActiveCluster(cluster));
+        auto it = c->instances.find(id);
+        if (it == c->instances.end() || it->second.record.instance().status() == "INACTIVE") {
+          return NotFound("containerInstance: container instance ", id, " is not registered in cluster '", cluster,
+                          "'");
+        }
+        InstanceEntry& inst = it->second;
+        if (!inst.task_ids.empty() && !force) {
+          return Conflict("container instance ", id, " still has ", inst.task_ids.size(),
+                          " tasks that are not STOPPED: stop them first, or pass force to deregister anyway "
+                          "(the tasks are then orphaned)");
+        }
+        auto* ci = inst.record.mutable_instance();
+        ci->set_status("INACTIVE");
+        ci->set_version(ci->version() + 1);
+        state_->RefreshInstanceView(*c, inst);
+        PutInstance(txn, inst);
+        RenderInstance(*c, inst, true, response->mutable_container_instance());
+        return absl::OkStatus();
+      },
+      std::move(done));
+}
+
+void Api::DescribeContainerInstances(const v1::DescribeContainerInstancesRequest& request,
+                                     v1::DescribeContainerInstancesResponse* response, Done done) {
+  absl::Status error;
+  std::string cluster = ClusterFromRequest(request.has_cluster(), request.cluster(), &error);
+  if (!error.ok()) return done(error);
+  if (request.container_instances().empty() || request.container_instances_size() > 100) {
+    return done(InvalidParameter("containerInstances: give 1 to 100 container instance ids or ARNs (got ",
+                                 request.container_instances_size(), ")"));
+  }
+  bool with_tags = false;
+  for (int i = 0; i < request.include_size(); ++i) {
+    if (request.include(i) == "TAGS") {
+      with_tags = true;
+    } else if (request.include(i) != "CONTAINER_INSTANCE_HEALTH") {
+      return done(InvalidParameter("include[", i, "]: must be TAGS or CONTAINER_INSTANCE_HEALTH (got '",
+                                   request.include(i), "')"));
+    }
+  }
+  std::vector<std::string> ids;
+  for (int i = 0; i < request.container_instances_size(); ++i) {
+    auto id = arns_.ContainerInstanceId(request.container_instances(i), cluster,
+                                        StrCat("containerInstances[", i, "]"));
+    if (!id.ok()) return done(WithType(id.status(), "InvalidParameterException"));
+    ids.push_back(*std::move(id));
+  }
+  {
+    absl::ReaderMutexLock lock(mu_);
+    ClusterEntry* c = state_->FindCluster(cluster);
+    if (c == nullptr) return done(ClusterNotFound(cluster));
+    for (const auto& id : ids) {
+      auto it = c->instances.find(id);
+      if (it == c->instances.end()) {
+        auto* f = response->add_failures();
+        f->set_arn(arns_.ContainerInstance(cluster, id));
+        f->set_reason("MISSING");
+        continue;
+      }
+      RenderInstance(*c, it->second, with_tags, response->add_container_instances());
+    }
+  }
+  done(absl::OkStatus());
+}
+
+void Api::ListContainerInstances(const v1::ListContainerInstancesRequest& request,
+                                 v1::ListContainerInstancesResponse* response, Done done) {
+  absl::Status error;
+  std::string cluster = ClusterFromRequest(request.has_cluster(), request.cluster(), &error);
+  if (!error.ok()) return done(error);
+  if (request.has_filter() && !request.filter().empty()) {
+    return done(Unimplemented("filter: the cluster query language is not supported by this version of berthd"));
+  }
+  std::string status = request.status();
+  if (request.has_status() && status != "ACTIVE" && status != "DRAINING" && status != "REGISTERING" &&
+      status != "DEREGISTERING" && status != "REGISTRATION_FAILED") {
+    return done(InvalidParameter(
+        "status: must be ACTIVE, DRAINING, REGISTERING, DEREGISTERING or REGISTRATION_FAILED (got '", status, "')"));
+  }
+  auto after = DecodePageToken(request.has_next_token(), request.next_token());
+  if (!after.ok()) return done(after.status());
+  auto limit = PageSize(request.has_max_results(), request.max_results());
+  if (!limit.ok()) return done(limit.status());
+  {
+    absl::ReaderMutexLock lock(mu_);
+    ClusterEntry* c = state_->FindCluster(cluster);
+    if (c == nullptr) return done(ClusterNotFound(cluster));
+    auto it = after->empty() ? c->instances.begin() : c->instances.upper_bound(*after);
+    for (; it != c->instances.end(); ++it) {
+      const std::string& st = it->second.record.instance().status();
+      bool match = request.has_status() ? st == status : (st == "ACTIVE" || st == "DRAINING");
+      if (!match) continue;
+      if (response->container_instance_arns_size() == *limit) {
+        response->set_next_token(EncodePageToken(std::prev(it)->first));
+        break;
+      }
+      response->add_container_instance_arns(arns_.ContainerInstance(cluster, it->first));
+    }
+  }
+  done(absl::OkStatus());
+}
+
+void Api::UpdateContainerInstancesState(const v1::UpdateContainerInstancesStateRequest& request,
+                                        v1::UpdateContainerInstancesStateResponse* response, Done done) {
+  absl::Status error;
+  std::string cluster = ClusterFromRequest(request.has_cluster(), request.cluster(), &error);
+  if (!error.ok()) return done(error);
+  if (request.container_instances().empty() || request.container_instances_size() > 10) {
+    return done(InvalidParameter("containerInstances: give 1 to 10 container instance ids or ARNs (got ",
+                                 request.container_instances_size(), ")"));
+  }
+  if (request.status() != "ACTIVE" && request.status() != "DRAINING") {
+    return done(InvalidParameter("status: must be ACTIVE or DRAINING (got '", request.status(), "')"));
+  }
+  std::vector<std::string> ids;
+  for (int i = 0; i < request.container_instances_size(); ++i) {
+    auto id = arns_.ContainerInstanceId(request.container_instances(i), cluster,
+                                        StrCat("containerInstances[", i, "]"));
+    if (!id.ok()) return done(WithType(id.status(), "InvalidParameterException"));
+    ids.push_back(*std::move(id));
+  }
+  Submit(
+      [this, response, cluster, ids, status = request.status()](Txn& txn) -> absl::Status {
+        ASSIGN_OR_RETURN(ClusterEntry * c, ActiveCluster(cluster));
+        for (const auto& id : ids) {
+          auto it = c->instances.find(id);
+          if (it == c->instances.end()) {
+            auto* f = response->add_failures();
+            f->set_arn(arns_.ContainerInstance(cluster, id));
+            f->set_reason("MISSING");
+            continue;
+          }
+          InstanceEntry& inst = it->second;
+          if (inst.record.instance().status() == "INACTIVE") {
+            auto* f = response->add_failures();
+            f->set_arn(arns_.ContainerInstance(cluster, id));
+            f->set_reason("INACTIVE");
+            f->set_detail("the container instance is deregistered");
+            continue;
+          }
+          if (inst.record.instance().status() != status) {
+            auto* ci = inst.record.mutable_instance();
+            ci->set_status(status);
+            ci->set_version(ci->version() + 1);
+            state_->RefreshInstanceView(*c, inst);
+            PutInstance(txn, inst);
+          }
+          RenderInstance(*c, inst, false, response->add_container_instances());
+        }
+        return absl::OkStatus();
+      },
+      std::move(done));
+}
+
+void Api::PutAttributes(const v1::PutAttributesRequest& request, v1::PutAttributesResponse* response, Done done) {
+  absl::Status error;
+  std::string cluster = ClusterFromRequest(request.has_cluster(), request.cluster(), &error);
+  if (!error.ok()) return done(error);
+  if (request.attributes().empty() || request.attributes_size() > 10) {
+    return done(InvalidParameter("attributes: give 1 to 10 attributes (got ", request.attributes_size(), ")"));
+  }
+  std::vector<std::string> targets;
+  for (int i = 0; i < request.attributes_size(); ++i) {
+    std::string field = StrCat("attributes[", i, "]");
+    if (absl::Status s = ValidateAttribute(request.attributes(i), field, true); !s.ok()) return done(s);
+    auto id = arns_.ContainerInstanceId(request.attributes(i).target_id(), cluster, field + ".targetId");
+    if (!id.ok()) return done(WithType(id.status(), "InvalidParameterException"));
+    targets.push_back(*std::move(id));
+  }
+  Submit(
+      [this, &request, response, cluster, targets](Txn& txn) -> absl::Status {
+        ASSIGN_OR_RETURN(ClusterEntry * c, ActiveCluster(cluster));
+        // Check every target and the custom-attribute limit before changing anything.
+        absl::flat_hash_map<std::string, absl::flat_hash_set<std::string>> added;
+        for (size_t i = 0; i < targets.size(); ++i) {
+          auto it = c->instances.find(targets[i]);
+          if (it == c->instances.end() || it->second.record.instance().status() == "INACTIVE") {
+            return WithType(NotFound("attributes[", i, "].targetId: container instance ", targets[i],
+                                     " is not registered in cluster '", cluster, "'"),
+                            "TargetNotFoundException");
+          }
+          const auto& name = request.attributes(static_cast<int>(i)).name();
+          if (IsCustomAttribute(name) && !it->second.attributes.contains(name)) added[targets[i]].insert(name);
+        }
+        for (const auto& [id, names] : added) {
+          int custom = static_cast<int>(names.size());
+          for (const auto& [name, rec] : c->instances.at(id).attributes) custom += IsCustomAttribute(name);
+          if (custom > kMaxCustomAttributes) {
+            return WithType(InvalidParameter("attributes: container instance ", id, " would have ", custom,
+                                             " custom attributes; the limit is ", kMaxCustomAttributes),
+                            "AttributeLimitExceededException");
+          }
+        }
+        for (size_t i = 0; i < targets.size(); ++i) {
+          const auto& a = request.attributes(static_cast<int>(i));
+          InstanceEntry& inst = c->instances.at(targets[i]);
+          v1::AttributeRecord rec;
+          rec.mutable_attribute()->set_name(a.name());
+          if (a.has_value()) rec.mutable_attribute()->set_value(a.value());
+          rec.mutable_attribute()->set_target_type("container-instance");
+          rec.mutable_attribute()->set_target_id(targets[i]);
+          auto& stored = inst.attributes[a.name()] = std::move(rec);
+          PutAttribute(txn, cluster, targets[i], stored);
+          auto* out = response->add_attributes();
+          *out = stored.attribute();
+          out->set_target_id(arns_.ContainerInstance(cluster, targets[i]));
+        }
+        return absl::OkStatus();
+      },
+      std::move(done));
+}
+
+void Api::DeleteAttributes(const v1::DeleteAttributesRequest& request, v1::DeleteAttributesResponse* response,
+                           Done done) {
+  absl::Status error;
+  std::string cluster = ClusterFromRequest(request.has_cluster(), request.cluster(), &error);
+  if (!error.ok()) return done(error);
+  if (request.attributes().empty() || request.attributes_size() > 10) {
+    return done(InvalidParameter("attributes: give 1 to 10 attributes (got ", request.attributes_size(), ")"));
+  }
+  std::vector<std::string> targets;
+  for (int i = 0; i < request.attributes_size(); ++i) {
+    std::string field = StrCat("attributes[", i, "]");
+    const auto& a = request.attributes(i);
+    if (!a.has_name() || a.name().empty()) return done(InvalidParameter(field, ".name: required"));
+    if (!a.has_target_id() || a.target_id().empty()) {
+      return done(InvalidParameter(field, ".targetId: required: the container instance id or ARN"));
+    }
+    auto id = arns_.ContainerInstanceId(a.target_id(), cluster, field + ".targetId");
+    if (!id.ok()) return done(WithType(id.status(), "InvalidParameterException"));
+    targets.push_back(*std::move(id));
+  }
+  Submit(
+      [this, &request, response, cluster, targets](Txn& txn) -> absl::Status {
+        ASSIGN_OR_RETURN(ClusterEntry * c, ActiveCluster(cluster));
+        for (size_t i = 0; i < targets.size(); ++i) {
+          if (!c->instances.contains(targets[i])) {
+            return WithType(NotFound("attributes[", i, "].targetId: container instance ", targets[i],
+                                     " is not registered in cluster '", cluster, "'"),
+                            "TargetNotFoundException");
+          }
+        }
+        for (size_t i = 0; i < targets.size(); ++i) {
+          const auto& a = request.attributes(static_cast<int>(i));
+          InstanceEntry& inst = c->instances.at(targets[i]);
+          auto it = inst.attributes.find(a.name());
+          if (it == inst.attributes.end()) continue;
+          auto* out = response->add_attributes();
+          *out = it->second.attribute();
+          out->set_target_id(arns_.ContainerInstance(cluster, targets[i]));
+          inst.attributes.erase(it);
+          txn.batch().Delete(store::Table::kAttributes, store::AttributeKey(cluster, targets[i], a.name()));
+        }
+        return absl::OkStatus();
+      },
+      std::move(done));
+}
+
+void Api::ListAttributes(const v1::ListAttributesRequest& request, v1::ListAttributesResponse* response, Done done) {
+  absl::Status error;
+  std::string cluster = ClusterFromRequest(request.has_cluster(), request.cluster(), &error);
+  if (!error.ok()) return done(error);
+  if (request.target_type() != "container-instance") {
+    return done(InvalidParameter("targetType: required and must be 'container-instance' (got '",
+                                 request.target_type(), "')"));
+  }
+  if (request.has_attribute_value() && !request.has_attribute_name()) {
+    return done(InvalidParameter("attributeValue: filtering by value needs attributeName too"));
+  }
+  auto after = DecodePageToken(request.has_next_token(), request.next_token());
+  if (!after.ok()) return done(after.status());
+  auto limit = PageSize(request.has_max_results(), request.max_results());
+  if (!limit.ok()) return done(limit.status());
+  {
+    absl::ReaderMutexLock lock(mu_);
+    ClusterEntry* c = state_->FindCluster(cluster);
+    if (c == nullptr) return done(ClusterNotFound(cluster));
+    std::string last;
+    for (const auto& [id, inst] : c->instances) {
+      if (inst.record.instance().status() == "INACTIVE") continue;
+      for (const auto& [name, rec] : inst.attributes) {
+        std::string key = StrCat(id, std::string_view("\0", 1), name);
+        if (!after->empty() && key <= *after) continue;
+        if (request.has_attribute_name() && name != request.attribute_name()) continue;
+        if (request.has_attribute_value() && rec.attribute().value() != request.attribute_value()) continue;
+        if (response->attributes_size() == *limit) {
+          response->set_next_token(EncodePageToken(last));
+          return done(absl::OkStatus());
+        }
+        auto* out = response->add_attributes();
+        *out = rec.attribute();
+        out->set_target_id(arns_.ContainerInstance(cluster, id));
+        last = std::move(key);
+      }
+    }
+  }
+  done(absl::OkStatus());
+}
+
+}  // namespace berth::controlplane

@@ -1,0 +1,395 @@
+// Task actions: RunTask, StartTask, StopTask, DescribeTasks, ListTasks.
+#include <google/protobuf/util/json_util.h>
+
+#include <optional>
+
+#include "berth/common/strings.h"
+#include "src/controlplane/api.h"
+#include "src/controlplane/errors.h"
+#include "src/controlplane/pagination.h"
+
+namespace berth::controlplane {
+namespace {
+
+bool IsStartedByChar(char c) {
+  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-' || c == '_' ||
+         c == '/';
+}
+
+absl::Status ValidateStartedBy(const std::string& started_by) {
+  if (started_by.size() > 128) return InvalidParameter("startedBy: at most 128 characters (got ", started_by.size(), ")");
+  for (char c : started_by) {
+    if (!IsStartedByChar(c)) {
+      return InvalidParameter("startedBy: '", started_by, "' may contain only letters, digits, '-', '_' and '/'");
+    }
+  }
+  return absl::OkStatus();
+}
+
+absl::Status ValidateGroup(const std::string& group) {
+  if (group.empty() || group.size() > 255) return InvalidParameter("group: must be 1-255 characters when given");
+  return absl::OkStatus();
+}
+
+absl::Status ValidateOverridesSize(const v1::TaskOverride& overrides, size_t limit) {
+  std::string json;
+  if (!google::protobuf::util::MessageToJsonString(overrides, &json).ok()) return absl::OkStatus();
+  if (json.size() > limit) {
+    return InvalidParameter("overrides: at most ", limit, " bytes of JSON (got ", json.size(), ")");
+  }
+  return absl::OkStatus();
+}
+
+// Shared request checks of RunTask and StartTask.
+template <typename Request>
+absl::Status ValidateLaunchRequest(const Request& request, const Limits& limits) {
+  if (!request.has_task_definition() || request.task_definition().empty()) {
+    return InvalidParameter("taskDefinition: required: give family, family:revision or the full ARN");
+  }
+  if (request.has_group()) RETURN_IF_ERROR(ValidateGroup(request.group()));
+  if (request.has_started_by()) RETURN_IF_ERROR(ValidateStartedBy(request.started_by()));
+  if (request.has_overrides()) RETURN_IF_ERROR(ValidateOverridesSize(request.overrides(), limits.max_overrides_bytes));
+  RETURN_IF_ERROR(ValidateTags(request.tags(), "tags", limits));
+  if (request.has_propagate_tags() && request.propagate_tags() != "TASK_DEFINITION" &&
+      request.propagate_tags() != "SERVICE" && request.propagate_tags() != "NONE") {
+    return InvalidParameter("propagateTags: must be TASK_DEFINITION, SERVICE or NONE (got '", request.propagate_tags(),
+                            "')");
+  }
+  if (!request.volume_configurations().empty()) {
+    return Unimplemented("volumeConfigurations: volumes configured at launch are not supported by this version");
+  }
+  return absl::OkStatus();
+}
+
+// The container entries of a new task, from its definition and overrides.
+void InitContainers(const v1::TaskDefinition& td, const v1::TaskOverride& overrides, v1::Task* task) {
+  for (const auto& def : td.container_definitions()) {
+    auto* c = task->add_containers();
+    c->set_name(def.name());
+    c->set_image(def.image());
+    c->set_last_status("PENDING");
+    int32_t cpu = def.cpu();
+    std::optional<int32_t> memory, reservation;
+    if (def.has_memory()) memory = def.memory();
+    if (def.has_memory_reservation()) reservation = def.memory_reservation();
+    for (const auto& o : overrides.container_overrides()) {
+      if (o.name() != def.name()) continue;
+      if (o.has_cpu()) cpu = o.cpu();
+      if (o.has_memory()) memory = o.memory();
+      if (o.has_memory_reservation()) reservation = o.memory_reservation();
+    }
+    c->set_cpu(std::to_string(cpu));
+    if (memory) c->set_memory(std::to_string(*memory));
+    if (reservation) c->set_memory_reservation(std::to_string(*reservation));
+  }
+}
+
+}  // namespace
+
+absl::Status Api::ApplyLaunch(Txn& txn, const Launch& launch, google::protobuf::RepeatedPtrField<v1::Task>* tasks,
+                              google::protobuf::RepeatedPtrField<v1::Failure>* failures) {
+  ASSIGN_OR_RETURN(ClusterEntry * c, ActiveCluster(launch.cluster));
+  const v1::TaskDefinitionRecord* rec = launch.revision == 0
+                                            ? state_->LatestActive(launch.family)
+                                            : state_->FindTaskDefinition(launch.family, launch.revision);
+  if (rec == nullptr) {
+    return NotFound("taskDefinition: task definition '", launch.family,
+                    launch.revision == 0 ? "' has no ACTIVE revision" : StrCat(":", launch.revision, "' does not exist"));
+  }
+  const v1::TaskDefinition& td = rec->task_definition();
+  if (td.status() != "ACTIVE") {
+    return Conflict("taskDefinition: ", td.family(), ":", td.revision(),
+                    " is INACTIVE: tasks cannot be started from a deregistered revision");
+  }
+  bool compatible = false;
+  for (const auto& lt : td.compatibilities()) compatible |= lt == launch.launch_type;
+  if (!compatible) {
+    return InvalidParameter("taskDefinition: ", td.family(), ":", td.revision(), " is not compatible with launch type ",
+                            launch.launch_type);
+  }
+  if (!td.placement_constraints().empty()) {
+    return Unimplemented("taskDefinition.placementConstraints: placement constraints are not supported by this "
+                         "version of berthd");
+  }
+  ASSIGN_OR_RETURN(v1::ResourceDemand demand, DemandWithOverrides(td, rec->demand(), launch.overrides));
+
+  // StartTask: report instances that do not exist before placing on the others.
+  std::vector<std::string> candidates;
+  for (const auto& id : launch.instance_ids) {
+    auto it = c->instances.find(id);
+    if (it == c->instances.end() || it->second.record.instance().status() == "INACTIVE") {
+      auto* f = failures->Add();
+      f->set_arn(arns_.ContainerInstance(launch.cluster, id));
+      f->set_reason(it == c->instances.end() ? "MISSING" : "INACTIVE");
+      continue;
+    }
+    candidates.push_back(id);
+  }
+  std::vector<placement::PlacementRequest> requests;
+  if (launch.instance_ids.empty()) {
+    requests.push_back({ToDemand(demand), launch.count, {}});
+  } else {
+    for (const auto& id : candidates) requests.push_back({ToDemand(demand), 1, {id}});
+  }
+
+  const double now = clock_->NowSeconds();
+  for (const auto& req : requests) {
+    placement::PlacementResult result = engine_.Place(c->view, req);
+    for (const auto& f : result.failures) {
+      auto* out = failures->Add();
+      if (!req.only_instances.empty()) out->set_arn(arns_.ContainerInstance(launch.cluster, req.only_instances[0]));
+      out->set_reason(f.reason);
+      out->set_detail(f.detail);
+    }
+    for (const auto& instance_id : result.placed) {
+      v1::TaskRecord tr;
+      tr.set_cluster(launch.cluster);
+      tr.set_id(NewId());
+      tr.set_family(td.family());
+      tr.set_task_definition_revision(static_cast<uint32_t>(td.revision()));
+      tr.set_container_instance_id(instance_id);
+      *tr.mutable_reservation() = demand;
+      v1::Task* t = tr.mutable_task();
+      t->set_last_status("PENDING");
+      t->set_desired_status("RUNNING");
+      t->set_created_at(now);
+      t->set_group(launch.group);
+      if (!launch.started_by.empty()) t->set_started_by(launch.started_by);
+      t->set_launch_type(launch.launch_type);
+      t->set_version(1);
+      if (launch.overrides.has_cpu()) {
+        t->set_cpu(launch.overrides.cpu());
+      } else if (td.has_cpu()) {
+        t->set_cpu(td.cpu());
+      }
+      if (launch.overrides.has_memory()) {
+        t->set_memory(launch.overrides.memory());
+      } else if (td.has_memory()) {
+        t->set_memory(td.memory());
+      }
+      *t->mutable_overrides() = launch.overrides;
+      *t->mutable_tags() = launch.tags;
+      InitContainers(td, launch.overrides, t);
+      const InstanceEntry& inst = c->instances.at(instance_id);
+      if (auto az = inst.attributes.find("ecs.availability-zone"); az != inst.attributes.end()) {
+        t->set_availability_zone(az->second.attribute().value());
+      }
+      std::string id = tr.id();
+      state_->AddTask(*c, std::move(tr));
+      TaskEntry& entry = c->tasks.at(id);
+      PutTask(txn, entry);
+      RenderTask(entry, true, tasks->Add());
+    }
+  }
+  return absl::OkStatus();
+}
+
+void Api::RunTask(const v1::RunTaskRequest& request, v1::RunTaskResponse* response, Done done) {
+  absl::Status error;
+  auto launch = std::make_shared<Launch>();
+  launch->cluster = ClusterFromRequest(request.has_cluster(), request.cluster(), &error);
+  if (!error.ok()) return done(error);
+  if (absl::Status s = ValidateLaunchRequest(request, options_.limits); !s.ok()) return done(s);
+  auto ref = arns_.TaskDefinition(request.task_definition(), "taskDefinition");
+  if (!ref.ok()) return done(WithType(ref.status(), "InvalidParameterException"));
+  launch->count = request.has_count() ? request.count() : 1;
+  if (launch->count < 1 || launch->count > options_.limits.max_tasks_per_run) {
+    return done(InvalidParameter("count: must be between 1 and ", options_.limits.max_tasks_per_run, " (got ",
+                                 launch->count, ")"));
+  }
+  launch->launch_type = request.has_launch_type() ? request.launch_type() : "EC2";
+  if (launch->launch_type == "FARGATE" || launch->launch_type == "MANAGED_INSTANCES") {
+    return done(Unimplemented("launchType: ", launch->launch_type,
+                              " is not supported by this version of berthd; use EC2 or EXTERNAL"));
+  }
+  if (launch->launch_type != "EC2" && launch->launch_type != "EXTERNAL") {
+    return done(InvalidParameter("launchType: must be EC2, EXTERNAL, FARGATE or MANAGED_INSTANCES (got '",
+                                 launch->launch_type, "')"));
+  }
+  if (!request.capacity_provider_strategy().empty()) {
+    return done(InvalidParameter("capacityProviderStrategy[0].capacityProvider: capacity provider '",
+                                 request.capacity_provider_strategy(0).capacity_provider(), "' does not exist"));
+  }
+  if (!request.placement_constraints().empty() || !request.placement_strategy().empty()) {
+    return done(Unimplemented(request.placement_constraints().empty() ? "placementStrategy" : "placementConstraints",
+                              ": not supported by this version of berthd (tasks are placed first-fit)"));
+  }
+  launch->family = ref->family;
+  launch->revision = ref->revision;
+  launch->overrides = request.overrides();
+  launch->group = request.has_group() ? request.group() : StrCat("family:", ref->family);
+  launch->started_by = request.started_by();
+  launch->tags = request.tags();
+  Submit([this, launch, response](Txn& txn) {
+    return ApplyLaunch(txn, *launch, response->mutable_tasks(), response->mutable_failures());
+  },
+         std::move(done));
+}
+
+void Api::StartTask(const v1::StartTaskRequest& request, v1::StartTaskResponse* response, Done done) {
+  absl::Status error;
+  auto launch = std::make_shared<Launch>();
+  launch->cluster = ClusterFromRequest(request.has_cluster(), request.cluster(), &error);
+  if (!error.ok()) return done(error);
+  if (absl::Status s = ValidateLaunchRequest(request, options_.limits); !s.ok()) return done(s);
+  auto ref = arns_.TaskDefinition(request.task_definition(), "taskDefinition");
+  if (!ref.ok()) return done(WithType(ref.status(), "InvalidParameterException"));
+  if (request.container_instances().empty() || request.container_instances_size() > 10) {
+    return done(InvalidParameter("containerInstances: give 1 to 10 container instance ids or ARNs (got ",
+                                 request.container_instances_size(), ")"));
+  }
+  for (int i = 0; i < request.container_instances_size(); ++i) {
+    auto id = arns_.ContainerInstanceId(request.container_instances(i), launch->cluster,
+                                        StrCat("containerInstances[", i, "]"));
+    if (!id.ok()) return done(WithType(id.status(), "InvalidParameterException"));
+    launch->instance_ids.push_back(*std::move(id));
+  }
+  launch->launch_type = "EC2";
+  launch->family = ref->family;
+  launch->revision = ref->revision;
+  launch->overrides = request.overrides();
+  launch->group = request.has_group() ? request.group() : StrCat("family:", ref->family);
+  launch->started_by = request.started_by();
+  launch->tags = request.tags();
+  Submit([this, launch, response](Txn& txn) {
+    return ApplyLaunch(txn, *launch, response->mutable_tasks(), response->mutable_failures());
+  },
+         std::move(done));
+}
+
+void Api::StopTask(const v1::StopTaskRequest& request, v1::StopTaskResponse* response, Done done) {
+  absl::Status error;
+  std::string cluster = ClusterFromRequest(request.has_cluster(), request.cluster(), &error);
+  if (!error.ok()) return done(error);
+  if (!request.has_task() || request.task().empty()) return done(InvalidParameter("task: required: the task id or ARN"));
+  auto id = arns_.TaskId(request.task(), cluster, "task");
+  if (!id.ok()) return done(WithType(id.status(), "InvalidParameterException"));
+  if (request.reason().size() > 255) {
+    return done(InvalidParameter("reason: at most 255 characters (got ", request.reason().size(), ")"));
+  }
+  std::string reason = request.has_reason() && !request.reason().empty() ? request.reason() : "Task stopped by user";
+  Submit(
+      [this, response, cluster, id = *id, reason](Txn& txn) -> absl::Status {
+        ASSIGN_OR_RETURN(ClusterEntry * c, ActiveCluster(cluster));
+        auto it = c->tasks.find(id);
+        if (it == c->tasks.end()) return NotFound("task: task ", id, " not found in cluster '", cluster, "'");
+        TaskEntry& task = it->second;
+        if (task.record.task().desired_status() != "STOPPED") {
+          const double now = clock_->NowSeconds();
+          state_->UpdateTask(*c, task, [&](v1::TaskRecord& r) {
+            v1::Task* t = r.mutable_task();
+            t->set_desired_status("STOPPED");
+            t->set_stop_code("UserInitiated");
+            t->set_stopped_reason(reason);
+            t->set_stopping_at(now);
+            t->set_version(t->version() + 1);
+            if (r.container_instance_id().empty()) {
+              // Never placed: nothing runs anywhere, so it is stopped at once.
+              t->set_last_status("STOPPED");
+              t->set_stopped_at(now);
+            }
+          });
+          PutTask(txn, task);
+        }
+        RenderTask(task, true, response->mutable_task());
+        return absl::OkStatus();
+      },
+      std::move(done));
+}
+
+void Api::DescribeTasks(const v1::DescribeTasksRequest& request, v1::DescribeTasksResponse* response, Done done) {
+  absl::Status error;
+  std::string cluster = ClusterFromRequest(request.has_cluster(), request.cluster(), &error);
+  if (!error.ok()) return done(error);
+  if (request.tasks().empty() || request.tasks_size() > 100) {
+    return done(InvalidParameter("tasks: give 1 to 100 task ids or ARNs (got ", request.tasks_size(), ")"));
+  }
+  bool with_tags = false;
+  for (int i = 0; i < request.include_size(); ++i) {
+    if (request.include(i) != "TAGS") {
+      return done(InvalidParameter("include[", i, "]: must be TAGS (got '", request.include(i), "')"));
+    }
+    with_tags = true;
+  }
+  std::vector<std::string> ids;
+  for (int i = 0; i < request.tasks_size(); ++i) {
+    auto id = arns_.TaskId(request.tasks(i), cluster, StrCat("tasks[", i, "]"));
+    if (!id.ok()) return done(WithType(id.status(), "InvalidParameterException"));
+    ids.push_back(*std::move(id));
+  }
+  {
+    absl::ReaderMutexLock lock(mu_);
+    ClusterEntry* c = state_->FindCluster(cluster);
+    if (c == nullptr) return done(ClusterNotFound(cluster));
+    for (const auto& id : ids) {
+      auto it = c->tasks.find(id);
+      if (it == c->tasks.end()) {
+        auto* f = response->add_failures();
+        f->set_arn(arns_.Task(cluster, id));
+        f->set_reason("MISSING");
+        continue;
+      }
+      RenderTask(it->second, with_tags, response->add_tasks());
+    }
+  }
+  done(absl::OkStatus());
+}
+
+void Api::ListTasks(const v1::ListTasksRequest& request, v1::ListTasksResponse* response, Done done) {
+  absl::Status error;
+  std::string cluster = ClusterFromRequest(request.has_cluster(), request.cluster(), &error);
+  if (!error.ok()) return done(error);
+  std::string instance_id;
+  if (request.has_container_instance() && !request.container_instance().empty()) {
+    auto id = arns_.ContainerInstanceId(request.container_instance(), cluster, "containerInstance");
+    if (!id.ok()) return done(WithType(id.status(), "InvalidParameterException"));
+    instance_id = *std::move(id);
+  }
+  std::string desired = request.has_desired_status() ? request.desired_status() : "RUNNING";
+  if (desired != "RUNNING" && desired != "PENDING" && desired != "STOPPED") {
+    return done(InvalidParameter("desiredStatus: must be RUNNING, PENDING or STOPPED (got '", desired, "')"));
+  }
+  if (request.has_launch_type() && request.launch_type() != "EC2" && request.launch_type() != "FARGATE" &&
+      request.launch_type() != "EXTERNAL" && request.launch_type() != "MANAGED_INSTANCES") {
+    return done(InvalidParameter("launchType: must be EC2, FARGATE, EXTERNAL or MANAGED_INSTANCES (got '",
+                                 request.launch_type(), "')"));
+  }
+  if (request.has_family() && !request.family().empty() && !IsValidName(request.family())) {
+    return done(InvalidParameter("family: '", request.family(), "' is not a valid task definition family"));
+  }
+  std::string service_group;
+  if (request.has_service_name() && !request.service_name().empty()) {
+    auto name = arns_.ServiceName(request.service_name(), cluster, "serviceName");
+    if (!name.ok()) return done(WithType(name.status(), "InvalidParameterException"));
+    service_group = StrCat("service:", *name);
+  }
+  auto after = DecodePageToken(request.has_next_token(), request.next_token());
+  if (!after.ok()) return done(after.status());
+  auto limit = PageSize(request.has_max_results(), request.max_results());
+  if (!limit.ok()) return done(limit.status());
+  {
+    absl::ReaderMutexLock lock(mu_);
+    ClusterEntry* c = state_->FindCluster(cluster);
+    if (c == nullptr) return done(ClusterNotFound(cluster));
+    if (desired == "PENDING") return done(absl::OkStatus());  // as in ECS: no task has desiredStatus PENDING
+    auto it = after->empty() ? c->tasks.begin() : c->tasks.upper_bound(*after);
+    for (; it != c->tasks.end(); ++it) {
+      const v1::TaskRecord& r = it->second.record;
+      const v1::Task& t = r.task();
+      if (t.desired_status() != desired) continue;
+      if (!instance_id.empty() && r.container_instance_id() != instance_id) continue;
+      if (request.has_family() && !request.family().empty() && r.family() != request.family()) continue;
+      if (request.has_started_by() && t.started_by() != request.started_by()) continue;
+      if (request.has_launch_type() && t.launch_type() != request.launch_type()) continue;
+      if (!service_group.empty() && t.group() != service_group) continue;
+      if (response->task_arns_size() == *limit) {
+        response->set_next_token(EncodePageToken(std::prev(it)->first));
+        break;
+      }
+      response->add_task_arns(arns_.Task(cluster, it->first));
+    }
+  }
+  done(absl::OkStatus());
+}
+
+}  // namespace berth::controlplane

@@ -1,0 +1,31 @@
+// GrpcContainerService: the gRPC door. A thin adapter from berth.v1.ContainerService (callback
+// API: no thread is held while a write waits for its commit) onto Api.
+#pragma once
+
+#include <grpcpp/grpcpp.h>
+
+#include "berth/v1/ecs.grpc.pb.h"
+#include "src/controlplane/api.h"
+#include "src/controlplane/metrics.h"
+
+namespace berth::controlplane {
+
+grpc::Status ToGrpcStatus(const absl::Status& status);
+
+class GrpcContainerService final : public v1::ContainerService::CallbackService {
+ public:
+  // `api` and `metrics` must outlive the service.
+  GrpcContainerService(Api* api, Metrics* metrics) : api_(api), metrics_(metrics) {}
+
+#define BERTH_GRPC_DECLARE(A)                                                                          \
+  grpc::ServerUnaryReactor* A(grpc::CallbackServerContext* context, const v1::A##Request* request, \
+                              v1::A##Response* response) override;
+  BERTH_API_ACTIONS(BERTH_GRPC_DECLARE)
+#undef BERTH_GRPC_DECLARE
+
+ private:
+  Api* const api_;
+  Metrics* const metrics_;
+};
+
+}  // namespace berth::controlplane

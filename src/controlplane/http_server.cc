@@ -1,0 +1,37 @@
+#include "src/controlplane/http_server.h"
+
+#include <httplib.h>
+
+#include "berth/common/strings.h"
+
+namespace berth::controlplane {
+
+HttpServer::HttpServer(Handlers handlers) : handlers_(std::move(handlers)), server_(std::make_unique<httplib::Server>()) {
+  server_->Get("/metrics", [this](const httplib::Request&, httplib::Response& res) {
+    res.set_content(handlers_.metrics(), "text/plain; version=0.0.4; charset=utf-8");
+  });
+  server_->Get("/healthz", [this](const httplib::Request&, httplib::Response& res) {
+    if (handlers_.healthy()) {
+      res.set_content("ok\n", "text/plain");
+    } else {
+      res.status = 503;
+      res.set_content("unhealthy\n", "text/plain");
+    }
+  });
+}
+
+HttpServer::~HttpServer() { Stop(); }
+
+absl::StatusOr<int> HttpServer::Start(const std::string& host, int port) {
+  int bound = port == 0 ? server_->bind_to_any_port(host) : (server_->bind_to_port(host, port) ? port : -1);
+  if (bound < 0) return absl::UnavailableError(StrCat("http: cannot listen on ", host, ":", port));
+  thread_ = std::thread([this] { server_->listen_after_bind(); });
+  return bound;
+}
+
+void HttpServer::Stop() {
+  if (server_) server_->stop();
+  if (thread_.joinable()) thread_.join();
+}
+
+}  // namespace berth::controlplane

@@ -1,0 +1,209 @@
+// berthd: the Berth control plane. This file is the composition root: the only place where the
+// RocksDB store, the commit pipeline, the Api, gRPC and the HTTP listener are wired together.
+#include <grpcpp/ext/proto_server_reflection_plugin.h>
+#include <grpcpp/grpcpp.h>
+#include <grpcpp/health_check_service_interface.h>
+#include <signal.h>
+
+#include <chrono>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <memory>
+#include <string>
+
+#include <CLI/CLI.hpp>
+
+#include "berth/common/strings.h"
+#include "berth/common/strings.h"
+#include "berth/common/clock.h"
+#include "berth/common/logging.h"
+#include "berth/store/store.h"
+#include "src/controlplane/api.h"
+#include "src/controlplane/grpc_service.h"
+#include "src/controlplane/http_server.h"
+#include "src/controlplane/metrics.h"
+#include "src/controlplane/pipeline.h"
+#include "src/controlplane/state.h"
+
+namespace berth::controlplane {
+namespace {
+
+struct Flags {
+  std::string data_dir;
+  std::string grpc_listen = "127.0.0.1:7480";
+  std::string http_listen;
+  std::string region = "local";
+  std::string account = "000000000000";
+  std::string log_format = "text";
+  std::string log_level = "info";
+  std::string ready_file;
+  size_t max_batch = 1024;
+  int grpc_max_message_bytes = 4 << 20;
+  int max_tasks_per_run = 10;
+  bool sync = true;
+};
+
+bool SplitHostPort(const std::string& text, std::string* host, int* port) {
+  size_t colon = text.rfind(':');
+  if (colon == std::string::npos || colon == 0) return false;
+  *host = text.substr(0, colon);
+  if (host->size() > 2 && host->front() == '[' && host->back() == ']') *host = host->substr(1, host->size() - 2);
+  return ParseInt(text.substr(colon + 1), port) && *port >= 0 && *port <= 65535;
+}
+
+int Run(const Flags& flags) {
+  log::Format format;
+  log::Level level;
+  if (!log::ParseFormat(flags.log_format, &format)) {
+    std::fprintf(stderr, "berthd: --log-format must be text or json\n");
+    return 2;
+  }
+  if (!log::ParseLevel(flags.log_level, &level)) {
+    std::fprintf(stderr, "berthd: --log-level must be debug, info, warn or error\n");
+    return 2;
+  }
+  log::Init(format, level);
+  std::string http_host;
+  int http_port = 0;
+  if (!flags.http_listen.empty() && !SplitHostPort(flags.http_listen, &http_host, &http_port)) {
+    log::Error("--http-listen: '{}' is not HOST:PORT", flags.http_listen);
+    return 2;
+  }
+
+  // Signals are taken synchronously by the main thread (sigwait); block them before any thread
+  // starts so that every thread inherits the mask.
+  sigset_t signals;
+  sigemptyset(&signals);
+  sigaddset(&signals, SIGTERM);
+  sigaddset(&signals, SIGINT);
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+
+  const auto started = std::chrono::steady_clock::now();
+  std::error_code ec;
+  std::filesystem::create_directories(flags.data_dir, ec);
+  auto store = store::OpenRocksDbStore({.path = flags.data_dir + "/store", .sync = flags.sync});
+  if (!store.ok()) {
+    log::Error("cannot open the store: {}", store.status().ToString());
+    return 1;
+  }
+
+  absl::Mutex state_mu;
+  State state;
+  uint64_t revision = 0;
+  if (absl::Status s = state.Load(**store, &revision); !s.ok()) {
+    log::Error("recovery failed: {}", s.ToString());
+    return 1;
+  }
+  log::Info("recovered {} clusters, {} task definitions, {} container instances, {} tasks at revision {} in {} ms",
+            state.clusters().size(), state.task_definition_count(), state.instance_count(), state.task_count(), revision,
+            std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - started).count());
+
+  Metrics metrics;
+  CommitPipeline pipeline(store->get(), &state_mu, revision, {.max_batch = flags.max_batch}, &metrics);
+  pipeline.Start();
+
+  ApiOptions api_options;
+  api_options.arn_context = {flags.region, flags.account};
+  api_options.limits.max_tasks_per_run = flags.max_tasks_per_run;
+  Api api(api_options, &state, &state_mu, &pipeline, &RealClock());
+  if (absl::Status s = api.EnsureDefaultCluster(); !s.ok()) {
+    log::Error("cannot create the default cluster: {}", s.ToString());
+    return 1;
+  }
+  metrics.SetEntityCountsSource([&] {
+    absl::ReaderMutexLock lock(&state_mu);
+    return Metrics::EntityCounts{static_cast<int64_t>(state.clusters().size()), state.task_definition_count(),
+                                 state.instance_count(), state.task_count(), 0};
+  });
+
+  GrpcContainerService service(&api, &metrics);
+  grpc::EnableDefaultHealthCheckService(true);
+  grpc::reflection::InitProtoReflectionServerBuilderPlugin();
+  grpc::ServerBuilder builder;
+  int grpc_port = 0;
+  builder.AddListeningPort(flags.grpc_listen, grpc::InsecureServerCredentials(), &grpc_port);
+  builder.SetMaxReceiveMessageSize(flags.grpc_max_message_bytes);
+  builder.SetMaxSendMessageSize(flags.grpc_max_message_bytes);
+  builder.RegisterService(&service);
+  std::unique_ptr<grpc::Server> server = builder.BuildAndStart();
+  if (server == nullptr || grpc_port == 0) {
+    log::Error("cannot listen for gRPC on {}", flags.grpc_listen);
+    return 1;
+  }
+  std::string grpc_host;
+  int unused = 0;
+  SplitHostPort(flags.grpc_listen, &grpc_host, &unused);
+
+  std::atomic<bool> serving{true};
+  HttpServer http({.metrics = [&] { return metrics.Serialize(); }, .healthy = [&] { return serving.load(); }});
+  if (!flags.http_listen.empty()) {
+    auto bound = http.Start(http_host, http_port);
+    if (!bound.ok()) {
+      log::Error("{}", bound.status().ToString());
+      return 1;
+    }
+    http_port = *bound;
+    log::Info("HTTP (/metrics, /healthz) listening on {}:{}", http_host, http_port);
+  }
+  log::Info("berthd serving gRPC on {}:{} (data dir {}, region {}, account {})", grpc_host, grpc_port, flags.data_dir,
+            flags.region, flags.account);
+
+  if (!flags.ready_file.empty()) {
+    // Written atomically (rename) so a reader never sees a partial file.
+    std::string tmp = flags.ready_file + ".tmp";
+    {
+      std::ofstream out(tmp);
+      out << "{\"grpc\": \"" << grpc_host << ":" << grpc_port << "\"";
+      if (!flags.http_listen.empty()) out << ", \"http\": \"" << http_host << ":" << http_port << "\"";
+      out << ", \"pid\": " << getpid() << "}\n";
+    }
+    std::filesystem::rename(tmp, flags.ready_file, ec);
+  }
+
+  int sig = 0;
+  sigwait(&signals, &sig);
+  log::Info("received {}, draining", sig == SIGTERM ? "SIGTERM" : "SIGINT");
+  serving = false;
+  server->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(10));
+  http.Stop();
+  pipeline.Stop();
+  if (absl::Status s = (*store)->Close(); !s.ok()) {
+    log::Error("closing the store: {}", s.ToString());
+    return 1;
+  }
+  log::Info("stopped cleanly at revision {}", pipeline.committed_revision());
+  return 0;
+}
+
+}  // namespace
+}  // namespace berth::controlplane
+
+int main(int argc, char** argv) {
+  berth::controlplane::Flags flags;
+  CLI::App app{"berthd: the Berth control plane"};
+  app.set_config("--config", "", "TOML or INI config file; flags given on the command line override it");
+  app.add_option("--data-dir", flags.data_dir, "Directory of the embedded store")->required();
+  app.add_option("--grpc-listen", flags.grpc_listen, "gRPC listen address HOST:PORT (port 0: any free port)")
+      ->capture_default_str();
+  app.add_option("--http-listen", flags.http_listen, "HTTP listen address for /metrics and /healthz (off when empty)");
+  app.add_option("--region", flags.region, "Region in ARNs")->capture_default_str();
+  app.add_option("--account", flags.account, "Account id in ARNs")->capture_default_str();
+  app.add_option("--log-format", flags.log_format, "text or json")->capture_default_str();
+  app.add_option("--log-level", flags.log_level, "debug, info, warn or error")->capture_default_str();
+  app.add_option("--ready-file", flags.ready_file,
+                 "Write {\"grpc\": HOST:PORT, \"http\": HOST:PORT, \"pid\": N} here once serving");
+  app.add_option("--max-batch", flags.max_batch, "Most proposals committed by one synced write")
+      ->check(CLI::Range(1, 65536))
+      ->capture_default_str();
+  app.add_option("--grpc-max-message-bytes", flags.grpc_max_message_bytes, "Largest gRPC message accepted or sent")
+      ->check(CLI::Range(64 << 10, 64 << 20))
+      ->capture_default_str();
+  app.add_option("--max-tasks-per-run", flags.max_tasks_per_run, "Largest RunTask count")
+      ->check(CLI::Range(1, 1000))
+      ->capture_default_str();
+  app.add_flag("!--no-sync", flags.sync,
+               "Do not fsync commits (benchmarks only: acknowledged writes can be lost on power failure)");
+  CLI11_PARSE(app, argc, argv);
+  return berth::controlplane::Run(flags);
+}

@@ -1,0 +1,126 @@
+#include "src/controlplane/metrics.h"
+
+#include <sstream>
+
+#include <prometheus/counter.h>
+#include <prometheus/gauge.h>
+#include <prometheus/histogram.h>
+#include <prometheus/registry.h>
+#include <prometheus/text_serializer.h>
+
+#include "berth/common/strings.h"
+
+namespace berth::controlplane {
+namespace {
+
+// Latency buckets in seconds: 50 us .. 10 s.
+const prometheus::Histogram::BucketBoundaries& LatencyBuckets() {
+  static const prometheus::Histogram::BucketBoundaries b = {0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005,
+                                                            0.01,    0.025,  0.05,    0.1,    0.25,   0.5,    1,
+                                                            2.5,     5,      10};
+  return b;
+}
+
+std::string CodeName(absl::StatusCode code) { return absl::StatusCodeToString(code); }
+
+}  // namespace
+
+Metrics::Metrics() : registry_(std::make_shared<prometheus::Registry>()) {
+  rpc_total_ = &prometheus::BuildCounter()
+                    .Name("berth_rpc_requests_total")
+                    .Help("Finished API requests by door, method and status code.")
+                    .Register(*registry_);
+  rpc_latency_ = &prometheus::BuildHistogram()
+                      .Name("berth_rpc_latency_seconds")
+                      .Help("API request latency from arrival to response, by door and method.")
+                      .Register(*registry_);
+  batch_size_ = &prometheus::BuildHistogram()
+                     .Name("berth_commit_batch_proposals")
+                     .Help("Proposals committed per batch (one synced store write per batch).")
+                     .Register(*registry_)
+                     .Add({}, prometheus::Histogram::BucketBoundaries{1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024});
+  fsync_seconds_ = &prometheus::BuildHistogram()
+                        .Name("berth_commit_fsync_seconds")
+                        .Help("Latency of the synced store write of one commit batch.")
+                        .Register(*registry_)
+                        .Add({}, LatencyBuckets());
+  commits_ = &prometheus::BuildCounter()
+                  .Name("berth_commit_batches_total")
+                  .Help("Commit batches (synced store writes).")
+                  .Register(*registry_)
+                  .Add({});
+  proposals_ = &prometheus::BuildCounter()
+                    .Name("berth_commit_proposals_total")
+                    .Help("Proposals processed by the commit pipeline.")
+                    .Register(*registry_)
+                    .Add({});
+  auto& entities = prometheus::BuildGauge()
+                       .Name("berth_entities")
+                       .Help("Entities held by the control plane, by kind.")
+                       .Register(*registry_);
+  clusters_ = &entities.Add({{"kind", "cluster"}});
+  task_definitions_ = &entities.Add({{"kind", "task_definition"}});
+  container_instances_ = &entities.Add({{"kind", "container_instance"}});
+  tasks_ = &entities.Add({{"kind", "task"}});
+  services_ = &entities.Add({{"kind", "service"}});
+}
+
+Metrics::~Metrics() = default;
+
+Metrics::RpcEntry& Metrics::Rpc(std::string_view door, std::string_view method) {
+  std::string key = StrCat(door, "/", method);
+  absl::MutexLock lock(&mu_);
+  auto it = rpcs_.find(key);
+  if (it != rpcs_.end()) return *it->second;
+  auto entry = std::make_unique<RpcEntry>();
+  entry->latency = &rpc_latency_->Add({{"door", std::string(door)}, {"method", std::string(method)}}, LatencyBuckets());
+  entry->ok = &rpc_total_->Add({{"door", std::string(door)}, {"method", std::string(method)}, {"code", "OK"}});
+  RpcEntry& ref = *entry;
+  rpcs_.emplace(std::move(key), std::move(entry));
+  return ref;
+}
+
+void Metrics::ObserveRpc(std::string_view door, std::string_view method, absl::StatusCode code, int64_t micros) {
+  RpcEntry& e = Rpc(door, method);
+  e.latency->Observe(static_cast<double>(micros) / 1e6);
+  if (code == absl::StatusCode::kOk) {
+    e.ok->Increment();
+  } else {
+    rpc_total_->Add({{"door", std::string(door)}, {"method", std::string(method)}, {"code", CodeName(code)}})
+        .Increment();
+  }
+}
+
+void Metrics::OnBatchCommitted(size_t proposals, size_t write_ops, int64_t fsync_micros) {
+  proposals_->Increment(static_cast<double>(proposals));
+  if (write_ops == 0) return;
+  commits_->Increment();
+  batch_size_->Observe(static_cast<double>(proposals));
+  fsync_seconds_->Observe(static_cast<double>(fsync_micros) / 1e6);
+}
+
+void Metrics::SetEntityCountsSource(std::function<EntityCounts()> source) {
+  absl::MutexLock lock(&mu_);
+  entity_counts_ = std::move(source);
+}
+
+std::string Metrics::Serialize() {
+  std::function<EntityCounts()> source;
+  {
+    absl::MutexLock lock(&mu_);
+    source = entity_counts_;
+  }
+  if (source) {
+    EntityCounts c = source();
+    clusters_->Set(static_cast<double>(c.clusters));
+    task_definitions_->Set(static_cast<double>(c.task_definitions));
+    container_instances_->Set(static_cast<double>(c.container_instances));
+    tasks_->Set(static_cast<double>(c.tasks));
+    services_->Set(static_cast<double>(c.services));
+  }
+  std::ostringstream out;
+  prometheus::TextSerializer().Serialize(out, registry_->Collect());
+  return out.str();
+}
+
+}  // namespace berth::controlplane

@@ -1,0 +1,110 @@
+// CommitPipeline: the single writer of control-plane state.
+//
+// Handlers (on gRPC threads) validate requests and Submit() proposals. One pipeline thread drains
+// the queue in batches. For each batch it takes the state mutex exclusively, applies every
+// proposal to the in-memory state (each appends its durable writes to its Txn), writes the whole
+// batch to the store as ONE synced write (group commit), releases the mutex, and only then runs
+// the proposals' completions. Consequences:
+//   - acknowledged means durable: a completion with OK runs only after the fsync returned;
+//   - readers (who hold the state mutex shared) never see undurable state, and wait at most for
+//     one batch's apply + fsync;
+//   - a failed store write is fatal: the process exits and recovers from the store on restart,
+//     because in-memory state already holds the batch's effects.
+//
+// A proposal's Apply must either return an error having changed nothing, or succeed. Validate
+// against state first, mutate after.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <deque>
+#include <functional>
+#include <string>
+#include <string_view>
+#include <thread>
+#include <vector>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/status/status.h"
+#include "absl/synchronization/mutex.h"
+#include "berth/store/store.h"
+
+namespace berth::controlplane {
+
+// Meta-table key of the last committed revision (8-byte big-endian value).
+inline constexpr char kMetaRevisionKey[] = "revision";
+std::string EncodeRevision(uint64_t revision);
+bool DecodeRevision(std::string_view bytes, uint64_t* revision);
+
+// What one proposal's Apply works with. Used only on the pipeline thread.
+class Txn {
+ public:
+  explicit Txn(uint64_t revision) : revision_(revision) {}
+
+  // The revision every record written in this batch carries.
+  uint64_t revision() const { return revision_; }
+  store::WriteBatch& batch() { return batch_; }
+  // Runs after the batch is durable and the state lock is released (e.g. waking pollers).
+  void AfterCommit(std::function<void()> fn) { after_commit_.push_back(std::move(fn)); }
+
+ private:
+  friend class CommitPipeline;
+  uint64_t revision_;
+  store::WriteBatch batch_;
+  std::vector<std::function<void()>> after_commit_;
+};
+
+struct Proposal {
+  // Runs on the pipeline thread with the state mutex held exclusively.
+  std::function<absl::Status(Txn&)> apply;
+  // Runs on the pipeline thread after the batch is durable (OK) or with Apply's error. Must not
+  // block; typically finishes an RPC.
+  std::function<void(absl::Status)> done;
+};
+
+struct PipelineObserver {
+  virtual ~PipelineObserver() = default;
+  virtual void OnBatchCommitted(size_t proposals, size_t write_ops, int64_t fsync_micros) = 0;
+};
+
+class CommitPipeline {
+ public:
+  struct Options {
+    size_t max_batch = 1024;  // proposals per batch
+  };
+
+  // `store` and `state_mu` must outlive the pipeline. `last_revision` is the highest revision
+  // already durable (from recovery).
+  CommitPipeline(store::Store* store, absl::Mutex* state_mu, uint64_t last_revision, Options options,
+                 PipelineObserver* observer = nullptr);
+  ~CommitPipeline();
+
+  void Start();
+  // Thread-safe. After Stop() began, the proposal is completed with UNAVAILABLE.
+  void Submit(Proposal proposal);
+  // Commits everything already submitted, then stops the thread. Idempotent.
+  void Stop();
+
+  // Highest durable revision (readable from any thread).
+  uint64_t committed_revision() const { return committed_revision_.load(std::memory_order_acquire); }
+  bool OnPipelineThread() const { return std::this_thread::get_id() == thread_.get_id(); }
+
+ private:
+  void Run();
+  void CommitBatch(std::vector<Proposal>& batch);
+
+  store::Store* const store_;
+  absl::Mutex* const state_mu_;
+  const Options options_;
+  PipelineObserver* const observer_;
+
+  absl::Mutex mu_;
+  std::deque<Proposal> queue_ ABSL_GUARDED_BY(mu_);
+  bool stopping_ ABSL_GUARDED_BY(mu_) = false;
+
+  uint64_t next_revision_;  // pipeline thread only
+  std::atomic<uint64_t> committed_revision_;
+  std::thread thread_;
+};
+
+}  // namespace berth::controlplane

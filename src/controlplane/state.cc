@@ -1,0 +1,266 @@
+#include "src/controlplane/state.h"
+
+#include "absl/strings/escaping.h"
+#include "berth/common/strings.h"
+#include "berth/common/logging.h"
+#include "berth/common/status.h"
+#include "berth/store/keys.h"
+#include "src/controlplane/pipeline.h"
+
+namespace berth::controlplane {
+namespace {
+
+bool IsPendingStatus(std::string_view s) { return s == "PROVISIONING" || s == "PENDING" || s == "ACTIVATING"; }
+
+template <typename Record>
+absl::Status ParseRecord(std::string_view table, std::string_view key, std::string_view value, Record* out) {
+  if (!out->ParseFromArray(value.data(), static_cast<int>(value.size()))) {
+    return absl::DataLossError(StrCat("store table '", table, "': record at key '", absl::CHexEscape(ToAbsl(key)),
+                                            "' does not parse as ", Record::descriptor()->full_name()));
+  }
+  return absl::OkStatus();
+}
+
+// Instance totals from its registered resources.
+void Totals(const v1::ContainerInstance& ci, placement::InstanceView* view) {
+  for (const auto& r : ci.registered_resources()) {
+    if (r.name() == "CPU") view->cpu_total = r.integer_value();
+    else if (r.name() == "MEMORY") view->memory_total = r.integer_value();
+    else if (r.name() == "PORTS") {
+      for (const auto& p : r.string_set_value()) {
+        int32_t port = 0;
+        if (ParseInt(p, &port)) view->tcp_ports_used.insert(port);
+      }
+    } else if (r.name() == "PORTS_UDP") {
+      for (const auto& p : r.string_set_value()) {
+        int32_t port = 0;
+        if (ParseInt(p, &port)) view->udp_ports_used.insert(port);
+      }
+    }
+  }
+}
+
+}  // namespace
+
+placement::TaskDemand ToDemand(const v1::ResourceDemand& d) {
+  placement::TaskDemand out;
+  out.cpu = d.cpu();
+  out.memory = d.memory();
+  out.tcp_ports.assign(d.tcp_ports().begin(), d.tcp_ports().end());
+  out.udp_ports.assign(d.udp_ports().begin(), d.udp_ports().end());
+  return out;
+}
+
+placement::TaskDemand TaskHold(const v1::TaskRecord& record) {
+  placement::TaskDemand out = ToDemand(record.reservation());
+  out.tcp_ports.insert(out.tcp_ports.end(), record.dynamic_tcp_ports().begin(), record.dynamic_tcp_ports().end());
+  out.udp_ports.insert(out.udp_ports.end(), record.dynamic_udp_ports().begin(), record.dynamic_udp_ports().end());
+  return out;
+}
+
+ClusterEntry* State::FindCluster(std::string_view name) {
+  auto it = clusters_.find(name);
+  return it == clusters_.end() ? nullptr : it->second.get();
+}
+
+FamilyEntry* State::FindFamily(std::string_view family) {
+  auto it = families_.find(family);
+  return it == families_.end() ? nullptr : &it->second;
+}
+
+const v1::TaskDefinitionRecord* State::FindTaskDefinition(std::string_view family, uint32_t revision) {
+  FamilyEntry* f = FindFamily(family);
+  if (f == nullptr) return nullptr;
+  auto it = f->revisions.find(revision);
+  return it == f->revisions.end() ? nullptr : &it->second;
+}
+
+const v1::TaskDefinitionRecord* State::LatestActive(std::string_view family) {
+  FamilyEntry* f = FindFamily(family);
+  if (f == nullptr) return nullptr;
+  for (auto it = f->revisions.rbegin(); it != f->revisions.rend(); ++it) {
+    if (it->second.task_definition().status() == "ACTIVE") return &it->second;
+  }
+  return nullptr;
+}
+
+ClusterEntry& State::AddCluster(v1::ClusterRecord record) {
+  auto entry = std::make_unique<ClusterEntry>();
+  entry->record = std::move(record);
+  std::string name = entry->record.cluster().cluster_name();
+  auto [it, inserted] = clusters_.emplace(name, std::move(entry));
+  BERTH_CHECK_MSG(inserted, "AddCluster on an existing cluster");
+  return *it->second;
+}
+
+FamilyEntry& State::Family(std::string_view family) {
+  auto it = families_.find(family);
+  if (it != families_.end()) return it->second;
+  return families_.emplace(std::string(family), FamilyEntry{}).first->second;
+}
+
+void State::Account(ClusterEntry& cluster, const v1::TaskRecord& record, int sign) {
+  const std::string& status = record.task().last_status();
+  if (status == "STOPPED") return;
+  InstanceEntry* inst = nullptr;
+  if (!record.container_instance_id().empty()) {
+    auto it = cluster.instances.find(record.container_instance_id());
+    if (it != cluster.instances.end()) inst = &it->second;
+  }
+  if (IsPendingStatus(status)) {
+    cluster.pending_tasks += sign;
+    if (inst != nullptr) inst->pending_tasks += sign;
+  } else if (status == "RUNNING") {
+    cluster.running_tasks += sign;
+    if (inst != nullptr) inst->running_tasks += sign;
+  }
+  if (inst == nullptr) return;
+  if (sign > 0) {
+    inst->task_ids.insert(record.id());
+  } else {
+    inst->task_ids.erase(record.id());
+  }
+  if (cluster.view.Find(record.container_instance_id()) != nullptr) {
+    if (sign > 0) {
+      cluster.view.Reserve(record.container_instance_id(), TaskHold(record));
+    } else {
+      cluster.view.Release(record.container_instance_id(), TaskHold(record));
+    }
+  }
+}
+
+void State::AddTask(ClusterEntry& cluster, v1::TaskRecord record) {
+  std::string id = record.id();
+  auto [it, inserted] = cluster.tasks.emplace(std::move(id), TaskEntry{std::move(record)});
+  BERTH_CHECK_MSG(inserted, "AddTask with an existing task id");
+  Account(cluster, it->second.record, +1);
+  ++task_count_;
+}
+
+void State::UpdateTask(ClusterEntry& cluster, TaskEntry& task, const std::function<void(v1::TaskRecord&)>& update) {
+  Account(cluster, task.record, -1);
+  update(task.record);
+  Account(cluster, task.record, +1);
+}
+
+void State::AddInstance(ClusterEntry& cluster, v1::ContainerInstanceRecord record) {
+  std::string id = record.id();
+  auto [it, inserted] = cluster.instances.emplace(id, InstanceEntry{});
+  BERTH_CHECK_MSG(inserted, "AddInstance with an existing instance id");
+  it->second.record = std::move(record);
+  ++instance_count_;
+  RefreshInstanceView(cluster, it->second);
+}
+
+void State::RefreshInstanceView(ClusterEntry& cluster, InstanceEntry& instance) {
+  const auto& ci = instance.record.instance();
+  const std::string& id = instance.record.id();
+  bool was_registered = cluster.view.Find(id) != nullptr;
+  bool registered = ci.status() == "ACTIVE" || ci.status() == "DRAINING";
+  if (was_registered) --cluster.registered_instances;
+  if (!registered) {
+    cluster.view.Remove(id);
+    return;
+  }
+  ++cluster.registered_instances;
+  placement::InstanceView view;
+  view.id = id;
+  view.status = ci.status() == "ACTIVE" ? placement::InstanceStatus::kActive : placement::InstanceStatus::kDraining;
+  view.agent_connected = ci.agent_connected();
+  Totals(ci, &view);
+  for (const auto& task_id : instance.task_ids) {
+    auto t = cluster.tasks.find(task_id);
+    if (t == cluster.tasks.end()) continue;
+    placement::TaskDemand hold = TaskHold(t->second.record);
+    view.cpu_used += hold.cpu;
+    view.memory_used += hold.memory;
+    for (int32_t p : hold.tcp_ports) view.tcp_ports_used.insert(p);
+    for (int32_t p : hold.udp_ports) view.udp_ports_used.insert(p);
+    view.task_count++;
+  }
+  cluster.view.Upsert(std::move(view));
+}
+
+absl::Status State::Load(store::Store& store, uint64_t* last_revision) {
+  *last_revision = 0;
+  absl::Status parse_status;
+  auto guard = [&](absl::Status s) {
+    if (!s.ok() && parse_status.ok()) parse_status = std::move(s);
+    return parse_status.ok();
+  };
+
+  auto rev = store.Get(store::Table::kMeta, kMetaRevisionKey);
+  if (rev.ok()) {
+    if (!DecodeRevision(*rev, last_revision)) return absl::DataLossError("store meta 'revision' is malformed");
+  } else if (!absl::IsNotFound(rev.status())) {
+    return rev.status();
+  }
+
+  RETURN_IF_ERROR(store.Scan(store::Table::kClusters, "", [&](std::string_view key, std::string_view value) {
+    v1::ClusterRecord rec;
+    if (!guard(ParseRecord("clusters", key, value, &rec))) return false;
+    AddCluster(std::move(rec));
+    return true;
+  }));
+  RETURN_IF_ERROR(parse_status);
+
+  RETURN_IF_ERROR(store.Scan(store::Table::kTaskDefinitions, "", [&](std::string_view key, std::string_view value) {
+    v1::TaskDefinitionRecord rec;
+    if (!guard(ParseRecord("task_definitions", key, value, &rec))) return false;
+    const auto& td = rec.task_definition();
+    FamilyEntry& f = Family(td.family());
+    uint32_t r = static_cast<uint32_t>(td.revision());
+    f.last_revision = std::max(f.last_revision, r);
+    if (td.status() == "ACTIVE") ++f.active_revisions;
+    f.revisions.emplace(r, std::move(rec));
+    ++task_definition_count_;
+    return true;
+  }));
+  RETURN_IF_ERROR(parse_status);
+
+  RETURN_IF_ERROR(store.Scan(store::Table::kContainerInstances, "", [&](std::string_view key, std::string_view value) {
+    v1::ContainerInstanceRecord rec;
+    if (!guard(ParseRecord("container_instances", key, value, &rec))) return false;
+    ClusterEntry* c = FindCluster(rec.cluster());
+    if (c == nullptr) {
+      guard(absl::DataLossError(StrCat("container instance ", rec.id(), " names missing cluster ", rec.cluster())));
+      return false;
+    }
+    AddInstance(*c, std::move(rec));
+    return true;
+  }));
+  RETURN_IF_ERROR(parse_status);
+
+  RETURN_IF_ERROR(store.Scan(store::Table::kAttributes, "", [&](std::string_view key, std::string_view value) {
+    v1::AttributeRecord rec;
+    if (!guard(ParseRecord("attributes", key, value, &rec))) return false;
+    auto decoded = store::DecodeAttributeKey(key);
+    if (!decoded) {
+      guard(absl::DataLossError(StrCat("malformed attribute key '", absl::CHexEscape(ToAbsl(key)), "'")));
+      return false;
+    }
+    ClusterEntry* c = FindCluster(decoded->cluster);
+    if (c == nullptr) return true;  // attributes of a removed cluster are garbage; ignore
+    auto it = c->instances.find(decoded->target_id);
+    if (it == c->instances.end()) return true;
+    it->second.attributes.emplace(decoded->name, std::move(rec));
+    return true;
+  }));
+  RETURN_IF_ERROR(parse_status);
+
+  RETURN_IF_ERROR(store.Scan(store::Table::kTasks, "", [&](std::string_view key, std::string_view value) {
+    v1::TaskRecord rec;
+    if (!guard(ParseRecord("tasks", key, value, &rec))) return false;
+    ClusterEntry* c = FindCluster(rec.cluster());
+    if (c == nullptr) {
+      guard(absl::DataLossError(StrCat("task ", rec.id(), " names missing cluster ", rec.cluster())));
+      return false;
+    }
+    AddTask(*c, std::move(rec));
+    return true;
+  }));
+  RETURN_IF_ERROR(parse_status);
+  return absl::OkStatus();
+}
+
+}  // namespace berth::controlplane

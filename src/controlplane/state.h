@@ -1,0 +1,115 @@
+// State: the control plane's in-memory picture of everything durable, with the indexes the API
+// needs. Rebuilt from the store on start (Load), then mutated only by proposals on the commit
+// pipeline thread.
+//
+// Thread safety: guarded by `mu` (owned by the Server). The pipeline thread holds it exclusively
+// while applying and committing a batch; API readers hold it shared. Nothing here is
+// synchronized on its own.
+//
+// Records are kept exactly as persisted (records.proto): derived values (ARNs, counts, remaining
+// resources) are computed when rendering API responses, so they cannot drift from the records.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <string>
+#include <string_view>
+
+#include "absl/container/btree_map.h"
+#include "absl/container/btree_set.h"
+#include "absl/status/status.h"
+#include "absl/synchronization/mutex.h"
+#include "berth/placement/cluster_view.h"
+#include "berth/store/store.h"
+#include "berth/v1/records.pb.h"
+
+namespace berth::controlplane {
+
+// Task statuses in lifecycle order (ECS lastStatus).
+inline constexpr std::string_view kTaskStatusOrder[] = {"PROVISIONING", "PENDING",       "ACTIVATING",
+                                                        "RUNNING",      "DEACTIVATING",  "STOPPING",
+                                                        "DEPROVISIONING", "STOPPED"};
+
+struct InstanceEntry {
+  v1::ContainerInstanceRecord record;
+  absl::btree_map<std::string, v1::AttributeRecord> attributes;  // by attribute name
+  absl::btree_set<std::string> task_ids;                          // tasks placed here, not yet STOPPED
+  int32_t running_tasks = 0;
+  int32_t pending_tasks = 0;
+};
+
+struct TaskEntry {
+  v1::TaskRecord record;
+};
+
+struct ClusterEntry {
+  v1::ClusterRecord record;
+  absl::btree_map<std::string, InstanceEntry> instances;  // by instance id
+  absl::btree_map<std::string, TaskEntry> tasks;          // by task id
+  placement::ClusterView view;                            // ACTIVE and DRAINING instances
+  int64_t running_tasks = 0;
+  int64_t pending_tasks = 0;
+  int64_t registered_instances = 0;  // ACTIVE + DRAINING
+  int64_t active_services = 0;
+
+  bool active() const { return record.cluster().status() == "ACTIVE"; }
+};
+
+struct FamilyEntry {
+  absl::btree_map<uint32_t, v1::TaskDefinitionRecord> revisions;
+  uint32_t last_revision = 0;  // highest revision ever registered (never reused)
+  int32_t active_revisions = 0;
+};
+
+class State {
+ public:
+  // Rebuilds everything from the store. `last_revision` receives the highest committed revision.
+  absl::Status Load(store::Store& store, uint64_t* last_revision);
+
+  // Lookups: nullptr when absent.
+  ClusterEntry* FindCluster(std::string_view name);
+  FamilyEntry* FindFamily(std::string_view family);
+  const v1::TaskDefinitionRecord* FindTaskDefinition(std::string_view family, uint32_t revision);
+  // Latest ACTIVE revision of a family.
+  const v1::TaskDefinitionRecord* LatestActive(std::string_view family);
+
+  ClusterEntry& AddCluster(v1::ClusterRecord record);
+  FamilyEntry& Family(std::string_view family);
+
+  // Task accounting: every change of a task's lastStatus, instance or existence goes through these
+  // so that counts, instance task sets and ClusterView reservations stay consistent.
+  void AddTask(ClusterEntry& cluster, v1::TaskRecord record);
+  // Applies `update` to the task's record and re-accounts it (releasing its reservation when it
+  // reaches STOPPED).
+  void UpdateTask(ClusterEntry& cluster, TaskEntry& task, const std::function<void(v1::TaskRecord&)>& update);
+
+  void AddInstance(ClusterEntry& cluster, v1::ContainerInstanceRecord record);
+  // Re-derives the instance's ClusterView entry after a status or resource change.
+  void RefreshInstanceView(ClusterEntry& cluster, InstanceEntry& instance);
+
+  const std::map<std::string, std::unique_ptr<ClusterEntry>, std::less<>>& clusters() const { return clusters_; }
+  const std::map<std::string, FamilyEntry, std::less<>>& families() const { return families_; }
+
+  int64_t task_count() const { return task_count_; }
+  int64_t instance_count() const { return instance_count_; }
+  int64_t task_definition_count() const { return task_definition_count_; }
+
+  void CountTaskDefinition() { ++task_definition_count_; }
+
+ private:
+  void Account(ClusterEntry& cluster, const v1::TaskRecord& record, int sign);
+
+  std::map<std::string, std::unique_ptr<ClusterEntry>, std::less<>> clusters_;
+  std::map<std::string, FamilyEntry, std::less<>> families_;
+  int64_t task_count_ = 0;
+  int64_t instance_count_ = 0;
+  int64_t task_definition_count_ = 0;
+};
+
+// The placement demand stored in a record, as the placement library's struct.
+placement::TaskDemand ToDemand(const v1::ResourceDemand& demand);
+// A task's full hold on its instance: reservation plus dynamic ports.
+placement::TaskDemand TaskHold(const v1::TaskRecord& record);
+
+}  // namespace berth::controlplane
