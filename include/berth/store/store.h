@@ -81,7 +81,7 @@ class WriteBatch {
 };
 
 struct StoreStats {
-  uint64_t writes = 0;        // Write() calls that succeeded
+  uint64_t writes = 0;        // non-empty Write() calls that succeeded
   uint64_t syncs = 0;         // synced (fsynced) writes
   uint64_t write_ops = 0;     // puts + deletes written
   uint64_t write_bytes = 0;   // key + value bytes written
@@ -107,7 +107,8 @@ class Store {
 
   virtual StoreStats Stats() const = 0;
 
-  // Flushes and closes; further calls fail. Idempotent.
+  // Syncs the WAL and closes; further calls fail with FailedPrecondition. Idempotent. Waits for
+  // calls in progress, so it must not be called from inside a Scan callback.
   virtual absl::Status Close() = 0;
 };
 

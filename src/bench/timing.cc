@@ -1,0 +1,68 @@
+#include "src/bench/timing.h"
+
+#include <sys/resource.h>
+#include <unistd.h>
+
+#include <cctype>
+#include <cmath>
+#include <cstdlib>
+#include <fstream>
+#include <sstream>
+#include <string>
+
+#include "berth/common/strings.h"
+
+namespace berth::bench {
+
+absl::StatusOr<std::chrono::microseconds> ParseDuration(std::string_view text) {
+  size_t unit_at = text.size();
+  while (unit_at > 0 && std::isalpha(static_cast<unsigned char>(text[unit_at - 1]))) --unit_at;
+  std::string_view number = text.substr(0, unit_at);
+  std::string_view unit = text.substr(unit_at);
+  double scale = 0;
+  if (unit.empty() || unit == "s") {
+    scale = 1e6;
+  } else if (unit == "ms") {
+    scale = 1e3;
+  } else if (unit == "m") {
+    scale = 60e6;
+  } else {
+    return absl::InvalidArgumentError(StrCat("'", text, "': unit must be ms, s or m"));
+  }
+  std::string digits(number);
+  char* end = nullptr;
+  double value = digits.empty() ? NAN : std::strtod(digits.c_str(), &end);
+  if (digits.empty() || end != digits.c_str() + digits.size() || !std::isfinite(value) || value < 0) {
+    return absl::InvalidArgumentError(StrCat("'", text, "' is not a duration such as 10s, 500ms or 1m"));
+  }
+  return std::chrono::microseconds(static_cast<int64_t>(std::llround(value * scale)));
+}
+
+double SelfCpuSeconds() {
+  rusage usage{};
+  getrusage(RUSAGE_SELF, &usage);
+  auto seconds = [](const timeval& tv) { return static_cast<double>(tv.tv_sec) + static_cast<double>(tv.tv_usec) / 1e6; };
+  return seconds(usage.ru_utime) + seconds(usage.ru_stime);
+}
+
+std::optional<double> ProcessCpuSeconds(pid_t pid) {
+  std::ifstream in(StrCat("/proc/", pid, "/stat"));
+  std::string line;
+  if (!in || !std::getline(in, line)) return std::nullopt;
+  // The command name (field 2) may hold spaces and parentheses: fields are counted after the last ')'.
+  size_t paren = line.rfind(')');
+  if (paren == std::string::npos) return std::nullopt;
+  std::istringstream fields(line.substr(paren + 1));
+  std::string field;
+  double utime = 0, stime = 0;
+  // After ')': field 3 (state) is the first; utime and stime are fields 14 and 15.
+  for (int i = 3; i <= 15 && fields >> field; ++i) {
+    if (i == 14) utime = std::strtod(field.c_str(), nullptr);
+    if (i == 15) stime = std::strtod(field.c_str(), nullptr);
+  }
+  long ticks = sysconf(_SC_CLK_TCK);
+  if (ticks <= 0) return std::nullopt;
+  return (utime + stime) / static_cast<double>(ticks);
+}
+
+}  // namespace berth::bench

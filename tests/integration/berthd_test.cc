@@ -1,0 +1,287 @@
+// End-to-end tests of the real berthd binary over gRPC: health, reflection, metrics, the ECS
+// actions of the foundation, errors, restart and clean shutdown.
+#include <curl/curl.h>
+#include <gtest/gtest.h>
+#include <grpcpp/generic/generic_stub.h>
+#include <sys/wait.h>
+
+#include <future>
+
+#include "tests/integration/test_helpers.h"
+#include "tests/testutil/berthd_process.h"
+#include "tests/testutil/temp_dir.h"
+
+namespace berth {
+namespace {
+
+using testutil::Call;
+using testutil::FromJson;
+using CS = v1::ContainerService::Stub;
+
+std::string HttpGet(const std::string& url, long* code) {
+  std::string body;
+  CURL* curl = curl_easy_init();
+  curl_easy_setopt(curl, CURLOPT_URL, url.c_str());
+  curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, +[](char* p, size_t s, size_t n, void* out) {
+    static_cast<std::string*>(out)->append(p, s * n);
+    return s * n;
+  });
+  curl_easy_setopt(curl, CURLOPT_WRITEDATA, &body);
+  curl_easy_perform(curl);
+  curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, code);
+  curl_easy_cleanup(curl);
+  return body;
+}
+
+// A unary call with raw bytes, for services whose generated code Berth does not build.
+grpc::Status RawUnary(const std::shared_ptr<grpc::Channel>& channel, const std::string& method,
+                      const std::string& request, std::string* response) {
+  grpc::GenericStub stub(channel);
+  grpc::ClientContext ctx;
+  ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(5));
+  grpc::Slice slice(request);
+  grpc::ByteBuffer req(&slice, 1), resp;
+  std::promise<grpc::Status> done;
+  stub.UnaryCall(&ctx, method, grpc::StubOptions(), &req, &resp, [&](grpc::Status s) { done.set_value(s); });
+  grpc::Status status = done.get_future().get();
+  std::vector<grpc::Slice> slices;
+  if (status.ok() && resp.Dump(&slices).ok()) {
+    for (auto& s : slices) response->append(reinterpret_cast<const char*>(s.begin()), s.size());
+  }
+  return status;
+}
+
+class BerthdTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    berthd_ = std::make_unique<testutil::BerthdProcess>(dir_.Sub("data"));
+    ASSERT_TRUE(berthd_->Start()) << berthd_->Log();
+    stub_ = berthd_->NewStub();
+  }
+
+  testutil::TempDir dir_;
+  std::unique_ptr<testutil::BerthdProcess> berthd_;
+  std::unique_ptr<CS> stub_;
+};
+
+TEST_F(BerthdTest, ServesHealthReflectionAndMetrics) {
+  std::string health;
+  ASSERT_TRUE(RawUnary(berthd_->channel(), "/grpc.health.v1.Health/Check", "", &health).ok());
+  EXPECT_EQ(health, std::string("\x08\x01", 2));  // HealthCheckResponse{status: SERVING}
+
+  // ServerReflectionRequest{list_services: "*"} over the bidi stream.
+  grpc::GenericStub stub(berthd_->channel());
+  grpc::ClientContext ctx;
+  grpc::CompletionQueue cq;
+  auto call = stub.PrepareCall(&ctx, "/grpc.reflection.v1alpha.ServerReflection/ServerReflectionInfo", &cq);
+  void* tag;
+  bool ok;
+  call->StartCall(reinterpret_cast<void*>(1));
+  ASSERT_TRUE(cq.Next(&tag, &ok) && ok);
+  grpc::Slice slice(std::string("\x3a\x01*", 3));
+  grpc::ByteBuffer req(&slice, 1), resp;
+  call->WriteLast(req, grpc::WriteOptions(), reinterpret_cast<void*>(2));
+  ASSERT_TRUE(cq.Next(&tag, &ok) && ok);
+  call->Read(&resp, reinterpret_cast<void*>(3));
+  ASSERT_TRUE(cq.Next(&tag, &ok) && ok);
+  std::vector<grpc::Slice> slices;
+  ASSERT_TRUE(resp.Dump(&slices).ok());
+  std::string bytes;
+  for (auto& s : slices) bytes.append(reinterpret_cast<const char*>(s.begin()), s.size());
+  EXPECT_NE(bytes.find("berth.v1.ContainerService"), std::string::npos);
+  ctx.TryCancel();
+  call->Finish(nullptr, reinterpret_cast<void*>(4));
+  cq.Shutdown();
+  while (cq.Next(&tag, &ok)) {
+  }
+
+  v1::ListClustersResponse lc;
+  ASSERT_TRUE(Call(*stub_, &CS::ListClusters, v1::ListClustersRequest(), &lc).ok());
+  long code = 0;
+  std::string metrics = HttpGet("http://" + berthd_->http_address() + "/metrics", &code);
+  EXPECT_EQ(code, 200);
+  EXPECT_NE(metrics.find("berth_rpc_requests_total{code=\"OK\",door=\"grpc\",method=\"ListClusters\"} 1"),
+            std::string::npos)
+      << metrics;
+  EXPECT_NE(metrics.find("berth_commit_fsync_seconds_bucket"), std::string::npos);
+  EXPECT_NE(metrics.find("berth_entities{kind=\"cluster\"} 1"), std::string::npos);
+  EXPECT_EQ(HttpGet("http://" + berthd_->http_address() + "/healthz", &code), "ok\n");
+  EXPECT_EQ(code, 200);
+}
+
+TEST_F(BerthdTest, DefaultClusterExistsFromFirstStart) {
+  v1::DescribeClustersResponse resp;
+  ASSERT_TRUE(Call(*stub_, &CS::DescribeClusters, v1::DescribeClustersRequest(), &resp).ok());
+  ASSERT_EQ(resp.clusters_size(), 1);
+  EXPECT_EQ(resp.clusters(0).cluster_name(), "default");
+  EXPECT_EQ(resp.clusters(0).cluster_arn(), "arn:aws:ecs:local:000000000000:cluster/default");
+  EXPECT_EQ(resp.clusters(0).status(), "ACTIVE");
+}
+
+TEST_F(BerthdTest, RunTaskReservesResourcesAndSurvivesRestart) {
+  v1::CreateClusterResponse cc;
+  ASSERT_TRUE(Call(*stub_, &CS::CreateCluster, FromJson<v1::CreateClusterRequest>(R"({"clusterName":"prod"})"), &cc)
+                  .ok());
+  v1::RegisterContainerInstanceResponse ri;
+  ASSERT_TRUE(Call(*stub_, &CS::RegisterContainerInstance, testutil::InstanceRequest("prod", 1024, 1000), &ri).ok());
+  const std::string instance_arn = ri.container_instance().container_instance_arn();
+  v1::RegisterTaskDefinitionResponse td;
+  ASSERT_TRUE(Call(*stub_, &CS::RegisterTaskDefinition, testutil::SmallTaskDefinition("web", 256, 300), &td).ok());
+  EXPECT_EQ(td.task_definition().revision(), 1);
+  EXPECT_EQ(td.task_definition().task_definition_arn(), "arn:aws:ecs:local:000000000000:task-definition/web:1");
+
+  v1::RunTaskResponse run;
+  ASSERT_TRUE(Call(*stub_, &CS::RunTask,
+                   FromJson<v1::RunTaskRequest>(R"({"cluster":"prod","taskDefinition":"web","count":5})"), &run)
+                  .ok());
+  // 1000 MiB fit three 300 MiB tasks; the other two fail on memory.
+  ASSERT_EQ(run.tasks_size(), 3);
+  ASSERT_EQ(run.failures_size(), 2);
+  EXPECT_EQ(run.failures(0).reason(), "RESOURCE:MEMORY");
+  EXPECT_EQ(run.failures(0).detail(), "RESOURCE:MEMORY on 1 instance");
+  for (const auto& t : run.tasks()) {
+    EXPECT_EQ(t.last_status(), "PENDING");
+    EXPECT_EQ(t.desired_status(), "RUNNING");
+    EXPECT_EQ(t.group(), "family:web");
+    EXPECT_EQ(t.container_instance_arn(), instance_arn);
+    EXPECT_EQ(t.availability_zone(), "az-1");
+  }
+
+  auto describe_instance = [&](v1::ContainerInstance* out) {
+    v1::DescribeContainerInstancesRequest req;
+    req.set_cluster("prod");
+    req.add_container_instances(instance_arn);
+    v1::DescribeContainerInstancesResponse resp;
+    ASSERT_TRUE(Call(*stub_, &CS::DescribeContainerInstances, req, &resp).ok());
+    ASSERT_EQ(resp.container_instances_size(), 1);
+    *out = resp.container_instances(0);
+  };
+  v1::ContainerInstance ci;
+  describe_instance(&ci);
+  EXPECT_EQ(ci.pending_tasks_count(), 3);
+  for (const auto& r : ci.remaining_resources()) {
+    if (r.name() == "CPU") {
+      EXPECT_EQ(r.integer_value(), 1024 - 3 * 256);
+    }
+    if (r.name() == "MEMORY") {
+      EXPECT_EQ(r.integer_value(), 1000 - 3 * 300);
+    }
+  }
+
+  v1::StopTaskRequest stop;
+  stop.set_cluster("prod");
+  stop.set_task(run.tasks(0).task_arn());
+  stop.set_reason("scaling down");
+  v1::StopTaskResponse stopped;
+  ASSERT_TRUE(Call(*stub_, &CS::StopTask, stop, &stopped).ok());
+  EXPECT_EQ(stopped.task().desired_status(), "STOPPED");
+  EXPECT_EQ(stopped.task().stop_code(), "UserInitiated");
+  EXPECT_EQ(stopped.task().stopped_reason(), "scaling down");
+
+  // Restart (clean) and check everything is as it was.
+  ASSERT_EQ(berthd_->Terminate(), 0) << berthd_->Log();
+  ASSERT_TRUE(berthd_->Start()) << berthd_->Log();
+  stub_ = berthd_->NewStub();
+  v1::ContainerInstance after;
+  describe_instance(&after);
+  EXPECT_EQ(after.pending_tasks_count(), 3);
+  for (const auto& r : after.remaining_resources()) {
+    if (r.name() == "MEMORY") {
+      EXPECT_EQ(r.integer_value(), 1000 - 3 * 300);
+    }
+  }
+  v1::DescribeClustersResponse dc;
+  ASSERT_TRUE(Call(*stub_, &CS::DescribeClusters, FromJson<v1::DescribeClustersRequest>(R"({"clusters":["prod"]})"),
+                   &dc)
+                  .ok());
+  ASSERT_EQ(dc.clusters_size(), 1);
+  EXPECT_EQ(dc.clusters(0).registered_container_instances_count(), 1);
+  EXPECT_EQ(dc.clusters(0).pending_tasks_count(), 3);
+  v1::ListTasksResponse running, stopped_list;
+  ASSERT_TRUE(Call(*stub_, &CS::ListTasks, FromJson<v1::ListTasksRequest>(R"({"cluster":"prod"})"), &running).ok());
+  EXPECT_EQ(running.task_arns_size(), 2);
+  ASSERT_TRUE(Call(*stub_, &CS::ListTasks,
+                   FromJson<v1::ListTasksRequest>(R"({"cluster":"prod","desiredStatus":"STOPPED"})"), &stopped_list)
+                  .ok());
+  ASSERT_EQ(stopped_list.task_arns_size(), 1);
+  EXPECT_EQ(stopped_list.task_arns(0), run.tasks(0).task_arn());
+  v1::DescribeTaskDefinitionResponse dtd;
+  ASSERT_TRUE(Call(*stub_, &CS::DescribeTaskDefinition,
+                   FromJson<v1::DescribeTaskDefinitionRequest>(R"({"taskDefinition":"web"})"), &dtd)
+                  .ok());
+  EXPECT_EQ(dtd.task_definition().revision(), 1);
+}
+
+TEST_F(BerthdTest, BadInputIsRefusedWithTheFieldNamed) {
+  struct Row {
+    const char* name;
+    std::function<grpc::Status()> call;
+    grpc::StatusCode code;
+    const char* message_part;
+  };
+  v1::RunTaskResponse run;
+  v1::CreateClusterResponse cc;
+  v1::RegisterTaskDefinitionResponse td;
+  v1::DescribeTasksResponse dt;
+  std::vector<Row> rows = {
+      {"unknown cluster",
+       [&] {
+         return Call(*stub_, &CS::RunTask, FromJson<v1::RunTaskRequest>(R"({"cluster":"nope","taskDefinition":"x"})"),
+                     &run);
+       },
+       grpc::StatusCode::NOT_FOUND, "cluster 'nope' not found"},
+      {"count out of range",
+       [&] { return Call(*stub_, &CS::RunTask, FromJson<v1::RunTaskRequest>(R"({"taskDefinition":"x","count":11})"), &run); },
+       grpc::StatusCode::INVALID_ARGUMENT, "count: must be between 1 and 10"},
+      {"missing task definition",
+       [&] { return Call(*stub_, &CS::RunTask, FromJson<v1::RunTaskRequest>(R"({})"), &run); },
+       grpc::StatusCode::INVALID_ARGUMENT, "taskDefinition: required"},
+      {"malformed ARN",
+       [&] {
+         return Call(*stub_, &CS::DescribeTasks,
+                     FromJson<v1::DescribeTasksRequest>(R"({"tasks":["arn:aws:ecs:local:000000000000:bogus/x"]})"), &dt);
+       },
+       grpc::StatusCode::INVALID_ARGUMENT, "tasks[0]"},
+      {"empty cluster name",
+       [&] { return Call(*stub_, &CS::CreateCluster, FromJson<v1::CreateClusterRequest>(R"({"clusterName":"a b"})"), &cc); },
+       grpc::StatusCode::INVALID_ARGUMENT, "clusterName"},
+      {"duplicate container names",
+       [&] {
+         return Call(*stub_, &CS::RegisterTaskDefinition,
+                     FromJson<v1::RegisterTaskDefinitionRequest>(
+                         R"({"family":"f","containerDefinitions":[{"name":"a","image":"i","memory":10},{"name":"a","image":"i","memory":10}]})"),
+                     &td);
+       },
+       grpc::StatusCode::INVALID_ARGUMENT, "containerDefinitions[1].name"},
+  };
+  for (const auto& row : rows) {
+    grpc::Status s = row.call();
+    EXPECT_EQ(s.error_code(), row.code) << row.name << ": " << s.error_message();
+    EXPECT_NE(s.error_message().find(row.message_part), std::string::npos) << row.name << ": " << s.error_message();
+  }
+  // Nothing changed: no task definition family, only the default cluster.
+  v1::ListTaskDefinitionFamiliesResponse fams;
+  ASSERT_TRUE(Call(*stub_, &CS::ListTaskDefinitionFamilies, v1::ListTaskDefinitionFamiliesRequest(), &fams).ok());
+  EXPECT_EQ(fams.families_size(), 0);
+  v1::ListClustersResponse lc;
+  ASSERT_TRUE(Call(*stub_, &CS::ListClusters, v1::ListClustersRequest(), &lc).ok());
+  EXPECT_EQ(lc.cluster_arns_size(), 1);
+}
+
+TEST_F(BerthdTest, OversizeMessageIsRefused) {
+  v1::RegisterTaskDefinitionRequest req = testutil::SmallTaskDefinition("big");
+  req.mutable_container_definitions(0)->set_image(std::string(5 << 20, 'x'));
+  v1::RegisterTaskDefinitionResponse resp;
+  grpc::Status s = Call(*stub_, &CS::RegisterTaskDefinition, req, &resp);
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED) << s.error_message();
+}
+
+TEST_F(BerthdTest, SigtermExitsCleanly) {
+  int status = berthd_->Terminate();
+  ASSERT_TRUE(WIFEXITED(status));
+  EXPECT_EQ(WEXITSTATUS(status), 0);
+  EXPECT_NE(berthd_->Log().find("stopped cleanly"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace berth

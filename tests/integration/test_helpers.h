@@ -1,0 +1,47 @@
+// Builders and small helpers shared by the integration tests.
+#pragma once
+
+#include <google/protobuf/util/json_util.h>
+#include <gtest/gtest.h>
+#include <grpcpp/grpcpp.h>
+
+#include <string>
+
+#include "berth/v1/ecs.grpc.pb.h"
+
+namespace berth::testutil {
+
+// Parses ECS JSON into a request message; fails the test on malformed JSON.
+template <typename Message>
+Message FromJson(const std::string& json) {
+  Message m;
+  auto status = google::protobuf::util::JsonStringToMessage(json, &m);
+  EXPECT_TRUE(status.ok()) << status.ToString() << " in " << json;
+  return m;
+}
+
+inline v1::RegisterContainerInstanceRequest InstanceRequest(const std::string& cluster, int cpu, int memory,
+                                                            const std::string& az = "az-1") {
+  return FromJson<v1::RegisterContainerInstanceRequest>(
+      R"({"cluster":")" + cluster + R"(","totalResources":[)" + R"({"name":"CPU","type":"INTEGER","integerValue":)" +
+      std::to_string(cpu) + R"(},{"name":"MEMORY","type":"INTEGER","integerValue":)" + std::to_string(memory) +
+      R"(},{"name":"PORTS","type":"STRINGSET","stringSetValue":["22","2375"]}],)" +
+      R"("attributes":[{"name":"ecs.availability-zone","value":")" + az + R"("}]})");
+}
+
+inline v1::RegisterTaskDefinitionRequest SmallTaskDefinition(const std::string& family, int cpu = 10,
+                                                             int memory = 64) {
+  return FromJson<v1::RegisterTaskDefinitionRequest>(
+      R"({"family":")" + family + R"(","containerDefinitions":[{"name":"app","image":"busybox","cpu":)" +
+      std::to_string(cpu) + R"(,"memory":)" + std::to_string(memory) + R"(}]})");
+}
+
+// Unary call helper with a deadline.
+template <typename Request, typename Response, typename Stub, typename Method>
+grpc::Status Call(Stub& stub, Method method, const Request& request, Response* response, int timeout_ms = 10000) {
+  grpc::ClientContext ctx;
+  ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::milliseconds(timeout_ms));
+  return (stub.*method)(&ctx, request, response);
+}
+
+}  // namespace berth::testutil
