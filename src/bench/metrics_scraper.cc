@@ -110,4 +110,12 @@ CommitStats ComputeCommitStats(const MetricsSample& before, const MetricsSample&
   return stats;
 }
 
+double MeanServerRpcMs(const MetricsSample& before, const MetricsSample& after, std::string_view method) {
+  const std::string labels = StrCat("{door=\"grpc\",method=\"", method, "\"}");
+  const std::string sum = StrCat("berth_rpc_latency_seconds_sum", labels);
+  const std::string count = StrCat("berth_rpc_latency_seconds_count", labels);
+  const double calls = after.Get(count) - before.Get(count);
+  return calls > 0 ? 1e3 * (after.Get(sum) - before.Get(sum)) / calls : 0;
+}
+
 }  // namespace berth::bench

@@ -61,4 +61,8 @@ struct CommitStats {
 
 CommitStats ComputeCommitStats(const MetricsSample& before, const MetricsSample& after);
 
+// berthd's own mean latency (arrival to response, ms) of gRPC `method` between two scrapes; 0 when
+// no call finished. Compared with the client's figure it splits server time from transport time.
+double MeanServerRpcMs(const MetricsSample& before, const MetricsSample& after, std::string_view method);
+
 }  // namespace berth::bench

@@ -194,6 +194,7 @@ struct ServerProbe {
     Clock::time_point taken;
     double self_cpu = 0;
     std::optional<double> berthd_cpu;
+    std::optional<double> machine_busy;
   };
 
   absl::StatusOr<Point> Take() const {
@@ -204,6 +205,7 @@ struct ServerProbe {
     p.taken = Clock::now();
     p.self_cpu = SelfCpuSeconds();
     if (berthd_pid) p.berthd_cpu = ProcessCpuSeconds(*berthd_pid);
+    p.machine_busy = MachineBusyCpuSeconds();
     return p;
   }
 };
@@ -355,11 +357,15 @@ absl::StatusOr<ScenarioResult> RunTaskScenario::Run(Target& target, const Consol
   report["calls_outside_window"] = total.outside_window;
 
   std::optional<CommitStats> commit;
+  double server_mean_ms = 0;
   if (before->metrics && after->metrics) {
     commit = ComputeCommitStats(*before->metrics, *after->metrics);
     report["commit"] = commit->ToJson();
+    server_mean_ms = MeanServerRpcMs(*before->metrics, *after->metrics, "RunTask");
+    report["server_latency_mean_ms"] = Round(server_mean_ms, 3);
   } else {
     report["commit"] = nullptr;
+    report["server_latency_mean_ms"] = nullptr;
   }
   nlohmann::ordered_json cpu;
   cpu["bench_cores"] = Round(probe_seconds > 0 ? (after->self_cpu - before->self_cpu) / probe_seconds : 0, 3);
@@ -367,6 +373,15 @@ absl::StatusOr<ScenarioResult> RunTaskScenario::Run(Target& target, const Consol
     cpu["berthd_cores"] = Round((*after->berthd_cpu - *before->berthd_cpu) / probe_seconds, 3);
   } else {
     cpu["berthd_cores"] = nullptr;
+  }
+  // Other load on the machine during the window (steal time included): compare runs only when
+  // this is near 0.
+  if (before->machine_busy && after->machine_busy && probe_seconds > 0) {
+    const double machine = (*after->machine_busy - *before->machine_busy) / probe_seconds;
+    cpu["machine_busy_cores"] = Round(machine, 3);
+    if (!cpu["berthd_cores"].is_null()) {
+      cpu["other_cores"] = Round(machine - cpu["bench_cores"].get<double>() - cpu["berthd_cores"].get<double>(), 3);
+    }
   }
   report["cpu"] = cpu;
 
@@ -383,10 +398,17 @@ absl::StatusOr<ScenarioResult> RunTaskScenario::Run(Target& target, const Consol
                                     "(commit thread in fsync {:.0f}% of the time)\n",
                                     commit->fsyncs_per_second(), commit->proposals_per_fsync(),
                                     commit->mean_fsync_ms(), 100 * commit->fsync_busy_fraction()));
+    StrAppend(&summary, fmt::format("  server    RunTask mean {:.2f} ms in berthd (client mean {:.2f} ms)\n",
+                                    server_mean_ms, latency.mean_ms));
   }
   StrAppend(&summary, fmt::format("  cpu       bench {:.2f} cores", cpu["bench_cores"].get<double>()));
   if (!cpu["berthd_cores"].is_null()) {
     StrAppend(&summary, fmt::format(", berthd {:.2f} cores", cpu["berthd_cores"].get<double>()));
+  }
+  if (cpu.contains("other_cores")) {
+    StrAppend(&summary, fmt::format(", everything else {:.2f} cores", cpu["other_cores"].get<double>()));
+  } else if (cpu.contains("machine_busy_cores")) {
+    StrAppend(&summary, fmt::format(", whole machine {:.2f} cores", cpu["machine_busy_cores"].get<double>()));
   }
   StrAppend(&summary, "\n");
 

@@ -65,4 +65,20 @@ std::optional<double> ProcessCpuSeconds(pid_t pid) {
   return (utime + stime) / static_cast<double>(ticks);
 }
 
+std::optional<double> MachineBusyCpuSeconds() {
+  std::ifstream in("/proc/stat");
+  std::string label;
+  if (!(in >> label) || label != "cpu") return std::nullopt;
+  // user nice system idle iowait irq softirq steal (guest time is already inside user and nice).
+  double busy = 0;
+  for (int i = 0; i < 8; ++i) {
+    double ticks = 0;
+    if (!(in >> ticks)) return std::nullopt;
+    if (i != 3 && i != 4) busy += ticks;
+  }
+  long ticks_per_second = sysconf(_SC_CLK_TCK);
+  if (ticks_per_second <= 0) return std::nullopt;
+  return busy / static_cast<double>(ticks_per_second);
+}
+
 }  // namespace berth::bench

@@ -27,4 +27,9 @@ double SelfCpuSeconds();
 // be read (not Linux, process gone, another user's process).
 std::optional<double> ProcessCpuSeconds(pid_t pid);
 
+// CPU time (seconds, summed over all cores) the whole machine has spent busy so far: every state
+// of /proc/stat's "cpu" line except idle and iowait. Set against the bench's and berthd's own CPU
+// it shows how much other load shared the machine during a run. nullopt if /proc/stat is unreadable.
+std::optional<double> MachineBusyCpuSeconds();
+
 }  // namespace berth::bench

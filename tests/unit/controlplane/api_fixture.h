@@ -1,0 +1,88 @@
+// ApiFixture: an in-process control plane (memory store, commit pipeline, Api, fake clock) with a
+// synchronous call helper, for table-driven tests of the actions.
+#pragma once
+
+#include <google/protobuf/util/json_util.h>
+#include <gtest/gtest.h>
+
+#include <future>
+#include <memory>
+#include <string>
+
+#include "berth/store/store.h"
+#include "src/controlplane/api.h"
+#include "src/controlplane/pipeline.h"
+#include "src/controlplane/state.h"
+#include "tests/testutil/fake_clock.h"
+
+namespace berth::controlplane {
+
+template <typename Message>
+Message Json(const std::string& json) {
+  Message m;
+  auto status = google::protobuf::util::JsonStringToMessage(json, &m);
+  EXPECT_TRUE(status.ok()) << status.ToString() << " in " << json;
+  return m;
+}
+
+class ApiFixture : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    store_ = store::NewMemoryStore();
+    pipeline_ = std::make_unique<CommitPipeline>(store_.get(), &mu_, 0, CommitPipeline::Options{});
+    pipeline_->Start();
+    api_ = std::make_unique<Api>(ApiOptions{}, &state_, &mu_, pipeline_.get(), &clock_);
+    ASSERT_TRUE(api_->EnsureDefaultCluster().ok());
+  }
+  void TearDown() override { pipeline_->Stop(); }
+
+  // Calls an action and waits for its completion.
+  template <typename Request, typename Response>
+  absl::Status Do(void (Api::*action)(const Request&, Response*, Api::Done), const Request& request,
+                  Response* response) {
+    std::promise<absl::Status> done;
+    (api_.get()->*action)(request, response, [&](absl::Status s) { done.set_value(std::move(s)); });
+    return done.get_future().get();
+  }
+  template <typename Response, typename Request>
+  absl::Status Do(void (Api::*action)(const Request&, Response*, Api::Done), const std::string& json) {
+    Response response;
+    return Do(action, Json<Request>(json), &response);
+  }
+
+  // Registers an instance with `cpu`/`memory` in `cluster`; returns its id.
+  std::string AddInstance(const std::string& cluster, int cpu, int memory) {
+    v1::RegisterContainerInstanceResponse resp;
+    EXPECT_TRUE(Do(&Api::RegisterContainerInstance,
+                   Json<v1::RegisterContainerInstanceRequest>(
+                       R"({"cluster":")" + cluster +
+                       R"(","totalResources":[{"name":"CPU","type":"INTEGER","integerValue":)" + std::to_string(cpu) +
+                       R"(},{"name":"MEMORY","type":"INTEGER","integerValue":)" + std::to_string(memory) + "}]}"),
+                   &resp)
+                    .ok());
+    const std::string& arn = resp.container_instance().container_instance_arn();
+    return arn.substr(arn.rfind('/') + 1);
+  }
+
+  void AddTaskDefinition(const std::string& family, int cpu, int memory) {
+    v1::RegisterTaskDefinitionResponse resp;
+    ASSERT_TRUE(Do(&Api::RegisterTaskDefinition,
+                   Json<v1::RegisterTaskDefinitionRequest>(R"({"family":")" + family +
+                                                           R"(","containerDefinitions":[{"name":"app","image":"busybox","cpu":)" +
+                                                           std::to_string(cpu) + R"(,"memory":)" +
+                                                           std::to_string(memory) + "}]}"),
+                   &resp)
+                    .ok());
+  }
+
+  uint64_t revision() const { return pipeline_->committed_revision(); }
+
+  absl::Mutex mu_;
+  State state_;
+  testutil::FakeClock clock_;
+  std::unique_ptr<store::Store> store_;
+  std::unique_ptr<CommitPipeline> pipeline_;
+  std::unique_ptr<Api> api_;
+};
+
+}  // namespace berth::controlplane

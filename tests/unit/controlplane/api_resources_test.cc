@@ -1,0 +1,334 @@
+// Clusters, task definitions, container instances, attributes and tags through the Api.
+#include <string>
+
+#include "tests/unit/controlplane/api_fixture.h"
+
+namespace berth::controlplane {
+namespace {
+
+class ResourcesTest : public ApiFixture {};
+
+TEST_F(ResourcesTest, ClusterLifecycleAndCounts) {
+  v1::CreateClusterResponse created;
+  ASSERT_TRUE(Do(&Api::CreateCluster, Json<v1::CreateClusterRequest>(
+                                          R"({"clusterName":"prod","tags":[{"key":"team","value":"a"}],
+                                              "settings":[{"name":"containerInsights","value":"enabled"}]})"),
+                 &created)
+                  .ok());
+  EXPECT_EQ(created.cluster().cluster_arn(), "arn:aws:ecs:local:000000000000:cluster/prod");
+  EXPECT_EQ(created.cluster().status(), "ACTIVE");
+  // Creating it again returns it unchanged.
+  const uint64_t before = revision();
+  ASSERT_TRUE(Do(&Api::CreateCluster, Json<v1::CreateClusterRequest>(R"({"clusterName":"prod"})"), &created).ok());
+  EXPECT_EQ(created.cluster().tags_size(), 1);
+  EXPECT_EQ(revision(), before);
+
+  std::string instance = AddInstance("prod", 1024, 1024);
+  AddTaskDefinition("web", 1, 6);
+  v1::RunTaskResponse run;
+  ASSERT_TRUE(Do(&Api::RunTask, Json<v1::RunTaskRequest>(R"({"cluster":"prod","taskDefinition":"web","count":2})"), &run)
+                  .ok());
+  v1::DescribeClustersResponse described;
+  ASSERT_TRUE(Do(&Api::DescribeClusters,
+                 Json<v1::DescribeClustersRequest>(R"({"clusters":["prod","ghost"],"include":["TAGS"]})"), &described)
+                  .ok());
+  ASSERT_EQ(described.clusters_size(), 1);
+  EXPECT_EQ(described.clusters(0).registered_container_instances_count(), 1);
+  EXPECT_EQ(described.clusters(0).pending_tasks_count(), 2);
+  EXPECT_EQ(described.clusters(0).running_tasks_count(), 0);
+  EXPECT_EQ(described.clusters(0).tags_size(), 1);
+  ASSERT_EQ(described.failures_size(), 1);
+  EXPECT_EQ(described.failures(0).reason(), "MISSING");
+  EXPECT_EQ(described.failures(0).arn(), "arn:aws:ecs:local:000000000000:cluster/ghost");
+
+  // Delete refuses while instances are registered, then while tasks are not stopped.
+  absl::Status s = Do<v1::DeleteClusterResponse, v1::DeleteClusterRequest>(&Api::DeleteCluster, R"({"cluster":"prod"})");
+  EXPECT_EQ(s.code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_NE(s.message().find("registered container instances"), std::string::npos) << s;
+  s = Do<v1::DeregisterContainerInstanceResponse, v1::DeregisterContainerInstanceRequest>(
+      &Api::DeregisterContainerInstance, R"({"cluster":"prod","containerInstance":")" + instance + R"("})");
+  EXPECT_EQ(s.code(), absl::StatusCode::kFailedPrecondition) << "tasks still there, no force";
+  v1::DeregisterContainerInstanceResponse dereg;
+  ASSERT_TRUE(Do(&Api::DeregisterContainerInstance,
+                 Json<v1::DeregisterContainerInstanceRequest>(R"({"cluster":"prod","containerInstance":")" + instance +
+                                                              R"(","force":true})"),
+                 &dereg)
+                  .ok());
+  EXPECT_EQ(dereg.container_instance().status(), "INACTIVE");
+  s = Do<v1::DeleteClusterResponse, v1::DeleteClusterRequest>(&Api::DeleteCluster, R"({"cluster":"prod"})");
+  EXPECT_EQ(s.code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_NE(s.message().find("running or pending tasks"), std::string::npos) << s;
+  for (const auto& t : run.tasks()) {
+    v1::StopTaskResponse stop;
+    ASSERT_TRUE(Do(&Api::StopTask, Json<v1::StopTaskRequest>(R"({"cluster":"prod","task":")" + t.task_arn() + R"("})"),
+                   &stop)
+                    .ok());
+  }
+  // Desired STOPPED is not STOPPED: the tasks still hold the cluster until they stop.
+  s = Do<v1::DeleteClusterResponse, v1::DeleteClusterRequest>(&Api::DeleteCluster, R"({"cluster":"prod"})");
+  EXPECT_EQ(s.code(), absl::StatusCode::kFailedPrecondition);
+
+  v1::CreateClusterResponse empty;
+  ASSERT_TRUE(Do(&Api::CreateCluster, Json<v1::CreateClusterRequest>(R"({"clusterName":"empty"})"), &empty).ok());
+  v1::DeleteClusterResponse deleted;
+  ASSERT_TRUE(Do(&Api::DeleteCluster, Json<v1::DeleteClusterRequest>(R"({"cluster":"empty"})"), &deleted).ok());
+  EXPECT_EQ(deleted.cluster().status(), "INACTIVE");
+  v1::ListClustersResponse listed;
+  ASSERT_TRUE(Do(&Api::ListClusters, v1::ListClustersRequest(), &listed).ok());
+  EXPECT_EQ(listed.cluster_arns_size(), 2);  // default, prod
+  EXPECT_EQ((Do<v1::RunTaskResponse, v1::RunTaskRequest>(&Api::RunTask, R"({"cluster":"empty","taskDefinition":"web"})"))
+                .code(),
+            absl::StatusCode::kNotFound);
+}
+
+TEST_F(ResourcesTest, ListClustersPaginates) {
+  for (int i = 0; i < 7; ++i) {
+    v1::CreateClusterResponse r;
+    ASSERT_TRUE(
+        Do(&Api::CreateCluster, Json<v1::CreateClusterRequest>(R"({"clusterName":"c)" + std::to_string(i) + R"("})"), &r)
+            .ok());
+  }
+  std::set<std::string> seen;
+  v1::ListClustersRequest req;
+  req.set_max_results(3);
+  for (;;) {
+    v1::ListClustersResponse resp;
+    ASSERT_TRUE(Do(&Api::ListClusters, req, &resp).ok());
+    EXPECT_LE(resp.cluster_arns_size(), 3);
+    for (const auto& a : resp.cluster_arns()) EXPECT_TRUE(seen.insert(a).second);
+    if (!resp.has_next_token()) break;
+    req.set_next_token(resp.next_token());
+  }
+  EXPECT_EQ(seen.size(), 8u);
+}
+
+TEST_F(ResourcesTest, TaskDefinitionRevisionsAndListing) {
+  for (int i = 0; i < 3; ++i) AddTaskDefinition("web", 1, 6);
+  AddTaskDefinition("worker", 1, 6);
+  v1::DescribeTaskDefinitionResponse d;
+  ASSERT_TRUE(
+      Do(&Api::DescribeTaskDefinition, Json<v1::DescribeTaskDefinitionRequest>(R"({"taskDefinition":"web"})"), &d).ok());
+  EXPECT_EQ(d.task_definition().revision(), 3);
+  EXPECT_EQ(d.task_definition().status(), "ACTIVE");
+  EXPECT_EQ(d.task_definition().network_mode(), "bridge");
+  ASSERT_GE(d.task_definition().compatibilities_size(), 1);
+  EXPECT_EQ(d.task_definition().compatibilities(0), "EC2");
+  ASSERT_TRUE(Do(&Api::DescribeTaskDefinition,
+                 Json<v1::DescribeTaskDefinitionRequest>(
+                     R"({"taskDefinition":"arn:aws:ecs:local:000000000000:task-definition/web:2"})"),
+                 &d)
+                  .ok());
+  EXPECT_EQ(d.task_definition().revision(), 2);
+
+  v1::DeregisterTaskDefinitionResponse dr;
+  ASSERT_TRUE(
+      Do(&Api::DeregisterTaskDefinition, Json<v1::DeregisterTaskDefinitionRequest>(R"({"taskDefinition":"web:3"})"), &dr)
+          .ok());
+  ASSERT_TRUE(
+      Do(&Api::DescribeTaskDefinition, Json<v1::DescribeTaskDefinitionRequest>(R"({"taskDefinition":"web"})"), &d).ok());
+  EXPECT_EQ(d.task_definition().revision(), 2) << "family alone means the latest ACTIVE revision";
+  EXPECT_EQ((Do<v1::DeregisterTaskDefinitionResponse, v1::DeregisterTaskDefinitionRequest>(
+                 &Api::DeregisterTaskDefinition, R"({"taskDefinition":"web"})"))
+                .code(),
+            absl::StatusCode::kInvalidArgument)
+      << "deregistering needs a revision";
+  // A new registration never reuses a revision.
+  AddTaskDefinition("web", 1, 6);
+  ASSERT_TRUE(
+      Do(&Api::DescribeTaskDefinition, Json<v1::DescribeTaskDefinitionRequest>(R"({"taskDefinition":"web"})"), &d).ok());
+  EXPECT_EQ(d.task_definition().revision(), 4);
+
+  auto list = [&](const std::string& json) {
+    v1::ListTaskDefinitionsResponse resp;
+    EXPECT_TRUE(Do(&Api::ListTaskDefinitions, Json<v1::ListTaskDefinitionsRequest>(json), &resp).ok()) << json;
+    std::vector<std::string> out;
+    for (const auto& a : resp.task_definition_arns()) out.push_back(a.substr(a.rfind('/') + 1));
+    return out;
+  };
+  EXPECT_EQ(list("{}"), (std::vector<std::string>{"web:1", "web:2", "web:4", "worker:1"}));
+  EXPECT_EQ(list(R"({"sort":"DESC"})"), (std::vector<std::string>{"worker:1", "web:4", "web:2", "web:1"}));
+  EXPECT_EQ(list(R"({"status":"INACTIVE"})"), (std::vector<std::string>{"web:3"}));
+  EXPECT_EQ(list(R"({"familyPrefix":"wor"})"), (std::vector<std::string>{"worker:1"}));
+
+  // DESC pagination in pages of one.
+  std::vector<std::string> paged;
+  v1::ListTaskDefinitionsRequest req = Json<v1::ListTaskDefinitionsRequest>(R"({"sort":"DESC","maxResults":1})");
+  for (;;) {
+    v1::ListTaskDefinitionsResponse resp;
+    ASSERT_TRUE(Do(&Api::ListTaskDefinitions, req, &resp).ok());
+    for (const auto& a : resp.task_definition_arns()) paged.push_back(a.substr(a.rfind('/') + 1));
+    if (!resp.has_next_token()) break;
+    req.set_next_token(resp.next_token());
+  }
+  EXPECT_EQ(paged, (std::vector<std::string>{"worker:1", "web:4", "web:2", "web:1"}));
+
+  v1::ListTaskDefinitionFamiliesResponse fams;
+  ASSERT_TRUE(Do(&Api::ListTaskDefinitionFamilies, v1::ListTaskDefinitionFamiliesRequest(), &fams).ok());
+  EXPECT_EQ(fams.families_size(), 2);
+  for (const char* bad : {R"({"status":"GONE"})", R"({"sort":"UP"})", R"({"familyPrefix":"a b"})"}) {
+    EXPECT_EQ((Do<v1::ListTaskDefinitionsResponse, v1::ListTaskDefinitionsRequest>(&Api::ListTaskDefinitions, bad)).code(),
+              absl::StatusCode::kInvalidArgument)
+        << bad;
+  }
+}
+
+TEST_F(ResourcesTest, ContainerInstanceRegistrationRules) {
+  struct Row {
+    const char* name;
+    std::string resources;
+    const char* message_part;
+  };
+  const std::string cpu = R"({"name":"CPU","type":"INTEGER","integerValue":1024})";
+  const std::string mem = R"({"name":"MEMORY","type":"INTEGER","integerValue":1024})";
+  std::string many_ports = R"({"name":"PORTS","type":"STRINGSET","stringSetValue":[)";
+  for (int p = 1; p <= 101; ++p) many_ports += (p > 1 ? "," : "") + ("\"" + std::to_string(p) + "\"");
+  many_ports += "]}";
+  std::vector<Row> rows = {
+      {"cpu required", mem, "CPU resource"},
+      {"memory required", cpu, "MEMORY resource"},
+      {"negative cpu", R"({"name":"CPU","type":"INTEGER","integerValue":-1},)" + mem, "totalResources[0].integerValue"},
+      {"cpu must be INTEGER", R"({"name":"CPU","type":"DOUBLE","doubleValue":1},)" + mem, "totalResources[0].type"},
+      {"unknown resource", cpu + "," + mem + R"(,{"name":"DISK","type":"INTEGER","integerValue":1})",
+       "totalResources[2].name"},
+      {"duplicate resource", cpu + "," + cpu + "," + mem, "given twice"},
+      {"bad port", cpu + "," + mem + R"(,{"name":"PORTS","type":"STRINGSET","stringSetValue":["70000"]})",
+       "totalResources[2].stringSetValue[0]"},
+      {"too many reserved ports", cpu + "," + mem + "," + many_ports, "at most 100 reserved ports"},
+  };
+  for (const auto& row : rows) {
+    absl::Status s = Do<v1::RegisterContainerInstanceResponse, v1::RegisterContainerInstanceRequest>(
+        &Api::RegisterContainerInstance, R"({"totalResources":[)" + row.resources + "]}");
+    EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument) << row.name;
+    EXPECT_NE(s.message().find(row.message_part), std::string::npos) << row.name << ": " << s;
+  }
+  EXPECT_EQ(state_.instance_count(), 0);
+
+  // Re-registration with the ARN keeps the id and replaces resources.
+  std::string id = AddInstance("default", 1024, 1024);
+  v1::RegisterContainerInstanceResponse again;
+  ASSERT_TRUE(Do(&Api::RegisterContainerInstance,
+                 Json<v1::RegisterContainerInstanceRequest>(
+                     R"({"containerInstanceArn":")" + id + R"(","totalResources":[)" + cpu +
+                     R"(,{"name":"MEMORY","type":"INTEGER","integerValue":2048}]})"),
+                 &again)
+                  .ok());
+  EXPECT_NE(again.container_instance().container_instance_arn().find(id), std::string::npos);
+  EXPECT_EQ(state_.instance_count(), 1);
+  for (const auto& r : again.container_instance().remaining_resources()) {
+    if (r.name() == "MEMORY") {
+      EXPECT_EQ(r.integer_value(), 2048);
+    }
+  }
+}
+
+TEST_F(ResourcesTest, AttributesPutListDelete) {
+  std::string a = AddInstance("default", 1024, 1024);
+  std::string b = AddInstance("default", 1024, 1024);
+  v1::PutAttributesResponse put;
+  ASSERT_TRUE(Do(&Api::PutAttributes,
+                 Json<v1::PutAttributesRequest>(R"({"attributes":[{"name":"stack","value":"prod","targetId":")" + a +
+                                                R"("},{"name":"stack","value":"dev","targetId":")" + b +
+                                                R"("},{"name":"gpu","targetId":")" + b + R"("}]})"),
+                 &put)
+                  .ok());
+  EXPECT_EQ(put.attributes_size(), 3);
+  auto list = [&](const std::string& json) {
+    v1::ListAttributesResponse resp;
+    EXPECT_TRUE(Do(&Api::ListAttributes, Json<v1::ListAttributesRequest>(json), &resp).ok()) << json;
+    return resp.attributes_size();
+  };
+  EXPECT_EQ(list(R"({"targetType":"container-instance"})"), 3);
+  EXPECT_EQ(list(R"({"targetType":"container-instance","attributeName":"stack"})"), 2);
+  EXPECT_EQ(list(R"({"targetType":"container-instance","attributeName":"stack","attributeValue":"dev"})"), 1);
+
+  struct Bad {
+    std::string json;
+    const char* part;
+  };
+  std::vector<Bad> bad = {
+      {R"({"attributes":[]})", "attributes: give 1 to 10"},
+      {R"({"attributes":[{"name":"x y","targetId":")" + a + R"("}]})", "attributes[0].name"},
+      {R"({"attributes":[{"name":")" + std::string(129, 'n') + R"(","targetId":")" + a + R"("}]})", "attributes[0].name"},
+      {R"({"attributes":[{"name":"n","value":" padded","targetId":")" + a + R"("}]})", "attributes[0].value"},
+      {R"({"attributes":[{"name":"n","value":"v"}]})", "attributes[0].targetId: required"},
+      {R"({"attributes":[{"name":"n","targetType":"task","targetId":")" + a + R"("}]})", "attributes[0].targetType"},
+      {R"({"attributes":[{"name":"n","targetId":")" + std::string(32, 'e') + R"("}]})", "not registered"},
+  };
+  const uint64_t before = revision();
+  for (const auto& row : bad) {
+    absl::Status s = Do<v1::PutAttributesResponse, v1::PutAttributesRequest>(&Api::PutAttributes, row.json);
+    EXPECT_FALSE(s.ok()) << row.json;
+    EXPECT_NE(s.message().find(row.part), std::string::npos) << s;
+  }
+  EXPECT_EQ(revision(), before);
+
+  // At most 10 custom attributes per instance.
+  for (int i = 0; i < 9; ++i) {
+    ASSERT_TRUE((Do<v1::PutAttributesResponse, v1::PutAttributesRequest>(
+                     &Api::PutAttributes, R"({"attributes":[{"name":"c)" + std::to_string(i) + R"(","targetId":")" + a +
+                                              R"("}]})"))
+                    .ok());
+  }
+  absl::Status s = Do<v1::PutAttributesResponse, v1::PutAttributesRequest>(
+      &Api::PutAttributes, R"({"attributes":[{"name":"c99","targetId":")" + a + R"("}]})");
+  EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument) << s;
+
+  v1::DeleteAttributesResponse del;
+  ASSERT_TRUE(Do(&Api::DeleteAttributes,
+                 Json<v1::DeleteAttributesRequest>(R"({"attributes":[{"name":"stack","targetId":")" + b + R"("}]})"),
+                 &del)
+                  .ok());
+  EXPECT_EQ(del.attributes_size(), 1);
+  EXPECT_EQ(list(R"({"targetType":"container-instance","attributeName":"stack"})"), 1);
+  EXPECT_EQ((Do<v1::ListAttributesResponse, v1::ListAttributesRequest>(&Api::ListAttributes, R"({})")).code(),
+            absl::StatusCode::kInvalidArgument);
+}
+
+TEST_F(ResourcesTest, TagsOnEveryResourceKind) {
+  std::string instance = AddInstance("default", 1024, 1024);
+  AddTaskDefinition("web", 1, 6);
+  v1::RunTaskResponse run;
+  ASSERT_TRUE(Do(&Api::RunTask, Json<v1::RunTaskRequest>(R"({"taskDefinition":"web"})"), &run).ok());
+  const std::vector<std::string> arns = {
+      "arn:aws:ecs:local:000000000000:cluster/default",
+      "arn:aws:ecs:local:000000000000:task-definition/web:1",
+      "arn:aws:ecs:local:000000000000:container-instance/default/" + instance,
+      run.tasks(0).task_arn(),
+  };
+  for (const auto& arn : arns) {
+    v1::TagResourceResponse tagged;
+    ASSERT_TRUE(Do(&Api::TagResource,
+                   Json<v1::TagResourceRequest>(R"({"resourceArn":")" + arn +
+                                                R"(","tags":[{"key":"a","value":"1"},{"key":"b","value":"2"}]})"),
+                   &tagged)
+                    .ok())
+        << arn;
+    ASSERT_TRUE(Do(&Api::TagResource,
+                   Json<v1::TagResourceRequest>(R"({"resourceArn":")" + arn + R"(","tags":[{"key":"a","value":"9"}]})"),
+                   &tagged)
+                    .ok());
+    v1::UntagResourceResponse untagged;
+    ASSERT_TRUE(
+        Do(&Api::UntagResource, Json<v1::UntagResourceRequest>(R"({"resourceArn":")" + arn + R"(","tagKeys":["b"]})"),
+           &untagged)
+            .ok());
+    v1::ListTagsForResourceResponse listed;
+    ASSERT_TRUE(
+        Do(&Api::ListTagsForResource, Json<v1::ListTagsForResourceRequest>(R"({"resourceArn":")" + arn + R"("})"), &listed)
+            .ok());
+    ASSERT_EQ(listed.tags_size(), 1) << arn;
+    EXPECT_EQ(listed.tags(0).key(), "a");
+    EXPECT_EQ(listed.tags(0).value(), "9");
+  }
+  EXPECT_EQ((Do<v1::ListTagsForResourceResponse, v1::ListTagsForResourceRequest>(
+                 &Api::ListTagsForResource, R"({"resourceArn":"arn:aws:ecs:local:000000000000:service/default/x"})"))
+                .code(),
+            absl::StatusCode::kNotFound);
+  EXPECT_EQ((Do<v1::ListTagsForResourceResponse, v1::ListTagsForResourceRequest>(&Api::ListTagsForResource,
+                                                                                  R"({"resourceArn":"nonsense"})"))
+                .code(),
+            absl::StatusCode::kInvalidArgument);
+}
+
+}  // namespace
+}  // namespace berth::controlplane

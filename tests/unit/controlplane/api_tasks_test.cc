@@ -1,0 +1,306 @@
+// The task rules of ECS-SEMANTICS.md "Tasks", one row each: RunTask, StartTask, StopTask,
+// DescribeTasks, ListTasks. Every refused request changes nothing (same revision, same tasks).
+#include <string>
+
+#include "tests/unit/controlplane/api_fixture.h"
+
+namespace berth::controlplane {
+namespace {
+
+std::string Repeat(char c, size_t n) { return std::string(n, c); }
+
+std::string Tags(int n, size_t key_len = 3, size_t value_len = 1) {
+  std::string out = "[";
+  for (int i = 0; i < n; ++i) {
+    if (i) out += ",";
+    std::string key = std::to_string(i);
+    key += Repeat('k', key_len > key.size() ? key_len - key.size() : 0);
+    out += R"({"key":")" + key + R"(","value":")" + Repeat('v', value_len) + R"("})";
+  }
+  return out + "]";
+}
+
+struct Row {
+  std::string name;
+  std::string json;  // RunTaskRequest
+  absl::StatusCode code;
+  std::string message_part;  // for errors
+};
+
+class RunTaskRulesTest : public ApiFixture, public ::testing::WithParamInterface<Row> {};
+
+TEST_P(RunTaskRulesTest, Row) {
+  AddInstance("default", 100000, 100000);
+  AddTaskDefinition("web", 1, 6);
+  const Row& row = GetParam();
+  const uint64_t before = revision();
+  v1::RunTaskResponse resp;
+  absl::Status s = Do(&Api::RunTask, Json<v1::RunTaskRequest>(row.json), &resp);
+  EXPECT_EQ(s.code(), row.code) << s.ToString();
+  if (row.code != absl::StatusCode::kOk) {
+    EXPECT_NE(s.message().find(row.message_part), std::string::npos) << s.ToString();
+    EXPECT_EQ(revision(), before) << "a refused request changed state";
+    EXPECT_EQ(state_.task_count(), 0);
+  } else {
+    EXPECT_GT(resp.tasks_size(), 0);
+  }
+}
+
+const std::string kTd = R"("taskDefinition":"web")";
+
+INSTANTIATE_TEST_SUITE_P(
+    Tasks, RunTaskRulesTest,
+    ::testing::Values(
+        Row{"count_1_ok", "{" + kTd + R"(,"count":1})", absl::StatusCode::kOk, ""},
+        Row{"count_10_ok", "{" + kTd + R"(,"count":10})", absl::StatusCode::kOk, ""},
+        Row{"count_0_refused", "{" + kTd + R"(,"count":0})", absl::StatusCode::kInvalidArgument,
+            "count: must be between 1 and 10"},
+        Row{"count_11_refused", "{" + kTd + R"(,"count":11})", absl::StatusCode::kInvalidArgument,
+            "count: must be between 1 and 10"},
+        Row{"task_definition_required", R"({"count":1})", absl::StatusCode::kInvalidArgument, "taskDefinition: required"},
+        Row{"task_definition_malformed", R"({"taskDefinition":"web:x"})", absl::StatusCode::kInvalidArgument,
+            "taskDefinition"},
+        Row{"task_definition_unknown", R"({"taskDefinition":"nope"})", absl::StatusCode::kNotFound, "nope"},
+        Row{"task_definition_revision_unknown", R"({"taskDefinition":"web:7"})", absl::StatusCode::kNotFound,
+            "web:7"},
+        Row{"task_definition_arn_ok", R"({"taskDefinition":"arn:aws:ecs:local:000000000000:task-definition/web:1"})",
+            absl::StatusCode::kOk, ""},
+        Row{"task_definition_arn_other_account",
+            R"({"taskDefinition":"arn:aws:ecs:local:111111111111:task-definition/web:1"})",
+            absl::StatusCode::kInvalidArgument, "account"},
+        Row{"cluster_unknown", "{" + kTd + R"(,"cluster":"nope"})", absl::StatusCode::kNotFound,
+            "cluster 'nope' not found"},
+        Row{"cluster_arn_ok", "{" + kTd + R"(,"cluster":"arn:aws:ecs:local:000000000000:cluster/default"})",
+            absl::StatusCode::kOk, ""},
+        Row{"cluster_invalid_name", "{" + kTd + R"(,"cluster":"a b"})", absl::StatusCode::kInvalidArgument,
+            "cluster"},
+        Row{"group_255_ok", "{" + kTd + R"(,"group":")" + Repeat('g', 255) + R"("})", absl::StatusCode::kOk, ""},
+        Row{"group_256_refused", "{" + kTd + R"(,"group":")" + Repeat('g', 256) + R"("})",
+            absl::StatusCode::kInvalidArgument, "group"},
+        Row{"group_empty_refused", "{" + kTd + R"(,"group":""})", absl::StatusCode::kInvalidArgument, "group"},
+        Row{"started_by_128_ok", "{" + kTd + R"(,"startedBy":")" + Repeat('s', 128) + R"("})", absl::StatusCode::kOk,
+            ""},
+        Row{"started_by_129_refused", "{" + kTd + R"(,"startedBy":")" + Repeat('s', 129) + R"("})",
+            absl::StatusCode::kInvalidArgument, "startedBy: at most 128"},
+        Row{"started_by_bad_char_refused", "{" + kTd + R"(,"startedBy":"a b"})", absl::StatusCode::kInvalidArgument,
+            "startedBy"},
+        Row{"tags_50_ok", "{" + kTd + R"(,"tags":)" + Tags(50) + "}", absl::StatusCode::kOk, ""},
+        Row{"tags_51_refused", "{" + kTd + R"(,"tags":)" + Tags(51) + "}", absl::StatusCode::kInvalidArgument,
+            "tags"},
+        Row{"tag_key_128_ok", "{" + kTd + R"(,"tags":)" + Tags(1, 128) + "}", absl::StatusCode::kOk, ""},
+        Row{"tag_key_129_refused", "{" + kTd + R"(,"tags":)" + Tags(1, 129) + "}", absl::StatusCode::kInvalidArgument,
+            "tags[0].key"},
+        Row{"tag_value_256_ok", "{" + kTd + R"(,"tags":)" + Tags(1, 3, 256) + "}", absl::StatusCode::kOk, ""},
+        Row{"tag_value_257_refused", "{" + kTd + R"(,"tags":)" + Tags(1, 3, 257) + "}",
+            absl::StatusCode::kInvalidArgument, "tags[0].value"},
+        Row{"tag_aws_prefix_refused", "{" + kTd + R"(,"tags":[{"key":"aws:x","value":"v"}]})",
+            absl::StatusCode::kInvalidArgument, "tags[0].key"},
+        Row{"overrides_over_8KiB_refused",
+            "{" + kTd + R"(,"overrides":{"containerOverrides":[{"name":"app","command":[")" + Repeat('x', 8200) +
+                R"("]}]}})",
+            absl::StatusCode::kInvalidArgument, "overrides: at most 8192 bytes"},
+        Row{"override_unknown_container_refused",
+            "{" + kTd + R"(,"overrides":{"containerOverrides":[{"name":"nope","cpu":1}]}})",
+            absl::StatusCode::kInvalidArgument, "overrides.containerOverrides[0].name"},
+        Row{"override_memory_below_6_refused",
+            "{" + kTd + R"(,"overrides":{"containerOverrides":[{"name":"app","memory":5}]}})",
+            absl::StatusCode::kInvalidArgument, "overrides.containerOverrides[0].memory"},
+        Row{"launch_type_unknown_refused", "{" + kTd + R"(,"launchType":"MOON"})", absl::StatusCode::kInvalidArgument,
+            "launchType"},
+        Row{"launch_type_fargate_unsupported", "{" + kTd + R"(,"launchType":"FARGATE"})",
+            absl::StatusCode::kUnimplemented, "launchType: FARGATE"},
+        Row{"placement_constraints_unsupported",
+            "{" + kTd + R"(,"placementConstraints":[{"type":"distinctInstance"}]})", absl::StatusCode::kUnimplemented,
+            "placementConstraints"},
+        Row{"placement_strategy_unsupported", "{" + kTd + R"(,"placementStrategy":[{"type":"random"}]})",
+            absl::StatusCode::kUnimplemented, "placementStrategy"},
+        Row{"capacity_provider_unknown",
+            "{" + kTd + R"(,"capacityProviderStrategy":[{"capacityProvider":"cp","weight":1}]})",
+            absl::StatusCode::kInvalidArgument, "capacity provider 'cp' does not exist"}),
+    [](const ::testing::TestParamInfo<Row>& info) { return info.param.name; });
+
+class TasksTest : public ApiFixture {};
+
+TEST_F(TasksTest, RunTaskPlacesEachTaskSeeingEarlierReservations) {
+  AddInstance("default", 1024, 100);
+  AddInstance("default", 1024, 100);
+  AddTaskDefinition("web", 1, 40);
+  v1::RunTaskResponse resp;
+  ASSERT_TRUE(Do(&Api::RunTask, Json<v1::RunTaskRequest>(R"({"taskDefinition":"web","count":6})"), &resp).ok());
+  EXPECT_EQ(resp.tasks_size(), 4);  // two 40 MiB tasks fit in each 100 MiB instance
+  ASSERT_EQ(resp.failures_size(), 2);
+  EXPECT_EQ(resp.failures(0).reason(), "RESOURCE:MEMORY");
+  EXPECT_EQ(resp.failures(0).detail(), "RESOURCE:MEMORY on 2 instances");
+}
+
+TEST_F(TasksTest, FailureNamesTheReasonThatEliminatedMostInstances) {
+  std::string a = AddInstance("default", 1024, 100);
+  AddInstance("default", 1024, 100);
+  AddInstance("default", 1024, 100);
+  AddInstance("default", 10, 1000);
+  AddTaskDefinition("web", 100, 200);
+  v1::UpdateContainerInstancesStateResponse drained;
+  ASSERT_TRUE(Do(&Api::UpdateContainerInstancesState,
+                 Json<v1::UpdateContainerInstancesStateRequest>(R"({"containerInstances":[")" + a +
+                                                                R"("],"status":"DRAINING"})"),
+                 &drained)
+                  .ok());
+  v1::RunTaskResponse resp;
+  ASSERT_TRUE(Do(&Api::RunTask, Json<v1::RunTaskRequest>(R"({"taskDefinition":"web"})"), &resp).ok());
+  ASSERT_EQ(resp.failures_size(), 1);
+  EXPECT_EQ(resp.failures(0).reason(), "RESOURCE:MEMORY");
+  EXPECT_EQ(resp.failures(0).detail(), "INACTIVE on 1 instance, RESOURCE:CPU on 1 instance, RESOURCE:MEMORY on 2 instances");
+}
+
+TEST_F(TasksTest, NoInstancesIsMissing) {
+  AddTaskDefinition("web", 1, 6);
+  v1::RunTaskResponse resp;
+  ASSERT_TRUE(Do(&Api::RunTask, Json<v1::RunTaskRequest>(R"({"taskDefinition":"web","count":2})"), &resp).ok());
+  EXPECT_EQ(resp.tasks_size(), 0);
+  ASSERT_EQ(resp.failures_size(), 2);
+  EXPECT_EQ(resp.failures(0).reason(), "MISSING");
+}
+
+TEST_F(TasksTest, InactiveRevisionCannotRun) {
+  AddInstance("default", 1024, 1024);
+  AddTaskDefinition("web", 1, 6);
+  v1::DeregisterTaskDefinitionResponse dereg;
+  ASSERT_TRUE(Do(&Api::DeregisterTaskDefinition, Json<v1::DeregisterTaskDefinitionRequest>(R"({"taskDefinition":"web:1"})"),
+                 &dereg)
+                  .ok());
+  EXPECT_EQ(dereg.task_definition().status(), "INACTIVE");
+  absl::Status s = Do<v1::RunTaskResponse, v1::RunTaskRequest>(&Api::RunTask, R"({"taskDefinition":"web:1"})");
+  EXPECT_EQ(s.code(), absl::StatusCode::kFailedPrecondition) << s;
+  s = Do<v1::RunTaskResponse, v1::RunTaskRequest>(&Api::RunTask, R"({"taskDefinition":"web"})");
+  EXPECT_EQ(s.code(), absl::StatusCode::kNotFound) << s;
+  EXPECT_NE(s.message().find("no ACTIVE revision"), std::string::npos);
+}
+
+TEST_F(TasksTest, StartTaskPlacesOnNamedInstancesAndReportsMissingOnes) {
+  std::string a = AddInstance("default", 1024, 1024);
+  AddTaskDefinition("web", 1, 6);
+  std::string missing(32, 'a');
+  v1::StartTaskResponse resp;
+  ASSERT_TRUE(Do(&Api::StartTask,
+                 Json<v1::StartTaskRequest>(R"({"taskDefinition":"web","containerInstances":[")" + a + R"(",")" +
+                                            missing + R"("]})"),
+                 &resp)
+                  .ok());
+  ASSERT_EQ(resp.tasks_size(), 1);
+  EXPECT_NE(resp.tasks(0).container_instance_arn().find(a), std::string::npos);
+  ASSERT_EQ(resp.failures_size(), 1);
+  EXPECT_EQ(resp.failures(0).reason(), "MISSING");
+  EXPECT_NE(resp.failures(0).arn().find(missing), std::string::npos);
+
+  std::string eleven = "[";
+  for (int i = 0; i < 11; ++i) eleven += std::string(i ? "," : "") + "\"" + a + "\"";
+  absl::Status s = Do<v1::StartTaskResponse, v1::StartTaskRequest>(
+      &Api::StartTask, R"({"taskDefinition":"web","containerInstances":)" + eleven + "]}");
+  EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument);
+  s = Do<v1::StartTaskResponse, v1::StartTaskRequest>(&Api::StartTask, R"({"taskDefinition":"web"})");
+  EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_NE(s.message().find("containerInstances"), std::string::npos);
+}
+
+TEST_F(TasksTest, StopTaskSetsDesiredStatusAndIsIdempotent) {
+  AddInstance("default", 1024, 1024);
+  AddTaskDefinition("web", 1, 6);
+  v1::RunTaskResponse run;
+  ASSERT_TRUE(Do(&Api::RunTask, Json<v1::RunTaskRequest>(R"({"taskDefinition":"web"})"), &run).ok());
+  const std::string arn = run.tasks(0).task_arn();
+  v1::StopTaskResponse stop;
+  ASSERT_TRUE(Do(&Api::StopTask, Json<v1::StopTaskRequest>(R"({"task":")" + arn + R"("})"), &stop).ok());
+  EXPECT_EQ(stop.task().desired_status(), "STOPPED");
+  EXPECT_EQ(stop.task().stop_code(), "UserInitiated");
+  EXPECT_EQ(stop.task().stopped_reason(), "Task stopped by user");
+  EXPECT_EQ(stop.task().version(), 2);
+  const uint64_t before = revision();
+  ASSERT_TRUE(Do(&Api::StopTask, Json<v1::StopTaskRequest>(R"({"task":")" + arn + R"(","reason":"again"})"), &stop).ok());
+  EXPECT_EQ(stop.task().stopped_reason(), "Task stopped by user") << "the first stop's reason stands";
+  EXPECT_EQ(revision(), before);
+
+  EXPECT_EQ((Do<v1::StopTaskResponse, v1::StopTaskRequest>(&Api::StopTask, R"({})")).code(),
+            absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ((Do<v1::StopTaskResponse, v1::StopTaskRequest>(&Api::StopTask, R"({"task":")" + std::string(32, 'b') + R"("})"))
+                .code(),
+            absl::StatusCode::kNotFound);
+  EXPECT_EQ((Do<v1::StopTaskResponse, v1::StopTaskRequest>(
+                 &Api::StopTask, R"({"task":")" + arn + R"(","reason":")" + Repeat('r', 256) + R"("})"))
+                .code(),
+            absl::StatusCode::kInvalidArgument);
+}
+
+TEST_F(TasksTest, DescribeTasksLimitsAndMissing) {
+  EXPECT_EQ((Do<v1::DescribeTasksResponse, v1::DescribeTasksRequest>(&Api::DescribeTasks, R"({"tasks":[]})")).code(),
+            absl::StatusCode::kInvalidArgument);
+  std::string many = "[";
+  for (int i = 0; i < 101; ++i) many += std::string(i ? "," : "") + "\"" + std::string(32, 'c') + "\"";
+  EXPECT_EQ(
+      (Do<v1::DescribeTasksResponse, v1::DescribeTasksRequest>(&Api::DescribeTasks, R"({"tasks":)" + many + "]}")).code(),
+      absl::StatusCode::kInvalidArgument);
+  v1::DescribeTasksResponse resp;
+  ASSERT_TRUE(Do(&Api::DescribeTasks, Json<v1::DescribeTasksRequest>(R"({"tasks":[")" + std::string(32, 'c') + R"("]})"),
+                 &resp)
+                  .ok());
+  ASSERT_EQ(resp.failures_size(), 1);
+  EXPECT_EQ(resp.failures(0).reason(), "MISSING");
+}
+
+TEST_F(TasksTest, ListTasksFiltersAndPaginates) {
+  std::string a = AddInstance("default", 100000, 100000);
+  std::string b = AddInstance("default", 100000, 100000);
+  AddTaskDefinition("web", 1, 6);
+  AddTaskDefinition("db", 1, 6);
+  std::set<std::string> web_arns;
+  for (int i = 0; i < 25; ++i) {
+    v1::StartTaskResponse resp;
+    ASSERT_TRUE(Do(&Api::StartTask,
+                   Json<v1::StartTaskRequest>(R"({"taskDefinition":"web","startedBy":"me","containerInstances":[")" +
+                                              (i % 2 ? a : b) + R"("]})"),
+                   &resp)
+                    .ok());
+    web_arns.insert(resp.tasks(0).task_arn());
+  }
+  v1::RunTaskResponse db;
+  ASSERT_TRUE(Do(&Api::RunTask, Json<v1::RunTaskRequest>(R"({"taskDefinition":"db","count":3})"), &db).ok());
+
+  // Pages of 10 over the web family: 10 + 10 + 5, no duplicates, nothing else.
+  std::set<std::string> seen;
+  v1::ListTasksRequest req = Json<v1::ListTasksRequest>(R"({"family":"web","maxResults":10})");
+  int pages = 0;
+  for (;;) {
+    v1::ListTasksResponse resp;
+    ASSERT_TRUE(Do(&Api::ListTasks, req, &resp).ok());
+    ++pages;
+    for (const auto& arn : resp.task_arns()) EXPECT_TRUE(seen.insert(arn).second);
+    if (!resp.has_next_token()) break;
+    req.set_next_token(resp.next_token());
+  }
+  EXPECT_EQ(pages, 3);
+  EXPECT_EQ(seen, web_arns);
+
+  auto count = [&](const std::string& json) {
+    v1::ListTasksResponse resp;
+    EXPECT_TRUE(Do(&Api::ListTasks, Json<v1::ListTasksRequest>(json), &resp).ok()) << json;
+    return resp.task_arns_size();
+  };
+  EXPECT_EQ(count(R"({})"), 28);
+  EXPECT_EQ(count(R"({"startedBy":"me"})"), 25);
+  EXPECT_EQ(count(R"({"containerInstance":")" + a + R"("})"), 12 + (db.tasks(0).container_instance_arn().find(a) !=
+                                                                           std::string::npos
+                                                                       ? 3
+                                                                       : 0));
+  EXPECT_EQ(count(R"({"desiredStatus":"PENDING"})"), 0);
+  EXPECT_EQ(count(R"({"desiredStatus":"STOPPED"})"), 0);
+  EXPECT_EQ(count(R"({"launchType":"EXTERNAL"})"), 0);
+  EXPECT_EQ(count(R"({"serviceName":"svc"})"), 0);
+
+  for (const char* bad : {R"({"desiredStatus":"DONE"})", R"({"maxResults":0})", R"({"maxResults":101})",
+                          R"({"nextToken":"garbage!"})", R"({"launchType":"MOON"})", R"({"cluster":"nope"})"}) {
+    absl::Status s = Do<v1::ListTasksResponse, v1::ListTasksRequest>(&Api::ListTasks, bad);
+    EXPECT_FALSE(s.ok()) << bad;
+  }
+}
+
+}  // namespace
+}  // namespace berth::controlplane
