@@ -165,8 +165,17 @@ int Run(const Flags& flags) {
   sigwait(&signals, &sig);
   log::Info("received {}, draining", sig == SIGTERM ? "SIGTERM" : "SIGINT");
   serving = false;
+  auto phase_start = std::chrono::steady_clock::now();
+  auto elapsed_ms = [&phase_start] {
+    auto now = std::chrono::steady_clock::now();
+    auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(now - phase_start).count();
+    phase_start = now;
+    return ms;
+  };
   server->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(10));
+  log::Info("gRPC drained in {} ms", elapsed_ms());
   http.Stop();
+  log::Info("HTTP stopped in {} ms", elapsed_ms());
   pipeline.Stop();
   if (absl::Status s = (*store)->Close(); !s.ok()) {
     log::Error("closing the store: {}", s.ToString());
