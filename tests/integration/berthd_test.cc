@@ -5,7 +5,11 @@
 #include <grpcpp/generic/generic_stub.h>
 #include <sys/wait.h>
 
+#include <fstream>
 #include <future>
+#include <sstream>
+
+#include <nlohmann/json.hpp>
 
 #include "tests/integration/test_helpers.h"
 #include "tests/testutil/berthd_process.h"
@@ -281,6 +285,54 @@ TEST_F(BerthdTest, SigtermExitsCleanly) {
   ASSERT_TRUE(WIFEXITED(status));
   EXPECT_EQ(WEXITSTATUS(status), 0);
   EXPECT_NE(berthd_->Log().find("stopped cleanly"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace berth
+
+namespace berth {
+namespace {
+
+TEST(BerthdConfigTest, ConfigFileSetsOptionsAndFlagsOverrideIt) {
+  testutil::TempDir dir;
+  {
+    std::ofstream config(dir.Sub("berthd.toml"));
+    config << "region = \"eu-test-1\"\naccount = \"123456789012\"\nlog-format = \"text\"\n";
+  }
+  // The flag overrides the file's log format; the file's region and account apply.
+  testutil::BerthdProcess berthd(dir.Sub("data"), {"--config", dir.Sub("berthd.toml"), "--log-format", "json"});
+  ASSERT_TRUE(berthd.Start()) << berthd.Log();
+  auto stub = berthd.NewStub();
+  v1::DescribeClustersResponse resp;
+  ASSERT_TRUE(Call(*stub, &CS::DescribeClusters, v1::DescribeClustersRequest(), &resp).ok());
+  ASSERT_EQ(resp.clusters_size(), 1);
+  EXPECT_EQ(resp.clusters(0).cluster_arn(), "arn:aws:ecs:eu-test-1:123456789012:cluster/default");
+  ASSERT_EQ(berthd.Terminate(), 0);
+  std::istringstream log(berthd.Log());
+  int lines = 0;
+  for (std::string line; std::getline(log, line); ++lines) {
+    auto doc = nlohmann::json::parse(line, nullptr, false);
+    ASSERT_TRUE(doc.is_object()) << "not a JSON log line: " << line;
+    EXPECT_TRUE(doc.contains("ts") && doc.contains("level") && doc.contains("msg")) << line;
+  }
+  EXPECT_GE(lines, 3);
+}
+
+TEST(BerthdConfigTest, UnusableFlagsFailFast) {
+  testutil::TempDir dir;
+  testutil::BerthdProcess bad_format(dir.Sub("a"), {"--log-format", "xml"});
+  EXPECT_FALSE(bad_format.Start());
+  testutil::BerthdProcess bad_batch(dir.Sub("b"), {"--max-batch", "0"});
+  EXPECT_FALSE(bad_batch.Start());
+}
+
+TEST(BerthdConfigTest, SecondBerthdOnTheSameDataDirIsRefused) {
+  testutil::TempDir dir;
+  testutil::BerthdProcess first(dir.Sub("data"));
+  ASSERT_TRUE(first.Start()) << first.Log();
+  testutil::BerthdProcess second(dir.Sub("data"));
+  EXPECT_FALSE(second.Start());
+  EXPECT_NE(second.Log().find("already open"), std::string::npos) << second.Log();
 }
 
 }  // namespace
