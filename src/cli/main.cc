@@ -1,0 +1,350 @@
+// berth: the command-line client of berthd, in the style of `aws ecs`. This file is the
+// composition root: the command table (from the protobuf descriptors) becomes CLI11 subcommands,
+// the parsed options become a request (request_builder), the Invoker calls berthd, and output
+// renders the response.
+//
+// Exit status: 0 success; 1 error (bad usage, bad input, or an RPC error); 2 when the call
+// succeeded but the response lists failures[] (tasks that could not be placed, resources not
+// found).
+#include <algorithm>
+#include <charconv>
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <iostream>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include <CLI/CLI.hpp>
+
+#include "berth/common/strings.h"
+#include "src/cli/command_table.h"
+#include "src/cli/invoker.h"
+#include "src/cli/output.h"
+#include "src/cli/request_builder.h"
+
+namespace berth::cli {
+namespace {
+
+constexpr char kDefaultEndpoint[] = "127.0.0.1:7480";  // berthd's default --grpc-listen
+constexpr char kEndpointVariable[] = "BERTH_ENDPOINT";
+constexpr int kExitError = 1;
+constexpr int kExitFailures = 2;
+
+struct GlobalFlags {
+  std::string endpoint;
+  std::string output = "json";
+  std::string timeout = "30";
+};
+
+// Where CLI11 stores what it parsed for one option of one command.
+struct OptionSlot {
+  const OptionSpec* spec = nullptr;
+  CLI::Option* option = nullptr;
+  std::string value;                // kScalar (bools: "true"/"false"), kJson
+  std::vector<std::string> values;  // kRepeatedScalar
+};
+
+struct CommandSlots {
+  const CommandSpec* spec = nullptr;
+  CLI::App* app = nullptr;
+  std::string cli_input_json;
+  CLI::Option* cli_input_json_option = nullptr;
+  std::vector<std::unique_ptr<OptionSlot>> options;
+};
+
+void PrintError(std::string_view command, std::string_view message) {
+  if (command.empty()) {
+    std::cerr << "berth: " << message << "\n";
+  } else {
+    std::cerr << "berth: " << command << ": " << message << "\n";
+  }
+}
+
+const char* StatusCodeName(grpc::StatusCode code) {
+  switch (code) {
+    case grpc::StatusCode::OK:
+      return "OK";
+    case grpc::StatusCode::CANCELLED:
+      return "CANCELLED";
+    case grpc::StatusCode::UNKNOWN:
+      return "UNKNOWN";
+    case grpc::StatusCode::INVALID_ARGUMENT:
+      return "INVALID_ARGUMENT";
+    case grpc::StatusCode::DEADLINE_EXCEEDED:
+      return "DEADLINE_EXCEEDED";
+    case grpc::StatusCode::NOT_FOUND:
+      return "NOT_FOUND";
+    case grpc::StatusCode::ALREADY_EXISTS:
+      return "ALREADY_EXISTS";
+    case grpc::StatusCode::PERMISSION_DENIED:
+      return "PERMISSION_DENIED";
+    case grpc::StatusCode::RESOURCE_EXHAUSTED:
+      return "RESOURCE_EXHAUSTED";
+    case grpc::StatusCode::FAILED_PRECONDITION:
+      return "FAILED_PRECONDITION";
+    case grpc::StatusCode::ABORTED:
+      return "ABORTED";
+    case grpc::StatusCode::OUT_OF_RANGE:
+      return "OUT_OF_RANGE";
+    case grpc::StatusCode::UNIMPLEMENTED:
+      return "UNIMPLEMENTED";
+    case grpc::StatusCode::INTERNAL:
+      return "INTERNAL";
+    case grpc::StatusCode::UNAVAILABLE:
+      return "UNAVAILABLE";
+    case grpc::StatusCode::DATA_LOSS:
+      return "DATA_LOSS";
+    case grpc::StatusCode::UNAUTHENTICATED:
+      return "UNAUTHENTICATED";
+    default:
+      break;
+  }
+  return "UNKNOWN";
+}
+
+size_t EditDistance(std::string_view a, std::string_view b) {
+  std::vector<size_t> row(b.size() + 1);
+  for (size_t j = 0; j <= b.size(); ++j) row[j] = j;
+  for (size_t i = 1; i <= a.size(); ++i) {
+    size_t diagonal = row[0];
+    row[0] = i;
+    for (size_t j = 1; j <= b.size(); ++j) {
+      size_t above = row[j];
+      row[j] = std::min({row[j] + 1, row[j - 1] + 1, diagonal + (a[i - 1] == b[j - 1] ? 0 : 1)});
+      diagonal = above;
+    }
+  }
+  return row[b.size()];
+}
+
+// The first argument that is neither a global option nor its value: what the user meant as the
+// command. Empty when there is none.
+std::string CommandWord(int argc, char** argv) {
+  for (int i = 1; i < argc; ++i) {
+    std::string_view arg = argv[i];
+    if (arg == "--endpoint" || arg == "--output" || arg == "--timeout") {
+      ++i;
+      continue;
+    }
+    if (!arg.empty() && arg.front() == '-') continue;
+    return std::string(arg);
+  }
+  return "";
+}
+
+std::string UnknownCommandMessage(const std::vector<CommandSpec>& commands, const std::string& word) {
+  std::string message = StrCat("unknown command '", word, "'");
+  const CommandSpec* closest = nullptr;
+  size_t best = 4;  // suggest only near misses
+  for (const CommandSpec& command : commands) {
+    size_t distance = EditDistance(word, command.name);
+    if (distance < best) {
+      best = distance;
+      closest = &command;
+    }
+  }
+  if (closest != nullptr) StrAppend(&message, "; did you mean '", closest->name, "'?");
+  StrAppend(&message, " ('berth --help' lists the commands)");
+  return message;
+}
+
+void AddCommand(CLI::App& app, const CommandSpec& spec, CommandSlots* slots) {
+  slots->spec = &spec;
+  slots->app = app.add_subcommand(spec.name, StrCat("ContainerService/", spec.method->name()));
+  CLI::App& command = *slots->app;
+  command.group("Commands");
+  command.footer(
+      "JSON options take inline JSON or file://PATH. Global options (--endpoint, --output, --timeout) may "
+      "also follow the command.\n");
+  slots->cli_input_json_option =
+      command
+          .add_option("--cli-input-json", slots->cli_input_json,
+                      StrCat("the whole ", spec.method->input_type()->name(),
+                             " as JSON: file://PATH, - (standard input) or inline; options given as well override "
+                             "its fields"))
+          ->type_name("JSON")
+          ->group("Input");
+  for (const OptionSpec& option : spec.options) {
+    auto slot = std::make_unique<OptionSlot>();
+    slot->spec = &option;
+    switch (option.kind) {
+      case OptionKind::kScalar:
+        if (option.field->cpp_type() == google::protobuf::FieldDescriptor::CPPTYPE_BOOL) {
+          slot->option = command.add_flag(option.flag, slot->value, option.description);
+        } else {
+          slot->option = command.add_option(option.flag, slot->value, option.description);
+        }
+        break;
+      case OptionKind::kRepeatedScalar:
+        slot->option = command.add_option(option.flag, slot->values, option.description);
+        break;
+      case OptionKind::kJson:
+        slot->option = command.add_option(option.flag, slot->value, option.description);
+        break;
+    }
+    slot->option->type_name(option.type_label)->group("Request options");
+    slots->options.push_back(std::move(slot));
+  }
+}
+
+RequestInput CollectInput(const CommandSlots& slots) {
+  RequestInput input;
+  if (slots.cli_input_json_option->count() > 0) input.cli_input_json = slots.cli_input_json;
+  for (const auto& slot : slots.options) {
+    if (slot->option->count() == 0) continue;
+    OptionValue value;
+    value.spec = slot->spec;
+    if (slot->spec->kind == OptionKind::kRepeatedScalar) {
+      value.values = slot->values;
+    } else {
+      value.values = {slot->value};
+    }
+    input.options.push_back(std::move(value));
+  }
+  return input;
+}
+
+std::string ResolveEndpoint(const GlobalFlags& flags, const CLI::Option& endpoint_option) {
+  if (endpoint_option.count() > 0) return flags.endpoint;
+  if (const char* env = std::getenv(kEndpointVariable); env != nullptr && *env != '\0') return env;
+  return kDefaultEndpoint;
+}
+
+bool ParseTimeout(const std::string& text, std::chrono::milliseconds* timeout) {
+  double seconds = 0;
+  const char* end = text.data() + text.size();
+  auto [ptr, ec] = std::from_chars(text.data(), end, seconds);
+  if (text.empty() || ec != std::errc() || ptr != end || !(seconds > 0) || seconds > 86400.0 * 365) return false;
+  *timeout = std::chrono::milliseconds(static_cast<int64_t>(seconds * 1000.0 + 0.5));
+  if (timeout->count() == 0) *timeout = std::chrono::milliseconds(1);
+  return true;
+}
+
+int Invoke(const CommandSlots& slots, const std::string& endpoint, OutputFormat format,
+           std::chrono::milliseconds timeout) {
+  const CommandSpec& command = *slots.spec;
+  auto built = BuildRequest(command, CollectInput(slots));
+  if (!built.ok()) {
+    PrintError(command.name, std::string(built.status().message()));
+    return kExitError;
+  }
+  if (!built->dropped_output_only_fields.empty()) {
+    std::string names;
+    for (const std::string& name : built->dropped_output_only_fields)
+      StrAppend(&names, names.empty() ? "" : ", ", name);
+    PrintError("", StrCat("ignoring output-only fields of describe-task-definition output: ", names));
+  }
+
+  std::unique_ptr<google::protobuf::Message> response(
+      google::protobuf::MessageFactory::generated_factory()->GetPrototype(command.method->output_type())->New());
+  Invoker invoker(endpoint);
+  grpc::Status status = invoker.Call(*command.method, *built->request, response.get(), timeout);
+  if (!status.ok()) {
+    const bool unreachable = (status.error_code() == grpc::StatusCode::UNAVAILABLE ||
+                              status.error_code() == grpc::StatusCode::DEADLINE_EXCEEDED) &&
+                             invoker.NotConnected();
+    if (unreachable) {
+      PrintError(command.name, StrCat("cannot connect to berthd at ", endpoint, " (",
+                                      StatusCodeName(status.error_code()), ": ", status.error_message(),
+                                      "). Is berthd running? Start one with scripts/run.sh, or point --endpoint or $",
+                                      kEndpointVariable, " at it."));
+    } else if (status.error_code() == grpc::StatusCode::DEADLINE_EXCEEDED) {
+      PrintError(command.name, StrCat("DEADLINE_EXCEEDED: no answer from ", endpoint, " within ",
+                                      timeout.count() / 1000.0, " s (--timeout)"));
+    } else if (status.error_code() == grpc::StatusCode::UNIMPLEMENTED && status.error_message().empty()) {
+      PrintError(command.name,
+                 StrCat("UNIMPLEMENTED: berthd at ", endpoint, " does not serve ", command.method->name(), " yet"));
+    } else {
+      PrintError(command.name, StrCat(StatusCodeName(status.error_code()), ": ", status.error_message()));
+    }
+    return kExitError;
+  }
+
+  auto doc = ResponseDocument(*response);
+  if (!doc.ok()) {
+    PrintError(command.name, std::string(doc.status().message()));
+    return kExitError;
+  }
+  std::cout << Render(*doc, *command.method->output_type(), format) << std::flush;
+  if (std::string token = NextToken(*doc); format == OutputFormat::kText && !token.empty()) {
+    PrintError(command.name, StrCat("more results: continue with --next-token ", token));
+  }
+  std::vector<std::string> failures = FailureLines(*doc);
+  for (const std::string& line : failures) PrintError(command.name, StrCat("failure: ", line));
+  return failures.empty() ? 0 : kExitFailures;
+}
+
+int Main(int argc, char** argv) {
+  const std::vector<CommandSpec> commands = BuildCommandTable(ContainerServiceDescriptor());
+
+  CLI::App app{
+      "berth: the command-line client of berthd (Berth's ECS-style control plane).\n"
+      "Each command is one RPC of berth.v1.ContainerService, named as `aws ecs` names it.",
+      "berth"};
+  app.fallthrough();  // global options are accepted after the command too
+  app.get_formatter()->column_width(44);
+  app.get_formatter()->label("SUBCOMMAND", "COMMAND");
+  app.set_version_flag("--version", StrCat("berth ", BERTH_VERSION));
+  GlobalFlags flags;
+  CLI::Option* endpoint_option =
+      app.add_option("--endpoint", flags.endpoint,
+                     StrCat("berthd's gRPC address; default $", kEndpointVariable, ", then ", kDefaultEndpoint))
+          ->type_name("HOST:PORT");
+  app.add_option("--output", flags.output, "json (default) or text")->type_name("FORMAT");
+  app.add_option("--timeout", flags.timeout, "deadline of the call in seconds (default 30)")->type_name("SECONDS");
+  app.footer("'berth <command> --help' lists the options of a command.\n");
+
+  std::vector<CommandSlots> slots(commands.size());
+  for (size_t i = 0; i < commands.size(); ++i) AddCommand(app, commands[i], &slots[i]);
+
+  const CommandSlots* selected = nullptr;
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::Success& e) {
+    return app.exit(e);  // --help, --version
+  } catch (const CLI::ParseError& e) {
+    std::vector<CLI::App*> parsed = app.get_subcommands();
+    if (parsed.empty()) {
+      std::string word = CommandWord(argc, argv);
+      if (!word.empty() && FindCommand(commands, word) == nullptr) {
+        PrintError("", UnknownCommandMessage(commands, word));
+      } else {
+        PrintError("", StrCat(e.what(), " ('berth --help' for usage)"));
+      }
+    } else {
+      const std::string name = parsed.front()->get_name();
+      PrintError(name, StrCat(e.what(), " ('berth ", name, " --help' lists the options)"));
+    }
+    return kExitError;
+  }
+  for (const CommandSlots& command : slots) {
+    if (command.app->parsed()) selected = &command;
+  }
+  if (selected == nullptr) {
+    std::string word = CommandWord(argc, argv);
+    PrintError("", word.empty() ? "a command is required ('berth --help' lists the commands)"
+                                : UnknownCommandMessage(commands, word));
+    return kExitError;
+  }
+
+  OutputFormat format = OutputFormat::kJson;
+  if (!ParseOutputFormat(flags.output, &format)) {
+    PrintError(selected->spec->name, StrCat("--output: must be json or text (got '", flags.output, "')"));
+    return kExitError;
+  }
+  std::chrono::milliseconds timeout{};
+  if (!ParseTimeout(flags.timeout, &timeout)) {
+    PrintError(selected->spec->name,
+               StrCat("--timeout: expected a positive number of seconds, got '", flags.timeout, "'"));
+    return kExitError;
+  }
+  return Invoke(*selected, ResolveEndpoint(flags, *endpoint_option), format, timeout);
+}
+
+}  // namespace
+}  // namespace berth::cli
+
+int main(int argc, char** argv) { return berth::cli::Main(argc, argv); }

@@ -1,0 +1,47 @@
+// Renders a response for the terminal.
+//
+// JSON (the default) is the ECS shape, as the aws CLI prints it: lowerCamelCase members, 4-space
+// indentation, and 64-bit integers as JSON numbers (protobuf's JSON printer quotes int64 values;
+// ECS does not, so `"version": 1`, not `"version": "1"`). Text is a compact one-line-per-item
+// rendering: ARNs one per line for List*, tab-separated summary columns for described resources.
+//
+// Pure functions over messages; safe from any thread.
+#pragma once
+
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include <google/protobuf/message.h>
+#include <nlohmann/json.hpp>
+
+#include "absl/status/statusor.h"
+
+namespace berth::cli {
+
+enum class OutputFormat { kJson, kText };
+
+// "json" or "text"; false otherwise.
+bool ParseOutputFormat(std::string_view text, OutputFormat* format);
+
+// The response as an ECS JSON document (member order as in the schema, int64 as numbers).
+absl::StatusOr<nlohmann::ordered_json> ResponseDocument(const google::protobuf::Message& response);
+
+// Replaces quoted int64/uint64 values (as protobuf's JSON printer writes them) by numbers, in
+// `doc`, which is `descriptor`'s JSON form; walks nested messages, repeated fields and maps.
+void Int64FieldsAsNumbers(const google::protobuf::Descriptor& descriptor, nlohmann::ordered_json& doc);
+
+// What to print on stdout (ends with a newline, or is empty for an empty response such as
+// TagResource's, as the aws CLI prints nothing then). Text output leaves out `failures` and
+// `nextToken`: see FailureLines and NextToken.
+std::string Render(const nlohmann::ordered_json& doc, const google::protobuf::Descriptor& descriptor,
+                   OutputFormat format);
+
+// One line per element of the response's `failures` ("RESOURCE:MEMORY arn=... detail=..."),
+// empty when there are none.
+std::vector<std::string> FailureLines(const nlohmann::ordered_json& doc);
+
+// The response's nextToken, or "".
+std::string NextToken(const nlohmann::ordered_json& doc);
+
+}  // namespace berth::cli

@@ -1,0 +1,436 @@
+// The berth CLI binary against a real berthd: commands derived from the descriptors, options and
+// --cli-input-json becoming requests, ECS-shaped JSON and text output, exit codes (0 ok, 1 error,
+// 2 failures[]), endpoint resolution, and every task definition of the shared corpus registered
+// (or refused naming a field) through --cli-input-json file://.
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <optional>
+#include <set>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include <nlohmann/json.hpp>
+
+#include "tests/testutil/berthd_process.h"
+#include "tests/testutil/temp_dir.h"
+
+namespace berth {
+namespace {
+
+namespace fs = std::filesystem;
+using ::testing::HasSubstr;
+using ::testing::Not;
+using Json = nlohmann::json;
+
+struct CliResult {
+  int exit_code = -1;  // 128 + signal when the CLI was killed by a signal
+  std::string out;
+  std::string err;
+
+  Json OutJson() const {
+    Json doc = Json::parse(out, nullptr, /*allow_exceptions=*/false);
+    EXPECT_FALSE(doc.is_discarded()) << "stdout is not JSON: " << out;
+    return doc;
+  }
+};
+
+std::ostream& operator<<(std::ostream& os, const CliResult& r) {
+  return os << "exit " << r.exit_code << "\n--- stdout\n" << r.out << "--- stderr\n" << r.err;
+}
+
+std::string ReadFile(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+// Runs the built CLI with `args`, capturing stdout, stderr and the exit status. The child's
+// BERTH_ENDPOINT is `endpoint_env` when given and unset otherwise, so the test environment never
+// leaks into a case.
+class Cli {
+ public:
+  explicit Cli(const testutil::TempDir& dir) : dir_(dir) {}
+
+  CliResult Run(const std::vector<std::string>& args, std::optional<std::string> endpoint_env = std::nullopt,
+                const std::string& stdin_text = "") {
+    const std::string id = std::to_string(++runs_);
+    const std::string out_path = dir_.Sub("cli." + id + ".out");
+    const std::string err_path = dir_.Sub("cli." + id + ".err");
+    const std::string in_path = dir_.Sub("cli." + id + ".in");
+    std::ofstream(in_path) << stdin_text;
+    std::vector<std::string> argv_storage = {testutil::BuiltBinary("src/cli/berth")};
+    argv_storage.insert(argv_storage.end(), args.begin(), args.end());
+
+    pid_t pid = fork();
+    if (pid == 0) {
+      int in = open(in_path.c_str(), O_RDONLY);
+      int out = open(out_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+      int err = open(err_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+      if (in < 0 || out < 0 || err < 0) _exit(126);
+      dup2(in, STDIN_FILENO);
+      dup2(out, STDOUT_FILENO);
+      dup2(err, STDERR_FILENO);
+      if (endpoint_env.has_value()) {
+        setenv("BERTH_ENDPOINT", endpoint_env->c_str(), 1);
+      } else {
+        unsetenv("BERTH_ENDPOINT");
+      }
+      std::vector<char*> argv;
+      for (auto& a : argv_storage) argv.push_back(a.data());
+      argv.push_back(nullptr);
+      execv(argv[0], argv.data());
+      _exit(127);
+    }
+    CliResult result;
+    int status = 0;
+    if (pid > 0 && waitpid(pid, &status, 0) == pid) {
+      if (WIFEXITED(status)) result.exit_code = WEXITSTATUS(status);
+      if (WIFSIGNALED(status)) result.exit_code = 128 + WTERMSIG(status);
+    }
+    result.out = ReadFile(out_path);
+    result.err = ReadFile(err_path);
+    return result;
+  }
+
+ private:
+  const testutil::TempDir& dir_;
+  int runs_ = 0;
+};
+
+class CliTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    berthd_ = std::make_unique<testutil::BerthdProcess>(dir_.Sub("data"));
+    ASSERT_TRUE(berthd_->Start()) << berthd_->Log();
+  }
+
+  // The CLI pointed at this test's berthd with --endpoint.
+  CliResult Berth(std::vector<std::string> args, const std::string& stdin_text = "") {
+    args.insert(args.begin(), {"--endpoint", berthd_->grpc_address()});
+    return cli_.Run(args, std::nullopt, stdin_text);
+  }
+
+  std::string WriteFile(const std::string& name, const std::string& contents) {
+    std::string path = dir_.Sub(name);
+    std::ofstream(path) << contents;
+    return path;
+  }
+
+  // Registers an instance with `cpu` units and `memory` MiB in `cluster`; returns its ARN.
+  std::string RegisterInstance(const std::string& cluster, int cpu, int memory) {
+    CliResult r = Berth({"register-container-instance", "--cluster", cluster, "--total-resources",
+                         R"([{"name":"CPU","type":"INTEGER","integerValue":)" + std::to_string(cpu) +
+                             R"(},{"name":"MEMORY","type":"INTEGER","integerValue":)" + std::to_string(memory) +
+                             R"(},{"name":"PORTS","type":"STRINGSET","stringSetValue":["22"]}])",
+                         "--attributes", R"([{"name":"ecs.availability-zone","value":"az-1"}])"});
+    EXPECT_EQ(r.exit_code, 0) << r;
+    return r.OutJson()["containerInstance"].value("containerInstanceArn", "");
+  }
+
+  void RegisterTaskDefinition(const std::string& family, int memory) {
+    CliResult r = Berth({"register-task-definition", "--family", family, "--container-definitions",
+                         R"([{"name":"app","image":"busybox","cpu":128,"memory":)" + std::to_string(memory) + "}]"});
+    ASSERT_EQ(r.exit_code, 0) << r;
+  }
+
+  testutil::TempDir dir_;
+  std::unique_ptr<testutil::BerthdProcess> berthd_;
+  Cli cli_{dir_};
+};
+
+TEST_F(CliTest, HelpListsEveryRpcAsACommandAndItsFieldsAsOptions) {
+  CliResult help = cli_.Run({"--help"});
+  ASSERT_EQ(help.exit_code, 0) << help;
+  for (const char* command : {"create-cluster", "register-task-definition", "run-task", "describe-tasks",
+                              "list-container-instances", "put-attributes", "list-task-definition-families",
+                              "update-container-instances-state", "list-account-settings"}) {
+    EXPECT_THAT(help.out, HasSubstr(command));
+  }
+  CliResult run_task = cli_.Run({"run-task", "--help"});
+  ASSERT_EQ(run_task.exit_code, 0) << run_task;
+  for (const char* option : {"--task-definition", "--count", "--enable-ecs-managed-tags", "--overrides",
+                             "--placement-strategy", "--cli-input-json", "--started-by"}) {
+    EXPECT_THAT(run_task.out, HasSubstr(option));
+  }
+}
+
+TEST_F(CliTest, CreateClusterThenListClusters) {
+  CliResult created = Berth({"create-cluster", "--cluster-name", "demo"});
+  ASSERT_EQ(created.exit_code, 0) << created;
+  Json cluster = created.OutJson()["cluster"];
+  EXPECT_EQ(cluster["clusterName"], "demo");
+  EXPECT_EQ(cluster["status"], "ACTIVE");
+  EXPECT_TRUE(cluster["runningTasksCount"].is_number_integer()) << created;
+  EXPECT_THAT(created.out, HasSubstr("\n    \"cluster\": {\n        \"clusterArn\""));  // 4-space indent
+
+  CliResult listed = Berth({"list-clusters"});
+  ASSERT_EQ(listed.exit_code, 0) << listed;
+  std::vector<std::string> arns = listed.OutJson()["clusterArns"];
+  EXPECT_THAT(arns, ::testing::Contains("arn:aws:ecs:local:000000000000:cluster/demo"));
+  EXPECT_THAT(arns, ::testing::Contains("arn:aws:ecs:local:000000000000:cluster/default"));
+
+  CliResult text = Berth({"list-clusters", "--output", "text"});  // global option after the command
+  ASSERT_EQ(text.exit_code, 0) << text;
+  EXPECT_EQ(text.out, "arn:aws:ecs:local:000000000000:cluster/default\narn:aws:ecs:local:000000000000:cluster/demo\n");
+
+  CliResult described = Berth({"--output", "text", "describe-clusters", "--clusters", "demo", "default"});
+  ASSERT_EQ(described.exit_code, 0) << described;
+  EXPECT_THAT(described.out, HasSubstr("demo\tACTIVE\t0\t0\t0\t0\n"));
+}
+
+// Every file of the corpus through `register-task-definition --cli-input-json file://`: either it
+// registers, or it is refused with a message naming the field; never a crash. Files saved from
+// describe-task-definition get the notice about the output-only fields that were dropped.
+TEST_F(CliTest, RegistersOrRefusesEveryCorpusFile) {
+  const char* source = std::getenv("BERTH_SOURCE_DIR");
+  ASSERT_NE(source, nullptr);
+  fs::path corpus = fs::path(source) / ".." / "shared" / "corpus" / "task-definitions";
+  if (!fs::is_directory(corpus)) GTEST_SKIP() << "corpus not found at " << corpus;
+  std::vector<fs::path> files;
+  for (const auto& entry : fs::directory_iterator(corpus)) {
+    if (entry.path().extension() == ".json") files.push_back(entry.path());
+  }
+  std::sort(files.begin(), files.end());
+  ASSERT_FALSE(files.empty());
+
+  // The members of RegisterTaskDefinitionRequest: a refusal names one of them (possibly with
+  // indexes and nested members after it).
+  const std::vector<std::string> top_level = {"family",
+                                              "taskRoleArn",
+                                              "executionRoleArn",
+                                              "networkMode",
+                                              "containerDefinitions",
+                                              "volumes",
+                                              "placementConstraints",
+                                              "requiresCompatibilities",
+                                              "cpu",
+                                              "memory",
+                                              "tags",
+                                              "pidMode",
+                                              "ipcMode",
+                                              "proxyConfiguration",
+                                              "inferenceAccelerators",
+                                              "ephemeralStorage",
+                                              "runtimePlatform",
+                                              "enableFaultInjection"};
+  const std::set<std::string> output_only = {"taskDefinitionArn", "revision",     "status",       "requiresAttributes",
+                                             "compatibilities",   "registeredAt", "registeredBy", "deregisteredAt"};
+  int registered = 0, refused = 0, describe_outputs = 0;
+  for (const fs::path& file : files) {
+    SCOPED_TRACE(file.filename().string());
+    CliResult r = Berth({"register-task-definition", "--cli-input-json", "file://" + file.string()});
+    ASSERT_TRUE(r.exit_code == 0 || r.exit_code == 1) << r;
+
+    Json doc = Json::parse(ReadFile(file.string()));
+    Json inner = doc.contains("taskDefinition") ? doc["taskDefinition"] : doc;
+    std::vector<std::string> dropped;
+    for (const auto& [key, value] : inner.items()) {
+      if (output_only.count(key) > 0) dropped.push_back(key);
+    }
+    if (!dropped.empty()) {
+      ++describe_outputs;
+      EXPECT_THAT(r.err, HasSubstr("berth: ignoring output-only fields of describe-task-definition output: ")) << r;
+      for (const std::string& key : dropped) EXPECT_THAT(r.err, HasSubstr(key)) << r;
+    } else {
+      EXPECT_THAT(r.err, Not(HasSubstr("ignoring output-only fields"))) << r;
+    }
+
+    if (r.exit_code == 0) {
+      ++registered;
+      Json td = r.OutJson()["taskDefinition"];
+      EXPECT_THAT(td.value("taskDefinitionArn", ""), HasSubstr(":task-definition/" + inner.value("family", ""))) << r;
+      EXPECT_EQ(td.value("status", ""), "ACTIVE") << r;
+    } else {
+      ++refused;
+      EXPECT_EQ(r.out, "") << r;
+      EXPECT_THAT(r.err, HasSubstr("berth: register-task-definition: ")) << r;
+      bool names_field = std::any_of(top_level.begin(), top_level.end(), [&](const std::string& field) {
+        for (char after : {':', '.', '['}) {
+          if (r.err.find(field + after) != std::string::npos) return true;
+        }
+        return false;
+      });
+      EXPECT_TRUE(names_field) << "the refusal names no field path: " << r;
+    }
+  }
+  EXPECT_GT(registered, 0);
+  EXPECT_GT(refused, 0);
+  EXPECT_GT(describe_outputs, 0);
+}
+
+TEST_F(CliTest, RunTaskPlacesTasksAndReportsFailuresWithExitTwo) {
+  ASSERT_EQ(Berth({"create-cluster", "--cluster-name", "prod"}).exit_code, 0);
+  std::string instance = RegisterInstance("prod", 1024, 512);
+  ASSERT_THAT(instance, HasSubstr(":container-instance/prod/"));
+  RegisterTaskDefinition("web", 128);
+  RegisterTaskDefinition("huge", 4096);
+
+  CliResult run = Berth({"run-task", "--cluster", "prod", "--task-definition", "web", "--count", "2", "--started-by",
+                         "cli-test", "--tags", R"([{"key":"team","value":"a"}])"});
+  ASSERT_EQ(run.exit_code, 0) << run;
+  Json tasks = run.OutJson()["tasks"];
+  ASSERT_EQ(tasks.size(), 2u) << run;
+  std::vector<std::string> task_arns;
+  for (const Json& task : tasks) {
+    task_arns.push_back(task["taskArn"]);
+    EXPECT_EQ(task["containerInstanceArn"], instance);
+    EXPECT_EQ(task["desiredStatus"], "RUNNING");
+    EXPECT_EQ(task["startedBy"], "cli-test");
+    EXPECT_TRUE(task["version"].is_number_integer()) << run;  // int64, printed as a number
+  }
+
+  CliResult no_room = Berth({"run-task", "--cluster", "prod", "--task-definition", "huge"});
+  EXPECT_EQ(no_room.exit_code, 2) << no_room;
+  EXPECT_THAT(no_room.err, HasSubstr("berth: run-task: failure: RESOURCE:MEMORY")) << no_room;
+  Json failures = no_room.OutJson()["failures"];
+  ASSERT_EQ(failures.size(), 1u);
+  EXPECT_EQ(failures[0]["reason"], "RESOURCE:MEMORY");
+
+  CliResult described = Berth({"describe-tasks", "--cluster", "prod", "--tasks", task_arns[0], task_arns[1]});
+  ASSERT_EQ(described.exit_code, 0) << described;
+  Json described_tasks = described.OutJson()["tasks"];
+  ASSERT_EQ(described_tasks.size(), 2u);
+  std::set<std::string> seen;
+  for (const Json& task : described_tasks) seen.insert(task["taskArn"].get<std::string>());
+  EXPECT_EQ(seen, std::set<std::string>(task_arns.begin(), task_arns.end()));
+
+  CliResult text = Berth({"describe-tasks", "--cluster", "prod", "--tasks", task_arns[0], "--output", "text"});
+  ASSERT_EQ(text.exit_code, 0) << text;
+  EXPECT_THAT(text.out, HasSubstr(task_arns[0] + "\t"));
+  EXPECT_THAT(text.out, HasSubstr("\tRUNNING\t"));
+
+  CliResult listed = Berth({"list-tasks", "--cluster", "prod", "--output", "text"});
+  ASSERT_EQ(listed.exit_code, 0) << listed;
+  EXPECT_EQ(std::count(listed.out.begin(), listed.out.end(), '\n'), 2) << listed;
+
+  // A task that does not exist is a failure of the call, not an error of it.
+  CliResult missing = Berth({"describe-tasks", "--cluster", "prod", "--tasks", std::string(32, 'a')});
+  EXPECT_EQ(missing.exit_code, 2) << missing;
+  EXPECT_THAT(missing.err, HasSubstr("failure: MISSING")) << missing;
+}
+
+TEST_F(CliTest, PrintsInt64FieldsAsNumbers) {
+  std::string instance = RegisterInstance("default", 2048, 4096);
+  CliResult r = Berth({"describe-container-instances", "--container-instances", instance});
+  ASSERT_EQ(r.exit_code, 0) << r;
+  EXPECT_THAT(r.out, HasSubstr("\"version\": 1,")) << r;
+  EXPECT_THAT(r.out, Not(HasSubstr("\"version\": \"1\""))) << r;
+  Json ci = r.OutJson()["containerInstances"][0];
+  EXPECT_TRUE(ci["version"].is_number_integer());
+  for (const Json& resource : ci["remainingResources"]) {
+    if (resource.contains("longValue")) {
+      EXPECT_TRUE(resource["longValue"].is_number_integer()) << r;
+    }
+  }
+
+  CliResult text = Berth({"describe-container-instances", "--container-instances", instance, "--output", "text"});
+  ASSERT_EQ(text.exit_code, 0) << text;
+  EXPECT_EQ(text.out, instance + "\tACTIVE\ttrue\t0\t0\n");
+}
+
+TEST_F(CliTest, PutAttributesTakesJsonFromAFile) {
+  std::string instance = RegisterInstance("default", 1024, 1024);
+  std::string path = WriteFile("attributes.json", R"([{"name":"stack","value":"blue","targetId":")" + instance +
+                                                      R"(","targetType":"container-instance"}])");
+  CliResult put = Berth({"put-attributes", "--attributes", "file://" + path});
+  ASSERT_EQ(put.exit_code, 0) << put;
+  CliResult listed = Berth(
+      {"list-attributes", "--target-type", "container-instance", "--attribute-name", "stack", "--output", "text"});
+  ASSERT_EQ(listed.exit_code, 0) << listed;
+  EXPECT_THAT(listed.out, HasSubstr("stack\tblue\tcontainer-instance\t" + instance));
+}
+
+TEST_F(CliTest, CliInputJsonFromStdinWithExplicitOptionsOverriding) {
+  CliResult r = Berth({"create-cluster", "--cli-input-json", "-", "--cluster-name", "override"},
+                      R"({"clusterName":"from-stdin","tags":[{"key":"k","value":"v"}]})");
+  ASSERT_EQ(r.exit_code, 0) << r;
+  Json cluster = r.OutJson()["cluster"];
+  EXPECT_EQ(cluster["clusterName"], "override");
+
+  CliResult inline_json = Berth({"create-cluster", "--cli-input-json", R"({"clusterName":"inline"})"});
+  ASSERT_EQ(inline_json.exit_code, 0) << inline_json;
+  EXPECT_EQ(inline_json.OutJson()["cluster"]["clusterName"], "inline");
+
+  CliResult unknown = Berth({"create-cluster", "--cli-input-json", R"({"clusterNam":"typo"})"});
+  EXPECT_EQ(unknown.exit_code, 1) << unknown;
+  EXPECT_THAT(unknown.err, HasSubstr("--cli-input-json: clusterNam: Cannot find field")) << unknown;
+}
+
+TEST_F(CliTest, BadOptionValuesAreErrorsNamingTheOption) {
+  struct Case {
+    std::vector<std::string> args;
+    std::string message;
+  };
+  const Case cases[] = {
+      {{"run-task", "--count", "two"}, "berth: run-task: --count: expected an integer, got 'two'"},
+      {{"run-task", "--count", "1e3"}, "--count: expected an integer"},
+      {{"run-task", "--count", "99999999999"}, "--count: 99999999999 is out of range"},
+      {{"run-task", "--enable-ecs-managed-tags=maybe"}, "--enable-ecs-managed-tags: expected true or false"},
+      {{"run-task", "--overrides", "{not json"}, "--overrides: not valid JSON"},
+      {{"run-task", "--overrides", R"({"containerOverride":[]})"}, "--overrides: "},
+      {{"run-task", "--tags", "file:///nonexistent/tags.json"}, "--tags: cannot read file:///nonexistent/tags.json"},
+      {{"list-clusters", "--max-results", "ten"}, "--max-results: expected an integer"},
+      {{"list-clusters", "--output", "yaml"}, "--output: must be json or text"},
+      {{"list-clusters", "--timeout", "soon"}, "--timeout: expected a positive number of seconds"},
+      {{"list-clusters", "--no-such-option", "x"}, "berth: list-clusters: "},
+      // A value berthd refuses: the gRPC code name and berthd's message.
+      {{"list-clusters", "--max-results", "1000"}, "berth: list-clusters: INVALID_ARGUMENT: maxResults"},
+  };
+  for (const Case& c : cases) {
+    CliResult r = Berth(c.args);
+    EXPECT_EQ(r.exit_code, 1) << r;
+    EXPECT_THAT(r.err, HasSubstr(c.message)) << r;
+    EXPECT_EQ(r.out, "") << r;
+  }
+}
+
+TEST_F(CliTest, UnknownAndUnimplementedCommandsAreErrors) {
+  CliResult unknown = Berth({"frobnicate-cluster"});
+  EXPECT_EQ(unknown.exit_code, 1) << unknown;
+  EXPECT_THAT(unknown.err, HasSubstr("berth: unknown command 'frobnicate-cluster'")) << unknown;
+
+  CliResult near_miss = Berth({"list-cluster"});
+  EXPECT_EQ(near_miss.exit_code, 1) << near_miss;
+  EXPECT_THAT(near_miss.err, HasSubstr("did you mean 'list-clusters'?")) << near_miss;
+
+  CliResult none = Berth({});
+  EXPECT_EQ(none.exit_code, 1) << none;
+  EXPECT_THAT(none.err, HasSubstr("a command is required")) << none;
+
+  // In the schema (so a command) but not served by berthd: UpdateContainerAgent updates Amazon's
+  // agent, which Berth has no use for. If berthd ever serves it, pick another RPC it does not serve.
+  CliResult unimplemented = Berth({"update-container-agent", "--container-instance", std::string(32, 'a')});
+  EXPECT_EQ(unimplemented.exit_code, 1) << unimplemented;
+  EXPECT_THAT(unimplemented.err, HasSubstr("berth: update-container-agent: UNIMPLEMENTED")) << unimplemented;
+}
+
+TEST_F(CliTest, EndpointComesFromTheFlagThenBerthEndpoint) {
+  const std::string dead = "127.0.0.1:1";  // nothing listens on port 1
+  CliResult from_env = cli_.Run({"list-clusters"}, berthd_->grpc_address());
+  EXPECT_EQ(from_env.exit_code, 0) << from_env;
+  EXPECT_THAT(from_env.out, HasSubstr("cluster/default"));
+
+  CliResult flag_wins = cli_.Run({"--endpoint", berthd_->grpc_address(), "list-clusters"}, dead);
+  EXPECT_EQ(flag_wins.exit_code, 0) << flag_wins;
+
+  CliResult env_dead = cli_.Run({"list-clusters"}, dead);
+  EXPECT_EQ(env_dead.exit_code, 1) << env_dead;
+  EXPECT_THAT(env_dead.err, HasSubstr("berth: list-clusters: cannot connect to berthd at 127.0.0.1:1")) << env_dead;
+  EXPECT_THAT(env_dead.err, HasSubstr("scripts/run.sh")) << env_dead;
+}
+
+}  // namespace
+}  // namespace berth
