@@ -75,10 +75,13 @@ void Api::PutAttribute(Txn& txn, const std::string& cluster, const std::string& 
                   Serialize(record, txn.revision()));
 }
 
-absl::Status Api::EnsureDefaultCluster() {
+absl::Status Api::Bootstrap() {
   std::promise<absl::Status> result;
   Submit(
       [this](Txn& txn) -> absl::Status {
+        if (state_->schema_version() != 0) return absl::OkStatus();
+        state_->set_schema_version(kSchemaVersion);
+        txn.batch().Put(store::Table::kMeta, std::string(store::kSchemaVersionKey), EncodeRevision(kSchemaVersion));
         if (state_->FindCluster("default") != nullptr) return absl::OkStatus();
         v1::ClusterRecord rec;
         rec.mutable_cluster()->set_cluster_name("default");

@@ -71,8 +71,10 @@ class Api {
   BERTH_API_ACTIONS(BERTH_DECLARE_ACTION)
 #undef BERTH_DECLARE_ACTION
 
-  // Creates the `default` cluster if it does not exist (first start). Blocks until durable.
-  absl::Status EnsureDefaultCluster();
+  // On the first start of a store: records the schema version and creates the `default`
+  // cluster. A later start changes nothing (a deleted `default` stays deleted until CreateCluster
+  // re-creates it). Blocks until durable.
+  absl::Status Bootstrap();
 
   const Arns& arns() const { return arns_; }
 
@@ -109,6 +111,8 @@ class Api {
     int count = 1;
     std::vector<std::string> instance_ids;  // StartTask: one task on each
     google::protobuf::RepeatedPtrField<v1::Tag> tags;
+    bool enable_execute_command = false;
+    bool propagate_task_definition_tags = false;
   };
   absl::Status ApplyLaunch(Txn& txn, const Launch& launch, google::protobuf::RepeatedPtrField<v1::Task>* tasks,
                            google::protobuf::RepeatedPtrField<v1::Failure>* failures);

@@ -63,6 +63,9 @@ void Api::CreateCluster(const v1::CreateClusterRequest& request, v1::CreateClust
         *cl->mutable_tags() = request.tags();
         *cl->mutable_settings() = request.settings();
         if (request.has_configuration()) *cl->mutable_configuration() = request.configuration();
+        if (request.has_service_connect_defaults()) {
+          cl->mutable_service_connect_defaults()->set_namespace_(request.service_connect_defaults().namespace_());
+        }
         rec.set_created_at(clock_->NowSeconds());
         if (c == nullptr) {
           c = &state_->AddCluster(std::move(rec));

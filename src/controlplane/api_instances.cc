@@ -266,10 +266,10 @@ void Api::DescribeContainerInstances(const v1::DescribeContainerInstancesRequest
     if (!id.ok()) return done(WithType(id.status(), "InvalidParameterException"));
     ids.push_back(*std::move(id));
   }
-  {
+  absl::Status result = [&]() -> absl::Status {
     absl::ReaderMutexLock lock(mu_);
     ClusterEntry* c = state_->FindCluster(cluster);
-    if (c == nullptr) return done(ClusterNotFound(cluster));
+    if (c == nullptr) return ClusterNotFound(cluster);
     for (const auto& id : ids) {
       auto it = c->instances.find(id);
       if (it == c->instances.end()) {
@@ -280,8 +280,9 @@ void Api::DescribeContainerInstances(const v1::DescribeContainerInstancesRequest
       }
       RenderInstance(*c, it->second, with_tags, response->add_container_instances());
     }
-  }
-  done(absl::OkStatus());
+    return absl::OkStatus();
+  }();
+  done(result);
 }
 
 void Api::ListContainerInstances(const v1::ListContainerInstancesRequest& request,
@@ -302,10 +303,10 @@ void Api::ListContainerInstances(const v1::ListContainerInstancesRequest& reques
   if (!after.ok()) return done(after.status());
   auto limit = PageSize(request.has_max_results(), request.max_results());
   if (!limit.ok()) return done(limit.status());
-  {
+  absl::Status result = [&]() -> absl::Status {
     absl::ReaderMutexLock lock(mu_);
     ClusterEntry* c = state_->FindCluster(cluster);
-    if (c == nullptr) return done(ClusterNotFound(cluster));
+    if (c == nullptr) return ClusterNotFound(cluster);
     auto it = after->empty() ? c->instances.begin() : c->instances.upper_bound(*after);
     for (; it != c->instances.end(); ++it) {
       const std::string& st = it->second.record.instance().status();
@@ -317,8 +318,9 @@ void Api::ListContainerInstances(const v1::ListContainerInstancesRequest& reques
       }
       response->add_container_instance_arns(arns_.ContainerInstance(cluster, it->first));
     }
-  }
-  done(absl::OkStatus());
+    return absl::OkStatus();
+  }();
+  done(result);
 }
 
 void Api::UpdateContainerInstancesState(const v1::UpdateContainerInstancesStateRequest& request,
@@ -492,10 +494,10 @@ void Api::ListAttributes(const v1::ListAttributesRequest& request, v1::ListAttri
   if (!after.ok()) return done(after.status());
   auto limit = PageSize(request.has_max_results(), request.max_results());
   if (!limit.ok()) return done(limit.status());
-  {
+  absl::Status result = [&]() -> absl::Status {
     absl::ReaderMutexLock lock(mu_);
     ClusterEntry* c = state_->FindCluster(cluster);
-    if (c == nullptr) return done(ClusterNotFound(cluster));
+    if (c == nullptr) return ClusterNotFound(cluster);
     std::string last;
     for (const auto& [id, inst] : c->instances) {
       if (inst.record.instance().status() == "INACTIVE") continue;
@@ -506,7 +508,7 @@ void Api::ListAttributes(const v1::ListAttributesRequest& request, v1::ListAttri
         if (request.has_attribute_value() && rec.attribute().value() != request.attribute_value()) continue;
         if (response->attributes_size() == *limit) {
           response->set_next_token(EncodePageToken(last));
-          return done(absl::OkStatus());
+          return absl::OkStatus();
         }
         auto* out = response->add_attributes();
         *out = rec.attribute();
@@ -514,8 +516,9 @@ void Api::ListAttributes(const v1::ListAttributesRequest& request, v1::ListAttri
         last = std::move(key);
       }
     }
-  }
-  done(absl::OkStatus());
+    return absl::OkStatus();
+  }();
+  done(result);
 }
 
 }  // namespace berth::controlplane

@@ -43,6 +43,9 @@ void Api::RegisterTaskDefinition(const v1::RegisterTaskDefinitionRequest& reques
   if (!facts.ok()) return done(WithType(facts.status(), "InvalidParameterException"));
   auto td = std::make_shared<v1::TaskDefinition>(FromRequest(request));
   if (!td->has_network_mode()) td->set_network_mode(facts->network_mode);
+  // As ECS does, "1 vCPU" / "2GB" are stored and returned as CPU units / MiB ("1024" / "2048").
+  if (td->has_cpu()) td->set_cpu(std::to_string(*ParseTaskCpu(td->cpu(), "cpu")));
+  if (td->has_memory()) td->set_memory(std::to_string(*ParseTaskMemory(td->memory(), "memory")));
   for (const auto& c : facts->compatibilities) td->add_compatibilities(c);
   td->set_status("ACTIVE");
   Submit(
@@ -110,18 +113,19 @@ void Api::DescribeTaskDefinition(const v1::DescribeTaskDefinitionRequest& reques
       return done(InvalidParameter("include[", i, "]: must be TAGS (got '", request.include(i), "')"));
     }
   }
-  {
+  absl::Status result = [&]() -> absl::Status {
     absl::ReaderMutexLock lock(mu_);
     const v1::TaskDefinitionRecord* rec =
         ref->revision == 0 ? state_->LatestActive(ref->family) : state_->FindTaskDefinition(ref->family, ref->revision);
     if (rec == nullptr) {
-      return done(NotFound("task definition '", request.task_definition(), "' does not exist",
-                           ref->revision == 0 ? " (or has no ACTIVE revision)" : ""));
+      return NotFound("task definition '", request.task_definition(), "' does not exist",
+                           ref->revision == 0 ? " (or has no ACTIVE revision)" : "");
     }
     RenderTaskDefinition(*rec, response->mutable_task_definition());
     if (request.include_size() > 0) *response->mutable_tags() = rec->tags();
-  }
-  done(absl::OkStatus());
+    return absl::OkStatus();
+  }();
+  done(result);
 }
 
 void Api::ListTaskDefinitions(const v1::ListTaskDefinitionsRequest& request,
@@ -172,6 +176,10 @@ void Api::ListTaskDefinitionFamilies(const v1::ListTaskDefinitionFamiliesRequest
   std::string status = request.has_status() ? request.status() : "ALL";
   if (status != "ACTIVE" && status != "INACTIVE" && status != "ALL") {
     return done(InvalidParameter("status: must be ACTIVE, INACTIVE or ALL (got '", status, "')"));
+  }
+  if (request.has_family_prefix() && !request.family_prefix().empty() && !IsValidName(request.family_prefix())) {
+    return done(InvalidParameter("familyPrefix: '", request.family_prefix(),
+                                 "' is invalid: use letters, digits, hyphens and underscores"));
   }
   auto after = DecodePageToken(request.has_next_token(), request.next_token());
   if (!after.ok()) return done(after.status());

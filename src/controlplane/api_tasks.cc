@@ -112,6 +112,18 @@ absl::Status Api::ApplyLaunch(Txn& txn, const Launch& launch, google::protobuf::
                          "version of berthd");
   }
   ASSIGN_OR_RETURN(v1::ResourceDemand demand, DemandWithOverrides(td, rec->demand(), launch.overrides));
+  google::protobuf::RepeatedPtrField<v1::Tag> tags = launch.tags;
+  if (launch.propagate_task_definition_tags) {
+    for (const auto& tag : rec->tags()) {
+      bool present = false;
+      for (const auto& t : tags) present |= t.key() == tag.key();
+      if (!present) *tags.Add() = tag;
+    }
+    if (tags.size() > options_.limits.max_tags) {
+      return InvalidParameter("propagateTags: the task would have ", tags.size(), " tags with the task definition's; the limit is ",
+                              options_.limits.max_tags);
+    }
+  }
 
   // StartTask: report instances that do not exist before placing on the others.
   std::vector<std::string> candidates;
@@ -168,7 +180,8 @@ absl::Status Api::ApplyLaunch(Txn& txn, const Launch& launch, google::protobuf::
         t->set_memory(td.memory());
       }
       *t->mutable_overrides() = launch.overrides;
-      *t->mutable_tags() = launch.tags;
+      *t->mutable_tags() = tags;
+      if (launch.enable_execute_command) t->set_enable_execute_command(true);
       InitContainers(td, launch.overrides, t);
       const InstanceEntry& inst = c->instances.at(instance_id);
       if (auto az = inst.attributes.find("ecs.availability-zone"); az != inst.attributes.end()) {
@@ -220,6 +233,8 @@ void Api::RunTask(const v1::RunTaskRequest& request, v1::RunTaskResponse* respon
   launch->group = request.has_group() ? request.group() : StrCat("family:", ref->family);
   launch->started_by = request.started_by();
   launch->tags = request.tags();
+  launch->enable_execute_command = request.enable_execute_command();
+  launch->propagate_task_definition_tags = request.propagate_tags() == "TASK_DEFINITION";
   Submit([this, launch, response](Txn& txn) {
     return ApplyLaunch(txn, *launch, response->mutable_tasks(), response->mutable_failures());
   },
@@ -251,6 +266,8 @@ void Api::StartTask(const v1::StartTaskRequest& request, v1::StartTaskResponse* 
   launch->group = request.has_group() ? request.group() : StrCat("family:", ref->family);
   launch->started_by = request.started_by();
   launch->tags = request.tags();
+  launch->enable_execute_command = request.enable_execute_command();
+  launch->propagate_task_definition_tags = request.propagate_tags() == "TASK_DEFINITION";
   Submit([this, launch, response](Txn& txn) {
     return ApplyLaunch(txn, *launch, response->mutable_tasks(), response->mutable_failures());
   },
@@ -283,11 +300,6 @@ void Api::StopTask(const v1::StopTaskRequest& request, v1::StopTaskResponse* res
             t->set_stopped_reason(reason);
             t->set_stopping_at(now);
             t->set_version(t->version() + 1);
-            if (r.container_instance_id().empty()) {
-              // Never placed: nothing runs anywhere, so it is stopped at once.
-              t->set_last_status("STOPPED");
-              t->set_stopped_at(now);
-            }
           });
           PutTask(txn, task);
         }
@@ -317,10 +329,10 @@ void Api::DescribeTasks(const v1::DescribeTasksRequest& request, v1::DescribeTas
     if (!id.ok()) return done(WithType(id.status(), "InvalidParameterException"));
     ids.push_back(*std::move(id));
   }
-  {
+  absl::Status result = [&]() -> absl::Status {
     absl::ReaderMutexLock lock(mu_);
     ClusterEntry* c = state_->FindCluster(cluster);
-    if (c == nullptr) return done(ClusterNotFound(cluster));
+    if (c == nullptr) return ClusterNotFound(cluster);
     for (const auto& id : ids) {
       auto it = c->tasks.find(id);
       if (it == c->tasks.end()) {
@@ -331,8 +343,9 @@ void Api::DescribeTasks(const v1::DescribeTasksRequest& request, v1::DescribeTas
       }
       RenderTask(it->second, with_tags, response->add_tasks());
     }
-  }
-  done(absl::OkStatus());
+    return absl::OkStatus();
+  }();
+  done(result);
 }
 
 void Api::ListTasks(const v1::ListTasksRequest& request, v1::ListTasksResponse* response, Done done) {
@@ -367,11 +380,11 @@ void Api::ListTasks(const v1::ListTasksRequest& request, v1::ListTasksResponse* 
   if (!after.ok()) return done(after.status());
   auto limit = PageSize(request.has_max_results(), request.max_results());
   if (!limit.ok()) return done(limit.status());
-  {
+  absl::Status result = [&]() -> absl::Status {
     absl::ReaderMutexLock lock(mu_);
     ClusterEntry* c = state_->FindCluster(cluster);
-    if (c == nullptr) return done(ClusterNotFound(cluster));
-    if (desired == "PENDING") return done(absl::OkStatus());  // as in ECS: no task has desiredStatus PENDING
+    if (c == nullptr) return ClusterNotFound(cluster);
+    if (desired == "PENDING") return absl::OkStatus();  // as in ECS: no task has desiredStatus PENDING
     auto it = after->empty() ? c->tasks.begin() : c->tasks.upper_bound(*after);
     for (; it != c->tasks.end(); ++it) {
       const v1::TaskRecord& r = it->second.record;
@@ -388,8 +401,9 @@ void Api::ListTasks(const v1::ListTasksRequest& request, v1::ListTasksResponse* 
       }
       response->add_task_arns(arns_.Task(cluster, it->first));
     }
-  }
-  done(absl::OkStatus());
+    return absl::OkStatus();
+  }();
+  done(result);
 }
 
 }  // namespace berth::controlplane

@@ -7,6 +7,12 @@
 namespace berth::controlplane {
 
 HttpServer::HttpServer(Handlers handlers) : handlers_(std::move(handlers)), server_(std::make_unique<httplib::Server>()) {
+  // SO_REUSEADDR only: cpp-httplib's default also sets SO_REUSEPORT, which would let a second
+  // berthd bind the same port and silently take half the connections.
+  server_->set_socket_options([](socket_t sock) {
+    int yes = 1;
+    setsockopt(sock, SOL_SOCKET, SO_REUSEADDR, reinterpret_cast<const void*>(&yes), sizeof(yes));
+  });
   server_->Get("/metrics", [this](const httplib::Request&, httplib::Response& res) {
     res.set_content(handlers_.metrics(), "text/plain; version=0.0.4; charset=utf-8");
   });

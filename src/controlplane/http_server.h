@@ -1,9 +1,9 @@
 // HttpServer: berthd's HTTP listener (--http-listen). Serves /metrics (Prometheus text format)
 // and /healthz. The AWS JSON door will mount on the same listener.
 //
-// Built on cpp-httplib (Debian's libcpp-httplib-dev): a small, well-kept HTTP/1.1 server with a
-// thread pool and optional OpenSSL TLS; berthd's HTTP traffic is low-rate operator traffic, so
-// its thread-per-connection model is a fine trade for simplicity.
+// Built on cpp-httplib (Debian's libcpp-httplib-dev): a small, well-kept HTTP/1.1 server with
+// optional OpenSSL TLS. It serves each connection on a worker of a fixed thread pool; berthd's
+// HTTP traffic is low-rate operator traffic, so that model is a fine trade for simplicity.
 #pragma once
 
 #include <functional>

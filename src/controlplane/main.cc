@@ -107,8 +107,8 @@ int Run(const Flags& flags) {
   api_options.arn_context = {flags.region, flags.account};
   api_options.limits.max_tasks_per_run = flags.max_tasks_per_run;
   Api api(api_options, &state, &state_mu, &pipeline, &RealClock());
-  if (absl::Status s = api.EnsureDefaultCluster(); !s.ok()) {
-    log::Error("cannot create the default cluster: {}", s.ToString());
+  if (absl::Status s = api.Bootstrap(); !s.ok()) {
+    log::Error("cannot bootstrap the store: {}", s.ToString());
     return 1;
   }
   metrics.SetEntityCountsSource([&] {
@@ -123,6 +123,8 @@ int Run(const Flags& flags) {
   grpc::ServerBuilder builder;
   int grpc_port = 0;
   builder.AddListeningPort(flags.grpc_listen, grpc::InsecureServerCredentials(), &grpc_port);
+  // A second process must not share the port (gRPC's default SO_REUSEPORT would allow it).
+  builder.AddChannelArgument(GRPC_ARG_ALLOW_REUSEPORT, 0);
   builder.SetMaxReceiveMessageSize(flags.grpc_max_message_bytes);
   builder.SetMaxSendMessageSize(flags.grpc_max_message_bytes);
   builder.RegisterService(&service);
@@ -192,12 +194,34 @@ int main(int argc, char** argv) {
   berth::controlplane::Flags flags;
   CLI::App app{"berthd: the Berth control plane"};
   app.set_config("--config", "", "TOML or INI config file; flags given on the command line override it");
+  app.allow_config_extras(CLI::config_extras_mode::error);
   app.add_option("--data-dir", flags.data_dir, "Directory of the embedded store")->required();
   app.add_option("--grpc-listen", flags.grpc_listen, "gRPC listen address HOST:PORT (port 0: any free port)")
       ->capture_default_str();
   app.add_option("--http-listen", flags.http_listen, "HTTP listen address for /metrics and /healthz (off when empty)");
-  app.add_option("--region", flags.region, "Region in ARNs")->capture_default_str();
-  app.add_option("--account", flags.account, "Account id in ARNs")->capture_default_str();
+  app.add_option("--region", flags.region, "Region in ARNs (lowercase letters, digits and '-')")
+      ->check(CLI::Validator(
+          [](std::string& v) -> std::string {
+            if (v.empty() || v.size() > 32) return "region must be 1-32 characters";
+            for (char c : v) {
+              if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-')) {
+                return "region may contain only lowercase letters, digits and '-'";
+              }
+            }
+            return {};
+          },
+          "REGION"))
+      ->capture_default_str();
+  app.add_option("--account", flags.account, "Account id in ARNs (12 digits)")
+      ->check(CLI::Validator(
+          [](std::string& v) -> std::string {
+            if (v.size() != 12 || v.find_first_not_of("0123456789") != std::string::npos) {
+              return "account must be 12 digits";
+            }
+            return {};
+          },
+          "ACCOUNT"))
+      ->capture_default_str();
   app.add_option("--log-format", flags.log_format, "text or json")->capture_default_str();
   app.add_option("--log-level", flags.log_level, "debug, info, warn or error")->capture_default_str();
   app.add_option("--ready-file", flags.ready_file,

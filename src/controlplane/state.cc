@@ -196,6 +196,18 @@ absl::Status State::Load(store::Store& store, uint64_t* last_revision) {
     return rev.status();
   }
 
+  auto schema = store.Get(store::Table::kMeta, store::kSchemaVersionKey);
+  if (schema.ok()) {
+    if (!DecodeRevision(*schema, &schema_version_)) return absl::DataLossError("store meta 'schema_version' is malformed");
+    if (schema_version_ != kSchemaVersion) {
+      return absl::FailedPreconditionError(
+          StrCat("the store has schema version ", schema_version_, " but this berthd reads version ", kSchemaVersion,
+                 ": run the berthd release that wrote it"));
+    }
+  } else if (!absl::IsNotFound(schema.status())) {
+    return schema.status();
+  }
+
   RETURN_IF_ERROR(store.Scan(store::Table::kClusters, "", [&](std::string_view key, std::string_view value) {
     v1::ClusterRecord rec;
     if (!guard(ParseRecord("clusters", key, value, &rec))) return false;

@@ -62,10 +62,19 @@ struct FamilyEntry {
   int32_t active_revisions = 0;
 };
 
+// The layout of records and keys this berthd reads and writes (meta key "schema_version").
+// A store written by a newer berthd is refused rather than misread.
+inline constexpr uint64_t kSchemaVersion = 1;
+
 class State {
  public:
   // Rebuilds everything from the store. `last_revision` receives the highest committed revision.
+  // FailedPrecondition when the store's schema version is not kSchemaVersion.
   absl::Status Load(store::Store& store, uint64_t* last_revision);
+
+  // The store's schema version as loaded; 0 for a store never bootstrapped.
+  uint64_t schema_version() const { return schema_version_; }
+  void set_schema_version(uint64_t v) { schema_version_ = v; }
 
   // Lookups: nullptr when absent.
   ClusterEntry* FindCluster(std::string_view name);
@@ -102,6 +111,7 @@ class State {
 
   std::map<std::string, std::unique_ptr<ClusterEntry>, std::less<>> clusters_;
   std::map<std::string, FamilyEntry, std::less<>> families_;
+  uint64_t schema_version_ = 0;
   int64_t task_count_ = 0;
   int64_t instance_count_ = 0;
   int64_t task_definition_count_ = 0;

@@ -320,10 +320,41 @@ TEST(BerthdConfigTest, ConfigFileSetsOptionsAndFlagsOverrideIt) {
 
 TEST(BerthdConfigTest, UnusableFlagsFailFast) {
   testutil::TempDir dir;
-  testutil::BerthdProcess bad_format(dir.Sub("a"), {"--log-format", "xml"});
-  EXPECT_FALSE(bad_format.Start());
-  testutil::BerthdProcess bad_batch(dir.Sub("b"), {"--max-batch", "0"});
-  EXPECT_FALSE(bad_batch.Start());
+  struct Row {
+    std::vector<std::string> flags;
+    std::string config;  // written to a config file when not empty
+    std::string log_part;
+  };
+  const std::vector<Row> rows = {
+      {{"--log-format", "xml"}, "", "--log-format must be text or json"},
+      {{"--max-batch", "0"}, "", "--max-batch"},
+      {{"--region", "EU:1"}, "", "region may contain only"},
+      {{"--account", "12345"}, "", "account must be 12 digits"},
+      {{}, "grpc_listen = \"127.0.0.1:1\"\n", "grpc_listen"},  // a typo in the config file
+  };
+  int n = 0;
+  for (const auto& row : rows) {
+    std::string name = "case" + std::to_string(n++);
+    std::vector<std::string> flags = row.flags;
+    if (!row.config.empty()) {
+      std::ofstream(dir.Sub(name + ".toml")) << row.config;
+      flags.push_back("--config");
+      flags.push_back(dir.Sub(name + ".toml"));
+    }
+    testutil::BerthdProcess berthd(dir.Sub(name), flags);
+    EXPECT_FALSE(berthd.Start()) << row.log_part;
+    EXPECT_NE(berthd.Log().find(row.log_part), std::string::npos) << berthd.Log();
+  }
+}
+
+TEST(BerthdConfigTest, SecondBerthdCannotShareAPort) {
+  testutil::TempDir dir;
+  testutil::BerthdProcess first(dir.Sub("first"));
+  ASSERT_TRUE(first.Start()) << first.Log();
+  testutil::BerthdProcess same_grpc(dir.Sub("second"), {"--grpc-listen", first.grpc_address()});
+  EXPECT_FALSE(same_grpc.Start()) << "a second berthd bound the gRPC port in use";
+  testutil::BerthdProcess same_http(dir.Sub("third"), {"--http-listen", first.http_address()});
+  EXPECT_FALSE(same_http.Start()) << "a second berthd bound the HTTP port in use";
 }
 
 TEST(BerthdConfigTest, SecondBerthdOnTheSameDataDirIsRefused) {

@@ -4,6 +4,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <chrono>
 #include <cstdio>
@@ -32,15 +33,15 @@ BerthdProcess::~BerthdProcess() {
 bool BerthdProcess::Start() {
   std::string ready = data_dir_ + ".ready";
   ::unlink(ready.c_str());
-  std::vector<std::string> args = {BuiltBinary("src/controlplane/berthd"),
-                                   "--data-dir",
-                                   data_dir_,
-                                   "--grpc-listen",
-                                   "127.0.0.1:0",
-                                   "--http-listen",
-                                   "127.0.0.1:0",
-                                   "--ready-file",
+  std::vector<std::string> args = {BuiltBinary("src/controlplane/berthd"), "--data-dir", data_dir_, "--ready-file",
                                    ready};
+  // Listen on free loopback ports unless the test chose its own.
+  for (const char* flag : {"--grpc-listen", "--http-listen"}) {
+    if (std::find(extra_flags_.begin(), extra_flags_.end(), flag) == extra_flags_.end()) {
+      args.push_back(flag);
+      args.push_back("127.0.0.1:0");
+    }
+  }
   args.insert(args.end(), extra_flags_.begin(), extra_flags_.end());
   pid_ = fork();
   if (pid_ == 0) {

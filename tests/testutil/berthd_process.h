@@ -19,7 +19,8 @@ std::string BuiltBinary(const std::string& relative);
 
 class BerthdProcess {
  public:
-  // `data_dir` persists across Start/Kill/Start, so restarts recover the same store.
+  // `data_dir` persists across Start/Kill/Start, so restarts recover the same store. berthd
+  // listens on free loopback ports unless `extra_flags` name --grpc-listen / --http-listen.
   explicit BerthdProcess(std::string data_dir, std::vector<std::string> extra_flags = {});
   ~BerthdProcess();
 

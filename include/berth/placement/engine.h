@@ -3,7 +3,9 @@
 // Pure and deterministic: Place() reads a ClusterView and a request and returns a result; it
 // mutates nothing. "Does not fit" is a result with reasons, not an error.
 //
-// Current policy: candidates in registration order; filters in order INACTIVE/DRAINING, AGENT,
+// Current policy: candidates in the ClusterView's order (which is not registration order: removal
+// moves the last instance into the gap, recovery adds them in id order); filters in order
+// INACTIVE/DRAINING, AGENT,
 // RESOURCE:CPU, RESOURCE:MEMORY, RESOURCE:PORTS; first fit. Multi-task requests place tasks one
 // after another, each seeing the reservations of the ones before.
 #pragma once

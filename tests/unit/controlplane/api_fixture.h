@@ -32,7 +32,7 @@ class ApiFixture : public ::testing::Test {
     pipeline_ = std::make_unique<CommitPipeline>(store_.get(), &mu_, 0, CommitPipeline::Options{});
     pipeline_->Start();
     api_ = std::make_unique<Api>(ApiOptions{}, &state_, &mu_, pipeline_.get(), &clock_);
-    ASSERT_TRUE(api_->EnsureDefaultCluster().ok());
+    ASSERT_TRUE(api_->Bootstrap().ok());
   }
   void TearDown() override { pipeline_->Stop(); }
 

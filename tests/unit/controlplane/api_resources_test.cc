@@ -172,6 +172,40 @@ TEST_F(ResourcesTest, TaskDefinitionRevisionsAndListing) {
   }
 }
 
+TEST_F(ResourcesTest, TaskLevelCpuAndMemoryAreStoredInUnits) {
+  v1::RegisterTaskDefinitionResponse resp;
+  ASSERT_TRUE(Do(&Api::RegisterTaskDefinition,
+                 Json<v1::RegisterTaskDefinitionRequest>(
+                     R"({"family":"f","cpu":"1 vCPU","memory":"2GB","containerDefinitions":[{"name":"a","image":"i"}]})"),
+                 &resp)
+                  .ok());
+  EXPECT_EQ(resp.task_definition().cpu(), "1024");
+  EXPECT_EQ(resp.task_definition().memory(), "2048");
+}
+
+TEST_F(ResourcesTest, PropagateTagsFromTheTaskDefinition) {
+  AddInstance("default", 1024, 1024);
+  v1::RegisterTaskDefinitionResponse td;
+  ASSERT_TRUE(Do(&Api::RegisterTaskDefinition,
+                 Json<v1::RegisterTaskDefinitionRequest>(
+                     R"({"family":"f","tags":[{"key":"team","value":"a"},{"key":"env","value":"td"}],
+                         "containerDefinitions":[{"name":"a","image":"i","memory":6}]})"),
+                 &td)
+                  .ok());
+  v1::RunTaskResponse run;
+  ASSERT_TRUE(Do(&Api::RunTask,
+                 Json<v1::RunTaskRequest>(R"({"taskDefinition":"f","propagateTags":"TASK_DEFINITION",
+                                              "enableExecuteCommand":true,"tags":[{"key":"env","value":"run"}]})"),
+                 &run)
+                  .ok());
+  ASSERT_EQ(run.tasks_size(), 1);
+  EXPECT_TRUE(run.tasks(0).enable_execute_command());
+  std::map<std::string, std::string> tags;
+  for (const auto& t : run.tasks(0).tags()) tags[t.key()] = t.value();
+  EXPECT_EQ(tags, (std::map<std::string, std::string>{{"env", "run"}, {"team", "a"}}))
+      << "the request's tags win over the definition's";
+}
+
 TEST_F(ResourcesTest, ContainerInstanceRegistrationRules) {
   struct Row {
     const char* name;

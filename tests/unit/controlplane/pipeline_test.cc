@@ -144,3 +144,36 @@ TEST(PipelineTest, SubmitAfterStopIsUnavailable) {
 
 }  // namespace
 }  // namespace berth::controlplane
+
+#include "src/controlplane/state.h"
+#include "berth/store/keys.h"
+
+namespace berth::controlplane {
+namespace {
+
+TEST(StateLoadTest, RefusesAStoreWithAnotherSchemaVersion) {
+  auto store = store::NewMemoryStore();
+  store::WriteBatch batch;
+  batch.Put(store::Table::kMeta, std::string(store::kSchemaVersionKey), EncodeRevision(kSchemaVersion + 1));
+  ASSERT_TRUE(store->Write(batch).ok());
+  State state;
+  uint64_t revision = 0;
+  absl::Status s = state.Load(*store, &revision);
+  EXPECT_EQ(s.code(), absl::StatusCode::kFailedPrecondition) << s;
+  EXPECT_NE(s.message().find("schema version 2"), std::string::npos) << s;
+}
+
+TEST(StateLoadTest, CorruptRecordIsDataLoss) {
+  auto store = store::NewMemoryStore();
+  store::WriteBatch batch;
+  batch.Put(store::Table::kClusters, store::ClusterKey("c"), "\xff\xff\xff garbage");
+  ASSERT_TRUE(store->Write(batch).ok());
+  State state;
+  uint64_t revision = 0;
+  absl::Status s = state.Load(*store, &revision);
+  EXPECT_EQ(s.code(), absl::StatusCode::kDataLoss) << s;
+  EXPECT_NE(s.message().find("clusters"), std::string::npos) << s;
+}
+
+}  // namespace
+}  // namespace berth::controlplane
