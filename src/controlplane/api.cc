@@ -38,6 +38,25 @@ std::string Api::ClusterFromRequest(bool has, const std::string& value, absl::St
   return *std::move(name);
 }
 
+absl::StatusOr<std::vector<std::string>> Api::ParseIds(const google::protobuf::RepeatedPtrField<std::string>& items,
+                                                       const std::string& cluster, std::string_view field,
+                                                       ResourceKind kind, int max) const {
+  const char* noun = kind == ResourceKind::kTask ? "task" : "container instance";
+  if (items.empty() || items.size() > max) {
+    return InvalidParameter(field, ": give 1 to ", max, " ", noun, " ids or ARNs (got ", items.size(), ")");
+  }
+  std::vector<std::string> ids;
+  ids.reserve(items.size());
+  for (int i = 0; i < items.size(); ++i) {
+    std::string item_field = StrCat(field, "[", i, "]");
+    auto id = kind == ResourceKind::kTask ? arns_.TaskId(items[i], cluster, item_field)
+                                          : arns_.ContainerInstanceId(items[i], cluster, item_field);
+    if (!id.ok()) return WithType(id.status(), "InvalidParameterException");
+    ids.push_back(*std::move(id));
+  }
+  return ids;
+}
+
 namespace {
 template <typename Record>
 std::string Serialize(Record& record, uint64_t revision) {

@@ -127,6 +127,16 @@ class Api {
 
   std::string ClusterFromRequest(bool has, const std::string& value, absl::Status* error) const;
 
+  // Task or container-instance ids from a list of ids or ARNs of `cluster`: 1 to `max` of them;
+  // errors name `field[i]`.
+  absl::StatusOr<std::vector<std::string>> ParseIds(const google::protobuf::RepeatedPtrField<std::string>& items,
+                                                    const std::string& cluster, std::string_view field,
+                                                    ResourceKind kind, int max) const;
+
+  // The validated, request-independent description of a RunTask / StartTask.
+  template <typename Request>
+  absl::StatusOr<std::shared_ptr<Launch>> NewLaunch(const Request& request) const;
+
   const ApiOptions options_;
   const Arns arns_;
   State* const state_;

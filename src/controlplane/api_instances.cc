@@ -146,23 +146,16 @@ void Api::RegisterContainerInstance(const v1::RegisterContainerInstanceRequest& 
           inst = &it->second;
         }
         // Count custom attributes after this registration before changing anything.
+        int custom = 0;
         if (inst != nullptr) {
-          int custom = 0;
           for (const auto& [name, rec] : inst->attributes) custom += IsCustomAttribute(name);
-          for (const auto& a : request.attributes()) {
-            custom += IsCustomAttribute(a.name()) && !inst->attributes.contains(a.name());
-          }
-          if (custom > kMaxCustomAttributes) {
-            return InvalidParameter("attributes: at most ", kMaxCustomAttributes,
-                                    " custom attributes per container instance");
-          }
-        } else {
-          int custom = 0;
-          for (const auto& a : request.attributes()) custom += IsCustomAttribute(a.name());
-          if (custom > kMaxCustomAttributes) {
-            return InvalidParameter("attributes: at most ", kMaxCustomAttributes,
-                                    " custom attributes per container instance");
-          }
+        }
+        for (const auto& a : request.attributes()) {
+          custom += IsCustomAttribute(a.name()) && (inst == nullptr || !inst->attributes.contains(a.name()));
+        }
+        if (custom > kMaxCustomAttributes) {
+          return InvalidParameter("attributes: at most ", kMaxCustomAttributes,
+                                  " custom attributes per container instance");
         }
         v1::ContainerInstance ci;
         if (inst != nullptr) ci = inst->record.instance();
@@ -246,10 +239,6 @@ void Api::DescribeContainerInstances(const v1::DescribeContainerInstancesRequest
   absl::Status error;
   std::string cluster = ClusterFromRequest(request.has_cluster(), request.cluster(), &error);
   if (!error.ok()) return done(error);
-  if (request.container_instances().empty() || request.container_instances_size() > 100) {
-    return done(InvalidParameter("containerInstances: give 1 to 100 container instance ids or ARNs (got ",
-                                 request.container_instances_size(), ")"));
-  }
   bool with_tags = false;
   for (int i = 0; i < request.include_size(); ++i) {
     if (request.include(i) == "TAGS") {
@@ -259,18 +248,14 @@ void Api::DescribeContainerInstances(const v1::DescribeContainerInstancesRequest
                                    request.include(i), "')"));
     }
   }
-  std::vector<std::string> ids;
-  for (int i = 0; i < request.container_instances_size(); ++i) {
-    auto id = arns_.ContainerInstanceId(request.container_instances(i), cluster,
-                                        StrCat("containerInstances[", i, "]"));
-    if (!id.ok()) return done(WithType(id.status(), "InvalidParameterException"));
-    ids.push_back(*std::move(id));
-  }
+  auto ids = ParseIds(request.container_instances(), cluster, "containerInstances",
+                      ResourceKind::kContainerInstance, 100);
+  if (!ids.ok()) return done(ids.status());
   absl::Status result = [&]() -> absl::Status {
     absl::ReaderMutexLock lock(mu_);
     ClusterEntry* c = state_->FindCluster(cluster);
     if (c == nullptr) return ClusterNotFound(cluster);
-    for (const auto& id : ids) {
+    for (const auto& id : *ids) {
       auto it = c->instances.find(id);
       if (it == c->instances.end()) {
         auto* f = response->add_failures();
@@ -328,22 +313,14 @@ void Api::UpdateContainerInstancesState(const v1::UpdateContainerInstancesStateR
   absl::Status error;
   std::string cluster = ClusterFromRequest(request.has_cluster(), request.cluster(), &error);
   if (!error.ok()) return done(error);
-  if (request.container_instances().empty() || request.container_instances_size() > 10) {
-    return done(InvalidParameter("containerInstances: give 1 to 10 container instance ids or ARNs (got ",
-                                 request.container_instances_size(), ")"));
-  }
+  auto ids = ParseIds(request.container_instances(), cluster, "containerInstances",
+                      ResourceKind::kContainerInstance, 10);
+  if (!ids.ok()) return done(ids.status());
   if (request.status() != "ACTIVE" && request.status() != "DRAINING") {
     return done(InvalidParameter("status: must be ACTIVE or DRAINING (got '", request.status(), "')"));
   }
-  std::vector<std::string> ids;
-  for (int i = 0; i < request.container_instances_size(); ++i) {
-    auto id = arns_.ContainerInstanceId(request.container_instances(i), cluster,
-                                        StrCat("containerInstances[", i, "]"));
-    if (!id.ok()) return done(WithType(id.status(), "InvalidParameterException"));
-    ids.push_back(*std::move(id));
-  }
   Submit(
-      [this, response, cluster, ids, status = request.status()](Txn& txn) -> absl::Status {
+      [this, response, cluster, ids = *std::move(ids), status = request.status()](Txn& txn) -> absl::Status {
         ASSIGN_OR_RETURN(ClusterEntry * c, ActiveCluster(cluster));
         for (const auto& id : ids) {
           auto it = c->instances.find(id);

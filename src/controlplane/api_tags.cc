@@ -23,11 +23,8 @@ absl::StatusOr<Api::Tagged> Api::FindTagged(const std::string& arn_text) {
     }
     case ResourceKind::kTaskDefinition: {
       ASSIGN_OR_RETURN(auto ref, arns_.TaskDefinition(arn_text, "resourceArn"));
-      FamilyEntry* f = state_->FindFamily(ref.family);
-      if (f == nullptr) return missing();
-      auto it = f->revisions.find(ref.revision);
-      if (it == f->revisions.end()) return missing();
-      v1::TaskDefinitionRecord* rec = &it->second;
+      v1::TaskDefinitionRecord* rec = state_->FindTaskDefinition(ref.family, ref.revision);
+      if (rec == nullptr) return missing();
       return Tagged{rec->mutable_tags(), [this, rec](Txn& t) { PutTaskDefinition(t, *rec); }};
     }
     case ResourceKind::kContainerInstance:

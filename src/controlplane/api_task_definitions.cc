@@ -83,16 +83,13 @@ void Api::DeregisterTaskDefinition(const v1::DeregisterTaskDefinitionRequest& re
   }
   Submit(
       [this, response, ref = *ref](Txn& txn) -> absl::Status {
-        FamilyEntry* family = state_->FindFamily(ref.family);
-        auto it = family == nullptr ? decltype(family->revisions)::iterator() : family->revisions.find(ref.revision);
-        if (family == nullptr || it == family->revisions.end()) {
-          return NotFound("task definition ", ref.family, ":", ref.revision, " does not exist");
-        }
-        auto& rec = it->second;
+        v1::TaskDefinitionRecord* found = state_->FindTaskDefinition(ref.family, ref.revision);
+        if (found == nullptr) return NotFound("task definition ", ref.family, ":", ref.revision, " does not exist");
+        v1::TaskDefinitionRecord& rec = *found;
         if (rec.task_definition().status() == "ACTIVE") {
           rec.mutable_task_definition()->set_status("INACTIVE");
           rec.mutable_task_definition()->set_deregistered_at(clock_->NowSeconds());
-          family->active_revisions--;
+          state_->FindFamily(ref.family)->active_revisions--;
           PutTaskDefinition(txn, rec);
         }
         RenderTaskDefinition(rec, response->mutable_task_definition());

@@ -197,14 +197,30 @@ absl::Status Api::ApplyLaunch(Txn& txn, const Launch& launch, google::protobuf::
   return absl::OkStatus();
 }
 
-void Api::RunTask(const v1::RunTaskRequest& request, v1::RunTaskResponse* response, Done done) {
+template <typename Request>
+absl::StatusOr<std::shared_ptr<Api::Launch>> Api::NewLaunch(const Request& request) const {
   absl::Status error;
   auto launch = std::make_shared<Launch>();
   launch->cluster = ClusterFromRequest(request.has_cluster(), request.cluster(), &error);
-  if (!error.ok()) return done(error);
-  if (absl::Status s = ValidateLaunchRequest(request, options_.limits); !s.ok()) return done(s);
+  RETURN_IF_ERROR(error);
+  RETURN_IF_ERROR(ValidateLaunchRequest(request, options_.limits));
   auto ref = arns_.TaskDefinition(request.task_definition(), "taskDefinition");
-  if (!ref.ok()) return done(WithType(ref.status(), "InvalidParameterException"));
+  if (!ref.ok()) return WithType(ref.status(), "InvalidParameterException");
+  launch->family = ref->family;
+  launch->revision = ref->revision;
+  launch->overrides = request.overrides();
+  launch->group = request.has_group() ? request.group() : StrCat("family:", ref->family);
+  launch->started_by = request.started_by();
+  launch->tags = request.tags();
+  launch->enable_execute_command = request.enable_execute_command();
+  launch->propagate_task_definition_tags = request.propagate_tags() == "TASK_DEFINITION";
+  return launch;
+}
+
+void Api::RunTask(const v1::RunTaskRequest& request, v1::RunTaskResponse* response, Done done) {
+  auto new_launch = NewLaunch(request);
+  if (!new_launch.ok()) return done(new_launch.status());
+  std::shared_ptr<Launch> launch = *std::move(new_launch);
   launch->count = request.has_count() ? request.count() : 1;
   if (launch->count < 1 || launch->count > options_.limits.max_tasks_per_run) {
     return done(InvalidParameter("count: must be between 1 and ", options_.limits.max_tasks_per_run, " (got ",
@@ -227,14 +243,6 @@ void Api::RunTask(const v1::RunTaskRequest& request, v1::RunTaskResponse* respon
     return done(Unimplemented(request.placement_constraints().empty() ? "placementStrategy" : "placementConstraints",
                               ": not supported by this version of berthd (tasks are placed first-fit)"));
   }
-  launch->family = ref->family;
-  launch->revision = ref->revision;
-  launch->overrides = request.overrides();
-  launch->group = request.has_group() ? request.group() : StrCat("family:", ref->family);
-  launch->started_by = request.started_by();
-  launch->tags = request.tags();
-  launch->enable_execute_command = request.enable_execute_command();
-  launch->propagate_task_definition_tags = request.propagate_tags() == "TASK_DEFINITION";
   Submit([this, launch, response](Txn& txn) {
     return ApplyLaunch(txn, *launch, response->mutable_tasks(), response->mutable_failures());
   },
@@ -242,32 +250,14 @@ void Api::RunTask(const v1::RunTaskRequest& request, v1::RunTaskResponse* respon
 }
 
 void Api::StartTask(const v1::StartTaskRequest& request, v1::StartTaskResponse* response, Done done) {
-  absl::Status error;
-  auto launch = std::make_shared<Launch>();
-  launch->cluster = ClusterFromRequest(request.has_cluster(), request.cluster(), &error);
-  if (!error.ok()) return done(error);
-  if (absl::Status s = ValidateLaunchRequest(request, options_.limits); !s.ok()) return done(s);
-  auto ref = arns_.TaskDefinition(request.task_definition(), "taskDefinition");
-  if (!ref.ok()) return done(WithType(ref.status(), "InvalidParameterException"));
-  if (request.container_instances().empty() || request.container_instances_size() > 10) {
-    return done(InvalidParameter("containerInstances: give 1 to 10 container instance ids or ARNs (got ",
-                                 request.container_instances_size(), ")"));
-  }
-  for (int i = 0; i < request.container_instances_size(); ++i) {
-    auto id = arns_.ContainerInstanceId(request.container_instances(i), launch->cluster,
-                                        StrCat("containerInstances[", i, "]"));
-    if (!id.ok()) return done(WithType(id.status(), "InvalidParameterException"));
-    launch->instance_ids.push_back(*std::move(id));
-  }
+  auto new_launch = NewLaunch(request);
+  if (!new_launch.ok()) return done(new_launch.status());
+  std::shared_ptr<Launch> launch = *std::move(new_launch);
+  auto ids = ParseIds(request.container_instances(), launch->cluster, "containerInstances",
+                      ResourceKind::kContainerInstance, 10);
+  if (!ids.ok()) return done(ids.status());
+  launch->instance_ids = *std::move(ids);
   launch->launch_type = "EC2";
-  launch->family = ref->family;
-  launch->revision = ref->revision;
-  launch->overrides = request.overrides();
-  launch->group = request.has_group() ? request.group() : StrCat("family:", ref->family);
-  launch->started_by = request.started_by();
-  launch->tags = request.tags();
-  launch->enable_execute_command = request.enable_execute_command();
-  launch->propagate_task_definition_tags = request.propagate_tags() == "TASK_DEFINITION";
   Submit([this, launch, response](Txn& txn) {
     return ApplyLaunch(txn, *launch, response->mutable_tasks(), response->mutable_failures());
   },
@@ -313,9 +303,6 @@ void Api::DescribeTasks(const v1::DescribeTasksRequest& request, v1::DescribeTas
   absl::Status error;
   std::string cluster = ClusterFromRequest(request.has_cluster(), request.cluster(), &error);
   if (!error.ok()) return done(error);
-  if (request.tasks().empty() || request.tasks_size() > 100) {
-    return done(InvalidParameter("tasks: give 1 to 100 task ids or ARNs (got ", request.tasks_size(), ")"));
-  }
   bool with_tags = false;
   for (int i = 0; i < request.include_size(); ++i) {
     if (request.include(i) != "TAGS") {
@@ -323,17 +310,13 @@ void Api::DescribeTasks(const v1::DescribeTasksRequest& request, v1::DescribeTas
     }
     with_tags = true;
   }
-  std::vector<std::string> ids;
-  for (int i = 0; i < request.tasks_size(); ++i) {
-    auto id = arns_.TaskId(request.tasks(i), cluster, StrCat("tasks[", i, "]"));
-    if (!id.ok()) return done(WithType(id.status(), "InvalidParameterException"));
-    ids.push_back(*std::move(id));
-  }
+  auto ids = ParseIds(request.tasks(), cluster, "tasks", ResourceKind::kTask, 100);
+  if (!ids.ok()) return done(ids.status());
   absl::Status result = [&]() -> absl::Status {
     absl::ReaderMutexLock lock(mu_);
     ClusterEntry* c = state_->FindCluster(cluster);
     if (c == nullptr) return ClusterNotFound(cluster);
-    for (const auto& id : ids) {
+    for (const auto& id : *ids) {
       auto it = c->tasks.find(id);
       if (it == c->tasks.end()) {
         auto* f = response->add_failures();

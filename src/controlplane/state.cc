@@ -68,7 +68,7 @@ FamilyEntry* State::FindFamily(std::string_view family) {
   return it == families_.end() ? nullptr : &it->second;
 }
 
-const v1::TaskDefinitionRecord* State::FindTaskDefinition(std::string_view family, uint32_t revision) {
+v1::TaskDefinitionRecord* State::FindTaskDefinition(std::string_view family, uint32_t revision) {
   FamilyEntry* f = FindFamily(family);
   if (f == nullptr) return nullptr;
   auto it = f->revisions.find(revision);

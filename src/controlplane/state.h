@@ -79,7 +79,7 @@ class State {
   // Lookups: nullptr when absent.
   ClusterEntry* FindCluster(std::string_view name);
   FamilyEntry* FindFamily(std::string_view family);
-  const v1::TaskDefinitionRecord* FindTaskDefinition(std::string_view family, uint32_t revision);
+  v1::TaskDefinitionRecord* FindTaskDefinition(std::string_view family, uint32_t revision);
   // Latest ACTIVE revision of a family.
   const v1::TaskDefinitionRecord* LatestActive(std::string_view family);
 
