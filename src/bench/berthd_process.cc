@@ -26,7 +26,8 @@ constexpr auto kPollInterval = std::chrono::milliseconds(10);
 
 std::string DescribeWaitStatus(int status) {
   if (WIFEXITED(status)) return StrCat("exited with status ", WEXITSTATUS(status));
-  if (WIFSIGNALED(status)) return StrCat("was killed by signal ", WTERMSIG(status), " (", strsignal(WTERMSIG(status)), ")");
+  if (WIFSIGNALED(status))
+    return StrCat("was killed by signal ", WTERMSIG(status), " (", strsignal(WTERMSIG(status)), ")");
   return StrCat("ended with wait status ", status);
 }
 
@@ -63,9 +64,8 @@ absl::StatusOr<std::unique_ptr<BerthdProcess>> BerthdProcess::Start(const Option
 absl::Status BerthdProcess::Launch(const Options& options) {
   // Everything the child needs is prepared before fork(): between fork() and exec() the child
   // only makes async-signal-safe calls.
-  std::vector<std::string> args = {options.binary,  "--data-dir",    data_dir_,
-                                   "--grpc-listen", "127.0.0.1:0",   "--http-listen",
-                                   "127.0.0.1:0",   "--ready-file",  ready_file_};
+  std::vector<std::string> args = {options.binary,  "--data-dir",  data_dir_,      "--grpc-listen", "127.0.0.1:0",
+                                   "--http-listen", "127.0.0.1:0", "--ready-file", ready_file_};
   args.insert(args.end(), options.extra_args.begin(), options.extra_args.end());
   std::vector<char*> argv;
   for (auto& a : args) argv.push_back(a.data());

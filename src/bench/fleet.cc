@@ -47,7 +47,8 @@ absl::Status Fleet::CreateCluster() {
   v1::CreateClusterResponse response;
   grpc::Status status = stub_->CreateCluster(SetupContext().get(), request, &response);
   if (!status.ok() && status.error_code() != grpc::StatusCode::ALREADY_EXISTS) {
-    return absl::Status(FromGrpc(status).code(), StrCat("CreateCluster(", spec_.cluster, "): ", status.error_message()));
+    return absl::Status(FromGrpc(status).code(),
+                        StrCat("CreateCluster(", spec_.cluster, "): ", status.error_message()));
   }
   return absl::OkStatus();
 }
@@ -101,8 +102,8 @@ absl::StatusOr<std::string> Fleet::RegisterTaskDefinition(const TaskDefinitionSp
   v1::RegisterTaskDefinitionResponse response;
   grpc::Status status = stub_->RegisterTaskDefinition(SetupContext().get(), request, &response);
   if (!status.ok()) {
-    return absl::Status(FromGrpc(status).code(), StrCat("RegisterTaskDefinition(", spec.family, "): ",
-                                                        status.error_message()));
+    return absl::Status(FromGrpc(status).code(),
+                        StrCat("RegisterTaskDefinition(", spec.family, "): ", status.error_message()));
   }
   return StrCat(response.task_definition().family(), ":", response.task_definition().revision());
 }

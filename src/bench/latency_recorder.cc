@@ -39,8 +39,8 @@ LatencyRecorder::Summary LatencyRecorder::Summarize() const {
 
 nlohmann::ordered_json LatencyRecorder::Summary::ToJson() const {
   auto round3 = [](double v) { return std::round(v * 1e3) / 1e3; };
-  return {{"count", count},          {"mean", round3(mean_ms)}, {"p50", round3(p50_ms)}, {"p90", round3(p90_ms)},
-          {"p99", round3(p99_ms)},   {"p99_9", round3(p999_ms)}, {"max", round3(max_ms)}};
+  return {{"count", count},        {"mean", round3(mean_ms)},  {"p50", round3(p50_ms)}, {"p90", round3(p90_ms)},
+          {"p99", round3(p99_ms)}, {"p99_9", round3(p999_ms)}, {"max", round3(max_ms)}};
 }
 
 }  // namespace berth::bench

@@ -45,10 +45,10 @@ class MetricsScraper {
 
 // The commit pipeline between two scrapes of berthd's /metrics.
 struct CommitStats {
-  double seconds = 0;             // between the scrapes
-  double batches = 0;             // synced store writes (= fsyncs)
+  double seconds = 0;  // between the scrapes
+  double batches = 0;  // synced store writes (= fsyncs)
   double proposals = 0;
-  double fsync_seconds_sum = 0;   // time spent in synced writes
+  double fsync_seconds_sum = 0;  // time spent in synced writes
   double fsyncs_per_second() const { return seconds > 0 ? batches / seconds : 0; }
   double proposals_per_fsync() const { return batches > 0 ? proposals / batches : 0; }
   double mean_fsync_ms() const { return batches > 0 ? 1e3 * fsync_seconds_sum / batches : 0; }

@@ -55,7 +55,7 @@ struct Tally {
   std::array<int64_t, kGrpcCodes + 1> errors{};
   std::map<std::string, int64_t> failure_reasons;
   std::map<int, std::string> error_examples;  // first message seen per code
-  int64_t outside_window = 0;                  // warmup, or completed after the window
+  int64_t outside_window = 0;                 // warmup, or completed after the window
 
   void AddTo(Tally* total) const {
     total->ok += ok;
@@ -166,7 +166,8 @@ bool LoadDriver::Serve(Clock::time_point deadline, bool until_finished) {
       if (finished_ == clients_) return true;
       if (!until_finished && now >= deadline) return false;
       // Bounded waits: a deadline far away (until_finished) is re-checked every second.
-      auto wait = until_finished ? std::chrono::seconds(1) : std::min<Clock::duration>(deadline - now, std::chrono::seconds(1));
+      auto wait =
+          until_finished ? std::chrono::seconds(1) : std::min<Clock::duration>(deadline - now, std::chrono::seconds(1));
       mu_.AwaitWithTimeout(absl::Condition(this, &LoadDriver::WakeLocked), absl::FromChrono(wait));
       todo.swap(deferred_);
     }
@@ -221,8 +222,9 @@ class RunTaskScenario final : public Scenario {
     command->add_option("--clients", flags_.clients, "Concurrent closed-loop clients")
         ->check(CLI::Range(1, 100000))
         ->capture_default_str();
-    command->add_option("--clients-per-channel", flags_.clients_per_channel,
-                        "Clients sharing one gRPC channel (one HTTP/2 connection)")
+    command
+        ->add_option("--clients-per-channel", flags_.clients_per_channel,
+                     "Clients sharing one gRPC channel (one HTTP/2 connection)")
         ->check(CLI::Range(1, 100000))
         ->capture_default_str();
     command->add_option("--duration", flags_.duration, "Measured window (e.g. 10s, 500ms, 1m)")->capture_default_str();
@@ -259,8 +261,13 @@ absl::StatusOr<ScenarioResult> RunTaskScenario::Run(Target& target, const Consol
   // ---- Setup
   const Clock::time_point setup_started = Clock::now();
   console.Note("setup: cluster '{}', {} instances, task definition", flags_.cluster, flags_.instances);
-  ASSIGN_OR_RETURN(Fleet fleet, Fleet::Create(target.NewChannel(), {.cluster = flags_.cluster,
-                                                                     .instances = flags_.instances}));
+  std::shared_ptr<grpc::Channel> setup_channel = target.NewChannel();
+  if (!setup_channel->WaitForConnected(std::chrono::system_clock::now() + kConnectTimeout)) {
+    return absl::UnavailableError(
+        StrCat("cannot connect to berthd at ", target.grpc_endpoint(), " within ", kConnectTimeout.count(), " s"));
+  }
+  ASSIGN_OR_RETURN(Fleet fleet,
+                   Fleet::Create(setup_channel, {.cluster = flags_.cluster, .instances = flags_.instances}));
   ASSIGN_OR_RETURN(std::string task_definition, fleet.RegisterTaskDefinition({}));
 
   const int channel_count = (flags_.clients + flags_.clients_per_channel - 1) / flags_.clients_per_channel;
@@ -292,8 +299,8 @@ absl::StatusOr<ScenarioResult> RunTaskScenario::Run(Target& target, const Consol
   request.set_count(flags_.count);
 
   // ---- Load
-  console.Note("load: {} clients over {} channels, RunTask {} x{}, {:.1f} s warmup + {:.1f} s measured",
-               flags_.clients, channel_count, task_definition, flags_.count, Seconds(warmup_), Seconds(duration_));
+  console.Note("load: {} clients over {} channels, RunTask {} x{}, {:.1f} s warmup + {:.1f} s measured", flags_.clients,
+               channel_count, task_definition, flags_.count, Seconds(warmup_), Seconds(duration_));
   LoadWindow window;
   window.measure_start = Clock::now() + warmup_;
   window.measure_end = window.measure_start + duration_;
@@ -396,8 +403,8 @@ absl::StatusOr<ScenarioResult> RunTaskScenario::Run(Target& target, const Consol
   if (commit) {
     StrAppend(&summary, fmt::format("  commit    {:.0f} fsyncs/s, {:.1f} proposals/fsync, fsync mean {:.2f} ms "
                                     "(commit thread in fsync {:.0f}% of the time)\n",
-                                    commit->fsyncs_per_second(), commit->proposals_per_fsync(),
-                                    commit->mean_fsync_ms(), 100 * commit->fsync_busy_fraction()));
+                                    commit->fsyncs_per_second(), commit->proposals_per_fsync(), commit->mean_fsync_ms(),
+                                    100 * commit->fsync_busy_fraction()));
     StrAppend(&summary, fmt::format("  server    RunTask mean {:.2f} ms in berthd (client mean {:.2f} ms)\n",
                                     server_mean_ms, latency.mean_ms));
   }

@@ -16,8 +16,8 @@
 #include <string_view>
 #include <utility>
 
-#include <CLI/CLI.hpp>
 #include <fmt/format.h>
+#include <CLI/CLI.hpp>
 #include <nlohmann/json.hpp>
 
 #include "absl/status/status.h"
@@ -50,10 +50,10 @@ class Console {
 
 struct ScenarioResult {
   nlohmann::ordered_json report;  // one JSON object, printed on stdout
-  std::string summary;    // for people, on stderr
+  std::string summary;            // for people, on stderr
   // False when the run produced nothing to report on (e.g. no call succeeded): exit status 1.
   bool ok = true;
-  std::string failure;    // why, when !ok
+  std::string failure;  // why, when !ok
 };
 
 class Scenario {

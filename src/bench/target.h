@@ -20,10 +20,10 @@
 namespace berth::bench {
 
 struct TargetOptions {
-  std::string endpoint;                       // HOST:PORT of a running berthd
-  std::string spawn_berthd;                   // or: path of a berthd binary to start
-  std::vector<std::string> berthd_args;       // extra flags for a spawned berthd
-  std::string metrics_url;                    // http://HOST:PORT/metrics; derived when spawned
+  std::string endpoint;                  // HOST:PORT of a running berthd
+  std::string spawn_berthd;              // or: path of a berthd binary to start
+  std::vector<std::string> berthd_args;  // extra flags for a spawned berthd
+  std::string metrics_url;               // http://HOST:PORT/metrics; derived when spawned
 };
 
 class Target {
