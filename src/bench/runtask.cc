@@ -76,9 +76,10 @@ class LoadDriver {
  public:
   explicit LoadDriver(int clients) : clients_(clients) {}
 
-  void Defer(RunTaskClient* client) {
+  // Issues the client's next call from the main thread, not before `at`.
+  void Defer(RunTaskClient* client, Clock::time_point at = Clock::time_point()) {
     absl::MutexLock lock(&mu_);
-    deferred_.push_back(client);
+    deferred_.emplace(at, client);
   }
   void Finished() {
     absl::MutexLock lock(&mu_);
@@ -90,11 +91,15 @@ class LoadDriver {
   bool Serve(Clock::time_point deadline, bool until_finished);
 
  private:
-  bool WakeLocked() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return !deferred_.empty() || finished_ == clients_; }
+  bool WakeLocked() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    return (!deferred_.empty() && deferred_.begin()->first <= Clock::now()) || finished_ == clients_ ||
+           deferred_.size() != seen_;
+  }
 
   const int clients_;
   absl::Mutex mu_;
-  std::vector<RunTaskClient*> deferred_ ABSL_GUARDED_BY(mu_);
+  std::multimap<Clock::time_point, RunTaskClient*> deferred_ ABSL_GUARDED_BY(mu_);
+  size_t seen_ ABSL_GUARDED_BY(mu_) = 0;  // deferred_.size() when Serve last looked
   int finished_ ABSL_GUARDED_BY(mu_) = 0;
 };
 
@@ -108,15 +113,31 @@ thread_local int t_issue_depth = 0;
 // so its fields need no lock even though completions may run on different gRPC threads.
 class RunTaskClient {
  public:
+  // `interval` > 0 paces the client: its k-th call is scheduled at first_call + k * interval and
+  // its latency is measured from that scheduled time, so a slow server cannot hide queueing by
+  // delaying the next call (no coordinated omission). 0: closed loop, back to back.
   RunTaskClient(v1::ContainerService::Stub* stub, const v1::RunTaskRequest* request, const LoadWindow* window,
-                LatencyRecorder::Shard* latencies, LoadDriver* driver)
-      : stub_(stub), request_(request), window_(window), latencies_(latencies), driver_(driver) {}
+                LatencyRecorder::Shard* latencies, LoadDriver* driver, Clock::duration interval = {},
+                Clock::time_point first_call = {})
+      : stub_(stub),
+        request_(request),
+        window_(window),
+        latencies_(latencies),
+        driver_(driver),
+        interval_(interval),
+        scheduled_(first_call) {}
+
+  // Starts the client: at once when closed loop, at its first scheduled time when paced.
+  void Begin() {
+    if (interval_ > Clock::duration::zero()) return driver_->Defer(this, scheduled_);
+    Issue();
+  }
 
   void Issue() {
     context_ = std::make_unique<grpc::ClientContext>();
     context_->set_deadline(std::chrono::system_clock::now() + kCallDeadline);
     response_.Clear();
-    started_ = Clock::now();
+    started_ = interval_ > Clock::duration::zero() ? scheduled_ : Clock::now();
     ++t_issue_depth;
     stub_->async()->RunTask(context_.get(), request_, &response_, [this](grpc::Status status) { OnDone(status); });
     --t_issue_depth;
@@ -142,7 +163,12 @@ class RunTaskClient {
       tally_.error_examples.emplace(code, status.error_message());
     }
     if (now >= window_->measure_end) return driver_->Finished();
-    if (t_issue_depth > 0) return driver_->Defer(this);
+    if (interval_ > Clock::duration::zero()) {
+      scheduled_ += interval_;
+      if (scheduled_ > now || t_issue_depth > 0) return driver_->Defer(this, scheduled_);
+    } else if (t_issue_depth > 0) {
+      return driver_->Defer(this);
+    }
     Issue();
   }
 
@@ -153,6 +179,8 @@ class RunTaskClient {
   LoadDriver* const driver_;
   std::unique_ptr<grpc::ClientContext> context_;
   v1::RunTaskResponse response_;
+  const Clock::duration interval_;
+  Clock::time_point scheduled_;  // paced clients: when the current or next call is due
   Clock::time_point started_;
   Tally tally_;
 };
@@ -165,11 +193,21 @@ bool LoadDriver::Serve(Clock::time_point deadline, bool until_finished) {
       const Clock::time_point now = Clock::now();
       if (finished_ == clients_) return true;
       if (!until_finished && now >= deadline) return false;
-      // Bounded waits: a deadline far away (until_finished) is re-checked every second.
-      auto wait =
+      // Bounded waits: a deadline far away (until_finished) is re-checked every second; a
+      // deferred call is issued at its time.
+      Clock::duration wait =
           until_finished ? std::chrono::seconds(1) : std::min<Clock::duration>(deadline - now, std::chrono::seconds(1));
-      mu_.AwaitWithTimeout(absl::Condition(this, &LoadDriver::WakeLocked), absl::FromChrono(wait));
-      todo.swap(deferred_);
+      if (!deferred_.empty()) wait = std::min<Clock::duration>(wait, deferred_.begin()->first - now);
+      seen_ = deferred_.size();
+      if (wait > Clock::duration::zero()) {
+        mu_.AwaitWithTimeout(absl::Condition(this, &LoadDriver::WakeLocked), absl::FromChrono(wait));
+      }
+      const Clock::time_point due = Clock::now();
+      while (!deferred_.empty() && deferred_.begin()->first <= due) {
+        todo.push_back(deferred_.begin()->second);
+        deferred_.erase(deferred_.begin());
+      }
+      seen_ = deferred_.size();
     }
     for (RunTaskClient* client : todo) client->Issue();
   }
@@ -183,6 +221,7 @@ struct Flags {
   int instances = 100;
   std::string cluster = "bench";
   int count = 1;
+  double rate = 0;  // calls/s over all clients; 0: closed loop
 };
 
 // Server-side figures over the measured window, when /metrics and the pid are known.
@@ -215,11 +254,16 @@ class RunTaskScenario final : public Scenario {
  public:
   std::string name() const override { return "runtask"; }
   std::string description() const override {
-    return "Closed-loop RunTask throughput and latency from concurrent clients";
+    return "RunTask throughput and latency from concurrent clients (closed loop, or paced with --rate)";
   }
 
   void AddFlags(CLI::App* command) override {
-    command->add_option("--clients", flags_.clients, "Concurrent closed-loop clients")
+    command->add_option("--rate", flags_.rate,
+                        "Offered calls/s over all clients (each client at most one call in flight; latency from "
+                        "each call's scheduled time). 0: closed loop")
+        ->check(CLI::Range(0.0, 10'000'000.0))
+        ->capture_default_str();
+    command->add_option("--clients", flags_.clients, "Concurrent clients")
         ->check(CLI::Range(1, 100000))
         ->capture_default_str();
     command
@@ -309,10 +353,17 @@ absl::StatusOr<ScenarioResult> RunTaskScenario::Run(Target& target, const Consol
   std::vector<std::unique_ptr<RunTaskClient>> clients;
   for (int i = 0; i < flags_.clients; ++i) {
     // Round-robin over channels: clients-per-channel clients on each.
+    // Paced: each client runs at rate/clients calls/s, the clients' schedules staggered evenly.
+    Clock::duration interval{}, offset{};
+    if (flags_.rate > 0) {
+      interval = std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(flags_.clients / flags_.rate));
+      offset = interval * i / flags_.clients;
+    }
     clients.push_back(std::make_unique<RunTaskClient>(stubs[static_cast<size_t>(i % channel_count)].get(), &request,
-                                                      &window, latencies.NewShard(), &driver));
+                                                      &window, latencies.NewShard(), &driver, interval,
+                                                      Clock::now() + offset));
   }
-  for (auto& c : clients) c->Issue();
+  for (auto& c : clients) c->Begin();
   driver.Serve(window.measure_start, false);
   absl::StatusOr<ServerProbe::Point> before = probe.Take();
   driver.Serve(window.measure_end, false);
@@ -342,6 +393,7 @@ absl::StatusOr<ScenarioResult> RunTaskScenario::Run(Target& target, const Consol
   nlohmann::ordered_json report;
   report["scenario"] = "runtask";
   report["clients"] = flags_.clients;
+  report["offered_rate"] = flags_.rate;  // 0: closed loop
   report["channels"] = channel_count;
   report["instances"] = flags_.instances;
   report["count"] = flags_.count;

@@ -1,5 +1,6 @@
 #include "src/controlplane/pipeline.h"
 
+#include <algorithm>
 #include <chrono>
 #include <cstdlib>
 
@@ -35,7 +36,10 @@ CommitPipeline::CommitPipeline(store::Store* store, absl::Mutex* state_mu, uint6
 
 CommitPipeline::~CommitPipeline() { Stop(); }
 
-void CommitPipeline::Start() { thread_ = std::thread([this] { Run(); }); }
+void CommitPipeline::Start() {
+  completion_thread_ = std::thread([this] { RunCompletions(); });
+  thread_ = std::thread([this] { Run(); });
+}
 
 void CommitPipeline::Submit(Proposal proposal) {
   {
@@ -54,29 +58,62 @@ void CommitPipeline::Stop() {
     stopping_ = true;
   }
   if (thread_.joinable()) thread_.join();
+  if (completion_thread_.joinable()) completion_thread_.join();
 }
 
 void CommitPipeline::Run() {
-  std::vector<Proposal> batch;
-  batch.reserve(options_.max_batch);
   for (;;) {
+    std::vector<Proposal> batch;
     {
       absl::MutexLock lock(&mu_);
       mu_.Await(absl::Condition(
           +[](CommitPipeline* p) ABSL_EXCLUSIVE_LOCKS_REQUIRED(p->mu_) { return !p->queue_.empty() || p->stopping_; },
           this));
-      if (queue_.empty() && stopping_) return;
+      if (queue_.empty() && stopping_) break;
+      if (options_.commit_delay_us > 0 && queue_.size() < options_.commit_delay_min_batch && !stopping_) {
+        mu_.AwaitWithTimeout(absl::Condition(
+                                 +[](CommitPipeline* p) ABSL_EXCLUSIVE_LOCKS_REQUIRED(p->mu_) {
+                                   return p->queue_.size() >= p->options_.commit_delay_min_batch || p->stopping_;
+                                 },
+                                 this),
+                             absl::Microseconds(options_.commit_delay_us));
+      }
+      batch.reserve(std::min(queue_.size(), options_.max_batch));
       while (!queue_.empty() && batch.size() < options_.max_batch) {
         batch.push_back(std::move(queue_.front()));
         queue_.pop_front();
       }
     }
-    CommitBatch(batch);
-    batch.clear();
+    Completed completed = CommitBatch(std::move(batch));
+    absl::MutexLock lock(&completions_mu_);
+    completions_.push_back(std::move(completed));
+  }
+  absl::MutexLock lock(&completions_mu_);
+  pipeline_done_ = true;
+}
+
+void CommitPipeline::RunCompletions() {
+  for (;;) {
+    Completed completed;
+    {
+      absl::MutexLock lock(&completions_mu_);
+      completions_mu_.Await(absl::Condition(
+          +[](CommitPipeline* p) ABSL_EXCLUSIVE_LOCKS_REQUIRED(p->completions_mu_) {
+            return !p->completions_.empty() || p->pipeline_done_;
+          },
+          this));
+      if (completions_.empty()) return;  // pipeline_done_ and nothing left
+      completed = std::move(completions_.front());
+      completions_.pop_front();
+    }
+    for (auto& fn : completed.after_commit) fn();
+    for (size_t i = 0; i < completed.proposals.size(); ++i) {
+      completed.proposals[i].done(std::move(completed.results[i]));
+    }
   }
 }
 
-void CommitPipeline::CommitBatch(std::vector<Proposal>& batch) {
+CommitPipeline::Completed CommitPipeline::CommitBatch(std::vector<Proposal> batch) {
   std::vector<absl::Status> results(batch.size());
   std::vector<std::function<void()>> after_commit;
   size_t write_ops = 0;
@@ -110,8 +147,7 @@ void CommitPipeline::CommitBatch(std::vector<Proposal>& batch) {
     }
   }
   if (observer_ != nullptr) observer_->OnBatchCommitted(batch.size(), write_ops, fsync_micros);
-  for (auto& fn : after_commit) fn();
-  for (size_t i = 0; i < batch.size(); ++i) batch[i].done(std::move(results[i]));
+  return Completed{std::move(batch), std::move(results), std::move(after_commit)};
 }
 
 }  // namespace berth::controlplane

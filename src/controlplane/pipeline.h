@@ -3,8 +3,10 @@
 // Handlers (on gRPC threads) validate requests and Submit() proposals. One pipeline thread drains
 // the queue in batches. For each batch it takes the state mutex exclusively, applies every
 // proposal to the in-memory state (each appends its durable writes to its Txn), writes the whole
-// batch to the store as ONE synced write (group commit), releases the mutex, and only then runs
-// the proposals' completions. Consequences:
+// batch to the store as ONE synced write (group commit), releases the mutex, and only then hands
+// the proposals' completions to a second thread, which runs them in commit order while the
+// pipeline thread goes on with the next batch (finishing an RPC costs a syscall; keeping that off
+// the single writer roughly a third of its time). Consequences:
 //   - acknowledged means durable: a completion with OK runs only after the fsync returned;
 //   - readers (who hold the state mutex shared) never see undurable state, and wait at most for
 //     one batch's apply + fsync;
@@ -57,8 +59,8 @@ class Txn {
 struct Proposal {
   // Runs on the pipeline thread with the state mutex held exclusively.
   std::function<absl::Status(Txn&)> apply;
-  // Runs on the pipeline thread after the batch is durable (OK) or with Apply's error. Must not
-  // block; typically finishes an RPC.
+  // Runs on the completion thread after the batch is durable (OK) or with Apply's error, in
+  // submission order. Must not block; typically finishes an RPC.
   std::function<void(absl::Status)> done;
 };
 
@@ -71,6 +73,11 @@ class CommitPipeline {
  public:
   struct Options {
     size_t max_batch = 1024;  // proposals per batch
+    // Group-commit delay: when a batch is smaller than `commit_delay_min_batch`, wait up to this
+    // long for more proposals before committing it (fewer fsyncs for a little latency, as
+    // PostgreSQL's commit_delay). 0: commit what is queued at once.
+    int64_t commit_delay_us = 0;
+    size_t commit_delay_min_batch = 16;
   };
 
   // `store` and `state_mu` must outlive the pipeline. `last_revision` is the highest revision
@@ -82,7 +89,7 @@ class CommitPipeline {
   void Start();
   // Thread-safe. After Stop() began, the proposal is completed with UNAVAILABLE.
   void Submit(Proposal proposal);
-  // Commits everything already submitted, then stops the thread. Idempotent.
+  // Commits and completes everything already submitted, then stops both threads. Idempotent.
   void Stop();
 
   // Highest durable revision (readable from any thread).
@@ -90,8 +97,16 @@ class CommitPipeline {
   bool OnPipelineThread() const { return std::this_thread::get_id() == thread_.get_id(); }
 
  private:
+  // A committed batch waiting for its completions to run.
+  struct Completed {
+    std::vector<Proposal> proposals;
+    std::vector<absl::Status> results;
+    std::vector<std::function<void()>> after_commit;
+  };
+
   void Run();
-  void CommitBatch(std::vector<Proposal>& batch);
+  void RunCompletions();
+  Completed CommitBatch(std::vector<Proposal> batch);
 
   store::Store* const store_;
   absl::Mutex* const state_mu_;
@@ -104,7 +119,13 @@ class CommitPipeline {
 
   uint64_t next_revision_;  // pipeline thread only
   std::atomic<uint64_t> committed_revision_;
+
+  absl::Mutex completions_mu_;
+  std::deque<Completed> completions_ ABSL_GUARDED_BY(completions_mu_);
+  bool pipeline_done_ ABSL_GUARDED_BY(completions_mu_) = false;
+
   std::thread thread_;
+  std::thread completion_thread_;
 };
 
 }  // namespace berth::controlplane

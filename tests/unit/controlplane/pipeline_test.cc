@@ -130,6 +130,85 @@ TEST(PipelineTest, ReadOnlyBatchDoesNotWriteOrAdvanceTheRevision) {
   EXPECT_EQ(pipeline.committed_revision(), 7u);
 }
 
+TEST(PipelineTest, CompletionsRunInSubmissionOrderOffThePipelineThread) {
+  std::atomic<int> acked{0};
+  RecordingStore store(&acked);
+  store.delay_us = 500;
+  absl::Mutex mu;
+  CommitPipeline pipeline(&store, &mu, 0, {.max_batch = 7});
+  pipeline.Start();
+  std::vector<int> order;  // appended by the completion thread only
+  std::promise<void> all_done;
+  constexpr int kProposals = 100;
+  for (int i = 0; i < kProposals; ++i) {
+    pipeline.Submit({[i](Txn& txn) {
+                       txn.batch().Put(store::Table::kTasks, std::to_string(i), "v");
+                       return absl::OkStatus();
+                     },
+                     [&, i](absl::Status s) {
+                       EXPECT_FALSE(pipeline.OnPipelineThread());
+                       order.push_back(i);
+                       if (i == kProposals - 1) all_done.set_value();
+                     }});
+  }
+  all_done.get_future().wait();
+  pipeline.Stop();
+  ASSERT_EQ(order.size(), static_cast<size_t>(kProposals));
+  for (int i = 0; i < kProposals; ++i) EXPECT_EQ(order[i], i);
+}
+
+TEST(PipelineTest, StopCompletesEverythingSubmitted) {
+  std::atomic<int> acked{0};
+  RecordingStore store(&acked);
+  store.delay_us = 1000;
+  absl::Mutex mu;
+  CommitPipeline pipeline(&store, &mu, 0, {.max_batch = 3});
+  pipeline.Start();
+  std::atomic<int> completed{0};
+  for (int i = 0; i < 30; ++i) {
+    pipeline.Submit({[i](Txn& txn) {
+                       txn.batch().Put(store::Table::kTasks, std::to_string(i), "v");
+                       return absl::OkStatus();
+                     },
+                     [&](absl::Status s) {
+                       EXPECT_TRUE(s.ok());
+                       completed++;
+                     }});
+  }
+  pipeline.Stop();
+  EXPECT_EQ(completed.load(), 30);
+}
+
+TEST(PipelineTest, CommitDelayGathersProposalsIntoFewerWritesAndStillCompletesALoneOne) {
+  std::atomic<int> acked{0};
+  RecordingStore store(&acked);
+  absl::Mutex mu;
+  CommitPipeline pipeline(&store, &mu, 0, {.commit_delay_us = 50'000, .commit_delay_min_batch = 4});
+  pipeline.Start();
+  auto submit = [&](int i, std::promise<absl::Status>* done) {
+    pipeline.Submit({[i](Txn& txn) {
+                       txn.batch().Put(store::Table::kTasks, std::to_string(i), "v");
+                       return absl::OkStatus();
+                     },
+                     [done](absl::Status s) { done->set_value(s); }});
+  };
+  // Four proposals arriving 5 ms apart share one write: the first waits for the others.
+  std::vector<std::promise<absl::Status>> done(5);
+  for (int i = 0; i < 4; ++i) {
+    submit(i, &done[i]);
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  for (int i = 0; i < 4; ++i) EXPECT_TRUE(done[i].get_future().get().ok());
+  EXPECT_EQ(store.acked_at_write.size(), 1u);
+  // A lone proposal is committed once the delay runs out.
+  auto start = std::chrono::steady_clock::now();
+  submit(4, &done[4]);
+  EXPECT_TRUE(done[4].get_future().get().ok());
+  EXPECT_GE(std::chrono::steady_clock::now() - start, std::chrono::milliseconds(40));
+  EXPECT_EQ(store.acked_at_write.size(), 2u);
+  pipeline.Stop();
+}
+
 TEST(PipelineTest, SubmitAfterStopIsUnavailable) {
   std::atomic<int> acked{0};
   RecordingStore store(&acked);
