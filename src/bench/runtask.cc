@@ -258,9 +258,10 @@ class RunTaskScenario final : public Scenario {
   }
 
   void AddFlags(CLI::App* command) override {
-    command->add_option("--rate", flags_.rate,
-                        "Offered calls/s over all clients (each client at most one call in flight; latency from "
-                        "each call's scheduled time). 0: closed loop")
+    command
+        ->add_option("--rate", flags_.rate,
+                     "Offered calls/s over all clients (each client at most one call in flight; latency from "
+                     "each call's scheduled time). 0: closed loop")
         ->check(CLI::Range(0.0, 10'000'000.0))
         ->capture_default_str();
     command->add_option("--clients", flags_.clients, "Concurrent clients")
@@ -356,7 +357,8 @@ absl::StatusOr<ScenarioResult> RunTaskScenario::Run(Target& target, const Consol
     // Paced: each client runs at rate/clients calls/s, the clients' schedules staggered evenly.
     Clock::duration interval{}, offset{};
     if (flags_.rate > 0) {
-      interval = std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(flags_.clients / flags_.rate));
+      interval =
+          std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(flags_.clients / flags_.rate));
       offset = interval * i / flags_.clients;
     }
     clients.push_back(std::make_unique<RunTaskClient>(stubs[static_cast<size_t>(i % channel_count)].get(), &request,

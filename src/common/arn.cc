@@ -5,10 +5,9 @@
 #include <functional>
 
 #include "absl/status/status.h"
-#include "berth/common/strings.h"
-#include "berth/common/strings.h"
 #include "absl/strings/str_split.h"
 #include "berth/common/status.h"
+#include "berth/common/strings.h"
 
 namespace berth {
 namespace {
@@ -105,14 +104,14 @@ std::string Arns::CapacityProvider(std::string_view name) const {
 absl::StatusOr<Arn> Arns::ParseOwn(std::string_view text, ResourceKind kind, std::string_view field) const {
   ASSIGN_OR_RETURN(Arn arn, ParseArn(text, field));
   if (arn.kind != kind) {
-    return Invalid(field, text, StrCat("is a ", ResourceKindName(arn.kind), " ARN; expected a ",
-                                             ResourceKindName(kind), " name or ARN"));
+    return Invalid(
+        field, text,
+        StrCat("is a ", ResourceKindName(arn.kind), " ARN; expected a ", ResourceKindName(kind), " name or ARN"));
   }
   if (arn.region != ctx_.region || arn.account != ctx_.account) {
     return Invalid(field, text,
                    StrCat("belongs to region '", arn.region, "' and account '", arn.account,
-                                "'; this control plane serves region '", ctx_.region, "' and account '",
-                                ctx_.account, "'"));
+                          "'; this control plane serves region '", ctx_.region, "' and account '", ctx_.account, "'"));
   }
   return arn;
 }
@@ -161,7 +160,7 @@ absl::StatusOr<std::string> ClusterScopedId(const Arns& arns, std::string_view i
     if (!SplitTwo(arn.resource, &c, &id) || !IsId(id)) {
       return Invalid(field, id_or_arn,
                      StrCat("is a malformed ", ResourceKindName(kind), " ARN (expected ", ResourceKindName(kind),
-                                  "/<cluster>/<32 hex digits>)"));
+                            "/<cluster>/<32 hex digits>)"));
     }
     if (c != cluster) {
       return Invalid(field, id_or_arn, StrCat("belongs to cluster '", c, "', not '", cluster, "'"));
@@ -169,8 +168,7 @@ absl::StatusOr<std::string> ClusterScopedId(const Arns& arns, std::string_view i
     return std::string(id);
   }
   if (!IsId(id_or_arn)) {
-    return Invalid(field, id_or_arn,
-                   StrCat("is neither a ", ResourceKindName(kind), " ARN nor a 32-hex-digit id"));
+    return Invalid(field, id_or_arn, StrCat("is neither a ", ResourceKindName(kind), " ARN nor a 32-hex-digit id"));
   }
   return std::string(id_or_arn);
 }

@@ -28,31 +28,31 @@
 namespace berth::controlplane {
 
 // X(Action) for every action the Api serves. Adapters expand it to wire each door.
-#define BERTH_API_ACTIONS(X)         \
-  X(CreateCluster)                   \
-  X(DeleteCluster)                   \
-  X(DescribeClusters)                \
-  X(ListClusters)                    \
-  X(RegisterTaskDefinition)          \
-  X(DeregisterTaskDefinition)        \
-  X(DescribeTaskDefinition)          \
-  X(ListTaskDefinitions)             \
-  X(ListTaskDefinitionFamilies)      \
-  X(RegisterContainerInstance)       \
-  X(DeregisterContainerInstance)     \
-  X(DescribeContainerInstances)      \
-  X(ListContainerInstances)          \
-  X(UpdateContainerInstancesState)   \
-  X(PutAttributes)                   \
-  X(DeleteAttributes)                \
-  X(ListAttributes)                  \
-  X(RunTask)                         \
-  X(StartTask)                       \
-  X(StopTask)                        \
-  X(DescribeTasks)                   \
-  X(ListTasks)                       \
-  X(TagResource)                     \
-  X(UntagResource)                   \
+#define BERTH_API_ACTIONS(X)       \
+  X(CreateCluster)                 \
+  X(DeleteCluster)                 \
+  X(DescribeClusters)              \
+  X(ListClusters)                  \
+  X(RegisterTaskDefinition)        \
+  X(DeregisterTaskDefinition)      \
+  X(DescribeTaskDefinition)        \
+  X(ListTaskDefinitions)           \
+  X(ListTaskDefinitionFamilies)    \
+  X(RegisterContainerInstance)     \
+  X(DeregisterContainerInstance)   \
+  X(DescribeContainerInstances)    \
+  X(ListContainerInstances)        \
+  X(UpdateContainerInstancesState) \
+  X(PutAttributes)                 \
+  X(DeleteAttributes)              \
+  X(ListAttributes)                \
+  X(RunTask)                       \
+  X(StartTask)                     \
+  X(StopTask)                      \
+  X(DescribeTasks)                 \
+  X(ListTasks)                     \
+  X(TagResource)                   \
+  X(UntagResource)                 \
   X(ListTagsForResource)
 
 struct ApiOptions {
@@ -89,8 +89,7 @@ class Api {
   void PutInstance(Txn& txn, InstanceEntry& instance);
   void PutTask(Txn& txn, TaskEntry& task);
   void PutTaskDefinition(Txn& txn, v1::TaskDefinitionRecord& record);
-  void PutAttribute(Txn& txn, const std::string& cluster, const std::string& instance_id,
-                    v1::AttributeRecord& record);
+  void PutAttribute(Txn& txn, const std::string& cluster, const std::string& instance_id, v1::AttributeRecord& record);
 
   // Rendering: records -> API shapes with derived fields filled.
   void RenderCluster(const ClusterEntry& cluster, bool with_tags, v1::Cluster* out) const;

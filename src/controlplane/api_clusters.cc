@@ -15,8 +15,7 @@ absl::Status ValidateClusterSettings(const google::protobuf::RepeatedPtrField<v1
       return InvalidParameter("settings[", i, "].name: must be 'containerInsights' (got '", s.name(), "')");
     }
     if (s.value() != "enabled" && s.value() != "disabled" && s.value() != "enhanced") {
-      return InvalidParameter("settings[", i, "].value: must be enabled, disabled or enhanced (got '", s.value(),
-                              "')");
+      return InvalidParameter("settings[", i, "].value: must be enabled, disabled or enhanced (got '", s.value(), "')");
     }
   }
   return absl::OkStatus();
@@ -34,8 +33,8 @@ bool Includes(const google::protobuf::RepeatedPtrField<std::string>& include, st
 void Api::CreateCluster(const v1::CreateClusterRequest& request, v1::CreateClusterResponse* response, Done done) {
   std::string name = request.has_cluster_name() ? request.cluster_name() : "default";
   if (!IsValidName(name)) {
-    return done(InvalidParameter("clusterName: '", name,
-                                 "' is invalid: use 1-255 letters, digits, hyphens and underscores"));
+    return done(
+        InvalidParameter("clusterName: '", name, "' is invalid: use 1-255 letters, digits, hyphens and underscores"));
   }
   if (absl::Status s = ValidateTags(request.tags(), "tags", options_.limits); !s.ok()) return done(s);
   if (absl::Status s = ValidateClusterSettings(request.settings()); !s.ok()) return done(s);
@@ -120,11 +119,9 @@ void Api::DescribeClusters(const v1::DescribeClustersRequest& request, v1::Descr
   }
   for (int i = 0; i < request.include_size(); ++i) {
     const auto& inc = request.include(i);
-    if (inc != "ATTACHMENTS" && inc != "CONFIGURATIONS" && inc != "SETTINGS" && inc != "STATISTICS" &&
-        inc != "TAGS") {
-      return done(InvalidParameter("include[", i,
-                                   "]: must be ATTACHMENTS, CONFIGURATIONS, SETTINGS, STATISTICS or TAGS (got '",
-                                   inc, "')"));
+    if (inc != "ATTACHMENTS" && inc != "CONFIGURATIONS" && inc != "SETTINGS" && inc != "STATISTICS" && inc != "TAGS") {
+      return done(InvalidParameter(
+          "include[", i, "]: must be ATTACHMENTS, CONFIGURATIONS, SETTINGS, STATISTICS or TAGS (got '", inc, "')"));
     }
   }
   std::vector<std::string> wanted;

@@ -5,7 +5,6 @@
 
 #include "absl/container/flat_hash_set.h"
 #include "berth/common/strings.h"
-#include "berth/common/strings.h"
 #include "berth/store/keys.h"
 #include "src/controlplane/api.h"
 #include "src/controlplane/errors.h"
@@ -21,9 +20,7 @@ bool IsAttributeNameChar(char c) {
   return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-' || c == '_' ||
          c == '.' || c == '/' || c == '\\';
 }
-bool IsAttributeValueChar(char c) {
-  return IsAttributeNameChar(c) || c == '@' || c == ':' || c == ' ';
-}
+bool IsAttributeValueChar(char c) { return IsAttributeNameChar(c) || c == '@' || c == ':' || c == ' '; }
 
 // ECS attribute rules. `field` is the path of the attribute ("attributes[2]").
 absl::Status ValidateAttribute(const v1::Attribute& a, const std::string& field, bool need_target) {
@@ -39,7 +36,8 @@ absl::Status ValidateAttribute(const v1::Attribute& a, const std::string& field,
   if (a.has_value()) {
     const std::string& v = a.value();
     if (v.empty() || v.size() > 128) return InvalidParameter(field, ".value: must be 1-128 characters when given");
-    if (v.front() == ' ' || v.back() == ' ') return InvalidParameter(field, ".value: may not start or end with a space");
+    if (v.front() == ' ' || v.back() == ' ')
+      return InvalidParameter(field, ".value: may not start or end with a space");
     for (char c : v) {
       if (!IsAttributeValueChar(c)) {
         return InvalidParameter(field, ".value: '", v,
@@ -248,8 +246,8 @@ void Api::DescribeContainerInstances(const v1::DescribeContainerInstancesRequest
                                    request.include(i), "')"));
     }
   }
-  auto ids = ParseIds(request.container_instances(), cluster, "containerInstances",
-                      ResourceKind::kContainerInstance, 100);
+  auto ids =
+      ParseIds(request.container_instances(), cluster, "containerInstances", ResourceKind::kContainerInstance, 100);
   if (!ids.ok()) return done(ids.status());
   absl::Status result = [&]() -> absl::Status {
     absl::ReaderMutexLock lock(mu_);
@@ -313,8 +311,8 @@ void Api::UpdateContainerInstancesState(const v1::UpdateContainerInstancesStateR
   absl::Status error;
   std::string cluster = ClusterFromRequest(request.has_cluster(), request.cluster(), &error);
   if (!error.ok()) return done(error);
-  auto ids = ParseIds(request.container_instances(), cluster, "containerInstances",
-                      ResourceKind::kContainerInstance, 10);
+  auto ids =
+      ParseIds(request.container_instances(), cluster, "containerInstances", ResourceKind::kContainerInstance, 10);
   if (!ids.ok()) return done(ids.status());
   if (request.status() != "ACTIVE" && request.status() != "DRAINING") {
     return done(InvalidParameter("status: must be ACTIVE or DRAINING (got '", request.status(), "')"));
@@ -461,8 +459,8 @@ void Api::ListAttributes(const v1::ListAttributesRequest& request, v1::ListAttri
   std::string cluster = ClusterFromRequest(request.has_cluster(), request.cluster(), &error);
   if (!error.ok()) return done(error);
   if (request.target_type() != "container-instance") {
-    return done(InvalidParameter("targetType: required and must be 'container-instance' (got '",
-                                 request.target_type(), "')"));
+    return done(
+        InvalidParameter("targetType: required and must be 'container-instance' (got '", request.target_type(), "')"));
   }
   if (request.has_attribute_value() && !request.has_attribute_name()) {
     return done(InvalidParameter("attributeValue: filtering by value needs attributeName too"));

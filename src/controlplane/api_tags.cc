@@ -1,6 +1,6 @@
 // Tag actions on every taggable resource: TagResource, UntagResource, ListTagsForResource.
-#include "berth/common/strings.h"
 #include "absl/strings/str_split.h"
+#include "berth/common/strings.h"
 #include "src/controlplane/api.h"
 #include "src/controlplane/errors.h"
 
@@ -105,8 +105,8 @@ void Api::UntagResource(const v1::UntagResourceRequest& request, v1::UntagResour
       std::move(done));
 }
 
-void Api::ListTagsForResource(const v1::ListTagsForResourceRequest& request,
-                              v1::ListTagsForResourceResponse* response, Done done) {
+void Api::ListTagsForResource(const v1::ListTagsForResourceRequest& request, v1::ListTagsForResourceResponse* response,
+                              Done done) {
   if (!request.has_resource_arn() || request.resource_arn().empty()) {
     return done(InvalidParameter("resourceArn: required"));
   }

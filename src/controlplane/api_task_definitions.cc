@@ -5,8 +5,8 @@
 #include <cstdio>
 
 #include "absl/strings/match.h"
-#include "berth/common/strings.h"
 #include "berth/common/status.h"
+#include "berth/common/strings.h"
 #include "src/controlplane/api.h"
 #include "src/controlplane/errors.h"
 #include "src/controlplane/pagination.h"
@@ -116,7 +116,7 @@ void Api::DescribeTaskDefinition(const v1::DescribeTaskDefinitionRequest& reques
         ref->revision == 0 ? state_->LatestActive(ref->family) : state_->FindTaskDefinition(ref->family, ref->revision);
     if (rec == nullptr) {
       return NotFound("task definition '", request.task_definition(), "' does not exist",
-                           ref->revision == 0 ? " (or has no ACTIVE revision)" : "");
+                      ref->revision == 0 ? " (or has no ACTIVE revision)" : "");
     }
     RenderTaskDefinition(*rec, response->mutable_task_definition());
     if (request.include_size() > 0) *response->mutable_tags() = rec->tags();
@@ -125,8 +125,8 @@ void Api::DescribeTaskDefinition(const v1::DescribeTaskDefinitionRequest& reques
   done(result);
 }
 
-void Api::ListTaskDefinitions(const v1::ListTaskDefinitionsRequest& request,
-                              v1::ListTaskDefinitionsResponse* response, Done done) {
+void Api::ListTaskDefinitions(const v1::ListTaskDefinitionsRequest& request, v1::ListTaskDefinitionsResponse* response,
+                              Done done) {
   std::string status = request.has_status() ? request.status() : "ACTIVE";
   if (status != "ACTIVE" && status != "INACTIVE" && status != "DELETE_IN_PROGRESS") {
     return done(InvalidParameter("status: must be ACTIVE, INACTIVE or DELETE_IN_PROGRESS (got '", status, "')"));

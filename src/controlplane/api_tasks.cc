@@ -12,12 +12,12 @@ namespace berth::controlplane {
 namespace {
 
 bool IsStartedByChar(char c) {
-  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-' || c == '_' ||
-         c == '/';
+  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-' || c == '_' || c == '/';
 }
 
 absl::Status ValidateStartedBy(const std::string& started_by) {
-  if (started_by.size() > 128) return InvalidParameter("startedBy: at most 128 characters (got ", started_by.size(), ")");
+  if (started_by.size() > 128)
+    return InvalidParameter("startedBy: at most 128 characters (got ", started_by.size(), ")");
   for (char c : started_by) {
     if (!IsStartedByChar(c)) {
       return InvalidParameter("startedBy: '", started_by, "' may contain only letters, digits, '-', '_' and '/'");
@@ -93,8 +93,9 @@ absl::Status Api::ApplyLaunch(Txn& txn, const Launch& launch, google::protobuf::
                                             ? state_->LatestActive(launch.family)
                                             : state_->FindTaskDefinition(launch.family, launch.revision);
   if (rec == nullptr) {
-    return NotFound("taskDefinition: task definition '", launch.family,
-                    launch.revision == 0 ? "' has no ACTIVE revision" : StrCat(":", launch.revision, "' does not exist"));
+    return NotFound(
+        "taskDefinition: task definition '", launch.family,
+        launch.revision == 0 ? "' has no ACTIVE revision" : StrCat(":", launch.revision, "' does not exist"));
   }
   const v1::TaskDefinition& td = rec->task_definition();
   if (td.status() != "ACTIVE") {
@@ -108,8 +109,9 @@ absl::Status Api::ApplyLaunch(Txn& txn, const Launch& launch, google::protobuf::
                             launch.launch_type);
   }
   if (!td.placement_constraints().empty()) {
-    return Unimplemented("taskDefinition.placementConstraints: placement constraints are not supported by this "
-                         "version of berthd");
+    return Unimplemented(
+        "taskDefinition.placementConstraints: placement constraints are not supported by this "
+        "version of berthd");
   }
   ASSIGN_OR_RETURN(v1::ResourceDemand demand, DemandWithOverrides(td, rec->demand(), launch.overrides));
   google::protobuf::RepeatedPtrField<v1::Tag> tags = launch.tags;
@@ -120,8 +122,8 @@ absl::Status Api::ApplyLaunch(Txn& txn, const Launch& launch, google::protobuf::
       if (!present) *tags.Add() = tag;
     }
     if (tags.size() > options_.limits.max_tags) {
-      return InvalidParameter("propagateTags: the task would have ", tags.size(), " tags with the task definition's; the limit is ",
-                              options_.limits.max_tags);
+      return InvalidParameter("propagateTags: the task would have ", tags.size(),
+                              " tags with the task definition's; the limit is ", options_.limits.max_tags);
     }
   }
 
@@ -243,9 +245,8 @@ void Api::RunTask(const v1::RunTaskRequest& request, v1::RunTaskResponse* respon
     return done(Unimplemented(request.placement_constraints().empty() ? "placementStrategy" : "placementConstraints",
                               ": not supported by this version of berthd (tasks are placed first-fit)"));
   }
-  Submit([this, launch, response](Txn& txn) {
-    return ApplyLaunch(txn, *launch, response->mutable_tasks(), response->mutable_failures());
-  },
+  Submit([this, launch, response](
+             Txn& txn) { return ApplyLaunch(txn, *launch, response->mutable_tasks(), response->mutable_failures()); },
          std::move(done));
 }
 
@@ -258,9 +259,8 @@ void Api::StartTask(const v1::StartTaskRequest& request, v1::StartTaskResponse* 
   if (!ids.ok()) return done(ids.status());
   launch->instance_ids = *std::move(ids);
   launch->launch_type = "EC2";
-  Submit([this, launch, response](Txn& txn) {
-    return ApplyLaunch(txn, *launch, response->mutable_tasks(), response->mutable_failures());
-  },
+  Submit([this, launch, response](
+             Txn& txn) { return ApplyLaunch(txn, *launch, response->mutable_tasks(), response->mutable_failures()); },
          std::move(done));
 }
 
@@ -268,7 +268,8 @@ void Api::StopTask(const v1::StopTaskRequest& request, v1::StopTaskResponse* res
   absl::Status error;
   std::string cluster = ClusterFromRequest(request.has_cluster(), request.cluster(), &error);
   if (!error.ok()) return done(error);
-  if (!request.has_task() || request.task().empty()) return done(InvalidParameter("task: required: the task id or ARN"));
+  if (!request.has_task() || request.task().empty())
+    return done(InvalidParameter("task: required: the task id or ARN"));
   auto id = arns_.TaskId(request.task(), cluster, "task");
   if (!id.ok()) return done(WithType(id.status(), "InvalidParameterException"));
   if (request.reason().size() > 255) {

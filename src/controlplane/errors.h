@@ -9,7 +9,6 @@
 #include "absl/strings/cord.h"
 #include "berth/common/status.h"
 #include "berth/common/strings.h"
-#include "berth/common/strings.h"
 
 namespace berth::controlplane {
 
@@ -30,8 +29,8 @@ absl::Status InvalidParameter(const Args&... args) {
 
 inline absl::Status ClusterNotFound(std::string_view cluster) {
   return WithType(absl::NotFoundError(StrCat("cluster '", cluster,
-                                                   "' not found: create it with CreateCluster or name an existing "
-                                                   "cluster")),
+                                             "' not found: create it with CreateCluster or name an existing "
+                                             "cluster")),
                   "ClusterNotFoundException");
 }
 

@@ -30,10 +30,10 @@ grpc::Status ToGrpcStatus(const absl::Status& status) {
   return grpc::Status(static_cast<grpc::StatusCode>(status.code()), std::string(status.message()));
 }
 
-#define BERTH_GRPC_DEFINE(A)                                                                                   \
-  grpc::ServerUnaryReactor* GrpcContainerService::A(grpc::CallbackServerContext* context,                      \
+#define BERTH_GRPC_DEFINE(A)                                                                                    \
+  grpc::ServerUnaryReactor* GrpcContainerService::A(grpc::CallbackServerContext* context,                       \
                                                     const v1::A##Request* request, v1::A##Response* response) { \
-    return Dispatch(api_, metrics_, #A, context, request, response, &Api::A);                                  \
+    return Dispatch(api_, metrics_, #A, context, request, response, &Api::A);                                   \
   }
 BERTH_API_ACTIONS(BERTH_GRPC_DEFINE)
 #undef BERTH_GRPC_DEFINE

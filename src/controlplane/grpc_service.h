@@ -17,7 +17,7 @@ class GrpcContainerService final : public v1::ContainerService::CallbackService 
   // `api` and `metrics` must outlive the service.
   GrpcContainerService(Api* api, Metrics* metrics) : api_(api), metrics_(metrics) {}
 
-#define BERTH_GRPC_DECLARE(A)                                                                          \
+#define BERTH_GRPC_DECLARE(A)                                                                      \
   grpc::ServerUnaryReactor* A(grpc::CallbackServerContext* context, const v1::A##Request* request, \
                               v1::A##Response* response) override;
   BERTH_API_ACTIONS(BERTH_GRPC_DECLARE)

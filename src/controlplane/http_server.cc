@@ -6,7 +6,8 @@
 
 namespace berth::controlplane {
 
-HttpServer::HttpServer(Handlers handlers) : handlers_(std::move(handlers)), server_(std::make_unique<httplib::Server>()) {
+HttpServer::HttpServer(Handlers handlers)
+    : handlers_(std::move(handlers)), server_(std::make_unique<httplib::Server>()) {
   // SO_REUSEADDR only: cpp-httplib's default also sets SO_REUSEPORT, which would let a second
   // berthd bind the same port and silently take half the connections.
   server_->set_socket_options([](socket_t sock) {

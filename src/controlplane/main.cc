@@ -14,11 +14,10 @@
 
 #include <CLI/CLI.hpp>
 
-#include "berth/common/strings.h"
-#include "berth/common/strings.h"
 #include "absl/synchronization/mutex.h"
 #include "berth/common/clock.h"
 #include "berth/common/logging.h"
+#include "berth/common/strings.h"
 #include "berth/store/store.h"
 #include "src/controlplane/api.h"
 #include "src/controlplane/grpc_service.h"
@@ -101,11 +100,13 @@ int Run(const Flags& flags) {
     return 1;
   }
   log::Info("recovered {} clusters, {} task definitions, {} container instances, {} tasks at revision {} in {} ms",
-            state.clusters().size(), state.task_definition_count(), state.instance_count(), state.task_count(), revision,
+            state.clusters().size(), state.task_definition_count(), state.instance_count(), state.task_count(),
+            revision,
             std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - started).count());
 
   Metrics metrics;
-  CommitPipeline pipeline(store->get(), &state_mu, revision, {.max_batch = flags.max_batch, .commit_delay_us = flags.commit_delay_us}, &metrics);
+  CommitPipeline pipeline(store->get(), &state_mu, revision,
+                          {.max_batch = flags.max_batch, .commit_delay_us = flags.commit_delay_us}, &metrics);
   pipeline.Start();
 
   ApiOptions api_options;

@@ -1,9 +1,9 @@
 #include "src/controlplane/state.h"
 
 #include "absl/strings/escaping.h"
-#include "berth/common/strings.h"
 #include "berth/common/logging.h"
 #include "berth/common/status.h"
+#include "berth/common/strings.h"
 #include "berth/store/keys.h"
 #include "src/controlplane/pipeline.h"
 
@@ -16,7 +16,7 @@ template <typename Record>
 absl::Status ParseRecord(std::string_view table, std::string_view key, std::string_view value, Record* out) {
   if (!out->ParseFromArray(value.data(), static_cast<int>(value.size()))) {
     return absl::DataLossError(StrCat("store table '", table, "': record at key '", absl::CHexEscape(ToAbsl(key)),
-                                            "' does not parse as ", Record::descriptor()->full_name()));
+                                      "' does not parse as ", Record::descriptor()->full_name()));
   }
   return absl::OkStatus();
 }
@@ -24,8 +24,10 @@ absl::Status ParseRecord(std::string_view table, std::string_view key, std::stri
 // Instance totals from its registered resources.
 void Totals(const v1::ContainerInstance& ci, placement::InstanceView* view) {
   for (const auto& r : ci.registered_resources()) {
-    if (r.name() == "CPU") view->cpu_total = r.integer_value();
-    else if (r.name() == "MEMORY") view->memory_total = r.integer_value();
+    if (r.name() == "CPU")
+      view->cpu_total = r.integer_value();
+    else if (r.name() == "MEMORY")
+      view->memory_total = r.integer_value();
     else if (r.name() == "PORTS") {
       for (const auto& p : r.string_set_value()) {
         int32_t port = 0;
@@ -198,11 +200,12 @@ absl::Status State::Load(store::Store& store, uint64_t* last_revision) {
 
   auto schema = store.Get(store::Table::kMeta, store::kSchemaVersionKey);
   if (schema.ok()) {
-    if (!DecodeRevision(*schema, &schema_version_)) return absl::DataLossError("store meta 'schema_version' is malformed");
+    if (!DecodeRevision(*schema, &schema_version_))
+      return absl::DataLossError("store meta 'schema_version' is malformed");
     if (schema_version_ != kSchemaVersion) {
-      return absl::FailedPreconditionError(
-          StrCat("the store has schema version ", schema_version_, " but this berthd reads version ", kSchemaVersion,
-                 ": run the berthd release that wrote it"));
+      return absl::FailedPreconditionError(StrCat("the store has schema version ", schema_version_,
+                                                  " but this berthd reads version ", kSchemaVersion,
+                                                  ": run the berthd release that wrote it"));
     }
   } else if (!absl::IsNotFound(schema.status())) {
     return schema.status();

@@ -27,14 +27,13 @@
 namespace berth::controlplane {
 
 // Task statuses in lifecycle order (ECS lastStatus).
-inline constexpr std::string_view kTaskStatusOrder[] = {"PROVISIONING", "PENDING",       "ACTIVATING",
-                                                        "RUNNING",      "DEACTIVATING",  "STOPPING",
-                                                        "DEPROVISIONING", "STOPPED"};
+inline constexpr std::string_view kTaskStatusOrder[] = {"PROVISIONING", "PENDING",  "ACTIVATING",     "RUNNING",
+                                                        "DEACTIVATING", "STOPPING", "DEPROVISIONING", "STOPPED"};
 
 struct InstanceEntry {
   v1::ContainerInstanceRecord record;
   absl::btree_map<std::string, v1::AttributeRecord> attributes;  // by attribute name
-  absl::btree_set<std::string> task_ids;                          // tasks placed here, not yet STOPPED
+  absl::btree_set<std::string> task_ids;                         // tasks placed here, not yet STOPPED
   int32_t running_tasks = 0;
   int32_t pending_tasks = 0;
 };

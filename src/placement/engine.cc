@@ -11,8 +11,8 @@ namespace berth::placement {
 namespace {
 
 enum Reason { kInactive, kAgent, kCpu, kMemory, kPorts, kNumReasons };
-constexpr std::array<const char*, kNumReasons> kReasonNames = {kReasonInactive, kReasonAgent, kReasonCpu,
-                                                                kReasonMemory, kReasonPorts};
+constexpr std::array<const char*, kNumReasons> kReasonNames = {kReasonInactive, kReasonAgent, kReasonCpu, kReasonMemory,
+                                                               kReasonPorts};
 
 // Tentative reservations made earlier in the same request, per instance position.
 struct Tentative {

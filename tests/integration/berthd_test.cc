@@ -1,8 +1,8 @@
 // End-to-end tests of the real berthd binary over gRPC: health, reflection, metrics, the ECS
 // actions of the foundation, errors, restart and clean shutdown.
 #include <curl/curl.h>
-#include <gtest/gtest.h>
 #include <grpcpp/generic/generic_stub.h>
+#include <gtest/gtest.h>
 #include <sys/wait.h>
 
 #include <fstream>
@@ -26,10 +26,11 @@ std::string HttpGet(const std::string& url, long* code) {
   std::string body;
   CURL* curl = curl_easy_init();
   curl_easy_setopt(curl, CURLOPT_URL, url.c_str());
-  curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, +[](char* p, size_t s, size_t n, void* out) {
-    static_cast<std::string*>(out)->append(p, s * n);
-    return s * n;
-  });
+  curl_easy_setopt(
+      curl, CURLOPT_WRITEFUNCTION, +[](char* p, size_t s, size_t n, void* out) {
+        static_cast<std::string*>(out)->append(p, s * n);
+        return s * n;
+      });
   curl_easy_setopt(curl, CURLOPT_WRITEDATA, &body);
   curl_easy_perform(curl);
   curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, code);
@@ -124,8 +125,8 @@ TEST_F(BerthdTest, DefaultClusterExistsFromFirstStart) {
 
 TEST_F(BerthdTest, RunTaskReservesResourcesAndSurvivesRestart) {
   v1::CreateClusterResponse cc;
-  ASSERT_TRUE(Call(*stub_, &CS::CreateCluster, FromJson<v1::CreateClusterRequest>(R"({"clusterName":"prod"})"), &cc)
-                  .ok());
+  ASSERT_TRUE(
+      Call(*stub_, &CS::CreateCluster, FromJson<v1::CreateClusterRequest>(R"({"clusterName":"prod"})"), &cc).ok());
   v1::RegisterContainerInstanceResponse ri;
   ASSERT_TRUE(Call(*stub_, &CS::RegisterContainerInstance, testutil::InstanceRequest("prod", 1024, 1000), &ri).ok());
   const std::string instance_arn = ri.container_instance().container_instance_arn();
@@ -195,9 +196,8 @@ TEST_F(BerthdTest, RunTaskReservesResourcesAndSurvivesRestart) {
     }
   }
   v1::DescribeClustersResponse dc;
-  ASSERT_TRUE(Call(*stub_, &CS::DescribeClusters, FromJson<v1::DescribeClustersRequest>(R"({"clusters":["prod"]})"),
-                   &dc)
-                  .ok());
+  ASSERT_TRUE(
+      Call(*stub_, &CS::DescribeClusters, FromJson<v1::DescribeClustersRequest>(R"({"clusters":["prod"]})"), &dc).ok());
   ASSERT_EQ(dc.clusters_size(), 1);
   EXPECT_EQ(dc.clusters(0).registered_container_instances_count(), 1);
   EXPECT_EQ(dc.clusters(0).pending_tasks_count(), 3);
@@ -235,7 +235,9 @@ TEST_F(BerthdTest, BadInputIsRefusedWithTheFieldNamed) {
        },
        grpc::StatusCode::NOT_FOUND, "cluster 'nope' not found"},
       {"count out of range",
-       [&] { return Call(*stub_, &CS::RunTask, FromJson<v1::RunTaskRequest>(R"({"taskDefinition":"x","count":11})"), &run); },
+       [&] {
+         return Call(*stub_, &CS::RunTask, FromJson<v1::RunTaskRequest>(R"({"taskDefinition":"x","count":11})"), &run);
+       },
        grpc::StatusCode::INVALID_ARGUMENT, "count: must be between 1 and 10"},
       {"missing task definition",
        [&] { return Call(*stub_, &CS::RunTask, FromJson<v1::RunTaskRequest>(R"({})"), &run); },
@@ -243,18 +245,22 @@ TEST_F(BerthdTest, BadInputIsRefusedWithTheFieldNamed) {
       {"malformed ARN",
        [&] {
          return Call(*stub_, &CS::DescribeTasks,
-                     FromJson<v1::DescribeTasksRequest>(R"({"tasks":["arn:aws:ecs:local:000000000000:bogus/x"]})"), &dt);
+                     FromJson<v1::DescribeTasksRequest>(R"({"tasks":["arn:aws:ecs:local:000000000000:bogus/x"]})"),
+                     &dt);
        },
        grpc::StatusCode::INVALID_ARGUMENT, "tasks[0]"},
       {"empty cluster name",
-       [&] { return Call(*stub_, &CS::CreateCluster, FromJson<v1::CreateClusterRequest>(R"({"clusterName":"a b"})"), &cc); },
+       [&] {
+         return Call(*stub_, &CS::CreateCluster, FromJson<v1::CreateClusterRequest>(R"({"clusterName":"a b"})"), &cc);
+       },
        grpc::StatusCode::INVALID_ARGUMENT, "clusterName"},
       {"duplicate container names",
        [&] {
-         return Call(*stub_, &CS::RegisterTaskDefinition,
-                     FromJson<v1::RegisterTaskDefinitionRequest>(
-                         R"({"family":"f","containerDefinitions":[{"name":"a","image":"i","memory":10},{"name":"a","image":"i","memory":10}]})"),
-                     &td);
+         return Call(
+             *stub_, &CS::RegisterTaskDefinition,
+             FromJson<v1::RegisterTaskDefinitionRequest>(
+                 R"({"family":"f","containerDefinitions":[{"name":"a","image":"i","memory":10},{"name":"a","image":"i","memory":10}]})"),
+             &td);
        },
        grpc::StatusCode::INVALID_ARGUMENT, "containerDefinitions[1].name"},
   };

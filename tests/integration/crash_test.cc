@@ -36,8 +36,8 @@ struct Ledger {
   std::set<std::string> clusters_issued;
   std::map<std::string, int> revisions_acked;  // family -> highest acknowledged revision
   std::set<std::string> families_issued;
-  std::map<std::string, bool> tasks_acked;  // task ARN -> stop acknowledged
-  int64_t task_slots_issued = 0;            // sum of RunTask counts ever sent
+  std::map<std::string, bool> tasks_acked;             // task ARN -> stop acknowledged
+  int64_t task_slots_issued = 0;                       // sum of RunTask counts ever sent
   std::map<std::string, std::string> attribute_acked;  // instance ARN -> last acknowledged value
   std::map<std::string, std::set<std::string>> attribute_issued;
 };
@@ -49,16 +49,18 @@ class CrashTest : public ::testing::Test {
     ASSERT_TRUE(berthd_->Start()) << berthd_->Log();
     auto stub = berthd_->NewStub();
     v1::CreateClusterResponse cc;
-    ASSERT_TRUE(Call(*stub, &CS::CreateCluster, FromJson<v1::CreateClusterRequest>(R"({"clusterName":"c"})"), &cc).ok());
+    ASSERT_TRUE(
+        Call(*stub, &CS::CreateCluster, FromJson<v1::CreateClusterRequest>(R"({"clusterName":"c"})"), &cc).ok());
     for (int i = 0; i < kInstances; ++i) {
       v1::RegisterContainerInstanceResponse ri;
-      ASSERT_TRUE(Call(*stub, &CS::RegisterContainerInstance, testutil::InstanceRequest("c", 1 << 20, 1 << 24), &ri)
-                      .ok());
+      ASSERT_TRUE(
+          Call(*stub, &CS::RegisterContainerInstance, testutil::InstanceRequest("c", 1 << 20, 1 << 24), &ri).ok());
       instances_.push_back(ri.container_instance().container_instance_arn());
     }
     v1::RegisterTaskDefinitionResponse td;
     ASSERT_TRUE(
-        Call(*stub, &CS::RegisterTaskDefinition, testutil::SmallTaskDefinition("app", kTaskCpu, kTaskMemory), &td).ok());
+        Call(*stub, &CS::RegisterTaskDefinition, testutil::SmallTaskDefinition("app", kTaskCpu, kTaskMemory), &td)
+            .ok());
     ledger_.revisions_acked["app"] = 1;
     ledger_.families_issued.insert("app");
   }
@@ -255,9 +257,8 @@ TEST_F(CrashTest, EveryAcknowledgedWriteSurvivesKill9) {
     std::atomic<bool> stop{false};
     std::vector<std::thread> clients;
     for (int i = 0; i < 8; ++i) {
-      clients.emplace_back([this, i, round, &rng, &stop, seed = static_cast<uint32_t>(rng())] {
-        Client(i + 10 * round, seed, &stop);
-      });
+      clients.emplace_back(
+          [this, i, round, &rng, &stop, seed = static_cast<uint32_t>(rng())] { Client(i + 10 * round, seed, &stop); });
     }
     std::this_thread::sleep_for(std::chrono::milliseconds(300 + rng() % 700));
     berthd_->Kill();

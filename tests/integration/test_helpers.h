@@ -2,8 +2,8 @@
 #pragma once
 
 #include <google/protobuf/util/json_util.h>
-#include <gtest/gtest.h>
 #include <grpcpp/grpcpp.h>
+#include <gtest/gtest.h>
 
 #include <string>
 
@@ -29,8 +29,7 @@ inline v1::RegisterContainerInstanceRequest InstanceRequest(const std::string& c
       R"("attributes":[{"name":"ecs.availability-zone","value":")" + az + R"("}]})");
 }
 
-inline v1::RegisterTaskDefinitionRequest SmallTaskDefinition(const std::string& family, int cpu = 10,
-                                                             int memory = 64) {
+inline v1::RegisterTaskDefinitionRequest SmallTaskDefinition(const std::string& family, int cpu = 10, int memory = 64) {
   return FromJson<v1::RegisterTaskDefinitionRequest>(
       R"({"family":")" + family + R"(","containerDefinitions":[{"name":"app","image":"busybox","cpu":)" +
       std::to_string(cpu) + R"(,"memory":)" + std::to_string(memory) + R"(}]})");

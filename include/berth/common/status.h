@@ -15,10 +15,10 @@
 #define BERTH_STATUS_CONCAT_(a, b) BERTH_STATUS_CONCAT_INNER_(a, b)
 
 // Returns from the enclosing function if `expr` (an absl::Status) is not OK.
-#define RETURN_IF_ERROR(expr)                        \
-  do {                                               \
-    ::absl::Status berth_status_ = (expr);           \
-    if (!berth_status_.ok()) return berth_status_;   \
+#define RETURN_IF_ERROR(expr)                      \
+  do {                                             \
+    ::absl::Status berth_status_ = (expr);         \
+    if (!berth_status_.ok()) return berth_status_; \
   } while (0)
 
 // `ASSIGN_OR_RETURN(auto x, Foo());` declares x from an absl::StatusOr, or returns its status.
@@ -34,11 +34,11 @@ namespace berth::internal {
 }  // namespace berth::internal
 
 // A broken internal invariant: crash with a message. Never use for untrusted input.
-#define BERTH_CHECK(cond)                                                        \
-  do {                                                                           \
+#define BERTH_CHECK(cond)                                                       \
+  do {                                                                          \
     if (!(cond)) ::berth::internal::CheckFailed(__FILE__, __LINE__, #cond, ""); \
   } while (0)
-#define BERTH_CHECK_MSG(cond, msg)                                                  \
-  do {                                                                              \
+#define BERTH_CHECK_MSG(cond, msg)                                                 \
+  do {                                                                             \
     if (!(cond)) ::berth::internal::CheckFailed(__FILE__, __LINE__, #cond, (msg)); \
   } while (0)

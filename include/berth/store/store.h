@@ -34,9 +34,9 @@ enum class Table : uint8_t {
   kServices = 5,
   kAttributes = 6,
 };
-inline constexpr Table kAllTables[] = {Table::kMeta,     Table::kClusters,           Table::kTaskDefinitions,
-                                       Table::kContainerInstances, Table::kTasks, Table::kServices,
-                                       Table::kAttributes};
+inline constexpr Table kAllTables[] = {
+    Table::kMeta,  Table::kClusters, Table::kTaskDefinitions, Table::kContainerInstances,
+    Table::kTasks, Table::kServices, Table::kAttributes};
 
 // Stable name of a table ("meta", "clusters", "task_definitions", ...). Used as the column
 // family name on disk.
@@ -81,10 +81,10 @@ class WriteBatch {
 };
 
 struct StoreStats {
-  uint64_t writes = 0;        // non-empty Write() calls that succeeded
-  uint64_t syncs = 0;         // synced (fsynced) writes
-  uint64_t write_ops = 0;     // puts + deletes written
-  uint64_t write_bytes = 0;   // key + value bytes written
+  uint64_t writes = 0;       // non-empty Write() calls that succeeded
+  uint64_t syncs = 0;        // synced (fsynced) writes
+  uint64_t write_ops = 0;    // puts + deletes written
+  uint64_t write_bytes = 0;  // key + value bytes written
 };
 
 class Store {
@@ -113,8 +113,8 @@ class Store {
 };
 
 struct RocksDbOptions {
-  std::string path;              // directory, created if missing
-  bool sync = true;              // fsync the WAL on every Write (false only for tests/benchmarks)
+  std::string path;  // directory, created if missing
+  bool sync = true;  // fsync the WAL on every Write (false only for tests/benchmarks)
   size_t block_cache_bytes = 64 << 20;
 };
 

@@ -75,8 +75,9 @@ TEST(ArnTest, TaskDefinitionReferences) {
   ASSERT_TRUE(arn.ok());
   EXPECT_EQ(arn->family, "web");
   EXPECT_EQ(arn->revision, 7u);
-  for (const char* bad : {"web:0", "web:-1", "web:x", "we b", ":3", "arn:aws:ecs:local:000000000000:task-definition/web",
-                          "arn:aws:ecs:local:000000000000:task-definition/web:0"}) {
+  for (const char* bad :
+       {"web:0", "web:-1", "web:x", "we b", ":3", "arn:aws:ecs:local:000000000000:task-definition/web",
+        "arn:aws:ecs:local:000000000000:task-definition/web:0"}) {
     EXPECT_FALSE(kArns.TaskDefinition(bad, "taskDefinition").ok()) << bad;
   }
 }

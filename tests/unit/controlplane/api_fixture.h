@@ -66,13 +66,13 @@ class ApiFixture : public ::testing::Test {
 
   void AddTaskDefinition(const std::string& family, int cpu, int memory) {
     v1::RegisterTaskDefinitionResponse resp;
-    ASSERT_TRUE(Do(&Api::RegisterTaskDefinition,
-                   Json<v1::RegisterTaskDefinitionRequest>(R"({"family":")" + family +
-                                                           R"(","containerDefinitions":[{"name":"app","image":"busybox","cpu":)" +
-                                                           std::to_string(cpu) + R"(,"memory":)" +
-                                                           std::to_string(memory) + "}]}"),
-                   &resp)
-                    .ok());
+    ASSERT_TRUE(
+        Do(&Api::RegisterTaskDefinition,
+           Json<v1::RegisterTaskDefinitionRequest>(
+               R"({"family":")" + family + R"(","containerDefinitions":[{"name":"app","image":"busybox","cpu":)" +
+               std::to_string(cpu) + R"(,"memory":)" + std::to_string(memory) + "}]}"),
+           &resp)
+            .ok());
   }
 
   uint64_t revision() const { return pipeline_->committed_revision(); }

@@ -10,8 +10,9 @@ class ResourcesTest : public ApiFixture {};
 
 TEST_F(ResourcesTest, ClusterLifecycleAndCounts) {
   v1::CreateClusterResponse created;
-  ASSERT_TRUE(Do(&Api::CreateCluster, Json<v1::CreateClusterRequest>(
-                                          R"({"clusterName":"prod","tags":[{"key":"team","value":"a"}],
+  ASSERT_TRUE(Do(&Api::CreateCluster,
+                 Json<v1::CreateClusterRequest>(
+                     R"({"clusterName":"prod","tags":[{"key":"team","value":"a"}],
                                               "settings":[{"name":"containerInsights","value":"enabled"}]})"),
                  &created)
                   .ok());
@@ -26,8 +27,8 @@ TEST_F(ResourcesTest, ClusterLifecycleAndCounts) {
   std::string instance = AddInstance("prod", 1024, 1024);
   AddTaskDefinition("web", 1, 6);
   v1::RunTaskResponse run;
-  ASSERT_TRUE(Do(&Api::RunTask, Json<v1::RunTaskRequest>(R"({"cluster":"prod","taskDefinition":"web","count":2})"), &run)
-                  .ok());
+  ASSERT_TRUE(
+      Do(&Api::RunTask, Json<v1::RunTaskRequest>(R"({"cluster":"prod","taskDefinition":"web","count":2})"), &run).ok());
   v1::DescribeClustersResponse described;
   ASSERT_TRUE(Do(&Api::DescribeClusters,
                  Json<v1::DescribeClustersRequest>(R"({"clusters":["prod","ghost"],"include":["TAGS"]})"), &described)
@@ -42,7 +43,8 @@ TEST_F(ResourcesTest, ClusterLifecycleAndCounts) {
   EXPECT_EQ(described.failures(0).arn(), "arn:aws:ecs:local:000000000000:cluster/ghost");
 
   // Delete refuses while instances are registered, then while tasks are not stopped.
-  absl::Status s = Do<v1::DeleteClusterResponse, v1::DeleteClusterRequest>(&Api::DeleteCluster, R"({"cluster":"prod"})");
+  absl::Status s =
+      Do<v1::DeleteClusterResponse, v1::DeleteClusterRequest>(&Api::DeleteCluster, R"({"cluster":"prod"})");
   EXPECT_EQ(s.code(), absl::StatusCode::kFailedPrecondition);
   EXPECT_NE(s.message().find("registered container instances"), std::string::npos) << s;
   s = Do<v1::DeregisterContainerInstanceResponse, v1::DeregisterContainerInstanceRequest>(
@@ -60,9 +62,9 @@ TEST_F(ResourcesTest, ClusterLifecycleAndCounts) {
   EXPECT_NE(s.message().find("running or pending tasks"), std::string::npos) << s;
   for (const auto& t : run.tasks()) {
     v1::StopTaskResponse stop;
-    ASSERT_TRUE(Do(&Api::StopTask, Json<v1::StopTaskRequest>(R"({"cluster":"prod","task":")" + t.task_arn() + R"("})"),
-                   &stop)
-                    .ok());
+    ASSERT_TRUE(
+        Do(&Api::StopTask, Json<v1::StopTaskRequest>(R"({"cluster":"prod","task":")" + t.task_arn() + R"("})"), &stop)
+            .ok());
   }
   // Desired STOPPED is not STOPPED: the tasks still hold the cluster until they stop.
   s = Do<v1::DeleteClusterResponse, v1::DeleteClusterRequest>(&Api::DeleteCluster, R"({"cluster":"prod"})");
@@ -76,17 +78,18 @@ TEST_F(ResourcesTest, ClusterLifecycleAndCounts) {
   v1::ListClustersResponse listed;
   ASSERT_TRUE(Do(&Api::ListClusters, v1::ListClustersRequest(), &listed).ok());
   EXPECT_EQ(listed.cluster_arns_size(), 2);  // default, prod
-  EXPECT_EQ((Do<v1::RunTaskResponse, v1::RunTaskRequest>(&Api::RunTask, R"({"cluster":"empty","taskDefinition":"web"})"))
-                .code(),
-            absl::StatusCode::kNotFound);
+  EXPECT_EQ(
+      (Do<v1::RunTaskResponse, v1::RunTaskRequest>(&Api::RunTask, R"({"cluster":"empty","taskDefinition":"web"})"))
+          .code(),
+      absl::StatusCode::kNotFound);
 }
 
 TEST_F(ResourcesTest, ListClustersPaginates) {
   for (int i = 0; i < 7; ++i) {
     v1::CreateClusterResponse r;
-    ASSERT_TRUE(
-        Do(&Api::CreateCluster, Json<v1::CreateClusterRequest>(R"({"clusterName":"c)" + std::to_string(i) + R"("})"), &r)
-            .ok());
+    ASSERT_TRUE(Do(&Api::CreateCluster,
+                   Json<v1::CreateClusterRequest>(R"({"clusterName":"c)" + std::to_string(i) + R"("})"), &r)
+                    .ok());
   }
   std::set<std::string> seen;
   v1::ListClustersRequest req;
@@ -107,7 +110,8 @@ TEST_F(ResourcesTest, TaskDefinitionRevisionsAndListing) {
   AddTaskDefinition("worker", 1, 6);
   v1::DescribeTaskDefinitionResponse d;
   ASSERT_TRUE(
-      Do(&Api::DescribeTaskDefinition, Json<v1::DescribeTaskDefinitionRequest>(R"({"taskDefinition":"web"})"), &d).ok());
+      Do(&Api::DescribeTaskDefinition, Json<v1::DescribeTaskDefinitionRequest>(R"({"taskDefinition":"web"})"), &d)
+          .ok());
   EXPECT_EQ(d.task_definition().revision(), 3);
   EXPECT_EQ(d.task_definition().status(), "ACTIVE");
   EXPECT_EQ(d.task_definition().network_mode(), "bridge");
@@ -121,11 +125,12 @@ TEST_F(ResourcesTest, TaskDefinitionRevisionsAndListing) {
   EXPECT_EQ(d.task_definition().revision(), 2);
 
   v1::DeregisterTaskDefinitionResponse dr;
+  ASSERT_TRUE(Do(&Api::DeregisterTaskDefinition,
+                 Json<v1::DeregisterTaskDefinitionRequest>(R"({"taskDefinition":"web:3"})"), &dr)
+                  .ok());
   ASSERT_TRUE(
-      Do(&Api::DeregisterTaskDefinition, Json<v1::DeregisterTaskDefinitionRequest>(R"({"taskDefinition":"web:3"})"), &dr)
+      Do(&Api::DescribeTaskDefinition, Json<v1::DescribeTaskDefinitionRequest>(R"({"taskDefinition":"web"})"), &d)
           .ok());
-  ASSERT_TRUE(
-      Do(&Api::DescribeTaskDefinition, Json<v1::DescribeTaskDefinitionRequest>(R"({"taskDefinition":"web"})"), &d).ok());
   EXPECT_EQ(d.task_definition().revision(), 2) << "family alone means the latest ACTIVE revision";
   EXPECT_EQ((Do<v1::DeregisterTaskDefinitionResponse, v1::DeregisterTaskDefinitionRequest>(
                  &Api::DeregisterTaskDefinition, R"({"taskDefinition":"web"})"))
@@ -135,7 +140,8 @@ TEST_F(ResourcesTest, TaskDefinitionRevisionsAndListing) {
   // A new registration never reuses a revision.
   AddTaskDefinition("web", 1, 6);
   ASSERT_TRUE(
-      Do(&Api::DescribeTaskDefinition, Json<v1::DescribeTaskDefinitionRequest>(R"({"taskDefinition":"web"})"), &d).ok());
+      Do(&Api::DescribeTaskDefinition, Json<v1::DescribeTaskDefinitionRequest>(R"({"taskDefinition":"web"})"), &d)
+          .ok());
   EXPECT_EQ(d.task_definition().revision(), 4);
 
   auto list = [&](const std::string& json) {
@@ -166,19 +172,21 @@ TEST_F(ResourcesTest, TaskDefinitionRevisionsAndListing) {
   ASSERT_TRUE(Do(&Api::ListTaskDefinitionFamilies, v1::ListTaskDefinitionFamiliesRequest(), &fams).ok());
   EXPECT_EQ(fams.families_size(), 2);
   for (const char* bad : {R"({"status":"GONE"})", R"({"sort":"UP"})", R"({"familyPrefix":"a b"})"}) {
-    EXPECT_EQ((Do<v1::ListTaskDefinitionsResponse, v1::ListTaskDefinitionsRequest>(&Api::ListTaskDefinitions, bad)).code(),
-              absl::StatusCode::kInvalidArgument)
+    EXPECT_EQ(
+        (Do<v1::ListTaskDefinitionsResponse, v1::ListTaskDefinitionsRequest>(&Api::ListTaskDefinitions, bad)).code(),
+        absl::StatusCode::kInvalidArgument)
         << bad;
   }
 }
 
 TEST_F(ResourcesTest, TaskLevelCpuAndMemoryAreStoredInUnits) {
   v1::RegisterTaskDefinitionResponse resp;
-  ASSERT_TRUE(Do(&Api::RegisterTaskDefinition,
-                 Json<v1::RegisterTaskDefinitionRequest>(
-                     R"({"family":"f","cpu":"1 vCPU","memory":"2GB","containerDefinitions":[{"name":"a","image":"i"}]})"),
-                 &resp)
-                  .ok());
+  ASSERT_TRUE(
+      Do(&Api::RegisterTaskDefinition,
+         Json<v1::RegisterTaskDefinitionRequest>(
+             R"({"family":"f","cpu":"1 vCPU","memory":"2GB","containerDefinitions":[{"name":"a","image":"i"}]})"),
+         &resp)
+          .ok());
   EXPECT_EQ(resp.task_definition().cpu(), "1024");
   EXPECT_EQ(resp.task_definition().memory(), "2048");
 }
@@ -193,8 +201,7 @@ TEST_F(ResourcesTest, PropagateTagsFromTheTaskDefinition) {
                  &td)
                   .ok());
   v1::RunTaskResponse run;
-  ASSERT_TRUE(Do(&Api::RunTask,
-                 Json<v1::RunTaskRequest>(R"({"taskDefinition":"f","propagateTags":"TASK_DEFINITION",
+  ASSERT_TRUE(Do(&Api::RunTask, Json<v1::RunTaskRequest>(R"({"taskDefinition":"f","propagateTags":"TASK_DEFINITION",
                                               "enableExecuteCommand":true,"tags":[{"key":"env","value":"run"}]})"),
                  &run)
                   .ok());
@@ -282,7 +289,8 @@ TEST_F(ResourcesTest, AttributesPutListDelete) {
   std::vector<Bad> bad = {
       {R"({"attributes":[]})", "attributes: give 1 to 10"},
       {R"({"attributes":[{"name":"x y","targetId":")" + a + R"("}]})", "attributes[0].name"},
-      {R"({"attributes":[{"name":")" + std::string(129, 'n') + R"(","targetId":")" + a + R"("}]})", "attributes[0].name"},
+      {R"({"attributes":[{"name":")" + std::string(129, 'n') + R"(","targetId":")" + a + R"("}]})",
+       "attributes[0].name"},
       {R"({"attributes":[{"name":"n","value":" padded","targetId":")" + a + R"("}]})", "attributes[0].value"},
       {R"({"attributes":[{"name":"n","value":"v"}]})", "attributes[0].targetId: required"},
       {R"({"attributes":[{"name":"n","targetType":"task","targetId":")" + a + R"("}]})", "attributes[0].targetType"},
@@ -299,8 +307,8 @@ TEST_F(ResourcesTest, AttributesPutListDelete) {
   // At most 10 custom attributes per instance.
   for (int i = 0; i < 9; ++i) {
     ASSERT_TRUE((Do<v1::PutAttributesResponse, v1::PutAttributesRequest>(
-                     &Api::PutAttributes, R"({"attributes":[{"name":"c)" + std::to_string(i) + R"(","targetId":")" + a +
-                                              R"("}]})"))
+                     &Api::PutAttributes,
+                     R"({"attributes":[{"name":"c)" + std::to_string(i) + R"(","targetId":")" + a + R"("}]})"))
                     .ok());
   }
   absl::Status s = Do<v1::PutAttributesResponse, v1::PutAttributesRequest>(
@@ -342,14 +350,13 @@ TEST_F(ResourcesTest, TagsOnEveryResourceKind) {
                    &tagged)
                     .ok());
     v1::UntagResourceResponse untagged;
-    ASSERT_TRUE(
-        Do(&Api::UntagResource, Json<v1::UntagResourceRequest>(R"({"resourceArn":")" + arn + R"(","tagKeys":["b"]})"),
-           &untagged)
-            .ok());
+    ASSERT_TRUE(Do(&Api::UntagResource,
+                   Json<v1::UntagResourceRequest>(R"({"resourceArn":")" + arn + R"(","tagKeys":["b"]})"), &untagged)
+                    .ok());
     v1::ListTagsForResourceResponse listed;
-    ASSERT_TRUE(
-        Do(&Api::ListTagsForResource, Json<v1::ListTagsForResourceRequest>(R"({"resourceArn":")" + arn + R"("})"), &listed)
-            .ok());
+    ASSERT_TRUE(Do(&Api::ListTagsForResource,
+                   Json<v1::ListTagsForResourceRequest>(R"({"resourceArn":")" + arn + R"("})"), &listed)
+                    .ok());
     ASSERT_EQ(listed.tags_size(), 1) << arn;
     EXPECT_EQ(listed.tags(0).key(), "a");
     EXPECT_EQ(listed.tags(0).value(), "9");
@@ -359,7 +366,7 @@ TEST_F(ResourcesTest, TagsOnEveryResourceKind) {
                 .code(),
             absl::StatusCode::kNotFound);
   EXPECT_EQ((Do<v1::ListTagsForResourceResponse, v1::ListTagsForResourceRequest>(&Api::ListTagsForResource,
-                                                                                  R"({"resourceArn":"nonsense"})"))
+                                                                                 R"({"resourceArn":"nonsense"})"))
                 .code(),
             absl::StatusCode::kInvalidArgument);
 }

@@ -57,12 +57,12 @@ INSTANTIATE_TEST_SUITE_P(
             "count: must be between 1 and 10"},
         Row{"count_11_refused", "{" + kTd + R"(,"count":11})", absl::StatusCode::kInvalidArgument,
             "count: must be between 1 and 10"},
-        Row{"task_definition_required", R"({"count":1})", absl::StatusCode::kInvalidArgument, "taskDefinition: required"},
+        Row{"task_definition_required", R"({"count":1})", absl::StatusCode::kInvalidArgument,
+            "taskDefinition: required"},
         Row{"task_definition_malformed", R"({"taskDefinition":"web:x"})", absl::StatusCode::kInvalidArgument,
             "taskDefinition"},
         Row{"task_definition_unknown", R"({"taskDefinition":"nope"})", absl::StatusCode::kNotFound, "nope"},
-        Row{"task_definition_revision_unknown", R"({"taskDefinition":"web:7"})", absl::StatusCode::kNotFound,
-            "web:7"},
+        Row{"task_definition_revision_unknown", R"({"taskDefinition":"web:7"})", absl::StatusCode::kNotFound, "web:7"},
         Row{"task_definition_arn_ok", R"({"taskDefinition":"arn:aws:ecs:local:000000000000:task-definition/web:1"})",
             absl::StatusCode::kOk, ""},
         Row{"task_definition_arn_other_account",
@@ -72,8 +72,7 @@ INSTANTIATE_TEST_SUITE_P(
             "cluster 'nope' not found"},
         Row{"cluster_arn_ok", "{" + kTd + R"(,"cluster":"arn:aws:ecs:local:000000000000:cluster/default"})",
             absl::StatusCode::kOk, ""},
-        Row{"cluster_invalid_name", "{" + kTd + R"(,"cluster":"a b"})", absl::StatusCode::kInvalidArgument,
-            "cluster"},
+        Row{"cluster_invalid_name", "{" + kTd + R"(,"cluster":"a b"})", absl::StatusCode::kInvalidArgument, "cluster"},
         Row{"group_255_ok", "{" + kTd + R"(,"group":")" + Repeat('g', 255) + R"("})", absl::StatusCode::kOk, ""},
         Row{"group_256_refused", "{" + kTd + R"(,"group":")" + Repeat('g', 256) + R"("})",
             absl::StatusCode::kInvalidArgument, "group"},
@@ -85,8 +84,7 @@ INSTANTIATE_TEST_SUITE_P(
         Row{"started_by_bad_char_refused", "{" + kTd + R"(,"startedBy":"a b"})", absl::StatusCode::kInvalidArgument,
             "startedBy"},
         Row{"tags_50_ok", "{" + kTd + R"(,"tags":)" + Tags(50) + "}", absl::StatusCode::kOk, ""},
-        Row{"tags_51_refused", "{" + kTd + R"(,"tags":)" + Tags(51) + "}", absl::StatusCode::kInvalidArgument,
-            "tags"},
+        Row{"tags_51_refused", "{" + kTd + R"(,"tags":)" + Tags(51) + "}", absl::StatusCode::kInvalidArgument, "tags"},
         Row{"tag_key_128_ok", "{" + kTd + R"(,"tags":)" + Tags(1, 128) + "}", absl::StatusCode::kOk, ""},
         Row{"tag_key_129_refused", "{" + kTd + R"(,"tags":)" + Tags(1, 129) + "}", absl::StatusCode::kInvalidArgument,
             "tags[0].key"},
@@ -149,7 +147,8 @@ TEST_F(TasksTest, FailureNamesTheReasonThatEliminatedMostInstances) {
   ASSERT_TRUE(Do(&Api::RunTask, Json<v1::RunTaskRequest>(R"({"taskDefinition":"web"})"), &resp).ok());
   ASSERT_EQ(resp.failures_size(), 1);
   EXPECT_EQ(resp.failures(0).reason(), "RESOURCE:MEMORY");
-  EXPECT_EQ(resp.failures(0).detail(), "INACTIVE on 1 instance, RESOURCE:CPU on 1 instance, RESOURCE:MEMORY on 2 instances");
+  EXPECT_EQ(resp.failures(0).detail(),
+            "INACTIVE on 1 instance, RESOURCE:CPU on 1 instance, RESOURCE:MEMORY on 2 instances");
 }
 
 TEST_F(TasksTest, NoInstancesIsMissing) {
@@ -165,8 +164,8 @@ TEST_F(TasksTest, InactiveRevisionCannotRun) {
   AddInstance("default", 1024, 1024);
   AddTaskDefinition("web", 1, 6);
   v1::DeregisterTaskDefinitionResponse dereg;
-  ASSERT_TRUE(Do(&Api::DeregisterTaskDefinition, Json<v1::DeregisterTaskDefinitionRequest>(R"({"taskDefinition":"web:1"})"),
-                 &dereg)
+  ASSERT_TRUE(Do(&Api::DeregisterTaskDefinition,
+                 Json<v1::DeregisterTaskDefinitionRequest>(R"({"taskDefinition":"web:1"})"), &dereg)
                   .ok());
   EXPECT_EQ(dereg.task_definition().status(), "INACTIVE");
   absl::Status s = Do<v1::RunTaskResponse, v1::RunTaskRequest>(&Api::RunTask, R"({"taskDefinition":"web:1"})");
@@ -215,15 +214,17 @@ TEST_F(TasksTest, StopTaskSetsDesiredStatusAndIsIdempotent) {
   EXPECT_EQ(stop.task().stopped_reason(), "Task stopped by user");
   EXPECT_EQ(stop.task().version(), 2);
   const uint64_t before = revision();
-  ASSERT_TRUE(Do(&Api::StopTask, Json<v1::StopTaskRequest>(R"({"task":")" + arn + R"(","reason":"again"})"), &stop).ok());
+  ASSERT_TRUE(
+      Do(&Api::StopTask, Json<v1::StopTaskRequest>(R"({"task":")" + arn + R"(","reason":"again"})"), &stop).ok());
   EXPECT_EQ(stop.task().stopped_reason(), "Task stopped by user") << "the first stop's reason stands";
   EXPECT_EQ(revision(), before);
 
   EXPECT_EQ((Do<v1::StopTaskResponse, v1::StopTaskRequest>(&Api::StopTask, R"({})")).code(),
             absl::StatusCode::kInvalidArgument);
-  EXPECT_EQ((Do<v1::StopTaskResponse, v1::StopTaskRequest>(&Api::StopTask, R"({"task":")" + std::string(32, 'b') + R"("})"))
-                .code(),
-            absl::StatusCode::kNotFound);
+  EXPECT_EQ(
+      (Do<v1::StopTaskResponse, v1::StopTaskRequest>(&Api::StopTask, R"({"task":")" + std::string(32, 'b') + R"("})"))
+          .code(),
+      absl::StatusCode::kNotFound);
   EXPECT_EQ((Do<v1::StopTaskResponse, v1::StopTaskRequest>(
                  &Api::StopTask, R"({"task":")" + arn + R"(","reason":")" + Repeat('r', 256) + R"("})"))
                 .code(),
@@ -235,13 +236,13 @@ TEST_F(TasksTest, DescribeTasksLimitsAndMissing) {
             absl::StatusCode::kInvalidArgument);
   std::string many = "[";
   for (int i = 0; i < 101; ++i) many += std::string(i ? "," : "") + "\"" + std::string(32, 'c') + "\"";
-  EXPECT_EQ(
-      (Do<v1::DescribeTasksResponse, v1::DescribeTasksRequest>(&Api::DescribeTasks, R"({"tasks":)" + many + "]}")).code(),
-      absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ((Do<v1::DescribeTasksResponse, v1::DescribeTasksRequest>(&Api::DescribeTasks, R"({"tasks":)" + many + "]}"))
+                .code(),
+            absl::StatusCode::kInvalidArgument);
   v1::DescribeTasksResponse resp;
-  ASSERT_TRUE(Do(&Api::DescribeTasks, Json<v1::DescribeTasksRequest>(R"({"tasks":[")" + std::string(32, 'c') + R"("]})"),
-                 &resp)
-                  .ok());
+  ASSERT_TRUE(
+      Do(&Api::DescribeTasks, Json<v1::DescribeTasksRequest>(R"({"tasks":[")" + std::string(32, 'c') + R"("]})"), &resp)
+          .ok());
   ASSERT_EQ(resp.failures_size(), 1);
   EXPECT_EQ(resp.failures(0).reason(), "MISSING");
 }
@@ -286,10 +287,8 @@ TEST_F(TasksTest, ListTasksFiltersAndPaginates) {
   };
   EXPECT_EQ(count(R"({})"), 28);
   EXPECT_EQ(count(R"({"startedBy":"me"})"), 25);
-  EXPECT_EQ(count(R"({"containerInstance":")" + a + R"("})"), 12 + (db.tasks(0).container_instance_arn().find(a) !=
-                                                                           std::string::npos
-                                                                       ? 3
-                                                                       : 0));
+  EXPECT_EQ(count(R"({"containerInstance":")" + a + R"("})"),
+            12 + (db.tasks(0).container_instance_arn().find(a) != std::string::npos ? 3 : 0));
   EXPECT_EQ(count(R"({"desiredStatus":"PENDING"})"), 0);
   EXPECT_EQ(count(R"({"desiredStatus":"STOPPED"})"), 0);
   EXPECT_EQ(count(R"({"launchType":"EXTERNAL"})"), 0);

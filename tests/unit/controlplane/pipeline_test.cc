@@ -80,10 +80,13 @@ TEST(PipelineTest, GroupCommitsConcurrentProposalsAndAcksOnlyAfterTheWrite) {
   for (int k = 0; k < writes; ++k) EXPECT_LE(store.acked_at_write[k], store.durable_before_write[k]) << k;
   EXPECT_EQ(pipeline.committed_revision(), static_cast<uint64_t>(writes));
   int found = 0;
-  ASSERT_TRUE(store.Scan(store::Table::kTasks, "", [&](std::string_view, std::string_view) {
-                     ++found;
-                     return true;
-                   }).ok());
+  ASSERT_TRUE(store
+                  .Scan(store::Table::kTasks, "",
+                        [&](std::string_view, std::string_view) {
+                          ++found;
+                          return true;
+                        })
+                  .ok());
   EXPECT_EQ(found, kThreads * kPerThread);
 }
 
@@ -94,10 +97,8 @@ TEST(PipelineTest, RejectedProposalWritesNothingAndOthersInTheBatchCommit) {
   CommitPipeline pipeline(&store, &mu, 41, {});
   // Submit before Start so both land in one batch.
   std::promise<absl::Status> bad, good;
-  pipeline.Submit({[](Txn& txn) {
-                     return absl::InvalidArgumentError("no");
-                   },
-                   [&](absl::Status s) { bad.set_value(s); }});
+  pipeline.Submit(
+      {[](Txn& txn) { return absl::InvalidArgumentError("no"); }, [&](absl::Status s) { bad.set_value(s); }});
   pipeline.Submit({[](Txn& txn) {
                      EXPECT_EQ(txn.revision(), 42u);
                      txn.batch().Put(store::Table::kClusters, "ok", "1");
@@ -224,8 +225,8 @@ TEST(PipelineTest, SubmitAfterStopIsUnavailable) {
 }  // namespace
 }  // namespace berth::controlplane
 
-#include "src/controlplane/state.h"
 #include "berth/store/keys.h"
+#include "src/controlplane/state.h"
 
 namespace berth::controlplane {
 namespace {
