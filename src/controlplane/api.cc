@@ -118,7 +118,7 @@ absl::Status Api::Bootstrap() {
 void Api::RenderCluster(const ClusterEntry& cluster, bool with_tags, v1::Cluster* out) const {
   *out = cluster.record.cluster();
   out->set_cluster_arn(arns_.Cluster(out->cluster_name()));
-  out->set_registered_container_instances_count(static_cast<int32_t>(cluster.registered_instances));
+  out->set_registered_container_instances_count(static_cast<int32_t>(cluster.registered_instances()));
   out->set_running_tasks_count(static_cast<int32_t>(cluster.running_tasks));
   out->set_pending_tasks_count(static_cast<int32_t>(cluster.pending_tasks));
   out->set_active_services_count(static_cast<int32_t>(cluster.active_services));

@@ -88,8 +88,8 @@ void Api::DeleteCluster(const v1::DeleteClusterRequest& request, v1::DeleteClust
   Submit(
       [this, response, name](Txn& txn) -> absl::Status {
         ASSIGN_OR_RETURN(ClusterEntry * c, ActiveCluster(name));
-        if (c->registered_instances > 0) {
-          return WithType(Conflict("cluster '", name, "' still has ", c->registered_instances,
+        if (c->registered_instances() > 0) {
+          return WithType(Conflict("cluster '", name, "' still has ", c->registered_instances(),
                                    " registered container instances: deregister them first "
                                    "(DeregisterContainerInstance)"),
                           "ClusterContainsContainerInstancesException");

@@ -173,9 +173,7 @@ void Api::RegisterContainerInstance(const v1::RegisterContainerInstanceRequest& 
           rec.set_cluster(cluster);
           rec.set_id(NewId());
           *rec.mutable_instance() = std::move(ci);
-          std::string id = rec.id();
-          state_->AddInstance(*c, std::move(rec));
-          inst = &c->instances.at(id);
+          inst = &state_->AddInstance(*c, std::move(rec));
         } else {
           *inst->record.mutable_instance() = std::move(ci);
         }

@@ -189,9 +189,7 @@ absl::Status Api::ApplyLaunch(Txn& txn, const Launch& launch, google::protobuf::
       if (auto az = inst.attributes.find("ecs.availability-zone"); az != inst.attributes.end()) {
         t->set_availability_zone(az->second.attribute().value());
       }
-      std::string id = tr.id();
-      state_->AddTask(*c, std::move(tr));
-      TaskEntry& entry = c->tasks.at(id);
+      TaskEntry& entry = state_->AddTask(*c, std::move(tr));
       PutTask(txn, entry);
       RenderTask(entry, true, tasks->Add());
     }

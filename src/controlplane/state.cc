@@ -131,12 +131,13 @@ void State::Account(ClusterEntry& cluster, const v1::TaskRecord& record, int sig
   }
 }
 
-void State::AddTask(ClusterEntry& cluster, v1::TaskRecord record) {
+TaskEntry& State::AddTask(ClusterEntry& cluster, v1::TaskRecord record) {
   std::string id = record.id();
   auto [it, inserted] = cluster.tasks.emplace(std::move(id), TaskEntry{std::move(record)});
   BERTH_CHECK_MSG(inserted, "AddTask with an existing task id");
   Account(cluster, it->second.record, +1);
   ++task_count_;
+  return it->second;
 }
 
 void State::UpdateTask(ClusterEntry& cluster, TaskEntry& task, const std::function<void(v1::TaskRecord&)>& update) {
@@ -145,26 +146,24 @@ void State::UpdateTask(ClusterEntry& cluster, TaskEntry& task, const std::functi
   Account(cluster, task.record, +1);
 }
 
-void State::AddInstance(ClusterEntry& cluster, v1::ContainerInstanceRecord record) {
+InstanceEntry& State::AddInstance(ClusterEntry& cluster, v1::ContainerInstanceRecord record) {
   std::string id = record.id();
   auto [it, inserted] = cluster.instances.emplace(id, InstanceEntry{});
   BERTH_CHECK_MSG(inserted, "AddInstance with an existing instance id");
   it->second.record = std::move(record);
   ++instance_count_;
   RefreshInstanceView(cluster, it->second);
+  return it->second;
 }
 
 void State::RefreshInstanceView(ClusterEntry& cluster, InstanceEntry& instance) {
   const auto& ci = instance.record.instance();
   const std::string& id = instance.record.id();
-  bool was_registered = cluster.view.Find(id) != nullptr;
   bool registered = ci.status() == "ACTIVE" || ci.status() == "DRAINING";
-  if (was_registered) --cluster.registered_instances;
   if (!registered) {
     cluster.view.Remove(id);
     return;
   }
-  ++cluster.registered_instances;
   placement::InstanceView view;
   view.id = id;
   view.status = ci.status() == "ACTIVE" ? placement::InstanceStatus::kActive : placement::InstanceStatus::kDraining;

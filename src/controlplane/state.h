@@ -49,10 +49,11 @@ struct ClusterEntry {
   placement::ClusterView view;                            // ACTIVE and DRAINING instances
   int64_t running_tasks = 0;
   int64_t pending_tasks = 0;
-  int64_t registered_instances = 0;  // ACTIVE + DRAINING
   int64_t active_services = 0;
 
   bool active() const { return record.cluster().status() == "ACTIVE"; }
+  // ACTIVE + DRAINING instances: exactly those in the placement view.
+  int64_t registered_instances() const { return static_cast<int64_t>(view.size()); }
 };
 
 struct FamilyEntry {
@@ -87,12 +88,12 @@ class State {
 
   // Task accounting: every change of a task's lastStatus, instance or existence goes through these
   // so that counts, instance task sets and ClusterView reservations stay consistent.
-  void AddTask(ClusterEntry& cluster, v1::TaskRecord record);
+  TaskEntry& AddTask(ClusterEntry& cluster, v1::TaskRecord record);
   // Applies `update` to the task's record and re-accounts it (releasing its reservation when it
   // reaches STOPPED).
   void UpdateTask(ClusterEntry& cluster, TaskEntry& task, const std::function<void(v1::TaskRecord&)>& update);
 
-  void AddInstance(ClusterEntry& cluster, v1::ContainerInstanceRecord record);
+  InstanceEntry& AddInstance(ClusterEntry& cluster, v1::ContainerInstanceRecord record);
   // Re-derives the instance's ClusterView entry after a status or resource change.
   void RefreshInstanceView(ClusterEntry& cluster, InstanceEntry& instance);
 
