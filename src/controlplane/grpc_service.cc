@@ -11,19 +11,25 @@ int64_t NowMicros() {
 }
 
 template <typename Request, typename Response>
-grpc::ServerUnaryReactor* Dispatch(Api* api, Metrics* metrics, const char* method, grpc::CallbackServerContext* context,
-                                   const Request* request, Response* response,
+grpc::ServerUnaryReactor* Dispatch(Api* api, Metrics* metrics, const Metrics::RpcMetrics* rpc,
+                                   grpc::CallbackServerContext* context, const Request* request, Response* response,
                                    void (Api::*action)(const Request&, Response*, Api::Done)) {
   grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
   const int64_t start = NowMicros();
-  (api->*action)(*request, response, [reactor, metrics, method, start](absl::Status status) {
-    metrics->ObserveRpc("grpc", method, status.code(), NowMicros() - start);
+  (api->*action)(*request, response, [reactor, metrics, rpc, start](absl::Status status) {
+    metrics->ObserveRpc(*rpc, status.code(), NowMicros() - start);
     reactor->Finish(ToGrpcStatus(status));
   });
   return reactor;
 }
 
 }  // namespace
+
+GrpcContainerService::GrpcContainerService(Api* api, Metrics* metrics) : api_(api), metrics_(metrics) {
+#define BERTH_GRPC_METRICS_INIT(A) A##_metrics_ = metrics->ForRpc("grpc", #A);
+  BERTH_API_ACTIONS(BERTH_GRPC_METRICS_INIT)
+#undef BERTH_GRPC_METRICS_INIT
+}
 
 grpc::Status ToGrpcStatus(const absl::Status& status) {
   if (status.ok()) return grpc::Status::OK;
@@ -33,7 +39,7 @@ grpc::Status ToGrpcStatus(const absl::Status& status) {
 #define BERTH_GRPC_DEFINE(A)                                                                                    \
   grpc::ServerUnaryReactor* GrpcContainerService::A(grpc::CallbackServerContext* context,                       \
                                                     const v1::A##Request* request, v1::A##Response* response) { \
-    return Dispatch(api_, metrics_, #A, context, request, response, &Api::A);                                   \
+    return Dispatch(api_, metrics_, A##_metrics_, context, request, response, &Api::A);                         \
   }
 BERTH_API_ACTIONS(BERTH_GRPC_DEFINE)
 #undef BERTH_GRPC_DEFINE

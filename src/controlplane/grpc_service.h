@@ -15,7 +15,7 @@ grpc::Status ToGrpcStatus(const absl::Status& status);
 class GrpcContainerService final : public v1::ContainerService::CallbackService {
  public:
   // `api` and `metrics` must outlive the service.
-  GrpcContainerService(Api* api, Metrics* metrics) : api_(api), metrics_(metrics) {}
+  GrpcContainerService(Api* api, Metrics* metrics);
 
 #define BERTH_GRPC_DECLARE(A)                                                                      \
   grpc::ServerUnaryReactor* A(grpc::CallbackServerContext* context, const v1::A##Request* request, \
@@ -26,6 +26,10 @@ class GrpcContainerService final : public v1::ContainerService::CallbackService 
  private:
   Api* const api_;
   Metrics* const metrics_;
+  // Each action's metrics, resolved once here rather than per call.
+#define BERTH_GRPC_METRICS_MEMBER(A) const Metrics::RpcMetrics* A##_metrics_;
+  BERTH_API_ACTIONS(BERTH_GRPC_METRICS_MEMBER)
+#undef BERTH_GRPC_METRICS_MEMBER
 };
 
 }  // namespace berth::controlplane

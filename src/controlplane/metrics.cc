@@ -66,27 +66,28 @@ Metrics::Metrics() : registry_(std::make_shared<prometheus::Registry>()) {
 
 Metrics::~Metrics() = default;
 
-Metrics::RpcEntry& Metrics::Rpc(std::string_view door, std::string_view method) {
+const Metrics::RpcMetrics* Metrics::ForRpc(std::string_view door, std::string_view method) {
   std::string key = StrCat(door, "/", method);
   absl::MutexLock lock(&mu_);
   auto it = rpcs_.find(key);
-  if (it != rpcs_.end()) return *it->second;
-  auto entry = std::make_unique<RpcEntry>();
-  entry->latency = &rpc_latency_->Add({{"door", std::string(door)}, {"method", std::string(method)}}, LatencyBuckets());
-  entry->ok = &rpc_total_->Add({{"door", std::string(door)}, {"method", std::string(method)}, {"code", "OK"}});
-  RpcEntry& ref = *entry;
+  if (it != rpcs_.end()) return it->second.get();
+  auto entry = std::make_unique<RpcMetrics>();
+  entry->door = std::string(door);
+  entry->method = std::string(method);
+  entry->latency = &rpc_latency_->Add({{"door", entry->door}, {"method", entry->method}}, LatencyBuckets());
+  entry->ok = &rpc_total_->Add({{"door", entry->door}, {"method", entry->method}, {"code", "OK"}});
+  const RpcMetrics* ref = entry.get();
   rpcs_.emplace(std::move(key), std::move(entry));
   return ref;
 }
 
-void Metrics::ObserveRpc(std::string_view door, std::string_view method, absl::StatusCode code, int64_t micros) {
-  RpcEntry& e = Rpc(door, method);
-  e.latency->Observe(static_cast<double>(micros) / 1e6);
+void Metrics::ObserveRpc(const RpcMetrics& rpc, absl::StatusCode code, int64_t micros) {
+  rpc.latency->Observe(static_cast<double>(micros) / 1e6);
   if (code == absl::StatusCode::kOk) {
-    e.ok->Increment();
+    rpc.ok->Increment();
   } else {
-    rpc_total_->Add({{"door", std::string(door)}, {"method", std::string(method)}, {"code", CodeName(code)}})
-        .Increment();
+    // Errors are rare: their counters are looked up by label set.
+    rpc_total_->Add({{"door", rpc.door}, {"method", rpc.method}, {"code", CodeName(code)}}).Increment();
   }
 }
 
