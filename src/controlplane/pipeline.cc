@@ -106,7 +106,6 @@ void CommitPipeline::RunCompletions() {
       completed = std::move(completions_.front());
       completions_.pop_front();
     }
-    for (auto& fn : completed.after_commit) fn();
     for (size_t i = 0; i < completed.proposals.size(); ++i) {
       completed.proposals[i].done(std::move(completed.results[i]));
     }
@@ -115,7 +114,6 @@ void CommitPipeline::RunCompletions() {
 
 CommitPipeline::Completed CommitPipeline::CommitBatch(std::vector<Proposal> batch) {
   std::vector<absl::Status> results(batch.size());
-  std::vector<std::function<void()>> after_commit;
   size_t write_ops = 0;
   int64_t fsync_micros = 0;
   const uint64_t revision = next_revision_;
@@ -127,7 +125,6 @@ CommitPipeline::Completed CommitPipeline::CommitBatch(std::vector<Proposal> batc
       results[i] = batch[i].apply(txn);
       if (!results[i].ok()) continue;
       writes.Append(std::move(txn.batch_));
-      for (auto& fn : txn.after_commit_) after_commit.push_back(std::move(fn));
     }
     if (!writes.empty()) {
       writes.Put(store::Table::kMeta, std::string(kMetaRevisionKey), EncodeRevision(revision));
@@ -147,7 +144,7 @@ CommitPipeline::Completed CommitPipeline::CommitBatch(std::vector<Proposal> batc
     }
   }
   if (observer_ != nullptr) observer_->OnBatchCommitted(batch.size(), write_ops, fsync_micros);
-  return Completed{std::move(batch), std::move(results), std::move(after_commit)};
+  return Completed{std::move(batch), std::move(results)};
 }
 
 }  // namespace berth::controlplane

@@ -46,14 +46,11 @@ class Txn {
   // The revision every record written in this batch carries.
   uint64_t revision() const { return revision_; }
   store::WriteBatch& batch() { return batch_; }
-  // Runs after the batch is durable and the state lock is released (e.g. waking pollers).
-  void AfterCommit(std::function<void()> fn) { after_commit_.push_back(std::move(fn)); }
 
  private:
   friend class CommitPipeline;
   uint64_t revision_;
   store::WriteBatch batch_;
-  std::vector<std::function<void()>> after_commit_;
 };
 
 struct Proposal {
@@ -101,7 +98,6 @@ class CommitPipeline {
   struct Completed {
     std::vector<Proposal> proposals;
     std::vector<absl::Status> results;
-    std::vector<std::function<void()>> after_commit;
   };
 
   void Run();
