@@ -606,7 +606,7 @@ bool MatchNumber(const ExpressionNode& n, double value, std::string_view text) {
 bool MatchTerm(const ExpressionNode& n, const ExpressionSubject& s) {
   switch (n.subject) {
     case Subject::kAttribute: {
-      const std::optional<std::string> value = s.Attribute(n.attribute);
+      const std::optional<std::string_view> value = s.Attribute(n.attribute);
       if (!value) return IsNegative(n.op);
       return MatchString(n, *value, Ordering::kGeneric);
     }

@@ -60,11 +60,12 @@ inline constexpr size_t kMaxExpressionLength = 2000;
 // records.
 struct ExpressionSubject {
   virtual ~ExpressionSubject() = default;
-  // The attribute's value, or nullopt when the instance does not have it.
-  virtual std::optional<std::string> Attribute(std::string_view name) const = 0;
+  // The attribute's value, or nullopt when the instance does not have it. Views stay valid while
+  // the expression is being evaluated.
+  virtual std::optional<std::string_view> Attribute(std::string_view name) const = 0;
   virtual bool AgentConnected() const = 0;
-  virtual std::string AgentVersion() const = 0;
-  virtual std::string Ec2InstanceId() const = 0;
+  virtual std::string_view AgentVersion() const = 0;
+  virtual std::string_view Ec2InstanceId() const = 0;
   // Registration time, seconds since the Unix epoch.
   virtual double RegisteredAt() const = 0;
   virtual int64_t RunningTasksCount() const = 0;

@@ -23,14 +23,14 @@ struct FakeInstance : ExpressionSubject {
   std::set<std::string, std::less<>> groups;
 
   // ExpressionSubject
-  std::optional<std::string> Attribute(std::string_view name) const override {
+  std::optional<std::string_view> Attribute(std::string_view name) const override {
     auto it = attributes.find(name);
     if (it == attributes.end()) return std::nullopt;
     return it->second;
   }
   bool AgentConnected() const override { return connected; }
-  std::string AgentVersion() const override { return version; }
-  std::string Ec2InstanceId() const override { return ec2_id; }
+  std::string_view AgentVersion() const override { return version; }
+  std::string_view Ec2InstanceId() const override { return ec2_id; }
   double RegisteredAt() const override { return registered_at; }
   int64_t RunningTasksCount() const override { return running; }
   bool HasTaskGroup(std::string_view group) const override { return groups.contains(group); }
