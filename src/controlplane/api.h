@@ -112,6 +112,10 @@ class Api {
     google::protobuf::RepeatedPtrField<v1::Tag> tags;
     bool enable_execute_command = false;
     bool propagate_task_definition_tags = false;
+    // RunTask's placement (the task definition's constraints are added when applied).
+    std::vector<placement::Constraint> constraints;
+    std::vector<placement::Strategy> strategies;
+    uint64_t seed = 0;  // for the random strategy
   };
   absl::Status ApplyLaunch(Txn& txn, const Launch& launch, google::protobuf::RepeatedPtrField<v1::Task>* tasks,
                            google::protobuf::RepeatedPtrField<v1::Failure>* failures);

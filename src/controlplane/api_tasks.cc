@@ -2,6 +2,7 @@
 #include <google/protobuf/util/json_util.h>
 
 #include <optional>
+#include <random>
 
 #include "berth/common/strings.h"
 #include "src/controlplane/api.h"
@@ -84,6 +85,58 @@ void InitContainers(const v1::TaskDefinition& td, const v1::TaskOverride& overri
   }
 }
 
+
+// RunTask's placementConstraints and placementStrategy, checked and parsed.
+absl::Status ParsePlacement(const v1::RunTaskRequest& request, const Limits& limits,
+                            std::vector<placement::Constraint>* constraints,
+                            std::vector<placement::Strategy>* strategies) {
+  if (request.placement_constraints_size() > limits.max_placement_constraints) {
+    return InvalidParameter("placementConstraints: at most ", limits.max_placement_constraints, " (got ",
+                            request.placement_constraints_size(), ")");
+  }
+  for (int i = 0; i < request.placement_constraints_size(); ++i) {
+    const auto& pc = request.placement_constraints(i);
+    auto c = placement::Constraint::FromApi(pc.type(), pc.expression());
+    if (!c.ok()) {
+      return InvalidParameter("placementConstraints[", i, "].", c.status().message());
+    }
+    constraints->push_back(*std::move(c));
+  }
+  if (request.placement_strategy_size() > limits.max_placement_strategies) {
+    return InvalidParameter("placementStrategy: at most ", limits.max_placement_strategies, " (got ",
+                            request.placement_strategy_size(), ")");
+  }
+  for (int i = 0; i < request.placement_strategy_size(); ++i) {
+    const auto& ps = request.placement_strategy(i);
+    auto st = placement::Strategy::FromApi(ps.type(), ps.field());
+    if (!st.ok()) {
+      return InvalidParameter("placementStrategy[", i, "].", st.status().message());
+    }
+    strategies->push_back(*std::move(st));
+  }
+  return absl::OkStatus();
+}
+
+// Attributes an instance must have for the task definition's runtimePlatform. Linux is what an
+// instance without ecs.os-type runs, so only other families are required explicitly.
+std::vector<placement::RequiredAttribute> RequiredAttributes(const v1::TaskDefinition& td) {
+  std::vector<placement::RequiredAttribute> out;
+  if (!td.has_runtime_platform()) return out;
+  const auto& rp = td.runtime_platform();
+  if (rp.has_cpu_architecture()) {
+    out.push_back({"ecs.cpu-architecture", rp.cpu_architecture() == "ARM64" ? "arm64" : "x86_64"});
+  }
+  if (rp.has_operating_system_family() && rp.operating_system_family() != "LINUX") {
+    out.push_back({"ecs.os-type", "windows"});
+  }
+  return out;
+}
+
+uint64_t NewSeed() {
+  static thread_local std::mt19937_64 rng{std::random_device{}()};
+  return rng();
+}
+
 }  // namespace
 
 absl::Status Api::ApplyLaunch(Txn& txn, const Launch& launch, google::protobuf::RepeatedPtrField<v1::Task>* tasks,
@@ -107,11 +160,6 @@ absl::Status Api::ApplyLaunch(Txn& txn, const Launch& launch, google::protobuf::
   if (!compatible) {
     return InvalidParameter("taskDefinition: ", td.family(), ":", td.revision(), " is not compatible with launch type ",
                             launch.launch_type);
-  }
-  if (!td.placement_constraints().empty()) {
-    return Unimplemented(
-        "taskDefinition.placementConstraints: placement constraints are not supported by this "
-        "version of berthd");
   }
   ASSIGN_OR_RETURN(v1::ResourceDemand demand, DemandWithOverrides(td, rec->demand(), launch.overrides));
   google::protobuf::RepeatedPtrField<v1::Tag> tags = launch.tags;
@@ -139,23 +187,54 @@ absl::Status Api::ApplyLaunch(Txn& txn, const Launch& launch, google::protobuf::
     }
     candidates.push_back(id);
   }
-  std::vector<placement::PlacementRequest> requests;
+  placement::PlacementRequest preq;
+  preq.demand = ToDemand(demand);
+  preq.launch_type = launch.launch_type == "EXTERNAL" ? placement::LaunchType::kExternal : placement::LaunchType::kEc2;
+  preq.group = launch.group;
+  preq.constraints = launch.constraints;
+  for (int i = 0; i < td.placement_constraints_size(); ++i) {
+    const auto& pc = td.placement_constraints(i);
+    auto constraint = placement::Constraint::FromApi(pc.type(), pc.expression());
+    if (!constraint.ok()) {
+      return InvalidParameter("taskDefinition: ", td.family(), ":", td.revision(), " placementConstraints[", i,
+                              "].", constraint.status().message());
+    }
+    preq.constraints.push_back(*std::move(constraint));
+  }
+  if (static_cast<int>(preq.constraints.size()) > options_.limits.max_placement_constraints) {
+    return InvalidParameter("placementConstraints: at most ", options_.limits.max_placement_constraints,
+                            " together with the task definition's (got ", preq.constraints.size(), ")");
+  }
+  preq.strategies = launch.strategies;
+  preq.required_attributes = RequiredAttributes(td);
+  preq.seed = launch.seed;
+
+  // RunTask: `count` tasks over the cluster. StartTask: one task on each named instance.
+  std::vector<std::pair<std::string, int>> rounds;  // (only instance, count)
   if (launch.instance_ids.empty()) {
-    requests.push_back({ToDemand(demand), launch.count, {}});
+    rounds.emplace_back(std::string(), launch.count);
   } else {
-    for (const auto& id : candidates) requests.push_back({ToDemand(demand), 1, {id}});
+    for (const auto& id : candidates) rounds.emplace_back(id, 1);
   }
 
   const double now = clock_->NowSeconds();
-  for (const auto& req : requests) {
-    placement::PlacementResult result = engine_.Place(c->view, req);
-    for (const auto& f : result.failures) {
-      auto* out = failures->Add();
-      if (!req.only_instances.empty()) out->set_arn(arns_.ContainerInstance(launch.cluster, req.only_instances[0]));
-      out->set_reason(f.reason);
-      out->set_detail(f.detail);
-    }
-    for (const auto& instance_id : result.placed) {
+  int index = 0;
+  for (const auto& [only, count] : rounds) {
+    preq.only_instances.clear();
+    if (!only.empty()) preq.only_instances.push_back(only);
+    for (int n = 0; n < count; ++n, ++index) {
+      placement::Engine::Prepare(c->view, preq);
+      placement::Decision decision = engine_.PlaceOne(c->view, preq, index);
+      if (!decision.placement) {
+        for (int k = n; k < count; ++k) {
+          auto* out = failures->Add();
+          if (!only.empty()) out->set_arn(arns_.ContainerInstance(launch.cluster, only));
+          out->set_reason(decision.failure.reason);
+          out->set_detail(decision.failure.detail);
+        }
+        break;
+      }
+      const std::string& instance_id = decision.placement->instance_id;
       v1::TaskRecord tr;
       tr.set_cluster(launch.cluster);
       tr.set_id(NewId());
@@ -163,6 +242,8 @@ absl::Status Api::ApplyLaunch(Txn& txn, const Launch& launch, google::protobuf::
       tr.set_task_definition_revision(static_cast<uint32_t>(td.revision()));
       tr.set_container_instance_id(instance_id);
       *tr.mutable_reservation() = demand;
+      for (int32_t p : decision.placement->dynamic_tcp_ports) tr.add_dynamic_tcp_ports(p);
+      for (int32_t p : decision.placement->dynamic_udp_ports) tr.add_dynamic_udp_ports(p);
       v1::Task* t = tr.mutable_task();
       t->set_last_status("PENDING");
       t->set_desired_status("RUNNING");
@@ -239,10 +320,10 @@ void Api::RunTask(const v1::RunTaskRequest& request, v1::RunTaskResponse* respon
     return done(InvalidParameter("capacityProviderStrategy[0].capacityProvider: capacity provider '",
                                  request.capacity_provider_strategy(0).capacity_provider(), "' does not exist"));
   }
-  if (!request.placement_constraints().empty() || !request.placement_strategy().empty()) {
-    return done(Unimplemented(request.placement_constraints().empty() ? "placementStrategy" : "placementConstraints",
-                              ": not supported by this version of berthd (tasks are placed first-fit)"));
+  if (absl::Status s = ParsePlacement(request, options_.limits, &launch->constraints, &launch->strategies); !s.ok()) {
+    return done(s);
   }
+  launch->seed = NewSeed();
   Submit([this, launch, response](
              Txn& txn) { return ApplyLaunch(txn, *launch, response->mutable_tasks(), response->mutable_failures()); },
          std::move(done));

@@ -21,25 +21,36 @@ absl::Status ParseRecord(std::string_view table, std::string_view key, std::stri
   return absl::OkStatus();
 }
 
-// Instance totals from its registered resources.
-void Totals(const v1::ContainerInstance& ci, placement::InstanceView* view) {
+// The placement view of an instance's registration: resources, reserved ports, attributes.
+void Registration(const InstanceEntry& instance, placement::InstanceView* view) {
+  const auto& ci = instance.record.instance();
   for (const auto& r : ci.registered_resources()) {
-    if (r.name() == "CPU")
+    if (r.name() == "CPU") {
       view->cpu_total = r.integer_value();
-    else if (r.name() == "MEMORY")
+    } else if (r.name() == "MEMORY") {
       view->memory_total = r.integer_value();
-    else if (r.name() == "PORTS") {
+    } else if (r.name() == "GPU") {
+      // ECS registers GPUs as a STRINGSET of device ids; an INTEGER count is accepted too.
+      view->gpu_total = r.string_set_value_size() > 0 ? r.string_set_value_size()
+                                                      : static_cast<int32_t>(r.integer_value());
+    } else if (r.name() == "ENI") {
+      view->eni_total = static_cast<int32_t>(r.integer_value());
+    } else if (r.name() == "PORTS" || r.name() == "PORTS_UDP") {
+      auto& reserved = r.name() == "PORTS" ? view->tcp_ports_reserved : view->udp_ports_reserved;
       for (const auto& p : r.string_set_value()) {
         int32_t port = 0;
-        if (ParseInt(p, &port)) view->tcp_ports_used.insert(port);
-      }
-    } else if (r.name() == "PORTS_UDP") {
-      for (const auto& p : r.string_set_value()) {
-        int32_t port = 0;
-        if (ParseInt(p, &port)) view->udp_ports_used.insert(port);
+        if (ParseInt(p, &port)) reserved.insert(port);
       }
     }
   }
+  for (const auto& [name, rec] : instance.attributes) view->attributes[name] = rec.attribute().value();
+  // ECS Anywhere instances are SSM managed instances ("mi-..."), or say so by attribute.
+  if (ci.ec2_instance_id().rfind("mi-", 0) == 0 || view->attributes.contains(kExternalAttribute)) {
+    view->launch_type = placement::LaunchType::kExternal;
+  }
+  view->agent_version = ci.version_info().agent_version();
+  view->ec2_instance_id = ci.ec2_instance_id();
+  view->registered_at = ci.registered_at();
 }
 
 }  // namespace
@@ -48,15 +59,27 @@ placement::TaskDemand ToDemand(const v1::ResourceDemand& d) {
   placement::TaskDemand out;
   out.cpu = d.cpu();
   out.memory = d.memory();
+  out.gpus = d.gpus();
+  out.eni = d.eni();
   out.tcp_ports.assign(d.tcp_ports().begin(), d.tcp_ports().end());
   out.udp_ports.assign(d.udp_ports().begin(), d.udp_ports().end());
+  out.dynamic_tcp_ports = d.dynamic_tcp_ports();
+  out.dynamic_udp_ports = d.dynamic_udp_ports();
   return out;
 }
 
-placement::TaskDemand TaskHold(const v1::TaskRecord& record) {
-  placement::TaskDemand out = ToDemand(record.reservation());
+placement::TaskHold TaskHold(const v1::TaskRecord& record) {
+  const v1::ResourceDemand& d = record.reservation();
+  placement::TaskHold out;
+  out.cpu = d.cpu();
+  out.memory = d.memory();
+  out.gpus = d.gpus();
+  out.eni = d.eni();
+  out.tcp_ports.assign(d.tcp_ports().begin(), d.tcp_ports().end());
   out.tcp_ports.insert(out.tcp_ports.end(), record.dynamic_tcp_ports().begin(), record.dynamic_tcp_ports().end());
+  out.udp_ports.assign(d.udp_ports().begin(), d.udp_ports().end());
   out.udp_ports.insert(out.udp_ports.end(), record.dynamic_udp_ports().begin(), record.dynamic_udp_ports().end());
+  out.group = record.task().group();
   return out;
 }
 
@@ -164,22 +187,19 @@ void State::RefreshInstanceView(ClusterEntry& cluster, InstanceEntry& instance) 
     cluster.view.Remove(id);
     return;
   }
+  const bool present = cluster.view.Find(id) != nullptr;
   placement::InstanceView view;
   view.id = id;
   view.status = ci.status() == "ACTIVE" ? placement::InstanceStatus::kActive : placement::InstanceStatus::kDraining;
   view.agent_connected = ci.agent_connected();
-  Totals(ci, &view);
+  Registration(instance, &view);
+  cluster.view.Upsert(std::move(view));  // keeps what tasks hold when present
+  if (present) return;
+  // Newly in the view (registered, or back from INACTIVE): its unstopped tasks hold resources.
   for (const auto& task_id : instance.task_ids) {
     auto t = cluster.tasks.find(task_id);
-    if (t == cluster.tasks.end()) continue;
-    placement::TaskDemand hold = TaskHold(t->second.record);
-    view.cpu_used += hold.cpu;
-    view.memory_used += hold.memory;
-    for (int32_t p : hold.tcp_ports) view.tcp_ports_used.insert(p);
-    for (int32_t p : hold.udp_ports) view.udp_ports_used.insert(p);
-    view.task_count++;
+    if (t != cluster.tasks.end()) cluster.view.Reserve(id, TaskHold(t->second.record));
   }
-  cluster.view.Upsert(std::move(view));
 }
 
 absl::Status State::Load(store::Store& store, uint64_t* last_revision) {
@@ -261,6 +281,9 @@ absl::Status State::Load(store::Store& store, uint64_t* last_revision) {
     return true;
   }));
   RETURN_IF_ERROR(parse_status);
+  for (auto& [name, cluster] : clusters_) {
+    for (auto& [id, instance] : cluster->instances) RefreshInstanceView(*cluster, instance);
+  }
 
   RETURN_IF_ERROR(store.Scan(store::Table::kTasks, "", [&](std::string_view key, std::string_view value) {
     v1::TaskRecord rec;

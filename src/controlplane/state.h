@@ -26,6 +26,9 @@
 
 namespace berth::controlplane {
 
+// The attribute that marks an external (ECS Anywhere style) instance, besides an "mi-" id.
+inline constexpr char kExternalAttribute[] = "ecs.capability.external";
+
 // Task statuses in lifecycle order (ECS lastStatus).
 inline constexpr std::string_view kTaskStatusOrder[] = {"PROVISIONING", "PENDING",  "ACTIVATING",     "RUNNING",
                                                         "DEACTIVATING", "STOPPING", "DEPROVISIONING", "STOPPED"};
@@ -119,7 +122,7 @@ class State {
 
 // The placement demand stored in a record, as the placement library's struct.
 placement::TaskDemand ToDemand(const v1::ResourceDemand& demand);
-// A task's full hold on its instance: reservation plus dynamic ports.
-placement::TaskDemand TaskHold(const v1::TaskRecord& record);
+// A task's full hold on its instance: reservation, dynamic ports, group.
+placement::TaskHold TaskHold(const v1::TaskRecord& record);
 
 }  // namespace berth::controlplane

@@ -38,6 +38,7 @@
 #include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
 #include "berth/common/status.h"
+#include "berth/placement/expression.h"
 
 namespace berth::controlplane {
 namespace {
@@ -284,6 +285,10 @@ struct TaskContext {
   std::map<PortKey, std::string> host_ports;
   std::map<std::string, std::string> port_mapping_names;  // portMappings[].name -> path
   std::set<std::string> inference_accelerators;           // deviceName
+  // Bridge mappings without a host port (each port of a range counts), per protocol.
+  int32_t dynamic_tcp_ports = 0;
+  int32_t dynamic_udp_ports = 0;
+  int32_t gpus = 0;  // sum of the containers' GPU requirements
 };
 
 bool Essential(const v1::ContainerDefinition& c) { return !c.has_essential() || c.essential(); }
@@ -479,6 +484,9 @@ absl::Status CheckPortMappings(const v1::ContainerDefinition& c, const std::stri
       return absl::OkStatus();
     };
     if (static_port) RETURN_IF_ERROR(take(*static_port));
+    if (!static_port && ctx.network_mode == "bridge") {
+      (protocol == "udp" ? ctx.dynamic_udp_ports : ctx.dynamic_tcp_ports) += hi - lo + 1;
+    }
     if (is_range && ctx.network_mode == "awsvpc") {
       for (int32_t p = lo; p <= hi; ++p) RETURN_IF_ERROR(take(p));
     }
@@ -804,6 +812,7 @@ absl::Status CheckContainer(const v1::ContainerDefinition& c, int i, const v1::R
         return Invalid(absl::StrCat(rpath, ".value"), "GPU count must be a whole number of at least 1 (got ",
                        Quote(rr.value()), ")");
       }
+      ctx.gpus += gpus;
     } else if (!ctx.inference_accelerators.contains(rr.value())) {
       return Invalid(absl::StrCat(rpath, ".value"), Quote(rr.value()),
                      " names no inferenceAccelerators[].deviceName of this task definition");
@@ -1145,6 +1154,9 @@ absl::StatusOr<TaskDefinitionFacts> ValidateTaskDefinition(const v1::RegisterTas
       return Invalid(absl::StrCat(path, ".expression"), "must be at most ", kMaxPlacementExpressionLength,
                      " characters (got ", pc.expression().size(), ")");
     }
+    if (auto parsed = placement::ParseExpression(pc.expression()); !parsed.ok()) {
+      return Invalid(path, parsed.status().message());  // "expression: column N: ..."
+    }
   }
   RETURN_IF_ERROR(CheckProxyConfiguration(req, ctx));
   RETURN_IF_ERROR(ValidateTags(req.tags(), "tags", limits));
@@ -1178,7 +1190,14 @@ absl::StatusOr<TaskDefinitionFacts> ValidateTaskDefinition(const v1::RegisterTas
   facts.network_mode = ctx.network_mode;
   facts.demand.set_cpu(ctx.cpu ? *ctx.cpu : cpu_sum);
   facts.demand.set_memory(ctx.memory ? *ctx.memory : memory_sum);
-  CollectPorts(ctx, &facts.demand);
+  if (ctx.network_mode == "awsvpc") {
+    facts.demand.set_eni(true);  // the task's ports are on its own interface, not the host's
+  } else {
+    CollectPorts(ctx, &facts.demand);
+  }
+  facts.demand.set_gpus(ctx.gpus);
+  facts.demand.set_dynamic_tcp_ports(ctx.dynamic_tcp_ports);
+  facts.demand.set_dynamic_udp_ports(ctx.dynamic_udp_ports);
   facts.compatibilities.push_back("EC2");
   if (external.ok()) facts.compatibilities.push_back("EXTERNAL");
   if (fargate.ok()) facts.compatibilities.push_back("FARGATE");
@@ -1278,6 +1297,10 @@ absl::StatusOr<v1::ResourceDemand> DemandWithOverrides(const v1::TaskDefinition&
   demand.set_memory(task_memory ? *task_memory : memory_sum);
   *demand.mutable_tcp_ports() = base.tcp_ports();  // overrides cannot change port mappings
   *demand.mutable_udp_ports() = base.udp_ports();
+  demand.set_gpus(base.gpus());
+  demand.set_eni(base.eni());
+  demand.set_dynamic_tcp_ports(base.dynamic_tcp_ports());
+  demand.set_dynamic_udp_ports(base.dynamic_udp_ports());
   return demand;
 }
 

@@ -19,6 +19,8 @@ struct Limits {
   int max_tags = 50;
   int max_tasks_per_run = 10;
   size_t max_overrides_bytes = 8 * 1024;
+  int max_placement_constraints = 10;  // RunTask's together with the task definition's
+  int max_placement_strategies = 5;
 };
 
 // The facts registration derives from a valid task definition.

@@ -8,64 +8,274 @@
 namespace berth::placement {
 using berth::ToAbsl;
 namespace {
-void Fail(const char* what, std::string_view id) {
+
+[[noreturn]] void Fail(const char* what, std::string_view id) {
   std::fprintf(stderr, "placement::ClusterView: %s for unknown instance %.*s\n", what, static_cast<int>(id.size()),
                id.data());
   std::abort();
 }
+
+// FNV-1a, then a splitmix64 finalizer: stable across processes and builds (unlike absl::Hash), so
+// decisions are reproducible.
+uint64_t StableHash(std::string_view s) {
+  uint64_t h = 1469598103934665603ull;
+  for (unsigned char c : s) {
+    h ^= c;
+    h *= 1099511628211ull;
+  }
+  h ^= h >> 30;
+  h *= 0xbf58476d1ce4e5b9ull;
+  h ^= h >> 27;
+  h *= 0x94d049bb133111ebull;
+  h ^= h >> 31;
+  return h;
+}
+
+int64_t OrderValue(const InstanceView& inst, ClusterView::Order order) {
+  switch (order) {
+    case ClusterView::Order::kCpu:
+      return inst.cpu_remaining();
+    case ClusterView::Order::kMemory:
+      return inst.memory_remaining();
+    case ClusterView::Order::kTiebreak:
+      return 0;
+  }
+  return 0;
+}
+
+const std::string& ValueOf(const InstanceView& inst, const std::string& attribute) {
+  static const std::string kMissing;
+  const std::string* v = inst.Attribute(attribute);
+  return v == nullptr ? kMissing : *v;
+}
+
+bool InRange(const InstanceView& inst, int32_t port) {
+  return port >= inst.ephemeral_low && port <= inst.ephemeral_high;
+}
+
+void AddPorts(InstanceView& inst, const std::vector<int32_t>& ports, bool tcp, int sign) {
+  auto& used = tcp ? inst.tcp_ports_used : inst.udp_ports_used;
+  int32_t& in_range = tcp ? inst.tcp_ephemeral_used : inst.udp_ephemeral_used;
+  for (int32_t p : ports) {
+    bool changed = sign > 0 ? used.insert(p).second : used.erase(p) > 0;
+    if (changed && InRange(inst, p)) in_range += sign;
+  }
+}
+
 }  // namespace
 
-InstanceView& ClusterView::Upsert(InstanceView instance) {
-  auto it = index_.find(instance.id);
-  if (it != index_.end()) {
-    instances_[it->second] = std::move(instance);
-    return instances_[it->second];
-  }
-  index_.emplace(instance.id, instances_.size());
-  instances_.push_back(std::move(instance));
-  return instances_.back();
+int32_t InstanceView::GroupCount(std::string_view group) const {
+  auto it = group_counts.find(ToAbsl(group));
+  return it == group_counts.end() ? 0 : it->second;
 }
 
-void ClusterView::Remove(std::string_view id) {
-  auto it = index_.find(ToAbsl(id));
-  if (it == index_.end()) return;
-  size_t pos = it->second;
-  index_.erase(it);
-  if (pos + 1 != instances_.size()) {
-    instances_[pos] = std::move(instances_.back());
-    index_[instances_[pos].id] = pos;
-  }
-  instances_.pop_back();
+const std::string* InstanceView::Attribute(std::string_view name) const {
+  auto it = attributes.find(ToAbsl(name));
+  return it == attributes.end() ? nullptr : &it->second;
 }
 
-InstanceView* ClusterView::Find(std::string_view id) {
-  auto it = index_.find(ToAbsl(id));
-  return it == index_.end() ? nullptr : &instances_[it->second];
+ClusterView::ClusterView() = default;
+
+uint32_t ClusterView::FindSlot(std::string_view id) const {
+  auto it = by_id_.find(ToAbsl(id));
+  return it == by_id_.end() ? kNoSlot : it->second;
+}
+
+uint32_t ClusterView::SlotOf(std::string_view id) const {
+  uint32_t slot = FindSlot(id);
+  if (slot == kNoSlot) Fail("lookup", id);
+  return slot;
 }
 
 const InstanceView* ClusterView::Find(std::string_view id) const {
-  auto it = index_.find(ToAbsl(id));
-  return it == index_.end() ? nullptr : &instances_[it->second];
+  uint32_t slot = FindSlot(id);
+  return slot == kNoSlot ? nullptr : slots_[slot].get();
 }
 
-void ClusterView::Reserve(std::string_view id, const TaskDemand& demand) {
-  InstanceView* inst = Find(id);
-  if (inst == nullptr) Fail("Reserve", id);
-  inst->cpu_used += demand.cpu;
-  inst->memory_used += demand.memory;
-  for (int32_t p : demand.tcp_ports) inst->tcp_ports_used.insert(p);
-  for (int32_t p : demand.udp_ports) inst->udp_ports_used.insert(p);
-  inst->task_count++;
+const ClusterView::AttributeIndex* ClusterView::FindAttributeIndex(std::string_view attribute) const {
+  auto it = attribute_indexes_.find(ToAbsl(attribute));
+  return it == attribute_indexes_.end() ? nullptr : &it->second;
 }
 
-void ClusterView::Release(std::string_view id, const TaskDemand& demand) {
-  InstanceView* inst = Find(id);
-  if (inst == nullptr) Fail("Release", id);
-  inst->cpu_used -= demand.cpu;
-  inst->memory_used -= demand.memory;
-  for (int32_t p : demand.tcp_ports) inst->tcp_ports_used.erase(p);
-  for (int32_t p : demand.udp_ports) inst->udp_ports_used.erase(p);
-  inst->task_count--;
+const ClusterView::GroupIndex* ClusterView::FindGroup(std::string_view group) const {
+  auto it = groups_.find(ToAbsl(group));
+  return it == groups_.end() ? nullptr : &it->second;
+}
+
+void ClusterView::Index(uint32_t slot) {
+  const InstanceView& inst = *slots_[slot];
+  for (int o = 0; o < kOrders; ++o) {
+    global_[o].insert(Key{OrderValue(inst, static_cast<Order>(o)), inst.tiebreak, slot});
+  }
+  for (auto& [name, index] : attribute_indexes_) {
+    auto& sets = index.by_value[ValueOf(inst, name)];
+    for (int o = 0; o < kOrders; ++o) sets[o].insert(Key{OrderValue(inst, static_cast<Order>(o)), inst.tiebreak, slot});
+  }
+}
+
+void ClusterView::Unindex(uint32_t slot) {
+  const InstanceView& inst = *slots_[slot];
+  for (int o = 0; o < kOrders; ++o) {
+    global_[o].erase(Key{OrderValue(inst, static_cast<Order>(o)), inst.tiebreak, slot});
+  }
+  for (auto& [name, index] : attribute_indexes_) {
+    auto it = index.by_value.find(ValueOf(inst, name));
+    if (it == index.by_value.end()) continue;
+    for (int o = 0; o < kOrders; ++o) {
+      it->second[o].erase(Key{OrderValue(inst, static_cast<Order>(o)), inst.tiebreak, slot});
+    }
+    if (it->second[0].empty()) index.by_value.erase(it);
+  }
+}
+
+void ClusterView::CountGroup(uint32_t slot, const std::string& group, int delta) {
+  if (group.empty()) return;
+  InstanceView& inst = *slots_[slot];
+  auto c = inst.group_counts.try_emplace(group, 0).first;
+  c->second += delta;
+  if (c->second == 0) inst.group_counts.erase(c);
+  GroupIndex& g = groups_[group];
+  g.total += delta;
+  for (auto& [attribute, counts] : g.per_value) {
+    auto v = counts.try_emplace(ValueOf(inst, attribute), 0).first;
+    v->second += delta;
+    if (v->second == 0) counts.erase(v);
+  }
+  if (g.total == 0) groups_.erase(group);
+}
+
+const InstanceView& ClusterView::Upsert(InstanceView instance) {
+  instance.tiebreak = StableHash(instance.id);
+  auto existing = by_id_.find(instance.id);
+  if (existing == by_id_.end()) {
+    instance.cpu_used = instance.memory_used = 0;
+    instance.gpu_used = instance.eni_used = instance.task_count = 0;
+    instance.group_counts.clear();
+    instance.tcp_ports_used = instance.tcp_ports_reserved;
+    instance.udp_ports_used = instance.udp_ports_reserved;
+    instance.tcp_ephemeral_used = instance.udp_ephemeral_used = 0;
+    for (int32_t p : instance.tcp_ports_used) instance.tcp_ephemeral_used += InRange(instance, p) ? 1 : 0;
+    for (int32_t p : instance.udp_ports_used) instance.udp_ephemeral_used += InRange(instance, p) ? 1 : 0;
+    uint32_t slot;
+    if (free_slots_.empty()) {
+      slot = static_cast<uint32_t>(slots_.size());
+      slots_.emplace_back();
+    } else {
+      slot = free_slots_.back();
+      free_slots_.pop_back();
+    }
+    slots_[slot] = std::make_unique<InstanceView>(std::move(instance));
+    by_id_.emplace(slots_[slot]->id, slot);
+    ++live_;
+    Index(slot);
+    return *slots_[slot];
+  }
+  const uint32_t slot = existing->second;
+  Unindex(slot);
+  InstanceView& old = *slots_[slot];
+  // Group counts per attribute value follow the instance's new attribute values.
+  for (const auto& [group, count] : old.group_counts) {
+    auto g = groups_.find(group);
+    if (g == groups_.end()) continue;
+    for (auto& [attribute, counts] : g->second.per_value) {
+      const std::string* now = instance.Attribute(attribute);
+      const std::string& before = ValueOf(old, attribute);
+      const std::string& after = now == nullptr ? std::string() : *now;
+      if (before == after) continue;
+      if ((counts[before] -= count) == 0) counts.erase(before);
+      counts[after] += count;
+    }
+  }
+  // Keep what tasks hold; take the registration from the argument.
+  instance.cpu_used = old.cpu_used;
+  instance.memory_used = old.memory_used;
+  instance.gpu_used = old.gpu_used;
+  instance.eni_used = old.eni_used;
+  instance.task_count = old.task_count;
+  instance.group_counts = std::move(old.group_counts);
+  instance.tcp_ports_used = instance.tcp_ports_reserved;
+  instance.udp_ports_used = instance.udp_ports_reserved;
+  for (int32_t p : old.tcp_ports_used) {
+    if (!old.tcp_ports_reserved.contains(p)) instance.tcp_ports_used.insert(p);
+  }
+  for (int32_t p : old.udp_ports_used) {
+    if (!old.udp_ports_reserved.contains(p)) instance.udp_ports_used.insert(p);
+  }
+  instance.tcp_ephemeral_used = instance.udp_ephemeral_used = 0;
+  for (int32_t p : instance.tcp_ports_used) instance.tcp_ephemeral_used += InRange(instance, p) ? 1 : 0;
+  for (int32_t p : instance.udp_ports_used) instance.udp_ephemeral_used += InRange(instance, p) ? 1 : 0;
+  old = std::move(instance);
+  Index(slot);
+  return old;
+}
+
+void ClusterView::Remove(std::string_view id) {
+  auto it = by_id_.find(ToAbsl(id));
+  if (it == by_id_.end()) return;
+  const uint32_t slot = it->second;
+  Unindex(slot);
+  InstanceView& inst = *slots_[slot];
+  std::vector<std::pair<std::string, int32_t>> groups(inst.group_counts.begin(), inst.group_counts.end());
+  for (const auto& [group, count] : groups) CountGroup(slot, group, -count);
+  by_id_.erase(it);
+  slots_[slot].reset();
+  free_slots_.push_back(slot);
+  --live_;
+}
+
+void ClusterView::Reserve(std::string_view id, const TaskHold& hold) {
+  const uint32_t slot = FindSlot(id);
+  if (slot == kNoSlot) Fail("Reserve", id);
+  Unindex(slot);
+  InstanceView& inst = *slots_[slot];
+  inst.cpu_used += hold.cpu;
+  inst.memory_used += hold.memory;
+  inst.gpu_used += hold.gpus;
+  inst.eni_used += hold.eni ? 1 : 0;
+  AddPorts(inst, hold.tcp_ports, true, +1);
+  AddPorts(inst, hold.udp_ports, false, +1);
+  inst.task_count++;
+  CountGroup(slot, hold.group, +1);
+  Index(slot);
+}
+
+void ClusterView::Release(std::string_view id, const TaskHold& hold) {
+  const uint32_t slot = FindSlot(id);
+  if (slot == kNoSlot) Fail("Release", id);
+  Unindex(slot);
+  InstanceView& inst = *slots_[slot];
+  inst.cpu_used -= hold.cpu;
+  inst.memory_used -= hold.memory;
+  inst.gpu_used -= hold.gpus;
+  inst.eni_used -= hold.eni ? 1 : 0;
+  AddPorts(inst, hold.tcp_ports, true, -1);
+  AddPorts(inst, hold.udp_ports, false, -1);
+  inst.task_count--;
+  CountGroup(slot, hold.group, -1);
+  Index(slot);
+}
+
+void ClusterView::PrepareAttribute(std::string_view attribute) {
+  auto [it, inserted] = attribute_indexes_.try_emplace(std::string(attribute));
+  if (!inserted) return;
+  for (uint32_t slot = 0; slot < slots_.size(); ++slot) {
+    if (!slots_[slot]) continue;
+    const InstanceView& inst = *slots_[slot];
+    auto& sets = it->second.by_value[ValueOf(inst, it->first)];
+    for (int o = 0; o < kOrders; ++o) sets[o].insert(Key{OrderValue(inst, static_cast<Order>(o)), inst.tiebreak, slot});
+  }
+}
+
+void ClusterView::PrepareGroupAttribute(std::string_view group, std::string_view attribute) {
+  auto g = groups_.find(ToAbsl(group));
+  if (g == groups_.end()) return;  // no tasks: every count is zero, nothing to keep
+  auto [it, inserted] = g->second.per_value.try_emplace(std::string(attribute));
+  if (!inserted) return;
+  for (const auto& slot : slots_) {
+    if (!slot) continue;
+    int32_t n = slot->GroupCount(group);
+    if (n != 0) it->second[ValueOf(*slot, it->first)] += n;
+  }
 }
 
 }  // namespace berth::placement

@@ -1,20 +1,36 @@
-// ClusterView: the compact, placement-oriented picture of one cluster's container instances.
+// ClusterView: the compact, placement-oriented picture of one cluster's container instances, with
+// the incremental indexes that let the engine place a task without a pass over the cluster.
 //
-// The control plane keeps one ClusterView per cluster and updates it incrementally as instances
-// register, change status and as tasks reserve and release resources. The placement engine reads
-// it; it never sees protobuf records or the store.
+// The control plane keeps one ClusterView per cluster and updates it as instances register, change
+// status or attributes, and as tasks reserve and release resources. The placement engine reads it;
+// it never sees protobuf records or the store.
 //
-// Resource quantities are integers: CPU units (1024 = one vCPU) and MiB.
+// Resource quantities are integers: CPU units (1024 = one vCPU), MiB, GPU count, task-network
+// (awsvpc) attachment slots.
 //
-// Thread safety: not synchronized. The control plane mutates it only on the commit-pipeline
-// thread and reads it there (placement runs inside proposals).
+// Indexes (all exact, updated on every change, never rebuilt):
+// - per resource (remaining cpu, remaining memory) and for the tie-break alone: a B-tree of
+//   (value, tiebreak, slot) over every instance, so "the least remaining memory that still fits"
+//   is a lower_bound and a short walk;
+// - per attribute name used by a spread strategy (created by Prepare() on first use): the same
+//   B-trees partitioned by the attribute's value;
+// - per task group: tasks of the group on each instance, and (created by Prepare() on first use)
+//   per value of an attribute, so spread(attribute:X) reads the count of every value directly.
+//
+// Thread safety: not synchronized. The control plane mutates it only on the commit-pipeline thread
+// and places there (placement runs inside proposals).
 #pragma once
 
+#include <array>
 #include <cstdint>
+#include <functional>
+#include <memory>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
+#include "absl/container/btree_set.h"
 #include "absl/container/flat_hash_map.h"
 #include "absl/container/flat_hash_set.h"
 
@@ -22,50 +38,160 @@ namespace berth::placement {
 
 enum class InstanceStatus : uint8_t { kActive, kDraining, kInactive };
 
+// Which launch type an instance serves: EC2 instances run EC2 tasks, external (ECS Anywhere style)
+// instances run EXTERNAL tasks.
+enum class LaunchType : uint8_t { kEc2, kExternal };
+
+inline constexpr int32_t kDefaultEphemeralLow = 49153;
+inline constexpr int32_t kDefaultEphemeralHigh = 65535;
+// ENI slots of an instance that registered none: no limit.
+inline constexpr int32_t kUnlimitedEni = -1;
+
 // Resources one task needs.
 struct TaskDemand {
   int64_t cpu = 0;
   int64_t memory = 0;
+  int32_t gpus = 0;
+  bool eni = false;                // awsvpc: one task-network attachment slot
   std::vector<int32_t> tcp_ports;  // static host ports
   std::vector<int32_t> udp_ports;
+  int32_t dynamic_tcp_ports = 0;  // bridge-mode mappings without a host port
+  int32_t dynamic_udp_ports = 0;
+};
+
+// What a placed task holds on its instance: its demand, with the dynamic host ports it was given.
+struct TaskHold {
+  int64_t cpu = 0;
+  int64_t memory = 0;
+  int32_t gpus = 0;
+  bool eni = false;
+  std::vector<int32_t> tcp_ports;  // static and dynamic
+  std::vector<int32_t> udp_ports;
+  std::string group;  // task group ("family:web", "service:api"); may be empty
 };
 
 struct InstanceView {
   std::string id;  // container instance id (32 hex)
   InstanceStatus status = InstanceStatus::kActive;
   bool agent_connected = true;
+  LaunchType launch_type = LaunchType::kEc2;
   int64_t cpu_total = 0;
   int64_t memory_total = 0;
+  int32_t gpu_total = 0;
+  int32_t eni_total = kUnlimitedEni;
+  int32_t ephemeral_low = kDefaultEphemeralLow;
+  int32_t ephemeral_high = kDefaultEphemeralHigh;
+  // Host ports reserved at registration (never handed to tasks).
+  absl::flat_hash_set<int32_t> tcp_ports_reserved;
+  absl::flat_hash_set<int32_t> udp_ports_reserved;
+  // Attributes, built-in (ecs.availability-zone, ...) and custom; a value may be empty.
+  absl::flat_hash_map<std::string, std::string> attributes;
+  std::string agent_version;
+  std::string ec2_instance_id;
+  double registered_at = 0;
+
+  // Maintained by ClusterView from reservations; whatever Upsert() is given is ignored.
   int64_t cpu_used = 0;
   int64_t memory_used = 0;
-  // Host ports held: reserved at registration plus those of placed tasks.
-  absl::flat_hash_set<int32_t> tcp_ports_used;
+  int32_t gpu_used = 0;
+  int32_t eni_used = 0;
+  absl::flat_hash_set<int32_t> tcp_ports_used;  // reserved + held by tasks
   absl::flat_hash_set<int32_t> udp_ports_used;
+  int32_t tcp_ephemeral_used = 0;  // of tcp_ports_used, those inside the ephemeral range
+  int32_t udp_ephemeral_used = 0;
   int32_t task_count = 0;
+  absl::flat_hash_map<std::string, int32_t> group_counts;  // task group -> tasks here
+  uint64_t tiebreak = 0;                                   // a hash of the id: the last tie-break
 
   int64_t cpu_remaining() const { return cpu_total - cpu_used; }
   int64_t memory_remaining() const { return memory_total - memory_used; }
+  int32_t gpu_remaining() const { return gpu_total - gpu_used; }
+  // Free ENI slots; kUnlimitedEni when the instance has no limit.
+  int32_t eni_remaining() const { return eni_total == kUnlimitedEni ? kUnlimitedEni : eni_total - eni_used; }
+  int32_t GroupCount(std::string_view group) const;
+  // The attribute's value, or nullptr.
+  const std::string* Attribute(std::string_view name) const;
 };
 
 class ClusterView {
  public:
-  // Adds or replaces the instance (keeps its position if present).
-  InstanceView& Upsert(InstanceView instance);
+  // An index key: (ordering value, tiebreak, slot).
+  struct Key {
+    int64_t value;
+    uint64_t tiebreak;
+    uint32_t slot;
+    friend bool operator<(const Key& a, const Key& b) {
+      if (a.value != b.value) return a.value < b.value;
+      if (a.tiebreak != b.tiebreak) return a.tiebreak < b.tiebreak;
+      return a.slot < b.slot;
+    }
+  };
+  using KeySet = absl::btree_set<Key>;
+  enum class Order : uint8_t { kCpu, kMemory, kTiebreak };
+  static constexpr int kOrders = 3;
+
+  // Instances of one attribute, partitioned by value ("" for instances without it).
+  struct AttributeIndex {
+    absl::flat_hash_map<std::string, std::array<KeySet, kOrders>> by_value;
+  };
+  // Tasks of one group.
+  struct GroupIndex {
+    int64_t total = 0;
+    // Tasks per value of each attribute a spread strategy asked about ("" = instances without it).
+    absl::flat_hash_map<std::string, absl::flat_hash_map<std::string, int64_t>> per_value;
+  };
+
+  ClusterView();
+  ClusterView(const ClusterView&) = delete;
+  ClusterView& operator=(const ClusterView&) = delete;
+
+  // Adds the instance, or updates its registration (status, resources, attributes) keeping what
+  // its tasks hold. Reservations are never taken from the argument.
+  const InstanceView& Upsert(InstanceView instance);
+  // Removes the instance and whatever its tasks held.
   void Remove(std::string_view id);
-  InstanceView* Find(std::string_view id);
   const InstanceView* Find(std::string_view id) const;
 
-  // Reserves / releases a task's demand on an instance. Reserve CHECKs that the instance exists;
+  // Reserves / releases a placed task's hold on an instance. Both CHECK that the instance exists;
   // callers decide fit first (placement) or replay what was durably decided (recovery).
-  void Reserve(std::string_view id, const TaskDemand& demand);
-  void Release(std::string_view id, const TaskDemand& demand);
+  void Reserve(std::string_view id, const TaskHold& hold);
+  void Release(std::string_view id, const TaskHold& hold);
 
-  const std::vector<InstanceView>& instances() const { return instances_; }
-  size_t size() const { return instances_.size(); }
+  // Builds the indexes a request with these spread attributes and group will use (cheap when they
+  // exist). Placement is exact without them, only slower.
+  void PrepareAttribute(std::string_view attribute);
+  void PrepareGroupAttribute(std::string_view group, std::string_view attribute);
+
+  size_t size() const { return live_; }
+  // Every instance, in slot order.
+  template <typename F>
+  void ForEach(F&& f) const {
+    for (const auto& slot : slots_) {
+      if (slot) f(*slot);
+    }
+  }
+  const InstanceView* AtSlot(uint32_t slot) const { return slots_[slot].get(); }
+  uint32_t SlotOf(std::string_view id) const;  // CHECKs presence
+  static constexpr uint32_t kNoSlot = ~0u;
+  uint32_t FindSlot(std::string_view id) const;
+
+  // Indexes, for the engine.
+  const KeySet& Ordered(Order order) const { return global_[static_cast<int>(order)]; }
+  const AttributeIndex* FindAttributeIndex(std::string_view attribute) const;
+  const GroupIndex* FindGroup(std::string_view group) const;
 
  private:
-  std::vector<InstanceView> instances_;
-  absl::flat_hash_map<std::string, size_t> index_;
+  void Index(uint32_t slot);
+  void Unindex(uint32_t slot);
+  void CountGroup(uint32_t slot, const std::string& group, int delta);
+
+  std::vector<std::unique_ptr<InstanceView>> slots_;
+  std::vector<uint32_t> free_slots_;
+  size_t live_ = 0;
+  absl::flat_hash_map<std::string, uint32_t> by_id_;
+  std::array<KeySet, kOrders> global_;
+  absl::flat_hash_map<std::string, AttributeIndex> attribute_indexes_;
+  absl::flat_hash_map<std::string, GroupIndex> groups_;
 };
 
 }  // namespace berth::placement

@@ -8,6 +8,12 @@ namespace berth::controlplane {
 namespace {
 
 std::string Repeat(char c, size_t n) { return std::string(n, c); }
+// `item` n times, comma-separated.
+std::string Repeated(const std::string& item, int n) {
+  std::string out;
+  for (int i = 0; i < n; ++i) out += (i ? "," : "") + item;
+  return out;
+}
 
 std::string Tags(int n, size_t key_len = 3, size_t value_len = 1) {
   std::string out = "[";
@@ -107,11 +113,40 @@ INSTANTIATE_TEST_SUITE_P(
             "launchType"},
         Row{"launch_type_fargate_unsupported", "{" + kTd + R"(,"launchType":"FARGATE"})",
             absl::StatusCode::kUnimplemented, "launchType: FARGATE"},
-        Row{"placement_constraints_unsupported",
-            "{" + kTd + R"(,"placementConstraints":[{"type":"distinctInstance"}]})", absl::StatusCode::kUnimplemented,
-            "placementConstraints"},
-        Row{"placement_strategy_unsupported", "{" + kTd + R"(,"placementStrategy":[{"type":"random"}]})",
-            absl::StatusCode::kUnimplemented, "placementStrategy"},
+        Row{"placement_distinct_instance_ok",
+            "{" + kTd + R"(,"placementConstraints":[{"type":"distinctInstance"}]})", absl::StatusCode::kOk, ""},
+        Row{"placement_member_of_ok",
+            "{" + kTd + R"j(,"placementConstraints":[{"type":"memberOf","expression":"attribute:x exists or not(attribute:x exists)"}]})j",
+            absl::StatusCode::kOk, ""},
+        Row{"placement_member_of_malformed",
+            "{" + kTd + R"(,"placementConstraints":[{"type":"memberOf","expression":"attribute:x =="}]})",
+            absl::StatusCode::kInvalidArgument, "placementConstraints[0].expression: column"},
+        Row{"placement_member_of_without_expression",
+            "{" + kTd + R"(,"placementConstraints":[{"type":"memberOf"}]})", absl::StatusCode::kInvalidArgument,
+            "placementConstraints[0].expression: required"},
+        Row{"placement_constraint_type_unknown",
+            "{" + kTd + R"(,"placementConstraints":[{"type":"sameZone"}]})", absl::StatusCode::kInvalidArgument,
+            "placementConstraints[0].type"},
+        Row{"placement_constraints_11_refused",
+            "{" + kTd + R"(,"placementConstraints":[)" + Repeated(R"({"type":"distinctInstance"})", 11) + "]}",
+            absl::StatusCode::kInvalidArgument, "placementConstraints: at most 10"},
+        Row{"placement_strategy_chain_ok",
+            "{" + kTd +
+                R"(,"placementStrategy":[{"type":"spread","field":"attribute:ecs.availability-zone"},{"type":"binpack","field":"memory"},{"type":"random"}]})",
+            absl::StatusCode::kOk, ""},
+        Row{"placement_strategy_host_ok", "{" + kTd + R"(,"placementStrategy":[{"type":"spread","field":"host"}]})",
+            absl::StatusCode::kOk, ""},
+        Row{"placement_strategy_binpack_field_refused",
+            "{" + kTd + R"(,"placementStrategy":[{"type":"random"},{"type":"binpack","field":"disk"}]})",
+            absl::StatusCode::kInvalidArgument, "placementStrategy[1].field: binpack takes cpu or memory"},
+        Row{"placement_strategy_spread_field_refused",
+            "{" + kTd + R"(,"placementStrategy":[{"type":"spread","field":"zone"}]})",
+            absl::StatusCode::kInvalidArgument, "placementStrategy[0].field"},
+        Row{"placement_strategy_type_refused", "{" + kTd + R"(,"placementStrategy":[{"type":"pack"}]})",
+            absl::StatusCode::kInvalidArgument, "placementStrategy[0].type"},
+        Row{"placement_strategy_6_refused",
+            "{" + kTd + R"(,"placementStrategy":[)" + Repeated(R"({"type":"random"})", 6) + "]}",
+            absl::StatusCode::kInvalidArgument, "placementStrategy: at most 5"},
         Row{"capacity_provider_unknown",
             "{" + kTd + R"(,"capacityProviderStrategy":[{"capacityProvider":"cp","weight":1}]})",
             absl::StatusCode::kInvalidArgument, "capacity provider 'cp' does not exist"}),
@@ -148,7 +183,7 @@ TEST_F(TasksTest, FailureNamesTheReasonThatEliminatedMostInstances) {
   ASSERT_EQ(resp.failures_size(), 1);
   EXPECT_EQ(resp.failures(0).reason(), "RESOURCE:MEMORY");
   EXPECT_EQ(resp.failures(0).detail(),
-            "INACTIVE on 1 instance, RESOURCE:CPU on 1 instance, RESOURCE:MEMORY on 2 instances");
+            "RESOURCE:MEMORY on 2 instances, INACTIVE on 1 instance, RESOURCE:CPU on 1 instance");
 }
 
 TEST_F(TasksTest, NoInstancesIsMissing) {

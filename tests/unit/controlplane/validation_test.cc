@@ -678,6 +678,10 @@ struct FactsRow {
   std::vector<int32_t> udp;
   std::string compatibilities;
   std::string network_mode;
+  int32_t dynamic_tcp = 0;
+  int32_t dynamic_udp = 0;
+  bool eni = false;
+  int32_t gpus = 0;
 };
 
 void PrintTo(const FactsRow& row, std::ostream* os) { *os << row.name; }
@@ -710,7 +714,8 @@ std::vector<FactsRow> FactsRows() {
        {8080},
        {5353},
        "EC2,EXTERNAL",
-       "bridge"},
+       "bridge",
+       2},
       {"host mode ports are container ports",
        Td(C("a", R"(,"portMappings":[{"containerPort":443},{"containerPort":80,"hostPort":80}])"),
           R"(,"networkMode":"host")"),
@@ -720,23 +725,41 @@ std::vector<FactsRow> FactsRows() {
        {},
        "EC2,EXTERNAL",
        "host"},
-      {"awsvpc ports and ranges",
+      {"awsvpc ports are the task's own: an ENI slot, no host ports",
        Td(C("a", R"(,"portMappings":[{"containerPort":80},{"containerPortRange":"9000-9002","protocol":"udp"}])"),
           R"(,"networkMode":"awsvpc")"),
        0,
        64,
-       {80},
-       {9000, 9001, 9002},
+       {},
+       {},
        "EC2",
-       "awsvpc"},
+       "awsvpc",
+       0,
+       0,
+       true},
       {"bridge range is dynamic",
-       Td(C("a", R"(,"portMappings":[{"containerPortRange":"9000-9002"}])")),
+       Td(C("a", R"(,"portMappings":[{"containerPortRange":"9000-9002"},{"containerPort":53,"protocol":"udp"}])")),
        0,
        64,
        {},
        {},
        "EC2,EXTERNAL",
-       "bridge"},
+       "bridge",
+       3,
+       1},
+      {"gpus summed over containers",
+       Td(C("a", R"(,"resourceRequirements":[{"type":"GPU","value":"2"}])") + "," +
+          C("b", R"(,"resourceRequirements":[{"type":"GPU","value":"1"}])")),
+       0,
+       128,
+       {},
+       {},
+       "EC2,EXTERNAL",
+       "bridge",
+       0,
+       0,
+       false,
+       3},
       {"fargate-shaped without requiresCompatibilities",
        Td(C(), R"(,"networkMode":"awsvpc","cpu":"256","memory":"512")"),
        256,
@@ -744,7 +767,10 @@ std::vector<FactsRow> FactsRows() {
        {},
        {},
        "EC2,FARGATE",
-       "awsvpc"},
+       "awsvpc",
+       0,
+       0,
+       true},
       {"privileged awsvpc is EC2 only",
        Td(C("a", R"(,"privileged":true)"), R"(,"networkMode":"awsvpc","cpu":"256","memory":"512")"),
        256,
@@ -752,7 +778,10 @@ std::vector<FactsRow> FactsRows() {
        {},
        {},
        "EC2",
-       "awsvpc"},
+       "awsvpc",
+       0,
+       0,
+       true},
       {"none network mode", Td(C(), R"(,"networkMode":"none")"), 0, 64, {}, {}, "EC2,EXTERNAL", "none"},
       {"efs rules out EXTERNAL",
        Td(C(), R"(,"volumes":[{"name":"v","efsVolumeConfiguration":{"fileSystemId":"fs-1"}}])"),
@@ -775,6 +804,10 @@ TEST_P(TaskDefinitionFactsTest, ComputesDemandAndCompatibilities) {
   EXPECT_EQ(facts->demand.memory(), row.memory);
   EXPECT_THAT(facts->demand.tcp_ports(), ElementsAreArray(row.tcp));
   EXPECT_THAT(facts->demand.udp_ports(), ElementsAreArray(row.udp));
+  EXPECT_EQ(facts->demand.dynamic_tcp_ports(), row.dynamic_tcp);
+  EXPECT_EQ(facts->demand.dynamic_udp_ports(), row.dynamic_udp);
+  EXPECT_EQ(facts->demand.eni(), row.eni);
+  EXPECT_EQ(facts->demand.gpus(), row.gpus);
   EXPECT_EQ(absl::StrJoin(facts->compatibilities, ","), row.compatibilities);
   EXPECT_EQ(facts->network_mode, row.network_mode);
 }
