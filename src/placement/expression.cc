@@ -347,6 +347,10 @@ class Parser {
           if (AtEnd() || (!IsQuote(Peek()) && EndsBareWord(Peek()))) {
             return Error(pos_, StrCat("expected a list element, got ", Got()));
           }
+          // Like a single value: a bare word may contain both quote characters, and one that
+          // also starts with '[' would have no canonical spelling (it needs quotes, and no quote
+          // character can enclose it).
+          if (Peek() == '[') return Error(pos_, "a list element starting with '[' must be quoted");
           ASSIGN_OR_RETURN(std::string element, ReadValue());
           RETURN_IF_ERROR(CheckValue(*node, element, element_pos));
           node->list_numbers.push_back(ParseNumber(element));

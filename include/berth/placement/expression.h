@@ -19,7 +19,8 @@
 // in, !in not_in (a list `[a, b]`), =~ matches, !~ not_matches (an ECMAScript regular expression
 // that must match the whole value; compiled once, at parse time).
 // Arguments are bare words (up to whitespace, `)`, `,`, `]`) or quoted with ' or " (no escapes:
-// quote with the other character). Expressions are at most kMaxExpressionLength characters.
+// quote with the other character); a value or list element starting with `[` must be quoted.
+// Expressions are at most kMaxExpressionLength characters.
 //
 // Evaluation:
 // - == / != compare strings; agentConnected compares to true/false; runningTasksCount and

@@ -326,6 +326,8 @@ INSTANTIATE_TEST_SUITE_P(
         ErrorRow{"list_for_single_value_operator", "attribute:a == [x]", 16,
                  "operator '==' takes a single "
                  "value, not a list"},
+        ErrorRow{"unquoted_list_element_starting_with_bracket", "attribute:a in [x, [y'z\"]", 20,
+                 "a list element starting with '[' must be quoted"},
         ErrorRow{"unquoted_regex_class", "attribute:a =~ [0-9]", 16,
                  "a regular expression starting with '[' "
                  "must be quoted"},
