@@ -5,6 +5,7 @@
 // each Parse* function scans exactly the lexeme it expects.
 #include "berth/placement/expression.h"
 
+#include <algorithm>
 #include <charconv>
 #include <cmath>
 #include <compare>
@@ -182,6 +183,66 @@ std::optional<double> ParseNumber(std::string_view text) {
     return std::nullopt;
   }
   return value;
+}
+
+// How regular expressions are compiled. libstdc++'s default matcher backtracks: `(a|aa)*c` takes
+// seconds on a 36-character value and longer than anyone waits on a 128-character attribute, with
+// the caller holding whatever it holds (the control plane's state lock). Its `__polynomial` mode
+// matches in time polynomial in the value's length instead (the answer to "does the whole value
+// match" is the same); it refuses back-references, which RegexProblem() reports first.
+#if defined(__GLIBCXX__)
+constexpr std::regex::flag_type kRegexFlags = std::regex::ECMAScript | std::regex_constants::__polynomial;
+#else
+constexpr std::regex::flag_type kRegexFlags = std::regex::ECMAScript;
+#endif
+
+// The largest repetition count accepted in `{n}`/`{n,m}`. libstdc++ refuses an automaton of more
+// than 100,000 states anyway; checking here first keeps a long digit run away from its count
+// parser, which accumulates into a `long` unchecked (undefined behaviour past 19 digits) and then
+// truncates to `int`.
+constexpr int64_t kMaxRegexRepeat = 100000;
+
+// What std::regex must not be given, or "" when `pattern` may be compiled (it may still be
+// invalid: std::regex reports that). Tracks just enough of the ECMAScript grammar to know where a
+// repetition count or a back-reference is: escapes, bracket expressions (with [:class:]), braces.
+std::string RegexProblem(std::string_view pattern) {
+  bool in_bracket = false;
+  bool in_brace = false;
+  int64_t count = 0;  // the digits of the current repetition count, saturated
+  for (size_t i = 0; i < pattern.size(); ++i) {
+    const char c = pattern[i];
+    if (in_brace) {
+      if (IsDigit(c)) {
+        count = std::min<int64_t>(count * 10 + (c - '0'), kMaxRegexRepeat + 1);
+        if (count > kMaxRegexRepeat) return StrCat("a repetition count may be at most ", kMaxRegexRepeat);
+        continue;
+      }
+      count = 0;
+      if (c == ',') continue;
+      in_brace = false;
+      if (c == '}') continue;
+    }
+    if (c == '\\') {
+      if (i + 1 >= pattern.size()) break;
+      const char next = pattern[i + 1];
+      if (next >= '1' && next <= '9') return "back-references ('\\1', '\\2', ...) are not supported";
+      i += next == 'c' ? 2 : 1;  // `\cX` is one character whatever X is
+      continue;
+    }
+    if (in_bracket) {
+      if (c == '[' && i + 1 < pattern.size() &&
+          (pattern[i + 1] == ':' || pattern[i + 1] == '.' || pattern[i + 1] == '=')) {
+        const size_t close = pattern.find(StrCat(pattern[i + 1], ']'), i + 2);
+        if (close != std::string_view::npos) i = close + 1;
+        continue;
+      }
+      if (c == ']') in_bracket = false;
+      continue;
+    }
+    if (c == '[') in_bracket = true;
+    if (c == '{') in_brace = true;
+  }
+  return "";
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -390,8 +451,11 @@ class Parser {
                                        " needs a number, got '", node->argument, "'"));
         }
         if (ArgKindOf(op) == ArgKind::kRegex) {
+          if (std::string problem = RegexProblem(node->argument); !problem.empty()) {
+            return Error(arg_pos, StrCat("invalid regular expression '", node->argument, "': ", problem));
+          }
           try {
-            node->regex.emplace(node->argument, std::regex::ECMAScript);
+            node->regex.emplace(node->argument, kRegexFlags);
           } catch (const std::regex_error& e) {
             return Error(arg_pos, StrCat("invalid regular expression '", node->argument, "': ", e.what()));
           }

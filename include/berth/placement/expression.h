@@ -17,7 +17,8 @@
 // ec2InstanceId, registeredAt, runningTasksCount, task:group.
 // Operators: == equals, != not_equals, > >= < <=, exists, !exists not_exists (no argument),
 // in, !in not_in (a list `[a, b]`), =~ matches, !~ not_matches (an ECMAScript regular expression
-// that must match the whole value; compiled once, at parse time).
+// that must match the whole value; compiled once, at parse time; no back-references, repetition
+// counts at most 100000; matched in time polynomial in the value's length, never backtracking).
 // Arguments are bare words (up to whitespace, `)`, `,`, `]`) or quoted with ' or " (no escapes:
 // quote with the other character); a value or list element starting with `[` must be quoted.
 // Expressions are at most kMaxExpressionLength characters.

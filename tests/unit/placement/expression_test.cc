@@ -3,9 +3,11 @@
 
 #include <gtest/gtest.h>
 
+#include <chrono>
 #include <functional>
 #include <map>
 #include <set>
+#include <utility>
 
 #include "absl/status/status.h"
 #include "berth/common/strings.h"
@@ -332,6 +334,12 @@ INSTANTIATE_TEST_SUITE_P(
                  "a regular expression starting with '[' "
                  "must be quoted"},
         ErrorRow{"invalid_regex", "attribute:a =~ 'a[b'", 16, "invalid regular expression 'a[b'"},
+        ErrorRow{"regex_back_reference", "attribute:a =~ '(a)\\1'", 16,
+                 "invalid regular expression '(a)\\1': back-references ('\\1', '\\2', ...) are not supported"},
+        ErrorRow{"regex_back_reference_number_too_long", "attribute:a =~ '\\99999999999999999999'", 16,
+                 "back-references ('\\1', '\\2', ...) are not supported"},
+        ErrorRow{"regex_repetition_count_too_large", "attribute:a =~ 'a{1,99999999999999999999}'", 16,
+                 "invalid regular expression 'a{1,99999999999999999999}': a repetition count may be at most 100000"},
         ErrorRow{"unterminated_quote", "attribute:a == 'abc", 16, "unterminated quoted string"},
         ErrorRow{"unbalanced_open_paren", "(attribute:a exists", 20,
                  "unbalanced parentheses: expected ')' to "
@@ -385,6 +393,25 @@ TEST(ExpressionTest, DeepNestingWithinTheLengthLimit) {
   absl::StatusOr<Expression> negated = ParseExpression(nots + "attribute:stack exists");
   ASSERT_TRUE(negated.ok()) << negated.status();
   EXPECT_TRUE(negated->Matches(Default()));  // an even number of negations
+}
+
+// A backtracking matcher takes exponential time on these (`(a|aa)*c` on 36 characters: seconds);
+// the whole expression must be decided quickly on the longest attribute value ECS allows.
+TEST(ExpressionTest, RegexMatchingDoesNotBacktrackExponentially) {
+  const FakeInstance f = With([](FakeInstance& f) { f.attributes["stack"] = std::string(128, 'a'); });
+  const std::pair<const char*, bool> rows[] = {
+      {"attribute:stack =~ '(a|aa)*c'", false},
+      {"attribute:stack =~ '(a*)*c'", false},
+      {"attribute:stack !~ '(a|a)*b'", true},
+      {"attribute:stack =~ '(a|aa)*'", true},
+  };
+  for (const auto& [text, want] : rows) {
+    absl::StatusOr<Expression> e = ParseExpression(text);
+    ASSERT_TRUE(e.ok()) << e.status();
+    const auto start = std::chrono::steady_clock::now();
+    EXPECT_EQ(e->Matches(f), want) << text;
+    EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(1)) << text;
+  }
 }
 
 TEST(ExpressionTest, CopiesShareTheParsedTree) {
