@@ -1,13 +1,17 @@
 // Container instance and attribute actions: RegisterContainerInstance,
 // DeregisterContainerInstance, DescribeContainerInstances, ListContainerInstances,
 // UpdateContainerInstancesState, PutAttributes, DeleteAttributes, ListAttributes.
+#include <optional>
+
 #include <nlohmann/json.hpp>
 
 #include "absl/container/flat_hash_set.h"
 #include "berth/common/strings.h"
+#include "berth/placement/expression.h"
 #include "berth/store/keys.h"
 #include "src/controlplane/api.h"
 #include "src/controlplane/errors.h"
+#include "src/controlplane/instance_subject.h"
 #include "src/controlplane/pagination.h"
 
 namespace berth::controlplane {
@@ -271,8 +275,12 @@ void Api::ListContainerInstances(const v1::ListContainerInstancesRequest& reques
   absl::Status error;
   std::string cluster = ClusterFromRequest(request.has_cluster(), request.cluster(), &error);
   if (!error.ok()) return done(error);
+  // The filter is parsed once here and evaluated per instance under the lock.
+  std::optional<placement::Expression> filter;
   if (request.has_filter() && !request.filter().empty()) {
-    return done(Unimplemented("filter: the cluster query language is not supported by this version of berthd"));
+    absl::StatusOr<placement::Expression> parsed = placement::ParseExpression(request.filter());
+    if (!parsed.ok()) return done(InvalidParameter("filter: ", parsed.status().message()));
+    filter = *std::move(parsed);
   }
   std::string status = request.status();
   if (request.has_status() && status != "ACTIVE" && status != "DRAINING" && status != "REGISTERING" &&
@@ -288,16 +296,21 @@ void Api::ListContainerInstances(const v1::ListContainerInstancesRequest& reques
     absl::ReaderMutexLock lock(mu_);
     ClusterEntry* c = state_->FindCluster(cluster);
     if (c == nullptr) return ClusterNotFound(cluster);
+    // Filters first, then the page: the token is the last id returned, so the next page starts
+    // after it and evaluates the filter again on what follows.
+    const std::string* last = nullptr;
     auto it = after->empty() ? c->instances.begin() : c->instances.upper_bound(*after);
     for (; it != c->instances.end(); ++it) {
       const std::string& st = it->second.record.instance().status();
       bool match = request.has_status() ? st == status : (st == "ACTIVE" || st == "DRAINING");
       if (!match) continue;
+      if (filter && !filter->Matches(InstanceSubject(*c, it->second))) continue;
       if (response->container_instance_arns_size() == *limit) {
-        response->set_next_token(EncodePageToken(std::prev(it)->first));
+        response->set_next_token(EncodePageToken(*last));
         break;
       }
       response->add_container_instance_arns(arns_.ContainerInstance(cluster, it->first));
+      last = &it->first;
     }
     return absl::OkStatus();
   }();
