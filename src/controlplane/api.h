@@ -53,7 +53,8 @@ namespace berth::controlplane {
   X(ListTasks)                     \
   X(TagResource)                   \
   X(UntagResource)                 \
-  X(ListTagsForResource)
+  X(ListTagsForResource)           \
+  X(ExplainPlacement)
 
 struct ApiOptions {
   ArnContext arn_context;
@@ -117,6 +118,17 @@ class Api {
     std::vector<placement::Strategy> strategies;
     uint64_t seed = 0;  // for the random strategy
   };
+  // A launch resolved against state (lock held): cluster, task definition, demand with overrides,
+  // and the placement request (the task definition's constraints included).
+  struct ResolvedLaunch {
+    ClusterEntry* cluster = nullptr;
+    const v1::TaskDefinitionRecord* definition = nullptr;
+    v1::ResourceDemand demand;
+    placement::PlacementRequest request;
+  };
+  absl::StatusOr<ResolvedLaunch> ResolveLaunch(const Launch& launch);
+  // RunTask's request checked and parsed (also used by ExplainPlacement).
+  absl::StatusOr<std::shared_ptr<Launch>> NewRunLaunch(const v1::RunTaskRequest& request) const;
   absl::Status ApplyLaunch(Txn& txn, const Launch& launch, google::protobuf::RepeatedPtrField<v1::Task>* tasks,
                            google::protobuf::RepeatedPtrField<v1::Failure>* failures);
 

@@ -410,6 +410,7 @@ void Api::PutAttributes(const v1::PutAttributesRequest& request, v1::PutAttribut
           rec.mutable_attribute()->set_target_id(targets[i]);
           auto& stored = inst.attributes[a.name()] = std::move(rec);
           PutAttribute(txn, cluster, targets[i], stored);
+          state_->RefreshInstanceView(*c, inst);  // placement sees the new value
           auto* out = response->add_attributes();
           *out = stored.attribute();
           out->set_target_id(arns_.ContainerInstance(cluster, targets[i]));
@@ -458,6 +459,7 @@ void Api::DeleteAttributes(const v1::DeleteAttributesRequest& request, v1::Delet
           *out = it->second.attribute();
           out->set_target_id(arns_.ContainerInstance(cluster, targets[i]));
           inst.attributes.erase(it);
+          state_->RefreshInstanceView(*c, inst);
           txn.batch().Delete(store::Table::kAttributes, store::AttributeKey(cluster, targets[i], a.name()));
         }
         return absl::OkStatus();

@@ -139,9 +139,9 @@ uint64_t NewSeed() {
 
 }  // namespace
 
-absl::Status Api::ApplyLaunch(Txn& txn, const Launch& launch, google::protobuf::RepeatedPtrField<v1::Task>* tasks,
-                              google::protobuf::RepeatedPtrField<v1::Failure>* failures) {
-  ASSIGN_OR_RETURN(ClusterEntry * c, ActiveCluster(launch.cluster));
+absl::StatusOr<Api::ResolvedLaunch> Api::ResolveLaunch(const Launch& launch) {
+  ResolvedLaunch r;
+  ASSIGN_OR_RETURN(r.cluster, ActiveCluster(launch.cluster));
   const v1::TaskDefinitionRecord* rec = launch.revision == 0
                                             ? state_->LatestActive(launch.family)
                                             : state_->FindTaskDefinition(launch.family, launch.revision);
@@ -161,7 +161,45 @@ absl::Status Api::ApplyLaunch(Txn& txn, const Launch& launch, google::protobuf::
     return InvalidParameter("taskDefinition: ", td.family(), ":", td.revision(), " is not compatible with launch type ",
                             launch.launch_type);
   }
-  ASSIGN_OR_RETURN(v1::ResourceDemand demand, DemandWithOverrides(td, rec->demand(), launch.overrides));
+  r.definition = rec;
+  ASSIGN_OR_RETURN(r.demand, DemandWithOverrides(td, rec->demand(), launch.overrides));
+  placement::PlacementRequest& preq = r.request;
+  preq.demand = ToDemand(r.demand);
+  preq.launch_type = launch.launch_type == "EXTERNAL" ? placement::LaunchType::kExternal : placement::LaunchType::kEc2;
+  preq.group = launch.group;
+  preq.constraints = launch.constraints;
+  for (int i = 0; i < td.placement_constraints_size(); ++i) {
+    const auto& pc = td.placement_constraints(i);
+    auto constraint = placement::Constraint::FromApi(pc.type(), pc.expression());
+    if (!constraint.ok()) {
+      return InvalidParameter("taskDefinition: ", td.family(), ":", td.revision(), " placementConstraints[", i,
+                              "].", constraint.status().message());
+    }
+    preq.constraints.push_back(*std::move(constraint));
+  }
+  if (static_cast<int>(preq.constraints.size()) > options_.limits.max_placement_constraints) {
+    return InvalidParameter("placementConstraints: at most ", options_.limits.max_placement_constraints,
+                            " together with the task definition's (got ", preq.constraints.size(), ")");
+  }
+  preq.strategies = launch.strategies;
+  if (preq.strategies.empty()) {
+    // ECS places standalone tasks without a strategy at random among the feasible instances.
+    preq.strategies.push_back(placement::Strategy{placement::Strategy::Type::kRandom, {}, {}});
+  }
+  preq.required_attributes = RequiredAttributes(td);
+  preq.seed = launch.seed;
+
+  return r;
+}
+
+absl::Status Api::ApplyLaunch(Txn& txn, const Launch& launch, google::protobuf::RepeatedPtrField<v1::Task>* tasks,
+                              google::protobuf::RepeatedPtrField<v1::Failure>* failures) {
+  ASSIGN_OR_RETURN(ResolvedLaunch resolved, ResolveLaunch(launch));
+  ClusterEntry* c = resolved.cluster;
+  const v1::TaskDefinitionRecord* rec = resolved.definition;
+  const v1::TaskDefinition& td = rec->task_definition();
+  const v1::ResourceDemand& demand = resolved.demand;
+  placement::PlacementRequest& preq = resolved.request;
   google::protobuf::RepeatedPtrField<v1::Tag> tags = launch.tags;
   if (launch.propagate_task_definition_tags) {
     for (const auto& tag : rec->tags()) {
@@ -187,28 +225,6 @@ absl::Status Api::ApplyLaunch(Txn& txn, const Launch& launch, google::protobuf::
     }
     candidates.push_back(id);
   }
-  placement::PlacementRequest preq;
-  preq.demand = ToDemand(demand);
-  preq.launch_type = launch.launch_type == "EXTERNAL" ? placement::LaunchType::kExternal : placement::LaunchType::kEc2;
-  preq.group = launch.group;
-  preq.constraints = launch.constraints;
-  for (int i = 0; i < td.placement_constraints_size(); ++i) {
-    const auto& pc = td.placement_constraints(i);
-    auto constraint = placement::Constraint::FromApi(pc.type(), pc.expression());
-    if (!constraint.ok()) {
-      return InvalidParameter("taskDefinition: ", td.family(), ":", td.revision(), " placementConstraints[", i,
-                              "].", constraint.status().message());
-    }
-    preq.constraints.push_back(*std::move(constraint));
-  }
-  if (static_cast<int>(preq.constraints.size()) > options_.limits.max_placement_constraints) {
-    return InvalidParameter("placementConstraints: at most ", options_.limits.max_placement_constraints,
-                            " together with the task definition's (got ", preq.constraints.size(), ")");
-  }
-  preq.strategies = launch.strategies;
-  preq.required_attributes = RequiredAttributes(td);
-  preq.seed = launch.seed;
-
   // RunTask: `count` tasks over the cluster. StartTask: one task on each named instance.
   std::vector<std::pair<std::string, int>> rounds;  // (only instance, count)
   if (launch.instance_ids.empty()) {
@@ -298,35 +314,119 @@ absl::StatusOr<std::shared_ptr<Api::Launch>> Api::NewLaunch(const Request& reque
   return launch;
 }
 
-void Api::RunTask(const v1::RunTaskRequest& request, v1::RunTaskResponse* response, Done done) {
-  auto new_launch = NewLaunch(request);
-  if (!new_launch.ok()) return done(new_launch.status());
-  std::shared_ptr<Launch> launch = *std::move(new_launch);
+absl::StatusOr<std::shared_ptr<Api::Launch>> Api::NewRunLaunch(const v1::RunTaskRequest& request) const {
+  ASSIGN_OR_RETURN(std::shared_ptr<Launch> launch, NewLaunch(request));
   launch->count = request.has_count() ? request.count() : 1;
   if (launch->count < 1 || launch->count > options_.limits.max_tasks_per_run) {
-    return done(InvalidParameter("count: must be between 1 and ", options_.limits.max_tasks_per_run, " (got ",
-                                 launch->count, ")"));
+    return InvalidParameter("count: must be between 1 and ", options_.limits.max_tasks_per_run, " (got ",
+                            launch->count, ")");
   }
   launch->launch_type = request.has_launch_type() ? request.launch_type() : "EC2";
   if (launch->launch_type == "FARGATE" || launch->launch_type == "MANAGED_INSTANCES") {
-    return done(Unimplemented("launchType: ", launch->launch_type,
-                              " is not supported by this version of berthd; use EC2 or EXTERNAL"));
+    return Unimplemented("launchType: ", launch->launch_type,
+                         " is not supported by this version of berthd; use EC2 or EXTERNAL");
   }
   if (launch->launch_type != "EC2" && launch->launch_type != "EXTERNAL") {
-    return done(InvalidParameter("launchType: must be EC2, EXTERNAL, FARGATE or MANAGED_INSTANCES (got '",
-                                 launch->launch_type, "')"));
+    return InvalidParameter("launchType: must be EC2, EXTERNAL, FARGATE or MANAGED_INSTANCES (got '",
+                            launch->launch_type, "')");
   }
   if (!request.capacity_provider_strategy().empty()) {
-    return done(InvalidParameter("capacityProviderStrategy[0].capacityProvider: capacity provider '",
-                                 request.capacity_provider_strategy(0).capacity_provider(), "' does not exist"));
+    return InvalidParameter("capacityProviderStrategy[0].capacityProvider: capacity provider '",
+                            request.capacity_provider_strategy(0).capacity_provider(), "' does not exist");
   }
-  if (absl::Status s = ParsePlacement(request, options_.limits, &launch->constraints, &launch->strategies); !s.ok()) {
-    return done(s);
-  }
+  RETURN_IF_ERROR(ParsePlacement(request, options_.limits, &launch->constraints, &launch->strategies));
   launch->seed = NewSeed();
-  Submit([this, launch, response](
+  return launch;
+}
+
+void Api::RunTask(const v1::RunTaskRequest& request, v1::RunTaskResponse* response, Done done) {
+  auto launch = NewRunLaunch(request);
+  if (!launch.ok()) return done(launch.status());
+  Submit([this, launch = *std::move(launch), response](
              Txn& txn) { return ApplyLaunch(txn, *launch, response->mutable_tasks(), response->mutable_failures()); },
          std::move(done));
+}
+
+void Api::ExplainPlacement(const v1::ExplainPlacementRequest& request, v1::ExplainPlacementResponse* response,
+                           Done done) {
+  // The same request RunTask would get, checked by the same code.
+  v1::RunTaskRequest run;
+  if (request.has_cluster()) run.set_cluster(request.cluster());
+  if (request.has_task_definition()) run.set_task_definition(request.task_definition());
+  if (request.has_overrides()) *run.mutable_overrides() = request.overrides();
+  if (request.has_group()) run.set_group(request.group());
+  if (request.has_launch_type()) run.set_launch_type(request.launch_type());
+  *run.mutable_placement_constraints() = request.placement_constraints();
+  *run.mutable_placement_strategy() = request.placement_strategy();
+  auto launch = NewRunLaunch(run);
+  if (!launch.ok()) return done(launch.status());
+  const std::string& cluster = (*launch)->cluster;
+  std::string instance_id;
+  if (request.has_container_instance() && !request.container_instance().empty()) {
+    auto id = arns_.ContainerInstanceId(request.container_instance(), cluster, "containerInstance");
+    if (!id.ok()) return done(WithType(id.status(), "InvalidParameterException"));
+    instance_id = *std::move(id);
+  }
+  const int max_candidates = request.has_max_candidates() ? request.max_candidates() : 5;
+  if (max_candidates < 0 || max_candidates > 100) {
+    return done(InvalidParameter("maxCandidates: must be between 0 and 100 (got ", max_candidates, ")"));
+  }
+
+  absl::ReaderMutexLock lock(mu_);
+  auto resolved = ResolveLaunch(**launch);
+  if (!resolved.ok()) return done(resolved.status());
+  const placement::PlacementRequest& preq = resolved->request;
+  const placement::Explanation e = engine_.Explain(resolved->cluster->view, preq, 0, instance_id, max_candidates);
+
+  for (const auto& s : preq.strategies) response->add_strategies(s.ToString());
+  response->set_candidates(e.candidates);
+  response->set_feasible(e.feasible);
+  for (int r = 0; r < placement::kReasonCount; ++r) {
+    if (e.rejected[r] == 0) continue;
+    auto* out = response->add_rejections();
+    out->set_reason(std::string(placement::ReasonName(static_cast<placement::Reason>(r))));
+    out->set_instances(e.rejected[r]);
+  }
+  auto add_scores = [&](const placement::CandidateScore& c, auto* out) {
+    for (size_t j = 0; j < c.scores.size(); ++j) {
+      auto* score = out->add_scores();
+      score->set_strategy(preq.strategies[j].ToString());
+      score->set_value(c.scores[j]);
+    }
+  };
+  for (size_t i = 0; i < e.top.size(); ++i) {
+    auto* out = response->add_top_candidates();
+    out->set_container_instance_arn(arns_.ContainerInstance(cluster, e.top[i].instance_id));
+    out->set_rank(static_cast<int32_t>(i) + 1);
+    add_scores(e.top[i], out);
+  }
+  if (e.decision) {
+    response->set_chosen_container_instance_arn(arns_.ContainerInstance(cluster, e.decision->instance_id));
+  } else {
+    response->mutable_failure()->set_reason(e.failure.reason);
+    response->mutable_failure()->set_detail(e.failure.detail);
+  }
+  if (!instance_id.empty()) {
+    auto* v = response->mutable_container_instance();
+    v->set_container_instance_arn(arns_.ContainerInstance(cluster, instance_id));
+    v->set_registered(e.instance_found);
+    if (!e.instance_found) {
+      v->set_feasible(false);
+      v->set_summary("not an ACTIVE or DRAINING container instance of this cluster");
+    } else if (e.instance_rejected) {
+      v->set_feasible(false);
+      v->set_rejected_by(std::string(placement::ReasonName(*e.instance_rejected)));
+      v->set_summary(StrCat("rejected: ", placement::ReasonName(*e.instance_rejected)));
+    } else {
+      v->set_feasible(true);
+      v->set_rank(e.instance_rank);
+      add_scores(*e.instance_score, v);
+      v->set_summary(e.instance_rank == 1 ? std::string("would be chosen")
+                                          : StrCat("feasible, ranked ", e.instance_rank, " of ", e.feasible,
+                                                   " by the strategies"));
+    }
+  }
+  done(absl::OkStatus());
 }
 
 void Api::StartTask(const v1::StartTaskRequest& request, v1::StartTaskResponse* response, Done done) {

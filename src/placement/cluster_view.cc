@@ -55,11 +55,28 @@ bool InRange(const InstanceView& inst, int32_t port) {
 
 void AddPorts(InstanceView& inst, const std::vector<int32_t>& ports, bool tcp, int sign) {
   auto& used = tcp ? inst.tcp_ports_used : inst.udp_ports_used;
+  auto& held = tcp ? inst.tcp_ports_held : inst.udp_ports_held;
+  const auto& reserved = tcp ? inst.tcp_ports_reserved : inst.udp_ports_reserved;
   int32_t& in_range = tcp ? inst.tcp_ephemeral_used : inst.udp_ephemeral_used;
   for (int32_t p : ports) {
-    bool changed = sign > 0 ? used.insert(p).second : used.erase(p) > 0;
-    if (changed && InRange(inst, p)) in_range += sign;
+    auto h = held.try_emplace(p, 0).first;
+    h->second += sign;
+    const bool still_used = h->second > 0 || reserved.contains(p);
+    if (h->second <= 0) held.erase(h);
+    const bool changed = still_used ? used.insert(p).second : used.erase(p) > 0;
+    if (changed && InRange(inst, p)) in_range += still_used ? 1 : -1;
   }
+}
+
+// used = reserved + held, and the count of used ports in the ephemeral range.
+void RecomputeUsed(InstanceView& inst) {
+  inst.tcp_ports_used = inst.tcp_ports_reserved;
+  inst.udp_ports_used = inst.udp_ports_reserved;
+  for (const auto& [p, n] : inst.tcp_ports_held) inst.tcp_ports_used.insert(p);
+  for (const auto& [p, n] : inst.udp_ports_held) inst.udp_ports_used.insert(p);
+  inst.tcp_ephemeral_used = inst.udp_ephemeral_used = 0;
+  for (int32_t p : inst.tcp_ports_used) inst.tcp_ephemeral_used += InRange(inst, p) ? 1 : 0;
+  for (int32_t p : inst.udp_ports_used) inst.udp_ephemeral_used += InRange(inst, p) ? 1 : 0;
 }
 
 }  // namespace
@@ -151,11 +168,9 @@ const InstanceView& ClusterView::Upsert(InstanceView instance) {
     instance.cpu_used = instance.memory_used = 0;
     instance.gpu_used = instance.eni_used = instance.task_count = 0;
     instance.group_counts.clear();
-    instance.tcp_ports_used = instance.tcp_ports_reserved;
-    instance.udp_ports_used = instance.udp_ports_reserved;
-    instance.tcp_ephemeral_used = instance.udp_ephemeral_used = 0;
-    for (int32_t p : instance.tcp_ports_used) instance.tcp_ephemeral_used += InRange(instance, p) ? 1 : 0;
-    for (int32_t p : instance.udp_ports_used) instance.udp_ephemeral_used += InRange(instance, p) ? 1 : 0;
+    instance.tcp_ports_held.clear();
+    instance.udp_ports_held.clear();
+    RecomputeUsed(instance);
     uint32_t slot;
     if (free_slots_.empty()) {
       slot = static_cast<uint32_t>(slots_.size());
@@ -193,17 +208,9 @@ const InstanceView& ClusterView::Upsert(InstanceView instance) {
   instance.eni_used = old.eni_used;
   instance.task_count = old.task_count;
   instance.group_counts = std::move(old.group_counts);
-  instance.tcp_ports_used = instance.tcp_ports_reserved;
-  instance.udp_ports_used = instance.udp_ports_reserved;
-  for (int32_t p : old.tcp_ports_used) {
-    if (!old.tcp_ports_reserved.contains(p)) instance.tcp_ports_used.insert(p);
-  }
-  for (int32_t p : old.udp_ports_used) {
-    if (!old.udp_ports_reserved.contains(p)) instance.udp_ports_used.insert(p);
-  }
-  instance.tcp_ephemeral_used = instance.udp_ephemeral_used = 0;
-  for (int32_t p : instance.tcp_ports_used) instance.tcp_ephemeral_used += InRange(instance, p) ? 1 : 0;
-  for (int32_t p : instance.udp_ports_used) instance.udp_ephemeral_used += InRange(instance, p) ? 1 : 0;
+  instance.tcp_ports_held = std::move(old.tcp_ports_held);
+  instance.udp_ports_held = std::move(old.udp_ports_held);
+  RecomputeUsed(instance);
   old = std::move(instance);
   Index(slot);
   return old;

@@ -97,6 +97,10 @@ struct InstanceView {
   int32_t eni_used = 0;
   absl::flat_hash_set<int32_t> tcp_ports_used;  // reserved + held by tasks
   absl::flat_hash_set<int32_t> udp_ports_used;
+  // Ports held by tasks, with how many tasks hold each (recovery may replay overlapping holds,
+  // and a port may be both reserved and held after a re-registration).
+  absl::flat_hash_map<int32_t, int32_t> tcp_ports_held;
+  absl::flat_hash_map<int32_t, int32_t> udp_ports_held;
   int32_t tcp_ephemeral_used = 0;  // of tcp_ports_used, those inside the ephemeral range
   int32_t udp_ephemeral_used = 0;
   int32_t task_count = 0;

@@ -322,8 +322,9 @@ TEST_F(TasksTest, ListTasksFiltersAndPaginates) {
   };
   EXPECT_EQ(count(R"({})"), 28);
   EXPECT_EQ(count(R"({"startedBy":"me"})"), 25);
-  EXPECT_EQ(count(R"({"containerInstance":")" + a + R"("})"),
-            12 + (db.tasks(0).container_instance_arn().find(a) != std::string::npos ? 3 : 0));
+  int db_on_a = 0;  // RunTask places at random
+  for (const auto& t : db.tasks()) db_on_a += t.container_instance_arn().find(a) != std::string::npos ? 1 : 0;
+  EXPECT_EQ(count(R"({"containerInstance":")" + a + R"("})"), 12 + db_on_a);
   EXPECT_EQ(count(R"({"desiredStatus":"PENDING"})"), 0);
   EXPECT_EQ(count(R"({"desiredStatus":"STOPPED"})"), 0);
   EXPECT_EQ(count(R"({"launchType":"EXTERNAL"})"), 0);

@@ -38,9 +38,9 @@ constexpr int kLargeMaxInstances = 400;
 // A failing block reports at most this many seeds.
 constexpr int kMaxReportedSeeds = 3;
 
-// Whether a re-registration may reserve a port a running task holds. Off until ClusterView keeps
-// such ports used across Release / Upsert: see ClusterViewKnownBugTest in engine_test.cc.
-constexpr bool kReservedPortsMayOverlapHeld = false;
+// Whether a re-registration may reserve a port a running task holds (ClusterView keeps such ports
+// used across Release / Upsert: see ClusterViewPortsTest in engine_test.cc).
+constexpr bool kReservedPortsMayOverlapHeld = true;
 
 using Rng = std::mt19937_64;
 

@@ -885,15 +885,10 @@ TEST(ClusterViewChangeTest, ReserveReleaseSymmetry) {
   EXPECT_EQ(d3.placement->instance_id, reference::Place(view, request, 0).placement->instance_id);
 }
 
-// KNOWN BUG (reported, not fixed here; src/placement is being rewritten by its owner). A port that
-// is both reserved by the instance's registration and held by a task is dropped from
-// tcp_ports_used by whichever goes first: Release() erases the task's ports without looking at the
-// reservation, and Upsert() keeps only held ports that were not reserved before. The engine then
-// hands out a reserved port (A) or a port a running task still holds (B). Both reach that state
-// through re-registration with other reserved ports while a task runs (agent restarted with another
-// ECS_RESERVED_PORTS). The property test keeps such overlaps out (kReservedPortsMayOverlapHeld)
-// until this is fixed.
-TEST(ClusterViewKnownBugTest, ReleaseKeepsAPortTheRegistrationReserves) {
+// A port both reserved by the instance's registration and held by a task stays used until neither
+// holds it: Release() must not drop a reserved port, and Upsert() must not drop a held one. Both
+// states arise when an agent re-registers with other reserved ports while a task runs.
+TEST(ClusterViewPortsTest, ReleaseKeepsAPortTheRegistrationReserves) {
   ClusterView view;
   view.Upsert(I("a"));
   view.Reserve("a", H().Tcp({8080}));
@@ -904,7 +899,7 @@ TEST(ClusterViewKnownBugTest, ReleaseKeepsAPortTheRegistrationReserves) {
   EXPECT_FALSE(d.placement) << "a reserved port is never handed to a task";
 }
 
-TEST(ClusterViewKnownBugTest, UpsertKeepsAHeldPortNoLongerReserved) {
+TEST(ClusterViewPortsTest, UpsertKeepsAHeldPortNoLongerReserved) {
   ClusterView view;
   view.Upsert(I("a"));
   view.Reserve("a", H().Tcp({8080}));
