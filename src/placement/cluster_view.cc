@@ -1,6 +1,9 @@
 #include "berth/placement/cluster_view.h"
 
+#include <algorithm>
+#include <bit>
 #include <cstdio>
+#include <limits>
 #include <cstdlib>
 
 #include "berth/common/strings.h"
@@ -31,16 +34,24 @@ uint64_t StableHash(std::string_view s) {
   return h;
 }
 
-int64_t OrderValue(const InstanceView& inst, ClusterView::Order order) {
-  switch (order) {
-    case ClusterView::Order::kCpu:
-      return inst.cpu_remaining();
-    case ClusterView::Order::kMemory:
-      return inst.memory_remaining();
-    case ClusterView::Order::kTiebreak:
-      return 0;
+// Adds (sign > 0) or removes the instance's keys in one Orders.
+void Apply(ClusterView::Orders& orders, const InstanceView& inst, uint32_t slot, int sign) {
+  const ClusterView::Key cpu{inst.cpu_remaining(), inst.tiebreak, slot};
+  const ClusterView::Key memory{inst.memory_remaining(), inst.tiebreak, slot};
+  const ClusterView::Key tiebreak{0, inst.tiebreak, slot};
+  auto& by_cpu = orders.by_resource[static_cast<int>(ClusterView::Order::kCpu)]
+                                   [ClusterView::Bucket(inst.memory_remaining())];
+  auto& by_memory = orders.by_resource[static_cast<int>(ClusterView::Order::kMemory)]
+                                      [ClusterView::Bucket(inst.cpu_remaining())];
+  if (sign > 0) {
+    by_cpu.insert(cpu);
+    by_memory.insert(memory);
+    orders.by_tiebreak.insert(tiebreak);
+  } else {
+    by_cpu.erase(cpu);
+    by_memory.erase(memory);
+    orders.by_tiebreak.erase(tiebreak);
   }
-  return 0;
 }
 
 const std::string& ValueOf(const InstanceView& inst, const std::string& attribute) {
@@ -119,29 +130,31 @@ const ClusterView::GroupIndex* ClusterView::FindGroup(std::string_view group) co
   return it == groups_.end() ? nullptr : &it->second;
 }
 
+int ClusterView::Bucket(int64_t remaining) {
+  if (remaining <= 0) return 0;
+  return std::min(static_cast<int>(std::bit_width(static_cast<uint64_t>(remaining))), kBuckets - 1);
+}
+
+int64_t ClusterView::BucketMax(int b) {
+  if (b == 0) return 0;
+  if (b >= kBuckets - 1) return std::numeric_limits<int64_t>::max();
+  return (int64_t{1} << b) - 1;
+}
+
 void ClusterView::Index(uint32_t slot) {
   const InstanceView& inst = *slots_[slot];
-  for (int o = 0; o < kOrders; ++o) {
-    global_[o].insert(Key{OrderValue(inst, static_cast<Order>(o)), inst.tiebreak, slot});
-  }
-  for (auto& [name, index] : attribute_indexes_) {
-    auto& sets = index.by_value[ValueOf(inst, name)];
-    for (int o = 0; o < kOrders; ++o) sets[o].insert(Key{OrderValue(inst, static_cast<Order>(o)), inst.tiebreak, slot});
-  }
+  Apply(global_, inst, slot, +1);
+  for (auto& [name, index] : attribute_indexes_) Apply(index.by_value[ValueOf(inst, name)], inst, slot, +1);
 }
 
 void ClusterView::Unindex(uint32_t slot) {
   const InstanceView& inst = *slots_[slot];
-  for (int o = 0; o < kOrders; ++o) {
-    global_[o].erase(Key{OrderValue(inst, static_cast<Order>(o)), inst.tiebreak, slot});
-  }
+  Apply(global_, inst, slot, -1);
   for (auto& [name, index] : attribute_indexes_) {
     auto it = index.by_value.find(ValueOf(inst, name));
     if (it == index.by_value.end()) continue;
-    for (int o = 0; o < kOrders; ++o) {
-      it->second[o].erase(Key{OrderValue(inst, static_cast<Order>(o)), inst.tiebreak, slot});
-    }
-    if (it->second[0].empty()) index.by_value.erase(it);
+    Apply(it->second, inst, slot, -1);
+    if (it->second.empty()) index.by_value.erase(it);
   }
 }
 
@@ -268,8 +281,7 @@ void ClusterView::PrepareAttribute(std::string_view attribute) {
   for (uint32_t slot = 0; slot < slots_.size(); ++slot) {
     if (!slots_[slot]) continue;
     const InstanceView& inst = *slots_[slot];
-    auto& sets = it->second.by_value[ValueOf(inst, it->first)];
-    for (int o = 0; o < kOrders; ++o) sets[o].insert(Key{OrderValue(inst, static_cast<Order>(o)), inst.tiebreak, slot});
+    Apply(it->second.by_value[ValueOf(inst, it->first)], inst, slot, +1);
   }
 }
 

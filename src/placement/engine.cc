@@ -58,6 +58,31 @@ std::vector<int32_t> AllocatePorts(const InstanceView& inst, bool tcp, const std
   return out;
 }
 
+// The keys of several sorted sets, in merged order.
+class Cursor {
+ public:
+  using It = ClusterView::KeySet::const_iterator;
+  void Add(It begin, It end) {
+    if (begin != end) heads_.emplace_back(begin, end);
+  }
+  const ClusterView::Key* Next() {
+    if (heads_.empty()) return nullptr;
+    size_t best = 0;
+    for (size_t i = 1; i < heads_.size(); ++i) {
+      if (*heads_[i].first < *heads_[best].first) best = i;
+    }
+    const ClusterView::Key* key = &*heads_[best].first;
+    if (++heads_[best].first == heads_[best].second) {
+      heads_[best] = heads_.back();
+      heads_.pop_back();
+    }
+    return key;
+  }
+
+ private:
+  std::vector<std::pair<It, It>> heads_;
+};
+
 class Evaluator {
  public:
   Evaluator(const ClusterView& view, const PlacementRequest& request, int index)
@@ -162,22 +187,22 @@ class Evaluator {
   // Walks keys ordered by (score of strategy j, tiebreak, slot) — or by (tiebreak, slot) when
   // j == strategies() — and returns the best feasible instance comparing from strategy j. `skip`
   // drops instances outside the walked set. Stops at the end of the first feasible tie group.
-  template <typename It, typename Skip>
-  uint32_t Walk(It begin, It end, size_t j, Skip skip) const {
+  template <typename Skip>
+  uint32_t Walk(Cursor& cursor, size_t j, Skip skip) const {
     uint32_t best = kNone;
     int64_t best_value = 0;
-    for (It it = begin; it != end; ++it) {
-      const InstanceView& inst = *view_.AtSlot(it->slot);
+    while (const ClusterView::Key* key = cursor.Next()) {
+      const InstanceView& inst = *view_.AtSlot(key->slot);
       if (skip(inst)) continue;
-      if (best != kNone && it->value != best_value) break;
+      if (best != kNone && key->value != best_value) break;
       if (Check(inst) != kFeasible) continue;
       if (best == kNone) {
-        if (j + 1 >= k_) return it->slot;  // the key order is the whole tuple
-        best = it->slot;
-        best_value = it->value;
+        if (j + 1 >= k_) return key->slot;  // the key order is the whole tuple
+        best = key->slot;
+        best_value = key->value;
         continue;
       }
-      if (Better(it->slot, best, j + 1)) best = it->slot;
+      if (Better(key->slot, best, j + 1)) best = key->slot;
     }
     return best;
   }
@@ -218,12 +243,32 @@ int64_t DemandOf(const PlacementRequest& req, ClusterView::Order order) {
 
 bool NoSkip(const InstanceView&) { return false; }
 
+// Instances by remaining `order` from the demand upwards, leaving out the buckets of the other
+// resource that cannot hold the other demand.
+Cursor ResourceCursor(const ClusterView::Orders& orders, ClusterView::Order order, const PlacementRequest& req) {
+  const auto other = order == ClusterView::Order::kCpu ? ClusterView::Order::kMemory : ClusterView::Order::kCpu;
+  const int64_t other_demand = DemandOf(req, other);
+  Cursor cursor;
+  for (int b = 0; b < ClusterView::kBuckets; ++b) {
+    if (ClusterView::BucketMax(b) < other_demand) continue;
+    const auto& set = orders.by_resource[static_cast<int>(order)][b];
+    cursor.Add(set.lower_bound(ClusterView::Key{DemandOf(req, order), 0, 0}), set.end());
+  }
+  return cursor;
+}
+
+Cursor TiebreakCursor(const ClusterView::Orders& orders) {
+  Cursor cursor;
+  cursor.Add(orders.by_tiebreak.begin(), orders.by_tiebreak.end());
+  return cursor;
+}
+
 // Every candidate slot of the request.
 std::vector<uint32_t> CandidateSlots(const ClusterView& view, const PlacementRequest& req) {
   std::vector<uint32_t> slots;
   if (req.only_instances.empty()) {
     slots.reserve(view.size());
-    for (const auto& key : view.Ordered(ClusterView::Order::kTiebreak)) slots.push_back(key.slot);
+    for (const auto& key : view.ordered().by_tiebreak) slots.push_back(key.slot);
   } else {
     for (const auto& id : req.only_instances) {
       uint32_t slot = view.FindSlot(id);
@@ -235,28 +280,26 @@ std::vector<uint32_t> CandidateSlots(const ClusterView& view, const PlacementReq
 
 // The best instance among those of one attribute value (a partition of an AttributeIndex),
 // comparing from strategy 1 (strategy 0, the spread, is equal for all of them).
-uint32_t BestInPartition(const Evaluator& ev, const std::array<ClusterView::KeySet, ClusterView::kOrders>& sets) {
+uint32_t BestInPartition(const Evaluator& ev, const ClusterView::Orders& orders) {
   const auto& strategies = ev.request().strategies;
   if (strategies.size() == 1) {
-    const auto& s = sets[static_cast<int>(ClusterView::Order::kTiebreak)];
-    return ev.Walk(s.begin(), s.end(), 1, NoSkip);
+    Cursor cursor = TiebreakCursor(orders);
+    return ev.Walk(cursor, 1, NoSkip);
   }
   const Strategy& next = strategies[1];
   if (next.type == Strategy::Type::kBinpack) {
-    const auto order = OrderOf(next);
-    const auto& s = sets[static_cast<int>(order)];
-    auto from = s.lower_bound(ClusterView::Key{DemandOf(ev.request(), order), 0, 0});
-    return ev.Walk(from, s.end(), 1, NoSkip);
+    Cursor cursor = ResourceCursor(orders, OrderOf(next), ev.request());
+    return ev.Walk(cursor, 1, NoSkip);
   }
   std::vector<uint32_t> slots;
-  for (const auto& key : sets[static_cast<int>(ClusterView::Order::kTiebreak)]) slots.push_back(key.slot);
+  for (const auto& key : orders.by_tiebreak) slots.push_back(key.slot);
   return ev.Generic(slots, 1);
 }
 
 // spread(attribute:X) first, with the attribute indexed: value levels by ascending count.
 uint32_t PlaceSpreadAttribute(const Evaluator& ev, const ClusterView::AttributeIndex& index) {
   const auto* counts = ev.spread_counts(0);
-  std::vector<std::pair<int64_t, const std::array<ClusterView::KeySet, ClusterView::kOrders>*>> values;
+  std::vector<std::pair<int64_t, const ClusterView::Orders*>> values;
   values.reserve(index.by_value.size());
   for (const auto& [value, sets] : index.by_value) {
     int64_t n = 0;
@@ -288,12 +331,11 @@ uint32_t PlaceSpreadInstance(const Evaluator& ev, const ClusterView& view) {
   auto occupied = [&](const InstanceView& inst) { return inst.GroupCount(req.group) > 0; };
   uint32_t best = kNone;
   if (strategies.size() == 1) {
-    const auto& s = view.Ordered(ClusterView::Order::kTiebreak);
-    best = ev.Walk(s.begin(), s.end(), 1, occupied);
+    Cursor cursor = TiebreakCursor(view.ordered());
+    best = ev.Walk(cursor, 1, occupied);
   } else if (strategies[1].type == Strategy::Type::kBinpack) {
-    const auto order = OrderOf(strategies[1]);
-    const auto& s = view.Ordered(order);
-    best = ev.Walk(s.lower_bound(ClusterView::Key{DemandOf(req, order), 0, 0}), s.end(), 1, occupied);
+    Cursor cursor = ResourceCursor(view.ordered(), OrderOf(strategies[1]), req);
+    best = ev.Walk(cursor, 1, occupied);
   } else {
     return ev.Generic(CandidateSlots(view, req), 0);
   }
@@ -306,15 +348,14 @@ uint32_t Choose(const Evaluator& ev, const ClusterView& view) {
   const PlacementRequest& req = ev.request();
   if (!req.only_instances.empty()) return ev.Generic(CandidateSlots(view, req), 0);
   if (req.strategies.empty()) {
-    const auto& s = view.Ordered(ClusterView::Order::kTiebreak);
-    return ev.Walk(s.begin(), s.end(), 0, NoSkip);
+    Cursor cursor = TiebreakCursor(view.ordered());
+    return ev.Walk(cursor, 0, NoSkip);
   }
   const Strategy& first = req.strategies[0];
   switch (first.type) {
     case Strategy::Type::kBinpack: {
-      const auto order = OrderOf(first);
-      const auto& s = view.Ordered(order);
-      return ev.Walk(s.lower_bound(ClusterView::Key{DemandOf(req, order), 0, 0}), s.end(), 0, NoSkip);
+      Cursor cursor = ResourceCursor(view.ordered(), OrderOf(first), req);
+      return ev.Walk(cursor, 0, NoSkip);
     }
     case Strategy::Type::kSpread:
       if (first.field != Strategy::Field::kAttribute) return PlaceSpreadInstance(ev, view);

@@ -131,12 +131,26 @@ class ClusterView {
     }
   };
   using KeySet = absl::btree_set<Key>;
-  enum class Order : uint8_t { kCpu, kMemory, kTiebreak };
-  static constexpr int kOrders = 3;
+  enum class Order : uint8_t { kCpu, kMemory };
+  // Buckets of the other resource's remaining amount: 0 for <= 0, else its bit width (so bucket b
+  // holds [2^(b-1), 2^b - 1]); the last one is open-ended.
+  static constexpr int kBuckets = 33;
+  static int Bucket(int64_t remaining);
+  // The largest amount bucket b holds (INT64_MAX for the last).
+  static int64_t BucketMax(int b);
+
+  // One set of instances in every order the engine walks. The cpu order is split by the bucket of
+  // remaining memory and the memory order by the bucket of remaining cpu, so a walk for a demand
+  // skips whole buckets of instances that cannot fit the other resource.
+  struct Orders {
+    std::array<std::array<KeySet, kBuckets>, 2> by_resource;  // [Order][bucket of the other]
+    KeySet by_tiebreak;                                       // value 0
+    bool empty() const { return by_tiebreak.empty(); }
+  };
 
   // Instances of one attribute, partitioned by value ("" for instances without it).
   struct AttributeIndex {
-    absl::flat_hash_map<std::string, std::array<KeySet, kOrders>> by_value;
+    absl::flat_hash_map<std::string, Orders> by_value;
   };
   // Tasks of one group.
   struct GroupIndex {
@@ -180,7 +194,7 @@ class ClusterView {
   uint32_t FindSlot(std::string_view id) const;
 
   // Indexes, for the engine.
-  const KeySet& Ordered(Order order) const { return global_[static_cast<int>(order)]; }
+  const Orders& ordered() const { return global_; }
   const AttributeIndex* FindAttributeIndex(std::string_view attribute) const;
   const GroupIndex* FindGroup(std::string_view group) const;
 
@@ -193,7 +207,7 @@ class ClusterView {
   std::vector<uint32_t> free_slots_;
   size_t live_ = 0;
   absl::flat_hash_map<std::string, uint32_t> by_id_;
-  std::array<KeySet, kOrders> global_;
+  Orders global_;
   absl::flat_hash_map<std::string, AttributeIndex> attribute_indexes_;
   absl::flat_hash_map<std::string, GroupIndex> groups_;
 };
