@@ -322,6 +322,71 @@ TEST_F(CliTest, RunTaskPlacesTasksAndReportsFailuresWithExitTwo) {
   EXPECT_THAT(missing.err, HasSubstr("failure: MISSING")) << missing;
 }
 
+TEST_F(CliTest, ExplainPlacementAndRunTaskTakePlacementJson) {
+  ASSERT_EQ(Berth({"create-cluster", "--cluster-name", "pl"}).exit_code, 0);
+  const std::string small = RegisterInstance("pl", 1024, 512);
+  const std::string large = RegisterInstance("pl", 1024, 2048);
+  RegisterTaskDefinition("web", 128);
+  RegisterTaskDefinition("huge", 4096);
+  const std::string binpack = R"([{"type":"binpack","field":"memory"}])";
+
+  // binpack(memory): the instance with the least memory (512 MiB) first; the large one ranks 2nd.
+  CliResult explained = Berth({"explain-placement", "--cluster", "pl", "--task-definition", "web",
+                               "--placement-strategy", binpack, "--container-instance", large});
+  ASSERT_EQ(explained.exit_code, 0) << explained;
+  Json e = explained.OutJson();
+  EXPECT_EQ(e["chosenContainerInstanceArn"], small) << explained;
+  EXPECT_EQ(e["candidates"], 2);
+  EXPECT_EQ(e["feasible"], 2);
+  EXPECT_EQ(e["strategies"], Json::array({"binpack(memory)"}));
+  ASSERT_EQ(e["topCandidates"].size(), 2u) << explained;
+  EXPECT_EQ(e["topCandidates"][0]["containerInstanceArn"], small);
+  EXPECT_EQ(e["topCandidates"][0]["scores"][0]["value"], 512) << explained;  // int64 printed as a number
+  EXPECT_EQ(e["containerInstance"]["containerInstanceArn"], large);
+  EXPECT_EQ(e["containerInstance"]["feasible"], true);
+  EXPECT_EQ(e["containerInstance"]["rank"], 2);
+
+  // run-task with the same --placement-strategy lands where explain said: four 128 MiB tasks fill
+  // the small instance, then the large one is next.
+  CliResult run = Berth(
+      {"run-task", "--cluster", "pl", "--task-definition", "web", "--count", "4", "--placement-strategy", binpack});
+  ASSERT_EQ(run.exit_code, 0) << run;
+  Json tasks = run.OutJson()["tasks"];
+  ASSERT_EQ(tasks.size(), 4u) << run;
+  for (const Json& task : tasks) EXPECT_EQ(task["containerInstanceArn"], small) << run;
+  CliResult next = Berth({"explain-placement", "--cluster", "pl", "--task-definition", "web", "--placement-strategy",
+                          "file://" + WriteFile("strategy.json", binpack)});
+  ASSERT_EQ(next.exit_code, 0) << next;
+  EXPECT_EQ(next.OutJson()["chosenContainerInstanceArn"], large) << next;
+  EXPECT_EQ(next.OutJson()["rejections"], Json::parse(R"([{"reason":"RESOURCE:MEMORY","instances":1}])")) << next;
+  CliResult spill = Berth({"run-task", "--cluster", "pl", "--task-definition", "web", "--placement-strategy", binpack});
+  ASSERT_EQ(spill.exit_code, 0) << spill;
+  EXPECT_EQ(spill.OutJson()["tasks"][0]["containerInstanceArn"], large) << spill;
+
+  // Constraints as JSON too. The small instance is full and the large one holds a family:web task:
+  // one rejection each, and a tie goes to the reason checked first (memory).
+  CliResult distinct = Berth({"run-task", "--cluster", "pl", "--task-definition", "web", "--placement-constraints",
+                              R"([{"type":"distinctInstance"}])"});
+  EXPECT_EQ(distinct.exit_code, 2) << distinct;
+  EXPECT_THAT(distinct.err, HasSubstr("failure: RESOURCE:MEMORY detail=RESOURCE:MEMORY on 1 instance, "
+                                      "DistinctInstance placement constraint unsatisfied. on 1 instance"))
+      << distinct;
+
+  // Nothing fits: explain still succeeds (exit 0) and says why in failure.
+  CliResult none = Berth({"explain-placement", "--cluster", "pl", "--task-definition", "huge"});
+  ASSERT_EQ(none.exit_code, 0) << none;
+  Json n = none.OutJson();
+  EXPECT_FALSE(n.contains("chosenContainerInstanceArn")) << none;
+  EXPECT_EQ(n["failure"]["reason"], "RESOURCE:MEMORY") << none;
+  EXPECT_EQ(n["failure"]["detail"], "RESOURCE:MEMORY on 2 instances") << none;
+
+  // A malformed expression is berthd's INVALID_ARGUMENT, naming the field and the column.
+  CliResult bad = Berth({"explain-placement", "--cluster", "pl", "--task-definition", "web", "--placement-constraints",
+                         R"([{"type":"memberOf","expression":"attribute:a =="}])"});
+  EXPECT_EQ(bad.exit_code, 1) << bad;
+  EXPECT_THAT(bad.err, HasSubstr("INVALID_ARGUMENT: placementConstraints[0].expression: column 15: ")) << bad;
+}
+
 TEST_F(CliTest, PrintsInt64FieldsAsNumbers) {
   std::string instance = RegisterInstance("default", 2048, 4096);
   CliResult r = Berth({"describe-container-instances", "--container-instances", instance});
