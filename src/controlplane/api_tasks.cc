@@ -85,7 +85,6 @@ void InitContainers(const v1::TaskDefinition& td, const v1::TaskOverride& overri
   }
 }
 
-
 // RunTask's placementConstraints and placementStrategy, checked and parsed.
 absl::Status ParsePlacement(const v1::RunTaskRequest& request, const Limits& limits,
                             std::vector<placement::Constraint>* constraints,
@@ -172,8 +171,8 @@ absl::StatusOr<Api::ResolvedLaunch> Api::ResolveLaunch(const Launch& launch) {
     const auto& pc = td.placement_constraints(i);
     auto constraint = placement::Constraint::FromApi(pc.type(), pc.expression());
     if (!constraint.ok()) {
-      return InvalidParameter("taskDefinition: ", td.family(), ":", td.revision(), " placementConstraints[", i,
-                              "].", constraint.status().message());
+      return InvalidParameter("taskDefinition: ", td.family(), ":", td.revision(), " placementConstraints[", i, "].",
+                              constraint.status().message());
     }
     preq.constraints.push_back(*std::move(constraint));
   }
@@ -318,8 +317,8 @@ absl::StatusOr<std::shared_ptr<Api::Launch>> Api::NewRunLaunch(const v1::RunTask
   ASSIGN_OR_RETURN(std::shared_ptr<Launch> launch, NewLaunch(request));
   launch->count = request.has_count() ? request.count() : 1;
   if (launch->count < 1 || launch->count > options_.limits.max_tasks_per_run) {
-    return InvalidParameter("count: must be between 1 and ", options_.limits.max_tasks_per_run, " (got ",
-                            launch->count, ")");
+    return InvalidParameter("count: must be between 1 and ", options_.limits.max_tasks_per_run, " (got ", launch->count,
+                            ")");
   }
   launch->launch_type = request.has_launch_type() ? request.launch_type() : "EC2";
   if (launch->launch_type == "FARGATE" || launch->launch_type == "MANAGED_INSTANCES") {
@@ -421,9 +420,9 @@ void Api::ExplainPlacement(const v1::ExplainPlacementRequest& request, v1::Expla
       v->set_feasible(true);
       v->set_rank(e.instance_rank);
       add_scores(*e.instance_score, v);
-      v->set_summary(e.instance_rank == 1 ? std::string("would be chosen")
-                                          : StrCat("feasible, ranked ", e.instance_rank, " of ", e.feasible,
-                                                   " by the strategies"));
+      v->set_summary(e.instance_rank == 1
+                         ? std::string("would be chosen")
+                         : StrCat("feasible, ranked ", e.instance_rank, " of ", e.feasible, " by the strategies"));
     }
   }
   done(absl::OkStatus());

@@ -31,8 +31,8 @@ void Registration(const InstanceEntry& instance, placement::InstanceView* view) 
       view->memory_total = r.integer_value();
     } else if (r.name() == "GPU") {
       // ECS registers GPUs as a STRINGSET of device ids; an INTEGER count is accepted too.
-      view->gpu_total = r.string_set_value_size() > 0 ? r.string_set_value_size()
-                                                      : static_cast<int32_t>(r.integer_value());
+      view->gpu_total =
+          r.string_set_value_size() > 0 ? r.string_set_value_size() : static_cast<int32_t>(r.integer_value());
     } else if (r.name() == "ENI") {
       view->eni_total = static_cast<int32_t>(r.integer_value());
     } else if (r.name() == "PORTS" || r.name() == "PORTS_UDP") {

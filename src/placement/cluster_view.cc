@@ -3,8 +3,8 @@
 #include <algorithm>
 #include <bit>
 #include <cstdio>
-#include <limits>
 #include <cstdlib>
+#include <limits>
 
 #include "berth/common/strings.h"
 
@@ -39,10 +39,10 @@ void Apply(ClusterView::Orders& orders, const InstanceView& inst, uint32_t slot,
   const ClusterView::Key cpu{inst.cpu_remaining(), inst.tiebreak, slot};
   const ClusterView::Key memory{inst.memory_remaining(), inst.tiebreak, slot};
   const ClusterView::Key tiebreak{0, inst.tiebreak, slot};
-  auto& by_cpu = orders.by_resource[static_cast<int>(ClusterView::Order::kCpu)]
-                                   [ClusterView::Bucket(inst.memory_remaining())];
-  auto& by_memory = orders.by_resource[static_cast<int>(ClusterView::Order::kMemory)]
-                                      [ClusterView::Bucket(inst.cpu_remaining())];
+  auto& by_cpu =
+      orders.by_resource[static_cast<int>(ClusterView::Order::kCpu)][ClusterView::Bucket(inst.memory_remaining())];
+  auto& by_memory =
+      orders.by_resource[static_cast<int>(ClusterView::Order::kMemory)][ClusterView::Bucket(inst.cpu_remaining())];
   if (sign > 0) {
     by_cpu.insert(cpu);
     by_memory.insert(memory);

@@ -196,8 +196,8 @@ class Engine {
 
   // Dry run of task `index`: per-reason rejections, the `top_n` best candidates with their scores,
   // and, when `instance_id` is not empty, that instance's verdict. Takes a pass over the candidates.
-  Explanation Explain(const ClusterView& view, const PlacementRequest& request, int index,
-                      std::string_view instance_id, int top_n) const;
+  Explanation Explain(const ClusterView& view, const PlacementRequest& request, int index, std::string_view instance_id,
+                      int top_n) const;
 };
 
 }  // namespace berth::placement
