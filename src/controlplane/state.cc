@@ -80,6 +80,7 @@ placement::TaskHold TaskHold(const v1::TaskRecord& record) {
   out.udp_ports.assign(d.udp_ports().begin(), d.udp_ports().end());
   out.udp_ports.insert(out.udp_ports.end(), record.dynamic_udp_ports().begin(), record.dynamic_udp_ports().end());
   out.group = record.task().group();
+  out.running = record.task().last_status() == "RUNNING";
   return out;
 }
 

@@ -179,7 +179,7 @@ const InstanceView& ClusterView::Upsert(InstanceView instance) {
   auto existing = by_id_.find(instance.id);
   if (existing == by_id_.end()) {
     instance.cpu_used = instance.memory_used = 0;
-    instance.gpu_used = instance.eni_used = instance.task_count = 0;
+    instance.gpu_used = instance.eni_used = instance.task_count = instance.running_task_count = 0;
     instance.group_counts.clear();
     instance.tcp_ports_held.clear();
     instance.udp_ports_held.clear();
@@ -220,6 +220,7 @@ const InstanceView& ClusterView::Upsert(InstanceView instance) {
   instance.gpu_used = old.gpu_used;
   instance.eni_used = old.eni_used;
   instance.task_count = old.task_count;
+  instance.running_task_count = old.running_task_count;
   instance.group_counts = std::move(old.group_counts);
   instance.tcp_ports_held = std::move(old.tcp_ports_held);
   instance.udp_ports_held = std::move(old.udp_ports_held);
@@ -255,6 +256,7 @@ void ClusterView::Reserve(std::string_view id, const TaskHold& hold) {
   AddPorts(inst, hold.tcp_ports, true, +1);
   AddPorts(inst, hold.udp_ports, false, +1);
   inst.task_count++;
+  inst.running_task_count += hold.running ? 1 : 0;
   CountGroup(slot, hold.group, +1);
   Index(slot);
 }
@@ -271,6 +273,7 @@ void ClusterView::Release(std::string_view id, const TaskHold& hold) {
   AddPorts(inst, hold.tcp_ports, true, -1);
   AddPorts(inst, hold.udp_ports, false, -1);
   inst.task_count--;
+  inst.running_task_count -= hold.running ? 1 : 0;
   CountGroup(slot, hold.group, -1);
   Index(slot);
 }

@@ -58,6 +58,9 @@ std::vector<int32_t> AllocatePorts(const InstanceView& inst, bool tcp, const std
   return out;
 }
 
+uint32_t SlotOf(uint32_t slot) { return slot; }
+uint32_t SlotOf(const ClusterView::Key& key) { return key.slot; }
+
 // The keys of several sorted sets, in merged order.
 class Cursor {
  public:
@@ -173,11 +176,13 @@ class Evaluator {
     return a < b;
   }
 
-  // The best feasible instance among `slots` (any order), comparing from strategy j.
+  // The best feasible instance among `slots` (slot numbers or index keys, any order), comparing
+  // from strategy j.
   template <typename Slots>
   uint32_t Generic(const Slots& slots, size_t j) const {
     uint32_t best = kNone;
-    for (uint32_t slot : slots) {
+    for (const auto& item : slots) {
+      const uint32_t slot = SlotOf(item);
       if (Check(*view_.AtSlot(slot)) != kFeasible) continue;
       if (best == kNone || Better(slot, best, j)) best = slot;
     }
@@ -291,9 +296,7 @@ uint32_t BestInPartition(const Evaluator& ev, const ClusterView::Orders& orders)
     Cursor cursor = ResourceCursor(orders, OrderOf(next), ev.request());
     return ev.Walk(cursor, 1, NoSkip);
   }
-  std::vector<uint32_t> slots;
-  for (const auto& key : orders.by_tiebreak) slots.push_back(key.slot);
-  return ev.Generic(slots, 1);
+  return ev.Generic(orders.by_tiebreak, 1);
 }
 
 // spread(attribute:X) first, with the attribute indexed: value levels by ascending count.
@@ -337,11 +340,11 @@ uint32_t PlaceSpreadInstance(const Evaluator& ev, const ClusterView& view) {
     Cursor cursor = ResourceCursor(view.ordered(), OrderOf(strategies[1]), req);
     best = ev.Walk(cursor, 1, occupied);
   } else {
-    return ev.Generic(CandidateSlots(view, req), 0);
+    return ev.Generic(view.ordered().by_tiebreak, 0);
   }
   if (best != kNone || ev.group() == nullptr) return best;
   // Every instance without the group is infeasible: the answer, if any, is among the others.
-  return ev.Generic(CandidateSlots(view, req), 0);
+  return ev.Generic(view.ordered().by_tiebreak, 0);
 }
 
 uint32_t Choose(const Evaluator& ev, const ClusterView& view) {
@@ -367,7 +370,7 @@ uint32_t Choose(const Evaluator& ev, const ClusterView& view) {
     case Strategy::Type::kRandom:
       break;
   }
-  return ev.Generic(CandidateSlots(view, req), 0);
+  return ev.Generic(view.ordered().by_tiebreak, 0);
 }
 
 PlacementFailure Fail(const std::array<int32_t, kReasonCount>& rejected, size_t candidates) {

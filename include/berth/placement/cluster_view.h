@@ -67,7 +67,8 @@ struct TaskHold {
   bool eni = false;
   std::vector<int32_t> tcp_ports;  // static and dynamic
   std::vector<int32_t> udp_ports;
-  std::string group;  // task group ("family:web", "service:api"); may be empty
+  std::string group;     // task group ("family:web", "service:api"); may be empty
+  bool running = false;  // lastStatus RUNNING (counted by runningTasksCount)
 };
 
 struct InstanceView {
@@ -103,7 +104,8 @@ struct InstanceView {
   absl::flat_hash_map<int32_t, int32_t> udp_ports_held;
   int32_t tcp_ephemeral_used = 0;  // of tcp_ports_used, those inside the ephemeral range
   int32_t udp_ephemeral_used = 0;
-  int32_t task_count = 0;
+  int32_t task_count = 0;          // tasks holding resources here (pending and running)
+  int32_t running_task_count = 0;  // of those, RUNNING ones: the query language's runningTasksCount
   absl::flat_hash_map<std::string, int32_t> group_counts;  // task group -> tasks here
   uint64_t tiebreak = 0;                                   // a hash of the id: the last tie-break
 

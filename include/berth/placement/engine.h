@@ -174,7 +174,7 @@ class ViewSubject final : public ExpressionSubject {
   std::string_view AgentVersion() const override { return instance_.agent_version; }
   std::string_view Ec2InstanceId() const override { return instance_.ec2_instance_id; }
   double RegisteredAt() const override { return instance_.registered_at; }
-  int64_t RunningTasksCount() const override { return instance_.task_count; }
+  int64_t RunningTasksCount() const override { return instance_.running_task_count; }
   bool HasTaskGroup(std::string_view group) const override { return instance_.GroupCount(group) > 0; }
 
  private:

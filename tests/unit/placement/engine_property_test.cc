@@ -137,6 +137,7 @@ TaskHold RandomHold(Rng& rng, const InstanceView& v) {
   h.memory = Pick(rng, std::vector<int64_t>{0, 128, 256, 512});
   h.gpus = Chance(rng, 0.1) ? 1 : 0;
   h.eni = Chance(rng, 0.2);
+  h.running = Chance(rng, 0.5);
   for (int32_t p : Some<int32_t>(rng, {80, 8080, 50000, 50001, 50002, 50003}, 2)) {
     if (!v.tcp_ports_used.contains(p)) h.tcp_ports.push_back(p);
   }
@@ -232,7 +233,7 @@ std::string Describe(const InstanceView& v, uint32_t slot) {
   std::vector<std::pair<std::string, int32_t>> groups(v.group_counts.begin(), v.group_counts.end());
   std::sort(groups.begin(), groups.end());
   for (const auto& [g, n] : groups) StrAppend(&out, g, ":", n, ";");
-  StrAppend(&out, "} tasks=", v.task_count, " version=", v.agent_version, "\n");
+  StrAppend(&out, "} tasks=", v.task_count, " running=", v.running_task_count, " version=", v.agent_version, "\n");
   return out;
 }
 
@@ -388,7 +389,7 @@ std::string CheckAccounting(const ClusterView& view, const std::vector<InstanceV
       continue;
     }
     int64_t cpu = 0, memory = 0;
-    int32_t gpus = 0, enis = 0, tasks = 0;
+    int32_t gpus = 0, enis = 0, tasks = 0, running = 0;
     absl::flat_hash_set<int32_t> tcp = r.tcp_ports_reserved, udp = r.udp_ports_reserved;
     absl::flat_hash_map<std::string, int32_t> groups;
     for (const TaskHold* h : by_instance[r.id]) {
@@ -397,6 +398,7 @@ std::string CheckAccounting(const ClusterView& view, const std::vector<InstanceV
       gpus += h->gpus;
       enis += h->eni ? 1 : 0;
       ++tasks;
+      running += h->running ? 1 : 0;
       tcp.insert(h->tcp_ports.begin(), h->tcp_ports.end());
       udp.insert(h->udp_ports.begin(), h->udp_ports.end());
       if (!h->group.empty()) ++groups[h->group];
@@ -406,15 +408,17 @@ std::string CheckAccounting(const ClusterView& view, const std::vector<InstanceV
           ports.begin(), ports.end(), [&](int32_t p) { return p >= r.ephemeral_low && p <= r.ephemeral_high; }));
     };
     if (v->cpu_used != cpu || v->memory_used != memory || v->gpu_used != gpus || v->eni_used != enis ||
-        v->task_count != tasks || v->group_counts != groups || v->tcp_ports_used != tcp || v->udp_ports_used != udp ||
-        v->tcp_ephemeral_used != in_range(tcp) || v->udp_ephemeral_used != in_range(udp) || v->status != r.status ||
-        v->attributes != r.attributes || v->cpu_total != r.cpu_total || v->memory_total != r.memory_total) {
+        v->task_count != tasks || v->running_task_count != running || v->group_counts != groups ||
+        v->tcp_ports_used != tcp || v->udp_ports_used != udp || v->tcp_ephemeral_used != in_range(tcp) ||
+        v->udp_ephemeral_used != in_range(udp) || v->status != r.status || v->attributes != r.attributes ||
+        v->cpu_total != r.cpu_total || v->memory_total != r.memory_total) {
       InstanceView want = r;
       want.cpu_used = cpu;
       want.memory_used = memory;
       want.gpu_used = gpus;
       want.eni_used = enis;
       want.task_count = tasks;
+      want.running_task_count = running;
       want.group_counts = groups;
       want.tcp_ports_used = tcp;
       want.udp_ports_used = udp;

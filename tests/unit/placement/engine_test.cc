@@ -105,6 +105,10 @@ class H {
     h_.udp_ports = std::move(ports);
     return *this;
   }
+  H& Running() {
+    h_.running = true;
+    return *this;
+  }
   operator TaskHold() const { return h_; }  // NOLINT: builder
 
  private:
@@ -888,6 +892,25 @@ TEST(ClusterViewChangeTest, ReserveReleaseSymmetry) {
 // A port both reserved by the instance's registration and held by a task stays used until neither
 // holds it: Release() must not drop a reserved port, and Upsert() must not drop a held one. Both
 // states arise when an agent re-registers with other reserved ports while a task runs.
+// runningTasksCount counts RUNNING tasks only, as DescribeContainerInstances and the
+// ListContainerInstances filter do; pending ones hold resources but are not counted.
+TEST(ClusterViewTest, RunningTasksCountCountsOnlyRunningHolds) {
+  ClusterView view;
+  view.Upsert(I("a"));
+  view.Upsert(I("b"));
+  view.Reserve("a", H().Running());
+  view.Reserve("b", H());
+  view.Reserve("b", H());
+  EXPECT_EQ(view.Find("a")->running_task_count, 1);
+  EXPECT_EQ(view.Find("b")->running_task_count, 0);
+  EXPECT_EQ(view.Find("b")->task_count, 2);
+  Decision d = Engine().PlaceOne(view, R().With(MemberOf("runningTasksCount == 0")), 0);
+  ASSERT_TRUE(d.placement);
+  EXPECT_EQ(d.placement->instance_id, "b");
+  view.Release("a", H().Running());
+  EXPECT_EQ(view.Find("a")->running_task_count, 0);
+}
+
 TEST(ClusterViewPortsTest, ReleaseKeepsAPortTheRegistrationReserves) {
   ClusterView view;
   view.Upsert(I("a"));
