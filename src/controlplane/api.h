@@ -20,7 +20,9 @@
 #include "berth/common/arn.h"
 #include "berth/common/clock.h"
 #include "berth/placement/engine.h"
+#include "berth/v1/agent.pb.h"
 #include "berth/v1/ecs.pb.h"
+#include "src/controlplane/agent_sessions.h"
 #include "src/controlplane/pipeline.h"
 #include "src/controlplane/state.h"
 #include "src/controlplane/validation.h"
@@ -56,9 +58,23 @@ namespace berth::controlplane {
   X(ListTagsForResource)           \
   X(ExplainPlacement)
 
+// The agent protocol's timing.
+struct AgentOptions {
+  // An instance whose agent has not polled or reported for this long is marked
+  // agentConnected=false (its tasks keep running; nothing new is placed there).
+  int64_t disconnect_after_us = 60'000'000;
+  // Upper bound of a long poll's wait, whatever the agent asks.
+  int64_t max_poll_wait_us = 30'000'000;
+  // How long STOPPED tasks stay visible (DescribeTasks, ListTasks) before they are deleted.
+  int64_t stopped_task_retention_us = 3'600'000'000;
+  // How often AgentTick looks for silent agents and expired tasks.
+  int64_t check_interval_us = 1'000'000;
+};
+
 struct ApiOptions {
   ArnContext arn_context;
   Limits limits;
+  AgentOptions agent;
 };
 
 class Api {
@@ -79,6 +95,28 @@ class Api {
 
   const Arns& arns() const { return arns_; }
 
+  // --- The agent protocol (agent.proto); see api_agent.cc. ---
+
+  // Registers or re-registers the agent's host (RegisterContainerInstance).
+  void RegisterInstance(const v1::RegisterContainerInstanceRequest& request,
+                        v1::RegisterContainerInstanceResponse* response, Done done);
+  // Answers at once when the desired state differs from request.known_version, otherwise parks the
+  // poll until it changes or the wait ends. Returns the waiter id to pass to CancelPoll when the
+  // poll was parked, else 0.
+  uint64_t Poll(const v1::PollRequest& request, v1::PollResponse* response, Done done);
+  // The client went away: completes a parked poll with CANCELLED.
+  void CancelPoll(uint64_t waiter_id) { sessions_.Cancel(waiter_id); }
+  void ReportStateChanges(const v1::ReportStateChangesRequest& request, v1::ReportStateChangesResponse* response,
+                          Done done);
+  // Housekeeping, called periodically from one thread: expires long polls, marks silent agents
+  // disconnected, deletes STOPPED tasks past their retention.
+  void AgentTick();
+  // The pipeline's touch listener: wakes the long polls of instances whose desired state changed.
+  void OnInstancesTouched(std::vector<InstanceKey> instances) { sessions_.WakeChanged(instances); }
+  // Answers every parked poll (at shutdown).
+  void ShutdownPolls() { sessions_.Shutdown(); }
+  const AgentSessions& agent_sessions() const { return sessions_; }
+
  private:
   // Submits a write. `apply` runs on the pipeline thread under the exclusive state lock; it must
   // validate against state before mutating anything, and return an error having changed nothing.
@@ -90,6 +128,15 @@ class Api {
   void PutInstance(Txn& txn, InstanceEntry& instance);
   void PutTask(Txn& txn, TaskEntry& task);
   void PutTaskDefinition(Txn& txn, v1::TaskDefinitionRecord& record);
+  void DeleteTask(Txn& txn, const std::string& cluster, const std::string& task_id);
+  // The instance's desired state changed: bump its version and wake its agent after commit.
+  void TouchInstance(Txn& txn, InstanceEntry& instance);
+  // Sets agentConnected (proposal side).
+  void SetAgentConnected(Txn& txn, ClusterEntry& cluster, InstanceEntry& instance, bool connected);
+  // The instance's desired state as the agent sees it (state lock held).
+  void RenderDesired(const ClusterEntry& cluster, const InstanceEntry& instance, v1::PollResponse* out) const;
+  // Applies one task report (proposal side); true when the record changed.
+  bool ApplyTaskReport(ClusterEntry& cluster, TaskEntry& task, const v1::TaskStateChange& change, double now);
   void PutAttribute(Txn& txn, const std::string& cluster, const std::string& instance_id, v1::AttributeRecord& record);
 
   // Rendering: records -> API shapes with derived fields filled.
@@ -159,6 +206,8 @@ class Api {
   CommitPipeline* const pipeline_;
   const Clock* const clock_;
   const placement::Engine engine_{};
+  AgentSessions sessions_;
+  int64_t next_agent_check_us_ = 0;  // AgentTick's thread only
 };
 
 }  // namespace berth::controlplane

@@ -192,6 +192,7 @@ void Api::RegisterContainerInstance(const v1::RegisterContainerInstanceRequest& 
         }
         state_->RefreshInstanceView(*c, *inst);
         PutInstance(txn, *inst);
+        TouchInstance(txn, *inst);
         RenderInstance(*c, *inst, true, response->mutable_container_instance());
         return absl::OkStatus();
       },
@@ -223,11 +224,34 @@ void Api::DeregisterContainerInstance(const v1::DeregisterContainerInstanceReque
                           " tasks that are not STOPPED: stop them first, or pass force to deregister anyway "
                           "(the tasks are then orphaned)");
         }
+        // With force, the instance's tasks stop here and now: their resources go with the instance,
+        // and an agent still polling is told the instance is INACTIVE and stops their containers.
+        const double now = clock_->NowSeconds();
+        std::vector<std::string> orphans(inst.task_ids.begin(), inst.task_ids.end());
+        for (const auto& task_id : orphans) {
+          auto t = c->tasks.find(task_id);
+          if (t == c->tasks.end()) continue;
+          state_->UpdateTask(*c, t->second, [&](v1::TaskRecord& r) {
+            v1::Task* task = r.mutable_task();
+            task->set_desired_status("STOPPED");
+            task->set_last_status("STOPPED");
+            if (!task->has_stop_code()) task->set_stop_code("UserInitiated");
+            if (!task->has_stopped_reason()) {
+              task->set_stopped_reason(StrCat("Container instance ", id, " was deregistered with force"));
+            }
+            if (!task->has_stopping_at()) task->set_stopping_at(now);
+            task->set_stopped_at(now);
+            for (auto& container : *task->mutable_containers()) container.set_last_status("STOPPED");
+            task->set_version(task->version() + 1);
+          });
+          PutTask(txn, t->second);
+        }
         auto* ci = inst.record.mutable_instance();
         ci->set_status("INACTIVE");
         ci->set_version(ci->version() + 1);
         state_->RefreshInstanceView(*c, inst);
         PutInstance(txn, inst);
+        TouchInstance(txn, inst);
         RenderInstance(*c, inst, true, response->mutable_container_instance());
         return absl::OkStatus();
       },
@@ -353,6 +377,7 @@ void Api::UpdateContainerInstancesState(const v1::UpdateContainerInstancesStateR
             ci->set_version(ci->version() + 1);
             state_->RefreshInstanceView(*c, inst);
             PutInstance(txn, inst);
+            TouchInstance(txn, inst);
           }
           RenderInstance(*c, inst, false, response->add_container_instances());
         }

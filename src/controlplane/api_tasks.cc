@@ -287,6 +287,7 @@ absl::Status Api::ApplyLaunch(Txn& txn, const Launch& launch, google::protobuf::
       }
       TaskEntry& entry = state_->AddTask(*c, std::move(tr));
       PutTask(txn, entry);
+      TouchInstance(txn, c->instances.at(instance_id));
       RenderTask(entry, true, tasks->Add());
     }
   }
@@ -471,6 +472,9 @@ void Api::StopTask(const v1::StopTaskRequest& request, v1::StopTaskResponse* res
             t->set_version(t->version() + 1);
           });
           PutTask(txn, task);
+          if (auto inst = c->instances.find(task.record.container_instance_id()); inst != c->instances.end()) {
+            TouchInstance(txn, inst->second);
+          }
         }
         RenderTask(task, true, response->mutable_task());
         return absl::OkStatus();

@@ -11,14 +11,17 @@
 #include <fstream>
 #include <memory>
 #include <string>
+#include <thread>
 
 #include <CLI/CLI.hpp>
 
 #include "absl/synchronization/mutex.h"
+#include "absl/synchronization/notification.h"
 #include "berth/common/clock.h"
 #include "berth/common/logging.h"
 #include "berth/common/strings.h"
 #include "berth/store/store.h"
+#include "src/controlplane/agent_service.h"
 #include "src/controlplane/api.h"
 #include "src/controlplane/grpc_service.h"
 #include "src/controlplane/http_server.h"
@@ -42,6 +45,9 @@ struct Flags {
   int64_t commit_delay_us = 0;
   int grpc_max_message_bytes = 4 << 20;
   int max_tasks_per_run = 10;
+  double agent_disconnect_after_s = 60;
+  double max_poll_wait_s = 30;
+  double stopped_task_retention_s = 3600;
   bool sync = true;
 };
 
@@ -107,12 +113,16 @@ int Run(const Flags& flags) {
   Metrics metrics;
   CommitPipeline pipeline(store->get(), &state_mu, revision,
                           {.max_batch = flags.max_batch, .commit_delay_us = flags.commit_delay_us}, &metrics);
-  pipeline.Start();
 
   ApiOptions api_options;
   api_options.arn_context = {flags.region, flags.account};
   api_options.limits.max_tasks_per_run = flags.max_tasks_per_run;
+  api_options.agent.disconnect_after_us = static_cast<int64_t>(flags.agent_disconnect_after_s * 1e6);
+  api_options.agent.max_poll_wait_us = static_cast<int64_t>(flags.max_poll_wait_s * 1e6);
+  api_options.agent.stopped_task_retention_us = static_cast<int64_t>(flags.stopped_task_retention_s * 1e6);
   Api api(api_options, &state, &state_mu, &pipeline, &RealClock());
+  pipeline.SetTouchListener([&api](std::vector<InstanceKey> touched) { api.OnInstancesTouched(std::move(touched)); });
+  pipeline.Start();
   if (absl::Status s = api.Bootstrap(); !s.ok()) {
     log::Error("cannot bootstrap the store: {}", s.ToString());
     return 1;
@@ -123,7 +133,14 @@ int Run(const Flags& flags) {
                                  state.instance_count(), state.task_count(), 0};
   });
 
+  // Agent housekeeping: long-poll deadlines, disconnect detection, stopped-task retention.
+  absl::Notification stop_agent_monitor;
+  std::thread agent_monitor([&] {
+    while (!stop_agent_monitor.WaitForNotificationWithTimeout(absl::Milliseconds(100))) api.AgentTick();
+  });
+
   GrpcContainerService service(&api, &metrics);
+  GrpcAgentService agent_service(&api, &metrics);
   grpc::EnableDefaultHealthCheckService(true);
   grpc::reflection::InitProtoReflectionServerBuilderPlugin();
   grpc::ServerBuilder builder;
@@ -134,6 +151,7 @@ int Run(const Flags& flags) {
   builder.SetMaxReceiveMessageSize(flags.grpc_max_message_bytes);
   builder.SetMaxSendMessageSize(flags.grpc_max_message_bytes);
   builder.RegisterService(&service);
+  builder.RegisterService(&agent_service);
   std::unique_ptr<grpc::Server> server = builder.BuildAndStart();
   if (server == nullptr || grpc_port == 0) {
     log::Error("cannot listen for gRPC on {}", flags.grpc_listen);
@@ -180,6 +198,9 @@ int Run(const Flags& flags) {
     phase_start = now;
     return ms;
   };
+  stop_agent_monitor.Notify();
+  agent_monitor.join();
+  api.ShutdownPolls();  // parked long polls answer UNAVAILABLE now rather than at the drain deadline
   server->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(10));
   log::Info("gRPC drained in {} ms", elapsed_ms());
   http.Stop();
@@ -244,6 +265,17 @@ int main(int argc, char** argv) {
       ->capture_default_str();
   app.add_option("--max-tasks-per-run", flags.max_tasks_per_run, "Largest RunTask count")
       ->check(CLI::Range(1, 1000))
+      ->capture_default_str();
+  app.add_option("--agent-disconnect-after", flags.agent_disconnect_after_s,
+                 "Seconds without a poll or report after which an instance is marked agentConnected=false")
+      ->check(CLI::Range(1.0, 86400.0))
+      ->capture_default_str();
+  app.add_option("--max-poll-wait", flags.max_poll_wait_s, "Longest an agent's long poll is held, in seconds")
+      ->check(CLI::Range(0.1, 300.0))
+      ->capture_default_str();
+  app.add_option("--stopped-task-retention", flags.stopped_task_retention_s,
+                 "Seconds a STOPPED task stays visible before it is deleted")
+      ->check(CLI::Range(1.0, 30.0 * 86400))
       ->capture_default_str();
   app.add_flag("!--no-sync", flags.sync,
                "Do not fsync commits (benchmarks only: acknowledged writes can be lost on power failure)");

@@ -109,11 +109,13 @@ void CommitPipeline::RunCompletions() {
     for (size_t i = 0; i < completed.proposals.size(); ++i) {
       completed.proposals[i].done(std::move(completed.results[i]));
     }
+    if (touch_listener_ && !completed.touched.empty()) touch_listener_(std::move(completed.touched));
   }
 }
 
 CommitPipeline::Completed CommitPipeline::CommitBatch(std::vector<Proposal> batch) {
   std::vector<absl::Status> results(batch.size());
+  std::vector<InstanceKey> touched;
   size_t write_ops = 0;
   int64_t fsync_micros = 0;
   const uint64_t revision = next_revision_;
@@ -125,6 +127,7 @@ CommitPipeline::Completed CommitPipeline::CommitBatch(std::vector<Proposal> batc
       results[i] = batch[i].apply(txn);
       if (!results[i].ok()) continue;
       writes.Append(std::move(txn.batch_));
+      for (auto& key : txn.touched_) touched.push_back(std::move(key));
     }
     if (!writes.empty()) {
       writes.Put(store::Table::kMeta, std::string(kMetaRevisionKey), EncodeRevision(revision));
@@ -144,7 +147,7 @@ CommitPipeline::Completed CommitPipeline::CommitBatch(std::vector<Proposal> batc
     }
   }
   if (observer_ != nullptr) observer_->OnBatchCommitted(batch.size(), write_ops, fsync_micros);
-  return Completed{std::move(batch), std::move(results)};
+  return Completed{std::move(batch), std::move(results), std::move(touched)};
 }
 
 }  // namespace berth::controlplane

@@ -38,6 +38,12 @@ inline constexpr char kMetaRevisionKey[] = "revision";
 std::string EncodeRevision(uint64_t revision);
 bool DecodeRevision(std::string_view bytes, uint64_t* revision);
 
+// A container instance whose desired state (what its agent should run) a proposal changed.
+struct InstanceKey {
+  std::string cluster;
+  std::string instance_id;
+};
+
 // What one proposal's Apply works with. Used only on the pipeline thread.
 class Txn {
  public:
@@ -46,11 +52,17 @@ class Txn {
   // The revision every record written in this batch carries.
   uint64_t revision() const { return revision_; }
   store::WriteBatch& batch() { return batch_; }
+  // Records that the instance's desired state changed; its agent's long poll is woken once the
+  // batch is durable.
+  void Touch(std::string cluster, std::string instance_id) {
+    touched_.push_back({std::move(cluster), std::move(instance_id)});
+  }
 
  private:
   friend class CommitPipeline;
   uint64_t revision_;
   store::WriteBatch batch_;
+  std::vector<InstanceKey> touched_;
 };
 
 struct Proposal {
@@ -83,6 +95,12 @@ class CommitPipeline {
                  PipelineObserver* observer = nullptr);
   ~CommitPipeline();
 
+  // Called on the completion thread, after a batch's completions, with the instances its proposals
+  // touched (never undurable ones). Set before Start().
+  void SetTouchListener(std::function<void(std::vector<InstanceKey>)> listener) {
+    touch_listener_ = std::move(listener);
+  }
+
   void Start();
   // Thread-safe. After Stop() began, the proposal is completed with UNAVAILABLE.
   void Submit(Proposal proposal);
@@ -98,6 +116,7 @@ class CommitPipeline {
   struct Completed {
     std::vector<Proposal> proposals;
     std::vector<absl::Status> results;
+    std::vector<InstanceKey> touched;
   };
 
   void Run();
@@ -108,6 +127,7 @@ class CommitPipeline {
   absl::Mutex* const state_mu_;
   const Options options_;
   PipelineObserver* const observer_;
+  std::function<void(std::vector<InstanceKey>)> touch_listener_;
 
   absl::Mutex mu_;
   std::deque<Proposal> queue_ ABSL_GUARDED_BY(mu_);

@@ -127,7 +127,15 @@ FamilyEntry& State::Family(std::string_view family) {
 
 void State::Account(ClusterEntry& cluster, const v1::TaskRecord& record, int sign) {
   const std::string& status = record.task().last_status();
-  if (status == "STOPPED") return;
+  if (status == "STOPPED") {
+    std::pair<double, std::string> key{record.task().stopped_at(), record.id()};
+    if (sign > 0) {
+      cluster.stopped_tasks.insert(std::move(key));
+    } else {
+      cluster.stopped_tasks.erase(key);
+    }
+    return;
+  }
   InstanceEntry* inst = nullptr;
   if (!record.container_instance_id().empty()) {
     auto it = cluster.instances.find(record.container_instance_id());
@@ -168,6 +176,14 @@ void State::UpdateTask(ClusterEntry& cluster, TaskEntry& task, const std::functi
   Account(cluster, task.record, -1);
   update(task.record);
   Account(cluster, task.record, +1);
+}
+
+void State::RemoveTask(ClusterEntry& cluster, const std::string& task_id) {
+  auto it = cluster.tasks.find(task_id);
+  if (it == cluster.tasks.end()) return;
+  Account(cluster, it->second.record, -1);
+  cluster.tasks.erase(it);
+  --task_count_;
 }
 
 InstanceEntry& State::AddInstance(ClusterEntry& cluster, v1::ContainerInstanceRecord record) {
@@ -298,6 +314,9 @@ absl::Status State::Load(store::Store& store, uint64_t* last_revision) {
     return true;
   }));
   RETURN_IF_ERROR(parse_status);
+  for (auto& [name, cluster] : clusters_) {
+    for (auto& [id, instance] : cluster->instances) instance.desired_version = *last_revision;
+  }
   return absl::OkStatus();
 }
 

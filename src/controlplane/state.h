@@ -11,10 +11,12 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <memory>
 #include <string>
 #include <string_view>
+#include <utility>
 
 #include "absl/container/btree_map.h"
 #include "absl/container/btree_set.h"
@@ -39,6 +41,11 @@ struct InstanceEntry {
   absl::btree_set<std::string> task_ids;                         // tasks placed here, not yet STOPPED
   int32_t running_tasks = 0;
   int32_t pending_tasks = 0;
+  // Version of the desired state its agent polls for: the revision of the last batch that changed
+  // what the agent should run (Txn::Touch), or the last revision at load. Not persisted: after a
+  // restart every agent is sent its desired state once, and a version an agent holds from before
+  // can only equal the loaded one if nothing changed since.
+  uint64_t desired_version = 0;
 };
 
 struct TaskEntry {
@@ -50,6 +57,8 @@ struct ClusterEntry {
   absl::btree_map<std::string, InstanceEntry> instances;  // by instance id
   absl::btree_map<std::string, TaskEntry> tasks;          // by task id
   placement::ClusterView view;                            // ACTIVE and DRAINING instances
+  // STOPPED tasks by (stoppedAt, id), for retention.
+  absl::btree_set<std::pair<double, std::string>> stopped_tasks;
   int64_t running_tasks = 0;
   int64_t pending_tasks = 0;
   int64_t active_services = 0;
@@ -95,6 +104,8 @@ class State {
   // Applies `update` to the task's record and re-accounts it (releasing its reservation when it
   // reaches STOPPED).
   void UpdateTask(ClusterEntry& cluster, TaskEntry& task, const std::function<void(v1::TaskRecord&)>& update);
+  // Forgets a task (retention expired).
+  void RemoveTask(ClusterEntry& cluster, const std::string& task_id);
 
   InstanceEntry& AddInstance(ClusterEntry& cluster, v1::ContainerInstanceRecord record);
   // Re-derives the instance's ClusterView entry after a status or resource change.

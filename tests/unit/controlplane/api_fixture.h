@@ -30,11 +30,23 @@ class ApiFixture : public ::testing::Test {
   void SetUp() override {
     store_ = store::NewMemoryStore();
     pipeline_ = std::make_unique<CommitPipeline>(store_.get(), &mu_, 0, CommitPipeline::Options{});
+    api_ = std::make_unique<Api>(Options(), &state_, &mu_, pipeline_.get(), &clock_);
+    pipeline_->SetTouchListener([this](std::vector<InstanceKey> keys) { api_->OnInstancesTouched(std::move(keys)); });
     pipeline_->Start();
-    api_ = std::make_unique<Api>(ApiOptions{}, &state_, &mu_, pipeline_.get(), &clock_);
     ASSERT_TRUE(api_->Bootstrap().ok());
   }
-  void TearDown() override { pipeline_->Stop(); }
+  void TearDown() override {
+    api_->ShutdownPolls();
+    pipeline_->Stop();
+  }
+  virtual ApiOptions Options() const { return ApiOptions{}; }
+
+  // Waits until every proposal submitted so far is committed and completed.
+  void Flush() {
+    std::promise<void> done;
+    pipeline_->Submit(Proposal{[](Txn&) { return absl::OkStatus(); }, [&](absl::Status) { done.set_value(); }});
+    done.get_future().get();
+  }
 
   // Calls an action and waits for its completion.
   template <typename Request, typename Response>

@@ -1,0 +1,134 @@
+#include "src/controlplane/agent_sessions.h"
+
+#include <utility>
+
+#include "berth/common/strings.h"
+
+namespace berth::controlplane {
+
+std::string AgentSessions::Key(const std::string& cluster, const std::string& instance_id) {
+  std::string key;
+  key.reserve(cluster.size() + 1 + instance_id.size());
+  key.append(cluster).push_back('\0');
+  key.append(instance_id);
+  return key;
+}
+
+AgentSessions::Wake AgentSessions::TakeWaiter(Session& session) {
+  if (!session.waiter) return nullptr;
+  Wake wake = std::move(session.waiter->wake);
+  waiter_keys_.erase(session.waiter->id);
+  deadlines_.erase({session.waiter->deadline_us, session.waiter->id});
+  session.waiter.reset();
+  return wake;
+}
+
+void AgentSessions::Heartbeat(const std::string& cluster, const std::string& instance_id, int64_t now_us) {
+  absl::MutexLock lock(&mu_);
+  Session& s = sessions_[Key(cluster, instance_id)];
+  s.last_seen_us = std::max(s.last_seen_us, now_us);
+}
+
+int64_t AgentSessions::LastSeen(const std::string& cluster, const std::string& instance_id, int64_t now_us) {
+  absl::MutexLock lock(&mu_);
+  auto [it, inserted] = sessions_.try_emplace(Key(cluster, instance_id));
+  if (inserted) it->second.last_seen_us = now_us;
+  return it->second.last_seen_us;
+}
+
+bool AgentSessions::BeginReconnect(const std::string& cluster, const std::string& instance_id) {
+  absl::MutexLock lock(&mu_);
+  Session& s = sessions_[Key(cluster, instance_id)];
+  if (s.reconnecting) return false;
+  s.reconnecting = true;
+  return true;
+}
+
+void AgentSessions::EndReconnect(const std::string& cluster, const std::string& instance_id) {
+  absl::MutexLock lock(&mu_);
+  auto it = sessions_.find(Key(cluster, instance_id));
+  if (it != sessions_.end()) it->second.reconnecting = false;
+}
+
+uint64_t AgentSessions::AddWaiter(const std::string& cluster, const std::string& instance_id, int64_t deadline_us,
+                                  Wake wake) {
+  Wake superseded;
+  uint64_t id = 0;
+  {
+    absl::MutexLock lock(&mu_);
+    if (shutdown_) {
+      superseded = std::move(wake);
+    } else {
+      std::string key = Key(cluster, instance_id);
+      Session& s = sessions_[key];
+      Wake previous = TakeWaiter(s);
+      id = next_waiter_id_++;
+      s.waiter = Waiter{id, deadline_us, std::move(wake)};
+      waiter_keys_.emplace(id, std::move(key));
+      deadlines_.insert({deadline_us, id});
+      superseded = std::move(previous);
+    }
+  }
+  if (superseded) superseded(id == 0 ? WakeReason::kShutdown : WakeReason::kSuperseded);
+  return id;
+}
+
+void AgentSessions::Cancel(uint64_t waiter_id) {
+  Wake wake;
+  {
+    absl::MutexLock lock(&mu_);
+    auto it = waiter_keys_.find(waiter_id);
+    if (it == waiter_keys_.end()) return;
+    wake = TakeWaiter(sessions_.at(it->second));
+  }
+  if (wake) wake(WakeReason::kCancelled);
+}
+
+void AgentSessions::WakeChanged(const std::vector<InstanceKey>& instances) {
+  std::vector<Wake> wakes;
+  {
+    absl::MutexLock lock(&mu_);
+    for (const auto& k : instances) {
+      auto it = sessions_.find(Key(k.cluster, k.instance_id));
+      if (it == sessions_.end()) continue;
+      if (Wake w = TakeWaiter(it->second)) wakes.push_back(std::move(w));
+    }
+  }
+  for (auto& w : wakes) w(WakeReason::kChanged);
+}
+
+void AgentSessions::ExpireDue(int64_t now_us) {
+  std::vector<Wake> wakes;
+  {
+    absl::MutexLock lock(&mu_);
+    while (!deadlines_.empty() && deadlines_.begin()->first <= now_us) {
+      uint64_t id = deadlines_.begin()->second;
+      wakes.push_back(TakeWaiter(sessions_.at(waiter_keys_.at(id))));
+    }
+  }
+  for (auto& w : wakes) w(WakeReason::kTimeout);
+}
+
+void AgentSessions::Shutdown() {
+  std::vector<Wake> wakes;
+  {
+    absl::MutexLock lock(&mu_);
+    shutdown_ = true;
+    for (auto& [key, s] : sessions_) {
+      if (Wake w = TakeWaiter(s)) wakes.push_back(std::move(w));
+    }
+  }
+  for (auto& w : wakes) w(WakeReason::kShutdown);
+}
+
+size_t AgentSessions::waiting() const {
+  absl::MutexLock lock(&mu_);
+  return waiter_keys_.size();
+}
+
+size_t AgentSessions::sessions() const {
+  absl::MutexLock lock(&mu_);
+  return sessions_.size();
+}
+
+}  // namespace berth::controlplane

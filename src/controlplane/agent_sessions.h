@@ -1,0 +1,79 @@
+// AgentSessions: what berthd knows about its agents between requests, in memory only — when each
+// container instance last polled or reported (its heartbeat), and the long polls waiting for the
+// instance's desired state to change.
+//
+// A waiter is woken exactly once: when its instance is touched by a durable batch (kChanged), at
+// its deadline (kTimeout), when the client goes away (kCancelled), when a newer poll of the same
+// instance replaces it (kSuperseded), or at shutdown. Wake callbacks run outside the sessions'
+// mutex, on the thread that caused the wake.
+//
+// Thread-safe. The mutex is a leaf: nothing else is locked while it is held, so callers may hold
+// the state mutex when they call in.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/container/btree_set.h"
+#include "absl/container/flat_hash_map.h"
+#include "absl/synchronization/mutex.h"
+#include "src/controlplane/pipeline.h"
+
+namespace berth::controlplane {
+
+class AgentSessions {
+ public:
+  enum class WakeReason { kChanged, kTimeout, kCancelled, kSuperseded, kShutdown };
+  using Wake = std::function<void(WakeReason)>;
+
+  // Records a sign of life from the instance's agent at `now_us` (monotonic).
+  void Heartbeat(const std::string& cluster, const std::string& instance_id, int64_t now_us);
+  // When the agent was last heard from; a session first asked about is started at `now_us`, so
+  // an instance gets a full disconnect timeout after berthd starts before it counts as silent.
+  int64_t LastSeen(const std::string& cluster, const std::string& instance_id, int64_t now_us);
+  // Marks that a reconnect proposal is in flight; false when one already was.
+  bool BeginReconnect(const std::string& cluster, const std::string& instance_id);
+  void EndReconnect(const std::string& cluster, const std::string& instance_id);
+
+  // Parks a long poll until `deadline_us` (monotonic). Returns its id, for Cancel.
+  uint64_t AddWaiter(const std::string& cluster, const std::string& instance_id, int64_t deadline_us, Wake wake);
+  // Wakes the waiter with kCancelled if it is still waiting.
+  void Cancel(uint64_t waiter_id);
+  // Wakes the waiters of these instances with kChanged.
+  void WakeChanged(const std::vector<InstanceKey>& instances);
+  // Wakes every waiter whose deadline is at or before `now_us` with kTimeout.
+  void ExpireDue(int64_t now_us);
+  // Wakes everything with kShutdown; later AddWaiter calls are woken at once.
+  void Shutdown();
+
+  size_t waiting() const;
+  size_t sessions() const;
+
+ private:
+  struct Waiter {
+    uint64_t id = 0;
+    int64_t deadline_us = 0;
+    Wake wake;
+  };
+  struct Session {
+    int64_t last_seen_us = 0;
+    bool reconnecting = false;
+    std::optional<Waiter> waiter;
+  };
+  static std::string Key(const std::string& cluster, const std::string& instance_id);
+  // Removes the session's waiter (lock held) and returns its callback.
+  Wake TakeWaiter(Session& session) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+
+  mutable absl::Mutex mu_;
+  absl::flat_hash_map<std::string, Session> sessions_ ABSL_GUARDED_BY(mu_);
+  absl::flat_hash_map<uint64_t, std::string> waiter_keys_ ABSL_GUARDED_BY(mu_);
+  absl::btree_set<std::pair<int64_t, uint64_t>> deadlines_ ABSL_GUARDED_BY(mu_);
+  uint64_t next_waiter_id_ ABSL_GUARDED_BY(mu_) = 1;
+  bool shutdown_ ABSL_GUARDED_BY(mu_) = false;
+};
+
+}  // namespace berth::controlplane

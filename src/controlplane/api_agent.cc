@@ -1,0 +1,501 @@
+// The agent protocol (agent.proto): registration, the long poll that hands each agent the desired
+// state of its instance, state-change reports that drive the task lifecycle, and the housekeeping
+// that marks silent agents disconnected and forgets old STOPPED tasks.
+#include <algorithm>
+
+#include "absl/container/flat_hash_set.h"
+#include "berth/common/logging.h"
+#include "berth/common/strings.h"
+#include "berth/store/keys.h"
+#include "src/controlplane/api.h"
+#include "src/controlplane/errors.h"
+
+namespace berth::controlplane {
+namespace {
+
+int TaskRank(std::string_view status) {
+  for (size_t i = 0; i < std::size(kTaskStatusOrder); ++i) {
+    if (kTaskStatusOrder[i] == status) return static_cast<int>(i);
+  }
+  return -1;
+}
+
+int ContainerRank(std::string_view status) {
+  if (status == "PENDING") return 0;
+  if (status == "RUNNING") return 1;
+  if (status == "STOPPED") return 2;
+  return -1;
+}
+
+bool IsHealth(std::string_view h) { return h.empty() || h == "HEALTHY" || h == "UNHEALTHY" || h == "UNKNOWN"; }
+
+bool IsAgentStopCode(std::string_view code) {
+  return code.empty() || code == "TaskFailedToStart" || code == "EssentialContainerExited" || code == "UserInitiated" ||
+         code == "ServiceSchedulerInitiated" || code == "SpotInterruption" || code == "TerminationNotice";
+}
+
+constexpr int kMaxTasksPerReport = 1000;
+
+absl::Status ValidateReport(const v1::TaskStateChange& change, int i) {
+  std::string path = StrCat("tasks[", i, "]");
+  if (TaskRank(change.status()) < 0) {
+    return InvalidParameter(path, ".status: must be a task lifecycle status (PENDING, ACTIVATING, RUNNING, ",
+                            "DEACTIVATING, STOPPING, DEPROVISIONING, STOPPED), got '", change.status(), "'");
+  }
+  if (!IsAgentStopCode(change.stop_code())) {
+    return InvalidParameter(path, ".stopCode: '", change.stop_code(), "' is not an ECS task stop code");
+  }
+  if (change.stopped_reason().size() > 1024) {
+    return InvalidParameter(path, ".stoppedReason: at most 1024 characters");
+  }
+  for (int k = 0; k < change.containers_size(); ++k) {
+    const auto& c = change.containers(k);
+    std::string cpath = StrCat(path, ".containers[", k, "]");
+    if (ContainerRank(c.status()) < 0) {
+      return InvalidParameter(cpath, ".status: must be PENDING, RUNNING or STOPPED (got '", c.status(), "')");
+    }
+    if (!IsHealth(c.health_status())) {
+      return InvalidParameter(cpath, ".healthStatus: must be HEALTHY, UNHEALTHY or UNKNOWN (got '", c.health_status(),
+                              "')");
+    }
+    if (c.reason().size() > 1024) return InvalidParameter(cpath, ".reason: at most 1024 characters");
+  }
+  return absl::OkStatus();
+}
+
+// ECS: a task is UNHEALTHY when an essential container is, HEALTHY when every essential container
+// with a health check is, UNKNOWN otherwise.
+std::string TaskHealth(const v1::TaskDefinition& td, const v1::Task& task) {
+  bool any_check = false;
+  bool all_healthy = true;
+  for (const auto& def : td.container_definitions()) {
+    bool essential = !def.has_essential() || def.essential();
+    if (!essential || !def.has_health_check()) continue;
+    any_check = true;
+    std::string health = "UNKNOWN";
+    for (const auto& c : task.containers()) {
+      if (c.name() == def.name() && c.has_health_status()) health = c.health_status();
+    }
+    if (health == "UNHEALTHY") return "UNHEALTHY";
+    if (health != "HEALTHY") all_healthy = false;
+  }
+  return any_check && all_healthy ? "HEALTHY" : "UNKNOWN";
+}
+
+// Bridge port mappings without a host port get the task's dynamic ports, in order: containers
+// as defined, mappings as listed, every port of a range.
+void AssignHostPorts(const v1::TaskDefinition& td, const v1::TaskRecord& record, v1::DesiredTask* out) {
+  if (td.has_network_mode() && td.network_mode() != "bridge") return;
+  int next_tcp = 0;
+  int next_udp = 0;
+  for (const auto& def : td.container_definitions()) {
+    for (const auto& pm : def.port_mappings()) {
+      if (pm.has_host_port() && pm.host_port() != 0) continue;
+      const bool udp = pm.protocol() == "udp";
+      int32_t lo = pm.container_port();
+      int32_t hi = lo;
+      if (pm.has_container_port_range()) {
+        const std::string& range = pm.container_port_range();
+        size_t dash = range.find('-');
+        if (dash == std::string::npos || !ParseInt(range.substr(0, dash), &lo) ||
+            !ParseInt(range.substr(dash + 1), &hi)) {
+          continue;
+        }
+      }
+      for (int32_t port = lo; port <= hi; ++port) {
+        const auto& pool = udp ? record.dynamic_udp_ports() : record.dynamic_tcp_ports();
+        int& next = udp ? next_udp : next_tcp;
+        if (next >= pool.size()) return;
+        auto* a = out->add_host_ports();
+        a->set_container_name(def.name());
+        a->set_container_port(port);
+        a->set_protocol(udp ? "udp" : "tcp");
+        a->set_host_port(pool[next++]);
+      }
+    }
+  }
+}
+
+}  // namespace
+
+void Api::TouchInstance(Txn& txn, InstanceEntry& instance) {
+  instance.desired_version = txn.revision();
+  txn.Touch(instance.record.cluster(), instance.record.id());
+}
+
+void Api::DeleteTask(Txn& txn, const std::string& cluster, const std::string& task_id) {
+  txn.batch().Delete(store::Table::kTasks, store::TaskKey(cluster, task_id));
+}
+
+void Api::SetAgentConnected(Txn& txn, ClusterEntry& cluster, InstanceEntry& instance, bool connected) {
+  auto* ci = instance.record.mutable_instance();
+  if (ci->agent_connected() == connected) return;
+  ci->set_agent_connected(connected);
+  ci->set_version(ci->version() + 1);
+  state_->RefreshInstanceView(cluster, instance);
+  PutInstance(txn, instance);
+  log::Info("container instance {}/{}: agent {}", instance.record.cluster(), instance.record.id(),
+            connected ? "connected again" : "disconnected (no poll or report within the disconnect timeout)");
+}
+
+void Api::RegisterInstance(const v1::RegisterContainerInstanceRequest& request,
+                           v1::RegisterContainerInstanceResponse* response, Done done) {
+  absl::Status error;
+  std::string cluster = ClusterFromRequest(request.has_cluster(), request.cluster(), &error);
+  RegisterContainerInstance(request, response, [this, cluster, response, done = std::move(done)](absl::Status s) {
+    if (s.ok()) {
+      auto id = arns_.ContainerInstanceId(response->container_instance().container_instance_arn(), cluster,
+                                          "containerInstanceArn");
+      if (id.ok()) sessions_.Heartbeat(cluster, *id, clock_->MonotonicMicros());
+    }
+    done(std::move(s));
+  });
+}
+
+void Api::RenderDesired(const ClusterEntry& cluster, const InstanceEntry& instance, v1::PollResponse* out) const {
+  out->set_version(instance.desired_version);
+  out->set_instance_status(instance.record.instance().status());
+  out->set_server_time(clock_->NowSeconds());
+  absl::flat_hash_set<std::pair<std::string, uint32_t>> definitions;
+  for (const auto& task_id : instance.task_ids) {
+    auto it = cluster.tasks.find(task_id);
+    if (it == cluster.tasks.end()) continue;
+    const v1::TaskRecord& r = it->second.record;
+    const v1::Task& t = r.task();
+    auto* d = out->add_tasks();
+    d->set_task_arn(arns_.Task(r.cluster(), r.id()));
+    d->set_desired_status(t.desired_status());
+    d->set_known_status(t.last_status());
+    d->set_task_definition_arn(arns_.TaskDefinition(r.family(), r.task_definition_revision()));
+    if (t.has_overrides()) *d->mutable_overrides() = t.overrides();
+    if (t.desired_status() == "STOPPED") {
+      d->set_stop_code(t.stop_code());
+      d->set_stopped_reason(t.stopped_reason());
+    }
+    d->set_group(t.group());
+    d->set_created_at(t.created_at());
+    const v1::TaskDefinitionRecord* td =
+        const_cast<State*>(state_)->FindTaskDefinition(r.family(), r.task_definition_revision());
+    if (td == nullptr) continue;
+    AssignHostPorts(td->task_definition(), r, d);
+    if (definitions.insert({r.family(), r.task_definition_revision()}).second) {
+      RenderTaskDefinition(*td, out->add_task_definitions());
+    }
+  }
+}
+
+uint64_t Api::Poll(const v1::PollRequest& request, v1::PollResponse* response, Done done) {
+  absl::Status error;
+  std::string cluster = ClusterFromRequest(!request.cluster().empty(), request.cluster(), &error);
+  if (!error.ok()) {
+    done(error);
+    return 0;
+  }
+  if (request.container_instance().empty()) {
+    done(InvalidParameter("containerInstance: required: the id or ARN this agent registered as"));
+    return 0;
+  }
+  auto id_or = arns_.ContainerInstanceId(request.container_instance(), cluster, "containerInstance");
+  if (!id_or.ok()) {
+    done(WithType(id_or.status(), "InvalidParameterException"));
+    return 0;
+  }
+  const std::string id = *std::move(id_or);
+  if (request.wait_millis() < 0) {
+    done(InvalidParameter("waitMillis: must not be negative (got ", request.wait_millis(), ")"));
+    return 0;
+  }
+  const int64_t wait_us =
+      std::min<int64_t>(static_cast<int64_t>(request.wait_millis()) * 1000, options_.agent.max_poll_wait_us);
+  const int64_t now = clock_->MonotonicMicros();
+  const uint64_t known = request.known_version();
+  sessions_.Heartbeat(cluster, id, now);
+
+  absl::Status result;
+  bool answer_now = true;
+  bool reconnect = false;
+  uint64_t waiter = 0;
+  {
+    absl::ReaderMutexLock lock(mu_);
+    ClusterEntry* c = state_->FindCluster(cluster);
+    auto it = c == nullptr ? decltype(c->instances)::iterator() : c->instances.find(id);
+    if (c == nullptr) {
+      result = ClusterNotFound(cluster);
+    } else if (it == c->instances.end()) {
+      result = NotFound("containerInstance: container instance ", id, " is not registered in cluster '", cluster,
+                        "': register again");
+    } else {
+      const InstanceEntry& inst = it->second;
+      const bool inactive = inst.record.instance().status() == "INACTIVE";
+      reconnect = !inactive && !inst.record.instance().agent_connected();
+      if (inst.desired_version != known || inactive) {
+        RenderDesired(*c, inst, response);
+      } else if (wait_us == 0) {
+        response->set_version(known);
+        response->set_unchanged(true);
+        response->set_instance_status(inst.record.instance().status());
+        response->set_server_time(clock_->NowSeconds());
+      } else {
+        // Parked while the state lock is held, so no batch can touch the instance between the
+        // version check and the registration without waking this waiter.
+        answer_now = false;
+        waiter = sessions_.AddWaiter(
+            cluster, id, now + wait_us, [this, response, done, cluster, id, known](AgentSessions::WakeReason why) {
+              switch (why) {
+                case AgentSessions::WakeReason::kCancelled:
+                  return done(absl::CancelledError("the poll was cancelled"));
+                case AgentSessions::WakeReason::kShutdown:
+                  return done(absl::UnavailableError("berthd is shutting down"));
+                case AgentSessions::WakeReason::kTimeout:
+                case AgentSessions::WakeReason::kSuperseded:
+                  response->set_version(known);
+                  response->set_unchanged(true);
+                  response->set_server_time(clock_->NowSeconds());
+                  return done(absl::OkStatus());
+                case AgentSessions::WakeReason::kChanged:
+                  break;
+              }
+              absl::Status s;
+              {
+                absl::ReaderMutexLock relock(mu_);
+                ClusterEntry* rc = state_->FindCluster(cluster);
+                auto ri = rc == nullptr ? decltype(rc->instances)::iterator() : rc->instances.find(id);
+                if (rc == nullptr || ri == rc->instances.end()) {
+                  s = NotFound("containerInstance: container instance ", id, " is no longer registered");
+                } else {
+                  RenderDesired(*rc, ri->second, response);
+                }
+              }
+              done(std::move(s));
+            });
+      }
+    }
+  }
+  if (reconnect && sessions_.BeginReconnect(cluster, id)) {
+    Submit(
+        [this, cluster, id](Txn& txn) -> absl::Status {
+          ClusterEntry* c = state_->FindCluster(cluster);
+          if (c == nullptr) return absl::OkStatus();
+          auto it = c->instances.find(id);
+          if (it == c->instances.end() || it->second.record.instance().status() == "INACTIVE") return absl::OkStatus();
+          SetAgentConnected(txn, *c, it->second, true);
+          return absl::OkStatus();
+        },
+        [this, cluster, id](absl::Status) { sessions_.EndReconnect(cluster, id); });
+  }
+  if (answer_now) done(std::move(result));
+  return waiter;
+}
+
+bool Api::ApplyTaskReport(ClusterEntry& cluster, TaskEntry& task, const v1::TaskStateChange& change, double now) {
+  const v1::Task& current = task.record.task();
+  const int rank_now = TaskRank(current.last_status());
+  const int rank_new = TaskRank(change.status());
+  if (rank_now == TaskRank("STOPPED")) return false;  // final: nothing moves a STOPPED task
+  const v1::TaskDefinitionRecord* td =
+      state_->FindTaskDefinition(task.record.family(), task.record.task_definition_revision());
+  bool changed = false;
+  state_->UpdateTask(cluster, task, [&](v1::TaskRecord& r) {
+    v1::Task* t = r.mutable_task();
+    for (const auto& cc : change.containers()) {
+      v1::Container* c = nullptr;
+      for (auto& candidate : *t->mutable_containers()) {
+        if (candidate.name() == cc.name()) c = &candidate;
+      }
+      if (c == nullptr) continue;
+      const int crank_now = ContainerRank(c->last_status());
+      const int crank_new = ContainerRank(cc.status());
+      if (crank_new < crank_now) continue;  // an older report
+      if (crank_new > crank_now) {
+        c->set_last_status(cc.status());
+        changed = true;
+      }
+      if (!cc.runtime_id().empty() && c->runtime_id() != cc.runtime_id()) {
+        c->set_runtime_id(cc.runtime_id());
+        changed = true;
+      }
+      if (!cc.image_digest().empty() && c->image_digest() != cc.image_digest()) {
+        c->set_image_digest(cc.image_digest());
+        changed = true;
+      }
+      if (cc.has_exit_code() && (!c->has_exit_code() || c->exit_code() != cc.exit_code())) {
+        c->set_exit_code(cc.exit_code());
+        changed = true;
+      }
+      if (!cc.reason().empty() && c->reason() != cc.reason()) {
+        c->set_reason(cc.reason());
+        changed = true;
+      }
+      if (!cc.network_bindings().empty()) {
+        bool same = cc.network_bindings_size() == c->network_bindings_size();
+        for (int i = 0; same && i < cc.network_bindings_size(); ++i) {
+          same = cc.network_bindings(i).SerializeAsString() == c->network_bindings(i).SerializeAsString();
+        }
+        if (!same) {
+          *c->mutable_network_bindings() = cc.network_bindings();
+          changed = true;
+        }
+      }
+      if (!cc.network_interfaces().empty() && c->network_interfaces_size() == 0) {
+        *c->mutable_network_interfaces() = cc.network_interfaces();
+        changed = true;
+      }
+      if (!cc.health_status().empty() && c->health_status() != cc.health_status()) {
+        c->set_health_status(cc.health_status());
+        changed = true;
+      }
+    }
+    auto stamp = [&](bool has_new, double value, bool has_now, auto set) {
+      if (has_new && !has_now) {
+        set(value);
+        changed = true;
+      }
+    };
+    stamp(change.has_pull_started_at(), change.pull_started_at(), t->has_pull_started_at(),
+          [&](double v) { t->set_pull_started_at(v); });
+    stamp(change.has_pull_stopped_at(), change.pull_stopped_at(), t->has_pull_stopped_at(),
+          [&](double v) { t->set_pull_stopped_at(v); });
+    if (rank_new > rank_now) {
+      t->set_last_status(change.status());
+      changed = true;
+      if (rank_new >= TaskRank("RUNNING") && !t->has_started_at() && change.status() == "RUNNING") {
+        t->set_started_at(change.has_started_at() ? change.started_at() : now);
+      }
+      if (change.status() == "RUNNING") {
+        t->set_connectivity("CONNECTED");
+        t->set_connectivity_at(now);
+      }
+      if (rank_new > TaskRank("RUNNING") && !t->has_stopping_at()) t->set_stopping_at(now);
+      if (change.status() == "STOPPED") {
+        t->set_desired_status("STOPPED");
+        if (!t->has_stop_code() && !change.stop_code().empty()) t->set_stop_code(change.stop_code());
+        if (!t->has_stopped_reason() && !change.stopped_reason().empty()) {
+          t->set_stopped_reason(change.stopped_reason());
+        }
+        t->set_execution_stopped_at(change.has_execution_stopped_at() ? change.execution_stopped_at() : now);
+        t->set_stopped_at(change.has_stopped_at() ? change.stopped_at() : now);
+        for (auto& c : *t->mutable_containers()) c.set_last_status("STOPPED");
+      }
+    }
+    if (td != nullptr) {
+      std::string health = TaskHealth(td->task_definition(), *t);
+      if (t->health_status() != health) {
+        t->set_health_status(health);
+        changed = true;
+      }
+    }
+    if (changed) t->set_version(t->version() + 1);
+  });
+  return changed;
+}
+
+void Api::ReportStateChanges(const v1::ReportStateChangesRequest& request, v1::ReportStateChangesResponse* response,
+                             Done done) {
+  absl::Status error;
+  std::string cluster = ClusterFromRequest(!request.cluster().empty(), request.cluster(), &error);
+  if (!error.ok()) return done(error);
+  if (request.container_instance().empty()) {
+    return done(InvalidParameter("containerInstance: required: the id or ARN this agent registered as"));
+  }
+  auto id_or = arns_.ContainerInstanceId(request.container_instance(), cluster, "containerInstance");
+  if (!id_or.ok()) return done(WithType(id_or.status(), "InvalidParameterException"));
+  std::string instance_id = *std::move(id_or);
+  if (request.tasks_size() > kMaxTasksPerReport) {
+    return done(
+        InvalidParameter("tasks: at most ", kMaxTasksPerReport, " per report (got ", request.tasks_size(), ")"));
+  }
+  std::vector<std::string> task_ids;
+  task_ids.reserve(request.tasks_size());
+  for (int i = 0; i < request.tasks_size(); ++i) {
+    if (absl::Status s = ValidateReport(request.tasks(i), i); !s.ok()) return done(s);
+    auto tid = arns_.TaskId(request.tasks(i).task_arn(), cluster, StrCat("tasks[", i, "].taskArn"));
+    if (!tid.ok()) return done(WithType(tid.status(), "InvalidParameterException"));
+    task_ids.push_back(*std::move(tid));
+  }
+  sessions_.Heartbeat(cluster, instance_id, clock_->MonotonicMicros());
+  Submit(
+      [this, &request, response, cluster, instance_id, task_ids = std::move(task_ids)](Txn& txn) -> absl::Status {
+        ClusterEntry* c = state_->FindCluster(cluster);
+        if (c == nullptr) return ClusterNotFound(cluster);
+        auto inst = c->instances.find(instance_id);
+        if (inst == c->instances.end()) {
+          return NotFound("containerInstance: container instance ", instance_id, " is not registered in cluster '",
+                          cluster, "'");
+        }
+        const double now = clock_->NowSeconds();
+        for (size_t i = 0; i < task_ids.size(); ++i) {
+          auto it = c->tasks.find(task_ids[i]);
+          if (it == c->tasks.end() || it->second.record.container_instance_id() != instance_id) {
+            response->add_unknown_task_arns(request.tasks(static_cast<int>(i)).task_arn());
+            continue;
+          }
+          if (ApplyTaskReport(*c, it->second, request.tasks(static_cast<int>(i)), now)) PutTask(txn, it->second);
+        }
+        return absl::OkStatus();
+      },
+      std::move(done));
+}
+
+void Api::AgentTick() {
+  const int64_t now = clock_->MonotonicMicros();
+  sessions_.ExpireDue(now);
+  if (now < next_agent_check_us_) return;
+  next_agent_check_us_ = now + options_.agent.check_interval_us;
+
+  std::vector<InstanceKey> silent;
+  std::vector<std::pair<std::string, std::string>> expired;  // (cluster, task id)
+  const double cutoff = clock_->NowSeconds() - static_cast<double>(options_.agent.stopped_task_retention_us) / 1e6;
+  constexpr size_t kMaxPurge = 10000;
+  {
+    absl::ReaderMutexLock lock(mu_);
+    for (const auto& [name, c] : state_->clusters()) {
+      for (const auto& [id, inst] : c->instances) {
+        const auto& ci = inst.record.instance();
+        if (ci.status() == "INACTIVE" || !ci.agent_connected()) continue;
+        if (now - sessions_.LastSeen(name, id, now) > options_.agent.disconnect_after_us) {
+          silent.push_back({name, id});
+        }
+      }
+      for (const auto& [stopped_at, id] : c->stopped_tasks) {
+        if (stopped_at >= cutoff || expired.size() >= kMaxPurge) break;
+        expired.emplace_back(name, id);
+      }
+    }
+  }
+  if (!silent.empty()) {
+    Submit(
+        [this, silent = std::move(silent)](Txn& txn) -> absl::Status {
+          const int64_t at = clock_->MonotonicMicros();
+          for (const auto& key : silent) {
+            ClusterEntry* c = state_->FindCluster(key.cluster);
+            if (c == nullptr) continue;
+            auto it = c->instances.find(key.instance_id);
+            if (it == c->instances.end() || it->second.record.instance().status() == "INACTIVE") continue;
+            // Heard from since the check: still connected.
+            if (at - sessions_.LastSeen(key.cluster, key.instance_id, at) <= options_.agent.disconnect_after_us) {
+              continue;
+            }
+            SetAgentConnected(txn, *c, it->second, false);
+          }
+          return absl::OkStatus();
+        },
+        [](absl::Status) {});
+  }
+  if (!expired.empty()) {
+    Submit(
+        [this, expired = std::move(expired)](Txn& txn) -> absl::Status {
+          for (const auto& [cluster, id] : expired) {
+            ClusterEntry* c = state_->FindCluster(cluster);
+            if (c == nullptr) continue;
+            auto it = c->tasks.find(id);
+            if (it == c->tasks.end() || it->second.record.task().last_status() != "STOPPED") continue;
+            state_->RemoveTask(*c, id);
+            DeleteTask(txn, cluster, id);
+          }
+          return absl::OkStatus();
+        },
+        [](absl::Status) {});
+  }
+}
+
+}  // namespace berth::controlplane

@@ -1,0 +1,368 @@
+// The control plane's side of the agent protocol: desired state by long poll, the task lifecycle
+// driven by reports, agent disconnects, StopTask delivery, forced deregistration and retention.
+#include <future>
+
+#include "tests/unit/controlplane/api_fixture.h"
+
+namespace berth::controlplane {
+namespace {
+
+constexpr int64_t kSecond = 1'000'000;
+
+class AgentApiTest : public ApiFixture {
+ protected:
+  ApiOptions Options() const override {
+    ApiOptions o;
+    o.agent.disconnect_after_us = 30 * kSecond;
+    o.agent.max_poll_wait_us = 20 * kSecond;
+    o.agent.stopped_task_retention_us = 600 * kSecond;
+    o.agent.check_interval_us = kSecond;
+    return o;
+  }
+
+  void SetUp() override {
+    ApiFixture::SetUp();
+    v1::RegisterContainerInstanceResponse resp;
+    ASSERT_TRUE(Do(&Api::RegisterInstance, Json<v1::RegisterContainerInstanceRequest>(R"({
+      "totalResources":[{"name":"CPU","type":"INTEGER","integerValue":2048},
+                        {"name":"MEMORY","type":"INTEGER","integerValue":4096}],
+      "attributes":[{"name":"ecs.availability-zone","value":"az-1"}]})"),
+                   &resp)
+                    .ok());
+    const std::string& arn = resp.container_instance().container_instance_arn();
+    instance_ = arn.substr(arn.rfind('/') + 1);
+    v1::RegisterTaskDefinitionResponse td;
+    ASSERT_TRUE(Do(&Api::RegisterTaskDefinition, Json<v1::RegisterTaskDefinitionRequest>(R"({
+      "family":"web","containerDefinitions":[
+        {"name":"app","image":"busybox","cpu":256,"memory":128,
+         "portMappings":[{"containerPort":80},{"containerPort":53,"protocol":"udp"},{"containerPort":81,"hostPort":8081}],
+         "healthCheck":{"command":["CMD-SHELL","true"]}},
+        {"name":"sidecar","image":"busybox","memory":64,"essential":false}]})"),
+                   &td)
+                    .ok());
+  }
+
+  v1::PollResponse PollNow(uint64_t known) {
+    v1::PollRequest req;
+    req.set_container_instance(instance_);
+    req.set_known_version(known);
+    v1::PollResponse resp;
+    std::promise<absl::Status> done;
+    api_->Poll(req, &resp, [&](absl::Status s) { done.set_value(std::move(s)); });
+    EXPECT_TRUE(done.get_future().get().ok());
+    return resp;
+  }
+
+  std::string RunTask() {
+    v1::RunTaskResponse resp;
+    EXPECT_TRUE(Do(&Api::RunTask, Json<v1::RunTaskRequest>(R"({"taskDefinition":"web"})"), &resp).ok());
+    EXPECT_EQ(resp.tasks_size(), 1);
+    return resp.tasks_size() == 1 ? resp.tasks(0).task_arn() : "";
+  }
+
+  absl::Status Report(const std::string& json, v1::ReportStateChangesResponse* resp = nullptr) {
+    v1::ReportStateChangesResponse local;
+    auto req = Json<v1::ReportStateChangesRequest>(json);
+    req.set_container_instance(instance_);
+    return Do(&Api::ReportStateChanges, req, resp != nullptr ? resp : &local);
+  }
+
+  v1::Task Describe(const std::string& arn) {
+    v1::DescribeTasksRequest req;
+    req.add_tasks(arn);
+    v1::DescribeTasksResponse resp;
+    EXPECT_TRUE(Do(&Api::DescribeTasks, req, &resp).ok());
+    return resp.tasks_size() == 1 ? resp.tasks(0) : v1::Task();
+  }
+
+  v1::ContainerInstance DescribeInstance() {
+    v1::DescribeContainerInstancesRequest req;
+    req.add_container_instances(instance_);
+    v1::DescribeContainerInstancesResponse resp;
+    EXPECT_TRUE(Do(&Api::DescribeContainerInstances, req, &resp).ok());
+    return resp.container_instances_size() == 1 ? resp.container_instances(0) : v1::ContainerInstance();
+  }
+
+  static int RemainingCpu(const v1::ContainerInstance& ci) {
+    for (const auto& r : ci.remaining_resources()) {
+      if (r.name() == "CPU") return r.integer_value();
+    }
+    return -1;
+  }
+
+  std::string instance_;
+};
+
+TEST_F(AgentApiTest, PollReturnsTheDesiredStateWithDefinitionsAndAssignedHostPorts) {
+  v1::PollResponse first = PollNow(0);
+  EXPECT_FALSE(first.unchanged());
+  EXPECT_EQ(first.instance_status(), "ACTIVE");
+  EXPECT_EQ(first.tasks_size(), 0);
+
+  std::string arn = RunTask();
+  v1::PollResponse second = PollNow(first.version());
+  EXPECT_GT(second.version(), first.version());
+  ASSERT_EQ(second.tasks_size(), 1);
+  const v1::DesiredTask& t = second.tasks(0);
+  EXPECT_EQ(t.task_arn(), arn);
+  EXPECT_EQ(t.desired_status(), "RUNNING");
+  EXPECT_EQ(t.known_status(), "PENDING");
+  ASSERT_EQ(second.task_definitions_size(), 1);
+  EXPECT_EQ(second.task_definitions(0).task_definition_arn(), t.task_definition_arn());
+  // Two dynamic mappings (tcp 80, udp 53) get ports from the ephemeral range; 8081 is static.
+  ASSERT_EQ(t.host_ports_size(), 2);
+  EXPECT_EQ(t.host_ports(0).container_name(), "app");
+  EXPECT_EQ(t.host_ports(0).container_port(), 80);
+  EXPECT_EQ(t.host_ports(0).protocol(), "tcp");
+  EXPECT_GE(t.host_ports(0).host_port(), 49153);
+  EXPECT_EQ(t.host_ports(1).container_port(), 53);
+  EXPECT_EQ(t.host_ports(1).protocol(), "udp");
+
+  // Same version again: unchanged, nothing re-sent.
+  v1::PollResponse third = PollNow(second.version());
+  EXPECT_TRUE(third.unchanged());
+  EXPECT_EQ(third.version(), second.version());
+  EXPECT_EQ(third.tasks_size(), 0);
+}
+
+TEST_F(AgentApiTest, ParkedPollWakesWhenATaskIsPlacedAndExpiresOtherwise) {
+  uint64_t v = PollNow(0).version();
+  v1::PollRequest req;
+  req.set_container_instance(instance_);
+  req.set_known_version(v);
+  req.set_wait_millis(60'000);  // capped at 20 s by the server
+  v1::PollResponse resp;
+  std::promise<absl::Status> done;
+  uint64_t waiter = api_->Poll(req, &resp, [&](absl::Status s) { done.set_value(std::move(s)); });
+  EXPECT_NE(waiter, 0u);
+  EXPECT_EQ(api_->agent_sessions().waiting(), 1u);
+  std::string arn = RunTask();
+  ASSERT_TRUE(done.get_future().get().ok());
+  EXPECT_FALSE(resp.unchanged());
+  ASSERT_EQ(resp.tasks_size(), 1);
+  EXPECT_EQ(resp.tasks(0).task_arn(), arn);
+
+  // Nothing changes: the poll ends at the (capped) deadline, as unchanged.
+  v1::PollResponse idle;
+  std::promise<absl::Status> idle_done;
+  req.set_known_version(resp.version());
+  api_->Poll(req, &idle, [&](absl::Status s) { idle_done.set_value(std::move(s)); });
+  auto f = idle_done.get_future();
+  clock_.Advance(19 * kSecond);
+  api_->AgentTick();
+  EXPECT_EQ(f.wait_for(std::chrono::milliseconds(50)), std::future_status::timeout);
+  clock_.Advance(kSecond);
+  api_->AgentTick();
+  ASSERT_TRUE(f.get().ok());
+  EXPECT_TRUE(idle.unchanged());
+  EXPECT_EQ(idle.version(), resp.version());
+}
+
+TEST_F(AgentApiTest, CancelledAndSupersededPollsAreAnswered) {
+  uint64_t v = PollNow(0).version();
+  v1::PollRequest req;
+  req.set_container_instance(instance_);
+  req.set_known_version(v);
+  req.set_wait_millis(10'000);
+  v1::PollResponse a, b;
+  std::promise<absl::Status> a_done, b_done;
+  uint64_t wa = api_->Poll(req, &a, [&](absl::Status s) { a_done.set_value(std::move(s)); });
+  api_->Poll(req, &b, [&](absl::Status s) { b_done.set_value(std::move(s)); });
+  // A second poll of the same instance answers the first as unchanged.
+  ASSERT_TRUE(a_done.get_future().get().ok());
+  EXPECT_TRUE(a.unchanged());
+  api_->CancelPoll(wa);  // already answered: no effect
+  EXPECT_EQ(api_->agent_sessions().waiting(), 1u);
+  api_->ShutdownPolls();
+  EXPECT_EQ(b_done.get_future().get().code(), absl::StatusCode::kUnavailable);
+}
+
+TEST_F(AgentApiTest, ReportsDriveTheLifecycleAndAreIdempotent) {
+  std::string arn = RunTask();
+  const int free_cpu = RemainingCpu(DescribeInstance());
+  EXPECT_EQ(free_cpu, 2048 - 256);
+  ASSERT_TRUE(
+      Report(R"({"tasks":[{"taskArn":")" + arn + R"(","status":"PENDING","pullStartedAt":100,"pullStoppedAt":101,
+      "containers":[{"name":"app","status":"PENDING"}]}]})")
+          .ok());
+  EXPECT_EQ(Describe(arn).pull_started_at(), 100);
+
+  const std::string running = R"({"tasks":[{"taskArn":")" + arn + R"(","status":"RUNNING","startedAt":102,
+      "containers":[{"name":"app","status":"RUNNING","runtimeId":"c1","healthStatus":"HEALTHY",
+                     "networkBindings":[{"bindIP":"0.0.0.0","containerPort":80,"hostPort":49153,"protocol":"tcp"}]},
+                    {"name":"sidecar","status":"RUNNING","runtimeId":"c2"}]}]})";
+  ASSERT_TRUE(Report(running).ok());
+  v1::Task t = Describe(arn);
+  EXPECT_EQ(t.last_status(), "RUNNING");
+  EXPECT_EQ(t.desired_status(), "RUNNING");
+  EXPECT_EQ(t.started_at(), 102);
+  EXPECT_EQ(t.connectivity(), "CONNECTED");
+  EXPECT_EQ(t.health_status(), "HEALTHY");  // the only essential container with a check is healthy
+  ASSERT_EQ(t.containers_size(), 2);
+  EXPECT_EQ(t.containers(0).last_status(), "RUNNING");
+  EXPECT_EQ(t.containers(0).runtime_id(), "c1");
+  ASSERT_EQ(t.containers(0).network_bindings_size(), 1);
+  EXPECT_EQ(t.containers(0).network_bindings(0).host_port(), 49153);
+  EXPECT_EQ(DescribeInstance().running_tasks_count(), 1);
+  EXPECT_EQ(DescribeInstance().pending_tasks_count(), 0);
+
+  // A duplicate changes nothing (same version); an older report does not move the task back.
+  const int64_t version = t.version();
+  ASSERT_TRUE(Report(running).ok());
+  ASSERT_TRUE(Report(R"({"tasks":[{"taskArn":")" + arn +
+                     R"(","status":"PENDING","containers":[{"name":"app","status":"PENDING"}]}]})")
+                  .ok());
+  t = Describe(arn);
+  EXPECT_EQ(t.version(), version);
+  EXPECT_EQ(t.last_status(), "RUNNING");
+  EXPECT_EQ(t.containers(0).last_status(), "RUNNING");
+
+  // Health goes down and up while RUNNING.
+  ASSERT_TRUE(
+      Report(R"({"tasks":[{"taskArn":")" + arn +
+             R"(","status":"RUNNING","containers":[{"name":"app","status":"RUNNING","healthStatus":"UNHEALTHY"}]}]})")
+          .ok());
+  EXPECT_EQ(Describe(arn).health_status(), "UNHEALTHY");
+
+  // The essential container exits with 3: the agent stops the task.
+  ASSERT_TRUE(Report(R"({"tasks":[{"taskArn":")" + arn + R"(","status":"STOPPED","stopCode":"EssentialContainerExited",
+      "stoppedReason":"Essential container in task exited",
+      "containers":[{"name":"app","status":"STOPPED","exitCode":3},{"name":"sidecar","status":"STOPPED","exitCode":137}]}]})")
+                  .ok());
+  t = Describe(arn);
+  EXPECT_EQ(t.last_status(), "STOPPED");
+  EXPECT_EQ(t.desired_status(), "STOPPED");
+  EXPECT_EQ(t.stop_code(), "EssentialContainerExited");
+  EXPECT_EQ(t.stopped_reason(), "Essential container in task exited");
+  EXPECT_EQ(t.containers(0).exit_code(), 3);
+  EXPECT_GT(t.stopped_at(), 0);
+  EXPECT_EQ(RemainingCpu(DescribeInstance()), 2048);  // released at STOPPED
+  EXPECT_EQ(DescribeInstance().running_tasks_count(), 0);
+  // STOPPED is final.
+  ASSERT_TRUE(Report(running).ok());
+  EXPECT_EQ(Describe(arn).last_status(), "STOPPED");
+  // The task is no longer part of the desired state.
+  EXPECT_EQ(PollNow(0).tasks_size(), 0);
+}
+
+TEST_F(AgentApiTest, StopTaskIsDeliveredAndTheReasonKept) {
+  std::string arn = RunTask();
+  uint64_t v = PollNow(0).version();
+  ASSERT_TRUE(Report(R"({"tasks":[{"taskArn":")" + arn + R"(","status":"RUNNING"}]})").ok());
+  v1::StopTaskResponse stop;
+  ASSERT_TRUE(
+      Do(&Api::StopTask, Json<v1::StopTaskRequest>(R"({"task":")" + arn + R"(","reason":"done"})"), &stop).ok());
+  v1::PollResponse p = PollNow(v);
+  ASSERT_EQ(p.tasks_size(), 1);
+  EXPECT_EQ(p.tasks(0).desired_status(), "STOPPED");
+  EXPECT_EQ(p.tasks(0).stop_code(), "UserInitiated");
+  EXPECT_EQ(p.tasks(0).stopped_reason(), "done");
+  EXPECT_EQ(Describe(arn).last_status(), "RUNNING");  // until the agent says otherwise
+  ASSERT_TRUE(Report(R"({"tasks":[{"taskArn":")" + arn + R"(","status":"STOPPING"}]})").ok());
+  EXPECT_EQ(Describe(arn).last_status(), "STOPPING");
+  ASSERT_TRUE(
+      Report(R"({"tasks":[{"taskArn":")" + arn + R"(","status":"STOPPED","stopCode":"EssentialContainerExited"}]})")
+          .ok());
+  v1::Task t = Describe(arn);
+  EXPECT_EQ(t.last_status(), "STOPPED");
+  EXPECT_EQ(t.stop_code(), "UserInitiated");  // the user's stop came first
+  EXPECT_EQ(t.stopped_reason(), "done");
+}
+
+TEST_F(AgentApiTest, ReportsAboutOtherInstancesTasksOrBadFieldsAreRefused) {
+  std::string arn = RunTask();
+  v1::ReportStateChangesResponse resp;
+  std::string other = arn.substr(0, arn.rfind('/') + 1) + "0123456789abcdef0123456789abcdef";
+  ASSERT_TRUE(Report(R"({"tasks":[{"taskArn":")" + other + R"(","status":"RUNNING"}]})", &resp).ok());
+  ASSERT_EQ(resp.unknown_task_arns_size(), 1);
+  EXPECT_EQ(resp.unknown_task_arns(0), other);
+
+  absl::Status s = Report(R"({"tasks":[{"taskArn":")" + arn + R"(","status":"GONE"}]})");
+  EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_NE(s.message().find("tasks[0].status"), std::string::npos) << s;
+  s = Report(R"({"tasks":[{"taskArn":")" + arn +
+             R"(","status":"RUNNING","containers":[{"name":"app","status":"UP"}]}]})");
+  EXPECT_NE(s.message().find("tasks[0].containers[0].status"), std::string::npos) << s;
+  s = Report(R"({"tasks":[{"taskArn":")" + arn + R"(","status":"STOPPED","stopCode":"Oops"}]})");
+  EXPECT_NE(s.message().find("tasks[0].stopCode"), std::string::npos) << s;
+  EXPECT_EQ(Describe(arn).last_status(), "PENDING");  // nothing changed
+}
+
+TEST_F(AgentApiTest, SilentAgentsAreMarkedDisconnectedAndReconnectOnPoll) {
+  EXPECT_TRUE(DescribeInstance().agent_connected());
+  clock_.Advance(29 * kSecond);
+  api_->AgentTick();
+  Flush();
+  EXPECT_TRUE(DescribeInstance().agent_connected());
+  clock_.Advance(2 * kSecond);
+  api_->AgentTick();
+  Flush();
+  EXPECT_FALSE(DescribeInstance().agent_connected());
+  // Nothing is placed on it meanwhile.
+  v1::RunTaskResponse run;
+  ASSERT_TRUE(Do(&Api::RunTask, Json<v1::RunTaskRequest>(R"({"taskDefinition":"web"})"), &run).ok());
+  ASSERT_EQ(run.failures_size(), 1);
+  EXPECT_EQ(run.failures(0).reason(), "AGENT");
+  PollNow(0);
+  Flush();
+  EXPECT_TRUE(DescribeInstance().agent_connected());
+}
+
+TEST_F(AgentApiTest, ForcedDeregistrationStopsTheTasksAndTellsTheAgent) {
+  std::string arn = RunTask();
+  uint64_t v = PollNow(0).version();
+  v1::DeregisterContainerInstanceResponse resp;
+  absl::Status s =
+      Do(&Api::DeregisterContainerInstance,
+         Json<v1::DeregisterContainerInstanceRequest>(R"({"containerInstance":")" + instance_ + R"("})"), &resp);
+  EXPECT_EQ(s.code(), absl::StatusCode::kFailedPrecondition) << s;
+  ASSERT_TRUE(
+      Do(&Api::DeregisterContainerInstance,
+         Json<v1::DeregisterContainerInstanceRequest>(R"({"containerInstance":")" + instance_ + R"(","force":true})"),
+         &resp)
+          .ok());
+  v1::Task t = Describe(arn);
+  EXPECT_EQ(t.last_status(), "STOPPED");
+  EXPECT_EQ(t.desired_status(), "STOPPED");
+  EXPECT_NE(t.stopped_reason().find("deregistered"), std::string::npos);
+  v1::PollResponse p = PollNow(v);
+  EXPECT_EQ(p.instance_status(), "INACTIVE");
+  EXPECT_EQ(p.tasks_size(), 0);
+}
+
+TEST_F(AgentApiTest, RetentionCountsFromTheStoppedAtTheAgentReports) {
+  std::string arn = RunTask();
+  // Stopped long ago (the agent reports late, e.g. after a partition): past retention at once.
+  const double long_ago = clock_.NowSeconds() - 3600;
+  ASSERT_TRUE(Report(R"({"tasks":[{"taskArn":")" + arn + R"(","status":"STOPPED","stoppedAt":)" +
+                     std::to_string(long_ago) + "}]}")
+                  .ok());
+  ASSERT_EQ(Describe(arn).last_status(), "STOPPED");
+  api_->AgentTick();
+  Flush();
+  v1::DescribeTasksRequest req;
+  req.add_tasks(arn);
+  v1::DescribeTasksResponse resp;
+  ASSERT_TRUE(Do(&Api::DescribeTasks, req, &resp).ok());
+  ASSERT_EQ(resp.failures_size(), 1);
+  EXPECT_EQ(resp.failures(0).reason(), "MISSING");
+  EXPECT_EQ(state_.task_count(), 0);
+}
+
+TEST_F(AgentApiTest, StoppedTasksStayWithinRetention) {
+  std::string arn = RunTask();
+  ASSERT_TRUE(Report(R"({"tasks":[{"taskArn":")" + arn + R"(","status":"STOPPED"}]})").ok());
+  clock_.Advance(599 * kSecond);
+  PollNow(0);
+  api_->AgentTick();
+  Flush();
+  EXPECT_EQ(Describe(arn).last_status(), "STOPPED");
+  clock_.Advance(2 * kSecond);
+  PollNow(0);
+  api_->AgentTick();
+  Flush();
+  EXPECT_EQ(state_.task_count(), 0);
+}
+
+}  // namespace
+}  // namespace berth::controlplane
