@@ -32,7 +32,8 @@ void AgentSessions::Heartbeat(const std::string& cluster, const std::string& ins
 int64_t AgentSessions::LastSeen(const std::string& cluster, const std::string& instance_id, int64_t now_us) {
   absl::MutexLock lock(&mu_);
   auto [it, inserted] = sessions_.try_emplace(Key(cluster, instance_id));
-  if (inserted) it->second.last_seen_us = now_us;
+  // A parked long poll is the agent being there right now.
+  if (inserted || it->second.waiter) it->second.last_seen_us = now_us;
   return it->second.last_seen_us;
 }
 

@@ -32,7 +32,8 @@ class AgentSessions {
 
   // Records a sign of life from the instance's agent at `now_us` (monotonic).
   void Heartbeat(const std::string& cluster, const std::string& instance_id, int64_t now_us);
-  // When the agent was last heard from; a session first asked about is started at `now_us`, so
+  // When the agent was last heard from (now, while its long poll is parked); a session first
+  // asked about is started at `now_us`, so
   // an instance gets a full disconnect timeout after berthd starts before it counts as silent.
   int64_t LastSeen(const std::string& cluster, const std::string& instance_id, int64_t now_us);
   // Marks that a reconnect proposal is in flight; false when one already was.

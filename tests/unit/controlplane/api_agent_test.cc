@@ -308,6 +308,24 @@ TEST_F(AgentApiTest, SilentAgentsAreMarkedDisconnectedAndReconnectOnPoll) {
   EXPECT_TRUE(DescribeInstance().agent_connected());
 }
 
+TEST_F(AgentApiTest, AParkedPollCountsAsPresence) {
+  uint64_t v = PollNow(0).version();
+  v1::PollRequest req;
+  req.set_container_instance(instance_);
+  req.set_known_version(v);
+  req.set_wait_millis(20'000);
+  v1::PollResponse resp;
+  std::promise<absl::Status> done;
+  api_->Poll(req, &resp, [&](absl::Status s) { done.set_value(std::move(s)); });
+  clock_.Advance(15 * kSecond);
+  api_->AgentTick();  // parked: seen now
+  clock_.Advance(16 * kSecond);
+  api_->AgentTick();  // the poll expires; last seen 16 s ago, under the 30 s timeout
+  Flush();
+  ASSERT_TRUE(done.get_future().get().ok());
+  EXPECT_TRUE(DescribeInstance().agent_connected());
+}
+
 TEST_F(AgentApiTest, ForcedDeregistrationStopsTheTasksAndTellsTheAgent) {
   std::string arn = RunTask();
   uint64_t v = PollNow(0).version();

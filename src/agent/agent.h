@@ -1,0 +1,113 @@
+// Agent: one host's connection to berthd. Registers the host (resources, attributes), then runs
+// three loops: the long poll that feeds the task engine its desired state (and is the heartbeat),
+// the reporter that sends task state changes in batches, and a ticker for the engine's
+// housekeeping. Every RPC failure is retried with exponential backoff and full jitter, so a
+// restarted or unreachable berthd is rejoined without a thundering herd; after a reconnect the
+// agent reports every task again, so berthd converges whatever it missed.
+//
+// The instance's identity (cluster, container instance ARN) is kept in the data dir: a restarted
+// agent re-registers as the same instance and adopts its containers.
+#pragma once
+
+#include <grpcpp/grpcpp.h>
+
+#include <atomic>
+#include <condition_variable>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <random>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "berth/common/clock.h"
+#include "berth/v1/agent.grpc.pb.h"
+#include "src/agent/runtime.h"
+#include "src/agent/task_engine.h"
+
+namespace berth::agent {
+
+struct AgentOptions {
+  std::string endpoint;  // berthd's gRPC HOST:PORT
+  std::string cluster = "default";
+  std::string data_dir;                           // empty: identity and task state in memory only (sim fleets)
+  std::map<std::string, std::string> attributes;  // custom attributes (name -> value)
+  int64_t cpu_units = 0;                          // 0: cores x 1024
+  int64_t memory_mib = 0;                         // 0: the host's memory
+  int64_t reserved_memory_mib = 0;                // subtracted from memory
+  std::vector<int32_t> reserved_tcp_ports = {22, 2375, 2376, 51678, 51679};
+  std::vector<int32_t> reserved_udp_ports;
+  std::string availability_zone;
+  std::string instance_type;
+  int32_t poll_wait_ms = 20000;
+  int64_t backoff_initial_us = 200'000;
+  int64_t backoff_max_us = 30'000'000;
+  int report_batch = 100;
+  EngineOptions engine;  // cluster, instance_arn and state_path are filled in
+};
+
+// The host's resources and built-in attributes as registration sends them.
+struct HostFacts {
+  int64_t cpu_units = 0;
+  int64_t memory_mib = 0;
+  std::string cpu_architecture;  // x86_64 | arm64
+  std::string hostname;
+};
+HostFacts ReadHostFacts();
+
+class Agent {
+ public:
+  // `runtime` and `clock` must outlive the agent.
+  Agent(AgentOptions options, Runtime* runtime, const Clock* clock);
+  ~Agent();
+
+  // Registers (retrying until it succeeds or Stop), recovers local state and starts the loops.
+  absl::Status Start();
+  // Stops the loops. Containers keep running: a restarted agent adopts them.
+  void Stop();
+  // True once berthd said the instance is deregistered (INACTIVE) and every task is stopped.
+  bool finished() const { return finished_.load(); }
+  // Blocks until Stop() or finished().
+  void Wait();
+
+  const std::string& instance_arn() const { return instance_arn_; }
+  TaskEngine* engine() { return engine_.get(); }
+
+  // The registration request this agent sends (for tests and `--print-registration`).
+  v1::RegisterContainerInstanceRequest RegistrationRequest() const;
+
+ private:
+  absl::Status Register();
+  void PollLoop();
+  void ReportLoop();
+  void TickLoop();
+  void Enqueue(v1::TaskStateChange change);
+  void ReportEverything();
+  // Sleeps a jittered exponential backoff for the `attempt`th failure; false when stopping.
+  bool Backoff(int attempt);
+  bool SleepFor(int64_t micros);
+  absl::Status LoadIdentity();
+  absl::Status SaveIdentity() const;
+
+  const AgentOptions options_;
+  Runtime* const runtime_;
+  const Clock* const clock_;
+  std::shared_ptr<grpc::Channel> channel_;
+  std::unique_ptr<v1::AgentService::Stub> stub_;
+  std::unique_ptr<TaskEngine> engine_;
+  std::string instance_arn_;
+
+  std::mutex mu_;
+  std::condition_variable cv_;
+  bool stopping_ = false;
+  std::map<std::string, v1::TaskStateChange> pending_reports_;  // latest per task
+  std::mt19937_64 rng_;
+  std::atomic<bool> finished_{false};
+  std::atomic<bool> deregistered_{false};
+  std::atomic<grpc::ClientContext*> poll_context_{nullptr};
+  std::vector<std::thread> threads_;
+};
+
+}  // namespace berth::agent

@@ -1,0 +1,173 @@
+// berth-agent: the container agent. Registers this host with berthd, runs the tasks berthd places
+// here through a container runtime (docker, or sim for simulated hosts), and reports their state.
+#include <signal.h>
+
+#include <cstdio>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include <CLI/CLI.hpp>
+
+#include "berth/common/clock.h"
+#include "berth/common/logging.h"
+#include "berth/common/strings.h"
+#include "src/agent/agent.h"
+#include "src/agent/sim_runtime.h"
+
+namespace berth::agent {
+namespace {
+
+struct Flags {
+  AgentOptions agent;
+  std::string runtime = "docker";
+  std::vector<std::string> attributes;
+  std::string reserved_ports = "22,2375,2376,51678,51679";
+  std::string reserved_udp_ports;
+  std::string docker_socket = "/var/run/docker.sock";
+  double poll_wait_s = 20;
+  double cleanup_after_s = 3 * 3600;
+  SimRuntime::Options sim;
+  std::string log_format = "text";
+  std::string log_level = "info";
+};
+
+bool ParsePorts(const std::string& text, std::vector<int32_t>* out, std::string* error) {
+  out->clear();
+  size_t start = 0;
+  while (start <= text.size() && !text.empty()) {
+    size_t comma = text.find(',', start);
+    std::string item = text.substr(start, comma == std::string::npos ? std::string::npos : comma - start);
+    int32_t port = 0;
+    if (!ParseInt(item, &port) || port < 1 || port > 65535) {
+      *error = StrCat("'", item, "' is not a port (1-65535)");
+      return false;
+    }
+    out->push_back(port);
+    if (comma == std::string::npos) break;
+    start = comma + 1;
+  }
+  if (out->size() > 100) {
+    *error = "at most 100 reserved ports";
+    return false;
+  }
+  return true;
+}
+
+int Run(Flags flags) {
+  log::Format format;
+  log::Level level;
+  if (!log::ParseFormat(flags.log_format, &format) || !log::ParseLevel(flags.log_level, &level)) {
+    std::fprintf(stderr, "berth-agent: --log-format must be text or json; --log-level debug, info, warn or error\n");
+    return 2;
+  }
+  log::Init(format, level);
+  std::string error;
+  if (!ParsePorts(flags.reserved_ports, &flags.agent.reserved_tcp_ports, &error)) {
+    log::Error("--reserved-ports: {}", error);
+    return 2;
+  }
+  if (!ParsePorts(flags.reserved_udp_ports, &flags.agent.reserved_udp_ports, &error)) {
+    log::Error("--reserved-udp-ports: {}", error);
+    return 2;
+  }
+  for (const auto& a : flags.attributes) {
+    size_t eq = a.find('=');
+    std::string name = a.substr(0, eq);
+    if (name.empty()) {
+      log::Error("--attribute: '{}' is not NAME=VALUE", a);
+      return 2;
+    }
+    flags.agent.attributes[name] = eq == std::string::npos ? "" : a.substr(eq + 1);
+  }
+  flags.agent.poll_wait_ms = static_cast<int32_t>(flags.poll_wait_s * 1000);
+  flags.agent.engine.cleanup_after_us = static_cast<int64_t>(flags.cleanup_after_s * 1e6);
+
+  sigset_t signals;
+  sigemptyset(&signals);
+  sigaddset(&signals, SIGTERM);
+  sigaddset(&signals, SIGINT);
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+
+  std::unique_ptr<Runtime> runtime;
+  if (flags.runtime == "sim") {
+    runtime = std::make_unique<SimRuntime>(flags.sim, &RealClock());
+  } else {
+    log::Error("--runtime: '{}' is not available (sim)", flags.runtime);
+    return 2;
+  }
+
+  Agent agent(flags.agent, runtime.get(), &RealClock());
+  if (absl::Status s = agent.Start(); !s.ok()) {
+    log::Error("cannot start: {}", s.ToString());
+    return 1;
+  }
+  log::Info("berth-agent running ({} runtime) as {}", runtime->Name(), agent.instance_arn());
+
+  // Wait for a signal, or for the instance to be deregistered and drained.
+  std::thread waiter([&] {
+    agent.Wait();
+    if (agent.finished()) kill(getpid(), SIGTERM);
+  });
+  int sig = 0;
+  sigwait(&signals, &sig);
+  log::Info("stopping (containers keep running; a restarted agent adopts them)");
+  agent.Stop();
+  waiter.join();
+  return 0;
+}
+
+}  // namespace
+}  // namespace berth::agent
+
+int main(int argc, char** argv) {
+  berth::agent::Flags flags;
+  auto& a = flags.agent;
+  CLI::App app{"berth-agent: runs berthd's tasks on this host"};
+  app.set_config("--config", "", "TOML or INI config file; flags given on the command line override it");
+  app.allow_config_extras(CLI::config_extras_mode::error);
+  app.add_option("--endpoint", a.endpoint, "berthd's gRPC address HOST:PORT")->required();
+  app.add_option("--cluster", a.cluster, "Cluster to join")->capture_default_str();
+  app.add_option("--runtime", flags.runtime, "Container runtime: docker or sim")
+      ->check(CLI::IsMember({"docker", "sim"}))
+      ->capture_default_str();
+  app.add_option("--data-dir", a.data_dir, "Where the agent keeps its identity and task state (empty: memory only)");
+  app.add_option("--attribute", flags.attributes, "Custom attribute NAME=VALUE (repeatable)");
+  app.add_option("--cpu", a.cpu_units, "CPU units to offer (default: cores x 1024)")->check(CLI::Range(0, 1 << 24));
+  app.add_option("--memory", a.memory_mib, "Memory MiB to offer (default: the host's)")->check(CLI::Range(0, 1 << 30));
+  app.add_option("--reserved-memory", a.reserved_memory_mib, "MiB kept back for the host")
+      ->check(CLI::Range(0, 1 << 30));
+  app.add_option("--reserved-ports", flags.reserved_ports, "TCP host ports never given to tasks (comma-separated)")
+      ->capture_default_str();
+  app.add_option("--reserved-udp-ports", flags.reserved_udp_ports, "UDP host ports never given to tasks");
+  app.add_option("--availability-zone", a.availability_zone, "Value of the ecs.availability-zone attribute");
+  app.add_option("--instance-type", a.instance_type, "Value of the ecs.instance-type attribute");
+  app.add_option("--docker-socket", flags.docker_socket, "Docker Engine API socket")->capture_default_str();
+  app.add_option("--poll-wait", flags.poll_wait_s, "Seconds a long poll waits for a change")
+      ->check(CLI::Range(0.1, 300.0))
+      ->capture_default_str();
+  app.add_option("--stop-timeout", a.engine.default_stop_timeout_seconds,
+                 "Seconds between SIGTERM and SIGKILL when a container sets no stopTimeout")
+      ->check(CLI::Range(0, 3600))
+      ->capture_default_str();
+  app.add_option("--cleanup-after", flags.cleanup_after_s, "Seconds after a task stops before its containers go")
+      ->check(CLI::Range(0.0, 30.0 * 86400))
+      ->capture_default_str();
+  app.add_option("--awsvpc-cidr", a.engine.awsvpc_cidr, "Address range of awsvpc tasks on this host")
+      ->capture_default_str();
+  app.add_option("--sim-start-delay", flags.sim.start_delay_seconds, "sim: seconds from start to RUNNING")
+      ->capture_default_str();
+  app.add_option("--sim-pull-delay", flags.sim.pull_delay_seconds, "sim: seconds a pull takes")->capture_default_str();
+  app.add_option("--sim-exit-after", flags.sim.exit_after_seconds, "sim: containers exit after this long (<0: never)")
+      ->capture_default_str();
+  app.add_option("--sim-exit-code", flags.sim.exit_code, "sim: exit code of containers that exit on their own")
+      ->capture_default_str();
+  app.add_option("--sim-failure-rate", flags.sim.failure_rate, "sim: share of containers that fail at start")
+      ->check(CLI::Range(0.0, 1.0))
+      ->capture_default_str();
+  app.add_option("--sim-seed", flags.sim.seed, "sim: seed of the failure draw")->capture_default_str();
+  app.add_option("--log-format", flags.log_format, "text or json")->capture_default_str();
+  app.add_option("--log-level", flags.log_level, "debug, info, warn or error")->capture_default_str();
+  CLI11_PARSE(app, argc, argv);
+  return berth::agent::Run(std::move(flags));
+}

@@ -1,0 +1,837 @@
+#include "src/agent/task_engine.h"
+
+#include <arpa/inet.h>
+
+#include <algorithm>
+#include <filesystem>
+#include <fstream>
+
+#include <nlohmann/json.hpp>
+
+#include "berth/common/logging.h"
+#include "berth/common/strings.h"
+
+namespace berth::agent {
+namespace {
+
+std::string TaskId(const std::string& arn) { return arn.substr(arn.rfind('/') + 1); }
+
+std::string Sanitize(const std::string& s) {
+  std::string out;
+  for (char c : s) out.push_back(std::isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '_' ? c : '-');
+  return out;
+}
+
+// The container definition with the task's overrides applied.
+v1::ContainerDefinition Merge(const v1::ContainerDefinition& def, const v1::TaskOverride& overrides) {
+  v1::ContainerDefinition out = def;
+  for (const auto& o : overrides.container_overrides()) {
+    if (o.name() != def.name()) continue;
+    if (!o.command().empty()) *out.mutable_command() = o.command();
+    for (const auto& kv : o.environment()) {
+      bool replaced = false;
+      for (auto& existing : *out.mutable_environment()) {
+        if (existing.name() == kv.name()) {
+          existing.set_value(kv.value());
+          replaced = true;
+        }
+      }
+      if (!replaced) *out.add_environment() = kv;
+    }
+    if (o.has_cpu()) out.set_cpu(o.cpu());
+    if (o.has_memory()) out.set_memory(o.memory());
+    if (o.has_memory_reservation()) out.set_memory_reservation(o.memory_reservation());
+  }
+  return out;
+}
+
+std::string HealthName(const std::string& runtime_health) {
+  if (runtime_health == "healthy") return "HEALTHY";
+  if (runtime_health == "unhealthy") return "UNHEALTHY";
+  return "UNKNOWN";
+}
+
+}  // namespace
+
+TaskEngine::TaskEngine(EngineOptions options, Runtime* runtime, const Clock* clock, ReportFn report)
+    : options_(std::move(options)), runtime_(runtime), clock_(clock), report_(std::move(report)) {
+  runtime_->SetListener([this](const std::string& id) {
+    std::lock_guard lock(mu_);
+    auto it = task_of_container_.find(id);
+    if (it == task_of_container_.end()) return;
+    auto t = tasks_.find(it->second);
+    if (t != tasks_.end()) Enqueue(*t->second);
+  });
+}
+
+TaskEngine::~TaskEngine() {
+  Stop();
+  runtime_->SetListener(nullptr);
+}
+
+void TaskEngine::Start() {
+  std::lock_guard lock(mu_);
+  for (int i = 0; i < std::max(1, options_.workers); ++i) workers_.emplace_back([this] { WorkerLoop(); });
+  for (auto& [arn, t] : tasks_) Enqueue(*t);
+}
+
+void TaskEngine::Stop() {
+  {
+    std::lock_guard lock(mu_);
+    stopping_ = true;
+  }
+  cv_.notify_all();
+  for (auto& w : workers_) w.join();
+  workers_.clear();
+}
+
+void TaskEngine::Enqueue(TaskRun& task) {
+  if (task.busy) {
+    task.dirty = true;
+    return;
+  }
+  if (task.queued) return;
+  task.queued = true;
+  queue_.push_back(task.arn);
+  cv_.notify_one();
+}
+
+void TaskEngine::WorkerLoop() {
+  std::unique_lock lock(mu_);
+  for (;;) {
+    cv_.wait(lock, [this] { return stopping_ || !queue_.empty(); });
+    if (stopping_) return;
+    std::string arn = std::move(queue_.front());
+    queue_.pop_front();
+    ++active_;
+    lock.unlock();
+    Reconcile(arn);
+    lock.lock();
+    --active_;
+    if (active_ == 0 && queue_.empty()) idle_cv_.notify_all();
+  }
+}
+
+void TaskEngine::WaitIdle() {
+  std::unique_lock lock(mu_);
+  idle_cv_.wait(lock, [this] {
+    if (active_ != 0 || !queue_.empty()) return false;
+    for (const auto& [arn, t] : tasks_) {
+      if (t->busy || t->dirty) return false;
+    }
+    return true;
+  });
+}
+
+void TaskEngine::Reconcile(const std::string& arn) {
+  std::unique_lock lock(mu_);
+  auto it = tasks_.find(arn);
+  if (it == tasks_.end()) return;
+  TaskRun& t = *it->second;
+  t.queued = false;
+  if (t.busy) {
+    t.dirty = true;
+    return;
+  }
+  t.busy = true;
+  do {
+    t.dirty = false;
+    Step(t, lock);
+    EmitIfChanged(t);
+  } while (t.dirty && !stopping_);
+  t.busy = false;
+  Persist();
+}
+
+std::string TaskEngine::NetworkMode(const TaskRun& t) const {
+  return t.definition.has_network_mode() ? t.definition.network_mode() : "bridge";
+}
+
+ContainerSpec TaskEngine::MakeSpec(const TaskRun& t, const ContainerRun& c) const {
+  ContainerSpec spec;
+  const v1::TaskDefinition& td = t.definition;
+  spec.name =
+      StrCat("berth-", Sanitize(td.family()), "-", td.revision(), "-", Sanitize(c.def.name()), "-", TaskId(t.arn));
+  spec.task_arn = t.arn;
+  spec.definition = c.def;
+  spec.network_mode = NetworkMode(t);
+  spec.network_container = t.network.holder_id;
+  if (spec.network_mode == "bridge") {
+    for (const auto& pm : c.def.port_mappings()) {
+      if (pm.has_host_port() && pm.host_port() != 0) {
+        spec.ports.push_back({pm.container_port(), pm.host_port(), pm.protocol() == "udp" ? "udp" : "tcp", ""});
+      }
+    }
+    for (const auto& a : t.host_ports) {
+      if (a.container_name() == c.def.name()) {
+        spec.ports.push_back({a.container_port(), a.host_port(), a.protocol(), ""});
+      }
+    }
+  }
+  for (const auto& v : td.volumes()) {
+    VolumeSpec vs;
+    vs.name = v.name();
+    if (v.has_docker_volume_configuration()) {
+      const auto& dv = v.docker_volume_configuration();
+      // scope "task" (the default): a volume per task; "shared": one volume by that name.
+      vs.docker_name = dv.scope() == "shared" ? v.name() : StrCat("berth-", TaskId(t.arn), "-", Sanitize(v.name()));
+      vs.driver = dv.driver();
+      vs.driver_opts.insert(dv.driver_opts().begin(), dv.driver_opts().end());
+      vs.labels.insert(dv.labels().begin(), dv.labels().end());
+    } else if (v.has_host() && v.host().has_source_path()) {
+      vs.host_path = v.host().source_path();
+    } else {
+      // A host volume without a path: Docker-managed, shared by the task's containers.
+      vs.docker_name = StrCat("berth-", TaskId(t.arn), "-", Sanitize(v.name()));
+    }
+    spec.volumes.push_back(std::move(vs));
+  }
+  spec.labels = {{kLabelCluster, options_.cluster},
+                 {kLabelInstance, options_.instance_arn},
+                 {kLabelTaskArn, t.arn},
+                 {kLabelContainerName, c.def.name()},
+                 {kLabelTaskDefinition, StrCat(td.family(), ":", td.revision())}};
+  for (const auto& [k, v] : c.def.docker_labels()) spec.labels.emplace(k, v);
+  return spec;
+}
+
+std::string TaskEngine::AllocateAddress() const {
+  const std::string& cidr = options_.awsvpc_cidr;
+  size_t slash = cidr.find('/');
+  in_addr base{};
+  int bits = 24;
+  if (slash == std::string::npos || inet_pton(AF_INET, cidr.substr(0, slash).c_str(), &base) != 1 ||
+      !ParseInt(cidr.substr(slash + 1), &bits)) {
+    return "";
+  }
+  const uint32_t net = ntohl(base.s_addr) & (bits == 0 ? 0 : ~0u << (32 - bits));
+  const uint32_t size = bits >= 32 ? 1 : (1u << (32 - bits));
+  std::set<std::string> used;
+  for (const auto& [arn, t] : tasks_) {
+    if (!t->network.address.empty() && !t->removed) used.insert(t->network.address);
+  }
+  // .0 is the network, .1 the gateway, the last the broadcast address.
+  for (uint32_t host = 2; host + 1 < size; ++host) {
+    in_addr a{htonl(net + host)};
+    char buf[INET_ADDRSTRLEN];
+    inet_ntop(AF_INET, &a, buf, sizeof(buf));
+    if (!used.contains(buf)) return buf;
+  }
+  return "";
+}
+
+void TaskEngine::Fail(TaskRun& t, ContainerRun* c, const std::string& reason) {
+  log::Warn("task {}: {}", t.arn, reason);
+  if (!t.stop_requested) {
+    t.stop_requested = true;
+    t.stop_code = "TaskFailedToStart";
+    t.stopped_reason = reason.substr(0, 1024);
+  }
+  if (c != nullptr && c->reason.empty()) c->reason = reason.substr(0, 1024);
+  t.dirty = true;
+}
+
+TaskEngine::DepState TaskEngine::Dependencies(const TaskRun& t, const ContainerRun& c, std::string* why) const {
+  DepState result = DepState::kReady;
+  for (const auto& dep : c.def.depends_on()) {
+    const ContainerRun* d = nullptr;
+    for (const auto& other : t.containers) {
+      if (other.def.name() == dep.container_name()) d = &other;
+    }
+    if (d == nullptr) {
+      *why = StrCat("container ", c.def.name(), " depends on ", dep.container_name(), ", which the task does not have");
+      return DepState::kNever;
+    }
+    const std::string& cond = dep.condition();
+    const bool exited = d->status == "STOPPED";
+    if (cond == "START") {
+      if (!d->started) result = DepState::kWait;
+    } else if (cond == "COMPLETE") {
+      if (!exited) result = DepState::kWait;
+    } else if (cond == "SUCCESS") {
+      if (exited && d->exit_code.value_or(-1) != 0) {
+        *why = StrCat("dependency condition SUCCESS of container ", c.def.name(), " on ", d->def.name(),
+                      " cannot be met: it exited with code ", d->exit_code.value_or(-1));
+        return DepState::kNever;
+      }
+      if (!exited) result = DepState::kWait;
+    } else if (cond == "HEALTHY") {
+      if (!d->def.has_health_check()) {
+        *why = StrCat("dependency condition HEALTHY of container ", c.def.name(), " on ", d->def.name(),
+                      " cannot be met: it has no healthCheck");
+        return DepState::kNever;
+      }
+      if (exited) {
+        *why = StrCat("dependency condition HEALTHY of container ", c.def.name(), " on ", d->def.name(),
+                      " cannot be met: it exited");
+        return DepState::kNever;
+      }
+      if (d->health != "HEALTHY") result = DepState::kWait;
+    } else {
+      *why = StrCat("container ", c.def.name(), ": unknown dependsOn condition '", cond, "'");
+      return DepState::kNever;
+    }
+  }
+  return result;
+}
+
+void TaskEngine::Refresh(TaskRun& t, ContainerRun& c, const ContainerStatus& s) {
+  if (!s.image_digest.empty()) c.image_digest = s.image_digest;
+  if (s.state == ContainerState::kRunning) {
+    if (c.status == "PENDING") c.status = "RUNNING";
+    if (!s.bindings.empty()) c.bindings = s.bindings;
+    if (c.def.has_health_check()) {
+      std::string h = HealthName(s.health);
+      if (h != c.health) {
+        c.health = h;
+        t.dirty = true;  // a HEALTHY dependency may now be met
+      }
+    }
+  } else if (s.state == ContainerState::kExited || (s.state == ContainerState::kMissing && c.started)) {
+    if (c.status != "STOPPED") {
+      c.status = "STOPPED";
+      c.exit_code = s.exit_code;
+      if (s.state == ContainerState::kMissing && c.reason.empty()) c.reason = "the container disappeared";
+      if (!s.error.empty() && c.reason.empty()) c.reason = s.error;
+      if (c.essential && t.status != "STOPPED" && !t.stop_requested && t.desired == "RUNNING") {
+        t.stop_requested = true;
+        t.stop_code = "EssentialContainerExited";
+        t.stopped_reason = "Essential container in task exited";
+      }
+      t.dirty = true;
+    }
+  }
+}
+
+void TaskEngine::Step(TaskRun& t, std::unique_lock<std::mutex>& lock) {
+  if (!t.have_definition || t.removed) return;
+  if (t.desired == "STOPPED" || t.stop_requested) return StopTask(t, lock);
+  if (t.status == "STOPPED") return;
+  auto wants_stop = [&t] { return t.desired == "STOPPED" || t.stop_requested; };
+
+  if (!t.pulled) {
+    if (!t.pull_started_at) t.pull_started_at = clock_->NowSeconds();
+    EmitIfChanged(t);
+    std::set<std::string> images;
+    for (size_t i = 0; i < t.containers.size(); ++i) {
+      if (!images.insert(t.containers[i].def.image()).second) continue;
+      ContainerSpec spec = MakeSpec(t, t.containers[i]);
+      lock.unlock();
+      absl::Status s = runtime_->Pull(spec);
+      lock.lock();
+      if (!s.ok()) {
+        return Fail(t, &t.containers[i],
+                    StrCat("CannotPullContainerError: pull image ", spec.definition.image(), ": ", s.message()));
+      }
+      if (wants_stop()) {
+        t.dirty = true;
+        return;
+      }
+    }
+    t.pulled = true;
+    t.pull_stopped_at = clock_->NowSeconds();
+  }
+
+  if (NetworkMode(t) == "awsvpc" && t.network.holder_id.empty()) {
+    std::string address = AllocateAddress();
+    if (address.empty()) return Fail(t, nullptr, StrCat("no free address in ", options_.awsvpc_cidr, " for the task"));
+    t.network.address = address;  // reserved while the call runs
+    std::map<std::string, std::string> labels = {{kLabelCluster, options_.cluster},
+                                                 {kLabelInstance, options_.instance_arn},
+                                                 {kLabelTaskArn, t.arn},
+                                                 {kLabelNetworkHolder, "true"}};
+    lock.unlock();
+    auto net = runtime_->CreateTaskNetwork(t.arn, address, labels);
+    lock.lock();
+    if (!net.ok()) {
+      t.network.address.clear();
+      return Fail(t, nullptr, StrCat("CannotCreateTaskNetworkError: ", net.status().message()));
+    }
+    t.network = *net;
+    task_of_container_[net->holder_id] = t.arn;
+  }
+
+  for (auto& c : t.containers) {
+    if (!c.runtime_id.empty()) continue;
+    ContainerSpec spec = MakeSpec(t, c);
+    lock.unlock();
+    auto id = runtime_->Create(spec);
+    lock.lock();
+    if (!id.ok()) return Fail(t, &c, StrCat("CannotCreateContainerError: ", id.status().message()));
+    c.runtime_id = *id;
+    task_of_container_[*id] = t.arn;
+    if (wants_stop()) {
+      t.dirty = true;
+      return;
+    }
+  }
+
+  // Start what the dependencies allow; starting one may allow another (START).
+  for (bool progress = true; progress;) {
+    progress = false;
+    for (auto& c : t.containers) {
+      if (c.started || c.status != "PENDING") continue;
+      std::string why;
+      DepState dep = Dependencies(t, c, &why);
+      if (dep == DepState::kNever) return Fail(t, &c, why);
+      if (dep == DepState::kWait) continue;
+      std::string id = c.runtime_id;
+      lock.unlock();
+      absl::Status s = runtime_->Start(id);
+      auto status = s.ok() ? runtime_->Inspect(id) : absl::StatusOr<ContainerStatus>(s);
+      lock.lock();
+      if (!s.ok()) return Fail(t, &c, StrCat("CannotStartContainerError: ", s.message()));
+      c.started = true;
+      c.start_order = next_start_order_++;
+      if (status.ok()) Refresh(t, c, *status);
+      progress = true;
+      if (wants_stop()) {
+        t.dirty = true;
+        return;
+      }
+    }
+  }
+
+  // Observe every started container.
+  for (auto& c : t.containers) {
+    if (!c.started || c.status == "STOPPED") continue;
+    std::string id = c.runtime_id;
+    lock.unlock();
+    auto status = runtime_->Inspect(id);
+    lock.lock();
+    if (status.ok()) Refresh(t, c, *status);
+  }
+  if (wants_stop()) {
+    t.dirty = true;
+    return;
+  }
+  if (t.status == "PENDING") {
+    bool all_started = std::all_of(t.containers.begin(), t.containers.end(),
+                                   [](const ContainerRun& c) { return c.status != "PENDING"; });
+    if (all_started) {
+      t.status = "RUNNING";
+      t.started_at = clock_->NowSeconds();
+    }
+  }
+}
+
+void TaskEngine::StopTask(TaskRun& t, std::unique_lock<std::mutex>& lock) {
+  if (t.status == "STOPPED") return;
+  bool any_live = false;
+  for (const auto& c : t.containers) any_live |= !c.runtime_id.empty() && c.status != "STOPPED";
+  if (any_live && t.status != "STOPPING") {
+    t.status = "STOPPING";
+    EmitIfChanged(t);
+  }
+  // Dependents first: reverse start order, then those never started.
+  std::vector<ContainerRun*> order;
+  for (auto& c : t.containers) order.push_back(&c);
+  std::sort(order.begin(), order.end(),
+            [](const ContainerRun* a, const ContainerRun* b) { return a->start_order > b->start_order; });
+  for (ContainerRun* c : order) {
+    if (c->runtime_id.empty()) {
+      c->status = "STOPPED";
+      continue;
+    }
+    if (c->status == "STOPPED") continue;
+    std::string id = c->runtime_id;
+    int timeout = c->def.has_stop_timeout() ? c->def.stop_timeout() : options_.default_stop_timeout_seconds;
+    lock.unlock();
+    absl::Status s = runtime_->Stop(id, timeout);
+    auto status = runtime_->Inspect(id);
+    lock.lock();
+    if (!s.ok()) log::Warn("task {}: stopping container {}: {}", t.arn, c->def.name(), s.ToString());
+    c->status = "STOPPED";
+    if (status.ok() && status->exit_code) c->exit_code = status->exit_code;
+    if (!c->started && c->reason.empty() && t.stop_code == "TaskFailedToStart") c->reason = "never started";
+  }
+  if (!t.network.holder_id.empty()) {
+    std::string holder = t.network.holder_id;
+    lock.unlock();
+    (void)runtime_->Stop(holder, 1);
+    (void)runtime_->Remove(holder);
+    lock.lock();
+    task_of_container_.erase(holder);
+    t.network.holder_id.clear();
+  }
+  t.status = "STOPPED";
+  t.stopped_at = clock_->NowSeconds();
+  t.stopped_mono_us = clock_->MonotonicMicros();
+}
+
+void TaskEngine::Define(TaskRun& t, const v1::TaskDefinition& td, const v1::DesiredTask& d) {
+  t.definition = td;
+  t.overrides = d.overrides();
+  t.host_ports.assign(d.host_ports().begin(), d.host_ports().end());
+  std::vector<ContainerRun> containers;
+  for (const auto& def : td.container_definitions()) {
+    ContainerRun c;
+    // Keep what was recovered for this container (runtime id, status).
+    for (auto& old : t.containers) {
+      if (old.def.name() == def.name()) c = std::move(old);
+    }
+    c.def = Merge(def, t.overrides);
+    c.essential = !def.has_essential() || def.essential();
+    containers.push_back(std::move(c));
+  }
+  t.containers = std::move(containers);
+  t.have_definition = true;
+}
+
+void TaskEngine::ApplyDesired(const v1::PollResponse& desired) {
+  std::lock_guard lock(mu_);
+  std::map<std::string, const v1::TaskDefinition*> definitions;
+  for (const auto& td : desired.task_definitions()) definitions[td.task_definition_arn()] = &td;
+  const bool inactive = desired.instance_status() == "INACTIVE";
+  std::set<std::string> listed;
+  for (const auto& d : desired.tasks()) {
+    listed.insert(d.task_arn());
+    auto [it, inserted] = tasks_.try_emplace(d.task_arn());
+    if (inserted) {
+      if (d.desired_status() == "STOPPED") {
+        // Never started here, and not wanted: report it STOPPED without touching the runtime.
+        it->second = std::make_unique<TaskRun>();
+        TaskRun& t = *it->second;
+        t.arn = d.task_arn();
+        t.desired = "STOPPED";
+        t.status = "STOPPED";
+        t.stopped_at = clock_->NowSeconds();
+        t.stopped_mono_us = clock_->MonotonicMicros();
+        t.removed = true;
+        EmitIfChanged(t);
+        continue;
+      }
+      it->second = std::make_unique<TaskRun>();
+      it->second->arn = d.task_arn();
+    }
+    TaskRun& t = *it->second;
+    t.in_manifest = true;
+    if (!t.have_definition) {
+      auto def = definitions.find(d.task_definition_arn());
+      if (def == definitions.end()) {
+        log::Warn("task {}: desired state names task definition {} but does not carry it", t.arn,
+                  d.task_definition_arn());
+        continue;
+      }
+      Define(t, *def->second, d);
+    }
+    if ((d.desired_status() == "STOPPED" || inactive) && t.desired != "STOPPED") t.desired = "STOPPED";
+    // berthd is behind (a report was lost, or it restarted): send the snapshot again.
+    if (d.known_status() != t.status) t.last_report.clear();
+    Enqueue(t);
+  }
+  for (auto& [arn, t] : tasks_) {
+    if (listed.contains(arn)) continue;
+    t->in_manifest = false;
+    if (t->status != "STOPPED" && t->desired != "STOPPED") {
+      log::Info("task {}: no longer in the desired state; stopping it", arn);
+      t->desired = "STOPPED";
+      if (!t->have_definition) t->have_definition = !t->containers.empty();
+      Enqueue(*t);
+    }
+  }
+}
+
+void TaskEngine::Forget(const std::string& task_arn) {
+  std::lock_guard lock(mu_);
+  auto it = tasks_.find(task_arn);
+  if (it == tasks_.end()) return;
+  TaskRun& t = *it->second;
+  t.forgotten = true;
+  t.in_manifest = false;
+  if (t.status != "STOPPED") {
+    t.desired = "STOPPED";
+    if (!t.have_definition) t.have_definition = !t.containers.empty();
+    Enqueue(t);
+  }
+}
+
+void TaskEngine::Tick() {
+  std::vector<std::pair<std::string, std::vector<std::string>>> removals;
+  {
+    std::lock_guard lock(mu_);
+    const int64_t now = clock_->MonotonicMicros();
+    const bool resync = now >= next_resync_us_;
+    if (resync) next_resync_us_ = now + options_.resync_interval_us;
+    for (auto& [arn, t] : tasks_) {
+      if (t->busy) continue;
+      if (t->status != "STOPPED") {
+        if (resync) Enqueue(*t);
+        continue;
+      }
+      if (!t->removed && now - t->stopped_mono_us >= options_.cleanup_after_us) {
+        std::vector<std::string> ids;
+        for (auto& c : t->containers) {
+          if (!c.runtime_id.empty()) ids.push_back(c.runtime_id);
+        }
+        t->removed = true;
+        t->busy = true;
+        removals.emplace_back(arn, std::move(ids));
+      }
+    }
+  }
+  for (const auto& [arn, ids] : removals) {
+    for (const auto& id : ids) {
+      if (absl::Status s = runtime_->Remove(id); !s.ok()) log::Warn("task {}: removing {}: {}", arn, id, s.ToString());
+    }
+  }
+  std::lock_guard lock(mu_);
+  for (const auto& [arn, ids] : removals) {
+    for (const auto& id : ids) task_of_container_.erase(id);
+    auto it = tasks_.find(arn);
+    if (it != tasks_.end()) it->second->busy = false;
+  }
+  // Forget what is stopped, cleaned up, reported, and no longer wanted by berthd.
+  bool changed = !removals.empty();
+  for (auto it = tasks_.begin(); it != tasks_.end();) {
+    TaskRun& t = *it->second;
+    if (t.status == "STOPPED" && t.removed && !t.in_manifest && !t.busy) {
+      it = tasks_.erase(it);
+      changed = true;
+    } else {
+      ++it;
+    }
+  }
+  if (changed) Persist();
+}
+
+v1::TaskStateChange TaskEngine::MakeSnapshot(const TaskRun& t) const {
+  v1::TaskStateChange s;
+  s.set_task_arn(t.arn);
+  s.set_status(t.status);
+  if (t.stop_requested) {
+    s.set_stop_code(t.stop_code);
+    s.set_stopped_reason(t.stopped_reason);
+  }
+  if (t.pull_started_at) s.set_pull_started_at(*t.pull_started_at);
+  if (t.pull_stopped_at) s.set_pull_stopped_at(*t.pull_stopped_at);
+  if (t.started_at) s.set_started_at(*t.started_at);
+  if (t.stopped_at) {
+    s.set_stopped_at(*t.stopped_at);
+    s.set_execution_stopped_at(*t.stopped_at);
+  }
+  const bool awsvpc = t.have_definition && NetworkMode(t) == "awsvpc";
+  const bool host = t.have_definition && NetworkMode(t) == "host";
+  for (const auto& c : t.containers) {
+    auto* cs = s.add_containers();
+    cs->set_name(c.def.name());
+    cs->set_status(c.status);
+    if (c.exit_code) cs->set_exit_code(*c.exit_code);
+    cs->set_reason(c.reason);
+    cs->set_health_status(c.health);
+    cs->set_runtime_id(c.runtime_id);
+    cs->set_image_digest(c.image_digest);
+    if (c.status == "RUNNING") {
+      if (host) {
+        for (const auto& pm : c.def.port_mappings()) {
+          auto* b = cs->add_network_bindings();
+          b->set_bind_ip("0.0.0.0");
+          b->set_container_port(pm.container_port());
+          b->set_host_port(pm.container_port());
+          b->set_protocol(pm.protocol().empty() ? "tcp" : pm.protocol());
+        }
+      } else if (!awsvpc) {
+        for (const auto& pb : c.bindings) {
+          auto* b = cs->add_network_bindings();
+          b->set_bind_ip(pb.host_ip.empty() ? "0.0.0.0" : pb.host_ip);
+          b->set_container_port(pb.container_port);
+          b->set_host_port(pb.host_port);
+          b->set_protocol(pb.protocol);
+        }
+      }
+    }
+    if (awsvpc && !t.network.address.empty()) {
+      auto* ni = cs->add_network_interfaces();
+      ni->set_attachment_id(TaskId(t.arn));
+      ni->set_private_ipv4_address(t.network.address);
+    }
+  }
+  return s;
+}
+
+void TaskEngine::EmitIfChanged(TaskRun& t) {
+  v1::TaskStateChange snapshot = MakeSnapshot(t);
+  std::string bytes = snapshot.SerializeAsString();
+  if (bytes == t.last_report) return;
+  t.last_report = std::move(bytes);
+  if (report_) report_(std::move(snapshot));
+}
+
+std::vector<v1::TaskStateChange> TaskEngine::SnapshotAll() {
+  std::lock_guard lock(mu_);
+  std::vector<v1::TaskStateChange> out;
+  for (const auto& [arn, t] : tasks_) {
+    if (!t->forgotten) out.push_back(MakeSnapshot(*t));
+  }
+  return out;
+}
+
+std::optional<v1::TaskStateChange> TaskEngine::Snapshot(const std::string& task_arn) {
+  std::lock_guard lock(mu_);
+  auto it = tasks_.find(task_arn);
+  if (it == tasks_.end()) return std::nullopt;
+  return MakeSnapshot(*it->second);
+}
+
+size_t TaskEngine::task_count() {
+  std::lock_guard lock(mu_);
+  return tasks_.size();
+}
+
+// --- local state ---
+
+void TaskEngine::Persist() {
+  if (options_.state_path.empty()) return;
+  nlohmann::json tasks = nlohmann::json::array();
+  for (const auto& [arn, t] : tasks_) {
+    nlohmann::json containers = nlohmann::json::array();
+    for (const auto& c : t->containers) {
+      nlohmann::json jc = {{"name", c.def.name()}, {"runtimeId", c.runtime_id},   {"status", c.status},
+                           {"started", c.started}, {"startOrder", c.start_order}, {"reason", c.reason}};
+      if (c.exit_code) jc["exitCode"] = *c.exit_code;
+      containers.push_back(std::move(jc));
+    }
+    nlohmann::json jt = {{"arn", arn},
+                         {"desired", t->desired},
+                         {"status", t->status},
+                         {"stopRequested", t->stop_requested},
+                         {"stopCode", t->stop_code},
+                         {"stoppedReason", t->stopped_reason},
+                         {"pulled", t->pulled},
+                         {"removed", t->removed},
+                         {"networkHolder", t->network.holder_id},
+                         {"address", t->network.address},
+                         {"containers", std::move(containers)}};
+    if (t->pull_started_at) jt["pullStartedAt"] = *t->pull_started_at;
+    if (t->pull_stopped_at) jt["pullStoppedAt"] = *t->pull_stopped_at;
+    if (t->started_at) jt["startedAt"] = *t->started_at;
+    if (t->stopped_at) jt["stoppedAt"] = *t->stopped_at;
+    tasks.push_back(std::move(jt));
+  }
+  nlohmann::json doc = {{"version", 1}, {"tasks", std::move(tasks)}};
+  // Written to a temporary file, synced, then renamed over the old one: a crash leaves either.
+  std::string tmp = options_.state_path + ".tmp";
+  {
+    std::ofstream out(tmp, std::ios::trunc);
+    out << doc.dump();
+    out.flush();
+    if (!out) {
+      log::Error("cannot write agent state {}", tmp);
+      return;
+    }
+  }
+  if (FILE* f = std::fopen(tmp.c_str(), "r")) {
+    fsync(fileno(f));
+    std::fclose(f);
+  }
+  std::error_code ec;
+  std::filesystem::rename(tmp, options_.state_path, ec);
+  if (ec) log::Error("cannot replace agent state {}: {}", options_.state_path, ec.message());
+}
+
+absl::Status TaskEngine::LoadState() {
+  if (options_.state_path.empty() || !std::filesystem::exists(options_.state_path)) return absl::OkStatus();
+  std::ifstream in(options_.state_path);
+  nlohmann::json doc = nlohmann::json::parse(in, nullptr, false);
+  if (doc.is_discarded() || !doc.contains("tasks")) {
+    return absl::DataLossError(StrCat("agent state ", options_.state_path, " is not valid JSON"));
+  }
+  for (const auto& jt : doc["tasks"]) {
+    auto t = std::make_unique<TaskRun>();
+    t->arn = jt.value("arn", "");
+    t->desired = jt.value("desired", "RUNNING");
+    t->status = jt.value("status", "PENDING");
+    t->stop_requested = jt.value("stopRequested", false);
+    t->stop_code = jt.value("stopCode", "");
+    t->stopped_reason = jt.value("stoppedReason", "");
+    t->pulled = jt.value("pulled", false);
+    t->removed = jt.value("removed", false);
+    t->network.holder_id = jt.value("networkHolder", "");
+    t->network.address = jt.value("address", "");
+    if (jt.contains("pullStartedAt")) t->pull_started_at = jt["pullStartedAt"].get<double>();
+    if (jt.contains("pullStoppedAt")) t->pull_stopped_at = jt["pullStoppedAt"].get<double>();
+    if (jt.contains("startedAt")) t->started_at = jt["startedAt"].get<double>();
+    if (jt.contains("stoppedAt")) {
+      t->stopped_at = jt["stoppedAt"].get<double>();
+      t->stopped_mono_us = clock_->MonotonicMicros();  // cleanup counts from the restart
+    }
+    for (const auto& jc : jt.value("containers", nlohmann::json::array())) {
+      ContainerRun c;
+      c.def.set_name(jc.value("name", ""));
+      c.runtime_id = jc.value("runtimeId", "");
+      c.status = jc.value("status", "PENDING");
+      c.started = jc.value("started", false);
+      c.start_order = jc.value("startOrder", 0);
+      c.reason = jc.value("reason", "");
+      if (jc.contains("exitCode")) c.exit_code = jc["exitCode"].get<int32_t>();
+      next_start_order_ = std::max(next_start_order_, c.start_order + 1);
+      t->containers.push_back(std::move(c));
+    }
+    if (t->arn.empty()) continue;
+    tasks_[t->arn] = std::move(t);
+  }
+  return absl::OkStatus();
+}
+
+absl::Status TaskEngine::Recover() {
+  std::lock_guard lock(mu_);
+  if (absl::Status s = LoadState(); !s.ok()) return s;
+  auto managed = runtime_->ListManaged(options_.cluster, options_.instance_arn);
+  if (!managed.ok()) return managed.status();
+  std::vector<std::string> strays;
+  for (const auto& m : *managed) {
+    auto it = tasks_.find(m.task_arn);
+    if (it == tasks_.end()) {
+      // Started by an earlier run that crashed before saving it: adopt it as a task to converge
+      // (berthd's desired state decides whether it keeps running).
+      auto t = std::make_unique<TaskRun>();
+      t->arn = m.task_arn;
+      t->pulled = true;
+      it = tasks_.emplace(m.task_arn, std::move(t)).first;
+    }
+    TaskRun& t = *it->second;
+    if (m.network_holder) {
+      t.network.holder_id = m.id;
+      task_of_container_[m.id] = t.arn;
+      continue;
+    }
+    ContainerRun* c = nullptr;
+    for (auto& existing : t.containers) {
+      if (existing.def.name() == m.container_name) c = &existing;
+    }
+    if (c == nullptr) {
+      t.containers.emplace_back();
+      c = &t.containers.back();
+      c->def.set_name(m.container_name);
+    }
+    if (!c->runtime_id.empty() && c->runtime_id != m.id) {
+      strays.push_back(m.id);  // a duplicate of a container already known: never run both
+      continue;
+    }
+    c->runtime_id = m.id;
+    task_of_container_[m.id] = t.arn;
+    auto status = runtime_->Inspect(m.id);
+    if (status.ok() && status->state != ContainerState::kCreated && status->state != ContainerState::kMissing) {
+      c->started = true;
+    }
+  }
+  // Containers the state file names but the runtime no longer has.
+  for (auto& [arn, t] : tasks_) {
+    for (auto& c : t->containers) {
+      if (c.runtime_id.empty() || task_of_container_.contains(c.runtime_id)) continue;
+      if (c.status != "STOPPED" && !t->removed) {
+        c.status = "STOPPED";
+        if (c.reason.empty()) c.reason = "the container disappeared while the agent was down";
+      }
+    }
+  }
+  for (const auto& id : strays) {
+    log::Warn("removing duplicate container {}", id);
+    (void)runtime_->Stop(id, 1);
+    (void)runtime_->Remove(id);
+  }
+  log::Info("recovered {} tasks and {} containers of this instance", tasks_.size(), managed->size());
+  return absl::OkStatus();
+}
+
+}  // namespace berth::agent

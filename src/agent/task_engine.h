@@ -1,0 +1,160 @@
+// TaskEngine: drives each task on this host through the ECS lifecycle, converging what runs to the
+// desired state berthd hands out.
+//
+//   PENDING: pull every image, create the awsvpc network holder, create every container, start
+//            containers as their dependsOn conditions (START, COMPLETE, SUCCESS, HEALTHY) allow
+//   RUNNING: every container has started; exits and health changes are watched. An essential
+//            container's exit stops the task (EssentialContainerExited)
+//   STOPPING -> STOPPED: containers stopped in reverse start order (SIGTERM, SIGKILL after
+//            stopTimeout); then, after `cleanup_after`, removed
+// A pull, create or start error, or a dependency that can never be met, stops the task with
+// TaskFailedToStart and the runtime's message as the reason.
+//
+// The engine is level-triggered: each task is reconciled by one worker at a time (desired state,
+// runtime events and timers only mark it for another pass), and every pass ends with a snapshot
+// of the task sent to the report callback when it differs from the last one. Local state (runtime
+// ids, statuses, stop reasons) is written to `state_path` so that a restarted agent adopts the
+// containers it started instead of starting them again.
+//
+// Thread-safe.
+#pragma once
+
+#include <condition_variable>
+#include <deque>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <set>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "berth/common/clock.h"
+#include "berth/v1/agent.pb.h"
+#include "src/agent/runtime.h"
+
+namespace berth::agent {
+
+struct EngineOptions {
+  std::string cluster;
+  std::string instance_arn;
+  int default_stop_timeout_seconds = 30;
+  // STOPPED tasks' containers are removed this long after the task stopped.
+  int64_t cleanup_after_us = 3LL * 3600 * 1'000'000;
+  // How often running containers are inspected even without a runtime event (a safety net).
+  int64_t resync_interval_us = 10'000'000;
+  int workers = 4;
+  // awsvpc: the per-instance range task addresses come from (IPv4 CIDR, /16 to /28).
+  std::string awsvpc_cidr = "172.30.0.0/24";
+  // Where local state is kept; empty keeps it in memory only.
+  std::string state_path;
+};
+
+class TaskEngine {
+ public:
+  using ReportFn = std::function<void(v1::TaskStateChange)>;
+
+  // `runtime` and `clock` must outlive the engine. `report` is called from worker threads with
+  // each new snapshot of a task.
+  TaskEngine(EngineOptions options, Runtime* runtime, const Clock* clock, ReportFn report);
+  ~TaskEngine();
+
+  // Loads local state and adopts the runtime's containers of this instance (found by label);
+  // containers of tasks it knows nothing about are removed. Call before Start.
+  absl::Status Recover();
+  void Start();
+  void Stop();
+
+  // Converges to a desired state from Poll (not an `unchanged` answer).
+  void ApplyDesired(const v1::PollResponse& desired);
+  // berthd does not know the task: stop it if needed, then forget it.
+  void Forget(const std::string& task_arn);
+  // Housekeeping: resyncs running tasks and removes containers of tasks stopped long enough.
+  void Tick();
+
+  // Current snapshots of every task (for re-reporting after a reconnect).
+  std::vector<v1::TaskStateChange> SnapshotAll();
+  std::optional<v1::TaskStateChange> Snapshot(const std::string& task_arn);
+  size_t task_count();
+  // Waits until no task is being reconciled or queued (tests).
+  void WaitIdle();
+
+ private:
+  struct ContainerRun {
+    v1::ContainerDefinition def;  // overrides applied
+    bool essential = true;
+    std::string runtime_id;
+    std::string status = "PENDING";  // PENDING | RUNNING | STOPPED
+    bool started = false;            // Start succeeded
+    int start_order = 0;
+    std::optional<int32_t> exit_code;
+    std::string health;  // HEALTHY | UNHEALTHY | UNKNOWN, or "" without a health check
+    std::vector<PortBinding> bindings;
+    std::string reason;
+    std::string image_digest;
+  };
+  struct TaskRun {
+    std::string arn;
+    bool have_definition = false;
+    v1::TaskDefinition definition;
+    v1::TaskOverride overrides;
+    std::vector<v1::HostPortAssignment> host_ports;
+    std::string desired = "RUNNING";
+    std::string status = "PENDING";
+    std::string stop_code;
+    std::string stopped_reason;
+    bool stop_requested = false;  // by the engine itself (failure, essential exit)
+    bool pulled = false;
+    std::optional<double> pull_started_at, pull_stopped_at, started_at, stopped_at;
+    int64_t stopped_mono_us = 0;
+    std::vector<ContainerRun> containers;
+    TaskNetwork network;
+    bool in_manifest = true;
+    bool forgotten = false;  // berthd does not know it
+    bool removed = false;    // containers removed after STOPPED
+    bool busy = false;
+    bool dirty = false;
+    bool queued = false;
+    std::string last_report;  // serialized last snapshot sent
+  };
+  enum class DepState { kReady, kWait, kNever };
+
+  void Enqueue(TaskRun& task);  // lock held
+  void WorkerLoop();
+  void Reconcile(const std::string& arn);
+  // One pass over a task; may release `lock` around runtime calls.
+  void Step(TaskRun& t, std::unique_lock<std::mutex>& lock);
+  void StopTask(TaskRun& t, std::unique_lock<std::mutex>& lock);
+  void Refresh(TaskRun& t, ContainerRun& c, const ContainerStatus& status);
+  void Fail(TaskRun& t, ContainerRun* c, const std::string& reason);
+  DepState Dependencies(const TaskRun& t, const ContainerRun& c, std::string* why) const;
+  ContainerSpec MakeSpec(const TaskRun& t, const ContainerRun& c) const;
+  void Define(TaskRun& t, const v1::TaskDefinition& td, const v1::DesiredTask& d);
+  std::string NetworkMode(const TaskRun& t) const;
+  std::string AllocateAddress() const;  // lock held
+  v1::TaskStateChange MakeSnapshot(const TaskRun& t) const;
+  void EmitIfChanged(TaskRun& t);  // lock held
+  void Persist();                  // lock held
+  absl::Status LoadState();
+
+  const EngineOptions options_;
+  Runtime* const runtime_;
+  const Clock* const clock_;
+  const ReportFn report_;
+
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::condition_variable idle_cv_;
+  std::map<std::string, std::unique_ptr<TaskRun>> tasks_;
+  std::map<std::string, std::string> task_of_container_;  // runtime id -> task arn
+  std::deque<std::string> queue_;
+  int active_ = 0;
+  int next_start_order_ = 1;
+  bool stopping_ = false;
+  int64_t next_resync_us_ = 0;
+  std::vector<std::thread> workers_;
+};
+
+}  // namespace berth::agent
