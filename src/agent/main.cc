@@ -3,6 +3,8 @@
 #include <signal.h>
 
 #include <cstdio>
+#include <filesystem>
+#include <fstream>
 #include <memory>
 #include <string>
 #include <vector>
@@ -30,6 +32,7 @@ struct Flags {
   SimRuntime::Options sim;
   std::string log_format = "text";
   std::string log_level = "info";
+  std::string ready_file;
 };
 
 bool ParsePorts(const std::string& text, std::vector<int32_t>* out, std::string* error) {
@@ -103,6 +106,16 @@ int Run(Flags flags) {
     return 1;
   }
   log::Info("berth-agent running ({} runtime) as {}", runtime->Name(), agent.instance_arn());
+  if (!flags.ready_file.empty()) {
+    // Written atomically (rename) so a reader never sees a partial file.
+    std::string tmp = flags.ready_file + ".tmp";
+    {
+      std::ofstream out(tmp);
+      out << "{\"containerInstanceArn\": \"" << agent.instance_arn() << "\", \"pid\": " << getpid() << "}\n";
+    }
+    std::error_code ec;
+    std::filesystem::rename(tmp, flags.ready_file, ec);
+  }
 
   // Wait for a signal, or for the instance to be deregistered and drained.
   std::thread waiter([&] {
@@ -166,6 +179,8 @@ int main(int argc, char** argv) {
       ->check(CLI::Range(0.0, 1.0))
       ->capture_default_str();
   app.add_option("--sim-seed", flags.sim.seed, "sim: seed of the failure draw")->capture_default_str();
+  app.add_option("--ready-file", flags.ready_file,
+                 "Write {\"containerInstanceArn\": ARN, \"pid\": N} here once registered and running");
   app.add_option("--log-format", flags.log_format, "text or json")->capture_default_str();
   app.add_option("--log-level", flags.log_level, "debug, info, warn or error")->capture_default_str();
   CLI11_PARSE(app, argc, argv);

@@ -401,6 +401,14 @@ void TaskEngine::Step(TaskRun& t, std::unique_lock<std::mutex>& lock) {
     lock.lock();
     if (status.ok()) Refresh(t, c, *status);
   }
+  // An essential container that is gone (it exited, or vanished while the agent was down).
+  for (const auto& c : t.containers) {
+    if (c.essential && c.started && c.status == "STOPPED" && !wants_stop()) {
+      t.stop_requested = true;
+      t.stop_code = "EssentialContainerExited";
+      t.stopped_reason = "Essential container in task exited";
+    }
+  }
   if (wants_stop()) {
     t.dirty = true;
     return;
