@@ -24,6 +24,7 @@ namespace {
 std::vector<std::unique_ptr<Scenario>> Scenarios() {
   std::vector<std::unique_ptr<Scenario>> all;
   all.push_back(NewRunTaskScenario());
+  all.push_back(NewAgentsScenario());
   return all;
 }
 

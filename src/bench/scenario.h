@@ -71,5 +71,7 @@ class Scenario {
 
 // Closed-loop RunTask throughput and latency (runtask.cc).
 std::unique_ptr<Scenario> NewRunTaskScenario();
+// Idle agents long-polling: berthd's CPU per 1,000 agents (agents.cc).
+std::unique_ptr<Scenario> NewAgentsScenario();
 
 }  // namespace berth::bench
