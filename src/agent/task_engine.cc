@@ -366,6 +366,8 @@ void TaskEngine::Step(TaskRun& t, std::unique_lock<std::mutex>& lock) {
     }
   }
 
+  if (!t.created_at) t.created_at = clock_->NowSeconds();
+
   // Start what the dependencies allow; starting one may allow another (START).
   for (bool progress = true; progress;) {
     progress = false;
@@ -587,7 +589,15 @@ void TaskEngine::Tick() {
   for (const auto& [arn, ids] : removals) {
     for (const auto& id : ids) task_of_container_.erase(id);
     auto it = tasks_.find(arn);
-    if (it != tasks_.end()) it->second->busy = false;
+    if (it == tasks_.end()) continue;
+    TaskRun& t = *it->second;
+    t.busy = false;
+    // An event or a desired state that came while the removals held the task only marked it
+    // dirty (Enqueue and Reconcile leave a busy task alone): give it the pass it missed.
+    if (t.dirty) {
+      t.dirty = false;
+      Enqueue(t);
+    }
   }
   // Forget what is stopped, cleaned up, reported, and no longer wanted by berthd.
   bool changed = !removals.empty();
@@ -601,6 +611,7 @@ void TaskEngine::Tick() {
     }
   }
   if (changed) Persist();
+  idle_cv_.notify_all();  // WaitIdle waits for busy tasks too
 }
 
 v1::TaskStateChange TaskEngine::MakeSnapshot(const TaskRun& t) const {
@@ -613,6 +624,7 @@ v1::TaskStateChange TaskEngine::MakeSnapshot(const TaskRun& t) const {
   }
   if (t.pull_started_at) s.set_pull_started_at(*t.pull_started_at);
   if (t.pull_stopped_at) s.set_pull_stopped_at(*t.pull_stopped_at);
+  if (t.created_at) s.set_containers_created_at(*t.created_at);
   if (t.started_at) s.set_started_at(*t.started_at);
   if (t.stopped_at) {
     s.set_stopped_at(*t.stopped_at);
@@ -712,6 +724,7 @@ void TaskEngine::Persist() {
                          {"containers", std::move(containers)}};
     if (t->pull_started_at) jt["pullStartedAt"] = *t->pull_started_at;
     if (t->pull_stopped_at) jt["pullStoppedAt"] = *t->pull_stopped_at;
+    if (t->created_at) jt["containersCreatedAt"] = *t->created_at;
     if (t->started_at) jt["startedAt"] = *t->started_at;
     if (t->stopped_at) jt["stoppedAt"] = *t->stopped_at;
     tasks.push_back(std::move(jt));
@@ -758,6 +771,7 @@ absl::Status TaskEngine::LoadState() {
     t->network.address = jt.value("address", "");
     if (jt.contains("pullStartedAt")) t->pull_started_at = jt["pullStartedAt"].get<double>();
     if (jt.contains("pullStoppedAt")) t->pull_stopped_at = jt["pullStoppedAt"].get<double>();
+    if (jt.contains("containersCreatedAt")) t->created_at = jt["containersCreatedAt"].get<double>();
     if (jt.contains("startedAt")) t->started_at = jt["startedAt"].get<double>();
     if (jt.contains("stoppedAt")) {
       t->stopped_at = jt["stoppedAt"].get<double>();
@@ -782,7 +796,7 @@ absl::Status TaskEngine::LoadState() {
 }
 
 absl::Status TaskEngine::Recover() {
-  std::lock_guard lock(mu_);
+  std::unique_lock lock(mu_);
   if (absl::Status s = LoadState(); !s.ok()) return s;
   auto managed = runtime_->ListManaged(options_.cluster, options_.instance_arn);
   if (!managed.ok()) return managed.status();
@@ -833,12 +847,16 @@ absl::Status TaskEngine::Recover() {
       }
     }
   }
+  const size_t recovered = tasks_.size();
+  // The runtime is called without the lock, as everywhere else: Stop and Remove may call the
+  // listener, which takes it, on this very thread.
+  lock.unlock();
   for (const auto& id : strays) {
     log::Warn("removing duplicate container {}", id);
     (void)runtime_->Stop(id, 1);
     (void)runtime_->Remove(id);
   }
-  log::Info("recovered {} tasks and {} containers of this instance", tasks_.size(), managed->size());
+  log::Info("recovered {} tasks and {} containers of this instance", recovered, managed->size());
   return absl::OkStatus();
 }
 

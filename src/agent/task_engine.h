@@ -107,7 +107,7 @@ class TaskEngine {
     std::string stopped_reason;
     bool stop_requested = false;  // by the engine itself (failure, essential exit)
     bool pulled = false;
-    std::optional<double> pull_started_at, pull_stopped_at, started_at, stopped_at;
+    std::optional<double> pull_started_at, pull_stopped_at, created_at, started_at, stopped_at;
     int64_t stopped_mono_us = 0;
     std::vector<ContainerRun> containers;
     TaskNetwork network;

@@ -25,6 +25,7 @@ std::vector<std::unique_ptr<Scenario>> Scenarios() {
   std::vector<std::unique_ptr<Scenario>> all;
   all.push_back(NewRunTaskScenario());
   all.push_back(NewAgentsScenario());
+  all.push_back(NewTaskStartScenario());
   return all;
 }
 

@@ -73,5 +73,7 @@ class Scenario {
 std::unique_ptr<Scenario> NewRunTaskScenario();
 // Idle agents long-polling: berthd's CPU per 1,000 agents (agents.cc).
 std::unique_ptr<Scenario> NewAgentsScenario();
+// RunTask to RUNNING on a real agent, split by phase (taskstart.cc).
+std::unique_ptr<Scenario> NewTaskStartScenario();
 
 }  // namespace berth::bench

@@ -355,6 +355,10 @@ bool Api::ApplyTaskReport(ClusterEntry& cluster, TaskEntry& task, const v1::Task
           [&](double v) { t->set_pull_started_at(v); });
     stamp(change.has_pull_stopped_at(), change.pull_stopped_at(), t->has_pull_stopped_at(),
           [&](double v) { t->set_pull_stopped_at(v); });
+    if (change.has_containers_created_at() && r.containers_created_at() == 0) {
+      r.set_containers_created_at(change.containers_created_at());
+      changed = true;
+    }
     if (rank_new > rank_now) {
       t->set_last_status(change.status());
       changed = true;

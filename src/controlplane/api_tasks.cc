@@ -487,11 +487,15 @@ void Api::DescribeTasks(const v1::DescribeTasksRequest& request, v1::DescribeTas
   std::string cluster = ClusterFromRequest(request.has_cluster(), request.cluster(), &error);
   if (!error.ok()) return done(error);
   bool with_tags = false;
+  bool with_timings = false;
   for (int i = 0; i < request.include_size(); ++i) {
-    if (request.include(i) != "TAGS") {
-      return done(InvalidParameter("include[", i, "]: must be TAGS (got '", request.include(i), "')"));
+    if (request.include(i) == "TAGS") {
+      with_tags = true;
+    } else if (request.include(i) == "BERTH_TIMINGS") {
+      with_timings = true;
+    } else {
+      return done(InvalidParameter("include[", i, "]: must be TAGS or BERTH_TIMINGS (got '", request.include(i), "')"));
     }
-    with_tags = true;
   }
   auto ids = ParseIds(request.tasks(), cluster, "tasks", ResourceKind::kTask, 100);
   if (!ids.ok()) return done(ids.status());
@@ -507,7 +511,11 @@ void Api::DescribeTasks(const v1::DescribeTasksRequest& request, v1::DescribeTas
         f->set_reason("MISSING");
         continue;
       }
-      RenderTask(it->second, with_tags, response->add_tasks());
+      v1::Task* out = response->add_tasks();
+      RenderTask(it->second, with_tags, out);
+      if (with_timings && it->second.record.containers_created_at() > 0) {
+        out->mutable_berth_timings()->set_containers_created_at(it->second.record.containers_created_at());
+      }
     }
     return absl::OkStatus();
   }();
