@@ -93,7 +93,7 @@ v1::RegisterContainerInstanceRequest Agent::RegistrationRequest() const {
     if (!v.empty()) a->set_value(v);
   }
   req.mutable_version_info()->set_agent_version(kAgentVersion);
-  req.mutable_version_info()->set_docker_version(runtime_->Name());
+  req.mutable_version_info()->set_docker_version(runtime_->Version());
   return req;
 }
 

@@ -15,6 +15,7 @@
 #include "berth/common/logging.h"
 #include "berth/common/strings.h"
 #include "src/agent/agent.h"
+#include "src/agent/docker_runtime.h"
 #include "src/agent/sim_runtime.h"
 
 namespace berth::agent {
@@ -27,6 +28,7 @@ struct Flags {
   std::string reserved_ports = "22,2375,2376,51678,51679";
   std::string reserved_udp_ports;
   std::string docker_socket = "/var/run/docker.sock";
+  std::string pause_image = "berth/pause:latest";
   double poll_wait_s = 20;
   double cleanup_after_s = 3 * 3600;
   SimRuntime::Options sim;
@@ -96,8 +98,16 @@ int Run(Flags flags) {
   if (flags.runtime == "sim") {
     runtime = std::make_unique<SimRuntime>(flags.sim, &RealClock());
   } else {
-    log::Error("--runtime: '{}' is not available (sim)", flags.runtime);
-    return 2;
+    DockerRuntimeOptions options;
+    options.client.socket_path = flags.docker_socket;
+    options.awsvpc_cidr = flags.agent.engine.awsvpc_cidr;
+    options.pause_image = flags.pause_image;
+    auto docker = std::make_unique<DockerRuntime>(options);
+    if (absl::Status s = docker->Start(); !s.ok()) {
+      log::Error("cannot use the Docker engine: {}", s.ToString());
+      return 1;
+    }
+    runtime = std::move(docker);
   }
 
   Agent agent(flags.agent, runtime.get(), &RealClock());
@@ -156,6 +166,9 @@ int main(int argc, char** argv) {
   app.add_option("--availability-zone", a.availability_zone, "Value of the ecs.availability-zone attribute");
   app.add_option("--instance-type", a.instance_type, "Value of the ecs.instance-type attribute");
   app.add_option("--docker-socket", flags.docker_socket, "Docker Engine API socket")->capture_default_str();
+  app.add_option("--pause-image", flags.pause_image,
+                 "Image (with a sleep binary) of the container holding an awsvpc task's network namespace")
+      ->capture_default_str();
   app.add_option("--poll-wait", flags.poll_wait_s, "Seconds a long poll waits for a change")
       ->check(CLI::Range(0.1, 300.0))
       ->capture_default_str();

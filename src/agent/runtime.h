@@ -91,6 +91,8 @@ class Runtime {
   virtual ~Runtime() = default;
 
   virtual std::string Name() const = 0;
+  // The engine's version, for registration's versionInfo.dockerVersion.
+  virtual std::string Version() const = 0;
   // Pulls the container's image (spec.definition.image; the spec also carries its repository
   // credentials). Errors carry the runtime's message.
   virtual absl::Status Pull(const ContainerSpec& spec) = 0;

@@ -44,6 +44,7 @@ class SimRuntime final : public Runtime {
   ~SimRuntime() override;
 
   std::string Name() const override { return "sim"; }
+  std::string Version() const override { return "sim"; }
   absl::Status Pull(const ContainerSpec& spec) override;
   absl::StatusOr<std::string> Create(const ContainerSpec& spec) override;
   absl::Status Start(const std::string& id) override;
