@@ -228,7 +228,9 @@ absl::StatusOr<std::vector<ManagedContainer>> SimRuntime::ListManaged(const std:
 absl::StatusOr<TaskNetwork> SimRuntime::CreateTaskNetwork(const std::string& task_arn, const std::string& address,
                                                           const std::map<std::string, std::string>& labels) {
   ContainerSpec spec;
-  spec.name = StrCat("berth-net-", next_id_);
+  // Named after the task: next_id_ may not be read without the lock, and two holders created at
+  // once must not take the same name.
+  spec.name = StrCat("berth-net-", task_arn.substr(task_arn.rfind('/') + 1));
   spec.task_arn = task_arn;
   spec.labels = labels;
   auto id = Create(spec);

@@ -797,7 +797,15 @@ absl::Status TaskEngine::LoadState() {
 
 absl::Status TaskEngine::Recover() {
   std::unique_lock lock(mu_);
-  if (absl::Status s = LoadState(); !s.ok()) return s;
+  absl::Status loaded;
+  try {
+    loaded = LoadState();
+  } catch (const nlohmann::json::exception& e) {
+    // JSON of the wrong shape (a field of another type) is as unreadable as a torn file.
+    tasks_.clear();
+    loaded = absl::DataLossError(StrCat("agent state ", options_.state_path, " is not valid: ", e.what()));
+  }
+  if (!loaded.ok()) return loaded;
   auto managed = runtime_->ListManaged(options_.cluster, options_.instance_arn);
   if (!managed.ok()) return managed.status();
   std::vector<std::string> strays;
