@@ -35,7 +35,8 @@ absl::Status DockerRuntime::Start() {
 }
 
 void DockerRuntime::SetListener(std::function<void(const std::string&)> listener) {
-  std::lock_guard lock(mu_);
+  // Waits for a call in progress: after this returns the old listener is never called again.
+  std::lock_guard lock(listener_mu_);
   listener_ = std::move(listener);
 }
 
@@ -68,13 +69,13 @@ void DockerRuntime::Watch() {
       }
       seen = std::move(now);
     }
-    lock.lock();
-    auto listener = listener_;
-    if (listener && !changed.empty()) {
-      lock.unlock();
-      for (const auto& id : changed) listener(id);
-      lock.lock();
+    if (!changed.empty()) {
+      std::lock_guard listener_lock(listener_mu_);
+      if (listener_) {
+        for (const auto& id : changed) listener_(id);
+      }
     }
+    lock.lock();
     cv_.wait_for(lock, options_.watch_interval, [this] { return stopping_; });
   }
 }
@@ -321,6 +322,24 @@ absl::Status DockerRuntime::EnsureAwsvpcNetwork() {
     if (network_ready_) return absl::OkStatus();
   }
   auto existing = client_.InspectNetwork(options_.awsvpc_network);
+  if (existing.ok()) {
+    std::string subnet;
+    for (const auto& c : existing->value("/IPAM/Config"_json_pointer, nlohmann::json::array())) {
+      subnet = c.value("Subnet", "");
+    }
+    if (subnet != options_.awsvpc_cidr) {
+      // Made for another --awsvpc-cidr. Replace it when nothing uses it; never under running tasks.
+      if (!existing->value("Containers", nlohmann::json::object()).empty()) {
+        return absl::FailedPreconditionError(StrCat("Docker network ", options_.awsvpc_network, " has subnet ", subnet,
+                                                    ", not --awsvpc-cidr ", options_.awsvpc_cidr,
+                                                    ", and containers still use it"));
+      }
+      log::Warn("replacing Docker network {} (subnet {}) with subnet {}", options_.awsvpc_network, subnet,
+                options_.awsvpc_cidr);
+      if (absl::Status s = client_.RemoveNetwork(options_.awsvpc_network); !s.ok()) return s;
+      existing = absl::NotFoundError("removed");
+    }
+  }
   if (absl::IsNotFound(existing.status())) {
     nlohmann::json config = {{"Name", options_.awsvpc_network},
                              {"Driver", "bridge"},

@@ -71,6 +71,7 @@ class DockerRuntime final : public Runtime {
   docker::DockerClient client_;
   std::mutex mu_;
   std::condition_variable cv_;
+  std::mutex listener_mu_;  // held while the listener runs; never with mu_
   std::function<void(const std::string&)> listener_;
   bool stopping_ = false;
   bool network_ready_ = false;

@@ -42,7 +42,8 @@ SimRuntime::~SimRuntime() {
 }
 
 void SimRuntime::SetListener(std::function<void(const std::string&)> listener) {
-  std::lock_guard lock(mu_);
+  // Waits for a call in progress: after this returns the old listener is never called again.
+  std::lock_guard lock(listener_mu_);
   listener_ = std::move(listener);
 }
 
@@ -71,9 +72,11 @@ void SimRuntime::TimerLoop() {
     }
     std::string id = first->second;
     timers_.erase(first);
-    auto listener = listener_;
     lock.unlock();
-    if (listener) listener(id);
+    {
+      std::lock_guard listener_lock(listener_mu_);
+      if (listener_) listener_(id);
+    }
     lock.lock();
   }
 }

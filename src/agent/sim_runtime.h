@@ -87,6 +87,7 @@ class SimRuntime final : public Runtime {
   std::map<std::string, Container> containers_;
   std::map<std::string, std::string> pull_errors_;
   std::multimap<int64_t, std::string> timers_;
+  std::mutex listener_mu_;  // held while the listener runs; never with mu_
   std::function<void(const std::string&)> listener_;
   std::mt19937_64 rng_;
   uint64_t next_id_ = 1;

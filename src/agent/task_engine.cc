@@ -162,9 +162,28 @@ ContainerSpec TaskEngine::MakeSpec(const TaskRun& t, const ContainerRun& c) cons
         spec.ports.push_back({pm.container_port(), pm.host_port(), pm.protocol() == "udp" ? "udp" : "tcp", ""});
       }
     }
-    for (const auto& a : t.host_ports) {
-      if (a.container_name() == c.def.name()) {
-        spec.ports.push_back({a.container_port(), a.host_port(), a.protocol(), ""});
+    for (const auto& pm : c.def.port_mappings()) {
+      if (pm.has_host_port() && pm.host_port() != 0) continue;
+      const std::string protocol = pm.protocol() == "udp" ? "udp" : "tcp";
+      int32_t lo = pm.container_port();
+      int32_t hi = lo;
+      if (pm.has_container_port_range()) {
+        const std::string& range = pm.container_port_range();
+        size_t dash = range.find('-');
+        if (dash == std::string::npos || !ParseInt(range.substr(0, dash), &lo) ||
+            !ParseInt(range.substr(dash + 1), &hi)) {
+          continue;
+        }
+      }
+      for (int32_t port = lo; port <= hi; ++port) {
+        // The host port berthd chose at placement; without one, the runtime chooses.
+        int32_t host_port = 0;
+        for (const auto& a : t.host_ports) {
+          if (a.container_name() == c.def.name() && a.container_port() == port && a.protocol() == protocol) {
+            host_port = a.host_port();
+          }
+        }
+        spec.ports.push_back({port, host_port, protocol, ""});
       }
     }
   }
@@ -201,7 +220,7 @@ std::string TaskEngine::AllocateAddress() const {
   in_addr base{};
   int bits = 24;
   if (slash == std::string::npos || inet_pton(AF_INET, cidr.substr(0, slash).c_str(), &base) != 1 ||
-      !ParseInt(cidr.substr(slash + 1), &bits)) {
+      !ParseInt(cidr.substr(slash + 1), &bits) || bits < 16 || bits > 30) {
     return "";
   }
   const uint32_t net = ntohl(base.s_addr) & (bits == 0 ? 0 : ~0u << (32 - bits));
@@ -436,8 +455,8 @@ void TaskEngine::StopTask(TaskRun& t, std::unique_lock<std::mutex>& lock) {
   // Dependents first: reverse start order, then those never started.
   std::vector<ContainerRun*> order;
   for (auto& c : t.containers) order.push_back(&c);
-  std::sort(order.begin(), order.end(),
-            [](const ContainerRun* a, const ContainerRun* b) { return a->start_order > b->start_order; });
+  std::stable_sort(order.begin(), order.end(),
+                   [](const ContainerRun* a, const ContainerRun* b) { return a->start_order > b->start_order; });
   for (ContainerRun* c : order) {
     if (c->runtime_id.empty()) {
       c->status = "STOPPED";
@@ -849,6 +868,10 @@ absl::Status TaskEngine::Recover() {
   for (auto& [arn, t] : tasks_) {
     for (auto& c : t->containers) {
       if (c.runtime_id.empty() || task_of_container_.contains(c.runtime_id)) continue;
+      if (!c.started && c.status == "PENDING") {
+        c.runtime_id.clear();  // created but never started: create it again
+        continue;
+      }
       if (c.status != "STOPPED" && !t->removed) {
         c.status = "STOPPED";
         if (c.reason.empty()) c.reason = "the container disappeared while the agent was down";

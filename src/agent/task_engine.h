@@ -62,7 +62,8 @@ class TaskEngine {
   ~TaskEngine();
 
   // Loads local state and adopts the runtime's containers of this instance (found by label);
-  // containers of tasks it knows nothing about are removed. Call before Start.
+  // containers of tasks it knows nothing about are adopted too, and stopped unless the first
+  // desired state lists their task. Call before Start.
   absl::Status Recover();
   void Start();
   void Stop();

@@ -88,17 +88,16 @@ class AgentDockerTest : public ::testing::Test {
                      FromJson<v1::CreateClusterRequest>(R"({"clusterName":")" + cluster_ + R"("})"), &created)
                     .ok());
     agent_ = std::make_unique<AgentProcess>(
-        dir_.path() + "/agent",
-        std::vector<std::string>{"--endpoint",      "127.0.0.1:" + std::to_string(port_),
-                                 "--cluster",       cluster_,
-                                 "--runtime",       "docker",
-                                 "--cpu",           "2048",
-                                 "--memory",        "2048",
-                                 "--poll-wait",     "2",
-                                 "--stop-timeout",  "2",
-                                 "--cleanup-after", "3600",
-                                 "--pause-image",   kImage,
-                                 "--awsvpc-cidr",   "172.30." + std::to_string(100 + getpid() % 100) + ".0/28"});
+        dir_.path() + "/agent", std::vector<std::string>{"--endpoint",      "127.0.0.1:" + std::to_string(port_),
+                                                         "--cluster",       cluster_,
+                                                         "--runtime",       "docker",
+                                                         "--cpu",           "2048",
+                                                         "--memory",        "2048",
+                                                         "--poll-wait",     "2",
+                                                         "--stop-timeout",  "2",
+                                                         "--cleanup-after", "3600",
+                                                         "--pause-image",   kImage,
+                                                         "--awsvpc-cidr",   "172.30.200.0/28"});
     ASSERT_TRUE(agent_->Start()) << agent_->Log();
   }
 
