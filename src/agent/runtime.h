@@ -103,6 +103,8 @@ class Runtime {
   // container has exited.
   virtual absl::Status Stop(const std::string& id, int timeout_seconds) = 0;
   virtual absl::Status Remove(const std::string& id) = 0;
+  // Removes a volume the agent created for one task (VolumeSpec.docker_name); absent is success.
+  virtual absl::Status RemoveVolume(const std::string& name) = 0;
   virtual absl::StatusOr<ContainerStatus> Inspect(const std::string& id) = 0;
   // Containers (and network holders) labelled with this cluster and instance.
   virtual absl::StatusOr<std::vector<ManagedContainer>> ListManaged(const std::string& cluster,

@@ -50,6 +50,7 @@ class SimRuntime final : public Runtime {
   absl::Status Start(const std::string& id) override;
   absl::Status Stop(const std::string& id, int timeout_seconds) override;
   absl::Status Remove(const std::string& id) override;
+  absl::Status RemoveVolume(const std::string& name) override { return absl::OkStatus(); }  // none exist
   absl::StatusOr<ContainerStatus> Inspect(const std::string& id) override;
   absl::StatusOr<std::vector<ManagedContainer>> ListManaged(const std::string& cluster,
                                                             const std::string& instance_arn) override;

@@ -577,6 +577,7 @@ void TaskEngine::Forget(const std::string& task_arn) {
 
 void TaskEngine::Tick() {
   std::vector<std::pair<std::string, std::vector<std::string>>> removals;
+  std::vector<std::pair<std::string, std::string>> volumes;  // (task, volume)
   {
     std::lock_guard lock(mu_);
     const int64_t now = clock_->MonotonicMicros();
@@ -596,12 +597,23 @@ void TaskEngine::Tick() {
         t->removed = true;
         t->busy = true;
         removals.emplace_back(arn, std::move(ids));
+        // The task's own Docker volumes go with it; shared ones and host paths stay.
+        if (t->have_definition && !t->containers.empty()) {
+          for (const auto& v : MakeSpec(*t, t->containers.front()).volumes) {
+            if (!v.docker_name.empty() && v.docker_name != v.name) volumes.emplace_back(arn, v.docker_name);
+          }
+        }
       }
     }
   }
   for (const auto& [arn, ids] : removals) {
     for (const auto& id : ids) {
       if (absl::Status s = runtime_->Remove(id); !s.ok()) log::Warn("task {}: removing {}: {}", arn, id, s.ToString());
+    }
+  }
+  for (const auto& [arn, name] : volumes) {
+    if (absl::Status s = runtime_->RemoveVolume(name); !s.ok()) {
+      log::Warn("task {}: removing volume {}: {}", arn, name, s.ToString());
     }
   }
   std::lock_guard lock(mu_);

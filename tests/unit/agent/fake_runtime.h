@@ -175,6 +175,16 @@ class FakeRuntime final : public Runtime {
     return out;
   }
 
+  absl::Status RemoveVolume(const std::string& name) override {
+    Call call;
+    call.op = "RemoveVolume";
+    call.container = name;
+    Hook(call);
+    std::lock_guard lock(mu_);
+    calls_.push_back(call);
+    return absl::OkStatus();
+  }
+
   absl::StatusOr<TaskNetwork> CreateTaskNetwork(const std::string& task_arn, const std::string& address,
                                                 const std::map<std::string, std::string>& labels) override {
     Call call;

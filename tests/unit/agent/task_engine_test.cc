@@ -1175,6 +1175,29 @@ TEST_F(TaskEngineTest, StoppedTaskIsCleanedUpAfterTheDelayThenForgotten) {
   EXPECT_FALSE(runtime_.Has(app));
 }
 
+TEST_F(TaskEngineTest, CleanupRemovesTheTasksOwnVolumesOnly) {
+  EngineOptions options = Options();
+  options.cleanup_after_us = 1'000'000;
+  Boot(options);
+  std::string td = Td("job", R"([{"name":"app","image":"busybox","command":["sleep","1"]}])",
+                      R"(,"volumes":[{"name":"data","host":{"sourcePath":"/srv/data"}},
+        {"name":"scratch","dockerVolumeConfiguration":{"scope":"task"}},
+        {"name":"cache","dockerVolumeConfiguration":{"scope":"shared"}},
+        {"name":"empty","host":{}}])");
+  Apply(Desired({Task("t1", "job")}, {td}));
+  ASSERT_EQ(Status("t1"), "RUNNING");
+  Apply(Desired({Task("t1", "job", "STOPPED", "RUNNING")}, {td}));
+  ASSERT_EQ(Status("t1"), "STOPPED");
+  runtime_.ClearCalls();
+  clock_.Advance(1'000'000);
+  Tick();
+  const std::string id = TaskArn("t1").substr(TaskArn("t1").rfind('/') + 1);
+  // Task-scoped Docker volumes and unnamed host volumes (Docker-managed per task) go; the shared
+  // volume and the host path stay.
+  EXPECT_THAT(runtime_.Log(), UnorderedElementsAre("Remove app", "RemoveVolume berth-" + id + "-scratch",
+                                                   "RemoveVolume berth-" + id + "-empty"));
+}
+
 TEST_F(TaskEngineTest, DesiredStateArrivingDuringCleanupIsNotLost) {
   EngineOptions options = Options();
   options.cleanup_after_us = 60'000'000;
