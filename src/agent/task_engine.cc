@@ -165,16 +165,9 @@ ContainerSpec TaskEngine::MakeSpec(const TaskRun& t, const ContainerRun& c) cons
     for (const auto& pm : c.def.port_mappings()) {
       if (pm.has_host_port() && pm.host_port() != 0) continue;
       const std::string protocol = pm.protocol() == "udp" ? "udp" : "tcp";
-      int32_t lo = pm.container_port();
-      int32_t hi = lo;
-      if (pm.has_container_port_range()) {
-        const std::string& range = pm.container_port_range();
-        size_t dash = range.find('-');
-        if (dash == std::string::npos || !ParseInt(range.substr(0, dash), &lo) ||
-            !ParseInt(range.substr(dash + 1), &hi)) {
-          continue;
-        }
-      }
+      int32_t lo = 0;
+      int32_t hi = 0;
+      if (!PortSpan(pm.container_port(), pm.has_container_port_range(), pm.container_port_range(), &lo, &hi)) continue;
       for (int32_t port = lo; port <= hi; ++port) {
         // The host port berthd chose at placement; without one, the runtime chooses.
         int32_t host_port = 0;

@@ -92,16 +92,9 @@ void AssignHostPorts(const v1::TaskDefinition& td, const v1::TaskRecord& record,
     for (const auto& pm : def.port_mappings()) {
       if (pm.has_host_port() && pm.host_port() != 0) continue;
       const bool udp = pm.protocol() == "udp";
-      int32_t lo = pm.container_port();
-      int32_t hi = lo;
-      if (pm.has_container_port_range()) {
-        const std::string& range = pm.container_port_range();
-        size_t dash = range.find('-');
-        if (dash == std::string::npos || !ParseInt(range.substr(0, dash), &lo) ||
-            !ParseInt(range.substr(dash + 1), &hi)) {
-          continue;
-        }
-      }
+      int32_t lo = 0;
+      int32_t hi = 0;
+      if (!PortSpan(pm.container_port(), pm.has_container_port_range(), pm.container_port_range(), &lo, &hi)) continue;
       for (int32_t port = lo; port <= hi; ++port) {
         const auto& pool = udp ? record.dynamic_udp_ports() : record.dynamic_tcp_ports();
         int& next = udp ? next_udp : next_tcp;

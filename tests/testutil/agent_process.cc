@@ -17,6 +17,7 @@
 #include <nlohmann/json.hpp>
 
 #include "tests/testutil/berthd_process.h"
+#include "tests/testutil/child_process.h"
 
 namespace berth::testutil {
 
@@ -33,67 +34,23 @@ bool AgentProcess::Start() {
   std::vector<std::string> args = {BuiltBinary("src/agent/berth-agent"), "--data-dir", data_dir_, "--ready-file",
                                    ready};
   args.insert(args.end(), flags_.begin(), flags_.end());
-  pid_ = fork();
-  if (pid_ == 0) {
-    FILE* log = std::fopen(log_path_.c_str(), "a");
-    if (log != nullptr) dup2(fileno(log), STDERR_FILENO);
-    std::vector<char*> argv;
-    for (auto& a : args) argv.push_back(a.data());
-    argv.push_back(nullptr);
-    execv(argv[0], argv.data());
-    std::fprintf(stderr, "cannot exec %s: %s\n", argv[0], std::strerror(errno));
-    _exit(127);
-  }
-  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
-  while (std::chrono::steady_clock::now() < deadline) {
-    int status = 0;
-    if (waitpid(pid_, &status, WNOHANG) == pid_) {
-      pid_ = -1;
-      return false;
-    }
-    std::ifstream in(ready);
-    if (in) {
-      auto doc = nlohmann::json::parse(in, nullptr, false);
-      if (doc.is_object()) {
-        instance_arn_ = doc.value("containerInstanceArn", "");
-        return true;
-      }
-    }
-    std::this_thread::sleep_for(std::chrono::milliseconds(20));
-  }
-  Kill();
-  return false;
+  pid_ = SpawnWithLog(args, log_path_);
+  if (pid_ <= 0) return false;
+  bool ok = WaitForReadyFile(&pid_, ready, std::chrono::seconds(60), [this](const std::string& text) {
+    auto doc = nlohmann::json::parse(text, nullptr, false);
+    if (!doc.is_object()) return false;
+    instance_arn_ = doc.value("containerInstanceArn", "");
+    return true;
+  });
+  if (!ok) Kill();
+  return ok;
 }
 
-void AgentProcess::Kill() {
-  if (pid_ <= 0) return;
-  ::kill(pid_, SIGKILL);
-  int status = 0;
-  waitpid(pid_, &status, 0);
-  pid_ = -1;
-}
+void AgentProcess::Kill() { KillAndReap(&pid_); }
 
-int AgentProcess::WaitExit(int timeout_ms) {
-  if (pid_ <= 0) return -1;
-  auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeout_ms);
-  while (std::chrono::steady_clock::now() < deadline) {
-    int status = 0;
-    if (waitpid(pid_, &status, WNOHANG) == pid_) {
-      pid_ = -1;
-      return status;
-    }
-    std::this_thread::sleep_for(std::chrono::milliseconds(10));
-  }
-  return -1;
-}
+int AgentProcess::WaitExit(int timeout_ms) { return testutil::WaitExit(&pid_, std::chrono::milliseconds(timeout_ms)); }
 
-int AgentProcess::Terminate() {
-  if (pid_ <= 0) return -1;
-  ::kill(pid_, SIGTERM);
-  int status = WaitExit(20000);
-  if (status == -1) Kill();
-  return status;
-}
+int AgentProcess::Terminate() { return TerminateAndReap(&pid_, std::chrono::seconds(20)); }
 
 std::string AgentProcess::Log() const {
   std::ifstream in(log_path_);

@@ -1,5 +1,7 @@
 #include "tests/testutil/berthd_process.h"
 
+#include "tests/testutil/child_process.h"
+
 #include <signal.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -43,66 +45,26 @@ bool BerthdProcess::Start() {
     }
   }
   args.insert(args.end(), extra_flags_.begin(), extra_flags_.end());
-  pid_ = fork();
-  if (pid_ == 0) {
-    FILE* log = std::fopen(log_path_.c_str(), "a");
-    if (log != nullptr) dup2(fileno(log), STDERR_FILENO);
-    std::vector<char*> argv;
-    for (auto& a : args) argv.push_back(a.data());
-    argv.push_back(nullptr);
-    execv(argv[0], argv.data());
-    std::fprintf(stderr, "cannot exec %s: %s\n", argv[0], std::strerror(errno));
-    _exit(127);
-  }
-  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
-  while (std::chrono::steady_clock::now() < deadline) {
-    int status = 0;
-    if (waitpid(pid_, &status, WNOHANG) == pid_) {
-      pid_ = -1;
-      return false;
-    }
-    std::ifstream in(ready);
-    if (in) {
-      auto doc = nlohmann::json::parse(in, nullptr, false);
-      if (doc.is_object()) {
-        grpc_address_ = doc.value("grpc", "");
-        http_address_ = doc.value("http", "");
-        grpc::ChannelArguments channel_args;
-        channel_args.SetMaxReceiveMessageSize(64 << 20);
-        channel_args.SetMaxSendMessageSize(64 << 20);
-        channel_ = grpc::CreateCustomChannel(grpc_address_, grpc::InsecureChannelCredentials(), channel_args);
-        return true;
-      }
-    }
-    std::this_thread::sleep_for(std::chrono::milliseconds(20));
-  }
-  Kill();
-  return false;
+  pid_ = SpawnWithLog(args, log_path_);
+  if (pid_ <= 0) return false;
+  bool ok = WaitForReadyFile(&pid_, ready, std::chrono::seconds(30), [this](const std::string& text) {
+    auto doc = nlohmann::json::parse(text, nullptr, false);
+    if (!doc.is_object()) return false;
+    grpc_address_ = doc.value("grpc", "");
+    http_address_ = doc.value("http", "");
+    grpc::ChannelArguments channel_args;
+    channel_args.SetMaxReceiveMessageSize(64 << 20);
+    channel_args.SetMaxSendMessageSize(64 << 20);
+    channel_ = grpc::CreateCustomChannel(grpc_address_, grpc::InsecureChannelCredentials(), channel_args);
+    return true;
+  });
+  if (!ok) Kill();
+  return ok;
 }
 
-void BerthdProcess::Kill() {
-  if (pid_ <= 0) return;
-  ::kill(pid_, SIGKILL);
-  int status = 0;
-  waitpid(pid_, &status, 0);
-  pid_ = -1;
-}
+void BerthdProcess::Kill() { KillAndReap(&pid_); }
 
-int BerthdProcess::Terminate() {
-  if (pid_ <= 0) return -1;
-  ::kill(pid_, SIGTERM);
-  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
-  while (std::chrono::steady_clock::now() < deadline) {
-    int status = 0;
-    if (waitpid(pid_, &status, WNOHANG) == pid_) {
-      pid_ = -1;
-      return status;
-    }
-    std::this_thread::sleep_for(std::chrono::milliseconds(10));
-  }
-  Kill();
-  return -1;
-}
+int BerthdProcess::Terminate() { return TerminateAndReap(&pid_, std::chrono::seconds(20)); }
 
 std::unique_ptr<v1::ContainerService::Stub> BerthdProcess::NewStub() const {
   return v1::ContainerService::NewStub(channel_);

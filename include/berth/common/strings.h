@@ -6,6 +6,7 @@
 #pragma once
 
 #include <charconv>
+#include <cstdint>
 #include <string>
 #include <string_view>
 #include <system_error>
@@ -54,6 +55,15 @@ bool ParseInt(std::string_view text, Int* out) {
   if (text.empty()) return false;
   auto [ptr, ec] = std::from_chars(text.data(), text.data() + text.size(), *out);
   return ec == std::errc() && ptr == text.data() + text.size();
+}
+
+// The ports of an ECS port mapping: `range` ("8000-8010") when given, else the single `port`.
+// False when the range is not LOW-HIGH.
+inline bool PortSpan(int32_t port, bool has_range, std::string_view range, int32_t* lo, int32_t* hi) {
+  *lo = *hi = port;
+  if (!has_range) return true;
+  size_t dash = range.find('-');
+  return dash != std::string_view::npos && ParseInt(range.substr(0, dash), lo) && ParseInt(range.substr(dash + 1), hi);
 }
 
 }  // namespace berth
