@@ -156,6 +156,27 @@ nlohmann::json DockerRuntime::ContainerConfig(const ContainerSpec& spec) {
     }
     if (lp.has_init_process_enabled()) host["Init"] = lp.init_process_enabled();
     if (lp.has_shared_memory_size()) host["ShmSize"] = static_cast<int64_t>(lp.shared_memory_size()) * 1024 * 1024;
+    nlohmann::json devices = nlohmann::json::array();
+    for (const auto& dev : lp.devices()) {
+      std::string perms;
+      for (const auto& p : dev.permissions()) perms += p == "read" ? "r" : p == "write" ? "w" : p == "mknod" ? "m" : "";
+      devices.push_back({{"PathOnHost", dev.host_path()},
+                         {"PathInContainer", dev.has_container_path() ? dev.container_path() : dev.host_path()},
+                         {"CgroupPermissions", perms.empty() ? "rwm" : perms}});
+    }
+    if (!devices.empty()) host["Devices"] = devices;
+    nlohmann::json tmpfs = nlohmann::json::object();
+    for (const auto& t : lp.tmpfs()) {
+      std::string opts = StrCat("size=", t.size(), "m");
+      for (const auto& o : t.mount_options()) opts += "," + o;
+      tmpfs[t.container_path()] = opts;
+    }
+    if (!tmpfs.empty()) host["Tmpfs"] = tmpfs;
+    // ECS: maxSwap is the swap on top of memory; swappiness 0-100.
+    if (lp.has_max_swap() && d.has_memory() && d.memory() > 0) {
+      host["MemorySwap"] = (static_cast<int64_t>(d.memory()) + lp.max_swap()) * 1024 * 1024;
+    }
+    if (lp.has_swappiness()) host["MemorySwappiness"] = lp.swappiness();
   }
   nlohmann::json sysctls = nlohmann::json::object();
   for (const auto& sc : d.system_controls()) sysctls[sc.namespace_()] = sc.value();

@@ -3,7 +3,8 @@
 // The Docker mapping of ECS-SEMANTICS.md: cpu -> HostConfig.CpuShares (values <= 1 become 2),
 // memory -> Memory (bytes), memoryReservation -> MemoryReservation, environment, command,
 // entryPoint, workingDirectory, user, privileged, readonlyRootFilesystem, ulimits, dns, extraHosts,
-// dockerSecurityOptions, linuxParameters (capabilities, initProcessEnabled, sharedMemorySize),
+// dockerSecurityOptions, linuxParameters (capabilities, devices, initProcessEnabled,
+// sharedMemorySize, tmpfs, maxSwap, swappiness),
 // systemControls, dockerLabels plus Berth's own labels, healthCheck -> Healthcheck, mountPoints
 // (host paths as binds, Docker volumes as volume mounts), volumesFrom, and the network mode:
 //   bridge  ports published with the host ports berthd chose (read back from inspect)
@@ -12,6 +13,9 @@
 //   awsvpc  NetworkMode container:<holder>, where the holder is a small container (the pause
 //           image, running `sleep`) on the per-instance network `berth-awsvpc` with the task's
 //           own address
+// Not applied: logConfiguration (containers log with the engine's default driver; awslogs and
+// the like need AWS), secrets and environmentFiles (no secret store yet), repositoryCredentials
+// (Pull refuses them), firelensConfiguration, resourceRequirements (GPUs).
 // Container events (exits, health changes) are found by listing the agent's containers every
 // `watch_interval`; any change of a container's state calls the listener.
 #pragma once
