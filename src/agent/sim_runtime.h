@@ -36,7 +36,6 @@ class SimRuntime final : public Runtime {
     int exit_code = 0;
     double failure_rate = 0;
     uint64_t seed = 1;
-    // awsvpc addresses handed out are recorded, not configured anywhere.
   };
 
   // `clock` must outlive the runtime.

@@ -167,8 +167,7 @@ void Api::RenderDesired(const ClusterEntry& cluster, const InstanceEntry& instan
     }
     d->set_group(t.group());
     d->set_created_at(t.created_at());
-    const v1::TaskDefinitionRecord* td =
-        const_cast<State*>(state_)->FindTaskDefinition(r.family(), r.task_definition_revision());
+    const v1::TaskDefinitionRecord* td = state_->FindTaskDefinition(r.family(), r.task_definition_revision());
     if (td == nullptr) continue;
     AssignHostPorts(td->task_definition(), r, d);
     if (definitions.insert({r.family(), r.task_definition_revision()}).second) {
