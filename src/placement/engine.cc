@@ -30,7 +30,10 @@ constexpr std::array<std::string_view, kReasonCount> kReasonNames = {
     "RESOURCE:PORTS",
     "DistinctInstance placement constraint unsatisfied.",
     "MemberOf placement constraint unsatisfied.",
+    "MaxTasksPerInstance limit reached.",
 };
+// A name left out would be an empty string_view, not a compile error.
+static_assert(!kReasonNames.back().empty());
 
 uint64_t Mix(uint64_t x) {
   x += 0x9e3779b97f4a7c15ull;
@@ -141,6 +144,9 @@ class Evaluator {
       if (c.type == Constraint::Type::kMemberOf && !c.expression->Matches(ViewSubject(inst))) {
         return static_cast<int>(Reason::kMemberOf);
       }
+    }
+    if (req_.max_per_instance > 0 && !req_.group.empty() && inst.GroupCount(req_.group) >= req_.max_per_instance) {
+      return static_cast<int>(Reason::kMaxTasksPerInstance);
     }
     return kFeasible;
   }

@@ -19,6 +19,12 @@
 //      RESOURCE:PORTS  a static host port in use, or fewer free ephemeral ports than dynamic mappings
 //      "DistinctInstance placement constraint unsatisfied."  a task of the group is already there
 //      "MemberOf placement constraint unsatisfied."          an expression does not match
+//      "MaxTasksPerInstance limit reached."  max_per_instance > 0, the group is not empty, and the
+//                      instance holds max_per_instance or more tasks of the group
+//    The Reason enum lists the filters in this order, so "first failed" and "ties: the earlier
+//    filter" (5.) are the same order. The cap comes last, after memberOf: the expression mostly
+//    describes the instance itself, which explains a rejection better than a count that drops as
+//    tasks stop. distinctInstance (a cap of 1 with its own reason) comes before both.
 // 3. Among the feasible instances, the one with the lexicographically smallest tuple
 //      (score(strategy 1), ..., score(strategy k), tiebreak, slot)
 //    where score is:
@@ -36,7 +42,9 @@
 // resource from the demand upwards; spread: per attribute value, levels of equal count; spread by
 // instance: instances without a task of the group first), stopping as soon as the rest cannot win.
 // A chain the indexes do not cover (random first, or an index not prepared) takes a pass over the
-// candidates: same answer, slower.
+// candidates: same answer, slower. Every walk and pass, Explain and the failure counts decide
+// feasibility with one function that applies the filters of 2. in order, so a filter (the cap
+// included) has no path of its own; the indexes only order the walks.
 #pragma once
 
 #include <array>
@@ -67,8 +75,9 @@ enum class Reason : uint8_t {
   kPorts,
   kDistinctInstance,
   kMemberOf,
+  kMaxTasksPerInstance,  // a Berth extension (services' maxTasksPerInstance)
 };
-inline constexpr int kReasonCount = 10;
+inline constexpr int kReasonCount = 11;
 // The ECS string of a reason.
 std::string_view ReasonName(Reason reason);
 
@@ -105,8 +114,12 @@ struct PlacementRequest {
   TaskDemand demand;
   int count = 1;
   LaunchType launch_type = LaunchType::kEc2;
-  // The task group: spread counts and distinctInstance are per group.
+  // The task group: spread counts, distinctInstance and max_per_instance are per group. Empty: no
+  // group (no task counts towards it, so spread scores 0 and neither constraint nor cap applies).
   std::string group;
+  // At most this many tasks of `group` on one instance, counting those already there (Berth
+  // extension: a service's maxTasksPerInstance). 0 or less: no limit. Ignored when `group` is empty.
+  int32_t max_per_instance = 0;
   std::vector<RequiredAttribute> required_attributes;
   std::vector<Constraint> constraints;
   std::vector<Strategy> strategies;  // empty: only the tiebreak decides

@@ -189,6 +189,8 @@ PlacementRequest RandomRequest(Rng& rng, const std::vector<std::string>& ids) {
   r.count = Uniform(rng, 1, 5);
   r.launch_type = Chance(rng, 0.95) ? LaunchType::kEc2 : LaunchType::kExternal;
   r.group = Pick(rng, kGroups);
+  // Half without a cap; -1 checks that a negative cap is no limit.
+  r.max_per_instance = Pick(rng, std::vector<int32_t>{0, 0, 0, -1, 1, 2, 2, 3});
   if (Chance(rng, 0.2)) {
     r.required_attributes.push_back(Pick(
         rng, std::vector<RequiredAttribute>{{"az", "a"}, {"type", std::nullopt}, {"stack", ""}, {"stack", "prod"}}));
@@ -250,8 +252,8 @@ std::string Describe(const PlacementRequest& r, int index) {
   out += "] udp=[";
   for (int32_t p : r.demand.udp_ports) StrAppend(&out, p, " ");
   StrAppend(&out, "] dyn_tcp=", r.demand.dynamic_tcp_ports, " dyn_udp=", r.demand.dynamic_udp_ports,
-            " external=", r.launch_type == LaunchType::kExternal, " group='", r.group, "' seed=", r.seed,
-            "\n  required:");
+            " external=", r.launch_type == LaunchType::kExternal, " group='", r.group,
+            "' max_per_instance=", r.max_per_instance, " seed=", r.seed, "\n  required:");
   for (const RequiredAttribute& a : r.required_attributes) {
     StrAppend(&out, " ", a.name, a.value ? StrCat("=", *a.value) : std::string("(any)"));
   }
@@ -460,6 +462,7 @@ class Scenario {
     int placed = 0;
     int missing = 0;
     int explained = 0;
+    int capped = 0;                          // decisions where max_per_instance rejected at least one instance
     std::array<int, kReasonCount> failed{};  // failures by reason
   };
   const Stats& stats() const { return stats_; }
@@ -565,6 +568,7 @@ class Scenario {
         return StrCat("seed ", seed_, ", request ", q, " (", which, "):\n", Describe(request, index), "  ", diff,
                       "\ncluster:\n", Describe(plain_));
       }
+      if (want.rejected[static_cast<int>(Reason::kMaxTasksPerInstance)] > 0) ++stats_.capped;
       if (!want.placement) {
         if (want.reason) {
           ++stats_.failed[static_cast<int>(*want.reason)];
@@ -621,6 +625,7 @@ TEST_P(EnginePropertyTest, AgreesWithReference) {
     total.placed += s.placed;
     total.missing += s.missing;
     total.explained += s.explained;
+    total.capped += s.capped;
     for (int r = 0; r < kReasonCount; ++r) total.failed[r] += s.failed[r];
   }
   const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
@@ -629,9 +634,11 @@ TEST_P(EnginePropertyTest, AgreesWithReference) {
     StrAppend(&failures, " ", ReasonName(static_cast<Reason>(r)), "=", total.failed[r]);
   }
   std::printf(
-      "block %d: seeds %llu..%llu, %d decisions (%d placed, %d explained; failures %s), %d mismatching seeds, %.2f s\n",
+      "block %d: seeds %llu..%llu, %d decisions (%d placed, %d explained, %d with an instance at the cap; failures "
+      "%s), "
+      "%d mismatching seeds, %.2f s\n",
       GetParam(), static_cast<unsigned long long>(seeds.front()), static_cast<unsigned long long>(seeds.back()),
-      total.decisions, total.placed, total.explained, failures.c_str(), mismatching, seconds);
+      total.decisions, total.placed, total.explained, total.capped, failures.c_str(), mismatching, seconds);
 }
 
 INSTANTIATE_TEST_SUITE_P(Seeds, EnginePropertyTest, ::testing::Range(0, kBlocks + kLargeBlocks));

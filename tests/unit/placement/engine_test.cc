@@ -20,6 +20,7 @@ namespace {
 
 constexpr char kDistinct[] = "DistinctInstance placement constraint unsatisfied.";
 constexpr char kMemberOfReason[] = "MemberOf placement constraint unsatisfied.";
+constexpr char kMaxTasks[] = "MaxTasksPerInstance limit reached.";
 
 // ---------------------------------------------------------------------------------------------
 // Builders
@@ -182,6 +183,10 @@ class R {
   }
   R& Require(std::string name, std::optional<std::string> value = std::nullopt) {
     r_.required_attributes.push_back({std::move(name), std::move(value)});
+    return *this;
+  }
+  R& MaxPerInstance(int32_t n) {
+    r_.max_per_instance = n;
     return *this;
   }
   R& With(Constraint c) {
@@ -403,6 +408,112 @@ std::vector<Row> Rows() {
        .want = {},
        .want_reason = kDistinct,
        .want_detail = StrCat(kDistinct, " on 2 instances, ", kMemberOfReason, " on 1 instance")});
+
+  // --- max tasks per instance of the group (Berth extension)
+  add({.name = "max_per_instance_1_places_like_distinct_instance",
+       .instances = {I("a", 4096, 1024), I("b", 4096, 2048), I("c", 4096, 4096)},
+       .request = R().Group("g").Count(4).MaxPerInstance(1).By(BinpackMemory()),
+       .want = {"a", "b", "c"},
+       .want_reason = kMaxTasks,
+       .want_detail = StrCat(kMaxTasks, " on 3 instances")});
+  add({.name = "max_per_instance_1_with_distinct_instance_keeps_distinct_reason",
+       .instances = {I("a", 4096, 1024), I("b", 4096, 2048)},
+       .holds = {{"a", H("g")}},
+       .request = R().Group("g").Count(2).MaxPerInstance(1).With(Distinct()).By(BinpackMemory()),
+       .want = {"b"},
+       .want_reason = kDistinct,
+       .want_detail = StrCat(kDistinct, " on 2 instances")});
+  add({.name = "max_per_instance_2_binpack_fills_to_the_cap",
+       .instances = {I("a", 4096, 1024), I("b", 4096, 2048)},
+       .holds = {{"a", H("other")}, {"a", H("other")}, {"a", H("")}},
+       .request = R().Memory(128).Group("g").Count(5).MaxPerInstance(2).By(BinpackMemory()),
+       .want = {"a", "a", "b", "b"},
+       .want_reason = kMaxTasks,
+       .want_detail = StrCat(kMaxTasks, " on 2 instances")});
+  add({.name = "max_per_instance_2_binpack_cpu",
+       .instances = {I("a", 1024, 4096), I("b", 2048, 4096), I("c", 256, 4096)},
+       .holds = {{"a", H("g")}},
+       .request = R().Cpu(256).Group("g").Count(4).MaxPerInstance(2).By(BinpackCpu()),
+       .want = {"c", "a", "b", "b"}});
+  // Spread by instance walks instances without the group first; once there are none, the capped
+  // ones among the rest are skipped.
+  add({.name = "max_per_instance_2_spread_instance",
+       .instances = {I("a", 4096, 1024), I("b", 4096, 2048), I("c", 4096, 4096)},
+       .holds = {{"a", H("g")}, {"a", H("g")}, {"b", H("g")}},
+       .request = R().Group("g").Count(4).MaxPerInstance(2).By(SpreadInstance()).By(BinpackMemory()),
+       .want = {"c", "b", "c"},
+       .want_reason = kMaxTasks,
+       .want_detail = StrCat(kMaxTasks, " on 3 instances")});
+  add({.name = "max_per_instance_2_spread_instance_alone",
+       .instances = {I("a"), I("b")},
+       .holds = {{"a", H("g")}, {"a", H("g")}, {"b", H("g")}},
+       .request = R().Group("g").Count(2).MaxPerInstance(2).By(SpreadInstance()),
+       .want = {"b"},
+       .want_reason = kMaxTasks});
+  // The AZ with fewer tasks of the group has only capped instances left: the next level wins.
+  add({.name = "max_per_instance_2_spread_attribute_then_binpack",
+       .instances = {I("a1", 4096, 1024).Az("a"), I("a2", 4096, 2048).Az("a"), I("b1", 4096, 4096).Az("b")},
+       .request = R().Group("g").Count(7).MaxPerInstance(2).By(SpreadAttribute("az")).By(BinpackMemory()),
+       .want = {"a1", "b1", "a1", "b1", "a2", "a2"},
+       .want_reason = kMaxTasks,
+       .want_detail = StrCat(kMaxTasks, " on 3 instances")});
+  add({.name = "max_per_instance_counts_tasks_already_there",
+       .instances = {I("a", 4096, 1024), I("b", 4096, 2048)},
+       .holds = {{"a", H("g")}, {"a", H("g")}, {"a", H("g")}, {"b", H("g")}, {"b", H("g")}},
+       .request = R().Group("g").Count(2).MaxPerInstance(3).By(BinpackMemory()),
+       .want = {"b"},
+       .want_reason = kMaxTasks,
+       .want_detail = StrCat(kMaxTasks, " on 2 instances")});
+  add({.name = "max_per_instance_above_the_count_is_no_limit_yet",
+       .instances = {I("a", 4096, 1024), I("b", 4096, 2048)},
+       .holds = {{"a", H("g")}, {"a", H("g")}, {"a", H("g")}},
+       .request = R().Group("g").MaxPerInstance(4).By(BinpackMemory()),
+       .want = {"a"}});
+  add({.name = "max_per_instance_0_is_no_limit",
+       .instances = {I("a")},
+       .holds = {{"a", H("g")}, {"a", H("g")}},
+       .request = R().Group("g").Count(3).MaxPerInstance(0),
+       .want = {"a", "a", "a"}});
+  add({.name = "max_per_instance_negative_is_no_limit",
+       .instances = {I("a")},
+       .holds = {{"a", H("g")}},
+       .request = R().Group("g").Count(2).MaxPerInstance(-1),
+       .want = {"a", "a"}});
+  // Group "" is no group: its tasks are not counted, so there is nothing to cap.
+  add({.name = "max_per_instance_without_group_is_no_limit",
+       .instances = {I("a")},
+       .holds = {{"a", H("")}, {"a", H("")}},
+       .request = R().Count(3).MaxPerInstance(1),
+       .want = {"a", "a", "a"}});
+  add({.name = "max_per_instance_among_only_instances",
+       .instances = {I("a", 4096, 1024), I("b", 4096, 2048), I("c", 4096, 512)},
+       .holds = {{"a", H("g")}},
+       .request = R().Group("g").Count(2).MaxPerInstance(1).Only({"a", "b"}).By(BinpackMemory()),
+       .want = {"b"},
+       .want_reason = kMaxTasks,
+       .want_detail = StrCat(kMaxTasks, " on 2 instances")});
+  add({.name = "max_per_instance_with_random",
+       .instances = {I("a"), I("b"), I("c")},
+       .holds = {{"a", H("g")}, {"b", H("g")}},
+       .request = R().Group("g").Count(2).MaxPerInstance(1).By(RandomStrategy()).Seed(7),
+       .want = {"c"},
+       .want_reason = kMaxTasks,
+       .want_detail = StrCat(kMaxTasks, " on 3 instances")});
+  add({.name = "max_per_instance_counted_after_earlier_filters",
+       .instances = {I("a").Draining(), I("b", 4096, 100), I("c"), I("d")},
+       .holds = {{"a", H("g")}, {"b", H("g")}, {"c", H("g")}, {"d", H("g")}},
+       .request = R().Memory(512).Group("g").MaxPerInstance(1),
+       .want = {},
+       .want_reason = kMaxTasks,
+       .want_detail = StrCat(kMaxTasks, " on 2 instances, INACTIVE on 1 instance, RESOURCE:MEMORY on 1 instance")});
+  // Checked after memberOf: an instance failing both counts as memberOf, and a tie goes to memberOf.
+  add({.name = "max_per_instance_counted_after_member_of",
+       .instances = {I("a").Az("a"), I("b").Az("b")},
+       .holds = {{"a", H("g")}, {"b", H("g")}},
+       .request = R().Group("g").MaxPerInstance(1).With(MemberOf("attribute:az == a")),
+       .want = {},
+       .want_reason = kMemberOfReason,
+       .want_detail = StrCat(kMemberOfReason, " on 1 instance, ", kMaxTasks, " on 1 instance")});
 
   // --- filters and failure reasons
   add({.name = "draining_is_inactive",
@@ -725,11 +836,17 @@ INSTANTIATE_TEST_SUITE_P(Placement, EngineRowTest, ::testing::ValuesIn(Rows()),
 
 TEST(ReasonTest, EcsNames) {
   const std::map<Reason, std::string> want = {
-      {Reason::kInactive, "INACTIVE"},        {Reason::kAgent, "AGENT"},
-      {Reason::kAttribute, "ATTRIBUTE"},      {Reason::kCpu, "RESOURCE:CPU"},
-      {Reason::kMemory, "RESOURCE:MEMORY"},   {Reason::kGpu, "RESOURCE:GPU"},
-      {Reason::kEni, "RESOURCE:ENI"},         {Reason::kPorts, "RESOURCE:PORTS"},
-      {Reason::kDistinctInstance, kDistinct}, {Reason::kMemberOf, kMemberOfReason},
+      {Reason::kInactive, "INACTIVE"},
+      {Reason::kAgent, "AGENT"},
+      {Reason::kAttribute, "ATTRIBUTE"},
+      {Reason::kCpu, "RESOURCE:CPU"},
+      {Reason::kMemory, "RESOURCE:MEMORY"},
+      {Reason::kGpu, "RESOURCE:GPU"},
+      {Reason::kEni, "RESOURCE:ENI"},
+      {Reason::kPorts, "RESOURCE:PORTS"},
+      {Reason::kDistinctInstance, kDistinct},
+      {Reason::kMemberOf, kMemberOfReason},
+      {Reason::kMaxTasksPerInstance, kMaxTasks},
   };
   ASSERT_EQ(want.size(), static_cast<size_t>(kReasonCount));
   for (const auto& [reason, name] : want) EXPECT_EQ(ReasonName(reason), name);
@@ -1042,6 +1159,26 @@ TEST(FailureTest, DetailCountsInstancesPerReason) {
   EXPECT_EQ(d.failure.rejected, want);
 }
 
+// Every instance at the cap: the ECS-style reason, counted per instance.
+TEST(FailureTest, EveryInstanceAtTheCap) {
+  std::vector<InstanceView> instances;
+  std::vector<HoldOn> holds;
+  for (int i = 0; i < 5; ++i) {
+    instances.push_back(I(StrCat("m", i)));
+    holds.push_back({StrCat("m", i), H("service:api")});
+    holds.push_back({StrCat("m", i), H("service:api")});
+  }
+  ClusterView view;
+  Load(view, instances, holds);
+  Decision d = Engine().PlaceOne(view, R().Group("service:api").MaxPerInstance(2).By(SpreadInstance()), 0);
+  ASSERT_FALSE(d.placement);
+  EXPECT_EQ(d.failure.reason, "MaxTasksPerInstance limit reached.");
+  EXPECT_EQ(d.failure.detail, "MaxTasksPerInstance limit reached. on 5 instances");
+  std::array<int32_t, kReasonCount> want{};
+  want[static_cast<int>(Reason::kMaxTasksPerInstance)] = 5;
+  EXPECT_EQ(d.failure.rejected, want);
+}
+
 TEST(FailureTest, MissingHasNoCounts) {
   ClusterView view;
   Decision d = Engine().PlaceOne(view, R(), 0);
@@ -1127,6 +1264,43 @@ TEST_F(ExplainTest, FailureMatchesPlaceOne) {
   EXPECT_EQ(x.failure.detail, d.failure.detail);
   EXPECT_EQ(x.failure.rejected, d.failure.rejected);
   EXPECT_EQ(x.failure.reason, "RESOURCE:MEMORY");
+}
+
+// The cap in explain: counted among the rejections, named as the instance's reason, and the failure
+// (every feasible instance at the cap) matches PlaceOne's.
+TEST_F(ExplainTest, MaxPerInstance) {
+  Load(view_, {}, {{"a", H("w")}, {"a", H("w")}, {"b", H("w")}});
+  PlacementRequest request = R().Memory(512).Group("w").MaxPerInstance(2).By(BinpackMemory());
+  Explanation x = Engine().Explain(view_, request, 0, "a", 5);
+  EXPECT_EQ(x.candidates, 7);
+  EXPECT_EQ(x.feasible, 2);
+  EXPECT_EQ(x.rejected[static_cast<int>(Reason::kMaxTasksPerInstance)], 1);
+  ASSERT_EQ(x.top.size(), 2u);
+  EXPECT_EQ(x.top[0].instance_id, "b");
+  EXPECT_EQ(x.top[1].instance_id, "c");
+  ASSERT_TRUE(x.decision);
+  EXPECT_EQ(x.decision->instance_id, "b");
+  EXPECT_TRUE(x.instance_found);
+  ASSERT_TRUE(x.instance_rejected);
+  EXPECT_EQ(*x.instance_rejected, Reason::kMaxTasksPerInstance);
+  EXPECT_EQ(ReasonName(*x.instance_rejected), kMaxTasks);
+
+  view_.Reserve("c", H("w"));
+  request.max_per_instance = 1;
+  Explanation full = Engine().Explain(view_, request, 0, "c", 5);
+  Decision d = Engine().PlaceOne(view_, request, 0);
+  ASSERT_FALSE(d.placement);
+  EXPECT_FALSE(full.decision);
+  EXPECT_EQ(full.feasible, 0);
+  EXPECT_EQ(*full.instance_rejected, Reason::kMaxTasksPerInstance);
+  EXPECT_EQ(full.failure.reason, kMaxTasks);
+  EXPECT_EQ(full.failure.detail,
+            StrCat(kMaxTasks,
+                   " on 3 instances, RESOURCE:MEMORY on 2 instances, INACTIVE on 1 instance, AGENT on 1 "
+                   "instance"));
+  EXPECT_EQ(full.failure.reason, d.failure.reason);
+  EXPECT_EQ(full.failure.detail, d.failure.detail);
+  EXPECT_EQ(full.failure.rejected, d.failure.rejected);
 }
 
 TEST_F(ExplainTest, ScoresOfEveryStrategy) {

@@ -87,6 +87,10 @@ std::optional<Reason> Reject(const InstanceView& instance, const PlacementReques
       return Reason::kMemberOf;
     }
   }
+  if (request.max_per_instance > 0 && !request.group.empty() &&
+      instance.GroupCount(request.group) >= request.max_per_instance) {
+    return Reason::kMaxTasksPerInstance;
+  }
   return std::nullopt;
 }
 
