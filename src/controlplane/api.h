@@ -20,6 +20,7 @@
 #include "berth/common/arn.h"
 #include "berth/common/clock.h"
 #include "berth/placement/engine.h"
+#include "berth/scheduler/service_scheduler.h"
 #include "berth/v1/agent.pb.h"
 #include "berth/v1/ecs.pb.h"
 #include "src/controlplane/agent_sessions.h"
@@ -53,10 +54,33 @@ namespace berth::controlplane {
   X(StopTask)                      \
   X(DescribeTasks)                 \
   X(ListTasks)                     \
+  X(UpdateTaskProtection)          \
+  X(GetTaskProtection)             \
+  X(CreateService)                 \
+  X(UpdateService)                 \
+  X(DeleteService)                 \
+  X(DescribeServices)              \
+  X(ListServices)                  \
   X(TagResource)                   \
   X(UntagResource)                 \
   X(ListTagsForResource)           \
   X(ExplainPlacement)
+
+// placementConstraints and placementStrategy of a request (RunTask, CreateService,
+// UpdateService), checked and parsed; errors name the field.
+absl::Status ParsePlacement(const google::protobuf::RepeatedPtrField<v1::PlacementConstraint>& in_constraints,
+                            const google::protobuf::RepeatedPtrField<v1::PlacementStrategy>& in_strategies,
+                            const Limits& limits, std::vector<placement::Constraint>* constraints,
+                            std::vector<placement::Strategy>* strategies);
+
+// Attributes an instance must have for the task definition's runtimePlatform. Linux is what an
+// instance without ecs.os-type runs, so only other families are required explicitly.
+std::vector<placement::RequiredAttribute> RequiredAttributes(const v1::TaskDefinition& td);
+// A seed for the random placement strategy.
+uint64_t NewSeed();
+
+// A new deployment id: "ecs-svc/" and 19 digits, as ECS names deployments.
+std::string NewDeploymentId();
 
 // The agent protocol's timing.
 struct AgentOptions {
@@ -71,10 +95,25 @@ struct AgentOptions {
   int64_t check_interval_us = 1'000'000;
 };
 
+// The service scheduler's timing (see docs/services.md).
+struct ServiceOptions {
+  scheduler::Options rules;
+  // Every service is reconciled at least this often, even without an event.
+  int64_t resync_interval_us = 30'000'000;
+  // A service whose tasks could not all be placed is tried again after this long (sooner when
+  // an instance or task changes).
+  int64_t placement_retry_us = 10'000'000;
+  // How long a deleted (INACTIVE) service stays visible to DescribeServices.
+  int64_t inactive_retention_us = 3'600'000'000;
+  // Services reconciled per proposal (the rest wait for the next tick).
+  size_t max_per_pass = 256;
+};
+
 struct ApiOptions {
   ArnContext arn_context;
   Limits limits;
   AgentOptions agent;
+  ServiceOptions services;
 };
 
 class Api {
@@ -113,6 +152,16 @@ class Api {
   void AgentTick();
   // The pipeline's touch listener: wakes the long polls of instances whose desired state changed.
   void OnInstancesTouched(std::vector<InstanceKey> instances) { sessions_.WakeChanged(instances); }
+  // --- The service scheduler; see api_scheduler.cc. ---
+
+  // The pipeline's batch hook: counts service tasks that reached STOPPED against their
+  // deployments, and queues the services the batch changed for reconciliation.
+  void OnBatchApplied(Txn& txn);
+  // Called periodically from one thread: submits one proposal reconciling the services that are
+  // queued, due (a timer of theirs expired) or due for their periodic resync. At most one such
+  // proposal is in flight.
+  void ServiceTick();
+
   // Answers every parked poll (at shutdown).
   void ShutdownPolls() { sessions_.Shutdown(); }
   const AgentSessions& agent_sessions() const { return sessions_; }
@@ -129,6 +178,7 @@ class Api {
   void PutTask(Txn& txn, TaskEntry& task);
   void PutTaskDefinition(Txn& txn, v1::TaskDefinitionRecord& record);
   void DeleteTask(Txn& txn, const std::string& cluster, const std::string& task_id);
+  void PutService(Txn& txn, ServiceEntry& service);
   // The instance's desired state changed: bump its version and wake its agent after commit.
   void TouchInstance(Txn& txn, InstanceEntry& instance);
   // Sets agentConnected (proposal side).
@@ -145,6 +195,13 @@ class Api {
   void RenderInstance(const ClusterEntry& cluster, const InstanceEntry& instance, bool with_tags,
                       v1::ContainerInstance* out) const;
   void RenderTask(const TaskEntry& task, bool with_tags, v1::Task* out) const;
+  void RenderService(const ClusterEntry& cluster, const ServiceEntry& service, bool with_tags, v1::Service* out) const;
+
+  // The service scheduler (proposal side): reconciles one service and carries out the plan.
+  void ReconcileService(Txn& txn, ClusterEntry& cluster, ServiceEntry& service);
+  // Marks a task desired STOPPED (StopTask, the scheduler).
+  void StopTaskRecord(Txn& txn, ClusterEntry& cluster, TaskEntry& task, const std::string& stop_code,
+                      const std::string& reason);
 
   // Places and creates tasks for RunTask / StartTask (proposal side).
   struct Launch {
@@ -164,6 +221,12 @@ class Api {
     std::vector<placement::Constraint> constraints;
     std::vector<placement::Strategy> strategies;
     uint64_t seed = 0;  // for the random strategy
+    // Service launches: the service and deployment the tasks belong to, its per-instance cap, and
+    // leave to use an INACTIVE revision (a service keeps running the revision it was given).
+    std::string service;
+    std::string deployment_id;
+    int32_t max_per_instance = 0;
+    bool allow_inactive = false;
   };
   // A launch resolved against state (lock held): cluster, task definition, demand with overrides,
   // and the placement request (the task definition's constraints included).
@@ -178,6 +241,9 @@ class Api {
   absl::StatusOr<std::shared_ptr<Launch>> NewRunLaunch(const v1::RunTaskRequest& request) const;
   absl::Status ApplyLaunch(Txn& txn, const Launch& launch, google::protobuf::RepeatedPtrField<v1::Task>* tasks,
                            google::protobuf::RepeatedPtrField<v1::Failure>* failures);
+  // A service's launch of its PRIMARY deployment (state lock held); constraints and strategies
+  // from the service record.
+  absl::StatusOr<Launch> ServiceLaunch(const ClusterEntry& cluster, const ServiceEntry& service) const;
 
   // A taggable resource located in state: its tags and how to persist a change to them.
   struct Tagged {
@@ -208,6 +274,13 @@ class Api {
   const placement::Engine engine_{};
   AgentSessions sessions_;
   int64_t next_agent_check_us_ = 0;  // AgentTick's thread only
+
+  // Service scheduler bookkeeping (scheduler_mu_ is taken after the state mutex, never before).
+  absl::Mutex scheduler_mu_;
+  absl::btree_set<ServiceKey> queued_services_ ABSL_GUARDED_BY(scheduler_mu_);
+  absl::btree_map<ServiceKey, int64_t> service_wake_us_ ABSL_GUARDED_BY(scheduler_mu_);  // monotonic
+  bool reconcile_in_flight_ ABSL_GUARDED_BY(scheduler_mu_) = false;
+  int64_t next_resync_us_ ABSL_GUARDED_BY(scheduler_mu_) = 0;
 };
 
 }  // namespace berth::controlplane

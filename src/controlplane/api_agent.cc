@@ -124,6 +124,7 @@ void Api::SetAgentConnected(Txn& txn, ClusterEntry& cluster, InstanceEntry& inst
   auto* ci = instance.record.mutable_instance();
   if (ci->agent_connected() == connected) return;
   ci->set_agent_connected(connected);
+  instance.record.set_disconnected_at(connected ? 0 : clock_->NowSeconds());
   ci->set_version(ci->version() + 1);
   state_->RefreshInstanceView(cluster, instance);
   PutInstance(txn, instance);

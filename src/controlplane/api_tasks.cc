@@ -85,39 +85,8 @@ void InitContainers(const v1::TaskDefinition& td, const v1::TaskOverride& overri
   }
 }
 
-// RunTask's placementConstraints and placementStrategy, checked and parsed.
-absl::Status ParsePlacement(const v1::RunTaskRequest& request, const Limits& limits,
-                            std::vector<placement::Constraint>* constraints,
-                            std::vector<placement::Strategy>* strategies) {
-  if (request.placement_constraints_size() > limits.max_placement_constraints) {
-    return InvalidParameter("placementConstraints: at most ", limits.max_placement_constraints, " (got ",
-                            request.placement_constraints_size(), ")");
-  }
-  for (int i = 0; i < request.placement_constraints_size(); ++i) {
-    const auto& pc = request.placement_constraints(i);
-    auto c = placement::Constraint::FromApi(pc.type(), pc.expression());
-    if (!c.ok()) {
-      return InvalidParameter("placementConstraints[", i, "].", c.status().message());
-    }
-    constraints->push_back(*std::move(c));
-  }
-  if (request.placement_strategy_size() > limits.max_placement_strategies) {
-    return InvalidParameter("placementStrategy: at most ", limits.max_placement_strategies, " (got ",
-                            request.placement_strategy_size(), ")");
-  }
-  for (int i = 0; i < request.placement_strategy_size(); ++i) {
-    const auto& ps = request.placement_strategy(i);
-    auto st = placement::Strategy::FromApi(ps.type(), ps.field());
-    if (!st.ok()) {
-      return InvalidParameter("placementStrategy[", i, "].", st.status().message());
-    }
-    strategies->push_back(*std::move(st));
-  }
-  return absl::OkStatus();
-}
+}  // namespace
 
-// Attributes an instance must have for the task definition's runtimePlatform. Linux is what an
-// instance without ecs.os-type runs, so only other families are required explicitly.
 std::vector<placement::RequiredAttribute> RequiredAttributes(const v1::TaskDefinition& td) {
   std::vector<placement::RequiredAttribute> out;
   if (!td.has_runtime_platform()) return out;
@@ -136,7 +105,36 @@ uint64_t NewSeed() {
   return rng();
 }
 
-}  // namespace
+absl::Status ParsePlacement(const google::protobuf::RepeatedPtrField<v1::PlacementConstraint>& in_constraints,
+                            const google::protobuf::RepeatedPtrField<v1::PlacementStrategy>& in_strategies,
+                            const Limits& limits, std::vector<placement::Constraint>* constraints,
+                            std::vector<placement::Strategy>* strategies) {
+  if (in_constraints.size() > limits.max_placement_constraints) {
+    return InvalidParameter("placementConstraints: at most ", limits.max_placement_constraints, " (got ",
+                            in_constraints.size(), ")");
+  }
+  for (int i = 0; i < in_constraints.size(); ++i) {
+    const auto& pc = in_constraints[i];
+    auto c = placement::Constraint::FromApi(pc.type(), pc.expression());
+    if (!c.ok()) {
+      return InvalidParameter("placementConstraints[", i, "].", c.status().message());
+    }
+    constraints->push_back(*std::move(c));
+  }
+  if (in_strategies.size() > limits.max_placement_strategies) {
+    return InvalidParameter("placementStrategy: at most ", limits.max_placement_strategies, " (got ",
+                            in_strategies.size(), ")");
+  }
+  for (int i = 0; i < in_strategies.size(); ++i) {
+    const auto& ps = in_strategies[i];
+    auto st = placement::Strategy::FromApi(ps.type(), ps.field());
+    if (!st.ok()) {
+      return InvalidParameter("placementStrategy[", i, "].", st.status().message());
+    }
+    strategies->push_back(*std::move(st));
+  }
+  return absl::OkStatus();
+}
 
 absl::StatusOr<Api::ResolvedLaunch> Api::ResolveLaunch(const Launch& launch) {
   ResolvedLaunch r;
@@ -150,7 +148,7 @@ absl::StatusOr<Api::ResolvedLaunch> Api::ResolveLaunch(const Launch& launch) {
         launch.revision == 0 ? "' has no ACTIVE revision" : StrCat(":", launch.revision, "' does not exist"));
   }
   const v1::TaskDefinition& td = rec->task_definition();
-  if (td.status() != "ACTIVE") {
+  if (td.status() != "ACTIVE" && !launch.allow_inactive) {
     return Conflict("taskDefinition: ", td.family(), ":", td.revision(),
                     " is INACTIVE: tasks cannot be started from a deregistered revision");
   }
@@ -180,6 +178,7 @@ absl::StatusOr<Api::ResolvedLaunch> Api::ResolveLaunch(const Launch& launch) {
     return InvalidParameter("placementConstraints: at most ", options_.limits.max_placement_constraints,
                             " together with the task definition's (got ", preq.constraints.size(), ")");
   }
+  preq.max_per_instance = launch.max_per_instance;
   preq.strategies = launch.strategies;
   if (preq.strategies.empty()) {
     // ECS places standalone tasks without a strategy at random among the feasible instances.
@@ -256,6 +255,10 @@ absl::Status Api::ApplyLaunch(Txn& txn, const Launch& launch, google::protobuf::
       tr.set_family(td.family());
       tr.set_task_definition_revision(static_cast<uint32_t>(td.revision()));
       tr.set_container_instance_id(instance_id);
+      if (!launch.service.empty()) {
+        tr.set_service(launch.service);
+        tr.set_deployment_id(launch.deployment_id);
+      }
       *tr.mutable_reservation() = demand;
       for (int32_t p : decision.placement->dynamic_tcp_ports) tr.add_dynamic_tcp_ports(p);
       for (int32_t p : decision.placement->dynamic_udp_ports) tr.add_dynamic_udp_ports(p);
@@ -334,7 +337,8 @@ absl::StatusOr<std::shared_ptr<Api::Launch>> Api::NewRunLaunch(const v1::RunTask
     return InvalidParameter("capacityProviderStrategy[0].capacityProvider: capacity provider '",
                             request.capacity_provider_strategy(0).capacity_provider(), "' does not exist");
   }
-  RETURN_IF_ERROR(ParsePlacement(request, options_.limits, &launch->constraints, &launch->strategies));
+  RETURN_IF_ERROR(ParsePlacement(request.placement_constraints(), request.placement_strategy(), options_.limits,
+                                 &launch->constraints, &launch->strategies));
   launch->seed = NewSeed();
   return launch;
 }
@@ -443,6 +447,24 @@ void Api::StartTask(const v1::StartTaskRequest& request, v1::StartTaskResponse* 
          std::move(done));
 }
 
+void Api::StopTaskRecord(Txn& txn, ClusterEntry& cluster, TaskEntry& task, const std::string& stop_code,
+                         const std::string& reason) {
+  if (task.record.task().desired_status() == "STOPPED") return;
+  const double now = clock_->NowSeconds();
+  state_->UpdateTask(cluster, task, [&](v1::TaskRecord& r) {
+    v1::Task* t = r.mutable_task();
+    t->set_desired_status("STOPPED");
+    t->set_stop_code(stop_code);
+    t->set_stopped_reason(reason);
+    t->set_stopping_at(now);
+    t->set_version(t->version() + 1);
+  });
+  PutTask(txn, task);
+  if (auto inst = cluster.instances.find(task.record.container_instance_id()); inst != cluster.instances.end()) {
+    TouchInstance(txn, inst->second);
+  }
+}
+
 void Api::StopTask(const v1::StopTaskRequest& request, v1::StopTaskResponse* response, Done done) {
   absl::Status error;
   std::string cluster = ClusterFromRequest(request.has_cluster(), request.cluster(), &error);
@@ -461,21 +483,7 @@ void Api::StopTask(const v1::StopTaskRequest& request, v1::StopTaskResponse* res
         auto it = c->tasks.find(id);
         if (it == c->tasks.end()) return NotFound("task: task ", id, " not found in cluster '", cluster, "'");
         TaskEntry& task = it->second;
-        if (task.record.task().desired_status() != "STOPPED") {
-          const double now = clock_->NowSeconds();
-          state_->UpdateTask(*c, task, [&](v1::TaskRecord& r) {
-            v1::Task* t = r.mutable_task();
-            t->set_desired_status("STOPPED");
-            t->set_stop_code("UserInitiated");
-            t->set_stopped_reason(reason);
-            t->set_stopping_at(now);
-            t->set_version(t->version() + 1);
-          });
-          PutTask(txn, task);
-          if (auto inst = c->instances.find(task.record.container_instance_id()); inst != c->instances.end()) {
-            TouchInstance(txn, inst->second);
-          }
-        }
+        StopTaskRecord(txn, *c, task, "UserInitiated", reason);
         RenderTask(task, true, response->mutable_task());
         return absl::OkStatus();
       },
@@ -544,11 +552,11 @@ void Api::ListTasks(const v1::ListTasksRequest& request, v1::ListTasksResponse* 
   if (request.has_family() && !request.family().empty() && !IsValidName(request.family())) {
     return done(InvalidParameter("family: '", request.family(), "' is not a valid task definition family"));
   }
-  std::string service_group;
+  std::string service;
   if (request.has_service_name() && !request.service_name().empty()) {
     auto name = arns_.ServiceName(request.service_name(), cluster, "serviceName");
     if (!name.ok()) return done(WithType(name.status(), "InvalidParameterException"));
-    service_group = StrCat("service:", *name);
+    service = *std::move(name);
   }
   auto after = DecodePageToken(request.has_next_token(), request.next_token());
   if (!after.ok()) return done(after.status());
@@ -568,7 +576,7 @@ void Api::ListTasks(const v1::ListTasksRequest& request, v1::ListTasksResponse* 
       if (request.has_family() && !request.family().empty() && r.family() != request.family()) continue;
       if (request.has_started_by() && t.started_by() != request.started_by()) continue;
       if (request.has_launch_type() && t.launch_type() != request.launch_type()) continue;
-      if (!service_group.empty() && t.group() != service_group) continue;
+      if (!service.empty() && r.service() != service) continue;
       if (response->task_arns_size() == *limit) {
         response->set_next_token(EncodePageToken(std::prev(it)->first));
         break;

@@ -48,6 +48,8 @@ struct Flags {
   double agent_disconnect_after_s = 60;
   double max_poll_wait_s = 30;
   double stopped_task_retention_s = 3600;
+  double service_backoff_base_s = 10;
+  double service_resync_interval_s = 30;
   bool sync = true;
 };
 
@@ -120,8 +122,11 @@ int Run(const Flags& flags) {
   api_options.agent.disconnect_after_us = static_cast<int64_t>(flags.agent_disconnect_after_s * 1e6);
   api_options.agent.max_poll_wait_us = static_cast<int64_t>(flags.max_poll_wait_s * 1e6);
   api_options.agent.stopped_task_retention_us = static_cast<int64_t>(flags.stopped_task_retention_s * 1e6);
+  api_options.services.rules.backoff_base_s = flags.service_backoff_base_s;
+  api_options.services.resync_interval_us = static_cast<int64_t>(flags.service_resync_interval_s * 1e6);
   Api api(api_options, &state, &state_mu, &pipeline, &RealClock());
   pipeline.SetTouchListener([&api](std::vector<InstanceKey> touched) { api.OnInstancesTouched(std::move(touched)); });
+  pipeline.SetBatchHook([&api](Txn& txn) { api.OnBatchApplied(txn); });
   pipeline.Start();
   if (absl::Status s = api.Bootstrap(); !s.ok()) {
     log::Error("cannot bootstrap the store: {}", s.ToString());
@@ -129,14 +134,20 @@ int Run(const Flags& flags) {
   }
   metrics.SetEntityCountsSource([&] {
     absl::ReaderMutexLock lock(&state_mu);
+    int64_t services = 0;
+    for (const auto& [name, c] : state.clusters()) services += c->active_services;
     return Metrics::EntityCounts{static_cast<int64_t>(state.clusters().size()), state.task_definition_count(),
-                                 state.instance_count(), state.task_count(), 0};
+                                 state.instance_count(), state.task_count(), services};
   });
 
-  // Agent housekeeping: long-poll deadlines, disconnect detection, stopped-task retention.
+  // Housekeeping: long-poll deadlines, disconnect detection, stopped-task retention, and the service
+  // scheduler's queue, timers and resync.
   absl::Notification stop_agent_monitor;
   std::thread agent_monitor([&] {
-    while (!stop_agent_monitor.WaitForNotificationWithTimeout(absl::Milliseconds(100))) api.AgentTick();
+    while (!stop_agent_monitor.WaitForNotificationWithTimeout(absl::Milliseconds(100))) {
+      api.AgentTick();
+      api.ServiceTick();
+    }
   });
 
   GrpcContainerService service(&api, &metrics);
@@ -276,6 +287,15 @@ int main(int argc, char** argv) {
   app.add_option("--stopped-task-retention", flags.stopped_task_retention_s,
                  "Seconds a STOPPED task stays visible before it is deleted")
       ->check(CLI::Range(1.0, 30.0 * 86400))
+      ->capture_default_str();
+  app.add_option("--service-backoff-base", flags.service_backoff_base_s,
+                 "Seconds a service waits before relaunching after its first failures beyond the free retries; "
+                 "doubles per failure up to 15 minutes")
+      ->check(CLI::Range(0.01, 900.0))
+      ->capture_default_str();
+  app.add_option("--service-resync-interval", flags.service_resync_interval_s,
+                 "Seconds between reconciliations of every service even without events")
+      ->check(CLI::Range(0.1, 3600.0))
       ->capture_default_str();
   app.add_flag("!--no-sync", flags.sync,
                "Do not fsync commits (benchmarks only: acknowledged writes can be lost on power failure)");

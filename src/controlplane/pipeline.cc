@@ -129,6 +129,12 @@ CommitPipeline::Completed CommitPipeline::CommitBatch(std::vector<Proposal> batc
       writes.Append(std::move(txn.batch_));
       for (auto& key : txn.touched_) touched.push_back(std::move(key));
     }
+    if (batch_hook_) {
+      Txn txn(revision);
+      batch_hook_(txn);
+      writes.Append(std::move(txn.batch_));
+      for (auto& key : txn.touched_) touched.push_back(std::move(key));
+    }
     if (!writes.empty()) {
       writes.Put(store::Table::kMeta, std::string(kMetaRevisionKey), EncodeRevision(revision));
       write_ops = writes.size();

@@ -101,6 +101,11 @@ class CommitPipeline {
     touch_listener_ = std::move(listener);
   }
 
+  // Runs on the pipeline thread after every proposal of a batch was applied, under the exclusive
+  // state lock, before the batch is written; its writes and touches join the batch (so what it
+  // derives from the batch is durable exactly with it). Must not fail. Set before Start().
+  void SetBatchHook(std::function<void(Txn&)> hook) { batch_hook_ = std::move(hook); }
+
   void Start();
   // Thread-safe. After Stop() began, the proposal is completed with UNAVAILABLE.
   void Submit(Proposal proposal);
@@ -128,6 +133,7 @@ class CommitPipeline {
   const Options options_;
   PipelineObserver* const observer_;
   std::function<void(std::vector<InstanceKey>)> touch_listener_;
+  std::function<void(Txn&)> batch_hook_;
 
   absl::Mutex mu_;
   std::deque<Proposal> queue_ ABSL_GUARDED_BY(mu_);

@@ -127,6 +127,19 @@ FamilyEntry& State::Family(std::string_view family) {
 
 void State::Account(ClusterEntry& cluster, const v1::TaskRecord& record, int sign) {
   const std::string& status = record.task().last_status();
+  if (!record.service().empty()) {
+    auto svc = cluster.services.find(record.service());
+    if (svc != cluster.services.end()) {
+      if (status != "STOPPED") {
+        if (sign > 0) {
+          svc->second.task_ids.insert(record.id());
+        } else {
+          svc->second.task_ids.erase(record.id());
+        }
+      }
+      if (sign > 0) dirty_services_.insert({record.cluster(), record.service()});
+    }
+  }
   if (status == "STOPPED") {
     std::pair<double, std::string> key{record.task().stopped_at(), record.id()};
     if (sign > 0) {
@@ -173,9 +186,30 @@ TaskEntry& State::AddTask(ClusterEntry& cluster, v1::TaskRecord record) {
 }
 
 void State::UpdateTask(ClusterEntry& cluster, TaskEntry& task, const std::function<void(v1::TaskRecord&)>& update) {
+  const bool was_stopped = task.record.task().last_status() == "STOPPED";
   Account(cluster, task.record, -1);
   update(task.record);
   Account(cluster, task.record, +1);
+  if (!was_stopped && !task.record.service().empty() && task.record.task().last_status() == "STOPPED") {
+    stopped_service_tasks_.emplace_back(task.record.cluster(), task.record.id());
+  }
+}
+
+ServiceEntry& State::PutService(ClusterEntry& cluster, v1::ServiceRecord record) {
+  std::string name = record.service().service_name();
+  dirty_services_.insert({cluster.record.cluster().cluster_name(), name});
+  auto [it, inserted] = cluster.services.try_emplace(std::move(name));
+  const bool was_active = !inserted && it->second.active();
+  it->second.record = std::move(record);
+  cluster.active_services += static_cast<int>(it->second.active()) - static_cast<int>(was_active);
+  return it->second;
+}
+
+void State::RemoveService(ClusterEntry& cluster, const std::string& name) {
+  auto it = cluster.services.find(name);
+  if (it == cluster.services.end()) return;
+  if (it->second.active()) --cluster.active_services;
+  cluster.services.erase(it);
 }
 
 void State::RemoveTask(ClusterEntry& cluster, const std::string& task_id) {
@@ -197,6 +231,10 @@ InstanceEntry& State::AddInstance(ClusterEntry& cluster, v1::ContainerInstanceRe
 }
 
 void State::RefreshInstanceView(ClusterEntry& cluster, InstanceEntry& instance) {
+  // Draining, connectivity, registration and attributes all matter to services.
+  for (const auto& [name, service] : cluster.services) {
+    if (service.active()) dirty_services_.insert({instance.record.cluster(), name});
+  }
   const auto& ci = instance.record.instance();
   const std::string& id = instance.record.id();
   bool registered = ci.status() == "ACTIVE" || ci.status() == "DRAINING";
@@ -301,6 +339,20 @@ absl::Status State::Load(store::Store& store, uint64_t* last_revision) {
   for (auto& [name, cluster] : clusters_) {
     for (auto& [id, instance] : cluster->instances) RefreshInstanceView(*cluster, instance);
   }
+
+  RETURN_IF_ERROR(store.Scan(store::Table::kServices, "", [&](std::string_view key, std::string_view value) {
+    v1::ServiceRecord rec;
+    if (!guard(ParseRecord("services", key, value, &rec))) return false;
+    ClusterEntry* c = FindCluster(rec.cluster());
+    if (c == nullptr) {
+      guard(absl::DataLossError(
+          StrCat("service ", rec.service().service_name(), " names missing cluster ", rec.cluster())));
+      return false;
+    }
+    PutService(*c, std::move(rec));
+    return true;
+  }));
+  RETURN_IF_ERROR(parse_status);
 
   RETURN_IF_ERROR(store.Scan(store::Table::kTasks, "", [&](std::string_view key, std::string_view value) {
     v1::TaskRecord rec;

@@ -17,6 +17,7 @@
 #include <string>
 #include <string_view>
 #include <utility>
+#include <vector>
 
 #include "absl/container/btree_map.h"
 #include "absl/container/btree_set.h"
@@ -52,10 +53,20 @@ struct TaskEntry {
   v1::TaskRecord record;
 };
 
+struct ServiceEntry {
+  v1::ServiceRecord record;
+  absl::btree_set<std::string> task_ids;  // the service's tasks not yet STOPPED
+  bool active() const { return record.service().status() != "INACTIVE"; }
+};
+
+// A service, named by cluster and service name.
+using ServiceKey = std::pair<std::string, std::string>;
+
 struct ClusterEntry {
   v1::ClusterRecord record;
   absl::btree_map<std::string, InstanceEntry> instances;  // by instance id
   absl::btree_map<std::string, TaskEntry> tasks;          // by task id
+  absl::btree_map<std::string, ServiceEntry> services;    // by service name (INACTIVE ones too)
   placement::ClusterView view;                            // ACTIVE and DRAINING instances
   // STOPPED tasks by (stoppedAt, id), for retention.
   absl::btree_set<std::pair<double, std::string>> stopped_tasks;
@@ -107,6 +118,22 @@ class State {
   // Forgets a task (retention expired).
   void RemoveTask(ClusterEntry& cluster, const std::string& task_id);
 
+  // Adds a service, or replaces the record of an existing one (keeping its task index).
+  ServiceEntry& PutService(ClusterEntry& cluster, v1::ServiceRecord record);
+  // Forgets an INACTIVE service (retention expired).
+  void RemoveService(ClusterEntry& cluster, const std::string& name);
+
+  // What the service scheduler must look at: services whose tasks or instances changed since
+  // the last call (every service of a cluster whose instances changed), and service tasks that
+  // reached STOPPED (cluster, task id), in order. Both are cleared by the call.
+  void MarkServiceDirty(const std::string& cluster, const std::string& name) {
+    dirty_services_.insert({cluster, name});
+  }
+  absl::btree_set<ServiceKey> TakeDirtyServices() { return std::exchange(dirty_services_, {}); }
+  std::vector<std::pair<std::string, std::string>> TakeStoppedServiceTasks() {
+    return std::exchange(stopped_service_tasks_, {});
+  }
+
   InstanceEntry& AddInstance(ClusterEntry& cluster, v1::ContainerInstanceRecord record);
   // Re-derives the instance's ClusterView entry after a status or resource change.
   void RefreshInstanceView(ClusterEntry& cluster, InstanceEntry& instance);
@@ -129,6 +156,8 @@ class State {
   int64_t task_count_ = 0;
   int64_t instance_count_ = 0;
   int64_t task_definition_count_ = 0;
+  absl::btree_set<ServiceKey> dirty_services_;
+  std::vector<std::pair<std::string, std::string>> stopped_service_tasks_;
 };
 
 // The placement demand stored in a record, as the placement library's struct.
