@@ -31,6 +31,7 @@ namespace berth::scheduler {
 // ECS strings the scheduler writes.
 inline constexpr char kStopCodeScheduler[] = "ServiceSchedulerInitiated";
 inline constexpr char kReasonHealthCheck[] = "Task failed container health checks";
+inline constexpr char kReasonServiceDeleted[] = "Service is being deleted";
 
 enum class TaskPhase : uint8_t {
   kPending,   // desired RUNNING, lastStatus before RUNNING
@@ -39,8 +40,8 @@ enum class TaskPhase : uint8_t {
 };
 
 enum class TaskHealth : uint8_t {
-  kNoCheck,    // no essential container has a health check: healthy once RUNNING
-  kUnknown,    // checks exist, no verdict yet
+  kNoCheck,  // no essential container has a health check: healthy once RUNNING
+  kUnknown,  // checks exist, no verdict yet
   kHealthy,
   kUnhealthy,
 };
