@@ -9,9 +9,10 @@
 // exactly when its effects are.
 //
 // Level-triggered: Reconcile() is safe to call at any time and any number of times; calling it
-// again with the same snapshot and the record it left yields an empty plan (no starts, no stops)
-// and leaves the record unchanged. Edge-triggered input is limited to OnTaskStopped(), called in
-// the same proposal that records a service task as STOPPED.
+// again at the same time with the snapshot that reflects its plan (the stopped tasks now
+// kStopping, the started ones pending) and the record it left yields an empty plan (no starts, no
+// stops) and leaves the record unchanged. Edge-triggered input is limited to OnTaskStopped(),
+// called in the same proposal that records a service task as STOPPED.
 //
 // Times are seconds since the Unix epoch (as in records), from the caller's clock.
 //
@@ -136,9 +137,9 @@ int CircuitBreakerThreshold(int desired);
 // or a user did not ask for, and the scheduler's own stops of tasks that failed health checks.
 bool IsFailedStop(std::string_view stop_code, std::string_view stopped_reason);
 
-// Appends an event (newest first, bounded by options.max_events; an identical newest message
-// within options.event_repeat_s is not repeated). `id` must be unique within the service.
-// Returns whether the record changed.
+// Adds an event at the front (newest first; the oldest beyond options.max_events, at least 1, are
+// dropped; a message identical to the newest event's and younger than options.event_repeat_s is
+// not added). `id` must be unique within the service. Returns whether the record changed.
 bool AddEvent(v1::ServiceRecord& service, std::string id, std::string message, double now, const Options& options);
 
 // A new PRIMARY deployment of the record's family/revision (UpdateService with a new task
@@ -146,17 +147,25 @@ bool AddEvent(v1::ServiceRecord& service, std::string id, std::string message, d
 // ACTIVE. `id` is the deployment id ("ecs-svc/<19 digits>").
 void StartDeployment(v1::ServiceRecord& service, std::string id, double now);
 
-// A task of the service reached STOPPED (call in the proposal that records it). Counts a failed
-// launch against the task's deployment (failedTasks; the circuit breaker trips at the threshold,
-// marking the deployment FAILED and, with rollback, starting a new PRIMARY deployment of
-// last_completed) and advances the replacement throttle. `new_deployment_id` is used if a
-// rollback starts a deployment. Returns whether the record changed.
+// A task of the service reached STOPPED (call in the proposal that records it). Tasks of other
+// services and stops that are not failures (IsFailedStop) are ignored. A failure advances the
+// replacement throttle (except for a deployment the circuit breaker already failed: its tasks still
+// in flight would only delay the rollback) and counts against the task's deployment if still
+// listed (failedTasks). The circuit breaker trips when the PRIMARY, IN_PROGRESS, reaches the
+// threshold: the deployment becomes FAILED and, with rollback and a last_completed deployment, a
+// new PRIMARY deployment of last_completed's task definition starts (id `new_deployment_id`)
+// with the throttle reset; not while the service is being deleted. The events it adds take ids
+// derived from the task's id ("<task id>-circuit-breaker", "<task id>-rollback"), unique since a
+// task stops once. Returns whether the record changed.
 bool OnTaskStopped(v1::ServiceRecord& service, const v1::TaskRecord& task, double now, const Options& options,
                    const std::string& new_deployment_id);
 
-// Reconciles a REPLICA or DAEMON service. `tasks`: every live (not STOPPED) task of the service.
-// `instances`: DAEMON only (every ACTIVE or DRAINING instance of the cluster); ignored for
-// REPLICA. `event_id` generates unique event ids (called once per event added).
+// Reconciles a REPLICA or DAEMON service (rules: docs/services.md). `tasks`: every live (not
+// STOPPED) task of the service, lost ones included. `instances`: DAEMON only (every ACTIVE or
+// DRAINING instance of the cluster); ignored for REPLICA. `event_id` generates unique event ids
+// (called once per event actually added). An INACTIVE service gets an empty plan; a DRAINING one
+// (deleted) has every task stopped and becomes INACTIVE once none is left. Otherwise the record
+// must have a PRIMARY deployment first (checked).
 Plan Reconcile(v1::ServiceRecord& service, const std::vector<ServiceTask>& tasks,
                const std::vector<DaemonInstance>& instances, const ScaleInPolicy& policy, double now,
                const Options& options, const std::function<std::string()>& event_id);

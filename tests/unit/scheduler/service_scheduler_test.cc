@@ -197,6 +197,10 @@ class FakeCluster {
         if (t.phase == TaskPhase::kPending) {
           t.phase = TaskPhase::kRunning;
           t.started_at = now;
+          if (healthy_after >= 0) t.health = TaskHealth::kUnknown;
+        }
+        if (healthy_after >= 0 && t.health == TaskHealth::kUnknown && now >= t.started_at + healthy_after) {
+          t.health = TaskHealth::kHealthy;
         }
         next.push_back(t);
       }
@@ -270,6 +274,8 @@ class FakeCluster {
   std::map<std::string, std::string> stop_reasons;
   std::set<std::string> failing;  // deployments whose tasks fail to start
   TaskHealth start_health = TaskHealth::kNoCheck;
+  // When >= 0: tasks have health checks, UNKNOWN once RUNNING and HEALTHY this long after.
+  double healthy_after = -1;
   std::vector<Spread> spreads;
   bool binpack = false;
   Options options;
@@ -399,13 +405,19 @@ struct RolloutRow {
   bool completes;              // else: reported stuck
 };
 
-class Rollout : public testing::TestWithParam<RolloutRow> {};
+// Each row runs twice: tasks without health checks, and tasks with checks (healthy 3 s after
+// RUNNING) under spread(zone), spread(instanceId).
+class Rollout : public testing::TestWithParam<std::tuple<RolloutRow, bool>> {};
 
 TEST_P(Rollout, BoundsHoldAndRolloutCompletesOrReportsStuck) {
-  const RolloutRow& row = GetParam();
+  const auto& [row, checks] = GetParam();
   ASSERT_EQ(MinHealthyTasks(row.desired, row.min_pct), row.min_healthy);
   ASSERT_EQ(MaxTotalTasks(row.desired, row.max_pct), row.max_total);
   FakeCluster c(row.desired, row.min_pct, row.max_pct);
+  if (checks) {
+    c.healthy_after = 3;
+    c.spreads = {Spread::kZone, Spread::kInstance};
+  }
   ASSERT_TRUE(c.Settle());
   ASSERT_EQ(c.Primary().rollout_state(), "COMPLETED");
   ASSERT_EQ(c.Healthy(), row.desired);
@@ -417,7 +429,7 @@ TEST_P(Rollout, BoundsHoldAndRolloutCompletesOrReportsStuck) {
     EXPECT_LE(c.Total(), row.max_total) << when << " at +" << c.now - kT0;
   };
   bool stuck = false;
-  for (int i = 0; i < 300 && c.Primary().rollout_state() == "IN_PROGRESS"; ++i) {
+  for (int i = 0; i < 500 && c.Primary().rollout_state() == "IN_PROGRESS"; ++i) {
     c.Run();
     check("after a plan");
     if (c.Events("is unable to make progress") > 0) {
@@ -457,22 +469,25 @@ TEST_P(Rollout, BoundsHoldAndRolloutCompletesOrReportsStuck) {
   }
 }
 
-INSTANTIATE_TEST_SUITE_P(
-    Edges, Rollout,
-    testing::Values(RolloutRow{"D0", 0, 100, 200, 0, 0, true}, RolloutRow{"D1_0_100", 1, 0, 100, 0, 1, true},
-                    RolloutRow{"D1_0_200", 1, 0, 200, 0, 2, true}, RolloutRow{"D1_100_200", 1, 100, 200, 1, 2, true},
-                    RolloutRow{"D1_50_200", 1, 50, 200, 1, 2, true}, RolloutRow{"D1_100_100", 1, 100, 100, 1, 1, false},
-                    RolloutRow{"D1_50_100", 1, 50, 100, 1, 1, false},
-                    RolloutRow{"D1_100_150", 1, 100, 150, 1, 1, false}, RolloutRow{"D2_50_100", 2, 50, 100, 1, 2, true},
-                    RolloutRow{"D2_100_100", 2, 100, 100, 2, 2, false}, RolloutRow{"D3_0_100", 3, 0, 100, 0, 3, true},
-                    RolloutRow{"D3_50_100", 3, 50, 100, 2, 3, true}, RolloutRow{"D3_67_100", 3, 67, 100, 3, 3, false},
-                    RolloutRow{"D3_100_150", 3, 100, 150, 3, 4, true},
-                    RolloutRow{"D3_100_200", 3, 100, 200, 3, 6, true}, RolloutRow{"D5_0_100", 5, 0, 100, 0, 5, true},
-                    RolloutRow{"D5_60_140", 5, 60, 140, 3, 7, true}, RolloutRow{"D5_100_120", 5, 100, 120, 5, 6, true},
-                    RolloutRow{"D5_100_100", 5, 100, 100, 5, 5, false}, RolloutRow{"D7_0_100", 7, 0, 100, 0, 7, true},
-                    RolloutRow{"D7_50_200", 7, 50, 200, 4, 14, true}, RolloutRow{"D7_57_100", 7, 57, 100, 4, 7, true},
-                    RolloutRow{"D7_100_150", 7, 100, 150, 7, 10, true}),
-    [](const testing::TestParamInfo<RolloutRow>& info) { return std::string(info.param.name); });
+const RolloutRow kRolloutRows[] = {
+    {"D0", 0, 100, 200, 0, 0, true},          {"D1_0_100", 1, 0, 100, 0, 1, true},
+    {"D1_0_200", 1, 0, 200, 0, 2, true},      {"D1_100_200", 1, 100, 200, 1, 2, true},
+    {"D1_50_200", 1, 50, 200, 1, 2, true},    {"D1_100_100", 1, 100, 100, 1, 1, false},
+    {"D1_50_100", 1, 50, 100, 1, 1, false},   {"D1_100_150", 1, 100, 150, 1, 1, false},
+    {"D2_50_100", 2, 50, 100, 1, 2, true},    {"D2_100_100", 2, 100, 100, 2, 2, false},
+    {"D3_0_100", 3, 0, 100, 0, 3, true},      {"D3_50_100", 3, 50, 100, 2, 3, true},
+    {"D3_67_100", 3, 67, 100, 3, 3, false},   {"D3_100_150", 3, 100, 150, 3, 4, true},
+    {"D3_100_200", 3, 100, 200, 3, 6, true},  {"D5_0_100", 5, 0, 100, 0, 5, true},
+    {"D5_60_140", 5, 60, 140, 3, 7, true},    {"D5_100_120", 5, 100, 120, 5, 6, true},
+    {"D5_100_100", 5, 100, 100, 5, 5, false}, {"D7_0_100", 7, 0, 100, 0, 7, true},
+    {"D7_50_200", 7, 50, 200, 4, 14, true},   {"D7_57_100", 7, 57, 100, 4, 7, true},
+    {"D7_100_150", 7, 100, 150, 7, 10, true},
+};
+
+INSTANTIATE_TEST_SUITE_P(Edges, Rollout, testing::Combine(testing::ValuesIn(kRolloutRows), testing::Bool()),
+                         [](const testing::TestParamInfo<std::tuple<RolloutRow, bool>>& info) {
+                           return StrCat(std::get<0>(info.param).name, std::get<1>(info.param) ? "_checks" : "");
+                         });
 
 TEST(Rollout, StuckReasonClearsOnceMaximumPercentIsRaised) {
   FakeCluster c(1, 100, 100);
@@ -526,6 +541,30 @@ TEST(Rollout, TasksOfUnknownDeploymentsAreStoppedFirst) {
   ASSERT_EQ(plan.stops.size(), 2u);
   EXPECT_EQ(c.Task(plan.stops[0].task_id)->deployment_id, "ecs-svc/0000000000000000001");
   EXPECT_TRUE(c.Settle());
+}
+
+TEST(Rollout, ProtectedOldTasksWaitForExpiry) {
+  FakeCluster c(2, 0, 100);
+  ASSERT_TRUE(c.Settle());
+  c.tasks[0].protected_until = c.now + 120;
+  const std::string shielded = c.tasks[0].id;
+  const std::string second = c.NewDeployment(2);
+  Plan plan = c.Run();
+  ASSERT_EQ(plan.stops.size(), 1u);
+  EXPECT_NE(plan.stops[0].task_id, shielded);
+  EXPECT_EQ(plan.wake_at, c.now + 120);
+  c.Step();
+  c.Run();
+  c.Step();
+  c.Run();
+  EXPECT_EQ(c.Primary().rollout_state(), "IN_PROGRESS");
+  EXPECT_NE(c.Task(shielded), nullptr);
+  c.now += 120;
+  plan = c.Run();
+  ASSERT_EQ(plan.stops.size(), 1u);
+  EXPECT_EQ(plan.stops[0].task_id, shielded);
+  EXPECT_TRUE(c.Settle());
+  EXPECT_EQ(c.OfDeployment(second), 2);
 }
 
 TEST(Rollout, IdleActiveDeploymentsAreDroppedAtOnce) {
@@ -746,6 +785,19 @@ TEST(Lost, ReplacedAfterThresholdThenNewestTrimmedWhenTheAgentReturns) {
   EXPECT_TRUE(c.Settle());
   EXPECT_NE(c.Task(on_lost), nullptr);
   EXPECT_EQ(c.Total(), 3);
+}
+
+TEST(Lost, EventPerInstanceCountsItsTasks) {
+  FakeCluster c(4, 100, 200, 2);
+  c.record.mutable_service()->set_lost_after_seconds(90);
+  ASSERT_TRUE(c.Settle());
+  c.Disconnect("i-0");
+  c.Step(90);
+  Plan plan = c.Run();
+  EXPECT_EQ(plan.start, 2);
+  EXPECT_EQ(c.Events("(service web) 2 tasks on container instance i-0 are lost: its agent has been disconnected for "
+                     "more than 90 s; replacing them."),
+            1);
 }
 
 TEST(Lost, OffByDefault) {
@@ -1207,6 +1259,22 @@ TEST(Daemon, DisconnectedOrThrottledInstancesGetNoTask) {
   c.Step();
   c.Run();
   EXPECT_TRUE(c.record.steady()) << "the disconnected instance does not count";
+}
+
+TEST(Daemon, UnhealthyTaskIsReplacedOnItsInstance) {
+  FakeCluster c = Daemon(2, 0);
+  c.record.mutable_service()->set_health_check_grace_period_seconds(10);
+  ASSERT_TRUE(c.Settle());
+  c.tasks[1].health = TaskHealth::kUnhealthy;
+  const std::string instance = c.tasks[1].instance_id;
+  c.now = c.tasks[1].started_at + 10;
+  Plan plan = c.Run();
+  ASSERT_EQ(plan.stops.size(), 1u);
+  EXPECT_EQ(plan.stops[0].reason, kReasonHealthCheck);
+  EXPECT_TRUE(plan.start_on.empty()) << "the stopping task holds the instance";
+  c.Step();
+  EXPECT_EQ(c.record.consecutive_failures(), 1);
+  EXPECT_EQ(c.Run().start_on, (std::vector<std::string>{instance}));
 }
 
 TEST(Daemon, StoppingTaskBlocksItsInstance) {
