@@ -46,6 +46,19 @@ absl::StatusOr<Api::Tagged> Api::FindTagged(const std::string& arn_text) {
       InstanceEntry* inst = &it->second;
       return Tagged{inst->record.mutable_instance()->mutable_tags(), [this, inst](Txn& t) { PutInstance(t, *inst); }};
     }
+    case ResourceKind::kService: {
+      std::vector<std::string> parts = absl::StrSplit(ToAbsl(arn.resource), '/');
+      if (parts.size() != 2 || !IsValidName(parts[1])) {
+        return InvalidParameter("resourceArn: '", arn_text, "' is malformed (expected service/<cluster>/<name>)");
+      }
+      ClusterEntry* c = state_->FindCluster(parts[0]);
+      if (c == nullptr) return missing();
+      auto it = c->services.find(parts[1]);
+      if (it == c->services.end() || !it->second.active()) return missing();
+      ServiceEntry* service = &it->second;
+      return Tagged{service->record.mutable_service()->mutable_tags(),
+                    [this, service](Txn& t) { PutService(t, *service); }};
+    }
     default:
       return missing();
   }

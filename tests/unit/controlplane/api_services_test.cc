@@ -468,6 +468,38 @@ TEST_F(ServicesApiTest, DaemonRunsOneTaskOnEveryEligibleInstance) {
   EXPECT_EQ(Describe("d").desired_count(), 2);
 }
 
+TEST_F(ServicesApiTest, ServicesAreTaggable) {
+  v1::Service created;
+  ASSERT_TRUE(Create(R"({"serviceName":"svc","taskDefinition":"web","desiredCount":0,
+                         "tags":[{"key":"team","value":"a"}]})",
+                     &created)
+                  .ok());
+  v1::TagResourceResponse tagged;
+  ASSERT_TRUE(Do(&Api::TagResource,
+                 Json<v1::TagResourceRequest>(StrCat(R"({"resourceArn":")", created.service_arn(),
+                                                     R"(","tags":[{"key":"env","value":"prod"}]})")),
+                 &tagged)
+                  .ok());
+  v1::ListTagsForResourceResponse tags;
+  ASSERT_TRUE(Do(&Api::ListTagsForResource,
+                 Json<v1::ListTagsForResourceRequest>(StrCat(R"({"resourceArn":")", created.service_arn(), R"("})")),
+                 &tags)
+                  .ok());
+  EXPECT_EQ(tags.tags_size(), 2);
+  v1::DescribeServicesResponse described;
+  ASSERT_TRUE(Do(&Api::DescribeServices, Json<v1::DescribeServicesRequest>(R"({"services":["svc"]})"), &described)
+                  .ok());
+  EXPECT_EQ(described.services(0).tags_size(), 0) << "tags only with include TAGS";
+  v1::DescribeServicesResponse with_tags;
+  ASSERT_TRUE(Do(&Api::DescribeServices,
+                 Json<v1::DescribeServicesRequest>(R"({"services":["svc","nosuch"],"include":["TAGS"]})"), &with_tags)
+                  .ok());
+  ASSERT_EQ(with_tags.services_size(), 1);
+  EXPECT_EQ(with_tags.services(0).tags_size(), 2);
+  ASSERT_EQ(with_tags.failures_size(), 1);
+  EXPECT_EQ(with_tags.failures(0).reason(), "MISSING");
+}
+
 TEST_F(ServicesApiTest, ServicesSurviveARestart) {
   Instance("az-1");
   ASSERT_TRUE(Create(R"({"serviceName":"svc","taskDefinition":"web","desiredCount":2,"lostAfterSeconds":30})").ok());
