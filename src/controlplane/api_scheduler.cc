@@ -289,6 +289,7 @@ void Api::ReconcileService(Txn& txn, ClusterEntry& cluster, ServiceEntry& servic
   const scheduler::Options& rules = options_.services.rules;
   scheduler::Plan plan = scheduler::Reconcile(rec, tasks, instances, policy, now, rules, [] { return NewId(); });
   bool changed = plan.record_changed;
+  if (!service.active()) --cluster.active_services;  // a deleted service's last task is gone: INACTIVE
 
   for (const auto& stop : plan.stops) {
     auto it = cluster.tasks.find(stop.task_id);

@@ -353,6 +353,10 @@ TEST_F(ServicesApiTest, DeleteNeedsScaleToZeroOrForceAndEndsInactive) {
   Converge();
   Tick();
   EXPECT_EQ(Describe().status(), "INACTIVE");
+  {
+    absl::ReaderMutexLock lock(&mu_);
+    EXPECT_EQ(state_.FindCluster("default")->active_services, 0);
+  }
   v1::ListServicesResponse list;
   ASSERT_TRUE(Do(&Api::ListServices, v1::ListServicesRequest(), &list).ok());
   EXPECT_EQ(list.service_arns_size(), 0);
