@@ -371,6 +371,9 @@ bool Api::ApplyTaskReport(ClusterEntry& cluster, TaskEntry& task, const v1::Task
         }
         t->set_execution_stopped_at(change.has_execution_stopped_at() ? change.execution_stopped_at() : now);
         t->set_stopped_at(change.has_stopped_at() ? change.stopped_at() : now);
+        // Stopping began no later than the agent saw the task stop (its clock, not this report's
+        // arrival, when the report carries both at once).
+        if (t->stopping_at() > t->stopped_at()) t->set_stopping_at(t->stopped_at());
         for (auto& c : *t->mutable_containers()) c.set_last_status("STOPPED");
       }
     }

@@ -125,6 +125,21 @@ TEST_F(AgentApiTest, PollReturnsTheDesiredStateWithDefinitionsAndAssignedHostPor
   EXPECT_EQ(third.tasks_size(), 0);
 }
 
+TEST_F(AgentApiTest, StoppingAtIsNeverAfterStoppedAt) {
+  const std::string arn = RunTask();
+  ASSERT_TRUE(Report(R"({"tasks":[{"taskArn":")" + arn + R"(","status":"RUNNING"}]})").ok());
+  // The agent saw the container exit 5 s before its report arrives.
+  const double exited = clock_.NowSeconds() - 5;
+  ASSERT_TRUE(Report(R"({"tasks":[{"taskArn":")" + arn + R"(","status":"STOPPED","stopCode":"EssentialContainerExited",
+                         "stoppedAt":)" +
+                     std::to_string(exited) + "}]}")
+                  .ok());
+  v1::Task t = Describe(arn);
+  EXPECT_EQ(t.last_status(), "STOPPED");
+  EXPECT_LE(t.stopping_at(), t.stopped_at());
+  EXPECT_NEAR(t.stopped_at(), exited, 1e-3);
+}
+
 TEST_F(AgentApiTest, ParkedPollWakesWhenATaskIsPlacedAndExpiresOtherwise) {
   uint64_t v = PollNow(0).version();
   v1::PollRequest req;
