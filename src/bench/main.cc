@@ -26,6 +26,7 @@ std::vector<std::unique_ptr<Scenario>> Scenarios() {
   all.push_back(NewRunTaskScenario());
   all.push_back(NewAgentsScenario());
   all.push_back(NewTaskStartScenario());
+  all.push_back(NewServicesScenario());
   return all;
 }
 

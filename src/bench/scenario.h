@@ -75,5 +75,7 @@ std::unique_ptr<Scenario> NewRunTaskScenario();
 std::unique_ptr<Scenario> NewAgentsScenario();
 // RunTask to RUNNING on a real agent, split by phase (taskstart.cc).
 std::unique_ptr<Scenario> NewTaskStartScenario();
+// A replica service on simulated agents: steady state, rollouts, lost agents (services.cc).
+std::unique_ptr<Scenario> NewServicesScenario();
 
 }  // namespace berth::bench
