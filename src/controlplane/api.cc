@@ -16,7 +16,8 @@ Api::Api(ApiOptions options, State* state, absl::Mutex* mu, CommitPipeline* pipe
       state_(state),
       mu_(mu),
       pipeline_(pipeline),
-      clock_(clock) {}
+      clock_(clock),
+      started_at_(clock->NowSeconds()) {}
 
 void Api::Submit(std::function<absl::Status(Txn&)> apply, Done done) {
   pipeline_->Submit(Proposal{std::move(apply), std::move(done)});

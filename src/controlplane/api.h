@@ -12,9 +12,11 @@
 // Thread-safe: methods may be called concurrently from any number of threads.
 #pragma once
 
+#include <deque>
 #include <functional>
 #include <string>
 
+#include "absl/container/flat_hash_set.h"
 #include "absl/status/status.h"
 #include "absl/synchronization/mutex.h"
 #include "berth/common/arn.h"
@@ -199,6 +201,11 @@ class Api {
 
   // The service scheduler (proposal side): reconciles one service and carries out the plan.
   void ReconcileService(Txn& txn, ClusterEntry& cluster, ServiceEntry& service);
+  // Counts the service tasks that reached STOPPED since the last call against their deployments
+  // (scheduler::OnTaskStopped), persisting each changed service once.
+  void ApplyStoppedServiceTasks(Txn& txn);
+  // Queues services for ServiceTick (scheduler_mu_ held).
+  void QueueService(const ServiceKey& key) ABSL_EXCLUSIVE_LOCKS_REQUIRED(scheduler_mu_);
   // Marks a task desired STOPPED (StopTask, the scheduler).
   void StopTaskRecord(Txn& txn, ClusterEntry& cluster, TaskEntry& task, const std::string& stop_code,
                       const std::string& reason);
@@ -274,10 +281,15 @@ class Api {
   const placement::Engine engine_{};
   AgentSessions sessions_;
   int64_t next_agent_check_us_ = 0;  // AgentTick's thread only
+  // When this berthd started (wall clock seconds): an agent's disconnection counts for the
+  // disconnect policy from no earlier than this, so a control-plane outage does not make tasks lost.
+  const double started_at_;
 
   // Service scheduler bookkeeping (scheduler_mu_ is taken after the state mutex, never before).
   absl::Mutex scheduler_mu_;
-  absl::btree_set<ServiceKey> queued_services_ ABSL_GUARDED_BY(scheduler_mu_);
+  // Services waiting to be reconciled, first queued first served (a service is queued once).
+  std::deque<ServiceKey> queue_ ABSL_GUARDED_BY(scheduler_mu_);
+  absl::flat_hash_set<ServiceKey> queued_ ABSL_GUARDED_BY(scheduler_mu_);
   absl::btree_map<ServiceKey, int64_t> service_wake_us_ ABSL_GUARDED_BY(scheduler_mu_);  // monotonic
   bool reconcile_in_flight_ ABSL_GUARDED_BY(scheduler_mu_) = false;
   int64_t next_resync_us_ ABSL_GUARDED_BY(scheduler_mu_) = 0;

@@ -180,6 +180,7 @@ void Api::RegisterContainerInstance(const v1::RegisterContainerInstanceRequest& 
           inst = &state_->AddInstance(*c, std::move(rec));
         } else {
           *inst->record.mutable_instance() = std::move(ci);
+          inst->record.set_disconnected_at(0);  // connected again by registering
         }
         for (const auto& a : request.attributes()) {
           v1::AttributeRecord rec;

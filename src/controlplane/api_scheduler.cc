@@ -25,6 +25,9 @@ namespace berth::controlplane {
 namespace {
 
 constexpr size_t kMaxTaskIdsInEvent = 10;
+// Most tasks one service places per pass; the rest follow in the next pass at once, so one
+// proposal (and the readers waiting behind it) stays short.
+constexpr int kMaxStartsPerPass = 500;
 
 // Whether an essential container of the task definition has a health check.
 bool HasHealthChecks(const v1::TaskDefinition& td) {
@@ -85,8 +88,9 @@ absl::StatusOr<Api::Launch> Api::ServiceLaunch(const ClusterEntry& cluster, cons
   return l;
 }
 
-void Api::OnBatchApplied(Txn& txn) {
+void Api::ApplyStoppedServiceTasks(Txn& txn) {
   const double now = clock_->NowSeconds();
+  absl::flat_hash_set<ServiceEntry*> changed;
   for (const auto& [cluster, task_id] : state_->TakeStoppedServiceTasks()) {
     ClusterEntry* c = state_->FindCluster(cluster);
     if (c == nullptr) continue;
@@ -95,13 +99,22 @@ void Api::OnBatchApplied(Txn& txn) {
     auto s = c->services.find(t->second.record.service());
     if (s == c->services.end()) continue;
     if (scheduler::OnTaskStopped(s->second.record, t->second.record, now, options_.services.rules, NewDeploymentId())) {
-      PutService(txn, s->second);
+      changed.insert(&s->second);
     }
   }
+  for (ServiceEntry* service : changed) PutService(txn, *service);
+}
+
+void Api::QueueService(const ServiceKey& key) {
+  if (queued_.insert(key).second) queue_.push_back(key);
+}
+
+void Api::OnBatchApplied(Txn& txn) {
+  ApplyStoppedServiceTasks(txn);
   absl::btree_set<ServiceKey> dirty = state_->TakeDirtyServices();
   if (dirty.empty()) return;
   absl::MutexLock lock(&scheduler_mu_);
-  queued_services_.insert(dirty.begin(), dirty.end());
+  for (const auto& key : dirty) QueueService(key);
 }
 
 void Api::ServiceTick() {
@@ -118,21 +131,22 @@ void Api::ServiceTick() {
       purge = true;
       for (const auto& [name, c] : state_->clusters()) {
         for (const auto& [service, entry] : c->services) {
-          if (entry.active()) queued_services_.insert({name, service});
+          if (entry.active()) QueueService({name, service});
         }
       }
     }
     for (auto it = service_wake_us_.begin(); it != service_wake_us_.end();) {
       if (it->second <= now) {
-        queued_services_.insert(it->first);
+        QueueService(it->first);
         it = service_wake_us_.erase(it);
       } else {
         ++it;
       }
     }
-    while (!queued_services_.empty() && keys.size() < options_.services.max_per_pass) {
-      keys.push_back(*queued_services_.begin());
-      queued_services_.erase(queued_services_.begin());
+    while (!queue_.empty() && keys.size() < options_.services.max_per_pass) {
+      queued_.erase(queue_.front());
+      keys.push_back(std::move(queue_.front()));
+      queue_.pop_front();
     }
     if (keys.empty() && !purge) return;
     reconcile_in_flight_ = true;
@@ -172,6 +186,8 @@ void Api::ServiceTick() {
 }
 
 void Api::ReconcileService(Txn& txn, ClusterEntry& cluster, ServiceEntry& service) {
+  // Stops recorded earlier in this batch count (throttle, circuit breaker) before deciding.
+  ApplyStoppedServiceTasks(txn);
   v1::ServiceRecord& rec = service.record;
   const v1::Service& svc = rec.service();
   if (svc.status() == "INACTIVE") return;
@@ -226,7 +242,9 @@ void Api::ReconcileService(Txn& txn, ClusterEntry& cluster, ServiceEntry& servic
       const auto& ci = inst->second.record.instance();
       st.instance_draining = ci.status() == "DRAINING";
       st.agent_connected = ci.agent_connected();
-      st.disconnected_at = inst->second.record.disconnected_at();
+      // A disconnection counts from no earlier than this berthd's start (see started_at_).
+      const double since = inst->second.record.disconnected_at();
+      st.disconnected_at = since > 0 ? std::max(since, started_at_) : 0;
     }
     const placement::InstanceView* view = cluster.view.Find(st.instance_id);
     for (const auto& s : strategies) {
@@ -289,7 +307,6 @@ void Api::ReconcileService(Txn& txn, ClusterEntry& cluster, ServiceEntry& servic
   const scheduler::Options& rules = options_.services.rules;
   scheduler::Plan plan = scheduler::Reconcile(rec, tasks, instances, policy, now, rules, [] { return NewId(); });
   bool changed = plan.record_changed;
-  if (!service.active()) --cluster.active_services;  // a deleted service's last task is gone: INACTIVE
 
   for (const auto& stop : plan.stops) {
     auto it = cluster.tasks.find(stop.task_id);
@@ -298,6 +315,12 @@ void Api::ReconcileService(Txn& txn, ClusterEntry& cluster, ServiceEntry& servic
   }
 
   double wake_at = plan.wake_at;
+  bool unplaced = false;
+  if (plan.start > kMaxStartsPerPass || static_cast<int>(plan.start_on.size()) > kMaxStartsPerPass) {
+    plan.start = std::min(plan.start, kMaxStartsPerPass);
+    if (static_cast<int>(plan.start_on.size()) > kMaxStartsPerPass) plan.start_on.resize(kMaxStartsPerPass);
+    wake_at = now;  // the next pass places the rest
+  }
   if (plan.start > 0 || !plan.start_on.empty()) {
     auto launch = ServiceLaunch(cluster, service);
     google::protobuf::RepeatedPtrField<v1::Task> started;
@@ -312,6 +335,7 @@ void Api::ReconcileService(Txn& txn, ClusterEntry& cluster, ServiceEntry& servic
       result = ApplyLaunch(txn, *launch, &started, &failures);
     }
     if (!result.ok()) {
+      unplaced = true;
       changed |= scheduler::AddEvent(
           rec, NewId(), StrCat("(service ", name, ") failed to launch a task: ", std::string(result.message())), now,
           rules);
@@ -329,6 +353,7 @@ void Api::ReconcileService(Txn& txn, ClusterEntry& cluster, ServiceEntry& servic
           rules);
     }
     if (!failures.empty()) {
+      unplaced = true;
       const v1::Failure& f = failures[0];
       std::string message =
           f.reason() == "MISSING" || f.reason() == "INACTIVE"
@@ -342,6 +367,12 @@ void Api::ReconcileService(Txn& txn, ClusterEntry& cluster, ServiceEntry& servic
     }
   }
   if (changed) PutService(txn, service);
+  if (!service.active()) --cluster.active_services;  // a deleted service's last task is gone: INACTIVE
+  if (service.active() && (daemon || unplaced)) {
+    cluster.instance_watchers.insert(name);
+  } else {
+    cluster.instance_watchers.erase(name);
+  }
   if (wake_at > 0) {
     const int64_t at = clock_->MonotonicMicros() + static_cast<int64_t>((wake_at - now) * 1e6);
     absl::MutexLock lock(&scheduler_mu_);

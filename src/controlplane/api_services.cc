@@ -13,8 +13,9 @@ namespace berth::controlplane {
 namespace {
 
 constexpr int kMaxServicesPerDescribe = 10;
-constexpr int kMaxTasksPerProtection = 10;
-constexpr int kMaxDesiredCount = 5000;  // ECS: tasks per service
+constexpr int kMaxTasksPerProtectionUpdate = 10;
+constexpr int kMaxTasksPerProtectionGet = 100;
+constexpr int kDefaultListServicesPage = 10;  // as ECS
 constexpr int kDefaultProtectionMinutes = 120;
 constexpr int kMaxProtectionMinutes = 2880;
 constexpr int kMaxLostAfterSeconds = 7 * 24 * 3600;
@@ -118,6 +119,17 @@ absl::Status RefuseUnsupported(const Request& request) {
 
 bool IsDaemon(const v1::Service& s) { return s.scheduling_strategy() == "DAEMON"; }
 
+// The service's constraints and its task definition's together stay within the limit, as RunTask's
+// do (checked once both are known, so that a service never exists that could not launch).
+absl::Status CheckConstraintCount(int service_constraints, const v1::TaskDefinition& td, const Limits& limits) {
+  const int total = service_constraints + td.placement_constraints_size();
+  if (total > limits.max_placement_constraints) {
+    return InvalidParameter("placementConstraints: at most ", limits.max_placement_constraints,
+                            " together with the task definition's (got ", total, ")");
+  }
+  return absl::OkStatus();
+}
+
 }  // namespace
 
 std::string NewDeploymentId() {
@@ -193,9 +205,9 @@ void Api::CreateService(const v1::CreateServiceRequest& request, v1::CreateServi
     if (!request.has_desired_count()) {
       return done(InvalidParameter("desiredCount: required for a REPLICA service"));
     }
-    if (request.desired_count() < 0 || request.desired_count() > kMaxDesiredCount) {
-      return done(InvalidParameter("desiredCount: must be between 0 and ", kMaxDesiredCount, " (got ",
-                                   request.desired_count(), ")"));
+    if (request.desired_count() < 0 || request.desired_count() > options_.limits.max_tasks_per_service) {
+      return done(InvalidParameter("desiredCount: must be between 0 and ", options_.limits.max_tasks_per_service,
+                                   " (got ", request.desired_count(), ")"));
     }
   } else {
     if (request.has_desired_count() && request.desired_count() != 0) {
@@ -264,7 +276,7 @@ void Api::CreateService(const v1::CreateServiceRequest& request, v1::CreateServi
                                   "' already exists in cluster '", cluster, "' (", it->second.record.service().status(),
                                   ")");
         }
-        if (c->active_services >= kMaxDesiredCount) {
+        if (c->active_services >= options_.limits.max_services_per_cluster) {
           return WithType(
               Conflict("cluster '", cluster, "' already has ", c->active_services, " services, the limit per cluster"),
               "LimitExceededException");
@@ -287,6 +299,8 @@ void Api::CreateService(const v1::CreateServiceRequest& request, v1::CreateServi
           return InvalidParameter("taskDefinition: ", ref.family, ":", td->task_definition().revision(),
                                   " is not compatible with launch type ", rec->service().launch_type());
         }
+        RETURN_IF_ERROR(
+            CheckConstraintCount(rec->service().placement_constraints_size(), td->task_definition(), options_.limits));
         const double now = clock_->NowSeconds();
         v1::ServiceRecord record = *rec;
         record.set_family(ref.family);
@@ -312,9 +326,10 @@ void Api::UpdateService(const v1::UpdateServiceRequest& request, v1::UpdateServi
   auto name = arns_.ServiceName(request.service(), cluster, "service");
   if (!name.ok()) return done(WithType(name.status(), "InvalidParameterException"));
   if (absl::Status s = RefuseUnsupported(request); !s.ok()) return done(s);
-  if (request.has_desired_count() && (request.desired_count() < 0 || request.desired_count() > kMaxDesiredCount)) {
-    return done(InvalidParameter("desiredCount: must be between 0 and ", kMaxDesiredCount, " (got ",
-                                 request.desired_count(), ")"));
+  if (request.has_desired_count() &&
+      (request.desired_count() < 0 || request.desired_count() > options_.limits.max_tasks_per_service)) {
+    return done(InvalidParameter("desiredCount: must be between 0 and ", options_.limits.max_tasks_per_service,
+                                 " (got ", request.desired_count(), ")"));
   }
   if (absl::Status s = ValidateDeploymentConfiguration(request.deployment_configuration()); !s.ok()) return done(s);
   std::vector<placement::Constraint> constraints;
@@ -367,6 +382,18 @@ void Api::UpdateService(const v1::UpdateServiceRequest& request, v1::UpdateServi
           if (!compatible) {
             return InvalidParameter("taskDefinition: ", ref->family, ":", td->task_definition().revision(),
                                     " is not compatible with launch type ", current.launch_type());
+          }
+        }
+        {
+          const v1::TaskDefinitionRecord* effective =
+              td != nullptr
+                  ? td
+                  : state_->FindTaskDefinition(entry.record.family(), entry.record.task_definition_revision());
+          const int service_constraints = request.placement_constraints().empty()
+                                              ? current.placement_constraints_size()
+                                              : request.placement_constraints_size();
+          if (effective != nullptr) {
+            RETURN_IF_ERROR(CheckConstraintCount(service_constraints, effective->task_definition(), options_.limits));
           }
         }
         v1::ServiceRecord record = entry.record;
@@ -443,9 +470,10 @@ void Api::DeleteService(const v1::DeleteServiceRequest& request, v1::DeleteServi
         record.mutable_service()->set_status("DRAINING");
         record.mutable_service()->set_desired_count(0);
         ServiceEntry& entry = state_->PutService(*c, std::move(record));
+        // ECS answers with the service DRAINING; the pass below may already finish it.
+        RenderService(*c, entry, true, response->mutable_service());
         ReconcileService(txn, *c, entry);
         PutService(txn, entry);
-        RenderService(*c, entry, true, response->mutable_service());
         return absl::OkStatus();
       },
       std::move(done));
@@ -497,9 +525,11 @@ void Api::ListServices(const v1::ListServicesRequest& request, v1::ListServicesR
   if (!after.ok()) return done(after.status());
   auto page = PageSize(request.has_max_results(), request.max_results());
   if (!page.ok()) return done(page.status());
+  const int page_size = request.has_max_results() ? *page : kDefaultListServicesPage;
   if (request.has_launch_type() && request.launch_type() != "EC2" && request.launch_type() != "EXTERNAL" &&
-      request.launch_type() != "FARGATE") {
-    return done(InvalidParameter("launchType: must be EC2, EXTERNAL or FARGATE (got '", request.launch_type(), "')"));
+      request.launch_type() != "FARGATE" && request.launch_type() != "MANAGED_INSTANCES") {
+    return done(InvalidParameter("launchType: must be EC2, EXTERNAL, FARGATE or MANAGED_INSTANCES (got '",
+                                 request.launch_type(), "')"));
   }
   if (request.has_scheduling_strategy() && request.scheduling_strategy() != "REPLICA" &&
       request.scheduling_strategy() != "DAEMON") {
@@ -514,7 +544,7 @@ void Api::ListServices(const v1::ListServicesRequest& request, v1::ListServicesR
     if (s.status() == "INACTIVE") continue;
     if (request.has_launch_type() && s.launch_type() != request.launch_type()) continue;
     if (request.has_scheduling_strategy() && s.scheduling_strategy() != request.scheduling_strategy()) continue;
-    if (response->service_arns_size() == *page) {
+    if (response->service_arns_size() == page_size) {
       response->set_next_token(EncodePageToken(std::prev(it)->first));
       break;
     }
@@ -528,7 +558,7 @@ void Api::UpdateTaskProtection(const v1::UpdateTaskProtectionRequest& request,
   absl::Status error;
   std::string cluster = ClusterFromRequest(request.has_cluster(), request.cluster(), &error);
   if (!error.ok()) return done(error);
-  auto ids = ParseIds(request.tasks(), cluster, "tasks", ResourceKind::kTask, kMaxTasksPerProtection);
+  auto ids = ParseIds(request.tasks(), cluster, "tasks", ResourceKind::kTask, kMaxTasksPerProtectionUpdate);
   if (!ids.ok()) return done(ids.status());
   if (!request.has_protection_enabled()) {
     return done(InvalidParameter("protectionEnabled: required: true to protect the tasks, false to release them"));
@@ -588,7 +618,7 @@ void Api::GetTaskProtection(const v1::GetTaskProtectionRequest& request, v1::Get
   absl::Status error;
   std::string cluster = ClusterFromRequest(request.has_cluster(), request.cluster(), &error);
   if (!error.ok()) return done(error);
-  auto ids = ParseIds(request.tasks(), cluster, "tasks", ResourceKind::kTask, kMaxTasksPerProtection);
+  auto ids = ParseIds(request.tasks(), cluster, "tasks", ResourceKind::kTask, kMaxTasksPerProtectionGet);
   if (!ids.ok()) return done(ids.status());
   const double now = clock_->NowSeconds();
   absl::ReaderMutexLock lock(mu_);

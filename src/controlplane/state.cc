@@ -209,6 +209,7 @@ void State::RemoveService(ClusterEntry& cluster, const std::string& name) {
   auto it = cluster.services.find(name);
   if (it == cluster.services.end()) return;
   if (it->second.active()) --cluster.active_services;
+  cluster.instance_watchers.erase(name);
   cluster.services.erase(it);
 }
 
@@ -231,10 +232,16 @@ InstanceEntry& State::AddInstance(ClusterEntry& cluster, v1::ContainerInstanceRe
 }
 
 void State::RefreshInstanceView(ClusterEntry& cluster, InstanceEntry& instance) {
-  // Draining, connectivity, registration and attributes all matter to services.
-  for (const auto& [name, service] : cluster.services) {
-    if (service.active()) dirty_services_.insert({instance.record.cluster(), name});
+  // Draining, connectivity, registration and attributes matter to the services with tasks here
+  // and to those watching for instances (daemons, services waiting for room).
+  const std::string& cluster_name = instance.record.cluster();
+  for (const auto& task_id : instance.task_ids) {
+    auto t = cluster.tasks.find(task_id);
+    if (t != cluster.tasks.end() && !t->second.record.service().empty()) {
+      dirty_services_.insert({cluster_name, t->second.record.service()});
+    }
   }
+  for (const auto& name : cluster.instance_watchers) dirty_services_.insert({cluster_name, name});
   const auto& ci = instance.record.instance();
   const std::string& id = instance.record.id();
   bool registered = ci.status() == "ACTIVE" || ci.status() == "DRAINING";

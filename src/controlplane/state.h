@@ -67,7 +67,10 @@ struct ClusterEntry {
   absl::btree_map<std::string, InstanceEntry> instances;  // by instance id
   absl::btree_map<std::string, TaskEntry> tasks;          // by task id
   absl::btree_map<std::string, ServiceEntry> services;    // by service name (INACTIVE ones too)
-  placement::ClusterView view;                            // ACTIVE and DRAINING instances
+  // Services that an instance change may help, besides those with tasks on the instance: DAEMON
+  // services, and services with tasks the last pass could not place. Kept by the scheduler.
+  absl::btree_set<std::string> instance_watchers;
+  placement::ClusterView view;  // ACTIVE and DRAINING instances
   // STOPPED tasks by (stoppedAt, id), for retention.
   absl::btree_set<std::pair<double, std::string>> stopped_tasks;
   int64_t running_tasks = 0;

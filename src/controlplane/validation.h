@@ -21,6 +21,8 @@ struct Limits {
   size_t max_overrides_bytes = 8 * 1024;
   int max_placement_constraints = 10;  // RunTask's together with the task definition's
   int max_placement_strategies = 5;
+  int max_services_per_cluster = 5000;
+  int max_tasks_per_service = 5000;  // a REPLICA service's desiredCount
 };
 
 // The facts registration derives from a valid task definition.

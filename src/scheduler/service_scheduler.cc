@@ -294,11 +294,20 @@ void UpdateSteady(Pass& p, bool steady) {
 
 // Rule 0: a deleted service stops everything, then becomes INACTIVE.
 void ReconcileDeleting(Pass& p, const std::vector<ServiceTask>& tasks) {
+  // Tasks lost per the disconnect policy are told to stop (for when their agent returns) but do
+  // not hold the service DRAINING: their agent may never come back.
+  const int lost_after = p.record().service().lost_after_seconds();
+  size_t waiting = 0;
   for (const ServiceTask& t : tasks) {
     if (t.phase != TaskPhase::kStopping) p.Stop(t, kReasonServiceDeleted);
+    const bool lost =
+        lost_after > 0 && !t.agent_connected && t.disconnected_at > 0 && p.now() - t.disconnected_at >= lost_after;
+    if (!lost) {
+      ++waiting;
+    }
   }
   p.StopEvent();
-  if (tasks.empty()) {
+  if (waiting == 0) {
     v1::ServiceRecord& r = p.record();
     r.mutable_service()->set_status(kServiceInactive);
     r.set_deleted_at(p.now());
@@ -336,10 +345,15 @@ void ReconcileReplica(Pass& p, const std::vector<ServiceTask>& tasks, const Scal
     }
     remaining.push_back(&t);
   }
-  for (const auto& [instance, n] : lost_on) {
-    p.Event(StrCat(tag, " ", n, n == 1 ? " task" : " tasks", " on container instance ", instance,
-                   n == 1 ? " is" : " are", " lost: its agent has been disconnected for more than ", lost_after,
-                   " s; replacing ", n == 1 ? "it." : "them."),
+  // One event for all of them (one per instance could crowd every other event out of the list).
+  if (!lost_on.empty()) {
+    int n = 0;
+    for (const auto& [instance, count] : lost_on) n += count;
+    std::string where = lost_on.size() == 1
+                            ? StrCat("container instance ", lost_on.begin()->first)
+                            : StrCat(lost_on.size(), " container instances (", lost_on.begin()->first, " and others)");
+    p.Event(StrCat(tag, " ", n, n == 1 ? " task" : " tasks", " on ", where, n == 1 ? " is" : " are",
+                   " lost: disconnected for more than ", lost_after, " s; replacing ", n == 1 ? "it." : "them."),
             true);
   }
 
@@ -718,8 +732,17 @@ Plan Reconcile(v1::ServiceRecord& service, const std::vector<ServiceTask>& tasks
   if (status == kServiceDraining) {
     ReconcileDeleting(pass, tasks);
   } else {
-    BERTH_CHECK_MSG(service.deployments_size() > 0 && service.deployments(0).deployment().status() == kStatusPrimary,
-                    "an ACTIVE service's first deployment is its PRIMARY");
+    if (service.deployments_size() == 0 || service.deployments(0).deployment().status() != kStatusPrimary) {
+      // Not a record this code writes (an ACTIVE service always has its PRIMARY first): leave it
+      // alone rather than guess, and say so.
+      AddEvent(service, event_id(),
+               StrCat(ServiceTag(service), " cannot be scheduled: its record has no PRIMARY deployment; update the ",
+                      "service with forceNewDeployment to start one."),
+               now, options);
+      Plan plan;
+      plan.record_changed = !google::protobuf::util::MessageDifferencer::Equals(before, service);
+      return plan;
+    }
     if (service.service().scheduling_strategy() == kDaemon) {
       ReconcileDaemon(pass, tasks, instances);
     } else {

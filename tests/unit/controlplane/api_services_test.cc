@@ -160,7 +160,20 @@ TEST_F(ServicesApiTest, CreateServiceRefusesBadRequestsNamingTheField) {
       {R"({"serviceName":"svc","taskDefinition":"web","desiredCount":1,"propagateTags":"ALL"})", "propagateTags"},
       {R"({"serviceName":"svc","taskDefinition":"nosuch","desiredCount":1})", "taskDefinition"},
       {R"({"serviceName":"svc","taskDefinition":"web:9","desiredCount":1})", "taskDefinition"},
+      {R"({"serviceName":"svc","taskDefinition":"constrained","desiredCount":1,"placementConstraints":[
+           {"type":"distinctInstance"},{"type":"distinctInstance"},{"type":"distinctInstance"},
+           {"type":"distinctInstance"},{"type":"distinctInstance"},{"type":"distinctInstance"},
+           {"type":"distinctInstance"},{"type":"distinctInstance"},{"type":"distinctInstance"},
+           {"type":"distinctInstance"}]})",
+       "placementConstraints: at most 10 together with the task definition's"},
   };
+  v1::RegisterTaskDefinitionResponse td;
+  ASSERT_TRUE(Do(&Api::RegisterTaskDefinition,
+                 Json<v1::RegisterTaskDefinitionRequest>(R"({"family":"constrained","containerDefinitions":[
+                     {"name":"app","image":"busybox","memory":64}],
+                     "placementConstraints":[{"type":"memberOf","expression":"attribute:ecs.os-type == linux"}]})"),
+                 &td)
+                  .ok());
   for (const auto& row : rows) {
     absl::Status s = Create(row.json);
     EXPECT_FALSE(s.ok()) << row.json;
@@ -491,8 +504,8 @@ TEST_F(ServicesApiTest, ServicesAreTaggable) {
                   .ok());
   EXPECT_EQ(tags.tags_size(), 2);
   v1::DescribeServicesResponse described;
-  ASSERT_TRUE(Do(&Api::DescribeServices, Json<v1::DescribeServicesRequest>(R"({"services":["svc"]})"), &described)
-                  .ok());
+  ASSERT_TRUE(
+      Do(&Api::DescribeServices, Json<v1::DescribeServicesRequest>(R"({"services":["svc"]})"), &described).ok());
   EXPECT_EQ(described.services(0).tags_size(), 0) << "tags only with include TAGS";
   v1::DescribeServicesResponse with_tags;
   ASSERT_TRUE(Do(&Api::DescribeServices,

@@ -766,8 +766,8 @@ TEST(Lost, ReplacedAfterThresholdThenNewestTrimmedWhenTheAgentReturns) {
   plan = c.Run();
   EXPECT_EQ(plan.start, 1);
   EXPECT_TRUE(plan.stops.empty()) << "lost tasks are never stopped";
-  EXPECT_EQ(c.Events("(service web) 1 task on container instance i-0 is lost: its agent has been disconnected for "
-                     "more than 60 s; replacing it."),
+  EXPECT_EQ(c.Events("(service web) 1 task on container instance i-0 is lost: disconnected for more than 60 s; "
+                     "replacing it."),
             1);
   c.Step();
   c.Run();
@@ -787,7 +787,7 @@ TEST(Lost, ReplacedAfterThresholdThenNewestTrimmedWhenTheAgentReturns) {
   EXPECT_EQ(c.Total(), 3);
 }
 
-TEST(Lost, EventPerInstanceCountsItsTasks) {
+TEST(Lost, OneEventCountsTheTasksOfEveryLostInstance) {
   FakeCluster c(4, 100, 200, 2);
   c.record.mutable_service()->set_lost_after_seconds(90);
   ASSERT_TRUE(c.Settle());
@@ -795,7 +795,21 @@ TEST(Lost, EventPerInstanceCountsItsTasks) {
   c.Step(90);
   Plan plan = c.Run();
   EXPECT_EQ(plan.start, 2);
-  EXPECT_EQ(c.Events("(service web) 2 tasks on container instance i-0 are lost: its agent has been disconnected for "
+  EXPECT_EQ(c.Events("(service web) 2 tasks on container instance i-0 are lost: disconnected for more than 90 s; "
+                     "replacing them."),
+            1);
+}
+
+TEST(Lost, OneEventForSeveralInstances) {
+  FakeCluster c(6, 100, 200, 3);
+  c.record.mutable_service()->set_lost_after_seconds(90);
+  ASSERT_TRUE(c.Settle());
+  c.Disconnect("i-0");
+  c.Disconnect("i-1");
+  c.Step(90);
+  c.Run();
+  EXPECT_EQ(c.Events("lost"), 1);
+  EXPECT_EQ(c.Events("(service web) 4 tasks on 2 container instances (i-0 and others) are lost: disconnected for "
                      "more than 90 s; replacing them."),
             1);
 }
@@ -1105,6 +1119,22 @@ TEST(Deletion, StopsEverythingThenBecomesInactive) {
   plan = c.Run();
   EXPECT_TRUE(plan.empty());
   EXPECT_FALSE(plan.record_changed);
+}
+
+TEST(Deletion, LostTasksDoNotHoldTheServiceDraining) {
+  FakeCluster c(3, 100, 200);
+  c.record.mutable_service()->set_lost_after_seconds(60);
+  ASSERT_TRUE(c.Settle());
+  c.Disconnect("i-0");
+  c.record.mutable_service()->set_status("DRAINING");
+  Plan plan = c.Run();
+  EXPECT_EQ(plan.stops.size(), 3u) << "every task is told to stop, the unreachable one too";
+  c.Step();
+  c.Run();
+  EXPECT_EQ(c.record.service().status(), "DRAINING") << "its agent may still return within lostAfterSeconds";
+  c.Step(60);
+  c.Run();
+  EXPECT_EQ(c.record.service().status(), "INACTIVE") << "a lost task does not wait for an agent that may never return";
 }
 
 TEST(Steady, EventOnlyOnTransition) {
