@@ -74,13 +74,16 @@ uint64_t AgentSessions::AddWaiter(const std::string& cluster, const std::string&
   return id;
 }
 
-void AgentSessions::Cancel(uint64_t waiter_id) {
+void AgentSessions::Cancel(uint64_t waiter_id, int64_t now_us) {
   Wake wake;
   {
     absl::MutexLock lock(&mu_);
     auto it = waiter_keys_.find(waiter_id);
     if (it == waiter_keys_.end()) return;
-    wake = TakeWaiter(sessions_.at(it->second));
+    Session& s = sessions_.at(it->second);
+    // The agent was there, parked, until this moment: its silence starts now.
+    s.last_seen_us = std::max(s.last_seen_us, now_us);
+    wake = TakeWaiter(s);
   }
   if (wake) wake(WakeReason::kCancelled);
 }
@@ -104,7 +107,9 @@ void AgentSessions::ExpireDue(int64_t now_us) {
     absl::MutexLock lock(&mu_);
     while (!deadlines_.empty() && deadlines_.begin()->first <= now_us) {
       uint64_t id = deadlines_.begin()->second;
-      wakes.push_back(TakeWaiter(sessions_.at(waiter_keys_.at(id))));
+      Session& s = sessions_.at(waiter_keys_.at(id));
+      s.last_seen_us = std::max(s.last_seen_us, now_us);  // parked until now
+      wakes.push_back(TakeWaiter(s));
     }
   }
   for (auto& w : wakes) w(WakeReason::kTimeout);

@@ -43,7 +43,8 @@ class AgentSessions {
   // Parks a long poll until `deadline_us` (monotonic). Returns its id, for Cancel.
   uint64_t AddWaiter(const std::string& cluster, const std::string& instance_id, int64_t deadline_us, Wake wake);
   // Wakes the waiter with kCancelled if it is still waiting.
-  void Cancel(uint64_t waiter_id);
+  // The agent counts as present until `now_us` (monotonic).
+  void Cancel(uint64_t waiter_id, int64_t now_us);
   // Wakes the waiters of these instances with kChanged.
   void WakeChanged(const std::vector<InstanceKey>& instances);
   // Wakes every waiter whose deadline is at or before `now_us` with kTimeout.

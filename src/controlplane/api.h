@@ -146,7 +146,7 @@ class Api {
   // poll was parked, else 0.
   uint64_t Poll(const v1::PollRequest& request, v1::PollResponse* response, Done done);
   // The client went away: completes a parked poll with CANCELLED.
-  void CancelPoll(uint64_t waiter_id) { sessions_.Cancel(waiter_id); }
+  void CancelPoll(uint64_t waiter_id) { sessions_.Cancel(waiter_id, clock_->MonotonicMicros()); }
   void ReportStateChanges(const v1::ReportStateChangesRequest& request, v1::ReportStateChangesResponse* response,
                           Done done);
   // Housekeeping, called periodically from one thread: expires long polls, marks silent agents

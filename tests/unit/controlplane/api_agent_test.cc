@@ -192,6 +192,29 @@ TEST_F(AgentApiTest, CancelledAndSupersededPollsAreAnswered) {
   EXPECT_EQ(b_done.get_future().get().code(), absl::StatusCode::kUnavailable);
 }
 
+TEST_F(AgentApiTest, SilenceCountsFromTheEndOfAParkedPoll) {
+  uint64_t v = PollNow(0).version();
+  v1::PollRequest req;
+  req.set_container_instance(instance_);
+  req.set_known_version(v);
+  req.set_wait_millis(20'000);
+  v1::PollResponse resp;
+  std::promise<absl::Status> done;
+  uint64_t waiter = api_->Poll(req, &resp, [&](absl::Status s) { done.set_value(std::move(s)); });
+  ASSERT_NE(waiter, 0u);
+  clock_.Advance(15 * kSecond);
+  api_->CancelPoll(waiter);  // the agent goes away 15 s into its poll
+  EXPECT_EQ(done.get_future().get().code(), absl::StatusCode::kCancelled);
+  clock_.Advance(20 * kSecond);  // 35 s after the poll began, 20 s after the agent was last there
+  api_->AgentTick();
+  Flush();
+  EXPECT_TRUE(DescribeInstance().agent_connected()) << "silent for 20 s, less than the 30 s timeout";
+  clock_.Advance(11 * kSecond);
+  api_->AgentTick();
+  Flush();
+  EXPECT_FALSE(DescribeInstance().agent_connected());
+}
+
 TEST_F(AgentApiTest, ReportsDriveTheLifecycleAndAreIdempotent) {
   std::string arn = RunTask();
   const int free_cpu = RemainingCpu(DescribeInstance());
