@@ -210,26 +210,18 @@ TEST_F(ServiceSimTest, RollingUpdateStaysWithinMinimumHealthyAndMaximumPercent) 
   })) << Service().DebugString();
 
   UpdateService(R"({"service":"svc","taskDefinition":"web:2"})");
+  // Live samples: DescribeServices is one consistent snapshot. Its runningCount (tasks desired and
+  // last RUNNING: the scheduler's healthy tasks here, with no health checks) must never fall below
+  // the minimum; running + pending (not counting stopping tasks) never above the maximum.
   int samples = 0;
-  int min_healthy_seen = kDesired;
-  int max_total_seen = 0;
+  int min_running_seen = kDesired;
   const bool completed = WaitFor(
       [&] {
-        // Every task not yet STOPPED counts in the total (a stopping task still runs); healthy
-        // ones are RUNNING and not being stopped.
-        int total = 0;
-        int healthy = 0;
-        for (const auto& t : Tasks("RUNNING")) {
-          ++total;
-          healthy += t.last_status() == "RUNNING";
-        }
-        for (const auto& t : Tasks("STOPPED")) total += t.last_status() != "STOPPED";
-        ++samples;
-        min_healthy_seen = std::min(min_healthy_seen, healthy);
-        max_total_seen = std::max(max_total_seen, total);
-        EXPECT_GE(healthy, kMinHealthy) << "sample " << samples;
-        EXPECT_LE(total, kMaxTotal) << "sample " << samples;
         v1::Service s = Service();
+        ++samples;
+        min_running_seen = std::min(min_running_seen, s.running_count());
+        EXPECT_GE(s.running_count(), kMinHealthy) << "sample " << samples;
+        EXPECT_LE(s.running_count() + s.pending_count(), kMaxTotal) << "sample " << samples;
         return s.deployments_size() == 1 && s.deployments(0).task_definition().ends_with("web:2") &&
                s.deployments(0).rollout_state() == "COMPLETED";
       },
@@ -237,8 +229,40 @@ TEST_F(ServiceSimTest, RollingUpdateStaysWithinMinimumHealthyAndMaximumPercent) 
   ASSERT_TRUE(completed) << Service().DebugString();
   EXPECT_GT(samples, 5);
   for (const auto& t : Tasks()) EXPECT_TRUE(t.task_definition_arn().ends_with("web:2"));
-  RecordProperty("min_healthy_seen", min_healthy_seen);
-  RecordProperty("max_total_seen", max_total_seen);
+
+  // The whole timeline, from every task's timestamps: at each moment a task was created, the tasks
+  // not yet STOPPED (stopping ones included: they still run) are within the maximum; at each
+  // moment a task was told to stop, the RUNNING tasks not told to stop are within the minimum.
+  std::vector<v1::Task> all = Tasks("RUNNING");
+  for (auto& t : Tasks("STOPPED")) all.push_back(std::move(t));
+  const double update_at = Service().deployments(0).created_at();
+  auto alive = [](const v1::Task& t, double at) {
+    return t.created_at() <= at && (!t.has_stopped_at() || t.stopped_at() > at);
+  };
+  auto healthy = [](const v1::Task& t, double at) {
+    return t.has_started_at() && t.started_at() <= at && (!t.has_stopping_at() || t.stopping_at() > at) &&
+           (!t.has_stopped_at() || t.stopped_at() > at);
+  };
+  int max_total_seen = 0;
+  int min_healthy_seen = kDesired;
+  for (const auto& moment : all) {
+    if (moment.created_at() >= update_at) {
+      int total = 0;
+      for (const auto& t : all) total += alive(t, moment.created_at());
+      max_total_seen = std::max(max_total_seen, total);
+      EXPECT_LE(total, kMaxTotal) << "when task " << moment.task_arn() << " was created";
+    }
+    if (moment.has_stopping_at() && moment.stopping_at() >= update_at) {
+      int up = 0;
+      for (const auto& t : all) up += healthy(t, moment.stopping_at());
+      min_healthy_seen = std::min(min_healthy_seen, up);
+      EXPECT_GE(up, kMinHealthy) << "when task " << moment.task_arn() << " was told to stop";
+    }
+  }
+  EXPECT_EQ(all.size(), 40u) << "20 tasks of each revision";
+  RecordProperty("min_running_sampled", min_running_seen);
+  RecordProperty("min_healthy_timeline", min_healthy_seen);
+  RecordProperty("max_total_timeline", max_total_seen);
 }
 
 TEST_F(ServiceSimTest, FailingDeploymentTripsTheCircuitBreakerAndRollsBack) {
