@@ -199,6 +199,10 @@ class Api {
   void RenderTask(const TaskEntry& task, bool with_tags, v1::Task* out) const;
   void RenderService(const ClusterEntry& cluster, const ServiceEntry& service, bool with_tags, v1::Service* out) const;
 
+  // A service's task definition (family, revision 0 = latest ACTIVE), checked: it exists, is
+  // ACTIVE and is compatible with the launch type. State lock held.
+  absl::StatusOr<const v1::TaskDefinitionRecord*> ServiceTaskDefinition(const std::string& family, uint32_t revision,
+                                                                        const std::string& launch_type);
   // The service scheduler (proposal side): reconciles one service and carries out the plan.
   void ReconcileService(Txn& txn, ClusterEntry& cluster, ServiceEntry& service);
   // Counts the service tasks that reached STOPPED since the last call against their deployments

@@ -138,6 +138,28 @@ std::string NewDeploymentId() {
   return StrCat("ecs-svc/", digits(rng));
 }
 
+absl::StatusOr<const v1::TaskDefinitionRecord*> Api::ServiceTaskDefinition(const std::string& family, uint32_t revision,
+                                                                           const std::string& launch_type) {
+  const v1::TaskDefinitionRecord* td =
+      revision == 0 ? state_->LatestActive(family) : state_->FindTaskDefinition(family, revision);
+  if (td == nullptr) {
+    return WithType(NotFound("taskDefinition: task definition '", family,
+                             revision == 0 ? "' has no ACTIVE revision" : StrCat(":", revision, "' does not exist")),
+                    "InvalidParameterException");
+  }
+  if (td->task_definition().status() != "ACTIVE") {
+    return InvalidParameter("taskDefinition: ", family, ":", td->task_definition().revision(),
+                            " is INACTIVE: a service deployment needs an ACTIVE revision");
+  }
+  bool compatible = false;
+  for (const auto& lt : td->task_definition().compatibilities()) compatible |= lt == launch_type;
+  if (!compatible) {
+    return InvalidParameter("taskDefinition: ", family, ":", td->task_definition().revision(),
+                            " is not compatible with launch type ", launch_type);
+  }
+  return td;
+}
+
 void Api::PutService(Txn& txn, ServiceEntry& service) {
   v1::ServiceRecord& r = service.record;
   r.set_revision(txn.revision());
@@ -281,24 +303,8 @@ void Api::CreateService(const v1::CreateServiceRequest& request, v1::CreateServi
               Conflict("cluster '", cluster, "' already has ", c->active_services, " services, the limit per cluster"),
               "LimitExceededException");
         }
-        const v1::TaskDefinitionRecord* td =
-            ref.revision == 0 ? state_->LatestActive(ref.family) : state_->FindTaskDefinition(ref.family, ref.revision);
-        if (td == nullptr) {
-          return WithType(
-              NotFound("taskDefinition: task definition '", ref.family,
-                       ref.revision == 0 ? "' has no ACTIVE revision" : StrCat(":", ref.revision, "' does not exist")),
-              "InvalidParameterException");
-        }
-        if (td->task_definition().status() != "ACTIVE") {
-          return InvalidParameter("taskDefinition: ", ref.family, ":", td->task_definition().revision(),
-                                  " is INACTIVE: a service needs an ACTIVE revision");
-        }
-        bool compatible = false;
-        for (const auto& lt : td->task_definition().compatibilities()) compatible |= lt == rec->service().launch_type();
-        if (!compatible) {
-          return InvalidParameter("taskDefinition: ", ref.family, ":", td->task_definition().revision(),
-                                  " is not compatible with launch type ", rec->service().launch_type());
-        }
+        ASSIGN_OR_RETURN(const v1::TaskDefinitionRecord* td,
+                         ServiceTaskDefinition(ref.family, ref.revision, rec->service().launch_type()));
         RETURN_IF_ERROR(
             CheckConstraintCount(rec->service().placement_constraints_size(), td->task_definition(), options_.limits));
         const double now = clock_->NowSeconds();
@@ -365,24 +371,7 @@ void Api::UpdateService(const v1::UpdateServiceRequest& request, v1::UpdateServi
         // Validate everything against state before changing anything.
         const v1::TaskDefinitionRecord* td = nullptr;
         if (ref) {
-          td = ref->revision == 0 ? state_->LatestActive(ref->family)
-                                  : state_->FindTaskDefinition(ref->family, ref->revision);
-          if (td == nullptr) {
-            return WithType(NotFound("taskDefinition: task definition '", ref->family,
-                                     ref->revision == 0 ? "' has no ACTIVE revision"
-                                                        : StrCat(":", ref->revision, "' does not exist")),
-                            "InvalidParameterException");
-          }
-          if (td->task_definition().status() != "ACTIVE") {
-            return InvalidParameter("taskDefinition: ", ref->family, ":", td->task_definition().revision(),
-                                    " is INACTIVE: a deployment needs an ACTIVE revision");
-          }
-          bool compatible = false;
-          for (const auto& lt : td->task_definition().compatibilities()) compatible |= lt == current.launch_type();
-          if (!compatible) {
-            return InvalidParameter("taskDefinition: ", ref->family, ":", td->task_definition().revision(),
-                                    " is not compatible with launch type ", current.launch_type());
-          }
+          ASSIGN_OR_RETURN(td, ServiceTaskDefinition(ref->family, ref->revision, current.launch_type()));
         }
         {
           const v1::TaskDefinitionRecord* effective =

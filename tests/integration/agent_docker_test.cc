@@ -12,6 +12,7 @@
 #include <set>
 #include <thread>
 
+#include "tests/integration/docker_helpers.h"
 #include "tests/integration/test_helpers.h"
 #include "tests/testutil/agent_process.h"
 #include "tests/testutil/berthd_process.h"
@@ -21,47 +22,6 @@ namespace berth::testutil {
 namespace {
 
 constexpr char kImage[] = "127.0.0.1:5000/berth/busybox:latest";
-
-bool WaitFor(const std::function<bool()>& done, int timeout_ms = 60000) {
-  auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeout_ms);
-  while (std::chrono::steady_clock::now() < deadline) {
-    if (done()) return true;
-    std::this_thread::sleep_for(std::chrono::milliseconds(100));
-  }
-  return done();
-}
-
-size_t Collect(char* data, size_t size, size_t n, void* out) {
-  static_cast<std::string*>(out)->append(data, size * n);
-  return size * n;
-}
-
-// GET url; the body, or "" on failure.
-std::string HttpGet(const std::string& url) {
-  CURL* curl = curl_easy_init();
-  std::string body;
-  curl_easy_setopt(curl, CURLOPT_URL, url.c_str());
-  curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, Collect);
-  curl_easy_setopt(curl, CURLOPT_WRITEDATA, &body);
-  curl_easy_setopt(curl, CURLOPT_TIMEOUT_MS, 3000L);
-  CURLcode rc = curl_easy_perform(curl);
-  long code = 0;
-  curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &code);
-  curl_easy_cleanup(curl);
-  return rc == CURLE_OK && code == 200 ? body : "";
-}
-
-// Runs a shell command; its stdout.
-std::string Shell(const std::string& command) {
-  std::string out;
-  FILE* p = popen(command.c_str(), "r");
-  if (p == nullptr) return out;
-  char buf[4096];
-  size_t n;
-  while ((n = fread(buf, 1, sizeof(buf), p)) > 0) out.append(buf, n);
-  pclose(p);
-  return out;
-}
 
 class AgentDockerTest : public ::testing::Test {
  protected:

@@ -14,15 +14,6 @@
 namespace berth::testutil {
 namespace {
 
-bool WaitFor(const std::function<bool()>& done, int timeout_ms = 20000) {
-  auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeout_ms);
-  while (std::chrono::steady_clock::now() < deadline) {
-    if (done()) return true;
-    std::this_thread::sleep_for(std::chrono::milliseconds(50));
-  }
-  return done();
-}
-
 class AgentSimTest : public ::testing::Test {
  protected:
   void SetUp() override {

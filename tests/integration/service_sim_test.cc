@@ -21,15 +21,6 @@ namespace {
 
 using Stub = v1::ContainerService::Stub;
 
-bool WaitFor(const std::function<bool()>& done, int timeout_ms = 30000) {
-  auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeout_ms);
-  while (std::chrono::steady_clock::now() < deadline) {
-    if (done()) return true;
-    std::this_thread::sleep_for(std::chrono::milliseconds(50));
-  }
-  return done();
-}
-
 class ServiceSimTest : public ::testing::Test {
  protected:
   void SetUp() override {

@@ -5,7 +5,10 @@
 #include <grpcpp/grpcpp.h>
 #include <gtest/gtest.h>
 
+#include <chrono>
+#include <functional>
 #include <string>
+#include <thread>
 
 #include "berth/v1/ecs.grpc.pb.h"
 
@@ -33,6 +36,17 @@ inline v1::RegisterTaskDefinitionRequest SmallTaskDefinition(const std::string& 
   return FromJson<v1::RegisterTaskDefinitionRequest>(
       R"({"family":")" + family + R"(","containerDefinitions":[{"name":"app","image":"busybox","cpu":)" +
       std::to_string(cpu) + R"(,"memory":)" + std::to_string(memory) + R"(}]})");
+}
+
+// Polls `done` every `poll_ms` until it holds or `timeout_ms` have passed; returns its last answer.
+// Generous by default: a condition that holds returns at once, so the timeout only bounds failures.
+inline bool WaitFor(const std::function<bool()>& done, int timeout_ms = 90000, int poll_ms = 100) {
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeout_ms);
+  while (std::chrono::steady_clock::now() < deadline) {
+    if (done()) return true;
+    std::this_thread::sleep_for(std::chrono::milliseconds(poll_ms));
+  }
+  return done();
 }
 
 // Unary call helper with a deadline.
