@@ -25,6 +25,22 @@ HttpServer::HttpServer(Handlers handlers)
       res.set_content("unhealthy\n", "text/plain");
     }
   });
+  if (handlers_.aws) {
+    // The largest request an SDK sends is a RegisterTaskDefinition (ECS caps it at 64 KiB of
+    // container definitions); 4 MiB matches the gRPC door's default message limit.
+    server_->set_payload_max_length(4 << 20);
+    server_->Post("/", [this](const httplib::Request& req, httplib::Response& res) {
+      AwsHttpRequest request;
+      request.method = req.method;
+      request.raw_path = req.target.substr(0, req.target.find('?'));
+      for (const auto& [k, v] : req.params) request.query.emplace_back(k, v);
+      for (const auto& [k, v] : req.headers) request.headers.emplace_back(k, v);
+      request.body = req.body;
+      AwsHttpResponse response = handlers_.aws(request);
+      res.status = response.status;
+      res.set_content(response.body, "application/x-amz-json-1.1");
+    });
+  }
 }
 
 HttpServer::~HttpServer() { Stop(); }

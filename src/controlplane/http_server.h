@@ -1,9 +1,12 @@
-// HttpServer: berthd's HTTP listener (--http-listen). Serves /metrics (Prometheus text format)
-// and /healthz. The AWS JSON door will mount on the same listener.
+// HttpServer: berthd's HTTP listener (--http-listen). Serves /metrics (Prometheus text format),
+// /healthz and, on `POST /`, the AWS JSON 1.1 door (AwsGateway).
 //
-// Built on cpp-httplib (Debian's libcpp-httplib-dev): a small, well-kept HTTP/1.1 server with
-// optional OpenSSL TLS. It serves each connection on a worker of a fixed thread pool; berthd's
-// HTTP traffic is low-rate operator traffic, so that model is a fine trade for simplicity.
+// Built on cpp-httplib (Debian's libcpp-httplib-dev): a small, well-kept, header-only HTTP/1.1
+// server packaged by Debian, with optional OpenSSL TLS (a later --http-tls-cert needs no new
+// dependency). It serves each connection on a worker of a fixed thread pool, and an AWS request
+// holds its worker until the Api completes the action (a durable write: milliseconds). berthd's
+// HTTP traffic is operator and CLI traffic, so that model is a fine trade for simplicity; the
+// high-rate agent traffic goes over gRPC's callback API.
 #pragma once
 
 #include <functional>
@@ -12,6 +15,7 @@
 #include <thread>
 
 #include "absl/status/statusor.h"
+#include "src/controlplane/aws_gateway.h"
 
 namespace httplib {
 class Server;
@@ -24,6 +28,9 @@ class HttpServer {
   struct Handlers {
     std::function<std::string()> metrics;  // Prometheus text
     std::function<bool()> healthy;
+    // The AWS JSON door on `POST /`; absent: `POST /` is 404. Called on an HTTP worker thread
+    // and may block until the action completes.
+    std::function<AwsHttpResponse(const AwsHttpRequest&)> aws;
   };
 
   explicit HttpServer(Handlers handlers);

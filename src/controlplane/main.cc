@@ -9,9 +9,11 @@
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <map>
 #include <memory>
 #include <string>
 #include <thread>
+#include <vector>
 
 #include <CLI/CLI.hpp>
 
@@ -23,6 +25,7 @@
 #include "berth/store/store.h"
 #include "src/controlplane/agent_service.h"
 #include "src/controlplane/api.h"
+#include "src/controlplane/aws_gateway.h"
 #include "src/controlplane/grpc_service.h"
 #include "src/controlplane/http_server.h"
 #include "src/controlplane/metrics.h"
@@ -41,6 +44,8 @@ struct Flags {
   std::string log_format = "text";
   std::string log_level = "info";
   std::string ready_file;
+  std::vector<std::string> access_keys;
+  std::string access_keys_file;
   size_t max_batch = 1024;
   int64_t commit_delay_us = 0;
   int grpc_max_message_bytes = 4 << 20;
@@ -59,6 +64,39 @@ bool SplitHostPort(const std::string& text, std::string* host, int* port) {
   *host = text.substr(0, colon);
   if (host->size() > 2 && host->front() == '[' && host->back() == ']') *host = host->substr(1, host->size() - 2);
   return ParseInt(text.substr(colon + 1), port) && *port >= 0 && *port <= 65535;
+}
+
+bool IsLoopback(const std::string& host) { return host == "localhost" || host == "::1" || host.rfind("127.", 0) == 0; }
+
+// --access-key values plus the lines of --access-keys-file (blank lines and '#' comments skipped).
+bool LoadAccessKeys(const Flags& flags, std::map<std::string, std::string>* keys) {
+  std::vector<std::pair<std::string, std::string>> entries;  // (origin, text)
+  for (const std::string& k : flags.access_keys) entries.emplace_back("--access-key", k);
+  if (!flags.access_keys_file.empty()) {
+    std::ifstream in(flags.access_keys_file);
+    if (!in) {
+      log::Error("--access-keys-file: cannot read '{}'", flags.access_keys_file);
+      return false;
+    }
+    std::string line;
+    for (int n = 1; std::getline(in, line); ++n) {
+      while (!line.empty() && (line.back() == '\r' || line.back() == ' ')) line.pop_back();
+      if (line.empty() || line[0] == '#') continue;
+      entries.emplace_back(StrCat(flags.access_keys_file, ":", n), line);
+    }
+  }
+  for (const auto& [origin, text] : entries) {
+    auto key = ParseAccessKey(text);
+    if (!key.ok()) {
+      log::Error("{}: {}", origin, std::string(key.status().message()));  // never log the value: it holds a secret
+      return false;
+    }
+    if (!keys->emplace(key->first, key->second).second) {
+      log::Error("{}: access key id {} is given twice", origin, key->first);
+      return false;
+    }
+  }
+  return true;
 }
 
 int Run(const Flags& flags) {
@@ -82,6 +120,8 @@ int Run(const Flags& flags) {
     log::Error("--http-listen: '{}' is not HOST:PORT", flags.http_listen);
     return 2;
   }
+  std::map<std::string, std::string> access_keys;
+  if (!LoadAccessKeys(flags, &access_keys)) return 2;
 
   // Signals are taken synchronously by the main thread (sigwait); block them before any thread
   // starts so that every thread inherits the mask.
@@ -173,7 +213,10 @@ int Run(const Flags& flags) {
   SplitHostPort(flags.grpc_listen, &grpc_host, &unused);
 
   std::atomic<bool> serving{true};
-  HttpServer http({.metrics = [&] { return metrics.Serialize(); }, .healthy = [&] { return serving.load(); }});
+  AwsGateway aws(&api, &metrics, {.region = flags.region, .access_keys = access_keys, .now_seconds = nullptr});
+  HttpServer http({.metrics = [&] { return metrics.Serialize(); },
+                   .healthy = [&] { return serving.load(); },
+                   .aws = [&aws](const AwsHttpRequest& request) { return aws.Handle(request); }});
   if (!flags.http_listen.empty()) {
     auto bound = http.Start(http_host, http_port);
     if (!bound.ok()) {
@@ -181,7 +224,14 @@ int Run(const Flags& flags) {
       return 1;
     }
     http_port = *bound;
-    log::Info("HTTP (/metrics, /healthz) listening on {}:{}", http_host, http_port);
+    log::Info("HTTP (/metrics, /healthz, AWS JSON 1.1 on POST /) listening on {}:{}; AWS SigV4 auth {}", http_host,
+              http_port, access_keys.empty() ? "off" : StrCat("on (", access_keys.size(), " access keys)"));
+    if (access_keys.empty() && !IsLoopback(http_host)) {
+      log::Warn(
+          "--http-listen {} is not a loopback address and no --access-key is configured: anyone who can reach it "
+          "can call every ECS action unauthenticated",
+          flags.http_listen);
+    }
   }
   log::Info("berthd serving gRPC on {}:{} (data dir {}, region {}, account {})", grpc_host, grpc_port, flags.data_dir,
             flags.region, flags.account);
@@ -236,7 +286,12 @@ int main(int argc, char** argv) {
   app.add_option("--data-dir", flags.data_dir, "Directory of the embedded store")->required();
   app.add_option("--grpc-listen", flags.grpc_listen, "gRPC listen address HOST:PORT (port 0: any free port)")
       ->capture_default_str();
-  app.add_option("--http-listen", flags.http_listen, "HTTP listen address for /metrics and /healthz (off when empty)");
+  app.add_option("--http-listen", flags.http_listen,
+                 "HTTP listen address for /metrics, /healthz and the AWS JSON 1.1 API (off when empty)");
+  app.add_option("--access-key", flags.access_keys,
+                 "ACCESS_KEY_ID:SECRET accepted on the AWS JSON door (SigV4); repeatable; none: auth off");
+  app.add_option("--access-keys-file", flags.access_keys_file,
+                 "File of ACCESS_KEY_ID:SECRET lines, added to --access-key (keeps secrets out of argv)");
   app.add_option("--region", flags.region, "Region in ARNs (lowercase letters, digits and '-')")
       ->check(CLI::Validator(
           [](std::string& v) -> std::string {

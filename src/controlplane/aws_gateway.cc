@@ -1,0 +1,423 @@
+#include "src/controlplane/aws_gateway.h"
+
+#include <google/protobuf/descriptor.h>
+#include <google/protobuf/util/json_util.h>
+#include <openssl/crypto.h>
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
+#include <openssl/sha.h>
+
+#include <algorithm>
+#include <chrono>
+#include <ctime>
+#include <future>
+
+#include <nlohmann/json.hpp>
+
+#include "absl/strings/ascii.h"
+#include "berth/common/strings.h"
+#include "src/controlplane/errors.h"
+
+namespace berth::controlplane {
+namespace {
+
+std::string_view Trim(std::string_view s) {
+  while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
+  while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
+  return s;
+}
+
+std::vector<std::string> Split(std::string_view s, char sep) {
+  std::vector<std::string> out;
+  size_t start = 0;
+  while (true) {
+    size_t end = s.find(sep, start);
+    out.emplace_back(s.substr(start, end == std::string_view::npos ? std::string_view::npos : end - start));
+    if (end == std::string_view::npos) return out;
+    start = end + 1;
+  }
+}
+
+bool EqualsIgnoreCase(std::string_view a, std::string_view b) {
+  return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
+           return absl::ascii_tolower(static_cast<unsigned char>(x)) ==
+                  absl::ascii_tolower(static_cast<unsigned char>(y));
+         });
+}
+
+}  // namespace
+
+namespace sigv4 {
+namespace {
+
+std::string Hex(const unsigned char* data, size_t size) {
+  static constexpr char kDigits[] = "0123456789abcdef";
+  std::string out;
+  out.reserve(size * 2);
+  for (size_t i = 0; i < size; ++i) {
+    out.push_back(kDigits[data[i] >> 4]);
+    out.push_back(kDigits[data[i] & 0xf]);
+  }
+  return out;
+}
+
+std::string HmacSha256(std::string_view key, std::string_view data) {
+  unsigned char out[EVP_MAX_MD_SIZE];
+  unsigned int size = 0;
+  HMAC(EVP_sha256(), key.data(), static_cast<int>(key.size()), reinterpret_cast<const unsigned char*>(data.data()),
+       data.size(), out, &size);
+  return std::string(reinterpret_cast<const char*>(out), size);
+}
+
+// Header values: leading/trailing space trimmed, inner runs of spaces collapsed to one.
+std::string CanonicalHeaderValue(std::string_view v) {
+  std::string out;
+  bool space = false;
+  for (char c : Trim(v)) {
+    if (c == ' ' || c == '\t') {
+      space = true;
+      continue;
+    }
+    if (space) out.push_back(' ');
+    space = false;
+    out.push_back(c);
+  }
+  return out;
+}
+
+}  // namespace
+
+std::string Sha256Hex(std::string_view data) {
+  unsigned char digest[SHA256_DIGEST_LENGTH];
+  SHA256(reinterpret_cast<const unsigned char*>(data.data()), data.size(), digest);
+  return Hex(digest, sizeof(digest));
+}
+
+std::string UriEncode(std::string_view s, bool keep_slash) {
+  static constexpr char kDigits[] = "0123456789ABCDEF";
+  std::string out;
+  for (unsigned char c : s) {
+    if (absl::ascii_isalnum(c) || c == '-' || c == '_' || c == '.' || c == '~' || (keep_slash && c == '/')) {
+      out.push_back(static_cast<char>(c));
+    } else {
+      out.push_back('%');
+      out.push_back(kDigits[c >> 4]);
+      out.push_back(kDigits[c & 0xf]);
+    }
+  }
+  return out;
+}
+
+std::string CanonicalRequest(const AwsHttpRequest& request, const std::vector<std::string>& signed_headers) {
+  std::string out = request.method + "\n";
+  // Services other than S3 sign the path as sent, encoded once more.
+  out += UriEncode(request.raw_path.empty() ? "/" : request.raw_path, /*keep_slash=*/true) + "\n";
+  std::vector<std::pair<std::string, std::string>> query;
+  for (const auto& [k, v] : request.query) query.emplace_back(UriEncode(k, false), UriEncode(v, false));
+  std::sort(query.begin(), query.end());
+  for (size_t i = 0; i < query.size(); ++i) {
+    if (i > 0) out += "&";
+    out += query[i].first + "=" + query[i].second;
+  }
+  out += "\n";
+  for (const std::string& name : signed_headers) {
+    std::string values;
+    for (const auto& [k, v] : request.headers) {
+      if (!EqualsIgnoreCase(k, name)) continue;
+      if (!values.empty()) values += ",";
+      values += CanonicalHeaderValue(v);
+    }
+    out += name + ":" + values + "\n";
+  }
+  out += "\n";
+  for (size_t i = 0; i < signed_headers.size(); ++i) {
+    if (i > 0) out += ";";
+    out += signed_headers[i];
+  }
+  out += "\n" + Sha256Hex(request.body);
+  return out;
+}
+
+std::string StringToSign(std::string_view amz_date, std::string_view scope, std::string_view canonical_request) {
+  return StrCat("AWS4-HMAC-SHA256\n", amz_date, "\n", scope, "\n", Sha256Hex(canonical_request));
+}
+
+std::string Signature(std::string_view secret, std::string_view date, std::string_view region, std::string_view service,
+                      std::string_view string_to_sign) {
+  std::string key = HmacSha256(StrCat("AWS4", secret), date);
+  key = HmacSha256(key, region);
+  key = HmacSha256(key, service);
+  key = HmacSha256(key, "aws4_request");
+  std::string sig = HmacSha256(key, string_to_sign);
+  return Hex(reinterpret_cast<const unsigned char*>(sig.data()), sig.size());
+}
+
+}  // namespace sigv4
+
+absl::StatusOr<std::pair<std::string, std::string>> ParseAccessKey(std::string_view text) {
+  size_t colon = text.find(':');
+  if (colon == std::string_view::npos) {
+    return absl::InvalidArgumentError("access key must be ACCESS_KEY_ID:SECRET");
+  }
+  std::string_view id = text.substr(0, colon);
+  std::string_view secret = text.substr(colon + 1);
+  if (id.size() < 16 || id.size() > 128 ||
+      !std::all_of(id.begin(), id.end(), [](char c) { return absl::ascii_isalnum(static_cast<unsigned char>(c)); })) {
+    return absl::InvalidArgumentError("access key id must be 16-128 letters and digits (as AWS access key ids are)");
+  }
+  if (secret.size() < 16 || !std::all_of(secret.begin(), secret.end(),
+                                         [](char c) { return absl::ascii_isgraph(static_cast<unsigned char>(c)); })) {
+    return absl::InvalidArgumentError("access key secret must be at least 16 printable characters without spaces");
+  }
+  return std::make_pair(std::string(id), std::string(secret));
+}
+
+namespace {
+
+AwsHttpResponse Error(int status, std::string_view type, std::string_view message) {
+  return {status, nlohmann::json{{"__type", type}, {"message", message}}.dump()};
+}
+
+AwsHttpResponse ErrorFromStatus(const absl::Status& status) {
+  std::string type = ErrorType(status);
+  return Error(type == "ServerException" ? 500 : 400, type, std::string(status.message()));
+}
+
+const std::string* Header(const AwsHttpRequest& request, std::string_view name) {
+  for (const auto& [k, v] : request.headers) {
+    if (EqualsIgnoreCase(k, name)) return &v;
+  }
+  return nullptr;
+}
+
+// proto3 JSON prints 64-bit integers as strings; ECS (Long members) sends numbers.
+void Int64AsNumbers(const google::protobuf::Descriptor* descriptor, nlohmann::json& json) {
+  using google::protobuf::FieldDescriptor;
+  if (!json.is_object()) return;
+  for (int i = 0; i < descriptor->field_count(); ++i) {
+    const FieldDescriptor* field = descriptor->field(i);
+    if (field->is_map()) continue;  // ECS maps are string -> string
+    auto it = json.find(field->json_name());
+    if (it == json.end()) continue;
+    auto fix = [field](nlohmann::json& v) {
+      if (field->cpp_type() == FieldDescriptor::CPPTYPE_INT64 && v.is_string()) {
+        v = std::stoll(v.get<std::string>());
+      } else if (field->cpp_type() == FieldDescriptor::CPPTYPE_MESSAGE) {
+        Int64AsNumbers(field->message_type(), v);
+      }
+    };
+    if (field->is_repeated()) {
+      for (auto& element : *it) fix(element);
+    } else {
+      fix(*it);
+    }
+  }
+}
+
+bool HasInt64(const google::protobuf::Descriptor* descriptor, int depth = 0) {
+  using google::protobuf::FieldDescriptor;
+  if (depth > 16) return true;  // recursive message: assume so and let Int64AsNumbers walk the data
+  for (int i = 0; i < descriptor->field_count(); ++i) {
+    const FieldDescriptor* field = descriptor->field(i);
+    if (field->cpp_type() == FieldDescriptor::CPPTYPE_INT64) return true;
+    if (field->cpp_type() == FieldDescriptor::CPPTYPE_MESSAGE && !field->is_map() &&
+        HasInt64(field->message_type(), depth + 1)) {
+      return true;
+    }
+  }
+  return false;
+}
+
+template <typename Request, typename Response>
+std::function<AwsHttpResponse(const std::string&)> MakeHandler(Api* api, const Metrics::RpcMetrics* rpc,
+                                                               Metrics* metrics,
+                                                               void (Api::*action)(const Request&, Response*,
+                                                                                   Api::Done)) {
+  const bool has_int64 = HasInt64(Response::descriptor());
+  return [api, rpc, metrics, action, has_int64](const std::string& body) -> AwsHttpResponse {
+    const auto start = std::chrono::steady_clock::now();
+    Request request;
+    google::protobuf::util::JsonParseOptions parse_options;
+    // Members this schema does not know (from newer SDK models) are ignored, as older ECS
+    // endpoints ignore them.
+    parse_options.ignore_unknown_fields = true;
+    auto parsed = google::protobuf::util::JsonStringToMessage(body.empty() ? "{}" : body, &request, parse_options);
+    if (!parsed.ok()) {
+      return Error(
+          400, "SerializationException",
+          StrCat("cannot parse the request body: ", std::string(parsed.message().data(), parsed.message().size())));
+    }
+    Response response;
+    std::promise<absl::Status> done;
+    // request and response live on this frame until the future is ready.
+    (api->*action)(request, &response, [&done](absl::Status status) { done.set_value(std::move(status)); });
+    absl::Status status = done.get_future().get();
+    if (metrics != nullptr) {
+      metrics->ObserveRpc(
+          *rpc, status.code(),
+          std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now() - start).count());
+    }
+    if (!status.ok()) return ErrorFromStatus(status);
+    std::string json;
+    auto printed = google::protobuf::util::MessageToJsonString(response, &json);
+    if (!printed.ok()) return Error(500, "ServerException", "cannot print the response");
+    if (has_int64) {
+      nlohmann::json tree = nlohmann::json::parse(json);
+      Int64AsNumbers(Response::descriptor(), tree);
+      json = tree.dump();
+    }
+    return {200, std::move(json)};
+  };
+}
+
+// "YYYYMMDDTHHMMSSZ" -> epoch seconds.
+std::optional<int64_t> ParseAmzDate(std::string_view s) {
+  if (s.size() != 16 || s[8] != 'T' || s[15] != 'Z') return std::nullopt;
+  for (size_t i : {0, 1, 2, 3, 4, 5, 6, 7, 9, 10, 11, 12, 13, 14}) {
+    if (!absl::ascii_isdigit(static_cast<unsigned char>(s[i]))) return std::nullopt;
+  }
+  auto num = [&](size_t pos, size_t len) { return std::stoi(std::string(s.substr(pos, len))); };
+  std::tm tm{};
+  tm.tm_year = num(0, 4) - 1900;
+  tm.tm_mon = num(4, 2) - 1;
+  tm.tm_mday = num(6, 2);
+  tm.tm_hour = num(9, 2);
+  tm.tm_min = num(11, 2);
+  tm.tm_sec = num(13, 2);
+  return static_cast<int64_t>(timegm(&tm));
+}
+
+std::string FormatAmzDate(int64_t epoch) {
+  std::time_t t = static_cast<std::time_t>(epoch);
+  std::tm tm{};
+  gmtime_r(&t, &tm);
+  char buf[32];
+  std::strftime(buf, sizeof(buf), "%Y%m%dT%H%M%SZ", &tm);
+  return buf;
+}
+
+constexpr char kSignatureMismatch[] =
+    "The request signature we calculated does not match the signature you provided. Check your AWS Secret Access "
+    "Key and signing method. Consult the service documentation for details.";
+
+}  // namespace
+
+AwsGateway::AwsGateway(Api* api, Metrics* metrics, Options options) : options_(std::move(options)) {
+  if (!options_.now_seconds) {
+    options_.now_seconds = [] {
+      return static_cast<int64_t>(
+          std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch())
+              .count());
+    };
+  }
+#define BERTH_AWS_HANDLER(A) \
+  handlers_[#A] = MakeHandler(api, metrics ? metrics->ForRpc("aws", #A) : nullptr, metrics, &Api::A);
+  BERTH_API_ACTIONS(BERTH_AWS_HANDLER)
+#undef BERTH_AWS_HANDLER
+}
+
+std::optional<AwsHttpResponse> AwsGateway::Authenticate(const AwsHttpRequest& request) const {
+  if (options_.access_keys.empty()) return std::nullopt;
+  const std::string* authorization = Header(request, "Authorization");
+  if (authorization == nullptr)
+    return Error(400, "MissingAuthenticationTokenException", "Missing Authentication Token");
+  std::string_view auth = *authorization;
+  constexpr std::string_view kAlgorithm = "AWS4-HMAC-SHA256 ";
+  if (auth.substr(0, kAlgorithm.size()) != kAlgorithm) {
+    return Error(400, "IncompleteSignatureException",
+                 "Authorization header must use the AWS4-HMAC-SHA256 algorithm (AWS Signature Version 4)");
+  }
+  std::string credential, signed_headers_text, signature;
+  for (const std::string& item : Split(auth.substr(kAlgorithm.size()), ',')) {
+    std::string_view part = Trim(item);
+    size_t eq = part.find('=');
+    if (eq == std::string_view::npos) continue;
+    std::string_view key = part.substr(0, eq), value = part.substr(eq + 1);
+    if (key == "Credential") credential = std::string(value);
+    if (key == "SignedHeaders") signed_headers_text = std::string(value);
+    if (key == "Signature") signature = std::string(value);
+  }
+  std::string missing;
+  if (credential.empty()) missing += "Authorization header requires 'Credential' parameter. ";
+  if (signed_headers_text.empty()) missing += "Authorization header requires 'SignedHeaders' parameter. ";
+  if (signature.empty()) missing += "Authorization header requires 'Signature' parameter. ";
+  const std::string* amz_date = Header(request, "X-Amz-Date");
+  if (amz_date == nullptr) missing += "Authorization header requires existence of a 'X-Amz-Date' header. ";
+  if (!missing.empty()) {
+    return Error(400, "IncompleteSignatureException", StrCat(Trim(missing), " Authorization=", auth));
+  }
+  std::vector<std::string> scope = Split(credential, '/');
+  if (scope.size() != 5 || scope[4] != "aws4_request") {
+    return Error(
+        400, "IncompleteSignatureException",
+        StrCat("Credential must be ACCESS_KEY_ID/YYYYMMDD/REGION/SERVICE/aws4_request, got '", credential, "'"));
+  }
+  auto secret = options_.access_keys.find(scope[0]);
+  if (secret == options_.access_keys.end()) {
+    return Error(403, "UnrecognizedClientException", "The security token included in the request is invalid.");
+  }
+  std::optional<int64_t> date = ParseAmzDate(*amz_date);
+  if (!date) {
+    return Error(400, "IncompleteSignatureException",
+                 StrCat("X-Amz-Date must be an ISO-8601 basic date such as 20150830T123600Z, got '", *amz_date, "'"));
+  }
+  if (scope[1] != amz_date->substr(0, 8)) {
+    return Error(403, "InvalidSignatureException",
+                 StrCat("Date in Credential scope does not match YYYYMMDD from ISO-8601 version of date from HTTP: '",
+                        scope[1], "' != '", amz_date->substr(0, 8), "', from '", *amz_date, "'."));
+  }
+  if (scope[2] != options_.region) {
+    return Error(
+        403, "InvalidSignatureException",
+        StrCat("Credential should be scoped to a valid region: '", options_.region, "', not '", scope[2], "'."));
+  }
+  if (scope[3] != "ecs") {
+    return Error(403, "InvalidSignatureException", "Credential should be scoped to correct service: 'ecs'.");
+  }
+  const int64_t now = options_.now_seconds();
+  if (*date < now - kMaxClockSkewSeconds) {
+    return Error(400, "InvalidSignatureException",
+                 StrCat("Signature expired: ", *amz_date, " is now earlier than ",
+                        FormatAmzDate(now - kMaxClockSkewSeconds), " (", FormatAmzDate(now), " - 15 min.)"));
+  }
+  if (*date > now + kMaxClockSkewSeconds) {
+    return Error(400, "InvalidSignatureException",
+                 StrCat("Signature not yet current: ", *amz_date, " is still later than ",
+                        FormatAmzDate(now + kMaxClockSkewSeconds), " (", FormatAmzDate(now), " + 15 min.)"));
+  }
+  std::vector<std::string> signed_headers = Split(signed_headers_text, ';');
+  if (std::find(signed_headers.begin(), signed_headers.end(), "host") == signed_headers.end()) {
+    return Error(400, "IncompleteSignatureException", "'Host' must be a 'SignedHeader' in the AWS Authorization.");
+  }
+  std::string string_to_sign =
+      sigv4::StringToSign(*amz_date, StrCat(scope[1], "/", scope[2], "/", scope[3], "/aws4_request"),
+                          sigv4::CanonicalRequest(request, signed_headers));
+  std::string expected = sigv4::Signature(secret->second, scope[1], scope[2], scope[3], string_to_sign);
+  if (expected.size() != signature.size() || CRYPTO_memcmp(expected.data(), signature.data(), expected.size()) != 0) {
+    return Error(403, "InvalidSignatureException", kSignatureMismatch);
+  }
+  return std::nullopt;
+}
+
+AwsHttpResponse AwsGateway::Handle(const AwsHttpRequest& request) const {
+  if (auto refused = Authenticate(request)) return *refused;
+  const std::string* target = Header(request, "X-Amz-Target");
+  if (target == nullptr) {
+    return Error(400, "UnknownOperationException",
+                 StrCat("missing X-Amz-Target header: expected ", kTargetPrefix, "<Action>"));
+  }
+  std::string_view prefix = kTargetPrefix;
+  if (target->compare(0, prefix.size(), prefix) != 0) {
+    return Error(400, "UnknownOperationException",
+                 StrCat("X-Amz-Target '", *target, "' is not ", kTargetPrefix, "<Action>"));
+  }
+  auto handler = handlers_.find(target->substr(prefix.size()));
+  if (handler == handlers_.end()) {
+    return Error(
+        400, "UnknownOperationException",
+        StrCat("operation '", target->substr(prefix.size()), "' is not served by Berth (see docs/aws-compat.md)"));
+  }
+  return handler->second(request.body);
+}
+
+}  // namespace berth::controlplane
