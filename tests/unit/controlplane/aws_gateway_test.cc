@@ -1,0 +1,274 @@
+// The AWS JSON 1.1 door: SigV4 verification against published and SDK-produced signatures, and
+// dispatch and error shapes through AwsGateway over the in-process Api (and once over a real
+// HttpServer on port 0).
+#include "src/controlplane/aws_gateway.h"
+
+#include <httplib.h>
+
+#include <nlohmann/json.hpp>
+
+#include "src/controlplane/http_server.h"
+#include "tests/unit/controlplane/api_fixture.h"
+
+namespace berth::controlplane {
+namespace {
+
+using nlohmann::json;
+
+// AWS's SigV4 test suite, case get-vanilla (credentials AKIDEXAMPLE, region us-east-1, service
+// "service").
+TEST(SigV4Test, GetVanillaFromTheAwsTestSuite) {
+  AwsHttpRequest request{.method = "GET",
+                         .raw_path = "/",
+                         .query = {},
+                         .headers = {{"Host", "example.amazonaws.com"}, {"X-Amz-Date", "20150830T123600Z"}},
+                         .body = ""};
+  std::string canonical = sigv4::CanonicalRequest(request, {"host", "x-amz-date"});
+  EXPECT_EQ(canonical,
+            "GET\n/\n\nhost:example.amazonaws.com\nx-amz-date:20150830T123600Z\n\nhost;x-amz-date\n"
+            "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
+  std::string to_sign = sigv4::StringToSign("20150830T123600Z", "20150830/us-east-1/service/aws4_request", canonical);
+  EXPECT_EQ(sigv4::Signature("wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY", "20150830", "us-east-1", "service", to_sign),
+            "5fa00fa31553b73ebf1942676e86291e8372ff2a2260956d9b8aae1d763fbf31");
+}
+
+TEST(SigV4Test, CanonicalFormsOfQueryHeadersAndPath) {
+  AwsHttpRequest request{.method = "POST",
+                         .raw_path = "/a b/%41",
+                         .query = {{"b", "2"}, {"a", "x y"}, {"a", "1"}},
+                         .headers = {{"HOST", "h"}, {"My-Header", "  one   two  "}, {"my-header", "three"}},
+                         .body = ""};
+  std::string canonical = sigv4::CanonicalRequest(request, {"host", "my-header"});
+  EXPECT_EQ(canonical,
+            "POST\n/a%20b/%2541\na=1&a=x%20y&b=2\nhost:h\nmy-header:one two,three\n\nhost;my-header\n"
+            "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
+}
+
+TEST(ParseAccessKeyTest, AcceptsIdColonSecretAndNamesTheRuleBroken) {
+  auto ok = ParseAccessKey("AKIAIOSFODNN7EXAMPLE:wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY");
+  ASSERT_TRUE(ok.ok());
+  EXPECT_EQ(ok->first, "AKIAIOSFODNN7EXAMPLE");
+  EXPECT_EQ(ok->second, "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY");
+  struct Row {
+    const char* text;
+    const char* error;
+  };
+  for (const Row& row : {Row{"AKIAIOSFODNN7EXAMPLE", "ACCESS_KEY_ID:SECRET"}, Row{"short:secretsecretsecret", "16-128"},
+                         Row{"AKIA-OSFODNN7EXAMPLE:secretsecretsecret", "letters and digits"},
+                         Row{"AKIAIOSFODNN7EXAMPLE:short", "at least 16"},
+                         Row{"AKIAIOSFODNN7EXAMPLE:secret with spaces", "without spaces"}}) {
+    auto parsed = ParseAccessKey(row.text);
+    ASSERT_FALSE(parsed.ok()) << row.text;
+    EXPECT_NE(std::string(parsed.status().message()).find(row.error), std::string::npos)
+        << row.text << ": " << parsed.status().message();
+  }
+}
+
+AwsHttpRequest Call(const std::string& action, const std::string& body) {
+  return {.method = "POST",
+          .raw_path = "/",
+          .query = {},
+          .headers = {{"Host", "127.0.0.1:8080"},
+                      {"Content-Type", "application/x-amz-json-1.1"},
+                      {"X-Amz-Target", std::string(AwsGateway::kTargetPrefix) + action}},
+          .body = body};
+}
+
+class AwsGatewayTest : public ApiFixture {
+ protected:
+  AwsGateway Gateway(std::map<std::string, std::string> keys = {}, int64_t now = 0) {
+    return AwsGateway(api_.get(), nullptr,
+                      {.region = "local", .access_keys = std::move(keys), .now_seconds = [now] { return now; }});
+  }
+};
+
+TEST_F(AwsGatewayTest, DispatchAndErrorShapes) {
+  AwsGateway gateway = Gateway();
+  struct Row {
+    const char* name;
+    AwsHttpRequest request;
+    int status;
+    const char* type;     // __type of an error, "" for success
+    const char* message;  // part of the message (or of the success body)
+  };
+  AwsHttpRequest no_target = Call("ListClusters", "{}");
+  no_target.headers.pop_back();
+  AwsHttpRequest wrong_prefix = Call("ListClusters", "{}");
+  wrong_prefix.headers.back().second = "DynamoDB_20120810.ListTables";
+  const Row rows[] = {
+      {"create", Call("CreateCluster", R"({"clusterName":"c1"})"), 200, "", R"("clusterName":"c1")"},
+      {"empty body is {}", Call("ListClusters", ""), 200, "", "cluster/c1"},
+      {"missing target", no_target, 400, "UnknownOperationException", "missing X-Amz-Target"},
+      {"wrong prefix", wrong_prefix, 400, "UnknownOperationException", "DynamoDB_20120810.ListTables"},
+      {"unknown action", Call("CreateCapacityProvider", "{}"), 400, "UnknownOperationException",
+       "CreateCapacityProvider"},
+      {"malformed json", Call("ListClusters", "{x"), 400, "SerializationException", "cannot parse"},
+      {"wrong member type", Call("RunTask", R"({"count":"many"})"), 400, "SerializationException", "count"},
+      {"unknown member ignored", Call("ListClusters", R"({"futureMember":1})"), 200, "", "clusterArns"},
+      {"cluster not found", Call("ListTasks", R"({"cluster":"nope"})"), 400, "ClusterNotFoundException", "nope"},
+      {"invalid parameter", Call("RunTask", R"({"cluster":"c1","taskDefinition":"x","count":0})"), 400,
+       "InvalidParameterException", "count"},
+      {"client exception", Call("DeleteService", R"({"cluster":"c1","service":"nope"})"), 400,
+       "ServiceNotFoundException", "nope"},
+      {"berth extension", Call("ExplainPlacement", R"({"cluster":"c1","taskDefinition":"nope"})"), 400, "", "nope"},
+  };
+  for (const Row& row : rows) {
+    AwsHttpResponse response = gateway.Handle(row.request);
+    EXPECT_EQ(response.status, row.status) << row.name << ": " << response.body;
+    json body = json::parse(response.body, nullptr, false);
+    ASSERT_FALSE(body.is_discarded()) << row.name << ": " << response.body;
+    if (row.status == 200) {
+      EXPECT_FALSE(body.contains("__type")) << row.name;
+    } else if (*row.type != '\0') {
+      EXPECT_EQ(body.value("__type", ""), row.type) << row.name << ": " << response.body;
+    }
+    EXPECT_NE(response.body.find(row.message), std::string::npos) << row.name << ": " << response.body;
+  }
+}
+
+TEST_F(AwsGatewayTest, LongMembersAreJsonNumbersAndTimestampsEpochSeconds) {
+  AddInstance("default", 1024, 2048);
+  AddTaskDefinition("web", 10, 64);
+  AwsGateway gateway = Gateway();
+  AwsHttpResponse response = gateway.Handle(Call("RunTask", R"({"taskDefinition":"web"})"));
+  ASSERT_EQ(response.status, 200) << response.body;
+  json body = json::parse(response.body);
+  ASSERT_EQ(body["tasks"].size(), 1u) << response.body;
+  EXPECT_TRUE(body["tasks"][0]["version"].is_number_integer()) << response.body;
+  EXPECT_TRUE(body["tasks"][0]["createdAt"].is_number()) << response.body;
+  EXPECT_TRUE(body["tasks"][0]["lastStatus"].is_string()) << response.body;
+}
+
+// Signed by botocore 1.29 (SigV4Auth, service "ecs", region "local") at 20261125T004012Z.
+constexpr char kKeyId[] = "AKIAIOSFODNN7EXAMPLE";
+constexpr char kSecret[] = "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY";
+constexpr int64_t kSignedAt = 1795567212;  // 2026-11-25T00:40:12Z
+
+AwsHttpRequest BotocoreSigned() {
+  AwsHttpRequest request = Call("CreateCluster", R"({"clusterName": "c1"})");
+  request.headers.emplace_back("X-Amz-Date", "20261125T004012Z");
+  request.headers.emplace_back("Authorization",
+                               "AWS4-HMAC-SHA256 Credential=AKIAIOSFODNN7EXAMPLE/20261125/local/ecs/aws4_request, "
+                               "SignedHeaders=content-type;host;x-amz-date;x-amz-target, "
+                               "Signature=0c9d3a0d1462eeb4aab3e4715e3ce05a9fd4267005edd3edf4e94f6cf5aabdd6");
+  return request;
+}
+
+TEST_F(AwsGatewayTest, SigV4AcceptsWhatBotocoreSigns) {
+  AwsGateway gateway = Gateway({{kKeyId, kSecret}}, kSignedAt + 60);
+  AwsHttpResponse response = gateway.Handle(BotocoreSigned());
+  EXPECT_EQ(response.status, 200) << response.body;
+}
+
+TEST_F(AwsGatewayTest, SigV4Refusals) {
+  struct Row {
+    const char* name;
+    std::function<void(AwsHttpRequest&)> change;
+    std::map<std::string, std::string> keys;
+    int64_t now;
+    int status;
+    const char* type;
+    const char* message;
+  };
+  auto set_header = [](const char* name, const char* value) {
+    return [name, value](AwsHttpRequest& r) {
+      for (auto& [k, v] : r.headers) {
+        if (k == name) v = value;
+      }
+    };
+  };
+  auto remove_header = [](const char* name) {
+    return [name](AwsHttpRequest& r) { std::erase_if(r.headers, [name](const auto& h) { return h.first == name; }); };
+  };
+  const std::map<std::string, std::string> keys = {{kKeyId, kSecret}};
+  const Row rows[] = {
+      {"wrong secret",
+       [](AwsHttpRequest&) {},
+       {{kKeyId, "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEZ"}},
+       kSignedAt,
+       403,
+       "InvalidSignatureException",
+       "does not match the signature you provided"},
+      {"tampered body", [](AwsHttpRequest& r) { r.body = R"({"clusterName": "c2"})"; }, keys, kSignedAt, 403,
+       "InvalidSignatureException", "does not match"},
+      {"tampered target", set_header("X-Amz-Target", "AmazonEC2ContainerServiceV20141113.DeleteCluster"), keys,
+       kSignedAt, 403, "InvalidSignatureException", "does not match"},
+      {"unknown key",
+       [](AwsHttpRequest&) {},
+       {{"AKIAOTHERKEY0000EXAMPLE", kSecret}},
+       kSignedAt,
+       403,
+       "UnrecognizedClientException",
+       "security token included in the request is invalid"},
+      {"no authorization", remove_header("Authorization"), keys, kSignedAt, 400, "MissingAuthenticationTokenException",
+       "Missing Authentication Token"},
+      {"no date", remove_header("X-Amz-Date"), keys, kSignedAt, 400, "IncompleteSignatureException", "X-Amz-Date"},
+      {"not sigv4", set_header("Authorization", "Basic dXNlcjpwYXNz"), keys, kSignedAt, 400,
+       "IncompleteSignatureException", "AWS4-HMAC-SHA256"},
+      {"no signature",
+       set_header("Authorization",
+                  "AWS4-HMAC-SHA256 Credential=AKIAIOSFODNN7EXAMPLE/20261125/local/ecs/aws4_request, "
+                  "SignedHeaders=host"),
+       keys, kSignedAt, 400, "IncompleteSignatureException", "requires 'Signature'"},
+      {"expired", [](AwsHttpRequest&) {}, keys, kSignedAt + 15 * 60 + 1, 400, "InvalidSignatureException",
+       "Signature expired: 20261125T004012Z is now earlier than 20261125T004013Z"},
+      {"from the future", [](AwsHttpRequest&) {}, keys, kSignedAt - 15 * 60 - 1, 400, "InvalidSignatureException",
+       "Signature not yet current"},
+      {"within the skew", [](AwsHttpRequest&) {}, keys, kSignedAt - 15 * 60, 200, "", ""},
+  };
+  for (const Row& row : rows) {
+    AwsGateway gateway = Gateway(row.keys, row.now);
+    AwsHttpRequest request = BotocoreSigned();
+    row.change(request);
+    AwsHttpResponse response = gateway.Handle(request);
+    EXPECT_EQ(response.status, row.status) << row.name << ": " << response.body;
+    if (row.status != 200) {
+      json body = json::parse(response.body);
+      EXPECT_EQ(body.value("__type", ""), row.type) << row.name << ": " << response.body;
+      EXPECT_NE(body.value("message", "").find(row.message), std::string::npos) << row.name << ": " << response.body;
+    }
+  }
+}
+
+TEST_F(AwsGatewayTest, ScopeMustNameTheRegionAndEcs) {
+  AwsGateway gateway = Gateway({{kKeyId, kSecret}}, kSignedAt);
+  for (const auto& [scope, message] :
+       std::vector<std::pair<std::string, std::string>>{{"20261125/us-east-1/ecs", "valid region"},
+                                                        {"20261125/local/s3", "correct service: 'ecs'"},
+                                                        {"20261124/local/ecs", "Date in Credential scope"}}) {
+    AwsHttpRequest request = BotocoreSigned();
+    request.headers.back().second = "AWS4-HMAC-SHA256 Credential=AKIAIOSFODNN7EXAMPLE/" + scope +
+                                    "/aws4_request, SignedHeaders=host;x-amz-date, Signature=00";
+    AwsHttpResponse response = gateway.Handle(request);
+    EXPECT_EQ(response.status, 403) << scope;
+    EXPECT_NE(response.body.find(message), std::string::npos) << scope << ": " << response.body;
+  }
+}
+
+TEST_F(AwsGatewayTest, ServesOverHttpOnPortZero) {
+  AwsGateway gateway = Gateway();
+  HttpServer server({.metrics = [] { return std::string(); },
+                     .healthy = [] { return true; },
+                     .aws = [&gateway](const AwsHttpRequest& r) { return gateway.Handle(r); }});
+  auto port = server.Start("127.0.0.1", 0);
+  ASSERT_TRUE(port.ok()) << port.status();
+  httplib::Client client("127.0.0.1", *port);
+  httplib::Headers headers = {{"X-Amz-Target", "AmazonEC2ContainerServiceV20141113.CreateCluster"}};
+  auto created = client.Post("/", headers, R"({"clusterName":"web"})", "application/x-amz-json-1.1");
+  ASSERT_TRUE(created);
+  EXPECT_EQ(created->status, 200) << created->body;
+  EXPECT_EQ(created->get_header_value("Content-Type"), "application/x-amz-json-1.1");
+  EXPECT_NE(created->body.find("cluster/web"), std::string::npos) << created->body;
+  headers = {{"X-Amz-Target", "AmazonEC2ContainerServiceV20141113.DescribeServices"}};
+  auto missing = client.Post("/", headers, R"({"cluster":"gone","services":["s"]})", "application/x-amz-json-1.1");
+  ASSERT_TRUE(missing);
+  EXPECT_EQ(missing->status, 400);
+  EXPECT_EQ(json::parse(missing->body).value("__type", ""), "ClusterNotFoundException") << missing->body;
+  auto healthz = client.Get("/healthz");
+  ASSERT_TRUE(healthz);
+  EXPECT_EQ(healthz->status, 200);
+  server.Stop();
+}
+
+}  // namespace
+}  // namespace berth::controlplane
