@@ -1,11 +1,14 @@
 // berth: the command-line client of berthd, in the style of `aws ecs`. This file is the
 // composition root: the command table (from the protobuf descriptors) becomes CLI11 subcommands,
 // the parsed options become a request (request_builder), the Invoker calls berthd, and output
-// renders the response.
+// renders the response. `berth wait <condition>` (waiter) polls Describe* until a condition holds.
+// Defaults come from the configuration file (config).
 //
 // Exit status: 0 success; 1 error (bad usage, bad input, or an RPC error); 2 when the call
 // succeeded but the response lists failures[] (tasks that could not be placed, resources not
-// found).
+// found). A waiter exits 0 when its condition holds and 1 when it timed out or cannot hold.
+#include <unistd.h>
+
 #include <algorithm>
 #include <charconv>
 #include <chrono>
@@ -21,9 +24,12 @@
 
 #include "berth/common/strings.h"
 #include "src/cli/command_table.h"
+#include "src/cli/config.h"
 #include "src/cli/invoker.h"
 #include "src/cli/output.h"
 #include "src/cli/request_builder.h"
+#include "src/cli/table.h"
+#include "src/cli/waiter.h"
 
 namespace berth::cli {
 namespace {
@@ -33,10 +39,27 @@ constexpr char kEndpointVariable[] = "BERTH_ENDPOINT";
 constexpr int kExitError = 1;
 constexpr int kExitFailures = 2;
 
+constexpr char kDefaultOutput[] = "json";
+
 struct GlobalFlags {
   std::string endpoint;
-  std::string output = "json";
+  std::string output;  // empty: the configuration file's, then kDefaultOutput
   std::string timeout = "30";
+};
+
+// What `berth wait <condition>` parsed.
+struct WaitSlots {
+  CLI::App* app = nullptr;
+  struct Condition {
+    WaitCondition condition;
+    CLI::App* app = nullptr;
+  };
+  std::vector<Condition> conditions;
+  std::string cluster;
+  CLI::Option* cluster_option = nullptr;
+  std::vector<std::string> names;
+  std::string delay = "2";
+  std::string timeout = "600";
 };
 
 // Where CLI11 stores what it parsed for one option of one command.
@@ -207,9 +230,10 @@ RequestInput CollectInput(const CommandSlots& slots) {
   return input;
 }
 
-std::string ResolveEndpoint(const GlobalFlags& flags, const CLI::Option& endpoint_option) {
+std::string ResolveEndpoint(const GlobalFlags& flags, const CLI::Option& endpoint_option, const CliConfig& config) {
   if (endpoint_option.count() > 0) return flags.endpoint;
   if (const char* env = std::getenv(kEndpointVariable); env != nullptr && *env != '\0') return env;
+  if (config.endpoint.has_value()) return *config.endpoint;
   return kDefaultEndpoint;
 }
 
@@ -221,6 +245,28 @@ bool ParseTimeout(const std::string& text, std::chrono::milliseconds* timeout) {
   *timeout = std::chrono::milliseconds(static_cast<int64_t>(seconds * 1000.0 + 0.5));
   if (timeout->count() == 0) *timeout = std::chrono::milliseconds(1);
   return true;
+}
+
+// One line for a failed call: "cannot reach berthd at HOST:PORT: ..." when berthd was not reached,
+// otherwise the code name and berthd's message.
+void PrintRpcError(std::string_view command, const std::string& method, const grpc::Status& status,
+                   const Invoker& invoker, std::chrono::milliseconds timeout) {
+  const std::string& endpoint = invoker.endpoint();
+  const bool unreachable = status.error_code() == grpc::StatusCode::UNAVAILABLE ||
+                           (status.error_code() == grpc::StatusCode::DEADLINE_EXCEEDED && invoker.NotConnected());
+  if (unreachable) {
+    PrintError(command, StrCat("cannot reach berthd at ", endpoint, ": ", StatusCodeName(status.error_code()), ": ",
+                               status.error_message(),
+                               ". Is berthd running? Start one with scripts/run.sh, or point --endpoint, $",
+                               kEndpointVariable, " or the configuration file at it."));
+  } else if (status.error_code() == grpc::StatusCode::DEADLINE_EXCEEDED) {
+    PrintError(command, StrCat("DEADLINE_EXCEEDED: no answer from ", endpoint, " within ", timeout.count() / 1000.0,
+                               " s (--timeout)"));
+  } else if (status.error_code() == grpc::StatusCode::UNIMPLEMENTED && status.error_message().empty()) {
+    PrintError(command, StrCat("UNIMPLEMENTED: berthd at ", endpoint, " does not serve ", method, " yet"));
+  } else {
+    PrintError(command, StrCat(StatusCodeName(status.error_code()), ": ", status.error_message()));
+  }
 }
 
 int Invoke(const CommandSlots& slots, const std::string& endpoint, OutputFormat format,
@@ -243,23 +289,7 @@ int Invoke(const CommandSlots& slots, const std::string& endpoint, OutputFormat 
   Invoker invoker(endpoint);
   grpc::Status status = invoker.Call(*command.method, *built->request, response.get(), timeout);
   if (!status.ok()) {
-    const bool unreachable = (status.error_code() == grpc::StatusCode::UNAVAILABLE ||
-                              status.error_code() == grpc::StatusCode::DEADLINE_EXCEEDED) &&
-                             invoker.NotConnected();
-    if (unreachable) {
-      PrintError(command.name, StrCat("cannot connect to berthd at ", endpoint, " (",
-                                      StatusCodeName(status.error_code()), ": ", status.error_message(),
-                                      "). Is berthd running? Start one with scripts/run.sh, or point --endpoint or $",
-                                      kEndpointVariable, " at it."));
-    } else if (status.error_code() == grpc::StatusCode::DEADLINE_EXCEEDED) {
-      PrintError(command.name, StrCat("DEADLINE_EXCEEDED: no answer from ", endpoint, " within ",
-                                      timeout.count() / 1000.0, " s (--timeout)"));
-    } else if (status.error_code() == grpc::StatusCode::UNIMPLEMENTED && status.error_message().empty()) {
-      PrintError(command.name,
-                 StrCat("UNIMPLEMENTED: berthd at ", endpoint, " does not serve ", command.method->name(), " yet"));
-    } else {
-      PrintError(command.name, StrCat(StatusCodeName(status.error_code()), ": ", status.error_message()));
-    }
+    PrintRpcError(command.name, command.method->name(), status, invoker, timeout);
     return kExitError;
   }
 
@@ -269,12 +299,90 @@ int Invoke(const CommandSlots& slots, const std::string& endpoint, OutputFormat 
     return kExitError;
   }
   std::cout << Render(*doc, *command.method->output_type(), format) << std::flush;
-  if (std::string token = NextToken(*doc); format == OutputFormat::kText && !token.empty()) {
+  if (std::string token = NextToken(*doc); format != OutputFormat::kJson && !token.empty()) {
     PrintError(command.name, StrCat("more results: continue with --next-token ", token));
   }
   std::vector<std::string> failures = FailureLines(*doc);
-  for (const std::string& line : failures) PrintError(command.name, StrCat("failure: ", line));
+  if (format == OutputFormat::kTable) {
+    if (std::string table = FailureTable(*doc); !table.empty()) {
+      table.pop_back();  // PrintError ends the line
+      PrintError(command.name, StrCat("failures:\n", table));
+    }
+  } else {
+    for (const std::string& line : failures) PrintError(command.name, StrCat("failure: ", line));
+  }
   return failures.empty() ? 0 : kExitFailures;
+}
+
+void AddWait(CLI::App& app, WaitSlots* slots) {
+  slots->app = app.add_subcommand("wait", "waits until services are stable or tasks are running or stopped");
+  slots->app->group("Commands");
+  slots->app->require_subcommand(1);
+  slots->app->footer("Exit status 0 when the condition holds, 1 on timeout or when it can no longer hold.\n");
+  struct Shape {
+    WaitCondition condition;
+    const char* help;
+    const char* names_flag;
+  };
+  const Shape shapes[] = {
+      {WaitCondition::kServicesStable,
+       "until every service is ACTIVE with one deployment, COMPLETED, and runningCount == desiredCount", "--services"},
+      {WaitCondition::kTasksRunning, "until every task is RUNNING (fails when one stops)", "--tasks"},
+      {WaitCondition::kTasksStopped, "until every task is STOPPED", "--tasks"},
+  };
+  for (const Shape& shape : shapes) {
+    CLI::App* sub = slots->app->add_subcommand(std::string(WaitConditionName(shape.condition)), shape.help);
+    slots->conditions.push_back({shape.condition, sub});
+    sub->add_option("--cluster", slots->cluster, "the cluster (default: default)")->type_name("STRING");
+    sub->add_option(shape.names_flag, slots->names, "names or ARNs")->type_name("STRING ...")->required();
+    sub->add_option("--delay", slots->delay, "seconds between polls (default 2)")->type_name("SECONDS");
+    sub->add_option("--timeout", slots->timeout, "give up after this many seconds (default 600)")->type_name("SECONDS");
+  }
+}
+
+int Wait(const WaitSlots& slots, const std::string& endpoint, const GlobalFlags& flags,
+         const CLI::Option& global_timeout) {
+  WaitRequest request;
+  std::string name = "wait";
+  for (const auto& condition : slots.conditions) {
+    if (condition.app->parsed()) {
+      request.condition = condition.condition;
+      name = StrCat("wait ", WaitConditionName(condition.condition));
+    }
+  }
+  if (!slots.cluster.empty()) request.cluster = slots.cluster;
+  request.names = slots.names;
+  // `berth --timeout N wait ...` and `berth wait ... --timeout N` both bound the whole wait.
+  bool own_timeout = false;
+  for (const auto& condition : slots.conditions) {
+    if (condition.app->parsed() && condition.app->get_option("--timeout")->count() > 0) own_timeout = true;
+  }
+  const std::string& timeout_text = own_timeout || global_timeout.count() == 0 ? slots.timeout : flags.timeout;
+  if (!ParseTimeout(timeout_text, &request.timeout)) {
+    PrintError(name, StrCat("--timeout: expected a positive number of seconds, got '", timeout_text, "'"));
+    return kExitError;
+  }
+  if (!ParseTimeout(slots.delay, &request.delay)) {
+    PrintError(name, StrCat("--delay: expected a positive number of seconds, got '", slots.delay, "'"));
+    return kExitError;
+  }
+  Invoker invoker(endpoint);
+  WaitResult result = RunWaiter(request, invoker, isatty(STDERR_FILENO) == 1);
+  switch (result.outcome) {
+    case WaitResult::Outcome::kMet:
+      return 0;
+    case WaitResult::Outcome::kImpossible:
+      PrintError(name, StrCat("the condition can no longer hold: ", result.message));
+      return kExitError;
+    case WaitResult::Outcome::kTimedOut:
+      PrintError(name, StrCat("timed out after ", request.timeout.count() / 1000.0, " s",
+                              result.message.empty() ? "" : StrCat(" (", result.message, ")")));
+      return kExitError;
+    case WaitResult::Outcome::kRpcError:
+      PrintRpcError(name, result.method, result.rpc_status, invoker, request.call_timeout);
+      return kExitError;
+  }
+  return kExitError;
 }
 
 int Main(int argc, char** argv) {
@@ -291,14 +399,20 @@ int Main(int argc, char** argv) {
   GlobalFlags flags;
   CLI::Option* endpoint_option =
       app.add_option("--endpoint", flags.endpoint,
-                     StrCat("berthd's gRPC address; default $", kEndpointVariable, ", then ", kDefaultEndpoint))
+                     StrCat("berthd's gRPC address; default $", kEndpointVariable,
+                            ", then the configuration file's endpoint, then ", kDefaultEndpoint))
           ->type_name("HOST:PORT");
-  app.add_option("--output", flags.output, "json (default) or text")->type_name("FORMAT");
-  app.add_option("--timeout", flags.timeout, "deadline of the call in seconds (default 30)")->type_name("SECONDS");
+  app.add_option("--output", flags.output,
+                 "json (default, or the configuration file's output), text (for scripts) or table (for people)")
+      ->type_name("FORMAT");
+  CLI::Option* timeout_option =
+      app.add_option("--timeout", flags.timeout, "deadline of the call in seconds (default 30)")->type_name("SECONDS");
   app.footer("'berth <command> --help' lists the options of a command.\n");
 
   std::vector<CommandSlots> slots(commands.size());
   for (size_t i = 0; i < commands.size(); ++i) AddCommand(app, commands[i], &slots[i]);
+  WaitSlots wait;
+  AddWait(app, &wait);
 
   const CommandSlots* selected = nullptr;
   try {
@@ -323,6 +437,12 @@ int Main(int argc, char** argv) {
   for (const CommandSlots& command : slots) {
     if (command.app->parsed()) selected = &command;
   }
+  auto config = LoadConfig();
+  if (!config.ok()) {
+    PrintError("", std::string(config.status().message()));
+    return kExitError;
+  }
+  if (wait.app->parsed()) return Wait(wait, ResolveEndpoint(flags, *endpoint_option, *config), flags, *timeout_option);
   if (selected == nullptr) {
     std::string word = CommandWord(argc, argv);
     PrintError("", word.empty() ? "a command is required ('berth --help' lists the commands)"
@@ -331,8 +451,9 @@ int Main(int argc, char** argv) {
   }
 
   OutputFormat format = OutputFormat::kJson;
-  if (!ParseOutputFormat(flags.output, &format)) {
-    PrintError(selected->spec->name, StrCat("--output: must be json or text (got '", flags.output, "')"));
+  const std::string output = !flags.output.empty() ? flags.output : config->output.value_or(kDefaultOutput);
+  if (!ParseOutputFormat(output, &format)) {
+    PrintError(selected->spec->name, StrCat("--output: must be json, text or table (got '", output, "')"));
     return kExitError;
   }
   std::chrono::milliseconds timeout{};
@@ -341,7 +462,7 @@ int Main(int argc, char** argv) {
                StrCat("--timeout: expected a positive number of seconds, got '", flags.timeout, "'"));
     return kExitError;
   }
-  return Invoke(*selected, ResolveEndpoint(flags, *endpoint_option), format, timeout);
+  return Invoke(*selected, ResolveEndpoint(flags, *endpoint_option, *config), format, timeout);
 }
 
 }  // namespace

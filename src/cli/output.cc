@@ -5,6 +5,7 @@
 #include <map>
 
 #include "berth/common/strings.h"
+#include "src/cli/table.h"
 
 namespace berth::cli {
 namespace {
@@ -117,6 +118,8 @@ bool ParseOutputFormat(std::string_view text, OutputFormat* format) {
     *format = OutputFormat::kJson;
   } else if (text == "text") {
     *format = OutputFormat::kText;
+  } else if (text == "table") {
+    *format = OutputFormat::kTable;
   } else {
     return false;
   }
@@ -159,6 +162,7 @@ absl::StatusOr<Json> ResponseDocument(const google::protobuf::Message& response)
 
 std::string Render(const Json& doc, const Descriptor& descriptor, OutputFormat format) {
   if (format == OutputFormat::kText) return RenderText(doc, descriptor);
+  if (format == OutputFormat::kTable) return RenderTable(doc, descriptor);
   if (doc.is_object() && doc.empty()) return "";
   // Strings are valid UTF-8 (protobuf checks); replace rather than throw if that ever changes.
   return doc.dump(kIndent, ' ', /*ensure_ascii=*/false, Json::error_handler_t::replace) + "\n";

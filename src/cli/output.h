@@ -4,6 +4,7 @@
 // indentation, and 64-bit integers as JSON numbers (protobuf's JSON printer quotes int64 values;
 // ECS does not, so `"version": 1`, not `"version": "1"`). Text is a compact one-line-per-item
 // rendering: ARNs one per line for List*, tab-separated summary columns for described resources.
+// Table is aligned columns for people (src/cli/table.h).
 //
 // Pure functions over messages; safe from any thread.
 #pragma once
@@ -19,9 +20,9 @@
 
 namespace berth::cli {
 
-enum class OutputFormat { kJson, kText };
+enum class OutputFormat { kJson, kText, kTable };
 
-// "json" or "text"; false otherwise.
+// "json", "text" or "table"; false otherwise.
 bool ParseOutputFormat(std::string_view text, OutputFormat* format);
 
 // The response as an ECS JSON document (member order as in the schema, int64 as numbers).
@@ -32,8 +33,8 @@ absl::StatusOr<nlohmann::ordered_json> ResponseDocument(const google::protobuf::
 void Int64FieldsAsNumbers(const google::protobuf::Descriptor& descriptor, nlohmann::ordered_json& doc);
 
 // What to print on stdout (ends with a newline, or is empty for an empty response such as
-// TagResource's, as the aws CLI prints nothing then). Text output leaves out `failures` and
-// `nextToken`: see FailureLines and NextToken.
+// TagResource's, as the aws CLI prints nothing then). Text and table output leave out `failures`
+// and `nextToken`: see FailureLines, FailureTable and NextToken.
 std::string Render(const nlohmann::ordered_json& doc, const google::protobuf::Descriptor& descriptor,
                    OutputFormat format);
 

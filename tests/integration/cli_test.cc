@@ -1,6 +1,7 @@
 // The berth CLI binary against a real berthd: commands derived from the descriptors, options and
 // --cli-input-json becoming requests, ECS-shaped JSON and text output, exit codes (0 ok, 1 error,
-// 2 failures[]), endpoint resolution, and every task definition of the shared corpus registered
+// 2 failures[]), table output, waiters (against a sim berth-agent), endpoint resolution with the
+// configuration file, and every task definition of the shared corpus registered
 // (or refused naming a field) through --cli-input-json file://.
 #include <fcntl.h>
 #include <signal.h>
@@ -8,6 +9,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <chrono>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
@@ -23,6 +25,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "tests/testutil/agent_process.h"
 #include "tests/testutil/berthd_process.h"
 #include "tests/testutil/temp_dir.h"
 
@@ -57,15 +60,19 @@ std::string ReadFile(const std::string& path) {
   return ss.str();
 }
 
+// Environment variables of the CLI child: a value sets one, nullopt unsets it.
+using Environment = std::map<std::string, std::optional<std::string>>;
+
 // Runs the built CLI with `args`, capturing stdout, stderr and the exit status. The child's
-// BERTH_ENDPOINT is `endpoint_env` when given and unset otherwise, so the test environment never
-// leaks into a case.
+// BERTH_ENDPOINT is `endpoint_env` when given and unset otherwise, and its configuration file is
+// looked for under the test's directory (BERTH_CONFIG unset, XDG_CONFIG_HOME in the temp dir), so
+// the test environment never leaks into a case; `env` changes more variables.
 class Cli {
  public:
   explicit Cli(const testutil::TempDir& dir) : dir_(dir) {}
 
   CliResult Run(const std::vector<std::string>& args, std::optional<std::string> endpoint_env = std::nullopt,
-                const std::string& stdin_text = "") {
+                const std::string& stdin_text = "", const Environment& env = {}) {
     const std::string id = std::to_string(++runs_);
     const std::string out_path = dir_.Sub("cli." + id + ".out");
     const std::string err_path = dir_.Sub("cli." + id + ".err");
@@ -83,10 +90,15 @@ class Cli {
       dup2(in, STDIN_FILENO);
       dup2(out, STDOUT_FILENO);
       dup2(err, STDERR_FILENO);
-      if (endpoint_env.has_value()) {
-        setenv("BERTH_ENDPOINT", endpoint_env->c_str(), 1);
-      } else {
-        unsetenv("BERTH_ENDPOINT");
+      Environment all = {
+          {"BERTH_ENDPOINT", endpoint_env}, {"BERTH_CONFIG", std::nullopt}, {"XDG_CONFIG_HOME", dir_.Sub("xdg")}};
+      for (const auto& [name, value] : env) all[name] = value;
+      for (const auto& [name, value] : all) {
+        if (value.has_value()) {
+          setenv(name.c_str(), value->c_str(), 1);
+        } else {
+          unsetenv(name.c_str());
+        }
       }
       std::vector<char*> argv;
       for (auto& a : argv_storage) argv.push_back(a.data());
@@ -448,7 +460,7 @@ TEST_F(CliTest, BadOptionValuesAreErrorsNamingTheOption) {
       {{"run-task", "--overrides", R"({"containerOverride":[]})"}, "--overrides: "},
       {{"run-task", "--tags", "file:///nonexistent/tags.json"}, "--tags: cannot read file:///nonexistent/tags.json"},
       {{"list-clusters", "--max-results", "ten"}, "--max-results: expected an integer"},
-      {{"list-clusters", "--output", "yaml"}, "--output: must be json or text"},
+      {{"list-clusters", "--output", "yaml"}, "--output: must be json, text or table"},
       {{"list-clusters", "--timeout", "soon"}, "--timeout: expected a positive number of seconds"},
       {{"list-clusters", "--no-such-option", "x"}, "berth: list-clusters: "},
       // A value berthd refuses: the gRPC code name and berthd's message.
@@ -493,8 +505,241 @@ TEST_F(CliTest, EndpointComesFromTheFlagThenBerthEndpoint) {
 
   CliResult env_dead = cli_.Run({"list-clusters"}, dead);
   EXPECT_EQ(env_dead.exit_code, 1) << env_dead;
-  EXPECT_THAT(env_dead.err, HasSubstr("berth: list-clusters: cannot connect to berthd at 127.0.0.1:1")) << env_dead;
+  EXPECT_THAT(env_dead.err, HasSubstr("berth: list-clusters: cannot reach berthd at 127.0.0.1:1: UNAVAILABLE: "))
+      << env_dead;
   EXPECT_THAT(env_dead.err, HasSubstr("scripts/run.sh")) << env_dead;
+}
+
+// Where `cell` starts in a table line: a header and a value in one column start at the same place.
+size_t ColumnOf(const std::string& line, const std::string& cell) { return line.find(cell); }
+
+std::vector<std::string> Lines(const std::string& text) {
+  std::vector<std::string> lines;
+  std::stringstream in(text);
+  for (std::string line; std::getline(in, line);) lines.push_back(line);
+  return lines;
+}
+
+std::string ShortId(const std::string& arn) { return arn.substr(arn.rfind('/') + 1); }
+
+TEST_F(CliTest, TableOutputForTasksInstancesAndServices) {
+  const std::string instance = RegisterInstance("default", 1024, 512);
+  RegisterTaskDefinition("web", 128);
+  CliResult run = Berth({"run-task", "--task-definition", "web"});
+  ASSERT_EQ(run.exit_code, 0) << run;
+  const std::string task = run.OutJson()["tasks"][0]["taskArn"];
+
+  CliResult tasks = Berth({"describe-tasks", "--tasks", task, "--output", "table"});
+  ASSERT_EQ(tasks.exit_code, 0) << tasks;
+  std::vector<std::string> lines = Lines(tasks.out);
+  ASSERT_EQ(lines.size(), 2u) << tasks;
+  EXPECT_THAT(lines[0], ::testing::StartsWith("TASK  "));
+  for (const char* column : {"LAST", "DESIRED", "TASK DEFINITION", "INSTANCE", "PORTS", "HEALTH", "STOP CODE"}) {
+    EXPECT_THAT(lines[0], HasSubstr(column)) << tasks;
+  }
+  EXPECT_THAT(lines[1], ::testing::StartsWith(ShortId(task) + "  ")) << tasks;
+  EXPECT_THAT(lines[1], HasSubstr("  web:1  ")) << tasks;
+  EXPECT_THAT(lines[1], HasSubstr("  " + ShortId(instance) + "  ")) << tasks;
+  EXPECT_EQ(ColumnOf(lines[0], "TASK DEFINITION"), ColumnOf(lines[1], "web:1")) << tasks;
+  EXPECT_EQ(ColumnOf(lines[0], "DESIRED"), ColumnOf(lines[1], "RUNNING")) << tasks;
+
+  CliResult instances = Berth({"describe-container-instances", "--container-instances", instance, "--output", "table"});
+  ASSERT_EQ(instances.exit_code, 0) << instances;
+  lines = Lines(instances.out);
+  ASSERT_EQ(lines.size(), 2u) << instances;
+  for (const char* column :
+       {"INSTANCE", "STATUS", "AGENT CONNECTED", "RUNNING/PENDING", "CPU FREE/TOTAL", "MEMORY FREE/TOTAL"}) {
+    EXPECT_THAT(lines[0], HasSubstr(column)) << instances;
+  }
+  // One task of 128 CPU units and 128 MiB placed: remaining of registered.
+  EXPECT_EQ(ColumnOf(lines[0], "CPU FREE/TOTAL"), ColumnOf(lines[1], "896/1024")) << instances;
+  EXPECT_EQ(ColumnOf(lines[0], "MEMORY FREE/TOTAL"), ColumnOf(lines[1], "384/512")) << instances;
+  EXPECT_THAT(lines[1], ::testing::StartsWith(ShortId(instance) + "  ACTIVE  ")) << instances;
+
+  ASSERT_EQ(
+      Berth({"create-service", "--service-name", "api", "--task-definition", "web", "--desired-count", "2"}).exit_code,
+      0);
+  CliResult services = Berth({"describe-services", "--services", "api", "--output", "table"});
+  ASSERT_EQ(services.exit_code, 0) << services;
+  lines = Lines(services.out);
+  ASSERT_GE(lines.size(), 2u) << services;
+  for (const char* column : {"SERVICE", "STATUS", "DESIRED/RUNNING/PENDING", "ROLLOUT", "TASK DEFINITION"}) {
+    EXPECT_THAT(lines[0], HasSubstr(column)) << services;
+  }
+  EXPECT_THAT(lines[1], ::testing::StartsWith("api  ")) << services;
+  EXPECT_THAT(lines[1], HasSubstr("  2/")) << services;
+  EXPECT_THAT(lines[1], HasSubstr("  IN_PROGRESS  ")) << services;
+  EXPECT_THAT(services.out, HasSubstr("\nDeployments of api:\nDEPLOYMENT  ")) << services;
+  EXPECT_THAT(services.out, HasSubstr("  PRIMARY  web:1  ")) << services;
+  EXPECT_THAT(services.out, HasSubstr("\nEvents of api (newest ")) << services;
+
+  CliResult listed = Berth({"list-tasks", "--output", "table"});
+  ASSERT_EQ(listed.exit_code, 0) << listed;
+  lines = Lines(listed.out);
+  ASSERT_GE(lines.size(), 2u) << listed;
+  EXPECT_EQ(lines[0], "TASK ARNS");
+  EXPECT_THAT(std::vector<std::string>(lines.begin() + 1, lines.end()), ::testing::Contains(task)) << listed;
+
+  // failures[] as a table on stderr; the exit status stays 2.
+  CliResult missing = Berth({"describe-tasks", "--tasks", task, std::string(32, 'b'), "--output", "table"});
+  EXPECT_EQ(missing.exit_code, 2) << missing;
+  EXPECT_THAT(missing.out, HasSubstr(ShortId(task))) << missing;
+  EXPECT_THAT(missing.err, HasSubstr("berth: describe-tasks: failures:\nARN")) << missing;
+  EXPECT_THAT(missing.err, HasSubstr("REASON")) << missing;
+  EXPECT_THAT(missing.err, HasSubstr("  MISSING")) << missing;
+
+  // JSON stays the default.
+  EXPECT_EQ(Berth({"describe-tasks", "--tasks", task}).OutJson()["tasks"][0]["taskArn"], task);
+}
+
+TEST_F(CliTest, ConfigFileGivesTheEndpointAndOutputAfterFlagAndEnvironment) {
+  const std::string dead = "127.0.0.1:1";
+  const std::string config =
+      WriteFile("berth.conf", "# the local berthd\n\nendpoint = " + berthd_->grpc_address() + "\n output=text \n");
+  const Environment env = {{"BERTH_CONFIG", config}};
+
+  CliResult from_config = cli_.Run({"list-clusters"}, std::nullopt, "", env);
+  EXPECT_EQ(from_config.exit_code, 0) << from_config;
+  EXPECT_EQ(from_config.out, "arn:aws:ecs:local:000000000000:cluster/default\n") << from_config;
+
+  // --output and $BERTH_ENDPOINT come first.
+  CliResult json = cli_.Run({"list-clusters", "--output", "json"}, std::nullopt, "", env);
+  EXPECT_EQ(json.exit_code, 0) << json;
+  EXPECT_EQ(json.OutJson()["clusterArns"].size(), 1u) << json;
+  CliResult env_wins = cli_.Run({"list-clusters"}, dead, "", env);
+  EXPECT_EQ(env_wins.exit_code, 1) << env_wins;
+  EXPECT_THAT(env_wins.err, HasSubstr("cannot reach berthd at 127.0.0.1:1")) << env_wins;
+
+  // Without $BERTH_CONFIG: $XDG_CONFIG_HOME/berth/config, then ~/.config/berth/config.
+  fs::create_directories(dir_.Sub("xdg/berth"));
+  WriteFile("xdg/berth/config", "endpoint = " + berthd_->grpc_address() + "\n");
+  CliResult xdg = cli_.Run({"list-clusters", "--output", "text"});
+  EXPECT_EQ(xdg.exit_code, 0) << xdg;
+  fs::create_directories(dir_.Sub("home/.config/berth"));
+  WriteFile("home/.config/berth/config", "output = table\nendpoint = " + berthd_->grpc_address() + "\n");
+  CliResult home =
+      cli_.Run({"list-clusters"}, std::nullopt, "", {{"XDG_CONFIG_HOME", std::nullopt}, {"HOME", dir_.Sub("home")}});
+  EXPECT_EQ(home.exit_code, 0) << home;
+  EXPECT_THAT(home.out, ::testing::StartsWith("CLUSTER ARNS\n")) << home;
+
+  // Mistakes name the file and the line.
+  const std::string typo = WriteFile("typo.conf", "endpoint = " + berthd_->grpc_address() + "\ncolour = blue\n");
+  CliResult unknown = cli_.Run({"list-clusters"}, std::nullopt, "", {{"BERTH_CONFIG", typo}});
+  EXPECT_EQ(unknown.exit_code, 1) << unknown;
+  EXPECT_THAT(unknown.err, HasSubstr("berth: " + typo + ":2: unknown key 'colour'")) << unknown;
+  EXPECT_EQ(unknown.out, "") << unknown;
+  const std::string bad_output = WriteFile("bad.conf", "output = yaml\n");
+  CliResult bad = cli_.Run({"list-clusters"}, std::nullopt, "", {{"BERTH_CONFIG", bad_output}});
+  EXPECT_EQ(bad.exit_code, 1) << bad;
+  EXPECT_THAT(bad.err, HasSubstr(bad_output + ":1: output: must be json, text or table")) << bad;
+  CliResult absent = cli_.Run({"list-clusters"}, std::nullopt, "", {{"BERTH_CONFIG", dir_.Sub("nonexistent")}});
+  EXPECT_EQ(absent.exit_code, 1) << absent;
+  EXPECT_THAT(absent.err, HasSubstr("cannot read the configuration file " + dir_.Sub("nonexistent"))) << absent;
+}
+
+// Waiters against tasks that cannot run (no agent serves the instance): they time out, or fail at
+// once when a task is missing.
+TEST_F(CliTest, WaitersTimeOutOrFailWhenTheConditionCannotHold) {
+  RegisterInstance("default", 1024, 512);
+  RegisterTaskDefinition("web", 128);
+  CliResult run = Berth({"run-task", "--task-definition", "web"});
+  ASSERT_EQ(run.exit_code, 0) << run;
+  const std::string task = run.OutJson()["tasks"][0]["taskArn"];
+
+  auto start = std::chrono::steady_clock::now();
+  CliResult timed_out = Berth({"wait", "tasks-running", "--tasks", task, "--delay", "0.2", "--timeout", "1"});
+  auto took = std::chrono::steady_clock::now() - start;
+  EXPECT_EQ(timed_out.exit_code, 1) << timed_out;
+  EXPECT_EQ(timed_out.out, "") << timed_out;
+  EXPECT_THAT(timed_out.err,
+              HasSubstr("berth: wait tasks-running: timed out after 1 s (tasks: 0/1 RUNNING, 1 PENDING)"))
+      << timed_out;
+  // Not a terminal: plain lines, each progress line once.
+  EXPECT_THAT(timed_out.err, Not(HasSubstr("\r"))) << timed_out;
+  EXPECT_THAT(timed_out.err, ::testing::StartsWith("tasks: 0/1 RUNNING, 1 PENDING\nberth: ")) << timed_out;
+  EXPECT_LT(took, std::chrono::seconds(10));
+
+  // The global --timeout before the command bounds the wait as well.
+  CliResult global = Berth({"--timeout", "0.5", "wait", "tasks-stopped", "--tasks", task, "--delay", "0.1"});
+  EXPECT_EQ(global.exit_code, 1) << global;
+  EXPECT_THAT(global.err, HasSubstr("berth: wait tasks-stopped: timed out after 0.5 s")) << global;
+
+  ASSERT_EQ(
+      Berth({"create-service", "--service-name", "api", "--task-definition", "web", "--desired-count", "1"}).exit_code,
+      0);
+  CliResult unstable = Berth({"wait", "services-stable", "--services", "api", "--delay", "0.2", "--timeout", "1"});
+  EXPECT_EQ(unstable.exit_code, 1) << unstable;
+  EXPECT_THAT(unstable.err, HasSubstr("timed out after 1 s (api: 0/1 running")) << unstable;
+
+  CliResult missing = Berth({"wait", "tasks-stopped", "--tasks", task, std::string(32, 'c')});
+  EXPECT_EQ(missing.exit_code, 1) << missing;
+  EXPECT_THAT(
+      missing.err,
+      HasSubstr("berth: wait tasks-stopped: the condition can no longer hold: " + std::string(32, 'c') + ": MISSING"))
+      << missing;
+  CliResult no_service = Berth({"wait", "services-stable", "--services", "nope"});
+  EXPECT_EQ(no_service.exit_code, 1) << no_service;
+  EXPECT_THAT(no_service.err, HasSubstr("the condition can no longer hold: nope: MISSING")) << no_service;
+
+  CliResult unreachable = cli_.Run({"wait", "tasks-running", "--tasks", task}, "127.0.0.1:1");
+  EXPECT_EQ(unreachable.exit_code, 1) << unreachable;
+  EXPECT_THAT(unreachable.err, HasSubstr("berth: wait tasks-running: cannot reach berthd at 127.0.0.1:1"))
+      << unreachable;
+
+  CliResult usage = Berth({"wait", "tasks-running"});
+  EXPECT_EQ(usage.exit_code, 1) << usage;
+  EXPECT_THAT(usage.err, HasSubstr("--tasks")) << usage;
+  CliResult bad_delay = Berth({"wait", "tasks-running", "--tasks", task, "--delay", "soon"});
+  EXPECT_EQ(bad_delay.exit_code, 1) << bad_delay;
+  EXPECT_THAT(bad_delay.err, HasSubstr("--delay: expected a positive number of seconds")) << bad_delay;
+}
+
+// Waiters against a real berth-agent on the sim runtime: tasks run, stop, and a service becomes
+// stable.
+TEST_F(CliTest, WaitersWithASimAgent) {
+  if (!fs::exists(testutil::BuiltBinary("src/agent/berth-agent"))) {
+    GTEST_SKIP() << "berth-agent is not built (ninja berth-agent)";
+  }
+  testutil::AgentProcess agent(dir_.Sub("agent"),
+                               {"--endpoint", berthd_->grpc_address(), "--runtime", "sim", "--cpu", "2048", "--memory",
+                                "2048", "--availability-zone", "az-1", "--poll-wait", "1", "--stop-timeout", "1"});
+  ASSERT_TRUE(agent.Start()) << agent.Log();
+  RegisterTaskDefinition("web", 64);
+
+  CliResult run = Berth({"run-task", "--task-definition", "web", "--count", "2"});
+  ASSERT_EQ(run.exit_code, 0) << run;
+  const std::string a = run.OutJson()["tasks"][0]["taskArn"];
+  const std::string b = run.OutJson()["tasks"][1]["taskArn"];
+
+  CliResult running = Berth({"wait", "tasks-running", "--tasks", a, b, "--delay", "0.2", "--timeout", "60"});
+  ASSERT_EQ(running.exit_code, 0) << running << agent.Log();
+  EXPECT_EQ(running.out, "") << running;
+  EXPECT_THAT(running.err, HasSubstr("tasks: 2/2 RUNNING\n")) << running;
+  CliResult described = Berth({"describe-tasks", "--tasks", a, b});
+  for (const Json& task : described.OutJson()["tasks"]) EXPECT_EQ(task["lastStatus"], "RUNNING") << described;
+
+  ASSERT_EQ(Berth({"stop-task", "--task", a, "--reason", "done here"}).exit_code, 0);
+  CliResult stopped = Berth({"wait", "tasks-stopped", "--tasks", a, "--delay", "0.2", "--timeout", "60"});
+  ASSERT_EQ(stopped.exit_code, 0) << stopped << agent.Log();
+  EXPECT_THAT(stopped.err, HasSubstr("tasks: 1/1 STOPPED\n")) << stopped;
+
+  // A stopped task can never be running: fail at once with its stoppedReason.
+  CliResult cannot = Berth({"wait", "tasks-running", "--tasks", a, b, "--timeout", "60"});
+  EXPECT_EQ(cannot.exit_code, 1) << cannot;
+  EXPECT_THAT(cannot.err, HasSubstr("berth: wait tasks-running: the condition can no longer hold: task " + ShortId(a) +
+                                    " stopped (UserInitiated): done here"))
+      << cannot;
+
+  ASSERT_EQ(
+      Berth({"create-service", "--service-name", "api", "--task-definition", "web", "--desired-count", "3"}).exit_code,
+      0);
+  CliResult stable = Berth({"wait", "services-stable", "--services", "api", "--delay", "0.2", "--timeout", "60"});
+  ASSERT_EQ(stable.exit_code, 0) << stable << agent.Log();
+  EXPECT_THAT(stable.err, HasSubstr("api: 3/3 running, deployment COMPLETED\n")) << stable;
+  Json service = Berth({"describe-services", "--services", "api"}).OutJson()["services"][0];
+  EXPECT_EQ(service["runningCount"], 3);
+  EXPECT_EQ(service["deployments"].size(), 1u);
+  EXPECT_EQ(service["deployments"][0]["rolloutState"], "COMPLETED");
 }
 
 }  // namespace
