@@ -228,13 +228,31 @@ bool HasInt64(const google::protobuf::Descriptor* descriptor, int depth = 0) {
   return false;
 }
 
+bool HasRepeated(const google::protobuf::Descriptor* descriptor) {
+  for (int i = 0; i < descriptor->field_count(); ++i) {
+    if (descriptor->field(i)->is_repeated() && !descriptor->field(i)->is_map()) return true;
+  }
+  return false;
+}
+
+// proto3 JSON omits empty lists; ECS answers them as [] at the top of a response
+// ({"tasks": [], "failures": [...]}), and SDK users index them without a check.
+void TopLevelListsPresent(const google::protobuf::Descriptor* descriptor, nlohmann::json& json) {
+  for (int i = 0; i < descriptor->field_count(); ++i) {
+    const google::protobuf::FieldDescriptor* field = descriptor->field(i);
+    if (field->is_repeated() && !field->is_map() && !json.contains(field->json_name())) {
+      json[field->json_name()] = nlohmann::json::array();
+    }
+  }
+}
+
 template <typename Request, typename Response>
 std::function<AwsHttpResponse(const std::string&)> MakeHandler(Api* api, const Metrics::RpcMetrics* rpc,
                                                                Metrics* metrics,
                                                                void (Api::*action)(const Request&, Response*,
                                                                                    Api::Done)) {
-  const bool has_int64 = HasInt64(Response::descriptor());
-  return [api, rpc, metrics, action, has_int64](const std::string& body) -> AwsHttpResponse {
+  const bool needs_rewrite = HasInt64(Response::descriptor()) || HasRepeated(Response::descriptor());
+  return [api, rpc, metrics, action, needs_rewrite](const std::string& body) -> AwsHttpResponse {
     const auto start = std::chrono::steady_clock::now();
     Request request;
     google::protobuf::util::JsonParseOptions parse_options;
@@ -261,9 +279,10 @@ std::function<AwsHttpResponse(const std::string&)> MakeHandler(Api* api, const M
     std::string json;
     auto printed = google::protobuf::util::MessageToJsonString(response, &json);
     if (!printed.ok()) return Error(500, "ServerException", "cannot print the response");
-    if (has_int64) {
+    if (needs_rewrite) {
       nlohmann::json tree = nlohmann::json::parse(json);
       Int64AsNumbers(Response::descriptor(), tree);
+      TopLevelListsPresent(Response::descriptor(), tree);
       json = tree.dump();
     }
     return {200, std::move(json)};

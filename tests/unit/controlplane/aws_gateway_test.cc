@@ -137,6 +137,8 @@ TEST_F(AwsGatewayTest, LongMembersAreJsonNumbersAndTimestampsEpochSeconds) {
   EXPECT_TRUE(body["tasks"][0]["version"].is_number_integer()) << response.body;
   EXPECT_TRUE(body["tasks"][0]["createdAt"].is_number()) << response.body;
   EXPECT_TRUE(body["tasks"][0]["lastStatus"].is_string()) << response.body;
+  // Top-level lists are present even when empty, as ECS answers them.
+  EXPECT_EQ(body["failures"], json::array()) << response.body;
 }
 
 // Signed by botocore 1.29 (SigV4Auth, service "ecs", region "local") at 20261125T004012Z.

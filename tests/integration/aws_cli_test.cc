@@ -1,0 +1,251 @@
+// The real AWS CLI (`aws ecs --endpoint-url ...`) and boto3 against the real berthd's AWS JSON 1.1
+// door: the everyday calls, ECS error names as the CLI prints them, and SigV4 with configured
+// access keys (wrong secret and unknown key refused, the right one served).
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cstdlib>
+#include <fstream>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include <nlohmann/json.hpp>
+
+#include "tests/integration/test_helpers.h"
+#include "tests/testutil/berthd_process.h"
+#include "tests/testutil/temp_dir.h"
+
+namespace berth {
+namespace {
+
+using ::testing::HasSubstr;
+using Json = nlohmann::json;
+
+constexpr char kKeyId[] = "AKIAIOSFODNN7EXAMPLE";
+constexpr char kSecret[] = "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY";
+
+std::string ReadFile(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+// Single-quotes `s` for sh.
+std::string Quote(const std::string& s) {
+  std::string out = "'";
+  for (char c : s) {
+    if (c == '\'') {
+      out += "'\\''";
+    } else {
+      out += c;
+    }
+  }
+  return out + "'";
+}
+
+// The Debian package's CLI when installed, else whichever `aws` is on PATH; "" when none.
+std::string AwsBinary() {
+  if (access("/usr/bin/aws", X_OK) == 0) return "/usr/bin/aws";
+  FILE* p = popen("command -v aws 2>/dev/null", "r");
+  if (p == nullptr) return "";
+  char buf[4096] = {0};
+  std::string out = fgets(buf, sizeof(buf), p) != nullptr ? buf : "";
+  pclose(p);
+  while (!out.empty() && out.back() == '\n') out.pop_back();
+  return out;
+}
+
+struct Result {
+  int exit_code = -1;
+  std::string out;
+  std::string err;
+  Json OutJson() const {
+    Json doc = Json::parse(out, nullptr, /*allow_exceptions=*/false);
+    EXPECT_FALSE(doc.is_discarded()) << "stdout is not JSON: " << out << "\nstderr: " << err;
+    return doc;
+  }
+};
+
+std::ostream& operator<<(std::ostream& os, const Result& r) {
+  return os << "exit " << r.exit_code << "\n--- stdout\n" << r.out << "--- stderr\n" << r.err;
+}
+
+class AwsCliTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    aws_ = AwsBinary();
+    if (aws_.empty()) GTEST_SKIP() << "the aws CLI is not installed (Debian package awscli; scripts/install-deps.sh)";
+  }
+
+  // Starts berthd with `flags`; its HTTP address.
+  std::string StartBerthd(std::vector<std::string> flags) {
+    berthd_ = std::make_unique<testutil::BerthdProcess>(dir_.Sub("data"), std::move(flags));
+    EXPECT_TRUE(berthd_->Start()) << berthd_->Log();
+    return berthd_->http_address();
+  }
+
+  // Runs a command with a hermetic AWS environment (no config or credentials files, no pager,
+  // one attempt) and the given credentials.
+  Result Run(const std::string& command, const std::string& key_id = kKeyId, const std::string& secret = kSecret) {
+    std::string home = dir_.Sub("home");
+    std::string out = dir_.Sub("out"), err = dir_.Sub("err");
+    std::string env = "mkdir -p " + Quote(home) +
+                      " && env -u AWS_PROFILE -u AWS_DEFAULT_PROFILE -u AWS_SESSION_TOKEN -u AWS_DEFAULT_REGION "
+                      "-u AWS_REGION -u AWS_ENDPOINT_URL HOME=" +
+                      Quote(home) + " AWS_CONFIG_FILE=/dev/null AWS_SHARED_CREDENTIALS_FILE=/dev/null AWS_PAGER= " +
+                      "AWS_MAX_ATTEMPTS=1 AWS_EC2_METADATA_DISABLED=true AWS_ACCESS_KEY_ID=" + Quote(key_id) +
+                      " AWS_SECRET_ACCESS_KEY=" + Quote(secret) + " ";
+    int status = std::system((env + command + " >" + Quote(out) + " 2>" + Quote(err)).c_str());
+    Result r;
+    r.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+    r.out = ReadFile(out);
+    r.err = ReadFile(err);
+    return r;
+  }
+
+  Result Ecs(const std::string& http, const std::string& args, const std::string& key_id = kKeyId,
+             const std::string& secret = kSecret) {
+    return Run(Quote(aws_) + " ecs --endpoint-url http://" + http + " --region local --output json " + args, key_id,
+               secret);
+  }
+
+  std::string WriteFile(const std::string& name, const std::string& content) {
+    std::string path = dir_.Sub(name);
+    std::ofstream(path) << content;
+    return path;
+  }
+
+  testutil::TempDir dir_;
+  std::string aws_;
+  std::unique_ptr<testutil::BerthdProcess> berthd_;
+};
+
+TEST_F(AwsCliTest, EverydayCallsAndErrors) {
+  std::string http = StartBerthd({"--http-listen", "127.0.0.1:0"});
+  ASSERT_FALSE(http.empty());
+
+  Result created = Ecs(http, "create-cluster --cluster-name demo");
+  ASSERT_EQ(created.exit_code, 0) << created;
+  EXPECT_EQ(created.OutJson()["cluster"]["clusterName"], "demo") << created;
+
+  std::string td = WriteFile("td.json", R"({"family":"web","containerDefinitions":[
+      {"name":"app","image":"busybox","cpu":10,"memory":64,"portMappings":[{"containerPort":80}]}]})");
+  Result registered = Ecs(http, "register-task-definition --cli-input-json file://" + td);
+  ASSERT_EQ(registered.exit_code, 0) << registered;
+  EXPECT_EQ(registered.OutJson()["taskDefinition"]["revision"], 1) << registered;
+
+  // No container instance yet: RunTask answers failures, not an error.
+  Result unplaced = Ecs(http, "run-task --cluster demo --task-definition web");
+  ASSERT_EQ(unplaced.exit_code, 0) << unplaced;
+  EXPECT_TRUE(unplaced.OutJson()["tasks"].empty() || unplaced.OutJson()["tasks"].is_null()) << unplaced;
+  EXPECT_FALSE(unplaced.OutJson()["failures"].empty()) << unplaced;
+
+  // An instance (registered over gRPC, as an agent does) makes room.
+  auto stub = berthd_->NewStub();
+  grpc::ClientContext context;
+  v1::RegisterContainerInstanceResponse instance;
+  ASSERT_TRUE(stub->RegisterContainerInstance(&context, testutil::InstanceRequest("demo", 1024, 2048), &instance).ok());
+  Result ran = Ecs(http, "run-task --cluster demo --task-definition web:1 --count 2");
+  ASSERT_EQ(ran.exit_code, 0) << ran;
+  Json tasks = ran.OutJson()["tasks"];
+  ASSERT_EQ(tasks.size(), 2u) << ran;
+  std::string task_arn = tasks[0]["taskArn"];
+  EXPECT_TRUE(tasks[0]["version"].is_number_integer()) << ran;
+
+  Result described = Ecs(http, "describe-tasks --cluster demo --tasks " + Quote(task_arn));
+  ASSERT_EQ(described.exit_code, 0) << described;
+  EXPECT_EQ(described.OutJson()["tasks"][0]["taskArn"], task_arn) << described;
+  EXPECT_EQ(described.OutJson()["tasks"][0]["containers"][0]["name"], "app") << described;
+
+  Result listed = Ecs(http, "list-tasks --cluster demo");
+  ASSERT_EQ(listed.exit_code, 0) << listed;
+  EXPECT_EQ(listed.OutJson()["taskArns"].size(), 2u) << listed;
+
+  Result stopped = Ecs(http, "stop-task --cluster demo --task " + Quote(task_arn) + " --reason done");
+  ASSERT_EQ(stopped.exit_code, 0) << stopped;
+  EXPECT_EQ(stopped.OutJson()["task"]["desiredStatus"], "STOPPED") << stopped;
+
+  Result stop_missing = Ecs(http, "stop-task --cluster demo --task 0123456789abcdef0123456789abcdef");
+  EXPECT_NE(stop_missing.exit_code, 0) << stop_missing;
+  EXPECT_THAT(stop_missing.err, HasSubstr("An error occurred (")) << stop_missing;
+  EXPECT_THAT(stop_missing.err, HasSubstr("StopTask operation")) << stop_missing;
+
+  Result service =
+      Ecs(http, "create-service --cluster demo --service-name api --task-definition web --desired-count 1");
+  ASSERT_EQ(service.exit_code, 0) << service;
+  EXPECT_EQ(service.OutJson()["service"]["serviceName"], "api") << service;
+  Result services = Ecs(http, "describe-services --cluster demo --services api");
+  ASSERT_EQ(services.exit_code, 0) << services;
+  EXPECT_EQ(services.OutJson()["services"][0]["desiredCount"], 1) << services;
+  EXPECT_EQ(services.OutJson()["services"][0]["status"], "ACTIVE") << services;
+
+  Result no_cluster = Ecs(http, "list-tasks --cluster nowhere");
+  EXPECT_NE(no_cluster.exit_code, 0) << no_cluster;
+  EXPECT_THAT(no_cluster.err, HasSubstr("(ClusterNotFoundException)")) << no_cluster;
+
+  Result invalid =
+      Ecs(http, "create-service --cluster demo --service-name bad --task-definition web --desired-count -1");
+  EXPECT_NE(invalid.exit_code, 0) << invalid;
+  EXPECT_THAT(invalid.err, HasSubstr("(InvalidParameterException)")) << invalid;
+
+  // Auth is off without keys: any credentials (even a made-up key) are accepted.
+  Result anyone = Ecs(http, "list-clusters", "AKIDSOMEONEELSE000000", "whatever-secret-at-all");
+  EXPECT_EQ(anyone.exit_code, 0) << anyone;
+}
+
+TEST_F(AwsCliTest, SigV4WithConfiguredKeys) {
+  std::string keys = WriteFile("keys", std::string("# operators\n") + "AKIAOTHERKEY00000000:othersecretothersecret\n");
+  std::string http = StartBerthd({"--http-listen", "127.0.0.1:0", "--access-key", std::string(kKeyId) + ":" + kSecret,
+                                  "--access-keys-file", keys});
+  ASSERT_FALSE(http.empty());
+
+  Result wrong = Ecs(http, "list-clusters", kKeyId, "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEZ");
+  EXPECT_NE(wrong.exit_code, 0) << wrong;
+  EXPECT_THAT(wrong.err, HasSubstr("(InvalidSignatureException)")) << wrong;
+
+  Result unknown = Ecs(http, "list-clusters", "AKIANOTCONFIGURED000", kSecret);
+  EXPECT_NE(unknown.exit_code, 0) << unknown;
+  EXPECT_THAT(unknown.err, HasSubstr("(UnrecognizedClientException)")) << unknown;
+
+  Result right = Ecs(http, "create-cluster --cluster-name signed");
+  ASSERT_EQ(right.exit_code, 0) << right;
+  EXPECT_EQ(right.OutJson()["cluster"]["clusterName"], "signed") << right;
+
+  Result from_file = Ecs(http, "describe-clusters --clusters signed", "AKIAOTHERKEY00000000", "othersecretothersecret");
+  ASSERT_EQ(from_file.exit_code, 0) << from_file;
+  EXPECT_EQ(from_file.OutJson()["clusters"][0]["clusterName"], "signed") << from_file;
+
+  // Unsigned requests are refused once keys are configured.
+  Result unsigned_call = Ecs(http, "list-clusters --no-sign-request");
+  EXPECT_NE(unsigned_call.exit_code, 0) << unsigned_call;
+  EXPECT_THAT(unsigned_call.err, HasSubstr("(MissingAuthenticationTokenException)")) << unsigned_call;
+
+  // Start-up refuses a malformed key (exit 2) rather than serving with auth silently off.
+  testutil::BerthdProcess bad(dir_.Sub("bad"), {"--http-listen", "127.0.0.1:0", "--access-key", "no-colon-here"});
+  EXPECT_FALSE(bad.Start());
+  EXPECT_THAT(bad.Log(), HasSubstr("ACCESS_KEY_ID:SECRET"));
+}
+
+TEST_F(AwsCliTest, Boto3) {
+  if (std::system("/usr/bin/python3 -c 'import boto3' >/dev/null 2>&1") != 0) {
+    GTEST_SKIP() << "python3-boto3 is not installed (scripts/install-deps.sh)";
+  }
+  std::string http = StartBerthd({"--http-listen", "127.0.0.1:0", "--access-key", std::string(kKeyId) + ":" + kSecret});
+  ASSERT_FALSE(http.empty());
+  const char* source = std::getenv("BERTH_SOURCE_DIR");
+  ASSERT_NE(source, nullptr);
+  Result r = Run("/usr/bin/python3 " + Quote(std::string(source) + "/tests/integration/aws_boto3_check.py") +
+                 " http://" + http + " local " + kKeyId + " " + Quote(kSecret));
+  EXPECT_EQ(r.exit_code, 0) << r;
+  EXPECT_THAT(r.out, HasSubstr("ClusterNotFoundException")) << r;
+  EXPECT_THAT(r.out, HasSubstr("InvalidParameterException")) << r;
+  EXPECT_THAT(r.out, HasSubstr("\nok\n")) << r;
+}
+
+}  // namespace
+}  // namespace berth
