@@ -255,10 +255,13 @@ void PrintRpcError(std::string_view command, const std::string& method, const gr
   const bool unreachable = status.error_code() == grpc::StatusCode::UNAVAILABLE ||
                            (status.error_code() == grpc::StatusCode::DEADLINE_EXCEEDED && invoker.NotConnected());
   if (unreachable) {
+    // berthd itself answers UNAVAILABLE while it shuts down: then the hint would mislead.
+    const std::string hint = invoker.NotConnected()
+                                 ? StrCat(". Is berthd running? Start one with scripts/run.sh, or point --endpoint, $",
+                                          kEndpointVariable, " or the configuration file at it.")
+                                 : "";
     PrintError(command, StrCat("cannot reach berthd at ", endpoint, ": ", StatusCodeName(status.error_code()), ": ",
-                               status.error_message(),
-                               ". Is berthd running? Start one with scripts/run.sh, or point --endpoint, $",
-                               kEndpointVariable, " or the configuration file at it."));
+                               status.error_message(), hint));
   } else if (status.error_code() == grpc::StatusCode::DEADLINE_EXCEEDED) {
     PrintError(command, StrCat("DEADLINE_EXCEEDED: no answer from ", endpoint, " within ", timeout.count() / 1000.0,
                                " s (--timeout)"));

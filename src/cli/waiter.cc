@@ -15,6 +15,29 @@ namespace {
 using State = WaitVerdict::State;
 using Clock = std::chrono::steady_clock;
 
+// ECS's limits of one Describe* call; a waiter on more names makes several calls per poll.
+constexpr size_t kServicesPerDescribe = 10;
+constexpr size_t kTasksPerDescribe = 100;
+
+// Calls `method` once per chunk of `names` (`per_call` each) and merges the responses: Response's
+// repeated members are appended, so the verdict sees every name.
+template <typename Request, typename Response>
+grpc::Status DescribeAll(Invoker& invoker, const google::protobuf::MethodDescriptor& method,
+                         const std::optional<std::string>& cluster, const std::vector<std::string>& names,
+                         size_t per_call, void (Request::*add)(const std::string&), Response* merged,
+                         std::chrono::milliseconds timeout) {
+  for (size_t begin = 0; begin < names.size(); begin += per_call) {
+    Request request;
+    if (cluster) request.set_cluster(*cluster);
+    for (size_t i = begin; i < names.size() && i < begin + per_call; ++i) (request.*add)(names[i]);
+    Response response;
+    grpc::Status status = invoker.Call(method, request, &response, timeout);
+    if (!status.ok()) return status;
+    merged->MergeFrom(response);
+  }
+  return grpc::Status::OK;
+}
+
 // "MISSING arn=web" for failures the condition cannot survive: a resource that does not exist.
 std::string MissingReason(const google::protobuf::RepeatedPtrField<v1::Failure>& failures) {
   std::string reason;
@@ -156,18 +179,19 @@ WaitResult RunWaiter(const WaitRequest& request, Invoker& invoker, bool live) {
     WaitVerdict verdict;
     grpc::Status status;
     if (services) {
-      v1::DescribeServicesRequest describe;
-      if (request.cluster) describe.set_cluster(*request.cluster);
-      for (const std::string& name : request.names) describe.add_services(name);
       v1::DescribeServicesResponse response;
-      status = invoker.Call(*method, describe, &response, call_timeout);
+      status = DescribeAll<v1::DescribeServicesRequest>(
+          invoker, *method, request.cluster, request.names, kServicesPerDescribe,
+          static_cast<void (v1::DescribeServicesRequest::*)(const std::string&)>(
+              &v1::DescribeServicesRequest::add_services),
+          &response, call_timeout);
       if (status.ok()) verdict = EvaluateServices(response);
     } else {
-      v1::DescribeTasksRequest describe;
-      if (request.cluster) describe.set_cluster(*request.cluster);
-      for (const std::string& name : request.names) describe.add_tasks(name);
       v1::DescribeTasksResponse response;
-      status = invoker.Call(*method, describe, &response, call_timeout);
+      status = DescribeAll<v1::DescribeTasksRequest>(
+          invoker, *method, request.cluster, request.names, kTasksPerDescribe,
+          static_cast<void (v1::DescribeTasksRequest::*)(const std::string&)>(&v1::DescribeTasksRequest::add_tasks),
+          &response, call_timeout);
       if (status.ok()) verdict = EvaluateTasks(request.condition, response);
     }
     if (!status.ok()) {

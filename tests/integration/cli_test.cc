@@ -677,6 +677,13 @@ TEST_F(CliTest, WaitersTimeOutOrFailWhenTheConditionCannotHold) {
       missing.err,
       HasSubstr("berth: wait tasks-stopped: the condition can no longer hold: " + std::string(32, 'c') + ": MISSING"))
       << missing;
+  // More services than one DescribeServices takes (10): the waiter describes them in chunks.
+  std::vector<std::string> many = {"wait", "services-stable", "--services"};
+  for (int i = 0; i < 11; ++i) many.push_back("s" + std::to_string(i));
+  CliResult chunked = Berth(many);
+  EXPECT_EQ(chunked.exit_code, 1) << chunked;
+  EXPECT_THAT(chunked.err, HasSubstr("the condition can no longer hold: s0: MISSING")) << chunked;
+  EXPECT_THAT(chunked.err, HasSubstr("; s10: MISSING")) << chunked;
   CliResult no_service = Berth({"wait", "services-stable", "--services", "nope"});
   EXPECT_EQ(no_service.exit_code, 1) << no_service;
   EXPECT_THAT(no_service.err, HasSubstr("the condition can no longer hold: nope: MISSING")) << no_service;
