@@ -430,11 +430,18 @@ AwsHttpResponse AwsGateway::Handle(const AwsHttpRequest& request) const {
     return Error(400, "UnknownOperationException",
                  StrCat("X-Amz-Target '", *target, "' is not ", kTargetPrefix, "<Action>"));
   }
-  auto handler = handlers_.find(target->substr(prefix.size()));
+  const std::string action = target->substr(prefix.size());
+  auto handler = handlers_.find(action);
   if (handler == handlers_.end()) {
-    return Error(
-        400, "UnknownOperationException",
-        StrCat("operation '", target->substr(prefix.size()), "' is not served by Berth (see docs/aws-compat.md)"));
+    // An ECS action of the schema that Berth does not serve (gRPC answers it UNIMPLEMENTED).
+    const google::protobuf::ServiceDescriptor* ecs =
+        v1::CreateClusterRequest::descriptor()->file()->FindServiceByName("ContainerService");
+    if (ecs != nullptr && ecs->FindMethodByName(action) != nullptr) {
+      return Error(400, "UnsupportedFeatureException",
+                   StrCat(action, " is an ECS action Berth does not implement (see docs/aws-compat.md)"));
+    }
+    return Error(400, "UnknownOperationException",
+                 StrCat("operation '", action, "' is not an ECS action (X-Amz-Target '", *target, "')"));
   }
   return handler->second(request.body);
 }
