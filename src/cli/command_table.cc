@@ -61,7 +61,7 @@ OptionSpec MakeOption(const FieldDescriptor& field) {
             : StrCat(field.json_name(), ": JSON ", field.message_type()->name(), ", or file://PATH");
   } else if (field.is_repeated()) {
     option.kind = OptionKind::kRepeatedScalar;
-    option.type_label = StrCat(ScalarLabel(field), " ...");
+    option.type_label = ScalarLabel(field);  // CLI11 adds " ..." to a repeated option
     option.description = StrCat(field.json_name(), ": one or more values");
   } else {
     option.kind = OptionKind::kScalar;

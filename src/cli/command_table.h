@@ -29,7 +29,8 @@ struct OptionSpec {
   std::string flag;  // "--task-definition"
   const google::protobuf::FieldDescriptor* field = nullptr;
   OptionKind kind = OptionKind::kScalar;
-  // For help: "STRING", "INT32", "STRING ...", "JSON"; empty for a bool, which is a flag.
+  // For help: "STRING", "INT32", "JSON" (CLI11 adds " ..." to a repeated one); empty for a bool,
+  // which is a flag.
   std::string type_label;
   std::string description;
 };

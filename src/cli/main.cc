@@ -337,7 +337,7 @@ void AddWait(CLI::App& app, WaitSlots* slots) {
     CLI::App* sub = slots->app->add_subcommand(std::string(WaitConditionName(shape.condition)), shape.help);
     slots->conditions.push_back({shape.condition, sub});
     sub->add_option("--cluster", slots->cluster, "the cluster (default: default)")->type_name("STRING");
-    sub->add_option(shape.names_flag, slots->names, "names or ARNs")->type_name("STRING ...")->required();
+    sub->add_option(shape.names_flag, slots->names, "names or ARNs")->type_name("STRING")->required();
     sub->add_option("--delay", slots->delay, "seconds between polls (default 2)")->type_name("SECONDS");
     sub->add_option("--timeout", slots->timeout, "give up after this many seconds (default 600)")->type_name("SECONDS");
   }

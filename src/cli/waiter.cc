@@ -1,5 +1,8 @@
 #include "src/cli/waiter.h"
 
+#include <sys/ioctl.h>
+#include <unistd.h>
+
 #include <algorithm>
 #include <cstdio>
 #include <map>
@@ -46,6 +49,13 @@ std::string MissingReason(const google::protobuf::RepeatedPtrField<v1::Failure>&
               failure.has_detail() ? StrCat(" (", failure.detail(), ")") : "");
   }
   return reason;
+}
+
+// `line` cut to the width of the terminal on stderr: a line that wraps cannot be rewritten with \r.
+std::string FitTerminal(const std::string& line) {
+  winsize size{};
+  if (ioctl(STDERR_FILENO, TIOCGWINSZ, &size) != 0 || size.ws_col < 2 || line.size() < size.ws_col) return line;
+  return line.substr(0, size.ws_col - 1);
 }
 
 std::string Join(const std::vector<std::string>& parts, std::string_view separator) {
@@ -161,7 +171,7 @@ WaitResult RunWaiter(const WaitRequest& request, Invoker& invoker, bool live) {
   auto show = [&](const std::string& line) {
     if (line == shown && !live) return;
     if (live) {
-      std::fprintf(stderr, "\r%s\033[K", line.c_str());
+      std::fprintf(stderr, "\r%s\033[K", FitTerminal(line).c_str());
     } else {
       std::fprintf(stderr, "%s\n", line.c_str());
     }

@@ -66,13 +66,15 @@ using Environment = std::map<std::string, std::optional<std::string>>;
 // Runs the built CLI with `args`, capturing stdout, stderr and the exit status. The child's
 // BERTH_ENDPOINT is `endpoint_env` when given and unset otherwise, and its configuration file is
 // looked for under the test's directory (BERTH_CONFIG unset, XDG_CONFIG_HOME in the temp dir), so
-// the test environment never leaks into a case; `env` changes more variables.
+// the test environment never leaks into a case; `env` changes more variables. With
+// `stderr_terminal`, stderr is a pseudo-terminal (its output as the terminal shows it: "\r\n" for
+// "\n"), for what berth prints only on a terminal.
 class Cli {
  public:
   explicit Cli(const testutil::TempDir& dir) : dir_(dir) {}
 
   CliResult Run(const std::vector<std::string>& args, std::optional<std::string> endpoint_env = std::nullopt,
-                const std::string& stdin_text = "", const Environment& env = {}) {
+                const std::string& stdin_text = "", const Environment& env = {}, bool stderr_terminal = false) {
     const std::string id = std::to_string(++runs_);
     const std::string out_path = dir_.Sub("cli." + id + ".out");
     const std::string err_path = dir_.Sub("cli." + id + ".err");
@@ -81,11 +83,23 @@ class Cli {
     std::vector<std::string> argv_storage = {testutil::BuiltBinary("src/cli/berth")};
     argv_storage.insert(argv_storage.end(), args.begin(), args.end());
 
+    int terminal = -1;  // the pseudo-terminal's master side
+    std::string terminal_path;
+    if (stderr_terminal) {
+      terminal = posix_openpt(O_RDWR | O_NOCTTY);
+      EXPECT_GE(terminal, 0);
+      EXPECT_EQ(grantpt(terminal), 0);
+      EXPECT_EQ(unlockpt(terminal), 0);
+      terminal_path = ptsname(terminal);
+      fcntl(terminal, F_SETFL, O_NONBLOCK);
+    }
+
     pid_t pid = fork();
     if (pid == 0) {
       int in = open(in_path.c_str(), O_RDONLY);
       int out = open(out_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-      int err = open(err_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+      int err = stderr_terminal ? open(terminal_path.c_str(), O_RDWR | O_NOCTTY)
+                                : open(err_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
       if (in < 0 || out < 0 || err < 0) _exit(126);
       dup2(in, STDIN_FILENO);
       dup2(out, STDOUT_FILENO);
@@ -108,12 +122,29 @@ class Cli {
     }
     CliResult result;
     int status = 0;
-    if (pid > 0 && waitpid(pid, &status, 0) == pid) {
-      if (WIFEXITED(status)) result.exit_code = WEXITSTATUS(status);
-      if (WIFSIGNALED(status)) result.exit_code = 128 + WTERMSIG(status);
+    // The terminal is drained while the child runs, so a full pty buffer never blocks it.
+    auto drain = [&] {
+      char buffer[4096];
+      for (ssize_t n; terminal >= 0 && (n = read(terminal, buffer, sizeof(buffer))) > 0;) result.err.append(buffer, n);
+    };
+    while (pid > 0) {
+      pid_t done = waitpid(pid, &status, stderr_terminal ? WNOHANG : 0);
+      if (done == pid) {
+        if (WIFEXITED(status)) result.exit_code = WEXITSTATUS(status);
+        if (WIFSIGNALED(status)) result.exit_code = 128 + WTERMSIG(status);
+        break;
+      }
+      if (done < 0) break;
+      drain();
+      usleep(10000);
     }
     result.out = ReadFile(out_path);
-    result.err = ReadFile(err_path);
+    if (stderr_terminal) {
+      drain();
+      close(terminal);
+    } else {
+      result.err = ReadFile(err_path);
+    }
     return result;
   }
 
@@ -687,6 +718,15 @@ TEST_F(CliTest, WaitersTimeOutOrFailWhenTheConditionCannotHold) {
   CliResult no_service = Berth({"wait", "services-stable", "--services", "nope"});
   EXPECT_EQ(no_service.exit_code, 1) << no_service;
   EXPECT_THAT(no_service.err, HasSubstr("the condition can no longer hold: nope: MISSING")) << no_service;
+
+  // On a terminal: one progress line, rewritten in place, then the outcome on a line of its own.
+  CliResult live = cli_.Run({"--endpoint", berthd_->grpc_address(), "wait", "tasks-running", "--tasks", task, "--delay",
+                             "0.2", "--timeout", "0.5"},
+                            std::nullopt, "", {}, /*stderr_terminal=*/true);
+  EXPECT_EQ(live.exit_code, 1) << live;
+  EXPECT_THAT(live.err, ::testing::StartsWith("\rtasks: 0/1 RUNNING, 1 PENDING\033[K\rtasks: 0/1 RUNNING, 1 PENDING"))
+      << live;
+  EXPECT_THAT(live.err, HasSubstr("\033[K\r\nberth: wait tasks-running: timed out after 0.5 s")) << live;
 
   CliResult unreachable = cli_.Run({"wait", "tasks-running", "--tasks", task}, "127.0.0.1:1");
   EXPECT_EQ(unreachable.exit_code, 1) << unreachable;
