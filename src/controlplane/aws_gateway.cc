@@ -175,7 +175,9 @@ absl::StatusOr<std::pair<std::string, std::string>> ParseAccessKey(std::string_v
 namespace {
 
 AwsHttpResponse Error(int status, std::string_view type, std::string_view message) {
-  return {status, nlohmann::json{{"__type", type}, {"message", message}}.dump()};
+  // Messages may quote raw header bytes: invalid UTF-8 becomes U+FFFD rather than an exception.
+  return {status, nlohmann::json{{"__type", type}, {"message", message}}.dump(
+                      -1, ' ', false, nlohmann::json::error_handler_t::replace)};
 }
 
 AwsHttpResponse ErrorFromStatus(const absl::Status& status) {
@@ -256,8 +258,8 @@ std::function<AwsHttpResponse(const std::string&)> MakeHandler(Api* api, const M
     const auto start = std::chrono::steady_clock::now();
     Request request;
     google::protobuf::util::JsonParseOptions parse_options;
-    // Members this schema does not know (from newer SDK models) are ignored, as older ECS
-    // endpoints ignore them.
+    // Members this schema does not know (from a newer SDK model) are ignored rather than
+    // failing the whole request.
     parse_options.ignore_unknown_fields = true;
     auto parsed = google::protobuf::util::JsonStringToMessage(body.empty() ? "{}" : body, &request, parse_options);
     if (!parsed.ok()) {

@@ -208,6 +208,8 @@ TEST_F(AwsGatewayTest, SigV4Refusals) {
       {"no date", remove_header("X-Amz-Date"), keys, kSignedAt, 400, "IncompleteSignatureException", "X-Amz-Date"},
       {"not sigv4", set_header("Authorization", "Basic dXNlcjpwYXNz"), keys, kSignedAt, 400,
        "IncompleteSignatureException", "AWS4-HMAC-SHA256"},
+      {"invalid utf-8 quoted back", set_header("X-Amz-Date", "\xff\xfe"), keys, kSignedAt, 400,
+       "IncompleteSignatureException", "X-Amz-Date must be"},
       {"no signature",
        set_header("Authorization",
                   "AWS4-HMAC-SHA256 Credential=AKIAIOSFODNN7EXAMPLE/20261125/local/ecs/aws4_request, "
