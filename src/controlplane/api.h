@@ -204,7 +204,11 @@ class Api {
   absl::StatusOr<const v1::TaskDefinitionRecord*> ServiceTaskDefinition(const std::string& family, uint32_t revision,
                                                                         const std::string& launch_type);
   // The service scheduler (proposal side): reconciles one service and carries out the plan.
-  void ReconcileService(Txn& txn, ClusterEntry& cluster, ServiceEntry& service);
+  // Returns whether the service record changed; the caller persists it (PutService) once.
+  bool ReconcileService(Txn& txn, ClusterEntry& cluster, ServiceEntry& service);
+  // The cluster and service name of UpdateService / DeleteService; errors name the field.
+  absl::Status ServiceRef(bool has_cluster, const std::string& cluster_in, bool has_service,
+                          const std::string& service_in, std::string* cluster, std::string* name) const;
   // Counts the service tasks that reached STOPPED since the last call against their deployments
   // (scheduler::OnTaskStopped), persisting each changed service once.
   void ApplyStoppedServiceTasks(Txn& txn);

@@ -158,7 +158,7 @@ void Api::ServiceTick() {
           if (c == nullptr || !c->active()) continue;
           auto it = c->services.find(name);
           if (it == c->services.end()) continue;
-          ReconcileService(txn, *c, it->second);
+          if (ReconcileService(txn, *c, it->second)) PutService(txn, it->second);
         }
         if (purge) {
           // Deleted services stay visible to DescribeServices for a while, then go.
@@ -185,12 +185,12 @@ void Api::ServiceTick() {
       });
 }
 
-void Api::ReconcileService(Txn& txn, ClusterEntry& cluster, ServiceEntry& service) {
+bool Api::ReconcileService(Txn& txn, ClusterEntry& cluster, ServiceEntry& service) {
   // Stops recorded earlier in this batch count (throttle, circuit breaker) before deciding.
   ApplyStoppedServiceTasks(txn);
   v1::ServiceRecord& rec = service.record;
   const v1::Service& svc = rec.service();
-  if (svc.status() == "INACTIVE") return;
+  if (svc.status() == "INACTIVE") return false;
   const double now = clock_->NowSeconds();
   const std::string& name = svc.service_name();
   const bool daemon = svc.scheduling_strategy() == "DAEMON";
@@ -366,7 +366,6 @@ void Api::ReconcileService(Txn& txn, ClusterEntry& cluster, ServiceEntry& servic
       wake_at = wake_at == 0 ? retry : std::min(wake_at, retry);
     }
   }
-  if (changed) PutService(txn, service);
   if (!service.active()) --cluster.active_services;  // a deleted service's last task is gone: INACTIVE
   if (service.active() && (daemon || unplaced)) {
     cluster.instance_watchers.insert(name);
@@ -379,6 +378,7 @@ void Api::ReconcileService(Txn& txn, ClusterEntry& cluster, ServiceEntry& servic
     auto [it, inserted] = service_wake_us_.try_emplace({rec.cluster(), name}, at);
     if (!inserted) it->second = std::min(it->second, at);
   }
+  return changed;
 }
 
 }  // namespace berth::controlplane

@@ -138,6 +138,18 @@ std::string NewDeploymentId() {
   return StrCat("ecs-svc/", digits(rng));
 }
 
+absl::Status Api::ServiceRef(bool has_cluster, const std::string& cluster_in, bool has_service,
+                             const std::string& service_in, std::string* cluster, std::string* name) const {
+  absl::Status error;
+  *cluster = ClusterFromRequest(has_cluster, cluster_in, &error);
+  RETURN_IF_ERROR(error);
+  if (!has_service || service_in.empty()) return InvalidParameter("service: required: the service name or ARN");
+  auto parsed = arns_.ServiceName(service_in, *cluster, "service");
+  if (!parsed.ok()) return WithType(parsed.status(), "InvalidParameterException");
+  *name = *std::move(parsed);
+  return absl::OkStatus();
+}
+
 absl::StatusOr<const v1::TaskDefinitionRecord*> Api::ServiceTaskDefinition(const std::string& family, uint32_t revision,
                                                                            const std::string& launch_type) {
   const v1::TaskDefinitionRecord* td =
@@ -323,14 +335,13 @@ void Api::CreateService(const v1::CreateServiceRequest& request, v1::CreateServi
 }
 
 void Api::UpdateService(const v1::UpdateServiceRequest& request, v1::UpdateServiceResponse* response, Done done) {
-  absl::Status error;
-  std::string cluster = ClusterFromRequest(request.has_cluster(), request.cluster(), &error);
-  if (!error.ok()) return done(error);
-  if (!request.has_service() || request.service().empty()) {
-    return done(InvalidParameter("service: required: the service name or ARN"));
+  std::string cluster;
+  std::string name;
+  if (absl::Status s = ServiceRef(request.has_cluster(), request.cluster(), request.has_service(), request.service(),
+                                  &cluster, &name);
+      !s.ok()) {
+    return done(s);
   }
-  auto name = arns_.ServiceName(request.service(), cluster, "service");
-  if (!name.ok()) return done(WithType(name.status(), "InvalidParameterException"));
   if (absl::Status s = RefuseUnsupported(request); !s.ok()) return done(s);
   if (request.has_desired_count() &&
       (request.desired_count() < 0 || request.desired_count() > options_.limits.max_tasks_per_service)) {
@@ -352,7 +363,7 @@ void Api::UpdateService(const v1::UpdateServiceRequest& request, v1::UpdateServi
     ref = *r;
   }
   Submit(
-      [this, &request, response, cluster, name = *name, ref](Txn& txn) -> absl::Status {
+      [this, &request, response, cluster, name, ref](Txn& txn) -> absl::Status {
         ASSIGN_OR_RETURN(ClusterEntry * c, ActiveCluster(cluster));
         auto it = c->services.find(name);
         if (it == c->services.end()) return ServiceNotFound(cluster, name);
@@ -435,17 +446,16 @@ void Api::UpdateService(const v1::UpdateServiceRequest& request, v1::UpdateServi
 }
 
 void Api::DeleteService(const v1::DeleteServiceRequest& request, v1::DeleteServiceResponse* response, Done done) {
-  absl::Status error;
-  std::string cluster = ClusterFromRequest(request.has_cluster(), request.cluster(), &error);
-  if (!error.ok()) return done(error);
-  if (!request.has_service() || request.service().empty()) {
-    return done(InvalidParameter("service: required: the service name or ARN"));
+  std::string cluster;
+  std::string name;
+  if (absl::Status s = ServiceRef(request.has_cluster(), request.cluster(), request.has_service(), request.service(),
+                                  &cluster, &name);
+      !s.ok()) {
+    return done(s);
   }
-  auto name = arns_.ServiceName(request.service(), cluster, "service");
-  if (!name.ok()) return done(WithType(name.status(), "InvalidParameterException"));
   const bool force = request.force();
   Submit(
-      [this, response, cluster, name = *name, force](Txn& txn) -> absl::Status {
+      [this, response, cluster, name, force](Txn& txn) -> absl::Status {
         ASSIGN_OR_RETURN(ClusterEntry * c, ActiveCluster(cluster));
         auto it = c->services.find(name);
         if (it == c->services.end()) return ServiceNotFound(cluster, name);
