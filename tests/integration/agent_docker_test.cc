@@ -25,17 +25,8 @@ constexpr char kImage[] = "127.0.0.1:5000/berth/busybox:latest";
 
 class AgentDockerTest : public ::testing::Test {
  protected:
-  static void SetUpTestSuite() {
-    if (access("/var/run/docker.sock", F_OK) != 0) {
-      skip_reason_ = "no Docker engine at /var/run/docker.sock (scripts/docker-env.sh starts one)";
-    }
-  }
-
   void SetUp() override {
-    if (!skip_reason_.empty()) {
-      if (std::getenv("CI") != nullptr) FAIL() << skip_reason_ << "; CI must have Docker";
-      GTEST_SKIP() << skip_reason_;
-    }
+    BERTH_REQUIRE_DOCKER();
     cluster_ = "dockertest" + std::to_string(getpid());
     port_ = FreePort();
     berthd_ = std::make_unique<BerthdProcess>(
@@ -129,7 +120,6 @@ class AgentDockerTest : public ::testing::Test {
     return ids;
   }
 
-  static std::string skip_reason_;
   TempDir dir_;
   std::string cluster_;
   int port_ = 0;
@@ -137,8 +127,6 @@ class AgentDockerTest : public ::testing::Test {
   std::unique_ptr<v1::ContainerService::Stub> stub_;
   std::unique_ptr<AgentProcess> agent_;
 };
-
-std::string AgentDockerTest::skip_reason_;
 
 TEST_F(AgentDockerTest, DependsOnAndASharedVolume) {
   Register("deps",

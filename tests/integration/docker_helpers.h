@@ -4,7 +4,10 @@
 
 #include <curl/curl.h>
 
+#include <unistd.h>
+
 #include <cstdio>
+#include <cstdlib>
 #include <string>
 
 namespace berth::testutil {
@@ -41,4 +44,19 @@ inline std::string Shell(const std::string& command) {
   return out;
 }
 
+// Why the Docker tests cannot run here, or "" when a Docker engine is there.
+inline std::string DockerMissing() {
+  if (access("/var/run/docker.sock", F_OK) != 0) {
+    return "no Docker engine at /var/run/docker.sock (scripts/docker-env.sh starts one)";
+  }
+  return "";
+}
+
 }  // namespace berth::testutil
+
+// In a test's SetUp: skips without a Docker engine, except in CI, which must have one.
+#define BERTH_REQUIRE_DOCKER()                                                  \
+  if (std::string why = ::berth::testutil::DockerMissing(); !why.empty()) {     \
+    if (std::getenv("CI") != nullptr) FAIL() << why << "; CI must have Docker"; \
+    GTEST_SKIP() << why;                                                        \
+  }

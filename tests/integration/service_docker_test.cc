@@ -41,17 +41,8 @@ std::string TaskId(const std::string& arn) { return arn.substr(arn.rfind('/') + 
 
 class ServiceDockerTest : public ::testing::Test {
  protected:
-  static void SetUpTestSuite() {
-    if (access("/var/run/docker.sock", F_OK) != 0) {
-      skip_reason_ = "no Docker engine at /var/run/docker.sock (scripts/docker-env.sh starts one)";
-    }
-  }
-
   void SetUp() override {
-    if (!skip_reason_.empty()) {
-      if (std::getenv("CI") != nullptr) FAIL() << skip_reason_ << "; CI must have Docker";
-      GTEST_SKIP() << skip_reason_;
-    }
+    BERTH_REQUIRE_DOCKER();
     cluster_ = "svcdockertest" + std::to_string(getpid());
     port_ = FreePort();
     // A fast resync and a short backoff so the replacement does not wait on timers.
@@ -148,7 +139,6 @@ class ServiceDockerTest : public ::testing::Test {
     return out + "\nagent log:\n" + agent_->Log() + "\nberthd log:\n" + berthd_->Log();
   }
 
-  static std::string skip_reason_;
   TempDir dir_;
   std::string cluster_;
   int port_ = 0;
@@ -156,8 +146,6 @@ class ServiceDockerTest : public ::testing::Test {
   std::unique_ptr<Stub> stub_;
   std::unique_ptr<AgentProcess> agent_;
 };
-
-std::string ServiceDockerTest::skip_reason_;
 
 TEST_F(ServiceDockerTest, AContainerKilledWithDockerKillIsReplacedByTheService) {
   v1::RegisterTaskDefinitionResponse registered;
