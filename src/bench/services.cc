@@ -34,6 +34,7 @@
 #include "berth/v1/ecs.grpc.pb.h"
 #include "src/bench/fleet.h"
 #include "src/bench/scenario.h"
+#include "src/bench/sim_fleet.h"
 #include "src/bench/timing.h"
 
 namespace berth::bench {
@@ -42,185 +43,6 @@ namespace {
 constexpr int kAgentCpuUnits = 4096;
 constexpr int kAgentMemoryMiB = 8192;
 constexpr int kZones = 3;
-// Consecutive failed polls after which a simulated agent gives up (a benchmark reports errors
-// rather than retrying through them).
-constexpr int kMaxConsecutiveErrors = 3;
-
-// What every simulated agent shares. Counters are read by the main thread while the agents run.
-struct AgentShared {
-  std::string cluster;
-  int wait_millis = 20000;
-  std::atomic<int64_t> polls{0};
-  std::atomic<int64_t> reports{0};
-  std::atomic<int64_t> poll_errors{0};
-  std::atomic<int64_t> report_errors{0};
-  std::atomic<int> gave_up{0};
-  std::atomic<int> in_flight{0};  // RPCs whose callback has not finished
-};
-
-// One simulated agent: Poll -> (ReportStateChanges if anything changed) -> Poll ..., one RPC at a
-// time, each issued from the previous one's callback. The RPC chain alone touches the request,
-// response and task maps; Kill() and running() may be called from any thread.
-class SimAgent {
- public:
-  SimAgent(v1::AgentService::Stub* stub, AgentShared* shared, std::string instance_arn)
-      : stub_(stub), shared_(shared), instance_arn_(std::move(instance_arn)) {}
-
-  void Start() { Poll(); }
-
-  // Stops polling and reporting, as a lost host would, and cancels a parked poll so berthd no
-  // longer sees the agent as present. A report in flight completes; nothing follows it.
-  void Kill() {
-    absl::MutexLock lock(&mu_);
-    killed_ = true;
-    if (poll_context_ != nullptr) poll_context_->TryCancel();
-  }
-
-  bool killed() const {
-    absl::MutexLock lock(&mu_);
-    return killed_;
-  }
-
-  // Tasks this agent has reported RUNNING (acknowledged) that its last desired state still wants RUNNING.
-  int running() const { return running_.load(std::memory_order_relaxed); }
-
-  const std::string& instance_arn() const { return instance_arn_; }
-
- private:
-  void Poll() {
-    grpc::ClientContext* context;
-    {
-      absl::MutexLock lock(&mu_);
-      if (killed_) return;
-      poll_context_ = std::make_unique<grpc::ClientContext>();
-      context = poll_context_.get();
-    }
-    context->set_deadline(std::chrono::system_clock::now() + std::chrono::milliseconds(shared_->wait_millis + 10000));
-    context->set_wait_for_ready(true);
-    poll_request_.set_cluster(shared_->cluster);
-    poll_request_.set_container_instance(instance_arn_);
-    poll_request_.set_known_version(known_version_);
-    poll_request_.set_wait_millis(shared_->wait_millis);
-    poll_response_.Clear();
-    shared_->in_flight.fetch_add(1);
-    stub_->async()->Poll(context, &poll_request_, &poll_response_, [this](grpc::Status s) {
-      OnPolled(s);
-      shared_->in_flight.fetch_sub(1);
-    });
-  }
-
-  void OnPolled(const grpc::Status& status) {
-    if (killed()) return;
-    if (!status.ok()) {
-      shared_->poll_errors.fetch_add(1, std::memory_order_relaxed);
-      if (++consecutive_errors_ >= kMaxConsecutiveErrors) {
-        shared_->gave_up.fetch_add(1);
-        return;
-      }
-      return Poll();
-    }
-    consecutive_errors_ = 0;
-    shared_->polls.fetch_add(1, std::memory_order_relaxed);
-    known_version_ = poll_response_.version();
-    if (poll_response_.unchanged()) return Poll();
-
-    // Level-triggered, as berth-agent: converge to the desired state, and report again whatever
-    // the control plane does not know yet (a lost report shows as a lagging known_status).
-    report_request_.Clear();
-    report_request_.set_cluster(shared_->cluster);
-    report_request_.set_container_instance(instance_arn_);
-    std::map<std::string, std::string> listed;  // task ARN -> desired status
-    for (const v1::DesiredTask& task : poll_response_.tasks()) {
-      listed[task.task_arn()] = task.desired_status();
-      const std::string& reported = reported_[task.task_arn()];
-      if (task.desired_status() == "RUNNING") {
-        if (reported == "RUNNING" && task.known_status() == "RUNNING") continue;
-        v1::TaskStateChange* change = report_request_.add_tasks();
-        change->set_task_arn(task.task_arn());
-        change->set_status("RUNNING");
-        v1::ContainerStateChange* container = change->add_containers();
-        container->set_name("app");
-        container->set_status("RUNNING");
-      } else if (task.desired_status() == "STOPPED") {
-        if (task.known_status() == "STOPPED") continue;
-        v1::TaskStateChange* change = report_request_.add_tasks();
-        change->set_task_arn(task.task_arn());
-        change->set_status("STOPPED");
-        change->set_stop_code(task.stop_code());
-        change->set_stopped_reason(task.stopped_reason());
-        v1::ContainerStateChange* container = change->add_containers();
-        container->set_name("app");
-        container->set_status("STOPPED");
-        container->set_exit_code(0);
-      }
-    }
-    // A task the desired state no longer lists has been seen STOPPED: forget it.
-    std::erase_if(reported_, [&](const auto& entry) { return !listed.contains(entry.first); });
-    desired_ = std::move(listed);
-    UpdateRunning();
-    if (report_request_.tasks_size() == 0) return Poll();
-    Report();
-  }
-
-  void Report() {
-    report_context_ = std::make_unique<grpc::ClientContext>();
-    report_context_->set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(30));
-    report_context_->set_wait_for_ready(true);
-    report_response_.Clear();
-    shared_->in_flight.fetch_add(1);
-    stub_->async()->ReportStateChanges(report_context_.get(), &report_request_, &report_response_,
-                                       [this](grpc::Status s) {
-                                         OnReported(s);
-                                         shared_->in_flight.fetch_sub(1);
-                                       });
-  }
-
-  void OnReported(const grpc::Status& status) {
-    if (status.ok()) {
-      shared_->reports.fetch_add(1, std::memory_order_relaxed);
-      for (const v1::TaskStateChange& change : report_request_.tasks()) reported_[change.task_arn()] = change.status();
-      for (const std::string& arn : report_response_.unknown_task_arns()) {
-        reported_.erase(arn);
-        desired_.erase(arn);
-      }
-      UpdateRunning();
-    } else {
-      shared_->report_errors.fetch_add(1, std::memory_order_relaxed);
-      known_version_ = 0;  // the next poll answers at once and shows what is still unreported
-    }
-    Poll();
-  }
-
-  void UpdateRunning() {
-    int n = 0;
-    for (const auto& [arn, desired] : desired_) {
-      auto it = reported_.find(arn);
-      if (desired == "RUNNING" && it != reported_.end() && it->second == "RUNNING") ++n;
-    }
-    running_.store(n, std::memory_order_relaxed);
-  }
-
-  v1::AgentService::Stub* const stub_;
-  AgentShared* const shared_;
-  const std::string instance_arn_;
-
-  mutable absl::Mutex mu_;
-  bool killed_ ABSL_GUARDED_BY(mu_) = false;
-  std::unique_ptr<grpc::ClientContext> poll_context_ ABSL_GUARDED_BY(mu_);
-
-  std::atomic<int> running_{0};
-
-  // Owned by the RPC chain (one RPC at a time; gRPC orders each callback after the call it ends).
-  v1::PollRequest poll_request_;
-  v1::PollResponse poll_response_;
-  std::unique_ptr<grpc::ClientContext> report_context_;
-  v1::ReportStateChangesRequest report_request_;
-  v1::ReportStateChangesResponse report_response_;
-  uint64_t known_version_ = 0;
-  int consecutive_errors_ = 0;
-  std::map<std::string, std::string> reported_;  // task ARN -> status acknowledged by berthd
-  std::map<std::string, std::string> desired_;   // task ARN -> desired status, from the last answer
-};
 
 // What one phase observed between its API call and its condition.
 struct PhaseResult {
@@ -301,7 +123,6 @@ class ServicesScenario final : public Scenario {
   absl::StatusOr<ScenarioResult> Run(Target& target, const Console& console) override;
 
  private:
-  absl::Status RegisterAgents(std::vector<std::string>* arns, const Console& console);
   absl::StatusOr<v1::Service> Describe();
   // Samples DescribeServices (and `extra_check`, when given) until `done` holds or the phase times
   // out; `start` is when the phase's API call was made.
@@ -331,7 +152,6 @@ class ServicesScenario final : public Scenario {
   const std::string service_ = "bench-svc";
 
   // Set by Run.
-  std::vector<std::unique_ptr<v1::AgentService::Stub>> agent_stubs_;
   std::unique_ptr<v1::ContainerService::Stub> ecs_;
   std::optional<pid_t> berthd_pid_;
 };
@@ -349,48 +169,6 @@ absl::StatusOr<v1::Service> ServicesScenario::Describe() {
   RETURN_IF_ERROR(Call(&v1::ContainerService::Stub::DescribeServices, request, &response));
   if (response.services_size() != 1) return absl::NotFoundError("DescribeServices: service " + service_ + " not found");
   return response.services(0);
-}
-
-absl::Status ServicesScenario::RegisterAgents(std::vector<std::string>* arns, const Console& console) {
-  console.Note("registering {} instances ({} CPU units, {} MiB, {} zones) through AgentService.RegisterInstance",
-               agents_, kAgentCpuUnits, kAgentMemoryMiB, kZones);
-  arns->assign(static_cast<size_t>(agents_), "");
-  std::atomic<int> next{0};
-  absl::Mutex mu;
-  absl::Status first_error;
-  auto worker = [&](v1::AgentService::Stub* stub) {
-    for (int i = next.fetch_add(1); i < agents_; i = next.fetch_add(1)) {
-      v1::RegisterContainerInstanceRequest request;
-      request.set_cluster(cluster_);
-      for (auto [name, value] : {std::pair<const char*, int>{"CPU", kAgentCpuUnits}, {"MEMORY", kAgentMemoryMiB}}) {
-        v1::Resource* r = request.add_total_resources();
-        r->set_name(name);
-        r->set_type("INTEGER");
-        r->set_integer_value(value);
-      }
-      v1::Attribute* zone = request.add_attributes();
-      zone->set_name("ecs.availability-zone");
-      zone->set_value(fmt::format("az-{}", i % kZones + 1));
-      v1::RegisterContainerInstanceResponse response;
-      grpc::ClientContext context;
-      context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(30));
-      context.set_wait_for_ready(true);
-      grpc::Status status = stub->RegisterInstance(&context, request, &response);
-      absl::MutexLock lock(&mu);
-      if (!status.ok()) {
-        if (first_error.ok()) {
-          first_error =
-              absl::Status(FromGrpc(status).code(), fmt::format("RegisterInstance #{}: {}", i, status.error_message()));
-        }
-        return;
-      }
-      (*arns)[static_cast<size_t>(i)] = response.container_instance().container_instance_arn();
-    }
-  };
-  std::vector<std::thread> threads;
-  for (int w = 0; w < std::min({channels_, 16, agents_}); ++w) threads.emplace_back(worker, agent_stubs_[w].get());
-  for (auto& t : threads) t.join();
-  return first_error;
 }
 
 PhaseResult ServicesScenario::Watch(const std::string& name, Clock::time_point start, double berthd_cpu_before,
@@ -435,11 +213,6 @@ bool Settled(const v1::Service& s, const std::string& task_definition, int count
 
 absl::StatusOr<ScenarioResult> ServicesScenario::Run(Target& target, const Console& console) {
   berthd_pid_ = target.berthd_pid();
-  std::vector<std::shared_ptr<grpc::Channel>> channels;
-  for (int i = 0; i < channels_; ++i) {
-    channels.push_back(target.NewChannel());
-    agent_stubs_.push_back(v1::AgentService::NewStub(channels.back()));
-  }
   // The API calls and the sampling go over a connection of their own.
   std::shared_ptr<grpc::Channel> api_channel = target.NewChannel();
   ecs_ = v1::ContainerService::NewStub(api_channel);
@@ -447,8 +220,6 @@ absl::StatusOr<ScenarioResult> ServicesScenario::Run(Target& target, const Conso
   fleet_spec.cluster = cluster_;
   fleet_spec.instances = 0;  // the simulated agents register their own
   ASSIGN_OR_RETURN(Fleet fleet, Fleet::Create(api_channel, fleet_spec));
-  std::vector<std::string> arns;
-  RETURN_IF_ERROR(RegisterAgents(&arns, console));
 
   TaskDefinitionSpec td_spec;
   td_spec.family = "bench-svc";
@@ -461,16 +232,16 @@ absl::StatusOr<ScenarioResult> ServicesScenario::Run(Target& target, const Conso
     revisions.push_back(td);
   }
 
-  AgentShared shared;
-  shared.cluster = cluster_;
-  shared.wait_millis = wait_millis_;
-  std::vector<std::unique_ptr<SimAgent>> agents;
-  agents.reserve(static_cast<size_t>(agents_));
-  for (int i = 0; i < agents_; ++i) {
-    agents.push_back(std::make_unique<SimAgent>(agent_stubs_[i % channels_].get(), &shared, arns[i]));
-  }
-  for (auto& a : agents) a->Start();
-  console.Note("{} simulated agents polling over {} connections", agents_, channels_);
+  SimFleetSpec sim_spec;
+  sim_spec.cluster = cluster_;
+  sim_spec.agents = agents_;
+  sim_spec.cpu_units = kAgentCpuUnits;
+  sim_spec.memory_mib = kAgentMemoryMiB;
+  sim_spec.zones = kZones;
+  sim_spec.channels = channels_;
+  sim_spec.wait_millis = wait_millis_;
+  ASSIGN_OR_RETURN(std::unique_ptr<SimFleet> sim, SimFleet::Start(target, sim_spec, console));
+  const AgentShared& shared = sim->shared();
 
   std::vector<PhaseResult> phases;
   absl::Status failure;
@@ -533,18 +304,18 @@ absl::StatusOr<ScenarioResult> ServicesScenario::Run(Target& target, const Conso
       RETURN_IF_ERROR(Call(&v1::ContainerService::Stub::UpdateService, request, &response));
       // Agents with tasks first, evenly strided so that every zone loses about as many.
       std::vector<int> with_tasks, without;
-      for (int i = 0; i < agents_; ++i) (agents[i]->running() > 0 ? with_tasks : without).push_back(i);
+      for (int i = 0; i < agents_; ++i) (sim->agent(i).running() > 0 ? with_tasks : without).push_back(i);
       std::vector<int> victims;
       const size_t from_tasked = std::min<size_t>(with_tasks.size(), static_cast<size_t>(lost_agents_));
       for (size_t k = 0; k < from_tasked; ++k) victims.push_back(with_tasks[k * with_tasks.size() / from_tasked]);
       for (size_t k = 0; victims.size() < static_cast<size_t>(lost_agents_); ++k) victims.push_back(without[k]);
       int tasks_lost = 0;
-      for (int i : victims) tasks_lost += agents[i]->running();
+      for (int i : victims) tasks_lost += sim->agent(i).running();
       std::set<int> dead(victims.begin(), victims.end());
       auto live_running = [&] {
         int n = 0;
         for (int i = 0; i < agents_; ++i) {
-          if (!dead.contains(i)) n += agents[i]->running();
+          if (!dead.contains(i)) n += sim->agent(i).running();
         }
         return n;
       };
@@ -553,7 +324,7 @@ absl::StatusOr<ScenarioResult> ServicesScenario::Run(Target& target, const Conso
       const double berthd_before = BerthdCpu();
       const double bench_before = SelfCpuSeconds();
       const auto start = Clock::now();
-      for (int i : victims) agents[i]->Kill();
+      for (int i : victims) sim->agent(i).Kill();
       const int running_after_kill = live_running();
 
       // Milestones, sampled with the condition: the first and the last killed instance seen
@@ -573,7 +344,7 @@ absl::StatusOr<ScenarioResult> ServicesScenario::Run(Target& target, const Conso
             v1::DescribeContainerInstancesRequest d;
             d.set_cluster(cluster_);
             for (size_t k = b; k < std::min(victims.size(), b + 100); ++k) {
-              d.add_container_instances(agents[victims[k]]->instance_arn());
+              d.add_container_instances(sim->agent(victims[k]).instance_arn());
             }
             v1::DescribeContainerInstancesResponse dr;
             if (!Call(&v1::ContainerService::Stub::DescribeContainerInstances, d, &dr).ok()) return false;
@@ -650,12 +421,7 @@ absl::StatusOr<ScenarioResult> ServicesScenario::Run(Target& target, const Conso
   }
 
   // Stop every agent and wait for the callbacks, which reference this frame.
-  for (auto& a : agents) a->Kill();
-  const auto cancel_deadline = Clock::now() + std::chrono::seconds(30);
-  while (shared.in_flight.load() > 0 && Clock::now() < cancel_deadline) {
-    std::this_thread::sleep_for(std::chrono::milliseconds(10));
-  }
-  if (shared.in_flight.load() > 0) return absl::DeadlineExceededError("agent calls still in flight after cancelling");
+  RETURN_IF_ERROR(sim->Stop());
   return result;
 }
 
