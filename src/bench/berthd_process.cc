@@ -53,7 +53,8 @@ absl::StatusOr<std::unique_ptr<BerthdProcess>> BerthdProcess::Start(const Option
   }
   std::unique_ptr<BerthdProcess> process(new BerthdProcess(pattern));
   process->stop_timeout_ = options.stop_timeout;
-  if (absl::Status s = process->Launch(options); !s.ok()) return s;
+  process->options_ = options;
+  if (absl::Status s = process->Launch(options, "127.0.0.1:0", "127.0.0.1:0"); !s.ok()) return s;
   if (absl::Status s = process->WaitReady(options); !s.ok()) {
     std::string tail = process->LogTail(20);
     return absl::Status(s.code(), StrCat(s.message(), tail.empty() ? "" : "; berthd log:\n", tail));
@@ -61,11 +62,12 @@ absl::StatusOr<std::unique_ptr<BerthdProcess>> BerthdProcess::Start(const Option
   return process;
 }
 
-absl::Status BerthdProcess::Launch(const Options& options) {
+absl::Status BerthdProcess::Launch(const Options& options, const std::string& grpc_listen,
+                                   const std::string& http_listen) {
   // Everything the child needs is prepared before fork(): between fork() and exec() the child
   // only makes async-signal-safe calls.
-  std::vector<std::string> args = {options.binary,  "--data-dir",  data_dir_,      "--grpc-listen", "127.0.0.1:0",
-                                   "--http-listen", "127.0.0.1:0", "--ready-file", ready_file_};
+  std::vector<std::string> args = {options.binary,  "--data-dir", data_dir_,      "--grpc-listen", grpc_listen,
+                                   "--http-listen", http_listen,  "--ready-file", ready_file_};
   args.insert(args.end(), options.extra_args.begin(), options.extra_args.end());
   std::vector<char*> argv;
   for (auto& a : args) argv.push_back(a.data());
@@ -155,6 +157,26 @@ absl::Status BerthdProcess::Stop() {
   }
   if (WIFEXITED(status) && WEXITSTATUS(status) == 0) return absl::OkStatus();
   return absl::InternalError(StrCat("berthd ", DescribeWaitStatus(status), " after SIGTERM"));
+}
+
+absl::Status BerthdProcess::Kill() {
+  if (!running_) return absl::OkStatus();
+  running_ = false;
+  if (kill(pid_, SIGKILL) != 0) return absl::InternalError(StrCat("kill(berthd, SIGKILL): ", std::strerror(errno)));
+  int status = 0;
+  while (waitpid(pid_, &status, 0) < 0) {
+    if (errno != EINTR) return absl::InternalError(StrCat("waitpid(berthd): ", std::strerror(errno)));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status BerthdProcess::Relaunch() {
+  if (running_) return absl::FailedPreconditionError("berthd is still running: stop or kill it first");
+  std::error_code ec;
+  std::filesystem::remove(ready_file_, ec);
+  // The log of the previous run is kept next to the new one.
+  std::filesystem::rename(log_file_, StrCat(log_file_, ".", pid_), ec);
+  return Launch(options_, grpc_endpoint_, http_endpoint_);
 }
 
 std::string BerthdProcess::LogTail(int lines) const {

@@ -40,6 +40,15 @@ class BerthdProcess {
   // SIGTERM, then wait. OK when berthd exited with status 0; idempotent.
   absl::Status Stop();
 
+  // SIGKILL, then wait: a crash at an arbitrary moment, for restart measurements.
+  absl::Status Kill();
+
+  // Starts berthd again on the same data directory and the same gRPC and HTTP ports (so clients
+  // reconnect to the same address), after Stop() or Kill(). Returns as soon as the process runs;
+  // WaitReady() then waits for its ready file.
+  absl::Status Relaunch();
+  absl::Status WaitReady() { return WaitReady(options_); }
+
   pid_t pid() const { return pid_; }
   const std::string& grpc_endpoint() const { return grpc_endpoint_; }  // HOST:PORT
   const std::string& http_endpoint() const { return http_endpoint_; }  // HOST:PORT
@@ -50,9 +59,10 @@ class BerthdProcess {
 
  private:
   explicit BerthdProcess(std::string work_dir);
-  absl::Status Launch(const Options& options);
+  absl::Status Launch(const Options& options, const std::string& grpc_listen, const std::string& http_listen);
   absl::Status WaitReady(const Options& options);
 
+  Options options_;
   std::string work_dir_;
   std::string data_dir_;
   std::string ready_file_;

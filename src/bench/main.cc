@@ -27,6 +27,11 @@ std::vector<std::unique_ptr<Scenario>> Scenarios() {
   all.push_back(NewAgentsScenario());
   all.push_back(NewTaskStartScenario());
   all.push_back(NewServicesScenario());
+  all.push_back(NewLaunchScenario());
+  all.push_back(NewLatencyScenario());
+  all.push_back(NewRestartScenario());
+  all.push_back(NewFootprintScenario());
+  all.push_back(NewChurnScenario());
   return all;
 }
 

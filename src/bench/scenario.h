@@ -77,5 +77,12 @@ std::unique_ptr<Scenario> NewAgentsScenario();
 std::unique_ptr<Scenario> NewTaskStartScenario();
 // A replica service on simulated agents: steady state, rollouts, lost agents (services.cc).
 std::unique_ptr<Scenario> NewServicesScenario();
+// The scale scenarios on simulated agents (scale.cc): S1 launch, S2 latency, S3 restart,
+// S4 footprint, S5 churn.
+std::unique_ptr<Scenario> NewLaunchScenario();
+std::unique_ptr<Scenario> NewLatencyScenario();
+std::unique_ptr<Scenario> NewRestartScenario();
+std::unique_ptr<Scenario> NewFootprintScenario();
+std::unique_ptr<Scenario> NewChurnScenario();
 
 }  // namespace berth::bench

@@ -179,8 +179,8 @@ absl::StatusOr<std::unique_ptr<SimFleet>> SimFleet::Start(const Target& target, 
   RETURN_IF_ERROR(fleet->Register(spec, &arns));
   fleet->agents_.reserve(arns.size());
   for (size_t i = 0; i < arns.size(); ++i) {
-    fleet->agents_.push_back(std::make_unique<SimAgent>(fleet->stubs_[i % fleet->stubs_.size()].get(),
-                                                        &fleet->shared_, std::move(arns[i])));
+    fleet->agents_.push_back(
+        std::make_unique<SimAgent>(fleet->stubs_[i % fleet->stubs_.size()].get(), &fleet->shared_, std::move(arns[i])));
   }
   for (auto& a : fleet->agents_) a->Start();
   console.Note("{} simulated agents polling over {} connections", spec.agents, fleet->stubs_.size());

@@ -37,9 +37,9 @@ struct SimFleetSpec {
   int agents = 1000;
   int32_t cpu_units = 4096;
   int32_t memory_mib = 8192;
-  int zones = 3;             // attribute ecs.availability-zone = az-1 .. az-<zones>, in turn
-  int channels = 16;         // gRPC connections the agents are spread over
-  int wait_millis = 20000;   // long-poll wait each agent asks for
+  int zones = 3;            // attribute ecs.availability-zone = az-1 .. az-<zones>, in turn
+  int channels = 16;        // gRPC connections the agents are spread over
+  int wait_millis = 20000;  // long-poll wait each agent asks for
   int register_parallelism = 16;
   std::string container = "app";  // the container name reported for every task
   // See AgentShared::on_first_seen.

@@ -6,6 +6,7 @@
 #include <cctype>
 #include <cmath>
 #include <cstdlib>
+#include <filesystem>
 #include <fstream>
 #include <sstream>
 #include <string>
@@ -65,6 +66,29 @@ std::optional<double> ProcessCpuSeconds(pid_t pid) {
   long ticks = sysconf(_SC_CLK_TCK);
   if (ticks <= 0) return std::nullopt;
   return (utime + stime) / static_cast<double>(ticks);
+}
+
+std::optional<int64_t> ProcessRssBytes(pid_t pid) {
+  std::ifstream in(StrCat("/proc/", pid, "/status"));
+  std::string line;
+  while (in && std::getline(in, line)) {
+    if (line.rfind("VmRSS:", 0) == 0) return static_cast<int64_t>(std::strtoll(line.c_str() + 6, nullptr, 10)) * 1024;
+  }
+  return std::nullopt;
+}
+
+int64_t DirectoryBytes(const std::string& dir) {
+  std::error_code ec;
+  int64_t total = 0;
+  for (auto it = std::filesystem::recursive_directory_iterator(dir, ec);
+       !ec && it != std::filesystem::recursive_directory_iterator(); it.increment(ec)) {
+    std::error_code size_ec;
+    if (it->is_regular_file(size_ec)) {
+      const auto size = it->file_size(size_ec);
+      if (!size_ec) total += static_cast<int64_t>(size);
+    }
+  }
+  return total;
 }
 
 std::optional<double> MachineBusyCpuSeconds() {

@@ -4,7 +4,9 @@
 #include <sys/types.h>
 
 #include <chrono>
+#include <cstdint>
 #include <optional>
+#include <string>
 #include <string_view>
 
 #include "absl/status/statusor.h"
@@ -26,6 +28,12 @@ double SelfCpuSeconds();
 // CPU time (user + system, seconds) process `pid` has used so far, from /proc; nullopt if it cannot
 // be read (not Linux, process gone, another user's process).
 std::optional<double> ProcessCpuSeconds(pid_t pid);
+
+// Resident memory (VmRSS, bytes) of process `pid`, from /proc; nullopt if it cannot be read.
+std::optional<int64_t> ProcessRssBytes(pid_t pid);
+
+// Bytes of the regular files under `dir`, recursively (0 for a missing directory).
+int64_t DirectoryBytes(const std::string& dir);
 
 // CPU time (seconds, summed over all cores) the whole machine has spent busy so far: every state
 // of /proc/stat's "cpu" line except idle and iowait. Set against the bench's and berthd's own CPU
