@@ -11,13 +11,14 @@ namespace berth::bench {
 void CallLoad::Run() {
   started_ = Clock::now();
   const bool paced = options_.rate > 0;
-  const auto interval =
-      paced ? std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(1.0 / options_.rate))
-            : Clock::duration::zero();
   const bool timed = options_.duration > Clock::duration::zero();
   const Clock::time_point end = started_ + options_.duration;
   for (int64_t k = 0; options_.max_calls == 0 || k < options_.max_calls; ++k) {
-    const Clock::time_point scheduled = paced ? started_ + k * interval : Clock::now();
+    // Call k is due k / rate seconds in (computed whole, so rounding never adds a call to a window).
+    const Clock::time_point scheduled =
+        paced ? started_ + std::chrono::duration_cast<Clock::duration>(
+                               std::chrono::duration<double>(static_cast<double>(k) / options_.rate))
+              : Clock::now();
     if (timed && (paced ? scheduled : Clock::now()) >= end) break;
     if (paced) std::this_thread::sleep_until(scheduled);
     {

@@ -1,0 +1,113 @@
+// Smoke tests of berth-bench's scale scenarios: each runs at a tiny size against a berthd it
+// spawns, so the scenarios keep working as the code changes. The figures they print are not
+// checked (a test cannot time anything meaningful on a shared CI machine); their correctness
+// checks are: exit status 0, one JSON object on stdout, and the counts every scenario must reach.
+#include <cstdlib>
+#include <fstream>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
+
+#include "tests/testutil/temp_dir.h"
+
+namespace berth {
+namespace {
+
+struct BenchRun {
+  int exit_status = -1;
+  nlohmann::json report;
+  std::string log;
+};
+
+// Runs `berth-bench <scenario> --spawn-berthd <berthd> --json-only <args...>`.
+BenchRun RunBench(const std::string& scenario, const std::vector<std::string>& args) {
+  testutil::TempDir dir;
+  const std::string bin = BERTH_BUILD_BINARY_DIR;
+  std::string command = bin + "/src/bench/berth-bench " + scenario + " --spawn-berthd " + bin +
+                        "/src/controlplane/berthd --json-only";
+  for (const auto& a : args) command += " " + a;
+  command += " >" + dir.Sub("out.json") + " 2>" + dir.Sub("err.log");
+  BenchRun run;
+  const int status = std::system(command.c_str());
+  run.exit_status = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  std::ifstream out(dir.Sub("out.json"));
+  std::stringstream text;
+  text << out.rdbuf();
+  run.report = nlohmann::json::parse(text.str(), nullptr, /*allow_exceptions=*/false);
+  std::ifstream err(dir.Sub("err.log"));
+  std::stringstream log;
+  log << err.rdbuf();
+  run.log = command + "\n" + log.str();
+  return run;
+}
+
+const std::vector<std::string> kTiny = {"--instances", "12", "--agent-channels", "2", "--clients", "4"};
+
+std::vector<std::string> With(std::vector<std::string> more) {
+  std::vector<std::string> all = kTiny;
+  all.insert(all.end(), more.begin(), more.end());
+  return all;
+}
+
+TEST(BenchSmokeTest, LaunchRunsEveryTask) {
+  BenchRun run = RunBench("launch", With({"--tasks", "300"}));
+  ASSERT_EQ(run.exit_status, 0) << run.log;
+  ASSERT_TRUE(run.report.is_object()) << run.log;
+  EXPECT_EQ(run.report["scenario"], "launch");
+  EXPECT_EQ(run.report["launch"]["tasks_placed"], 300);
+  EXPECT_EQ(run.report["launch"]["tasks_running"], 300);
+  EXPECT_EQ(run.report["launch"]["runtask"]["ok"], 30);
+  EXPECT_EQ(run.report["launch"]["runtask"]["latency_ms"]["count"], 30);
+  EXPECT_GT(run.report["launch"]["commit_while_placing"]["batches"].get<double>(), 0);
+}
+
+TEST(BenchSmokeTest, LatencyPacesRunTask) {
+  BenchRun run = RunBench("latency", With({"--rate", "40", "--duration", "1s", "--count", "2"}));
+  ASSERT_EQ(run.exit_status, 0) << run.log;
+  ASSERT_TRUE(run.report.is_object()) << run.log;
+  // 40 calls/s for 1 s: calls 0..39 are scheduled inside the window.
+  EXPECT_EQ(run.report["runtask"]["ok"], 40);
+  EXPECT_EQ(run.report["runtask"]["placed"], 80);
+  EXPECT_EQ(run.report["runtask"]["errors"], 0);
+}
+
+TEST(BenchSmokeTest, RestartKeepsEveryAcknowledgedTask) {
+  BenchRun run = RunBench("restart", With({"--tasks", "200"}));
+  ASSERT_EQ(run.exit_status, 0) << run.log;
+  ASSERT_TRUE(run.report.is_object()) << run.log;
+  EXPECT_EQ(run.report["acknowledged_tasks"], 200);
+  EXPECT_EQ(run.report["acknowledged_missing"], 0);
+  EXPECT_EQ(run.report["instances_with_reservation_mismatch"], 0);
+  EXPECT_EQ(run.report["tasks_listed_after_restart"], 201);  // and the RunTask after the restart
+  EXPECT_TRUE(run.report["probe_task_listed"].get<bool>());
+  EXPECT_GT(run.report["runtask_after_kill_s"].get<double>(), 0);
+}
+
+TEST(BenchSmokeTest, FootprintReportsMemoryAndDisk) {
+  BenchRun run = RunBench("footprint", With({"--tasks", "200"}));
+  ASSERT_EQ(run.exit_status, 0) << run.log;
+  ASSERT_TRUE(run.report.is_object()) << run.log;
+  EXPECT_GT(run.report["rss_mib"].get<double>(), 0);
+  EXPECT_GT(run.report["store_mib"].get<double>(), 0);
+  EXPECT_EQ(run.report["launch"]["tasks_running"], 200);
+}
+
+TEST(BenchSmokeTest, ChurnStopsAndStartsAndDelivers) {
+  BenchRun run = RunBench("churn", With({"--tasks", "200", "--stop-rate", "30", "--start-rate", "30", "--probe-rate",
+                                         "20", "--duration", "2s"}));
+  ASSERT_EQ(run.exit_status, 0) << run.log;
+  ASSERT_TRUE(run.report.is_object()) << run.log;
+  EXPECT_EQ(run.report["stop_task"]["ok"], 60);
+  EXPECT_EQ(run.report["run_task"]["placed"], 60);
+  EXPECT_EQ(run.report["probe_poll"]["ok"], 40);
+  // Every stop and start reached its agent within the 2 s the scenario waits at the end.
+  EXPECT_EQ(run.report["stop_delivery_ms"]["count"], 60);
+  EXPECT_EQ(run.report["start_delivery_ms"]["count"], 60);
+  EXPECT_GT(run.report["agent_state_changes_per_s"].get<double>(), 0);
+}
+
+}  // namespace
+}  // namespace berth
