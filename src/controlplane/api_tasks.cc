@@ -567,21 +567,46 @@ void Api::ListTasks(const v1::ListTasksRequest& request, v1::ListTasksResponse* 
     ClusterEntry* c = state_->FindCluster(cluster);
     if (c == nullptr) return ClusterNotFound(cluster);
     if (desired == "PENDING") return absl::OkStatus();  // as in ECS: no task has desiredStatus PENDING
-    auto it = after->empty() ? c->tasks.begin() : c->tasks.upper_bound(*after);
-    for (; it != c->tasks.end(); ++it) {
-      const v1::TaskRecord& r = it->second.record;
+    // Adds the task if it passes every filter; false once the page is full (next token set).
+    std::string last_listed;
+    auto visit = [&](const std::string& id, const TaskEntry& entry) {
+      const v1::TaskRecord& r = entry.record;
       const v1::Task& t = r.task();
-      if (t.desired_status() != desired) continue;
-      if (!instance_id.empty() && r.container_instance_id() != instance_id) continue;
-      if (request.has_family() && !request.family().empty() && r.family() != request.family()) continue;
-      if (request.has_started_by() && t.started_by() != request.started_by()) continue;
-      if (request.has_launch_type() && t.launch_type() != request.launch_type()) continue;
-      if (!service.empty() && r.service() != service) continue;
+      if (t.desired_status() != desired) return true;
+      if (!instance_id.empty() && r.container_instance_id() != instance_id) return true;
+      if (request.has_family() && !request.family().empty() && r.family() != request.family()) return true;
+      if (request.has_started_by() && t.started_by() != request.started_by()) return true;
+      if (request.has_launch_type() && t.launch_type() != request.launch_type()) return true;
+      if (!service.empty() && r.service() != service) return true;
       if (response->task_arns_size() == *limit) {
-        response->set_next_token(EncodePageToken(std::prev(it)->first));
-        break;
+        response->set_next_token(EncodePageToken(last_listed));
+        return false;
       }
-      response->add_task_arns(arns_.Task(cluster, it->first));
+      response->add_task_arns(arns_.Task(cluster, id));
+      last_listed = id;
+      return true;
+    };
+    // A task desired RUNNING is not STOPPED yet, so it is in its instance's and its service's
+    // index (ordered by id like the cluster's): those filters walk the index, not every task.
+    const absl::btree_set<std::string>* index = nullptr;
+    if (desired == "RUNNING" && !instance_id.empty()) {
+      auto inst = c->instances.find(instance_id);
+      if (inst == c->instances.end()) return absl::OkStatus();
+      index = &inst->second.task_ids;
+    } else if (desired == "RUNNING" && !service.empty()) {
+      auto svc = c->services.find(service);
+      if (svc == c->services.end()) return absl::OkStatus();
+      index = &svc->second.task_ids;
+    }
+    if (index != nullptr) {
+      for (auto id = after->empty() ? index->begin() : index->upper_bound(*after); id != index->end(); ++id) {
+        auto task = c->tasks.find(*id);
+        if (task != c->tasks.end() && !visit(task->first, task->second)) break;
+      }
+      return absl::OkStatus();
+    }
+    for (auto it = after->empty() ? c->tasks.begin() : c->tasks.upper_bound(*after); it != c->tasks.end(); ++it) {
+      if (!visit(it->first, it->second)) break;
     }
     return absl::OkStatus();
   }();

@@ -125,10 +125,50 @@ FamilyEntry& State::Family(std::string_view family) {
   return families_.emplace(std::string(family), FamilyEntry{}).first->second;
 }
 
-void State::Account(ClusterEntry& cluster, const v1::TaskRecord& record, int sign) {
-  const std::string& status = record.task().last_status();
-  if (!record.service().empty()) {
-    auto svc = cluster.services.find(record.service());
+TaskAccounting::TaskAccounting(const v1::TaskRecord& record)
+    : status(record.task().last_status()),
+      service(record.service()),
+      instance(record.container_instance_id()),
+      stopped_at(record.task().stopped_at()),
+      hold(TaskHold(record)) {}
+
+bool TaskAccounting::SamePlace(const TaskAccounting& other) const {
+  return instance == other.instance && service == other.service && hold.cpu == other.hold.cpu &&
+         hold.memory == other.hold.memory && hold.gpus == other.hold.gpus && hold.eni == other.hold.eni &&
+         hold.tcp_ports == other.hold.tcp_ports && hold.udp_ports == other.hold.udp_ports &&
+         hold.group == other.hold.group;
+}
+
+void State::Recount(ClusterEntry& cluster, const v1::TaskRecord& record, const TaskAccounting& before,
+                    const TaskAccounting& after) {
+  InstanceEntry* inst = nullptr;
+  if (!after.instance.empty()) {
+    auto it = cluster.instances.find(after.instance);
+    if (it != cluster.instances.end()) inst = &it->second;
+  }
+  auto count = [&](const std::string& status, int sign) {
+    if (IsPendingStatus(status)) {
+      cluster.pending_tasks += sign;
+      if (inst != nullptr) inst->pending_tasks += sign;
+    } else if (status == "RUNNING") {
+      cluster.running_tasks += sign;
+      if (inst != nullptr) inst->running_tasks += sign;
+    }
+  };
+  count(before.status, -1);
+  count(after.status, +1);
+  if (inst != nullptr && before.hold.running != after.hold.running && cluster.view.Find(after.instance) != nullptr) {
+    cluster.view.AdjustRunning(after.instance, after.hold.running ? 1 : -1);
+  }
+  if (!after.service.empty() && cluster.services.contains(after.service)) {
+    dirty_services_.insert({record.cluster(), after.service});
+  }
+}
+
+void State::Account(ClusterEntry& cluster, const v1::TaskRecord& record, const TaskAccounting& a, int sign) {
+  const std::string& status = a.status;
+  if (!a.service.empty()) {
+    auto svc = cluster.services.find(a.service);
     if (svc != cluster.services.end()) {
       if (status != "STOPPED") {
         if (sign > 0) {
@@ -137,11 +177,11 @@ void State::Account(ClusterEntry& cluster, const v1::TaskRecord& record, int sig
           svc->second.task_ids.erase(record.id());
         }
       }
-      if (sign > 0) dirty_services_.insert({record.cluster(), record.service()});
+      if (sign > 0) dirty_services_.insert({record.cluster(), a.service});
     }
   }
   if (status == "STOPPED") {
-    std::pair<double, std::string> key{record.task().stopped_at(), record.id()};
+    std::pair<double, std::string> key{a.stopped_at, record.id()};
     if (sign > 0) {
       cluster.stopped_tasks.insert(std::move(key));
     } else {
@@ -150,8 +190,8 @@ void State::Account(ClusterEntry& cluster, const v1::TaskRecord& record, int sig
     return;
   }
   InstanceEntry* inst = nullptr;
-  if (!record.container_instance_id().empty()) {
-    auto it = cluster.instances.find(record.container_instance_id());
+  if (!a.instance.empty()) {
+    auto it = cluster.instances.find(a.instance);
     if (it != cluster.instances.end()) inst = &it->second;
   }
   if (IsPendingStatus(status)) {
@@ -167,11 +207,11 @@ void State::Account(ClusterEntry& cluster, const v1::TaskRecord& record, int sig
   } else {
     inst->task_ids.erase(record.id());
   }
-  if (cluster.view.Find(record.container_instance_id()) != nullptr) {
+  if (cluster.view.Find(a.instance) != nullptr) {
     if (sign > 0) {
-      cluster.view.Reserve(record.container_instance_id(), TaskHold(record));
+      cluster.view.Reserve(a.instance, a.hold);
     } else {
-      cluster.view.Release(record.container_instance_id(), TaskHold(record));
+      cluster.view.Release(a.instance, a.hold);
     }
   }
 }
@@ -180,17 +220,26 @@ TaskEntry& State::AddTask(ClusterEntry& cluster, v1::TaskRecord record) {
   std::string id = record.id();
   auto [it, inserted] = cluster.tasks.emplace(std::move(id), TaskEntry{std::move(record)});
   BERTH_CHECK_MSG(inserted, "AddTask with an existing task id");
-  Account(cluster, it->second.record, +1);
+  Account(cluster, it->second.record, TaskAccounting(it->second.record), +1);
   ++task_count_;
   return it->second;
 }
 
 void State::UpdateTask(ClusterEntry& cluster, TaskEntry& task, const std::function<void(v1::TaskRecord&)>& update) {
-  const bool was_stopped = task.record.task().last_status() == "STOPPED";
-  Account(cluster, task.record, -1);
+  const TaskAccounting before(task.record);
   update(task.record);
-  Account(cluster, task.record, +1);
-  if (!was_stopped && !task.record.service().empty() && task.record.task().last_status() == "STOPPED") {
+  const TaskAccounting after(task.record);
+  const bool was_stopped = before.status == "STOPPED";
+  const bool is_stopped = after.status == "STOPPED";
+  if (!was_stopped && !is_stopped && before.SamePlace(after)) {
+    // The common case (an agent reporting PENDING -> RUNNING): the task keeps its place in every
+    // index; only the counts move.
+    Recount(cluster, task.record, before, after);
+    return;
+  }
+  Account(cluster, task.record, before, -1);
+  Account(cluster, task.record, after, +1);
+  if (!was_stopped && !task.record.service().empty() && is_stopped) {
     stopped_service_tasks_.emplace_back(task.record.cluster(), task.record.id());
   }
 }
@@ -216,7 +265,7 @@ void State::RemoveService(ClusterEntry& cluster, const std::string& name) {
 void State::RemoveTask(ClusterEntry& cluster, const std::string& task_id) {
   auto it = cluster.tasks.find(task_id);
   if (it == cluster.tasks.end()) return;
-  Account(cluster, it->second.record, -1);
+  Account(cluster, it->second.record, TaskAccounting(it->second.record), -1);
   cluster.tasks.erase(it);
   --task_count_;
 }

@@ -82,6 +82,20 @@ struct ClusterEntry {
   int64_t registered_instances() const { return static_cast<int64_t>(view.size()); }
 };
 
+// What the task indexes and counts read from a task record, taken before and after an update.
+struct TaskAccounting {
+  explicit TaskAccounting(const v1::TaskRecord& record);
+  // Same instance, service and hold (resources, ports, group): the task's place in the indexes
+  // does not depend on its status while it is not STOPPED.
+  bool SamePlace(const TaskAccounting& other) const;
+
+  std::string status;
+  std::string service;
+  std::string instance;
+  double stopped_at = 0;
+  placement::TaskHold hold;
+};
+
 struct FamilyEntry {
   absl::btree_map<uint32_t, v1::TaskDefinitionRecord> revisions;
   uint32_t last_revision = 0;  // highest revision ever registered (never reused)
@@ -151,7 +165,12 @@ class State {
   void CountTaskDefinition() { ++task_definition_count_; }
 
  private:
-  void Account(ClusterEntry& cluster, const v1::TaskRecord& record, int sign);
+  // Adds (sign +1) or removes (-1) the task described by `a` (a snapshot of `record`, whose id and
+  // cluster it uses) to or from every count and index.
+  void Account(ClusterEntry& cluster, const v1::TaskRecord& record, const TaskAccounting& a, int sign);
+  // Moves the counts of a task whose status changed within the non-STOPPED ones, in place.
+  void Recount(ClusterEntry& cluster, const v1::TaskRecord& record, const TaskAccounting& before,
+               const TaskAccounting& after);
 
   std::map<std::string, std::unique_ptr<ClusterEntry>, std::less<>> clusters_;
   std::map<std::string, FamilyEntry, std::less<>> families_;

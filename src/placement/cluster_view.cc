@@ -278,6 +278,12 @@ void ClusterView::Release(std::string_view id, const TaskHold& hold) {
   Index(slot);
 }
 
+void ClusterView::AdjustRunning(std::string_view id, int delta) {
+  const uint32_t slot = FindSlot(id);
+  if (slot == kNoSlot) Fail("AdjustRunning", id);
+  slots_[slot]->running_task_count += delta;
+}
+
 void ClusterView::PrepareAttribute(std::string_view attribute) {
   auto [it, inserted] = attribute_indexes_.try_emplace(std::string(attribute));
   if (!inserted) return;

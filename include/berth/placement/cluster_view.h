@@ -176,6 +176,9 @@ class ClusterView {
   // callers decide fit first (placement) or replay what was durably decided (recovery).
   void Reserve(std::string_view id, const TaskHold& hold);
   void Release(std::string_view id, const TaskHold& hold);
+  // Moves the instance's count of RUNNING tasks (the query language's runningTasksCount) by
+  // `delta`, for a held task whose status changed; nothing else about the hold changes.
+  void AdjustRunning(std::string_view id, int delta);
 
   // Builds the indexes a request with these spread attributes and group will use (cheap when they
   // exist). Placement is exact without them, only slower.

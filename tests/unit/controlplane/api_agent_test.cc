@@ -243,6 +243,7 @@ TEST_F(AgentApiTest, ReportsDriveTheLifecycleAndAreIdempotent) {
   EXPECT_EQ(t.containers(0).network_bindings(0).host_port(), 49153);
   EXPECT_EQ(DescribeInstance().running_tasks_count(), 1);
   EXPECT_EQ(DescribeInstance().pending_tasks_count(), 0);
+  EXPECT_EQ(RemainingCpu(DescribeInstance()), 2048 - 256);  // still held while RUNNING
 
   // A duplicate changes nothing (same version); an older report does not move the task back.
   const int64_t version = t.version();

@@ -324,8 +324,25 @@ TEST_F(TasksTest, ListTasksFiltersAndPaginates) {
   int db_on_a = 0;  // RunTask places at random
   for (const auto& t : db.tasks()) db_on_a += t.container_instance_arn().find(a) != std::string::npos ? 1 : 0;
   EXPECT_EQ(count(R"({"containerInstance":")" + a + R"("})"), 12 + db_on_a);
+  // The instance filter walks the instance's own index: pages of 5 cover it exactly once.
+  std::set<std::string> on_a;
+  v1::ListTasksRequest by_instance =
+      Json<v1::ListTasksRequest>(R"({"containerInstance":")" + a + R"(","maxResults":5})");
+  for (;;) {
+    v1::ListTasksResponse resp;
+    ASSERT_TRUE(Do(&Api::ListTasks, by_instance, &resp).ok());
+    for (const auto& arn : resp.task_arns()) EXPECT_TRUE(on_a.insert(arn).second);
+    if (!resp.has_next_token()) break;
+    by_instance.set_next_token(resp.next_token());
+  }
+  EXPECT_EQ(static_cast<int>(on_a.size()), 12 + db_on_a);
   EXPECT_EQ(count(R"({"desiredStatus":"PENDING"})"), 0);
   EXPECT_EQ(count(R"({"desiredStatus":"STOPPED"})"), 0);
+  // A stopped task leaves the RUNNING listing of its instance and shows under STOPPED.
+  v1::StopTaskResponse stopped;
+  ASSERT_TRUE(Do(&Api::StopTask, Json<v1::StopTaskRequest>(R"({"task":")" + *on_a.begin() + R"("})"), &stopped).ok());
+  EXPECT_EQ(count(R"({"containerInstance":")" + a + R"("})"), 11 + db_on_a);
+  EXPECT_EQ(count(R"({"containerInstance":")" + a + R"(","desiredStatus":"STOPPED"})"), 1);
   EXPECT_EQ(count(R"({"launchType":"EXTERNAL"})"), 0);
   EXPECT_EQ(count(R"({"serviceName":"svc"})"), 0);
 
