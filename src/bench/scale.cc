@@ -703,7 +703,10 @@ class ChurnScenario final : public ScaleScenario {
     return absl::OkStatus();
   }
   int64_t ExtraTasks() const override {
-    return static_cast<int64_t>(start_rate_ * static_cast<double>(duration_.count()) / 1e6) + 1;
+    // Stopped tasks free their room once their agent reports them STOPPED: the starts need room
+    // for what they outnumber the stops by, plus about 5 s of starts in flight.
+    const double seconds = static_cast<double>(duration_.count()) / 1e6;
+    return static_cast<int64_t>(std::max(0.0, (start_rate_ - stop_rate_) * seconds) + start_rate_ * 5) + 1;
   }
 
   absl::StatusOr<ScenarioResult> Run(Target& target, const Console& console) override {

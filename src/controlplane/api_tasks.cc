@@ -569,7 +569,7 @@ void Api::ListTasks(const v1::ListTasksRequest& request, v1::ListTasksResponse* 
     if (desired == "PENDING") return absl::OkStatus();  // as in ECS: no task has desiredStatus PENDING
     // Adds the task if it passes every filter; false once the page is full (next token set).
     std::string last_listed;
-    auto visit = [&](const std::string& id, const TaskEntry& entry) {
+    auto visit = [&](std::string_view id, const TaskEntry& entry) {
       const v1::TaskRecord& r = entry.record;
       const v1::Task& t = r.task();
       if (t.desired_status() != desired) return true;
@@ -583,7 +583,7 @@ void Api::ListTasks(const v1::ListTasksRequest& request, v1::ListTasksResponse* 
         return false;
       }
       response->add_task_arns(arns_.Task(cluster, id));
-      last_listed = id;
+      last_listed = std::string(id);
       return true;
     };
     // A task desired RUNNING is not STOPPED yet, so it is in its instance's and its service's

@@ -217,8 +217,9 @@ void State::Account(ClusterEntry& cluster, const v1::TaskRecord& record, const T
 }
 
 TaskEntry& State::AddTask(ClusterEntry& cluster, v1::TaskRecord record) {
-  std::string id = record.id();
-  auto [it, inserted] = cluster.tasks.emplace(std::move(id), TaskEntry{std::move(record)});
+  const TaskId key(record.id());
+  BERTH_CHECK_MSG(!key.too_long(), "AddTask with a task id longer than 32 bytes");
+  auto [it, inserted] = cluster.tasks.emplace(key, TaskEntry{std::move(record)});
   BERTH_CHECK_MSG(inserted, "AddTask with an existing task id");
   Account(cluster, it->second.record, TaskAccounting(it->second.record), +1);
   ++task_count_;
