@@ -588,7 +588,7 @@ void Api::ListTasks(const v1::ListTasksRequest& request, v1::ListTasksResponse* 
     };
     // A task desired RUNNING is not STOPPED yet, so it is in its instance's and its service's
     // index (ordered by id like the cluster's): those filters walk the index, not every task.
-    const absl::btree_set<std::string>* index = nullptr;
+    const absl::btree_set<TaskId>* index = nullptr;
     if (desired == "RUNNING" && !instance_id.empty()) {
       auto inst = c->instances.find(instance_id);
       if (inst == c->instances.end()) return absl::OkStatus();

@@ -25,7 +25,7 @@ double InstanceSubject::RegisteredAt() const { return instance_.record.instance(
 int64_t InstanceSubject::RunningTasksCount() const { return instance_.running_tasks; }
 
 bool InstanceSubject::HasTaskGroup(std::string_view group) const {
-  for (const std::string& id : instance_.task_ids) {
+  for (const TaskId& id : instance_.task_ids) {
     auto it = cluster_.tasks.find(id);
     BERTH_CHECK_MSG(it != cluster_.tasks.end(), "an instance's task id names no task of its cluster");
     if (it->second.record.task().group() == group) return true;

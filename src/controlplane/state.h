@@ -38,23 +38,6 @@ inline constexpr char kExternalAttribute[] = "ecs.capability.external";
 inline constexpr std::string_view kTaskStatusOrder[] = {"PROVISIONING", "PENDING",  "ACTIVATING",     "RUNNING",
                                                         "DEACTIVATING", "STOPPING", "DEPROVISIONING", "STOPPED"};
 
-struct InstanceEntry {
-  v1::ContainerInstanceRecord record;
-  absl::btree_map<std::string, v1::AttributeRecord> attributes;  // by attribute name
-  absl::btree_set<std::string> task_ids;                         // tasks placed here, not yet STOPPED
-  int32_t running_tasks = 0;
-  int32_t pending_tasks = 0;
-  // Version of the desired state its agent polls for: the revision of the last batch that changed
-  // what the agent should run (Txn::Touch), or the last revision at load. Not persisted: after a
-  // restart every agent is sent its desired state once, and a version an agent holds from before
-  // can only equal the loaded one if nothing changed since.
-  uint64_t desired_version = 0;
-};
-
-struct TaskEntry {
-  v1::TaskRecord record;
-};
-
 // The key of a cluster's task map: a task id held inline. Task ids are 32 hex digits (NewId), and
 // the map compares them on every lookup; inline bytes keep those comparisons inside the map's own
 // nodes instead of chasing each key's heap buffer (at a million tasks that chase was a sixth of
@@ -66,10 +49,10 @@ class TaskId {
   static constexpr size_t kMaxSize = 32;
 
   TaskId() = default;
-  TaskId(std::string_view id) { Assign(id); }                        // NOLINT(google-explicit-constructor)
-  TaskId(const std::string& id) { Assign(id); }                      // NOLINT(google-explicit-constructor)
-  TaskId(const char* id) { Assign(id); }                             // NOLINT(google-explicit-constructor)
-  operator std::string_view() const { return view(); }               // NOLINT(google-explicit-constructor)
+  TaskId(std::string_view id) { Assign(id); }           // NOLINT(google-explicit-constructor)
+  TaskId(const std::string& id) { Assign(id); }         // NOLINT(google-explicit-constructor)
+  TaskId(const char* id) { Assign(id); }                // NOLINT(google-explicit-constructor)
+  operator std::string_view() const { return view(); }  // NOLINT(google-explicit-constructor)
   std::string_view view() const { return {data_, size_ > kMaxSize ? kMaxSize : size_}; }
   std::string str() const { return std::string(view()); }
   bool too_long() const { return size_ > kMaxSize; }
@@ -96,9 +79,26 @@ class TaskId {
   uint8_t size_ = 0;
 };
 
+struct InstanceEntry {
+  v1::ContainerInstanceRecord record;
+  absl::btree_map<std::string, v1::AttributeRecord> attributes;  // by attribute name
+  absl::btree_set<TaskId> task_ids;                              // tasks placed here, not yet STOPPED
+  int32_t running_tasks = 0;
+  int32_t pending_tasks = 0;
+  // Version of the desired state its agent polls for: the revision of the last batch that changed
+  // what the agent should run (Txn::Touch), or the last revision at load. Not persisted: after a
+  // restart every agent is sent its desired state once, and a version an agent holds from before
+  // can only equal the loaded one if nothing changed since.
+  uint64_t desired_version = 0;
+};
+
+struct TaskEntry {
+  v1::TaskRecord record;
+};
+
 struct ServiceEntry {
   v1::ServiceRecord record;
-  absl::btree_set<std::string> task_ids;  // the service's tasks not yet STOPPED
+  absl::btree_set<TaskId> task_ids;  // the service's tasks not yet STOPPED
   bool active() const { return record.service().status() != "INACTIVE"; }
 };
 
