@@ -1,0 +1,48 @@
+#!/usr/bin/env bash
+# Runs berth-bench's scale scenarios (S1-S5, docs/benchmarks.md "Scale") scaled down so the whole
+# set takes a few minutes: 100,000 tasks on 1,000 simulated instances. Installs the Debian
+# packages (idempotent) and builds first. Each scenario starts its own berthd in a temporary
+# directory; its JSON report goes to $OUT_DIR/<scenario>.json and its summary to the terminal.
+#   scripts/bench.sh                    # or: make bench
+#   SCALE=full scripts/bench.sh         # the issue's sizes: 1,000,000 tasks on 10,000 instances
+#   BUILD_DIR=out OUT_DIR=/tmp/b scripts/bench.sh
+set -euo pipefail
+cd "$(dirname "$0")/.."
+BUILD_DIR=${BUILD_DIR:-build}
+OUT_DIR=${OUT_DIR:-$BUILD_DIR/bench-results}
+SCALE=${SCALE:-small}
+
+scripts/install-deps.sh
+cmake -S . -B "$BUILD_DIR" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DBERTH_WERROR=ON >/dev/null
+cmake --build "$BUILD_DIR" -j "$(nproc)" --target berthd berth-bench
+mkdir -p "$OUT_DIR"
+
+if [[ $SCALE == full ]]; then
+  SIZE=(--instances 10000 --tasks 1000000)
+  LATENCY=(--instances 10000 --rate 650 --duration 60s)
+  CHURN=(--stop-rate 1000 --start-rate 1000 --duration 120s)
+else
+  SIZE=(--instances 1000 --tasks 100000)
+  LATENCY=(--instances 1000 --rate 500 --duration 30s)
+  CHURN=(--stop-rate 1000 --start-rate 1000 --duration 30s)
+fi
+
+BENCH="$BUILD_DIR/src/bench/berth-bench"
+BERTHD="$BUILD_DIR/src/controlplane/berthd"
+status=0
+run() {
+  local scenario=$1
+  shift
+  echo "== $scenario $*"
+  if ! "$BENCH" "$scenario" --spawn-berthd "$BERTHD" "$@" >"$OUT_DIR/$scenario.json"; then
+    echo "berth-bench $scenario failed (report: $OUT_DIR/$scenario.json)" >&2
+    status=1
+  fi
+}
+run launch "${SIZE[@]}"
+run latency "${LATENCY[@]}"
+run restart "${SIZE[@]}"
+run footprint "${SIZE[@]}"
+run churn "${SIZE[@]}" "${CHURN[@]}"
+echo "reports in $OUT_DIR"
+exit $status
