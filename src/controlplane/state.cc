@@ -139,24 +139,32 @@ bool TaskAccounting::SamePlace(const TaskAccounting& other) const {
          hold.group == other.hold.group;
 }
 
+namespace {
+
+InstanceEntry* FindInstance(ClusterEntry& cluster, const std::string& id) {
+  if (id.empty()) return nullptr;
+  auto it = cluster.instances.find(id);
+  return it == cluster.instances.end() ? nullptr : &it->second;
+}
+
+// Moves the cluster's and the instance's (when known) pending or running count by `sign`.
+void CountStatus(ClusterEntry& cluster, InstanceEntry* inst, const std::string& status, int sign) {
+  if (IsPendingStatus(status)) {
+    cluster.pending_tasks += sign;
+    if (inst != nullptr) inst->pending_tasks += sign;
+  } else if (status == "RUNNING") {
+    cluster.running_tasks += sign;
+    if (inst != nullptr) inst->running_tasks += sign;
+  }
+}
+
+}  // namespace
+
 void State::Recount(ClusterEntry& cluster, const v1::TaskRecord& record, const TaskAccounting& before,
                     const TaskAccounting& after) {
-  InstanceEntry* inst = nullptr;
-  if (!after.instance.empty()) {
-    auto it = cluster.instances.find(after.instance);
-    if (it != cluster.instances.end()) inst = &it->second;
-  }
-  auto count = [&](const std::string& status, int sign) {
-    if (IsPendingStatus(status)) {
-      cluster.pending_tasks += sign;
-      if (inst != nullptr) inst->pending_tasks += sign;
-    } else if (status == "RUNNING") {
-      cluster.running_tasks += sign;
-      if (inst != nullptr) inst->running_tasks += sign;
-    }
-  };
-  count(before.status, -1);
-  count(after.status, +1);
+  InstanceEntry* inst = FindInstance(cluster, after.instance);
+  CountStatus(cluster, inst, before.status, -1);
+  CountStatus(cluster, inst, after.status, +1);
   if (inst != nullptr && before.hold.running != after.hold.running && cluster.view.Find(after.instance) != nullptr) {
     cluster.view.AdjustRunning(after.instance, after.hold.running ? 1 : -1);
   }
@@ -189,18 +197,8 @@ void State::Account(ClusterEntry& cluster, const v1::TaskRecord& record, const T
     }
     return;
   }
-  InstanceEntry* inst = nullptr;
-  if (!a.instance.empty()) {
-    auto it = cluster.instances.find(a.instance);
-    if (it != cluster.instances.end()) inst = &it->second;
-  }
-  if (IsPendingStatus(status)) {
-    cluster.pending_tasks += sign;
-    if (inst != nullptr) inst->pending_tasks += sign;
-  } else if (status == "RUNNING") {
-    cluster.running_tasks += sign;
-    if (inst != nullptr) inst->running_tasks += sign;
-  }
+  InstanceEntry* inst = FindInstance(cluster, a.instance);
+  CountStatus(cluster, inst, status, sign);
   if (inst == nullptr) return;
   if (sign > 0) {
     inst->task_ids.insert(record.id());
