@@ -19,12 +19,13 @@ mkdir -p "$OUT_DIR"
 
 if [[ $SCALE == full ]]; then
   SIZE=(--instances 10000 --tasks 1000000)
-  LATENCY=(--instances 10000 --rate 650 --duration 60s)
-  CHURN=(--stop-rate 1000 --start-rate 1000 --duration 120s)
+  LATENCY=(--instances 10000 --rate 880 --duration 60s)
+  CHURN=(--instances 10000 --tasks 1000000 --stop-rate 1000 --start-rate 1000 --duration 120s)
 else
   SIZE=(--instances 1000 --tasks 100000)
-  LATENCY=(--instances 1000 --rate 500 --duration 30s)
-  CHURN=(--stop-rate 1000 --start-rate 1000 --duration 30s)
+  # The fleet holds 102 tasks an instance: the paced load and the churn must fit beside what runs.
+  LATENCY=(--instances 1000 --rate 250 --duration 30s)
+  CHURN=(--instances 1000 --tasks 90000 --stop-rate 1000 --start-rate 1000 --duration 30s)
 fi
 
 BENCH="$BUILD_DIR/src/bench/berth-bench"
@@ -43,6 +44,6 @@ run launch "${SIZE[@]}"
 run latency "${LATENCY[@]}"
 run restart "${SIZE[@]}"
 run footprint "${SIZE[@]}"
-run churn "${SIZE[@]}" "${CHURN[@]}"
+run churn "${CHURN[@]}"
 echo "reports in $OUT_DIR"
 exit $status
