@@ -77,9 +77,23 @@ void Api::PutInstance(Txn& txn, InstanceEntry& instance) {
                   Serialize(instance.record, txn.revision()));
 }
 
-void Api::PutTask(Txn& txn, TaskEntry& task) {
-  txn.batch().Put(store::Table::kTasks, store::TaskKey(task.record.cluster(), task.record.id()),
-                  Serialize(task.record, txn.revision()));
+TaskEntry& Api::AddTask(Txn& txn, ClusterEntry& cluster, v1::TaskRecord& record) {
+  std::string encoded = Serialize(record, txn.revision());
+  txn.batch().Put(store::Table::kTasks, store::TaskKey(record.cluster(), record.id()), encoded);
+  return state_->AddTask(cluster, record, std::move(encoded));
+}
+
+bool Api::UpdateTask(Txn& txn, ClusterEntry& cluster, TaskEntry& task,
+                     const std::function<bool(v1::TaskRecord&)>& update) {
+  std::string key;
+  const bool changed = state_->UpdateTask(cluster, task, [&](v1::TaskRecord& r) {
+    if (!update(r)) return false;
+    r.set_revision(txn.revision());
+    key = store::TaskKey(r.cluster(), r.id());
+    return true;
+  });
+  if (changed) txn.batch().Put(store::Table::kTasks, std::move(key), task.encoded());
+  return changed;
 }
 
 void Api::PutTaskDefinition(Txn& txn, v1::TaskDefinitionRecord& record) {
@@ -176,7 +190,10 @@ void Api::RenderInstance(const ClusterEntry& cluster, const InstanceEntry& insta
 }
 
 void Api::RenderTask(const TaskEntry& task, bool with_tags, v1::Task* out) const {
-  const v1::TaskRecord& rec = task.record;
+  RenderTask(task.record(), with_tags, out);
+}
+
+void Api::RenderTask(const v1::TaskRecord& rec, bool with_tags, v1::Task* out) const {
   *out = rec.task();
   out->set_task_arn(arns_.Task(rec.cluster(), rec.id()));
   out->set_cluster_arn(arns_.Cluster(rec.cluster()));

@@ -177,7 +177,11 @@ class Api {
   absl::StatusOr<ClusterEntry*> ActiveCluster(const std::string& name);
   void PutCluster(Txn& txn, ClusterEntry& cluster);
   void PutInstance(Txn& txn, InstanceEntry& instance);
-  void PutTask(Txn& txn, TaskEntry& task);
+  // Adds a new task to state and writes it, stamped with the txn's revision.
+  TaskEntry& AddTask(Txn& txn, ClusterEntry& cluster, v1::TaskRecord& record);
+  // Applies `update` to the task's record (State::UpdateTask); when it returns true (it changed
+  // the record), stamps the txn's revision and writes the task. Returns what `update` returned.
+  bool UpdateTask(Txn& txn, ClusterEntry& cluster, TaskEntry& task, const std::function<bool(v1::TaskRecord&)>& update);
   void PutTaskDefinition(Txn& txn, v1::TaskDefinitionRecord& record);
   void DeleteTask(Txn& txn, const std::string& cluster, const std::string& task_id);
   void PutService(Txn& txn, ServiceEntry& service);
@@ -187,8 +191,8 @@ class Api {
   void SetAgentConnected(Txn& txn, ClusterEntry& cluster, InstanceEntry& instance, bool connected);
   // The instance's desired state as the agent sees it (state lock held).
   void RenderDesired(const ClusterEntry& cluster, const InstanceEntry& instance, v1::PollResponse* out) const;
-  // Applies one task report (proposal side); true when the record changed.
-  bool ApplyTaskReport(ClusterEntry& cluster, TaskEntry& task, const v1::TaskStateChange& change, double now);
+  // Applies one task report to the task's record (proposal side); true when the record changed.
+  bool ApplyTaskReport(const v1::TaskStateChange& change, double now, v1::TaskRecord& r) const;
   void PutAttribute(Txn& txn, const std::string& cluster, const std::string& instance_id, v1::AttributeRecord& record);
 
   // Rendering: records -> API shapes with derived fields filled.
@@ -196,6 +200,7 @@ class Api {
   void RenderTaskDefinition(const v1::TaskDefinitionRecord& record, v1::TaskDefinition* out) const;
   void RenderInstance(const ClusterEntry& cluster, const InstanceEntry& instance, bool with_tags,
                       v1::ContainerInstance* out) const;
+  void RenderTask(const v1::TaskRecord& record, bool with_tags, v1::Task* out) const;
   void RenderTask(const TaskEntry& task, bool with_tags, v1::Task* out) const;
   void RenderService(const ClusterEntry& cluster, const ServiceEntry& service, bool with_tags, v1::Service* out) const;
 
@@ -260,10 +265,11 @@ class Api {
   // from the service record.
   absl::StatusOr<Launch> ServiceLaunch(const ClusterEntry& cluster, const ServiceEntry& service) const;
 
-  // A taggable resource located in state: its tags and how to persist a change to them.
+  // A taggable resource located in state: a copy of its tags, and how to replace them (proposal
+  // side: changes the record and writes it).
   struct Tagged {
-    google::protobuf::RepeatedPtrField<v1::Tag>* tags = nullptr;
-    std::function<void(Txn&)> persist;
+    google::protobuf::RepeatedPtrField<v1::Tag> tags;
+    std::function<void(Txn&, google::protobuf::RepeatedPtrField<v1::Tag>)> replace;
   };
   // Resolves a resource ARN (state lock held). NotFound when the resource does not exist.
   absl::StatusOr<Tagged> FindTagged(const std::string& arn);

@@ -151,10 +151,11 @@ void Api::RenderDesired(const ClusterEntry& cluster, const InstanceEntry& instan
   out->set_instance_status(instance.record.instance().status());
   out->set_server_time(clock_->NowSeconds());
   absl::flat_hash_set<std::pair<std::string, uint32_t>> definitions;
+  v1::TaskRecord r;
   for (const auto& task_id : instance.task_ids) {
     auto it = cluster.tasks.find(task_id);
     if (it == cluster.tasks.end()) continue;
-    const v1::TaskRecord& r = it->second.record;
+    it->second.Decode(&r);
     const v1::Task& t = r.task();
     auto* d = out->add_tasks();
     d->set_task_arn(arns_.Task(r.cluster(), r.id()));
@@ -280,15 +281,13 @@ uint64_t Api::Poll(const v1::PollRequest& request, v1::PollResponse* response, D
   return waiter;
 }
 
-bool Api::ApplyTaskReport(ClusterEntry& cluster, TaskEntry& task, const v1::TaskStateChange& change, double now) {
-  const v1::Task& current = task.record.task();
-  const int rank_now = TaskRank(current.last_status());
+bool Api::ApplyTaskReport(const v1::TaskStateChange& change, double now, v1::TaskRecord& r) const {
+  const int rank_now = TaskRank(r.task().last_status());
   const int rank_new = TaskRank(change.status());
   if (rank_now == TaskRank("STOPPED")) return false;  // final: nothing moves a STOPPED task
-  const v1::TaskDefinitionRecord* td =
-      state_->FindTaskDefinition(task.record.family(), task.record.task_definition_revision());
+  const v1::TaskDefinitionRecord* td = state_->FindTaskDefinition(r.family(), r.task_definition_revision());
   bool changed = false;
-  state_->UpdateTask(cluster, task, [&](v1::TaskRecord& r) {
+  {
     v1::Task* t = r.mutable_task();
     for (const auto& cc : change.containers()) {
       v1::Container* c = nullptr;
@@ -385,7 +384,7 @@ bool Api::ApplyTaskReport(ClusterEntry& cluster, TaskEntry& task, const v1::Task
       }
     }
     if (changed) t->set_version(t->version() + 1);
-  });
+  }
   return changed;
 }
 
@@ -424,12 +423,16 @@ void Api::ReportStateChanges(const v1::ReportStateChangesRequest& request, v1::R
         }
         const double now = clock_->NowSeconds();
         for (size_t i = 0; i < task_ids.size(); ++i) {
+          const v1::TaskStateChange& change = request.tasks(static_cast<int>(i));
           auto it = c->tasks.find(task_ids[i]);
-          if (it == c->tasks.end() || it->second.record.container_instance_id() != instance_id) {
-            response->add_unknown_task_arns(request.tasks(static_cast<int>(i)).task_arn());
-            continue;
+          bool placed_here = it != c->tasks.end();
+          if (placed_here) {
+            UpdateTask(txn, *c, it->second, [&](v1::TaskRecord& r) {
+              placed_here = r.container_instance_id() == instance_id;
+              return placed_here && ApplyTaskReport(change, now, r);
+            });
           }
-          if (ApplyTaskReport(*c, it->second, request.tasks(static_cast<int>(i)), now)) PutTask(txn, it->second);
+          if (!placed_here) response->add_unknown_task_arns(change.task_arn());
         }
         return absl::OkStatus();
       },
@@ -488,7 +491,7 @@ void Api::AgentTick() {
             ClusterEntry* c = state_->FindCluster(cluster);
             if (c == nullptr) continue;
             auto it = c->tasks.find(id);
-            if (it == c->tasks.end() || it->second.record.task().last_status() != "STOPPED") continue;
+            if (it == c->tasks.end() || !it->second.stopped()) continue;
             state_->RemoveTask(*c, id);
             DeleteTask(txn, cluster, id);
           }

@@ -232,7 +232,7 @@ void Api::DeregisterContainerInstance(const v1::DeregisterContainerInstanceReque
         for (const auto& task_id : orphans) {
           auto t = c->tasks.find(task_id);
           if (t == c->tasks.end()) continue;
-          state_->UpdateTask(*c, t->second, [&](v1::TaskRecord& r) {
+          UpdateTask(txn, *c, t->second, [&](v1::TaskRecord& r) {
             v1::Task* task = r.mutable_task();
             task->set_desired_status("STOPPED");
             task->set_last_status("STOPPED");
@@ -244,8 +244,8 @@ void Api::DeregisterContainerInstance(const v1::DeregisterContainerInstanceReque
             task->set_stopped_at(now);
             for (auto& container : *task->mutable_containers()) container.set_last_status("STOPPED");
             task->set_version(task->version() + 1);
+            return true;
           });
-          PutTask(txn, t->second);
         }
         auto* ci = inst.record.mutable_instance();
         ci->set_status("INACTIVE");

@@ -96,9 +96,10 @@ void Api::ApplyStoppedServiceTasks(Txn& txn) {
     if (c == nullptr) continue;
     auto t = c->tasks.find(task_id);
     if (t == c->tasks.end()) continue;
-    auto s = c->services.find(t->second.record.service());
+    const v1::TaskRecord record = t->second.record();
+    auto s = c->services.find(record.service());
     if (s == c->services.end()) continue;
-    if (scheduler::OnTaskStopped(s->second.record, t->second.record, now, options_.services.rules, NewDeploymentId())) {
+    if (scheduler::OnTaskStopped(s->second.record, record, now, options_.services.rules, NewDeploymentId())) {
       changed.insert(&s->second);
     }
   }
@@ -216,10 +217,11 @@ bool Api::ReconcileService(Txn& txn, ClusterEntry& cluster, ServiceEntry& servic
   absl::flat_hash_map<std::pair<std::string, uint32_t>, bool> checked;  // (family, revision) -> has checks
   std::vector<scheduler::ServiceTask> tasks;
   tasks.reserve(service.task_ids.size());
+  v1::TaskRecord r;
   for (const auto& id : service.task_ids) {
     auto it = cluster.tasks.find(id);
     if (it == cluster.tasks.end()) continue;
-    const v1::TaskRecord& r = it->second.record;
+    it->second.Decode(&r);
     const v1::Task& t = r.task();
     scheduler::ServiceTask st;
     st.id = r.id();

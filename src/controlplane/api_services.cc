@@ -191,13 +191,13 @@ void Api::RenderService(const ClusterEntry& cluster, const ServiceEntry& service
   absl::flat_hash_map<std::string, std::pair<int32_t, int32_t>> counts;  // deployment -> (running, pending)
   int32_t running = 0;
   int32_t pending = 0;
+  v1::TaskRecord record;
   for (const auto& id : service.task_ids) {
     auto it = cluster.tasks.find(id);
-    if (it == cluster.tasks.end()) continue;
-    const v1::Task& t = it->second.record.task();
-    if (t.desired_status() == "STOPPED") continue;
-    auto& c = counts[it->second.record.deployment_id()];
-    if (t.last_status() == "RUNNING") {
+    if (it == cluster.tasks.end() || it->second.stopping()) continue;
+    it->second.Decode(&record);
+    auto& c = counts[record.deployment_id()];
+    if (it->second.last_status() == "RUNNING") {
       ++running;
       ++c.first;
     } else {
@@ -585,14 +585,15 @@ void Api::UpdateTaskProtection(const v1::UpdateTaskProtectionRequest& request,
             continue;
           }
           TaskEntry& task = it->second;
-          if (task.record.service().empty()) {
+          const v1::TaskRecord record = task.record();
+          if (record.service().empty()) {
             auto* f = response->add_failures();
             f->set_arn(arns_.Task(cluster, id));
             f->set_reason("TASK_NOT_VALID");
             f->set_detail("only tasks of a service can be protected from scale-in");
             continue;
           }
-          if (task.record.task().last_status() == "STOPPED") {
+          if (task.stopped()) {
             auto* f = response->add_failures();
             f->set_arn(arns_.Task(cluster, id));
             f->set_reason("TASK_NOT_VALID");
@@ -600,8 +601,10 @@ void Api::UpdateTaskProtection(const v1::UpdateTaskProtectionRequest& request,
             continue;
           }
           const double until = enable ? now + minutes * 60.0 : 0;
-          state_->UpdateTask(*c, task, [&](v1::TaskRecord& r) { r.set_protected_until(until); });
-          PutTask(txn, task);
+          UpdateTask(txn, *c, task, [&](v1::TaskRecord& r) {
+            r.set_protected_until(until);
+            return true;
+          });
           auto* p = response->add_protected_tasks();
           p->set_task_arn(arns_.Task(cluster, id));
           p->set_protection_enabled(enable);
@@ -631,7 +634,7 @@ void Api::GetTaskProtection(const v1::GetTaskProtectionRequest& request, v1::Get
       f->set_reason("MISSING");
       continue;
     }
-    const double until = it->second.record.protected_until();
+    const double until = it->second.record().protected_until();
     auto* p = response->add_protected_tasks();
     p->set_task_arn(arns_.Task(cluster, id));
     p->set_protection_enabled(until > now);

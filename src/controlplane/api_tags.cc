@@ -19,13 +19,19 @@ absl::StatusOr<Api::Tagged> Api::FindTagged(const std::string& arn_text) {
     case ResourceKind::kCluster: {
       ClusterEntry* c = state_->FindCluster(arn.resource);
       if (c == nullptr || !c->active()) return missing();
-      return Tagged{c->record.mutable_cluster()->mutable_tags(), [this, c](Txn& t) { PutCluster(t, *c); }};
+      return Tagged{c->record.cluster().tags(), [this, c](Txn& t, Tags tags) {
+                      *c->record.mutable_cluster()->mutable_tags() = std::move(tags);
+                      PutCluster(t, *c);
+                    }};
     }
     case ResourceKind::kTaskDefinition: {
       ASSIGN_OR_RETURN(auto ref, arns_.TaskDefinition(arn_text, "resourceArn"));
       v1::TaskDefinitionRecord* rec = state_->FindTaskDefinition(ref.family, ref.revision);
       if (rec == nullptr) return missing();
-      return Tagged{rec->mutable_tags(), [this, rec](Txn& t) { PutTaskDefinition(t, *rec); }};
+      return Tagged{rec->tags(), [this, rec](Txn& t, Tags tags) {
+                      *rec->mutable_tags() = std::move(tags);
+                      PutTaskDefinition(t, *rec);
+                    }};
     }
     case ResourceKind::kContainerInstance:
     case ResourceKind::kTask: {
@@ -39,12 +45,20 @@ absl::StatusOr<Api::Tagged> Api::FindTagged(const std::string& arn_text) {
         auto it = c->tasks.find(parts[1]);
         if (it == c->tasks.end()) return missing();
         TaskEntry* task = &it->second;
-        return Tagged{task->record.mutable_task()->mutable_tags(), [this, task](Txn& t) { PutTask(t, *task); }};
+        return Tagged{task->record().task().tags(), [this, c, task](Txn& t, Tags tags) {
+                        UpdateTask(t, *c, *task, [&](v1::TaskRecord& r) {
+                          *r.mutable_task()->mutable_tags() = std::move(tags);
+                          return true;
+                        });
+                      }};
       }
       auto it = c->instances.find(parts[1]);
       if (it == c->instances.end()) return missing();
       InstanceEntry* inst = &it->second;
-      return Tagged{inst->record.mutable_instance()->mutable_tags(), [this, inst](Txn& t) { PutInstance(t, *inst); }};
+      return Tagged{inst->record.instance().tags(), [this, inst](Txn& t, Tags tags) {
+                      *inst->record.mutable_instance()->mutable_tags() = std::move(tags);
+                      PutInstance(t, *inst);
+                    }};
     }
     case ResourceKind::kService: {
       std::vector<std::string> parts = absl::StrSplit(ToAbsl(arn.resource), '/');
@@ -56,8 +70,10 @@ absl::StatusOr<Api::Tagged> Api::FindTagged(const std::string& arn_text) {
       auto it = c->services.find(parts[1]);
       if (it == c->services.end() || !it->second.active()) return missing();
       ServiceEntry* service = &it->second;
-      return Tagged{service->record.mutable_service()->mutable_tags(),
-                    [this, service](Txn& t) { PutService(t, *service); }};
+      return Tagged{service->record.service().tags(), [this, service](Txn& t, Tags tags) {
+                      *service->record.mutable_service()->mutable_tags() = std::move(tags);
+                      PutService(t, *service);
+                    }};
     }
     default:
       return missing();
@@ -73,7 +89,7 @@ void Api::TagResource(const v1::TagResourceRequest& request, v1::TagResourceResp
   Submit(
       [this, &request](Txn& txn) -> absl::Status {
         ASSIGN_OR_RETURN(Tagged tagged, FindTagged(request.resource_arn()));
-        Tags merged = *tagged.tags;
+        Tags merged = tagged.tags;
         for (const auto& tag : request.tags()) {
           bool replaced = false;
           for (auto& existing : merged) {
@@ -88,8 +104,7 @@ void Api::TagResource(const v1::TagResourceRequest& request, v1::TagResourceResp
           return InvalidParameter("tags: the resource would have ", merged.size(), " tags; the limit is ",
                                   options_.limits.max_tags);
         }
-        *tagged.tags = std::move(merged);
-        tagged.persist(txn);
+        tagged.replace(txn, std::move(merged));
         return absl::OkStatus();
       },
       std::move(done));
@@ -104,15 +119,12 @@ void Api::UntagResource(const v1::UntagResourceRequest& request, v1::UntagResour
       [this, &request](Txn& txn) -> absl::Status {
         ASSIGN_OR_RETURN(Tagged tagged, FindTagged(request.resource_arn()));
         Tags kept;
-        for (const auto& tag : *tagged.tags) {
+        for (const auto& tag : tagged.tags) {
           bool remove = false;
           for (const auto& key : request.tag_keys()) remove |= key == tag.key();
           if (!remove) *kept.Add() = tag;
         }
-        if (kept.size() != tagged.tags->size()) {
-          *tagged.tags = std::move(kept);
-          tagged.persist(txn);
-        }
+        if (kept.size() != tagged.tags.size()) tagged.replace(txn, std::move(kept));
         return absl::OkStatus();
       },
       std::move(done));
@@ -127,7 +139,7 @@ void Api::ListTagsForResource(const v1::ListTagsForResourceRequest& request, v1:
   {
     absl::ReaderMutexLock lock(mu_);
     tagged = FindTagged(request.resource_arn());
-    if (tagged.ok()) *response->mutable_tags() = *tagged->tags;
+    if (tagged.ok()) *response->mutable_tags() = std::move(tagged->tags);
   }
   done(tagged.ok() ? absl::OkStatus() : tagged.status());
 }

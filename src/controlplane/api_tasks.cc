@@ -288,10 +288,9 @@ absl::Status Api::ApplyLaunch(Txn& txn, const Launch& launch, google::protobuf::
       if (auto az = inst.attributes.find("ecs.availability-zone"); az != inst.attributes.end()) {
         t->set_availability_zone(az->second.attribute().value());
       }
-      TaskEntry& entry = state_->AddTask(*c, std::move(tr));
-      PutTask(txn, entry);
+      AddTask(txn, *c, tr);
       TouchInstance(txn, c->instances.at(instance_id));
-      RenderTask(entry, true, tasks->Add());
+      RenderTask(tr, true, tasks->Add());
     }
   }
   return absl::OkStatus();
@@ -449,18 +448,20 @@ void Api::StartTask(const v1::StartTaskRequest& request, v1::StartTaskResponse* 
 
 void Api::StopTaskRecord(Txn& txn, ClusterEntry& cluster, TaskEntry& task, const std::string& stop_code,
                          const std::string& reason) {
-  if (task.record.task().desired_status() == "STOPPED") return;
+  if (task.stopping()) return;
   const double now = clock_->NowSeconds();
-  state_->UpdateTask(cluster, task, [&](v1::TaskRecord& r) {
+  std::string instance_id;
+  UpdateTask(txn, cluster, task, [&](v1::TaskRecord& r) {
     v1::Task* t = r.mutable_task();
     t->set_desired_status("STOPPED");
     t->set_stop_code(stop_code);
     t->set_stopped_reason(reason);
     t->set_stopping_at(now);
     t->set_version(t->version() + 1);
+    instance_id = r.container_instance_id();
+    return true;
   });
-  PutTask(txn, task);
-  if (auto inst = cluster.instances.find(task.record.container_instance_id()); inst != cluster.instances.end()) {
+  if (auto inst = cluster.instances.find(instance_id); inst != cluster.instances.end()) {
     TouchInstance(txn, inst->second);
   }
 }
@@ -519,10 +520,11 @@ void Api::DescribeTasks(const v1::DescribeTasksRequest& request, v1::DescribeTas
         f->set_reason("MISSING");
         continue;
       }
+      const v1::TaskRecord record = it->second.record();
       v1::Task* out = response->add_tasks();
-      RenderTask(it->second, with_tags, out);
-      if (with_timings && it->second.record.containers_created_at() > 0) {
-        out->mutable_berth_timings()->set_containers_created_at(it->second.record.containers_created_at());
+      RenderTask(record, with_tags, out);
+      if (with_timings && record.containers_created_at() > 0) {
+        out->mutable_berth_timings()->set_containers_created_at(record.containers_created_at());
       }
     }
     return absl::OkStatus();
@@ -569,15 +571,21 @@ void Api::ListTasks(const v1::ListTasksRequest& request, v1::ListTasksResponse* 
     if (desired == "PENDING") return absl::OkStatus();  // as in ECS: no task has desiredStatus PENDING
     // Adds the task if it passes every filter; false once the page is full (next token set).
     std::string last_listed;
+    const bool by_family = request.has_family() && !request.family().empty();
+    const bool decode = !instance_id.empty() || by_family || request.has_started_by() || request.has_launch_type() ||
+                        !service.empty();
+    v1::TaskRecord r;
     auto visit = [&](std::string_view id, const TaskEntry& entry) {
-      const v1::TaskRecord& r = entry.record;
-      const v1::Task& t = r.task();
-      if (t.desired_status() != desired) return true;
-      if (!instance_id.empty() && r.container_instance_id() != instance_id) return true;
-      if (request.has_family() && !request.family().empty() && r.family() != request.family()) return true;
-      if (request.has_started_by() && t.started_by() != request.started_by()) return true;
-      if (request.has_launch_type() && t.launch_type() != request.launch_type()) return true;
-      if (!service.empty() && r.service() != service) return true;
+      if (entry.desired_status() != desired) return true;
+      if (decode) {
+        entry.Decode(&r);
+        const v1::Task& t = r.task();
+        if (!instance_id.empty() && r.container_instance_id() != instance_id) return true;
+        if (by_family && r.family() != request.family()) return true;
+        if (request.has_started_by() && t.started_by() != request.started_by()) return true;
+        if (request.has_launch_type() && t.launch_type() != request.launch_type()) return true;
+        if (!service.empty() && r.service() != service) return true;
+      }
       if (response->task_arns_size() == *limit) {
         response->set_next_token(EncodePageToken(last_listed));
         return false;

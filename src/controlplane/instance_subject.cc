@@ -25,10 +25,16 @@ double InstanceSubject::RegisteredAt() const { return instance_.record.instance(
 int64_t InstanceSubject::RunningTasksCount() const { return instance_.running_tasks; }
 
 bool InstanceSubject::HasTaskGroup(std::string_view group) const {
+  // An instance in the placement view counts its tasks' groups; others (INACTIVE) are rare.
+  if (const placement::InstanceView* view = cluster_.view.Find(instance_.record.id()); view != nullptr) {
+    return view->GroupCount(group) > 0;
+  }
+  v1::TaskRecord record;
   for (const TaskId& id : instance_.task_ids) {
     auto it = cluster_.tasks.find(id);
     BERTH_CHECK_MSG(it != cluster_.tasks.end(), "an instance's task id names no task of its cluster");
-    if (it->second.record.task().group() == group) return true;
+    it->second.Decode(&record);
+    if (record.task().group() == group) return true;
   }
   return false;
 }

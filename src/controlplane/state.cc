@@ -214,33 +214,68 @@ void State::Account(ClusterEntry& cluster, const v1::TaskRecord& record, const T
   }
 }
 
-TaskEntry& State::AddTask(ClusterEntry& cluster, v1::TaskRecord record) {
+uint8_t TaskEntry::StatusIndex(std::string_view status) {
+  for (size_t i = 0; i < std::size(kTaskStatusOrder); ++i) {
+    if (kTaskStatusOrder[i] == status) return static_cast<uint8_t>(i);
+  }
+  return kOtherStatus;
+}
+
+std::string_view TaskEntry::StatusName(uint8_t index) {
+  return index < std::size(kTaskStatusOrder) ? kTaskStatusOrder[index] : std::string_view();
+}
+
+void TaskEntry::Set(const v1::TaskRecord& record, std::string encoded) {
+  encoded_ = std::move(encoded);
+  encoded_.shrink_to_fit();
+  last_status_ = StatusIndex(record.task().last_status());
+  desired_status_ = StatusIndex(record.task().desired_status());
+}
+
+void TaskEntry::Decode(v1::TaskRecord* out) const {
+  // The bytes are berthd's own serialization of a record it held: failing to parse them is memory
+  // corruption, not bad input.
+  const bool parsed = out->ParseFromString(encoded_);
+  BERTH_CHECK_MSG(parsed, "a task's encoded record does not parse");
+}
+
+v1::TaskRecord TaskEntry::record() const {
+  v1::TaskRecord out;
+  Decode(&out);
+  return out;
+}
+
+TaskEntry& State::AddTask(ClusterEntry& cluster, const v1::TaskRecord& record, std::string encoded) {
   const TaskId key(record.id());
   BERTH_CHECK_MSG(!key.too_long(), "AddTask with a task id longer than 32 bytes");
-  auto [it, inserted] = cluster.tasks.emplace(key, TaskEntry{std::move(record)});
+  auto [it, inserted] = cluster.tasks.emplace(key, TaskEntry(record, std::move(encoded)));
   BERTH_CHECK_MSG(inserted, "AddTask with an existing task id");
-  Account(cluster, it->second.record, TaskAccounting(it->second.record), +1);
+  Account(cluster, record, TaskAccounting(record), +1);
   ++task_count_;
   return it->second;
 }
 
-void State::UpdateTask(ClusterEntry& cluster, TaskEntry& task, const std::function<void(v1::TaskRecord&)>& update) {
-  const TaskAccounting before(task.record);
-  update(task.record);
-  const TaskAccounting after(task.record);
+bool State::UpdateTask(ClusterEntry& cluster, TaskEntry& task, const std::function<bool(v1::TaskRecord&)>& update) {
+  v1::TaskRecord& record = scratch_;
+  task.Decode(&record);
+  const TaskAccounting before(record);
+  if (!update(record)) return false;
+  task.Set(record, record.SerializeAsString());
+  const TaskAccounting after(record);
   const bool was_stopped = before.status == "STOPPED";
   const bool is_stopped = after.status == "STOPPED";
   if (!was_stopped && !is_stopped && before.SamePlace(after)) {
     // The common case (an agent reporting PENDING -> RUNNING): the task keeps its place in every
     // index; only the counts move.
-    Recount(cluster, task.record, before, after);
-    return;
+    Recount(cluster, record, before, after);
+    return true;
   }
-  Account(cluster, task.record, before, -1);
-  Account(cluster, task.record, after, +1);
-  if (!was_stopped && !task.record.service().empty() && is_stopped) {
-    stopped_service_tasks_.emplace_back(task.record.cluster(), task.record.id());
+  Account(cluster, record, before, -1);
+  Account(cluster, record, after, +1);
+  if (!was_stopped && !record.service().empty() && is_stopped) {
+    stopped_service_tasks_.emplace_back(record.cluster(), record.id());
   }
+  return true;
 }
 
 ServiceEntry& State::PutService(ClusterEntry& cluster, v1::ServiceRecord record) {
@@ -264,7 +299,8 @@ void State::RemoveService(ClusterEntry& cluster, const std::string& name) {
 void State::RemoveTask(ClusterEntry& cluster, const std::string& task_id) {
   auto it = cluster.tasks.find(task_id);
   if (it == cluster.tasks.end()) return;
-  Account(cluster, it->second.record, TaskAccounting(it->second.record), -1);
+  const v1::TaskRecord record = it->second.record();
+  Account(cluster, record, TaskAccounting(record), -1);
   cluster.tasks.erase(it);
   --task_count_;
 }
@@ -283,11 +319,12 @@ void State::RefreshInstanceView(ClusterEntry& cluster, InstanceEntry& instance) 
   // Draining, connectivity, registration and attributes matter to the services with tasks here
   // and to those watching for instances (daemons, services waiting for room).
   const std::string& cluster_name = instance.record.cluster();
+  v1::TaskRecord record;
   for (const auto& task_id : instance.task_ids) {
     auto t = cluster.tasks.find(task_id);
-    if (t != cluster.tasks.end() && !t->second.record.service().empty()) {
-      dirty_services_.insert({cluster_name, t->second.record.service()});
-    }
+    if (t == cluster.tasks.end()) continue;
+    t->second.Decode(&record);
+    if (!record.service().empty()) dirty_services_.insert({cluster_name, record.service()});
   }
   for (const auto& name : cluster.instance_watchers) dirty_services_.insert({cluster_name, name});
   const auto& ci = instance.record.instance();
@@ -308,7 +345,9 @@ void State::RefreshInstanceView(ClusterEntry& cluster, InstanceEntry& instance) 
   // Newly in the view (registered, or back from INACTIVE): its unstopped tasks hold resources.
   for (const auto& task_id : instance.task_ids) {
     auto t = cluster.tasks.find(task_id);
-    if (t != cluster.tasks.end()) cluster.view.Reserve(id, TaskHold(t->second.record));
+    if (t == cluster.tasks.end()) continue;
+    t->second.Decode(&record);
+    cluster.view.Reserve(id, TaskHold(record));
   }
 }
 
@@ -417,7 +456,7 @@ absl::Status State::Load(store::Store& store, uint64_t* last_revision) {
       guard(absl::DataLossError(StrCat("task ", rec.id(), " names missing cluster ", rec.cluster())));
       return false;
     }
-    AddTask(*c, std::move(rec));
+    AddTask(*c, rec, std::string(value));
     return true;
   }));
   RETURN_IF_ERROR(parse_status);

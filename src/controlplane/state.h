@@ -92,8 +92,42 @@ struct InstanceEntry {
   uint64_t desired_version = 0;
 };
 
-struct TaskEntry {
-  v1::TaskRecord record;
+// A task as berthd keeps it in memory: its record encoded exactly as stored (records.proto
+// TaskRecord, revision included), plus the two statuses that loops over many tasks test. A
+// decoded one-container TaskRecord holds about 1.6 KB of heap in a dozen allocations; its encoding
+// is about 250 bytes in one (S4 in docs/benchmarks.md). Reading a task decodes it, about a
+// microsecond; code that reads many decodes each into one reused record.
+class TaskEntry {
+ public:
+  // `encoded` must be `record` serialized: callers that write the record to the store anyway pass
+  // the bytes they wrote, so a task is serialized once per change.
+  TaskEntry(const v1::TaskRecord& record, std::string encoded) { Set(record, std::move(encoded)); }
+
+  // The record, decoded.
+  v1::TaskRecord record() const;
+  // Decodes into `out`, reusing its allocations (a record kept across a loop).
+  void Decode(v1::TaskRecord* out) const;
+  // The record as stored.
+  const std::string& encoded() const { return encoded_; }
+
+  // task.lastStatus and task.desiredStatus.
+  std::string_view last_status() const { return StatusName(last_status_); }
+  std::string_view desired_status() const { return StatusName(desired_status_); }
+  bool stopped() const { return last_status() == "STOPPED"; }
+  bool stopping() const { return desired_status() == "STOPPED"; }
+
+ private:
+  friend class State;
+  // kTaskStatusOrder's index of a status; kOtherStatus for any other string (the empty one).
+  static constexpr uint8_t kOtherStatus = 255;
+  static uint8_t StatusIndex(std::string_view status);
+  static std::string_view StatusName(uint8_t index);
+
+  void Set(const v1::TaskRecord& record, std::string encoded);
+
+  std::string encoded_;
+  uint8_t last_status_ = kOtherStatus;
+  uint8_t desired_status_ = kOtherStatus;
 };
 
 struct ServiceEntry {
@@ -171,10 +205,12 @@ class State {
 
   // Task accounting: every change of a task's lastStatus, instance or existence goes through these
   // so that counts, instance task sets and ClusterView reservations stay consistent.
-  TaskEntry& AddTask(ClusterEntry& cluster, v1::TaskRecord record);
-  // Applies `update` to the task's record and re-accounts it (releasing its reservation when it
-  // reaches STOPPED).
-  void UpdateTask(ClusterEntry& cluster, TaskEntry& task, const std::function<void(v1::TaskRecord&)>& update);
+  // `encoded` is `record` serialized (what the caller stores).
+  TaskEntry& AddTask(ClusterEntry& cluster, const v1::TaskRecord& record, std::string encoded);
+  // Applies `update` to the task's record; when it returns true (it changed the record; false
+  // means it changed nothing), re-encodes the task and re-accounts it (releasing its reservation
+  // when it reaches STOPPED). Returns what `update` returned.
+  bool UpdateTask(ClusterEntry& cluster, TaskEntry& task, const std::function<bool(v1::TaskRecord&)>& update);
   // Forgets a task (retention expired).
   void RemoveTask(ClusterEntry& cluster, const std::string& task_id);
 
@@ -223,6 +259,7 @@ class State {
   int64_t task_definition_count_ = 0;
   absl::btree_set<ServiceKey> dirty_services_;
   std::vector<std::pair<std::string, std::string>> stopped_service_tasks_;
+  v1::TaskRecord scratch_;  // UpdateTask's decoded record, kept for its allocations
 };
 
 // The placement demand stored in a record, as the placement library's struct.

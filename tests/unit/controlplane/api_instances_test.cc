@@ -189,7 +189,10 @@ TEST_F(InstanceFilterTest, TaskGroupAndRunningTasksCountFollowTheTasks) {
     absl::MutexLock lock(&mu_);
     ClusterEntry* c = state_.FindCluster("default");
     ASSERT_NE(c, nullptr);
-    state_.UpdateTask(*c, c->tasks.at(task_id), [&](v1::TaskRecord& r) { r.mutable_task()->set_last_status(status); });
+    state_.UpdateTask(*c, c->tasks.at(task_id), [&](v1::TaskRecord& r) {
+      r.mutable_task()->set_last_status(status);
+      return true;
+    });
   };
   set_status("RUNNING");
   EXPECT_THAT(Filter("runningTasksCount > 0"), ElementsAre("a"));

@@ -65,10 +65,11 @@ class ServicesApiTest : public ApiFixture {
     absl::ReaderMutexLock lock(&mu_);
     std::vector<v1::TaskRecord> out;
     for (const auto& [id, t] : state_.FindCluster("default")->tasks) {
-      if (t.record.service() != service) continue;
-      if ((t.record.task().desired_status() == "RUNNING") != desired_running) continue;
-      if (t.record.task().last_status() == "STOPPED") continue;
-      out.push_back(t.record);
+      v1::TaskRecord r = t.record();
+      if (r.service() != service) continue;
+      if ((r.task().desired_status() == "RUNNING") != desired_running) continue;
+      if (r.task().last_status() == "STOPPED") continue;
+      out.push_back(std::move(r));
     }
     return out;
   }

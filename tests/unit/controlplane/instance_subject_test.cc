@@ -22,7 +22,7 @@ void AddTask(ClusterEntry& cluster, const std::string& id, const std::string& gr
   rec.set_id(id);
   rec.mutable_task()->set_group(group);
   rec.mutable_task()->set_last_status(status);
-  cluster.tasks[id] = TaskEntry{std::move(rec)};
+  cluster.tasks.emplace(id, TaskEntry(rec, rec.SerializeAsString()));
 }
 
 TEST(InstanceSubjectTest, ValuesComeFromTheRecords) {

@@ -1,0 +1,140 @@
+// State's task entries: the encoded record, the statuses kept beside it, and UpdateTask's
+// accounting of counts, indexes and reservations.
+#include "src/controlplane/state.h"
+
+#include <gtest/gtest.h>
+
+#include <string>
+
+#include "berth/store/keys.h"
+
+namespace berth::controlplane {
+namespace {
+
+class StateTaskTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    v1::ClusterRecord rec;
+    rec.mutable_cluster()->set_cluster_name("default");
+    rec.mutable_cluster()->set_status("ACTIVE");
+    cluster_ = &state_.AddCluster(std::move(rec));
+    v1::ContainerInstanceRecord inst;
+    inst.set_cluster("default");
+    inst.set_id("i1");
+    inst.mutable_instance()->set_status("ACTIVE");
+    auto* cpu = inst.mutable_instance()->add_registered_resources();
+    cpu->set_name("CPU");
+    cpu->set_integer_value(1024);
+    auto* mem = inst.mutable_instance()->add_registered_resources();
+    mem->set_name("MEMORY");
+    mem->set_integer_value(2048);
+    state_.AddInstance(*cluster_, std::move(inst));
+  }
+
+  static v1::TaskRecord Task(const std::string& id, const std::string& status) {
+    v1::TaskRecord r;
+    r.set_cluster("default");
+    r.set_id(id);
+    r.set_family("web");
+    r.set_task_definition_revision(3);
+    r.set_container_instance_id("i1");
+    r.mutable_task()->set_last_status(status);
+    r.mutable_task()->set_desired_status("RUNNING");
+    r.mutable_task()->set_group("family:web");
+    r.mutable_task()->add_containers()->set_name("app");
+    r.mutable_reservation()->set_cpu(256);
+    r.mutable_reservation()->set_memory(512);
+    return r;
+  }
+
+  TaskEntry& Add(const v1::TaskRecord& r) { return state_.AddTask(*cluster_, r, r.SerializeAsString()); }
+  const placement::InstanceView& View() const { return *cluster_->view.Find("i1"); }
+
+  State state_;
+  ClusterEntry* cluster_ = nullptr;
+};
+
+TEST_F(StateTaskTest, AnEntryDecodesToTheRecordItWasGiven) {
+  const v1::TaskRecord r = Task("t1", "PENDING");
+  TaskEntry& entry = Add(r);
+  EXPECT_EQ(entry.encoded(), r.SerializeAsString());
+  EXPECT_EQ(entry.record().SerializeAsString(), r.SerializeAsString());
+  EXPECT_EQ(entry.last_status(), "PENDING");
+  EXPECT_EQ(entry.desired_status(), "RUNNING");
+  EXPECT_FALSE(entry.stopped());
+  EXPECT_FALSE(entry.stopping());
+  v1::TaskRecord reused = Task("other", "RUNNING");
+  reused.mutable_task()->add_containers()->set_name("extra");
+  entry.Decode(&reused);  // replaces, not merges
+  EXPECT_EQ(reused.SerializeAsString(), r.SerializeAsString());
+}
+
+TEST_F(StateTaskTest, AStatusOutsideTheLifecycleReadsAsEmpty) {
+  v1::TaskRecord r = Task("t1", "");
+  r.mutable_task()->clear_desired_status();
+  TaskEntry& entry = Add(r);
+  EXPECT_EQ(entry.last_status(), "");
+  EXPECT_EQ(entry.desired_status(), "");
+}
+
+TEST_F(StateTaskTest, UpdateTaskReencodesAndMovesCountsAndReservations) {
+  TaskEntry& entry = Add(Task("t1", "PENDING"));
+  EXPECT_EQ(cluster_->pending_tasks, 1);
+  EXPECT_EQ(View().cpu_used, 256);
+  EXPECT_EQ(View().memory_used, 512);
+
+  EXPECT_TRUE(state_.UpdateTask(*cluster_, entry, [](v1::TaskRecord& r) {
+    r.mutable_task()->set_last_status("RUNNING");
+    return true;
+  }));
+  EXPECT_EQ(entry.last_status(), "RUNNING");
+  EXPECT_EQ(entry.record().task().last_status(), "RUNNING");
+  EXPECT_EQ(cluster_->pending_tasks, 0);
+  EXPECT_EQ(cluster_->running_tasks, 1);
+  EXPECT_EQ(View().running_task_count, 1);
+  EXPECT_EQ(View().cpu_used, 256);
+
+  EXPECT_TRUE(state_.UpdateTask(*cluster_, entry, [](v1::TaskRecord& r) {
+    r.mutable_task()->set_desired_status("STOPPED");
+    r.mutable_task()->set_last_status("STOPPED");
+    r.mutable_task()->set_stopped_at(100);
+    return true;
+  }));
+  EXPECT_TRUE(entry.stopped());
+  EXPECT_TRUE(entry.stopping());
+  EXPECT_EQ(cluster_->running_tasks, 0);
+  EXPECT_EQ(View().cpu_used, 0);
+  EXPECT_EQ(View().memory_used, 0);
+  EXPECT_TRUE(cluster_->instances.at("i1").task_ids.empty());
+  EXPECT_EQ(cluster_->stopped_tasks.size(), 1U);
+}
+
+TEST_F(StateTaskTest, AnUpdateThatChangesNothingKeepsTheEntry) {
+  TaskEntry& entry = Add(Task("t1", "PENDING"));
+  const std::string before = entry.encoded();
+  EXPECT_FALSE(state_.UpdateTask(*cluster_, entry, [](v1::TaskRecord& r) { return false; }));
+  EXPECT_EQ(entry.encoded(), before);
+  EXPECT_EQ(cluster_->pending_tasks, 1);
+}
+
+TEST_F(StateTaskTest, LoadKeepsTheStoredBytes) {
+  auto store = store::NewMemoryStore();
+  store::WriteBatch batch;
+  v1::ClusterRecord c;
+  c.mutable_cluster()->set_cluster_name("default");
+  c.mutable_cluster()->set_status("ACTIVE");
+  batch.Put(store::Table::kClusters, store::ClusterKey("default"), c.SerializeAsString());
+  const v1::TaskRecord r = Task("t1", "RUNNING");
+  batch.Put(store::Table::kTasks, store::TaskKey("default", "t1"), r.SerializeAsString());
+  ASSERT_TRUE(store->Write(batch).ok());
+  State loaded;
+  uint64_t revision = 0;
+  ASSERT_TRUE(loaded.Load(*store, &revision).ok());
+  const TaskEntry& entry = loaded.FindCluster("default")->tasks.at("t1");
+  EXPECT_EQ(entry.encoded(), r.SerializeAsString());
+  EXPECT_EQ(entry.last_status(), "RUNNING");
+  EXPECT_EQ(loaded.FindCluster("default")->running_tasks, 1);
+}
+
+}  // namespace
+}  // namespace berth::controlplane
