@@ -228,6 +228,7 @@ void Agent::PollLoop() {
     req.set_container_instance(instance_arn_);
     req.set_known_version(known);
     req.set_wait_millis(options_.poll_wait_ms);
+    req.set_accepts_deltas(true);
     v1::PollResponse resp;
     grpc::ClientContext ctx;
     ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::milliseconds(options_.poll_wait_ms + 10000));

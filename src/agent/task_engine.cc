@@ -542,8 +542,20 @@ void TaskEngine::ApplyDesired(const v1::PollResponse& desired) {
     if (d.known_status() != t.status) t.last_report.clear();
     Enqueue(t);
   }
-  for (auto& [arn, t] : tasks_) {
-    if (listed.contains(arn)) continue;
+  // Gone from the desired state: with a delta, the tasks it says were removed; else every task it
+  // does not list.
+  std::vector<std::pair<std::string_view, TaskRun*>> gone;
+  if (desired.delta()) {
+    for (const auto& arn : desired.removed_task_arns()) {
+      auto it = tasks_.find(arn);
+      if (it != tasks_.end() && !listed.contains(arn)) gone.emplace_back(it->first, it->second.get());
+    }
+  } else {
+    for (auto& [arn, t] : tasks_) {
+      if (!listed.contains(arn)) gone.emplace_back(arn, t.get());
+    }
+  }
+  for (auto [arn, t] : gone) {
     t->in_manifest = false;
     if (t->status != "STOPPED" && t->desired != "STOPPED") {
       log::Info("task {}: no longer in the desired state; stopping it", arn);

@@ -68,7 +68,8 @@ class TaskEngine {
   void Start();
   void Stop();
 
-  // Converges to a desired state from Poll (not an `unchanged` answer).
+  // Converges to a desired state from Poll (not an `unchanged` answer). A delta changes only the
+  // tasks it lists or removes; a whole desired state also stops every task it does not list.
   void ApplyDesired(const v1::PollResponse& desired);
   // berthd does not know the task: stop it if needed, then forget it.
   void Forget(const std::string& task_arn);

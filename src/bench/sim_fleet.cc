@@ -44,6 +44,7 @@ void SimAgent::Poll() {
   poll_request_.set_container_instance(instance_arn_);
   poll_request_.set_known_version(known_version_);
   poll_request_.set_wait_millis(shared_->wait_millis);
+  poll_request_.set_accepts_deltas(true);
   poll_response_.Clear();
   shared_->in_flight.fetch_add(1);
   stub_->async()->Poll(context, &poll_request_, &poll_response_, [this](grpc::Status s) {
@@ -73,17 +74,26 @@ void SimAgent::OnPolled(const grpc::Status& status) {
   report_request_.Clear();
   report_request_.set_cluster(shared_->cluster);
   report_request_.set_container_instance(instance_arn_);
+  // A delta lists only what changed: start from what this agent holds.
+  const bool delta = poll_response_.delta();
   absl::flat_hash_map<std::string, bool> listed;
-  listed.reserve(static_cast<size_t>(poll_response_.tasks_size()));
+  if (delta) {
+    listed = std::move(desired_running_);
+    desired_running_.clear();
+    for (const std::string& arn : poll_response_.removed_task_arns()) {
+      listed.erase(arn);
+      reported_running_.erase(arn);
+    }
+  }
+  const absl::flat_hash_map<std::string, bool>& held = delta ? listed : desired_running_;
+  listed.reserve(listed.size() + static_cast<size_t>(poll_response_.tasks_size()));
   for (const v1::DesiredTask& task : poll_response_.tasks()) {
     const bool want_running = task.desired_status() == "RUNNING";
-    listed[task.task_arn()] = want_running;
     if (shared_->on_first_seen) {
-      auto seen = desired_running_.find(task.task_arn());
-      if (seen == desired_running_.end() || seen->second != want_running) {
-        shared_->on_first_seen(task.task_arn(), want_running);
-      }
+      auto seen = held.find(task.task_arn());
+      if (seen == held.end() || seen->second != want_running) shared_->on_first_seen(task.task_arn(), want_running);
     }
+    listed[task.task_arn()] = want_running;
     auto reported = reported_running_.find(task.task_arn());
     if (want_running) {
       if (reported != reported_running_.end() && reported->second && task.known_status() == "RUNNING") continue;
@@ -107,7 +117,7 @@ void SimAgent::OnPolled(const grpc::Status& status) {
     }
   }
   // A task the desired state no longer lists has been seen STOPPED: forget it.
-  absl::erase_if(reported_running_, [&](const auto& entry) { return !listed.contains(entry.first); });
+  if (!delta) absl::erase_if(reported_running_, [&](const auto& entry) { return !listed.contains(entry.first); });
   desired_running_ = std::move(listed);
   UpdateRunning();
   if (report_request_.tasks_size() == 0) return Poll();

@@ -77,23 +77,42 @@ void Api::PutInstance(Txn& txn, InstanceEntry& instance) {
                   Serialize(instance.record, txn.revision()));
 }
 
+namespace {
+// Notes the change for the delta of the agent of the task's instance, when it has one.
+void NoteTaskChange(ClusterEntry& cluster, const std::string& instance_id, uint64_t revision, const TaskId& id) {
+  if (instance_id.empty()) return;
+  auto it = cluster.instances.find(instance_id);
+  if (it != cluster.instances.end()) State::NoteTaskChange(it->second, revision, id);
+}
+}  // namespace
+
 TaskEntry& Api::AddTask(Txn& txn, ClusterEntry& cluster, v1::TaskRecord& record) {
   std::string encoded = Serialize(record, txn.revision());
   txn.batch().Put(store::Table::kTasks, store::TaskKey(record.cluster(), record.id()), encoded);
+  NoteTaskChange(cluster, record.container_instance_id(), txn.revision(), record.id());
   return state_->AddTask(cluster, record, std::move(encoded));
 }
 
 bool Api::UpdateTask(Txn& txn, ClusterEntry& cluster, TaskEntry& task,
                      const std::function<bool(v1::TaskRecord&)>& update) {
   std::string key;
+  std::string instance_before;
+  std::string instance_after;
+  TaskId id;
   const bool changed = state_->UpdateTask(cluster, task, [&](v1::TaskRecord& r) {
+    instance_before = r.container_instance_id();
     if (!update(r)) return false;
     r.set_revision(txn.revision());
     key = store::TaskKey(r.cluster(), r.id());
+    instance_after = r.container_instance_id();
+    id = r.id();
     return true;
   });
-  if (changed) txn.batch().Put(store::Table::kTasks, std::move(key), task.encoded());
-  return changed;
+  if (!changed) return false;
+  txn.batch().Put(store::Table::kTasks, std::move(key), task.encoded());
+  NoteTaskChange(cluster, instance_after, txn.revision(), id);
+  if (instance_before != instance_after) NoteTaskChange(cluster, instance_before, txn.revision(), id);
+  return true;
 }
 
 void Api::PutTaskDefinition(Txn& txn, v1::TaskDefinitionRecord& record) {

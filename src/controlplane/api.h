@@ -189,8 +189,11 @@ class Api {
   void TouchInstance(Txn& txn, InstanceEntry& instance);
   // Sets agentConnected (proposal side).
   void SetAgentConnected(Txn& txn, ClusterEntry& cluster, InstanceEntry& instance, bool connected);
-  // The instance's desired state as the agent sees it (state lock held).
-  void RenderDesired(const ClusterEntry& cluster, const InstanceEntry& instance, v1::PollResponse* out) const;
+  // The instance's desired state as the agent sees it (state lock held): only what changed since
+  // `known` when the agent accepts deltas and the instance's change log reaches back that far,
+  // else all of it.
+  void RenderDesired(const ClusterEntry& cluster, const InstanceEntry& instance, uint64_t known, bool accepts_deltas,
+                     v1::PollResponse* out) const;
   // Applies one task report to the task's record (proposal side); true when the record changed.
   bool ApplyTaskReport(const v1::TaskStateChange& change, double now, v1::TaskRecord& r) const;
   void PutAttribute(Txn& txn, const std::string& cluster, const std::string& instance_id, v1::AttributeRecord& record);

@@ -146,13 +146,32 @@ void Api::RegisterInstance(const v1::RegisterContainerInstanceRequest& request,
   });
 }
 
-void Api::RenderDesired(const ClusterEntry& cluster, const InstanceEntry& instance, v1::PollResponse* out) const {
+void Api::RenderDesired(const ClusterEntry& cluster, const InstanceEntry& instance, uint64_t known, bool accepts_deltas,
+                        v1::PollResponse* out) const {
   out->set_version(instance.desired_version);
   out->set_instance_status(instance.record.instance().status());
   out->set_server_time(clock_->NowSeconds());
+  // A delta needs a version this berthd can account for: not the agent's first poll, not from
+  // before the change log's floor (older, or from before a restart of berthd), and not ahead.
+  const bool delta = accepts_deltas && known > 0 && known >= instance.changes_floor &&
+                     known <= instance.desired_version && instance.record.instance().status() != "INACTIVE";
+  const absl::btree_set<TaskId>* listed = &instance.task_ids;
+  absl::btree_set<TaskId> changed;
+  if (delta) {
+    out->set_delta(true);
+    for (auto c = instance.changes.rbegin(); c != instance.changes.rend() && c->first > known; ++c) {
+      changed.insert(c->second);
+    }
+    for (const TaskId& id : changed) {
+      if (!instance.task_ids.contains(id))
+        out->add_removed_task_arns(arns_.Task(cluster.record.cluster().cluster_name(), id));
+    }
+    listed = &changed;
+  }
   absl::flat_hash_set<std::pair<std::string, uint32_t>> definitions;
   v1::TaskRecord r;
-  for (const auto& task_id : instance.task_ids) {
+  for (const auto& task_id : *listed) {
+    if (delta && !instance.task_ids.contains(task_id)) continue;
     auto it = cluster.tasks.find(task_id);
     if (it == cluster.tasks.end()) continue;
     it->second.Decode(&r);
@@ -222,8 +241,9 @@ uint64_t Api::Poll(const v1::PollRequest& request, v1::PollResponse* response, D
       const InstanceEntry& inst = it->second;
       const bool inactive = inst.record.instance().status() == "INACTIVE";
       reconnect = !inactive && !inst.record.instance().agent_connected();
+      if (known <= inst.desired_version) inst.acked.Raise(known);
       if (inst.desired_version != known || inactive) {
-        RenderDesired(*c, inst, response);
+        RenderDesired(*c, inst, known, request.accepts_deltas(), response);
       } else if (wait_us == 0) {
         response->set_version(known);
         response->set_unchanged(true);
@@ -234,7 +254,9 @@ uint64_t Api::Poll(const v1::PollRequest& request, v1::PollResponse* response, D
         // version check and the registration without waking this waiter.
         answer_now = false;
         waiter = sessions_.AddWaiter(
-            cluster, id, now + wait_us, [this, response, done, cluster, id, known](AgentSessions::WakeReason why) {
+            cluster, id, now + wait_us,
+            [this, response, done, cluster, id, known,
+             deltas = request.accepts_deltas()](AgentSessions::WakeReason why) {
               switch (why) {
                 case AgentSessions::WakeReason::kCancelled:
                   return done(absl::CancelledError("the poll was cancelled"));
@@ -257,7 +279,7 @@ uint64_t Api::Poll(const v1::PollRequest& request, v1::PollResponse* response, D
                 if (rc == nullptr || ri == rc->instances.end()) {
                   s = NotFound("containerInstance: container instance ", id, " is no longer registered");
                 } else {
-                  RenderDesired(*rc, ri->second, response);
+                  RenderDesired(*rc, ri->second, known, deltas, response);
                 }
               }
               done(std::move(s));

@@ -572,8 +572,8 @@ void Api::ListTasks(const v1::ListTasksRequest& request, v1::ListTasksResponse* 
     // Adds the task if it passes every filter; false once the page is full (next token set).
     std::string last_listed;
     const bool by_family = request.has_family() && !request.family().empty();
-    const bool decode = !instance_id.empty() || by_family || request.has_started_by() || request.has_launch_type() ||
-                        !service.empty();
+    const bool decode =
+        !instance_id.empty() || by_family || request.has_started_by() || request.has_launch_type() || !service.empty();
     v1::TaskRecord r;
     auto visit = [&](std::string_view id, const TaskEntry& entry) {
       if (entry.desired_status() != desired) return true;

@@ -1,5 +1,7 @@
 #include "src/controlplane/state.h"
 
+#include <algorithm>
+
 #include "absl/strings/escaping.h"
 #include "berth/common/logging.h"
 #include "berth/common/status.h"
@@ -305,6 +307,20 @@ void State::RemoveTask(ClusterEntry& cluster, const std::string& task_id) {
   --task_count_;
 }
 
+void State::NoteTaskChange(InstanceEntry& instance, uint64_t revision, const TaskId& id) {
+  auto& changes = instance.changes;
+  // Drops the entries up to `floor`: no delta is sent from before it any more.
+  auto drop_through = [&](uint64_t floor) {
+    auto end = std::upper_bound(changes.begin(), changes.end(), floor,
+                                [](uint64_t r, const auto& entry) { return r < entry.first; });
+    changes.erase(changes.begin(), end);
+    instance.changes_floor = std::max(instance.changes_floor, floor);
+  };
+  if (const uint64_t acked = instance.acked.get(); acked > instance.changes_floor) drop_through(acked);
+  if (changes.size() >= kMaxInstanceChanges) drop_through(changes[changes.size() / 2].first);
+  changes.emplace_back(revision, id);
+}
+
 InstanceEntry& State::AddInstance(ClusterEntry& cluster, v1::ContainerInstanceRecord record) {
   std::string id = record.id();
   auto [it, inserted] = cluster.instances.emplace(id, InstanceEntry{});
@@ -461,7 +477,10 @@ absl::Status State::Load(store::Store& store, uint64_t* last_revision) {
   }));
   RETURN_IF_ERROR(parse_status);
   for (auto& [name, cluster] : clusters_) {
-    for (auto& [id, instance] : cluster->instances) instance.desired_version = *last_revision;
+    for (auto& [id, instance] : cluster->instances) {
+      instance.desired_version = *last_revision;
+      instance.changes_floor = *last_revision;
+    }
   }
   return absl::OkStatus();
 }

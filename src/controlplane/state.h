@@ -10,6 +10,7 @@
 // resources) are computed when rendering API responses, so they cannot drift from the records.
 #pragma once
 
+#include <atomic>
 #include <compare>
 #include <cstdint>
 #include <cstring>
@@ -79,6 +80,27 @@ class TaskId {
   uint8_t size_ = 0;
 };
 
+// A version that readers holding the state lock shared may raise. Copied and moved only under the
+// exclusive lock (when the map holding it rebalances), so those need no atomicity of their own.
+class RaisableVersion {
+ public:
+  RaisableVersion() = default;
+  RaisableVersion(const RaisableVersion& other) : v_(other.get()) {}
+  RaisableVersion& operator=(const RaisableVersion& other) {
+    v_.store(other.get(), std::memory_order_relaxed);
+    return *this;
+  }
+  uint64_t get() const { return v_.load(std::memory_order_relaxed); }
+  void Raise(uint64_t v) {
+    uint64_t cur = get();
+    while (cur < v && !v_.compare_exchange_weak(cur, v, std::memory_order_relaxed)) {
+    }
+  }
+
+ private:
+  std::atomic<uint64_t> v_{0};
+};
+
 struct InstanceEntry {
   v1::ContainerInstanceRecord record;
   absl::btree_map<std::string, v1::AttributeRecord> attributes;  // by attribute name
@@ -90,7 +112,18 @@ struct InstanceEntry {
   // restart every agent is sent its desired state once, and a version an agent holds from before
   // can only equal the loaded one if nothing changed since.
   uint64_t desired_version = 0;
+  // The tasks placed here that changed after revision `changes_floor`, as (revision, task id) in
+  // revision order: an agent that holds a version at or after the floor is sent only those tasks
+  // (a delta), not its whole desired state. Entries the agent has acknowledged (`acked`) are
+  // dropped as new ones arrive, and at most kMaxInstanceChanges are kept; an agent further behind
+  // is sent everything.
+  std::vector<std::pair<uint64_t, TaskId>> changes;
+  uint64_t changes_floor = 0;
+  // The highest version the agent has polled with (so holds); raised by polls.
+  mutable RaisableVersion acked;
 };
+
+inline constexpr size_t kMaxInstanceChanges = 4096;
 
 // A task as berthd keeps it in memory: its record encoded exactly as stored (records.proto
 // TaskRecord, revision included), plus the two statuses that loops over many tasks test. A
@@ -231,6 +264,8 @@ class State {
   }
 
   InstanceEntry& AddInstance(ClusterEntry& cluster, v1::ContainerInstanceRecord record);
+  // Notes, for the agent's next delta, that task `id` on `instance` changed at `revision`.
+  static void NoteTaskChange(InstanceEntry& instance, uint64_t revision, const TaskId& id);
   // Re-derives the instance's ClusterView entry after a status or resource change.
   void RefreshInstanceView(ClusterEntry& cluster, InstanceEntry& instance);
 

@@ -786,6 +786,44 @@ TEST_F(TaskEngineTest, ForgetStopsTheTaskAndDropsItOnceCleanedUp) {
   EXPECT_FALSE(engine_->Snapshot(TaskArn("t1")).has_value());
 }
 
+TEST_F(TaskEngineTest, ADeltaChangesOnlyTheTasksItNamesAndAWholeStateStopsTheUnlisted) {
+  Boot();
+  const std::string job = Td("job", R"([{"name":"app","image":"busybox"}])");
+  Apply(Desired({Task("t1", "job"), Task("t2", "job")}, {job}));
+  ASSERT_EQ(Status("t1"), "RUNNING");
+  ASSERT_EQ(Status("t2"), "RUNNING");
+
+  // A delta with a new task only: t1 and t2 are not touched.
+  v1::PollResponse add = Desired({Task("t3", "job")}, {job});
+  add.set_delta(true);
+  Apply(add);
+  EXPECT_EQ(Status("t1"), "RUNNING");
+  EXPECT_EQ(Status("t2"), "RUNNING");
+  EXPECT_EQ(Status("t3"), "RUNNING");
+
+  // A delta that stops t1, then one that says it left the desired state: forgotten once cleaned.
+  v1::PollResponse stop = Desired({Task("t1", "job", "STOPPED", "RUNNING")}, {});
+  stop.set_delta(true);
+  Apply(stop);
+  EXPECT_EQ(Status("t1"), "STOPPED");
+  EXPECT_EQ(Status("t2"), "RUNNING");
+  v1::PollResponse removed = Desired({}, {});
+  removed.set_delta(true);
+  removed.add_removed_task_arns(TaskArn("t1"));
+  removed.add_removed_task_arns(TaskArn("never-seen"));
+  Apply(removed);
+  clock_.Advance(3601LL * 1'000'000);
+  Tick();
+  Tick();
+  EXPECT_EQ(engine_->task_count(), 2u);
+  EXPECT_EQ(Status("t2"), "RUNNING");
+
+  // A whole desired state without t2 stops it.
+  Apply(Desired({Task("t3", "job")}, {job}));
+  EXPECT_EQ(Status("t2"), "STOPPED");
+  EXPECT_EQ(Status("t3"), "RUNNING");
+}
+
 // --- networking ---
 
 TEST_F(TaskEngineTest, BridgePortsReachTheSpecAndComeBackAsBindings) {

@@ -1,11 +1,17 @@
 // The control plane's side of the agent protocol: desired state by long poll, the task lifecycle
 // driven by reports, agent disconnects, StopTask delivery, forced deregistration and retention.
+#include <gmock/gmock.h>
+
+#include <algorithm>
 #include <future>
 
 #include "tests/unit/controlplane/api_fixture.h"
 
 namespace berth::controlplane {
 namespace {
+
+using ::testing::ElementsAre;
+using ::testing::UnorderedElementsAre;
 
 constexpr int64_t kSecond = 1'000'000;
 
@@ -42,10 +48,11 @@ class AgentApiTest : public ApiFixture {
                     .ok());
   }
 
-  v1::PollResponse PollNow(uint64_t known) {
+  v1::PollResponse PollNow(uint64_t known, bool deltas = false) {
     v1::PollRequest req;
     req.set_container_instance(instance_);
     req.set_known_version(known);
+    req.set_accepts_deltas(deltas);
     v1::PollResponse resp;
     std::promise<absl::Status> done;
     api_->Poll(req, &resp, [&](absl::Status s) { done.set_value(std::move(s)); });
@@ -53,9 +60,9 @@ class AgentApiTest : public ApiFixture {
     return resp;
   }
 
-  std::string RunTask() {
+  std::string RunTask(const std::string& family = "web") {
     v1::RunTaskResponse resp;
-    EXPECT_TRUE(Do(&Api::RunTask, Json<v1::RunTaskRequest>(R"({"taskDefinition":"web"})"), &resp).ok());
+    EXPECT_TRUE(Do(&Api::RunTask, Json<v1::RunTaskRequest>(R"({"taskDefinition":")" + family + R"("})"), &resp).ok());
     EXPECT_EQ(resp.tasks_size(), 1);
     return resp.tasks_size() == 1 ? resp.tasks(0).task_arn() : "";
   }
@@ -282,6 +289,75 @@ TEST_F(AgentApiTest, ReportsDriveTheLifecycleAndAreIdempotent) {
   EXPECT_EQ(Describe(arn).last_status(), "STOPPED");
   // The task is no longer part of the desired state.
   EXPECT_EQ(PollNow(0).tasks_size(), 0);
+}
+
+std::vector<std::string> Arns(const v1::PollResponse& p) {
+  std::vector<std::string> out;
+  for (const auto& t : p.tasks()) out.push_back(t.task_arn());
+  std::sort(out.begin(), out.end());
+  return out;
+}
+
+TEST_F(AgentApiTest, AnAgentThatAcceptsDeltasIsSentOnlyWhatChanged) {
+  AddTaskDefinition("lite", 16, 16);
+  const std::string a = RunTask("lite");
+  const std::string b = RunTask("lite");
+  // The first poll (version 0) is the whole desired state, with the definition.
+  v1::PollResponse full = PollNow(0, true);
+  EXPECT_FALSE(full.delta());
+  EXPECT_EQ(full.tasks_size(), 2);
+  EXPECT_EQ(full.task_definitions_size(), 1);
+
+  // A new task: the delta lists it alone, with its definition.
+  const std::string c = RunTask("lite");
+  v1::PollResponse d1 = PollNow(full.version(), true);
+  EXPECT_TRUE(d1.delta());
+  EXPECT_GT(d1.version(), full.version());
+  EXPECT_THAT(Arns(d1), ElementsAre(c));
+  EXPECT_EQ(d1.task_definitions_size(), 1);
+  EXPECT_EQ(d1.removed_task_arns_size(), 0);
+  // Without deltas the same version is answered with everything.
+  v1::PollResponse whole = PollNow(full.version(), false);
+  EXPECT_FALSE(whole.delta());
+  EXPECT_EQ(whole.tasks_size(), 3);
+
+  // StopTask of `a`: listed desired STOPPED. Then `a` reaches STOPPED (its agent says so), and
+  // StopTask of `b` wakes the agent: `a` is removed, `b` listed.
+  v1::StopTaskResponse stop;
+  ASSERT_TRUE(Do(&Api::StopTask, Json<v1::StopTaskRequest>(R"({"task":")" + a + R"("})"), &stop).ok());
+  v1::PollResponse d2 = PollNow(d1.version(), true);
+  ASSERT_TRUE(d2.delta());
+  ASSERT_EQ(d2.tasks_size(), 1);
+  EXPECT_EQ(d2.tasks(0).task_arn(), a);
+  EXPECT_EQ(d2.tasks(0).desired_status(), "STOPPED");
+  ASSERT_TRUE(Report(R"({"tasks":[{"taskArn":")" + a + R"(","status":"STOPPED"}]})").ok());
+  ASSERT_TRUE(Do(&Api::StopTask, Json<v1::StopTaskRequest>(R"({"task":")" + b + R"("})"), &stop).ok());
+  v1::PollResponse d3 = PollNow(d2.version(), true);
+  ASSERT_TRUE(d3.delta());
+  EXPECT_THAT(Arns(d3), ElementsAre(b));
+  EXPECT_THAT(d3.removed_task_arns(), ElementsAre(a));
+  EXPECT_TRUE(PollNow(d3.version(), true).unchanged());
+
+  // A version from before what the log still knows (here: one it never served) gets everything.
+  v1::PollResponse old = PollNow(1, true);
+  EXPECT_FALSE(old.delta());
+  EXPECT_THAT(Arns(old), UnorderedElementsAre(b, c));
+}
+
+TEST_F(AgentApiTest, AfterARestartAnAgentIsSentItsWholeDesiredStateOnce) {
+  AddTaskDefinition("lite", 16, 16);
+  const std::string a = RunTask("lite");
+  v1::PollResponse full = PollNow(0, true);
+  const std::string b = RunTask("lite");
+  Restart();
+  v1::PollResponse p = PollNow(full.version(), true);
+  EXPECT_FALSE(p.delta());
+  EXPECT_THAT(Arns(p), UnorderedElementsAre(a, b));
+  // From then on deltas again.
+  const std::string c = RunTask("lite");
+  v1::PollResponse d = PollNow(p.version(), true);
+  EXPECT_TRUE(d.delta());
+  EXPECT_THAT(Arns(d), ElementsAre(c));
 }
 
 TEST_F(AgentApiTest, StopTaskIsDeliveredAndTheReasonKept) {

@@ -29,12 +29,27 @@ class ApiFixture : public ::testing::Test {
  protected:
   void SetUp() override {
     store_ = store::NewMemoryStore();
-    pipeline_ = std::make_unique<CommitPipeline>(store_.get(), &mu_, 0, CommitPipeline::Options{});
+    Start(0);
+  }
+  void Start(uint64_t revision) {
+    pipeline_ = std::make_unique<CommitPipeline>(store_.get(), &mu_, revision, CommitPipeline::Options{});
     api_ = std::make_unique<Api>(Options(), &state_, &mu_, pipeline_.get(), &clock_);
     pipeline_->SetTouchListener([this](std::vector<InstanceKey> keys) { api_->OnInstancesTouched(std::move(keys)); });
     pipeline_->SetBatchHook([this](Txn& txn) { api_->OnBatchApplied(txn); });
     pipeline_->Start();
     ASSERT_TRUE(api_->Bootstrap().ok());
+  }
+  // berthd restarts on the same store: state is rebuilt from it (as berthd's main does), and a
+  // new pipeline and Api start on it.
+  void Restart() {
+    api_->ShutdownPolls();
+    pipeline_->Stop();
+    api_.reset();
+    pipeline_.reset();
+    state_ = State();
+    uint64_t revision = 0;
+    ASSERT_TRUE(state_.Load(*store_, &revision).ok());
+    Start(revision);
   }
   void TearDown() override {
     api_->ShutdownPolls();
