@@ -1,6 +1,10 @@
 #include "src/controlplane/state.h"
 
 #include <algorithm>
+#include <condition_variable>
+#include <deque>
+#include <mutex>
+#include <thread>
 
 #include "absl/strings/escaping.h"
 #include "berth/common/logging.h"
@@ -203,7 +207,7 @@ void State::Account(ClusterEntry& cluster, const v1::TaskRecord& record, const T
   CountStatus(cluster, inst, status, sign);
   if (inst == nullptr) return;
   if (sign > 0) {
-    inst->task_ids.insert(record.id());
+    inst->task_ids.insert(inst->task_ids.end(), record.id());
   } else {
     inst->task_ids.erase(record.id());
   }
@@ -250,8 +254,10 @@ v1::TaskRecord TaskEntry::record() const {
 TaskEntry& State::AddTask(ClusterEntry& cluster, const v1::TaskRecord& record, std::string encoded) {
   const TaskId key(record.id());
   BERTH_CHECK_MSG(!key.too_long(), "AddTask with a task id longer than 32 bytes");
-  auto [it, inserted] = cluster.tasks.emplace(key, TaskEntry(record, std::move(encoded)));
-  BERTH_CHECK_MSG(inserted, "AddTask with an existing task id");
+  // Ids arrive in order at load: the end is the place to try first.
+  const size_t before = cluster.tasks.size();
+  auto it = cluster.tasks.emplace_hint(cluster.tasks.end(), key, TaskEntry(record, std::move(encoded)));
+  BERTH_CHECK_MSG(cluster.tasks.size() > before, "AddTask with an existing task id");
   Account(cluster, record, TaskAccounting(record), +1);
   ++task_count_;
   return it->second;
@@ -367,6 +373,141 @@ void State::RefreshInstanceView(ClusterEntry& cluster, InstanceEntry& instance) 
   }
 }
 
+namespace {
+
+// The tasks table read and parsed on a second thread, handed over in batches: at a million tasks,
+// reading and parsing is about as much work as indexing, and berthd starts with both cores idle.
+class TaskReader {
+ public:
+  struct Item {
+    v1::TaskRecord record;
+    std::string encoded;
+  };
+  using Batch = std::vector<Item>;
+
+  explicit TaskReader(store::Store& store) : thread_([this, &store] { Run(store); }) {}
+  ~TaskReader() {
+    {
+      std::lock_guard lock(mu_);
+      cancelled_ = true;
+    }
+    cv_.notify_all();
+    thread_.join();
+  }
+
+  // The next batch, or nullptr at the end (then status() tells whether the read succeeded).
+  std::unique_ptr<Batch> Next() {
+    std::unique_lock lock(mu_);
+    cv_.wait(lock, [&] { return !full_.empty() || done_; });
+    if (full_.empty()) return nullptr;
+    std::unique_ptr<Batch> b = std::move(full_.front());
+    full_.pop_front();
+    cv_.notify_all();
+    return b;
+  }
+  // Gives a used batch back for its allocations.
+  void Recycle(std::unique_ptr<Batch> b) {
+    std::lock_guard lock(mu_);
+    free_.push_back(std::move(b));
+    cv_.notify_all();
+  }
+  absl::Status status() {
+    std::lock_guard lock(mu_);
+    return status_;
+  }
+
+ private:
+  static constexpr size_t kBatch = 512;
+  static constexpr size_t kBatches = 8;  // in flight at most
+
+  void Run(store::Store& store) {
+    std::unique_ptr<Batch> batch;
+    size_t n = 0;
+    auto take = [&]() -> bool {
+      std::unique_lock lock(mu_);
+      cv_.wait(lock, [&] { return cancelled_ || !free_.empty() || allocated_ < kBatches; });
+      if (cancelled_) return false;
+      if (!free_.empty()) {
+        batch = std::move(free_.back());
+        free_.pop_back();
+      } else {
+        batch = std::make_unique<Batch>(kBatch);
+        ++allocated_;
+      }
+      n = 0;
+      return true;
+    };
+    auto hand_over = [&] {
+      batch->resize(n);  // a short last batch; full ones keep their size
+      std::lock_guard lock(mu_);
+      full_.push_back(std::move(batch));
+      cv_.notify_all();
+    };
+    absl::Status s;
+    absl::Status parsed;
+    bool cancelled = !take();
+    if (!cancelled) {
+      s = store.Scan(store::Table::kTasks, "", [&](std::string_view key, std::string_view value) {
+        Item& item = (*batch)[n];
+        parsed = ParseRecord("tasks", key, value, &item.record);
+        if (!parsed.ok()) return false;
+        item.encoded.assign(value.data(), value.size());
+        if (++n < kBatch) return true;
+        hand_over();
+        if (!take()) {
+          cancelled = true;
+          return false;
+        }
+        return true;
+      });
+      if (!cancelled && parsed.ok() && n > 0) hand_over();
+    }
+    std::lock_guard lock(mu_);
+    status_ = !parsed.ok() ? parsed : s;
+    done_ = true;
+    cv_.notify_all();
+  }
+
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::deque<std::unique_ptr<Batch>> full_;
+  std::vector<std::unique_ptr<Batch>> free_;
+  size_t allocated_ = 0;
+  bool done_ = false;
+  bool cancelled_ = false;
+  absl::Status status_;
+  std::thread thread_;  // last: started once the rest exists
+};
+
+}  // namespace
+
+absl::Status State::LoadTasks(store::Store& store) {
+  // Every task's hold is replayed onto its instance; each instance is re-sorted into the placement
+  // orders once at the end instead of after every hold.
+  for (auto& [name, cluster] : clusters_) cluster->view.BeginDeferredIndexing();
+  absl::Status status;
+  {
+    TaskReader reader(store);
+    while (status.ok()) {
+      std::unique_ptr<TaskReader::Batch> batch = reader.Next();
+      if (batch == nullptr) break;
+      for (TaskReader::Item& item : *batch) {
+        ClusterEntry* c = FindCluster(item.record.cluster());
+        if (c == nullptr) {
+          status =
+              absl::DataLossError(StrCat("task ", item.record.id(), " names missing cluster ", item.record.cluster()));
+          break;
+        }
+        AddTask(*c, item.record, std::move(item.encoded));
+      }
+      reader.Recycle(std::move(batch));
+    }
+    if (status.ok()) status = reader.status();
+  }
+  for (auto& [name, cluster] : clusters_) cluster->view.EndDeferredIndexing();
+  return status;
+}
+
 absl::Status State::Load(store::Store& store, uint64_t* last_revision) {
   *last_revision = 0;
   absl::Status parse_status;
@@ -464,17 +605,7 @@ absl::Status State::Load(store::Store& store, uint64_t* last_revision) {
   }));
   RETURN_IF_ERROR(parse_status);
 
-  RETURN_IF_ERROR(store.Scan(store::Table::kTasks, "", [&](std::string_view key, std::string_view value) {
-    v1::TaskRecord rec;
-    if (!guard(ParseRecord("tasks", key, value, &rec))) return false;
-    ClusterEntry* c = FindCluster(rec.cluster());
-    if (c == nullptr) {
-      guard(absl::DataLossError(StrCat("task ", rec.id(), " names missing cluster ", rec.cluster())));
-      return false;
-    }
-    AddTask(*c, rec, std::string(value));
-    return true;
-  }));
+  RETURN_IF_ERROR(LoadTasks(store));
   RETURN_IF_ERROR(parse_status);
   for (auto& [name, cluster] : clusters_) {
     for (auto& [id, instance] : cluster->instances) {

@@ -282,6 +282,8 @@ class State {
   // Adds (sign +1) or removes (-1) the task described by `a` (a snapshot of `record`, whose id and
   // cluster it uses) to or from every count and index.
   void Account(ClusterEntry& cluster, const v1::TaskRecord& record, const TaskAccounting& a, int sign);
+  // Load's last step: every task, read and parsed on a second thread.
+  absl::Status LoadTasks(store::Store& store);
   // Moves the counts of a task whose status changed within the non-STOPPED ones, in place.
   void Recount(ClusterEntry& cluster, const v1::TaskRecord& record, const TaskAccounting& before,
                const TaskAccounting& after);

@@ -6,6 +6,7 @@
 #include <cstdlib>
 #include <limits>
 
+#include "berth/common/status.h"
 #include "berth/common/strings.h"
 
 namespace berth::placement {
@@ -175,6 +176,7 @@ void ClusterView::CountGroup(uint32_t slot, const std::string& group, int delta)
 }
 
 const InstanceView& ClusterView::Upsert(InstanceView instance) {
+  BERTH_CHECK_MSG(!deferring_, "ClusterView::Upsert while indexing is deferred");
   instance.tiebreak = StableHash(instance.id);
   auto existing = by_id_.find(instance.id);
   if (existing == by_id_.end()) {
@@ -231,6 +233,7 @@ const InstanceView& ClusterView::Upsert(InstanceView instance) {
 }
 
 void ClusterView::Remove(std::string_view id) {
+  BERTH_CHECK_MSG(!deferring_, "ClusterView::Remove while indexing is deferred");
   auto it = by_id_.find(ToAbsl(id));
   if (it == by_id_.end()) return;
   const uint32_t slot = it->second;
@@ -244,10 +247,36 @@ void ClusterView::Remove(std::string_view id) {
   --live_;
 }
 
+void ClusterView::BeginDeferredIndexing() {
+  BERTH_CHECK_MSG(!deferring_, "BeginDeferredIndexing twice");
+  deferring_ = true;
+  unindexed_slot_.assign(slots_.size(), false);
+}
+
+void ClusterView::EndDeferredIndexing() {
+  BERTH_CHECK_MSG(deferring_, "EndDeferredIndexing without Begin");
+  deferring_ = false;
+  for (uint32_t slot : unindexed_) Index(slot);
+  unindexed_.clear();
+  unindexed_slot_.clear();
+}
+
+void ClusterView::UnindexForChange(uint32_t slot) {
+  if (!deferring_) return Unindex(slot);
+  if (unindexed_slot_[slot]) return;
+  Unindex(slot);
+  unindexed_slot_[slot] = true;
+  unindexed_.push_back(slot);
+}
+
+void ClusterView::IndexAfterChange(uint32_t slot) {
+  if (!deferring_) Index(slot);
+}
+
 void ClusterView::Reserve(std::string_view id, const TaskHold& hold) {
   const uint32_t slot = FindSlot(id);
   if (slot == kNoSlot) Fail("Reserve", id);
-  Unindex(slot);
+  UnindexForChange(slot);
   InstanceView& inst = *slots_[slot];
   inst.cpu_used += hold.cpu;
   inst.memory_used += hold.memory;
@@ -258,13 +287,13 @@ void ClusterView::Reserve(std::string_view id, const TaskHold& hold) {
   inst.task_count++;
   inst.running_task_count += hold.running ? 1 : 0;
   CountGroup(slot, hold.group, +1);
-  Index(slot);
+  IndexAfterChange(slot);
 }
 
 void ClusterView::Release(std::string_view id, const TaskHold& hold) {
   const uint32_t slot = FindSlot(id);
   if (slot == kNoSlot) Fail("Release", id);
-  Unindex(slot);
+  UnindexForChange(slot);
   InstanceView& inst = *slots_[slot];
   inst.cpu_used -= hold.cpu;
   inst.memory_used -= hold.memory;
@@ -275,7 +304,7 @@ void ClusterView::Release(std::string_view id, const TaskHold& hold) {
   inst.task_count--;
   inst.running_task_count -= hold.running ? 1 : 0;
   CountGroup(slot, hold.group, -1);
-  Index(slot);
+  IndexAfterChange(slot);
 }
 
 void ClusterView::AdjustRunning(std::string_view id, int delta) {

@@ -4,6 +4,7 @@
 
 #include <gtest/gtest.h>
 
+#include <cstdio>
 #include <string>
 
 #include "berth/store/keys.h"
@@ -134,6 +135,80 @@ TEST_F(StateTaskTest, LoadKeepsTheStoredBytes) {
   EXPECT_EQ(entry.encoded(), r.SerializeAsString());
   EXPECT_EQ(entry.last_status(), "RUNNING");
   EXPECT_EQ(loaded.FindCluster("default")->running_tasks, 1);
+}
+
+// Load reads and parses tasks on a second thread in batches: more tasks than one batch, a count
+// that is not a multiple of it, all accounted.
+TEST_F(StateTaskTest, LoadAccountsEveryTaskAcrossBatches) {
+  auto store = store::NewMemoryStore();
+  store::WriteBatch batch;
+  v1::ClusterRecord c;
+  c.mutable_cluster()->set_cluster_name("default");
+  c.mutable_cluster()->set_status("ACTIVE");
+  batch.Put(store::Table::kClusters, store::ClusterKey("default"), c.SerializeAsString());
+  v1::ContainerInstanceRecord inst;
+  inst.set_cluster("default");
+  inst.set_id("i1");
+  inst.mutable_instance()->set_status("ACTIVE");
+  auto* cpu = inst.mutable_instance()->add_registered_resources();
+  cpu->set_name("CPU");
+  cpu->set_integer_value(1 << 30);
+  batch.Put(store::Table::kContainerInstances, store::ContainerInstanceKey("default", "i1"), inst.SerializeAsString());
+  constexpr int kTasks = 1301;
+  for (int i = 0; i < kTasks; ++i) {
+    char id[33];
+    std::snprintf(id, sizeof(id), "%032d", i);
+    v1::TaskRecord r = Task(id, i % 2 == 0 ? "RUNNING" : "PENDING");
+    r.mutable_reservation()->set_memory(0);
+    batch.Put(store::Table::kTasks, store::TaskKey("default", id), r.SerializeAsString());
+  }
+  ASSERT_TRUE(store->Write(batch).ok());
+  State loaded;
+  uint64_t revision = 0;
+  ASSERT_TRUE(loaded.Load(*store, &revision).ok());
+  ClusterEntry* cluster = loaded.FindCluster("default");
+  ASSERT_NE(cluster, nullptr);
+  EXPECT_EQ(cluster->tasks.size(), static_cast<size_t>(kTasks));
+  EXPECT_EQ(cluster->running_tasks, (kTasks + 1) / 2);
+  EXPECT_EQ(cluster->pending_tasks, kTasks / 2);
+  EXPECT_EQ(cluster->instances.at("i1").task_ids.size(), static_cast<size_t>(kTasks));
+  const placement::InstanceView* view = cluster->view.Find("i1");
+  ASSERT_NE(view, nullptr);
+  EXPECT_EQ(view->cpu_used, 256LL * kTasks);
+  EXPECT_EQ(view->task_count, kTasks);
+  // The instance is back in the placement orders, with what its tasks hold.
+  bool ordered = false;
+  for (const auto& keys : cluster->view.ordered().by_resource[0]) {
+    for (const auto& key : keys) ordered |= key.value == view->cpu_remaining();
+  }
+  EXPECT_TRUE(ordered);
+  EXPECT_EQ(cluster->view.ordered().by_tiebreak.size(), 1U);
+}
+
+TEST(StateLoadTasksTest, ACorruptTaskOrOneOfAMissingClusterIsDataLoss) {
+  for (const bool corrupt : {true, false}) {
+    auto store = store::NewMemoryStore();
+    store::WriteBatch batch;
+    v1::ClusterRecord c;
+    c.mutable_cluster()->set_cluster_name("default");
+    batch.Put(store::Table::kClusters, store::ClusterKey("default"), c.SerializeAsString());
+    for (int i = 0; i < 1000; ++i) {
+      char id[33];
+      std::snprintf(id, sizeof(id), "%032d", i);
+      v1::TaskRecord r;
+      r.set_cluster(corrupt || i != 700 ? "default" : "gone");
+      r.set_id(id);
+      r.mutable_task()->set_last_status("STOPPED");
+      const std::string value = corrupt && i == 700 ? std::string("\xff\xff\xff garbage") : r.SerializeAsString();
+      batch.Put(store::Table::kTasks, store::TaskKey(r.cluster(), id), value);
+    }
+    ASSERT_TRUE(store->Write(batch).ok());
+    State state;
+    uint64_t revision = 0;
+    absl::Status s = state.Load(*store, &revision);
+    EXPECT_EQ(s.code(), absl::StatusCode::kDataLoss) << s;
+    EXPECT_NE(s.message().find(corrupt ? "tasks" : "missing cluster gone"), std::string::npos) << s;
+  }
 }
 
 }  // namespace
