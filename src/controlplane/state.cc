@@ -4,6 +4,7 @@
 #include <condition_variable>
 #include <deque>
 #include <mutex>
+#include <optional>
 #include <thread>
 
 #include "absl/strings/escaping.h"
@@ -149,6 +150,10 @@ namespace {
 
 InstanceEntry* FindInstance(ClusterEntry& cluster, const std::string& id) {
   if (id.empty()) return nullptr;
+  if (!cluster.load_index.empty()) {
+    auto it = cluster.load_index.find(id);
+    return it == cluster.load_index.end() ? nullptr : it->second;
+  }
   auto it = cluster.instances.find(id);
   return it == cluster.instances.end() ? nullptr : &it->second;
 }
@@ -252,13 +257,18 @@ v1::TaskRecord TaskEntry::record() const {
 }
 
 TaskEntry& State::AddTask(ClusterEntry& cluster, const v1::TaskRecord& record, std::string encoded) {
+  return AddTask(cluster, record, std::move(encoded), TaskAccounting(record));
+}
+
+TaskEntry& State::AddTask(ClusterEntry& cluster, const v1::TaskRecord& record, std::string encoded,
+                          const TaskAccounting& accounting) {
   const TaskId key(record.id());
   BERTH_CHECK_MSG(!key.too_long(), "AddTask with a task id longer than 32 bytes");
   // Ids arrive in order at load: the end is the place to try first.
   const size_t before = cluster.tasks.size();
   auto it = cluster.tasks.emplace_hint(cluster.tasks.end(), key, TaskEntry(record, std::move(encoded)));
   BERTH_CHECK_MSG(cluster.tasks.size() > before, "AddTask with an existing task id");
-  Account(cluster, record, TaskAccounting(record), +1);
+  Account(cluster, record, accounting, +1);
   ++task_count_;
   return it->second;
 }
@@ -382,6 +392,7 @@ class TaskReader {
   struct Item {
     v1::TaskRecord record;
     std::string encoded;
+    std::optional<TaskAccounting> accounting;
   };
   using Batch = std::vector<Item>;
 
@@ -452,6 +463,7 @@ class TaskReader {
         parsed = ParseRecord("tasks", key, value, &item.record);
         if (!parsed.ok()) return false;
         item.encoded.assign(value.data(), value.size());
+        item.accounting.emplace(item.record);
         if (++n < kBatch) return true;
         hand_over();
         if (!take()) {
@@ -484,7 +496,10 @@ class TaskReader {
 absl::Status State::LoadTasks(store::Store& store) {
   // Every task's hold is replayed onto its instance; each instance is re-sorted into the placement
   // orders once at the end instead of after every hold.
-  for (auto& [name, cluster] : clusters_) cluster->view.BeginDeferredIndexing();
+  for (auto& [name, cluster] : clusters_) {
+    cluster->view.BeginDeferredIndexing();
+    for (auto& [id, instance] : cluster->instances) cluster->load_index.emplace(id, &instance);
+  }
   absl::Status status;
   {
     TaskReader reader(store);
@@ -498,13 +513,16 @@ absl::Status State::LoadTasks(store::Store& store) {
               absl::DataLossError(StrCat("task ", item.record.id(), " names missing cluster ", item.record.cluster()));
           break;
         }
-        AddTask(*c, item.record, std::move(item.encoded));
+        AddTask(*c, item.record, std::move(item.encoded), *item.accounting);
       }
       reader.Recycle(std::move(batch));
     }
     if (status.ok()) status = reader.status();
   }
-  for (auto& [name, cluster] : clusters_) cluster->view.EndDeferredIndexing();
+  for (auto& [name, cluster] : clusters_) {
+    cluster->view.EndDeferredIndexing();
+    cluster->load_index = {};
+  }
   return status;
 }
 

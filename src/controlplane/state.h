@@ -24,6 +24,7 @@
 
 #include "absl/container/btree_map.h"
 #include "absl/container/btree_set.h"
+#include "absl/container/flat_hash_map.h"
 #include "absl/status/status.h"
 #include "absl/synchronization/mutex.h"
 #include "berth/placement/cluster_view.h"
@@ -186,6 +187,9 @@ struct ClusterEntry {
   int64_t running_tasks = 0;
   int64_t pending_tasks = 0;
   int64_t active_services = 0;
+  // Only while Load adds tasks (no instance is added then, so the pointers hold): instances by id
+  // in a hash map, for the million lookups recovery makes.
+  absl::flat_hash_map<std::string_view, InstanceEntry*> load_index;
 
   bool active() const { return record.cluster().status() == "ACTIVE"; }
   // ACTIVE + DRAINING instances: exactly those in the placement view.
@@ -240,6 +244,10 @@ class State {
   // so that counts, instance task sets and ClusterView reservations stay consistent.
   // `encoded` is `record` serialized (what the caller stores).
   TaskEntry& AddTask(ClusterEntry& cluster, const v1::TaskRecord& record, std::string encoded);
+  // The same with `accounting` = TaskAccounting(record), computed by the caller (Load computes it
+  // on its reading thread).
+  TaskEntry& AddTask(ClusterEntry& cluster, const v1::TaskRecord& record, std::string encoded,
+                     const TaskAccounting& accounting);
   // Applies `update` to the task's record; when it returns true (it changed the record; false
   // means it changed nothing), re-encodes the task and re-accounts it (releasing its reservation
   // when it reaches STOPPED). Returns what `update` returned.

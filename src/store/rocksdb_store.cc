@@ -88,6 +88,9 @@ rocksdb::DBOptions MakeDbOptions() {
   // A kill -9 can leave a torn record at the WAL tail. That record was never acknowledged (its
   // fsync did not return), so recover up to it instead of refusing to open.
   options.wal_recovery_mode = rocksdb::WALRecoveryMode::kPointInTimeRecovery;
+  // What the WAL replays stays in the memtable (flushed later, as any write is) instead of being
+  // written out as a level-0 file before the store opens: a shorter start after a crash.
+  options.avoid_flush_during_recovery = true;
   options.max_total_wal_size = kMaxTotalWalBytes;
   options.db_write_buffer_size = kDbWriteBufferBytes;
   // Spread SST writeback so flushes do not stall the commit pipeline's WAL fsyncs.
