@@ -27,6 +27,19 @@ void AgentSessions::Heartbeat(const std::string& cluster, const std::string& ins
   absl::MutexLock lock(&mu_);
   Session& s = sessions_[Key(cluster, instance_id)];
   s.last_seen_us = std::max(s.last_seen_us, now_us);
+  s.silence_taken = false;
+}
+
+std::vector<InstanceKey> AgentSessions::TakeSilent(int64_t cutoff_us) {
+  std::vector<InstanceKey> out;
+  absl::MutexLock lock(&mu_);
+  for (auto& [key, s] : sessions_) {
+    if (s.waiter || s.silence_taken || s.last_seen_us >= cutoff_us) continue;
+    s.silence_taken = true;
+    const size_t sep = key.find('\0');
+    out.push_back({key.substr(0, sep), key.substr(sep + 1)});
+  }
+  return out;
 }
 
 int64_t AgentSessions::LastSeen(const std::string& cluster, const std::string& instance_id, int64_t now_us) {

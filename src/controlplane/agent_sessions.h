@@ -36,6 +36,10 @@ class AgentSessions {
   // asked about is started at `now_us`, so
   // an instance gets a full disconnect timeout after berthd starts before it counts as silent.
   int64_t LastSeen(const std::string& cluster, const std::string& instance_id, int64_t now_us);
+  // The instances last heard from before `cutoff_us` and not parked in a poll, each returned once
+  // until it is heard from again. A scan of the sessions alone: the disconnect check runs every
+  // second and must not hold the state lock over every instance.
+  std::vector<InstanceKey> TakeSilent(int64_t cutoff_us);
   // Marks that a reconnect proposal is in flight; false when one already was.
   bool BeginReconnect(const std::string& cluster, const std::string& instance_id);
   void EndReconnect(const std::string& cluster, const std::string& instance_id);
@@ -64,6 +68,7 @@ class AgentSessions {
   struct Session {
     int64_t last_seen_us = 0;
     bool reconnecting = false;
+    bool silence_taken = false;  // returned by TakeSilent since last heard from
     std::optional<Waiter> waiter;
   };
   static std::string Key(const std::string& cluster, const std::string& instance_id);

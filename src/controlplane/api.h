@@ -298,6 +298,7 @@ class Api {
   const placement::Engine engine_{};
   AgentSessions sessions_;
   int64_t next_agent_check_us_ = 0;  // AgentTick's thread only
+  bool sessions_seeded_ = false;     // AgentTick has given every loaded instance a session
   // When this berthd started (wall clock seconds): an agent's disconnection counts for the
   // disconnect policy from no earlier than this, so a control-plane outage does not make tasks lost.
   const double started_at_;

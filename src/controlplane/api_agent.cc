@@ -136,14 +136,7 @@ void Api::RegisterInstance(const v1::RegisterContainerInstanceRequest& request,
                            v1::RegisterContainerInstanceResponse* response, Done done) {
   absl::Status error;
   std::string cluster = ClusterFromRequest(request.has_cluster(), request.cluster(), &error);
-  RegisterContainerInstance(request, response, [this, cluster, response, done = std::move(done)](absl::Status s) {
-    if (s.ok()) {
-      auto id = arns_.ContainerInstanceId(response->container_instance().container_instance_arn(), cluster,
-                                          "containerInstanceArn");
-      if (id.ok()) sessions_.Heartbeat(cluster, *id, clock_->MonotonicMicros());
-    }
-    done(std::move(s));
-  });
+  RegisterContainerInstance(request, response, std::move(done));
 }
 
 void Api::RenderDesired(const ClusterEntry& cluster, const InstanceEntry& instance, uint64_t known, bool accepts_deltas,
@@ -471,16 +464,31 @@ void Api::AgentTick() {
   std::vector<std::pair<std::string, std::string>> expired;  // (cluster, task id)
   const double cutoff = clock_->NowSeconds() - static_cast<double>(options_.agent.stopped_task_retention_us) / 1e6;
   constexpr size_t kMaxPurge = 10000;
-  {
+  if (!sessions_seeded_) {
+    // Once: every instance from the store gets a session as if heard from now, so one whose agent
+    // never comes back is found silent a disconnect timeout after berthd's start. Instances
+    // registered later get theirs at registration.
+    sessions_seeded_ = true;
     absl::ReaderMutexLock lock(mu_);
     for (const auto& [name, c] : state_->clusters()) {
       for (const auto& [id, inst] : c->instances) {
-        const auto& ci = inst.record.instance();
-        if (ci.status() == "INACTIVE" || !ci.agent_connected()) continue;
-        if (now - sessions_.LastSeen(name, id, now) > options_.agent.disconnect_after_us) {
-          silent.push_back({name, id});
-        }
+        if (inst.record.instance().status() != "INACTIVE") sessions_.LastSeen(name, id, now);
       }
+    }
+  }
+  std::vector<InstanceKey> quiet = sessions_.TakeSilent(now - options_.agent.disconnect_after_us);
+  {
+    absl::ReaderMutexLock lock(mu_);
+    for (auto& key : quiet) {
+      ClusterEntry* c = state_->FindCluster(key.cluster);
+      if (c == nullptr) continue;
+      auto it = c->instances.find(key.instance_id);
+      if (it == c->instances.end()) continue;
+      const auto& ci = it->second.record.instance();
+      if (ci.status() == "INACTIVE" || !ci.agent_connected()) continue;
+      silent.push_back(std::move(key));
+    }
+    for (const auto& [name, c] : state_->clusters()) {
       for (const auto& [stopped_at, id] : c->stopped_tasks) {
         if (stopped_at >= cutoff || expired.size() >= kMaxPurge) break;
         expired.emplace_back(name, id);

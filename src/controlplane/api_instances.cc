@@ -197,7 +197,15 @@ void Api::RegisterContainerInstance(const v1::RegisterContainerInstanceRequest& 
         RenderInstance(*c, *inst, true, response->mutable_container_instance());
         return absl::OkStatus();
       },
-      std::move(done));
+      [this, cluster, response, done = std::move(done)](absl::Status s) {
+        // Registered: heard from now, so the disconnect check counts from here.
+        if (s.ok()) {
+          auto id = arns_.ContainerInstanceId(response->container_instance().container_instance_arn(), cluster,
+                                              "containerInstanceArn");
+          if (id.ok()) sessions_.Heartbeat(cluster, *id, clock_->MonotonicMicros());
+        }
+        done(std::move(s));
+      });
 }
 
 void Api::DeregisterContainerInstance(const v1::DeregisterContainerInstanceRequest& request,

@@ -423,6 +423,36 @@ TEST_F(AgentApiTest, SilentAgentsAreMarkedDisconnectedAndReconnectOnPoll) {
   EXPECT_TRUE(DescribeInstance().agent_connected());
 }
 
+TEST_F(AgentApiTest, AnAgentThatGoesSilentAgainIsFoundAgain) {
+  clock_.Advance(31 * kSecond);
+  api_->AgentTick();
+  Flush();
+  ASSERT_FALSE(DescribeInstance().agent_connected());
+  PollNow(0);
+  Flush();
+  ASSERT_TRUE(DescribeInstance().agent_connected());
+  clock_.Advance(31 * kSecond);
+  api_->AgentTick();
+  Flush();
+  EXPECT_FALSE(DescribeInstance().agent_connected());
+}
+
+TEST_F(AgentApiTest, AfterARestartAnInstanceWhoseAgentNeverReturnsIsMarkedDisconnected) {
+  Restart();
+  clock_.Advance(29 * kSecond);
+  api_->AgentTick();  // the first check after the start gives the instance its timeout from now
+  Flush();
+  EXPECT_TRUE(DescribeInstance().agent_connected());
+  clock_.Advance(29 * kSecond);
+  api_->AgentTick();
+  Flush();
+  EXPECT_TRUE(DescribeInstance().agent_connected());
+  clock_.Advance(2 * kSecond);
+  api_->AgentTick();
+  Flush();
+  EXPECT_FALSE(DescribeInstance().agent_connected());
+}
+
 TEST_F(AgentApiTest, AParkedPollCountsAsPresence) {
   uint64_t v = PollNow(0).version();
   v1::PollRequest req;
