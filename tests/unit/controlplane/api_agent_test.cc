@@ -97,6 +97,13 @@ class AgentApiTest : public ApiFixture {
     return -1;
   }
 
+  // `seconds` later, the once-a-second agent check runs and what it proposes is committed.
+  void Check(int seconds) {
+    clock_.Advance(seconds * kSecond);
+    api_->AgentTick();
+    Flush();
+  }
+
   std::string instance_;
 };
 
@@ -424,32 +431,22 @@ TEST_F(AgentApiTest, SilentAgentsAreMarkedDisconnectedAndReconnectOnPoll) {
 }
 
 TEST_F(AgentApiTest, AnAgentThatGoesSilentAgainIsFoundAgain) {
-  clock_.Advance(31 * kSecond);
-  api_->AgentTick();
-  Flush();
+  Check(31);
   ASSERT_FALSE(DescribeInstance().agent_connected());
   PollNow(0);
   Flush();
   ASSERT_TRUE(DescribeInstance().agent_connected());
-  clock_.Advance(31 * kSecond);
-  api_->AgentTick();
-  Flush();
+  Check(31);
   EXPECT_FALSE(DescribeInstance().agent_connected());
 }
 
 TEST_F(AgentApiTest, AfterARestartAnInstanceWhoseAgentNeverReturnsIsMarkedDisconnected) {
   Restart();
-  clock_.Advance(29 * kSecond);
-  api_->AgentTick();  // the first check after the start gives the instance its timeout from now
-  Flush();
+  Check(29);  // the first check after the start gives the instance its timeout from now
   EXPECT_TRUE(DescribeInstance().agent_connected());
-  clock_.Advance(29 * kSecond);
-  api_->AgentTick();
-  Flush();
+  Check(29);
   EXPECT_TRUE(DescribeInstance().agent_connected());
-  clock_.Advance(2 * kSecond);
-  api_->AgentTick();
-  Flush();
+  Check(2);
   EXPECT_FALSE(DescribeInstance().agent_connected());
 }
 

@@ -12,24 +12,33 @@
 namespace berth::controlplane {
 namespace {
 
+v1::ClusterRecord Cluster() {
+  v1::ClusterRecord rec;
+  rec.mutable_cluster()->set_cluster_name("default");
+  rec.mutable_cluster()->set_status("ACTIVE");
+  return rec;
+}
+
+// ACTIVE instance "i1" of cluster "default".
+v1::ContainerInstanceRecord Instance(int64_t cpu_units, int64_t memory_mib) {
+  v1::ContainerInstanceRecord inst;
+  inst.set_cluster("default");
+  inst.set_id("i1");
+  inst.mutable_instance()->set_status("ACTIVE");
+  auto* cpu = inst.mutable_instance()->add_registered_resources();
+  cpu->set_name("CPU");
+  cpu->set_integer_value(cpu_units);
+  auto* mem = inst.mutable_instance()->add_registered_resources();
+  mem->set_name("MEMORY");
+  mem->set_integer_value(memory_mib);
+  return inst;
+}
+
 class StateTaskTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    v1::ClusterRecord rec;
-    rec.mutable_cluster()->set_cluster_name("default");
-    rec.mutable_cluster()->set_status("ACTIVE");
-    cluster_ = &state_.AddCluster(std::move(rec));
-    v1::ContainerInstanceRecord inst;
-    inst.set_cluster("default");
-    inst.set_id("i1");
-    inst.mutable_instance()->set_status("ACTIVE");
-    auto* cpu = inst.mutable_instance()->add_registered_resources();
-    cpu->set_name("CPU");
-    cpu->set_integer_value(1024);
-    auto* mem = inst.mutable_instance()->add_registered_resources();
-    mem->set_name("MEMORY");
-    mem->set_integer_value(2048);
-    state_.AddInstance(*cluster_, std::move(inst));
+    cluster_ = &state_.AddCluster(Cluster());
+    state_.AddInstance(*cluster_, Instance(1024, 2048));
   }
 
   static v1::TaskRecord Task(const std::string& id, const std::string& status) {
@@ -121,10 +130,7 @@ TEST_F(StateTaskTest, AnUpdateThatChangesNothingKeepsTheEntry) {
 TEST_F(StateTaskTest, LoadKeepsTheStoredBytes) {
   auto store = store::NewMemoryStore();
   store::WriteBatch batch;
-  v1::ClusterRecord c;
-  c.mutable_cluster()->set_cluster_name("default");
-  c.mutable_cluster()->set_status("ACTIVE");
-  batch.Put(store::Table::kClusters, store::ClusterKey("default"), c.SerializeAsString());
+  batch.Put(store::Table::kClusters, store::ClusterKey("default"), Cluster().SerializeAsString());
   const v1::TaskRecord r = Task("t1", "RUNNING");
   batch.Put(store::Table::kTasks, store::TaskKey("default", "t1"), r.SerializeAsString());
   ASSERT_TRUE(store->Write(batch).ok());
@@ -142,18 +148,9 @@ TEST_F(StateTaskTest, LoadKeepsTheStoredBytes) {
 TEST_F(StateTaskTest, LoadAccountsEveryTaskAcrossBatches) {
   auto store = store::NewMemoryStore();
   store::WriteBatch batch;
-  v1::ClusterRecord c;
-  c.mutable_cluster()->set_cluster_name("default");
-  c.mutable_cluster()->set_status("ACTIVE");
-  batch.Put(store::Table::kClusters, store::ClusterKey("default"), c.SerializeAsString());
-  v1::ContainerInstanceRecord inst;
-  inst.set_cluster("default");
-  inst.set_id("i1");
-  inst.mutable_instance()->set_status("ACTIVE");
-  auto* cpu = inst.mutable_instance()->add_registered_resources();
-  cpu->set_name("CPU");
-  cpu->set_integer_value(1 << 30);
-  batch.Put(store::Table::kContainerInstances, store::ContainerInstanceKey("default", "i1"), inst.SerializeAsString());
+  batch.Put(store::Table::kClusters, store::ClusterKey("default"), Cluster().SerializeAsString());
+  batch.Put(store::Table::kContainerInstances, store::ContainerInstanceKey("default", "i1"),
+            Instance(1 << 30, 1 << 30).SerializeAsString());
   constexpr int kTasks = 1301;
   for (int i = 0; i < kTasks; ++i) {
     char id[33];
@@ -189,9 +186,7 @@ TEST(StateLoadTasksTest, ACorruptTaskOrOneOfAMissingClusterIsDataLoss) {
   for (const bool corrupt : {true, false}) {
     auto store = store::NewMemoryStore();
     store::WriteBatch batch;
-    v1::ClusterRecord c;
-    c.mutable_cluster()->set_cluster_name("default");
-    batch.Put(store::Table::kClusters, store::ClusterKey("default"), c.SerializeAsString());
+    batch.Put(store::Table::kClusters, store::ClusterKey("default"), Cluster().SerializeAsString());
     for (int i = 0; i < 1000; ++i) {
       char id[33];
       std::snprintf(id, sizeof(id), "%032d", i);
