@@ -149,22 +149,25 @@ void Api::RenderDesired(const ClusterEntry& cluster, const InstanceEntry& instan
   const bool delta = accepts_deltas && known > 0 && known >= instance.changes_floor &&
                      known <= instance.desired_version && instance.record.instance().status() != "INACTIVE";
   const absl::btree_set<TaskId>* listed = &instance.task_ids;
-  absl::btree_set<TaskId> changed;
+  absl::btree_set<TaskId> changed;  // a delta's tasks still placed here
   if (delta) {
     out->set_delta(true);
     for (auto c = instance.changes.rbegin(); c != instance.changes.rend() && c->first > known; ++c) {
       changed.insert(c->second);
     }
-    for (const TaskId& id : changed) {
-      if (!instance.task_ids.contains(id))
-        out->add_removed_task_arns(arns_.Task(cluster.record.cluster().cluster_name(), id));
+    for (auto id = changed.begin(); id != changed.end();) {
+      if (instance.task_ids.contains(*id)) {
+        ++id;
+        continue;
+      }
+      out->add_removed_task_arns(arns_.Task(cluster.record.cluster().cluster_name(), *id));
+      id = changed.erase(id);
     }
     listed = &changed;
   }
   absl::flat_hash_set<std::pair<std::string, uint32_t>> definitions;
   v1::TaskRecord r;
   for (const auto& task_id : *listed) {
-    if (delta && !instance.task_ids.contains(task_id)) continue;
     auto it = cluster.tasks.find(task_id);
     if (it == cluster.tasks.end()) continue;
     it->second.Decode(&r);
