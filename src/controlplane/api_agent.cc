@@ -13,13 +13,6 @@
 namespace berth::controlplane {
 namespace {
 
-int TaskRank(std::string_view status) {
-  for (size_t i = 0; i < std::size(kTaskStatusOrder); ++i) {
-    if (kTaskStatusOrder[i] == status) return static_cast<int>(i);
-  }
-  return -1;
-}
-
 int ContainerRank(std::string_view status) {
   if (status == "PENDING") return 0;
   if (status == "RUNNING") return 1;
@@ -38,7 +31,7 @@ constexpr int kMaxTasksPerReport = 1000;
 
 absl::Status ValidateReport(const v1::TaskStateChange& change, int i) {
   std::string path = StrCat("tasks[", i, "]");
-  if (TaskRank(change.status()) < 0) {
+  if (TaskStatusRank(change.status()) < 0) {
     return InvalidParameter(path, ".status: must be a task lifecycle status (PENDING, ACTIVATING, RUNNING, ",
                             "DEACTIVATING, STOPPING, DEPROVISIONING, STOPPED), got '", change.status(), "'");
   }
@@ -300,9 +293,9 @@ uint64_t Api::Poll(const v1::PollRequest& request, v1::PollResponse* response, D
 }
 
 bool Api::ApplyTaskReport(const v1::TaskStateChange& change, double now, v1::TaskRecord& r) const {
-  const int rank_now = TaskRank(r.task().last_status());
-  const int rank_new = TaskRank(change.status());
-  if (rank_now == TaskRank("STOPPED")) return false;  // final: nothing moves a STOPPED task
+  const int rank_now = TaskStatusRank(r.task().last_status());
+  const int rank_new = TaskStatusRank(change.status());
+  if (rank_now == TaskStatusRank("STOPPED")) return false;  // final: nothing moves a STOPPED task
   const v1::TaskDefinitionRecord* td = state_->FindTaskDefinition(r.family(), r.task_definition_revision());
   bool changed = false;
   {
@@ -372,14 +365,14 @@ bool Api::ApplyTaskReport(const v1::TaskStateChange& change, double now, v1::Tas
     if (rank_new > rank_now) {
       t->set_last_status(change.status());
       changed = true;
-      if (rank_new >= TaskRank("RUNNING") && !t->has_started_at() && change.status() == "RUNNING") {
+      if (rank_new >= TaskStatusRank("RUNNING") && !t->has_started_at() && change.status() == "RUNNING") {
         t->set_started_at(change.has_started_at() ? change.started_at() : now);
       }
       if (change.status() == "RUNNING") {
         t->set_connectivity("CONNECTED");
         t->set_connectivity_at(now);
       }
-      if (rank_new > TaskRank("RUNNING") && !t->has_stopping_at()) t->set_stopping_at(now);
+      if (rank_new > TaskStatusRank("RUNNING") && !t->has_stopping_at()) t->set_stopping_at(now);
       if (change.status() == "STOPPED") {
         t->set_desired_status("STOPPED");
         if (!t->has_stop_code() && !change.stop_code().empty()) t->set_stop_code(change.stop_code());

@@ -226,10 +226,8 @@ void State::Account(ClusterEntry& cluster, const v1::TaskRecord& record, const T
 }
 
 uint8_t TaskEntry::StatusIndex(std::string_view status) {
-  for (size_t i = 0; i < std::size(kTaskStatusOrder); ++i) {
-    if (kTaskStatusOrder[i] == status) return static_cast<uint8_t>(i);
-  }
-  return kOtherStatus;
+  const int rank = TaskStatusRank(status);
+  return rank < 0 ? kOtherStatus : static_cast<uint8_t>(rank);
 }
 
 std::string_view TaskEntry::StatusName(uint8_t index) {

@@ -39,6 +39,13 @@ inline constexpr char kExternalAttribute[] = "ecs.capability.external";
 // Task statuses in lifecycle order (ECS lastStatus).
 inline constexpr std::string_view kTaskStatusOrder[] = {"PROVISIONING", "PENDING",  "ACTIVATING",     "RUNNING",
                                                         "DEACTIVATING", "STOPPING", "DEPROVISIONING", "STOPPED"};
+// A status's place in kTaskStatusOrder; -1 for any other string.
+inline int TaskStatusRank(std::string_view status) {
+  for (size_t i = 0; i < std::size(kTaskStatusOrder); ++i) {
+    if (kTaskStatusOrder[i] == status) return static_cast<int>(i);
+  }
+  return -1;
+}
 
 // The key of a cluster's task map: a task id held inline. Task ids are 32 hex digits (NewId), and
 // the map compares them on every lookup; inline bytes keep those comparisons inside the map's own
