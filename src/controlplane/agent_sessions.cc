@@ -14,13 +14,13 @@ std::string AgentSessions::Key(const std::string& cluster, const std::string& in
   return key;
 }
 
-AgentSessions::Wake AgentSessions::TakeWaiter(Session& session) {
-  if (!session.waiter) return nullptr;
-  Wake wake = std::move(session.waiter->wake);
+std::optional<AgentSessions::Parked> AgentSessions::TakeWaiter(Session& session) {
+  if (!session.waiter) return std::nullopt;
+  Parked parked = std::move(session.waiter->parked);
   waiter_keys_.erase(session.waiter->id);
   deadlines_.erase({session.waiter->deadline_us, session.waiter->id});
   session.waiter.reset();
-  return wake;
+  return parked;
 }
 
 void AgentSessions::Heartbeat(const std::string& cluster, const std::string& instance_id, int64_t now_us) {
@@ -65,30 +65,29 @@ void AgentSessions::EndReconnect(const std::string& cluster, const std::string& 
 }
 
 uint64_t AgentSessions::AddWaiter(const std::string& cluster, const std::string& instance_id, int64_t deadline_us,
-                                  Wake wake) {
-  Wake superseded;
+                                  Parked parked) {
+  std::optional<Parked> superseded;
   uint64_t id = 0;
   {
     absl::MutexLock lock(&mu_);
     if (shutdown_) {
-      superseded = std::move(wake);
+      superseded = std::move(parked);
     } else {
       std::string key = Key(cluster, instance_id);
       Session& s = sessions_[key];
-      Wake previous = TakeWaiter(s);
+      superseded = TakeWaiter(s);
       id = next_waiter_id_++;
-      s.waiter = Waiter{id, deadline_us, std::move(wake)};
+      s.waiter = Waiter{id, deadline_us, std::move(parked)};
       waiter_keys_.emplace(id, std::move(key));
       deadlines_.insert({deadline_us, id});
-      superseded = std::move(previous);
     }
   }
-  if (superseded) superseded(id == 0 ? WakeReason::kShutdown : WakeReason::kSuperseded);
+  if (superseded) superseded->answer(id == 0 ? WakeReason::kShutdown : WakeReason::kSuperseded, absl::OkStatus());
   return id;
 }
 
 void AgentSessions::Cancel(uint64_t waiter_id, int64_t now_us) {
-  Wake wake;
+  std::optional<Parked> parked;
   {
     absl::MutexLock lock(&mu_);
     auto it = waiter_keys_.find(waiter_id);
@@ -96,48 +95,46 @@ void AgentSessions::Cancel(uint64_t waiter_id, int64_t now_us) {
     Session& s = sessions_.at(it->second);
     // The agent was there, parked, until this moment: its silence starts now.
     s.last_seen_us = std::max(s.last_seen_us, now_us);
-    wake = TakeWaiter(s);
+    parked = TakeWaiter(s);
   }
-  if (wake) wake(WakeReason::kCancelled);
+  if (parked) parked->answer(WakeReason::kCancelled, absl::OkStatus());
 }
 
-void AgentSessions::WakeChanged(const std::vector<InstanceKey>& instances) {
-  std::vector<Wake> wakes;
-  {
-    absl::MutexLock lock(&mu_);
-    for (const auto& k : instances) {
-      auto it = sessions_.find(Key(k.cluster, k.instance_id));
-      if (it == sessions_.end()) continue;
-      if (Wake w = TakeWaiter(it->second)) wakes.push_back(std::move(w));
-    }
+std::vector<AgentSessions::Parked> AgentSessions::TakeChanged(const std::vector<InstanceKey>& instances) {
+  std::vector<Parked> out;
+  absl::MutexLock lock(&mu_);
+  for (const auto& k : instances) {
+    auto it = sessions_.find(Key(k.cluster, k.instance_id));
+    if (it == sessions_.end()) continue;
+    if (std::optional<Parked> p = TakeWaiter(it->second)) out.push_back(*std::move(p));
   }
-  for (auto& w : wakes) w(WakeReason::kChanged);
+  return out;
 }
 
 void AgentSessions::ExpireDue(int64_t now_us) {
-  std::vector<Wake> wakes;
+  std::vector<Parked> wakes;
   {
     absl::MutexLock lock(&mu_);
     while (!deadlines_.empty() && deadlines_.begin()->first <= now_us) {
       uint64_t id = deadlines_.begin()->second;
       Session& s = sessions_.at(waiter_keys_.at(id));
       s.last_seen_us = std::max(s.last_seen_us, now_us);  // parked until now
-      wakes.push_back(TakeWaiter(s));
+      wakes.push_back(*TakeWaiter(s));
     }
   }
-  for (auto& w : wakes) w(WakeReason::kTimeout);
+  for (auto& w : wakes) w.answer(WakeReason::kTimeout, absl::OkStatus());
 }
 
 void AgentSessions::Shutdown() {
-  std::vector<Wake> wakes;
+  std::vector<Parked> wakes;
   {
     absl::MutexLock lock(&mu_);
     shutdown_ = true;
     for (auto& [key, s] : sessions_) {
-      if (Wake w = TakeWaiter(s)) wakes.push_back(std::move(w));
+      if (std::optional<Parked> p = TakeWaiter(s)) wakes.push_back(*std::move(p));
     }
   }
-  for (auto& w : wakes) w(WakeReason::kShutdown);
+  for (auto& w : wakes) w.answer(WakeReason::kShutdown, absl::OkStatus());
 }
 
 size_t AgentSessions::waiting() const {

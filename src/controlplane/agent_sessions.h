@@ -4,8 +4,10 @@
 //
 // A waiter is woken exactly once: when its instance is touched by a durable batch (kChanged), at
 // its deadline (kTimeout), when the client goes away (kCancelled), when a newer poll of the same
-// instance replaces it (kSuperseded), or at shutdown. Wake callbacks run outside the sessions'
-// mutex, on the thread that caused the wake.
+// instance replaces it (kSuperseded), or at shutdown. Every wake but kChanged answers the poll at
+// once, outside the sessions' mutex, on the thread that caused it. kChanged waiters are handed to
+// the caller of TakeChanged, which renders many of them under one hold of the state lock and
+// answers them after releasing it (Api's poll waker thread).
 //
 // Thread-safe. The mutex is a leaf: nothing else is locked while it is held, so callers may hold
 // the state mutex when they call in.
@@ -20,6 +22,7 @@
 #include "absl/base/thread_annotations.h"
 #include "absl/container/btree_set.h"
 #include "absl/container/flat_hash_map.h"
+#include "absl/status/status.h"
 #include "absl/synchronization/mutex.h"
 #include "src/controlplane/pipeline.h"
 
@@ -28,7 +31,14 @@ namespace berth::controlplane {
 class AgentSessions {
  public:
   enum class WakeReason { kChanged, kTimeout, kCancelled, kSuperseded, kShutdown };
-  using Wake = std::function<void(WakeReason)>;
+  // A parked poll.
+  struct Parked {
+    // kChanged only, before `answer`: fills the poll's response from the state. The caller holds
+    // the state lock (shared).
+    std::function<absl::Status()> render;
+    // Completes the poll, with no lock held; after kChanged with what `render` returned.
+    std::function<void(WakeReason, absl::Status)> answer;
+  };
 
   // Records a sign of life from the instance's agent at `now_us` (monotonic).
   void Heartbeat(const std::string& cluster, const std::string& instance_id, int64_t now_us);
@@ -45,12 +55,13 @@ class AgentSessions {
   void EndReconnect(const std::string& cluster, const std::string& instance_id);
 
   // Parks a long poll until `deadline_us` (monotonic). Returns its id, for Cancel.
-  uint64_t AddWaiter(const std::string& cluster, const std::string& instance_id, int64_t deadline_us, Wake wake);
+  uint64_t AddWaiter(const std::string& cluster, const std::string& instance_id, int64_t deadline_us, Parked parked);
   // Wakes the waiter with kCancelled if it is still waiting.
   // The agent counts as present until `now_us` (monotonic).
   void Cancel(uint64_t waiter_id, int64_t now_us);
-  // Wakes the waiters of these instances with kChanged.
-  void WakeChanged(const std::vector<InstanceKey>& instances);
+  // Removes and returns the waiters of these instances: the caller renders each under the state
+  // lock, then answers it with kChanged.
+  std::vector<Parked> TakeChanged(const std::vector<InstanceKey>& instances);
   // Wakes every waiter whose deadline is at or before `now_us` with kTimeout.
   void ExpireDue(int64_t now_us);
   // Wakes everything with kShutdown; later AddWaiter calls are woken at once.
@@ -63,7 +74,7 @@ class AgentSessions {
   struct Waiter {
     uint64_t id = 0;
     int64_t deadline_us = 0;
-    Wake wake;
+    Parked parked;
   };
   struct Session {
     int64_t last_seen_us = 0;
@@ -72,8 +83,8 @@ class AgentSessions {
     std::optional<Waiter> waiter;
   };
   static std::string Key(const std::string& cluster, const std::string& instance_id);
-  // Removes the session's waiter (lock held) and returns its callback.
-  Wake TakeWaiter(Session& session) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Removes the session's waiter (lock held) and returns it; nullopt when none is parked.
+  std::optional<Parked> TakeWaiter(Session& session) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
   mutable absl::Mutex mu_;
   absl::flat_hash_map<std::string, Session> sessions_ ABSL_GUARDED_BY(mu_);

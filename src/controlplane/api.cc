@@ -17,7 +17,54 @@ Api::Api(ApiOptions options, State* state, absl::Mutex* mu, CommitPipeline* pipe
       mu_(mu),
       pipeline_(pipeline),
       clock_(clock),
-      started_at_(clock->NowSeconds()) {}
+      started_at_(clock->NowSeconds()) {
+  waker_ = std::thread([this] { RunPollWaker(); });
+}
+
+Api::~Api() {
+  {
+    absl::MutexLock lock(&waker_mu_);
+    waker_stopping_ = true;
+  }
+  waker_.join();
+}
+
+void Api::OnInstancesTouched(std::vector<InstanceKey> instances) {
+  absl::MutexLock lock(&waker_mu_);
+  if (waker_queue_.empty()) {
+    waker_queue_ = std::move(instances);
+  } else {
+    waker_queue_.insert(waker_queue_.end(), std::make_move_iterator(instances.begin()),
+                        std::make_move_iterator(instances.end()));
+  }
+}
+
+void Api::RunPollWaker() {
+  for (;;) {
+    std::vector<InstanceKey> touched;
+    {
+      absl::MutexLock lock(&waker_mu_);
+      waker_mu_.Await(absl::Condition(
+          +[](Api* api) ABSL_EXCLUSIVE_LOCKS_REQUIRED(api->waker_mu_) {
+            return !api->waker_queue_.empty() || api->waker_stopping_;
+          },
+          this));
+      if (waker_queue_.empty()) return;  // stopping, nothing left
+      touched.swap(waker_queue_);
+    }
+    // An instance touched twice has one waiter at most: the first TakeChanged hit removes it.
+    std::vector<AgentSessions::Parked> woken = sessions_.TakeChanged(touched);
+    if (woken.empty()) continue;
+    std::vector<absl::Status> rendered(woken.size());
+    {
+      absl::ReaderMutexLock lock(mu_);
+      for (size_t i = 0; i < woken.size(); ++i) rendered[i] = woken[i].render();
+    }
+    for (size_t i = 0; i < woken.size(); ++i) {
+      woken[i].answer(AgentSessions::WakeReason::kChanged, std::move(rendered[i]));
+    }
+  }
+}
 
 void Api::Submit(std::function<absl::Status(Txn&)> apply, Done done) {
   pipeline_->Submit(Proposal{std::move(apply), std::move(done)});

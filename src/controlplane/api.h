@@ -15,6 +15,8 @@
 #include <deque>
 #include <functional>
 #include <string>
+#include <thread>
+#include <vector>
 
 #include "absl/container/flat_hash_set.h"
 #include "absl/status/status.h"
@@ -124,6 +126,10 @@ class Api {
 
   // `state` is guarded by `mu`; both, `pipeline` and `clock` must outlive the Api.
   Api(ApiOptions options, State* state, absl::Mutex* mu, CommitPipeline* pipeline, const Clock* clock);
+  // Stops the poll waker (after answering what it had queued).
+  ~Api();
+  Api(const Api&) = delete;
+  Api& operator=(const Api&) = delete;
 
 #define BERTH_DECLARE_ACTION(A) void A(const v1::A##Request& request, v1::A##Response* response, Done done);
   BERTH_API_ACTIONS(BERTH_DECLARE_ACTION)
@@ -152,8 +158,9 @@ class Api {
   // Housekeeping, called periodically from one thread: expires long polls, marks silent agents
   // disconnected, deletes STOPPED tasks past their retention.
   void AgentTick();
-  // The pipeline's touch listener: wakes the long polls of instances whose desired state changed.
-  void OnInstancesTouched(std::vector<InstanceKey> instances) { sessions_.WakeChanged(instances); }
+  // The pipeline's touch listener: queues the instances whose desired state changed for the poll
+  // waker, which answers their parked long polls.
+  void OnInstancesTouched(std::vector<InstanceKey> instances);
   // --- The service scheduler; see api_scheduler.cc. ---
 
   // The pipeline's batch hook: counts service tasks that reached STOPPED against their
@@ -302,6 +309,16 @@ class Api {
   // When this berthd started (wall clock seconds): an agent's disconnection counts for the
   // disconnect policy from no earlier than this, so a control-plane outage does not make tasks lost.
   const double started_at_;
+
+  // The poll waker: a thread that answers the parked polls of touched instances, rendering all
+  // that are queued under one hold of the state lock and finishing their RPCs after releasing it.
+  // Off the pipeline's completion thread, so acknowledging writes never waits for the state lock
+  // or for rendering.
+  void RunPollWaker();
+  absl::Mutex waker_mu_;
+  std::vector<InstanceKey> waker_queue_ ABSL_GUARDED_BY(waker_mu_);
+  bool waker_stopping_ ABSL_GUARDED_BY(waker_mu_) = false;
+  std::thread waker_;
 
   // Service scheduler bookkeeping (scheduler_mu_ is taken after the state mutex, never before).
   absl::Mutex scheduler_mu_;

@@ -244,34 +244,34 @@ uint64_t Api::Poll(const v1::PollRequest& request, v1::PollResponse* response, D
         answer_now = false;
         waiter = sessions_.AddWaiter(
             cluster, id, now + wait_us,
-            [this, response, done, cluster, id, known,
-             deltas = request.accepts_deltas()](AgentSessions::WakeReason why) {
-              switch (why) {
-                case AgentSessions::WakeReason::kCancelled:
-                  return done(absl::CancelledError("the poll was cancelled"));
-                case AgentSessions::WakeReason::kShutdown:
-                  return done(absl::UnavailableError("berthd is shutting down"));
-                case AgentSessions::WakeReason::kTimeout:
-                case AgentSessions::WakeReason::kSuperseded:
-                  response->set_version(known);
-                  response->set_unchanged(true);
-                  response->set_server_time(clock_->NowSeconds());
-                  return done(absl::OkStatus());
-                case AgentSessions::WakeReason::kChanged:
-                  break;
-              }
-              absl::Status s;
-              {
-                absl::ReaderMutexLock relock(mu_);
-                ClusterEntry* rc = state_->FindCluster(cluster);
-                auto ri = rc == nullptr ? decltype(rc->instances)::iterator() : rc->instances.find(id);
-                if (rc == nullptr || ri == rc->instances.end()) {
-                  s = NotFound("containerInstance: container instance ", id, " is no longer registered");
-                } else {
+            AgentSessions::Parked{
+                .render = [this, response, cluster, id, known, deltas = request.accepts_deltas()]() -> absl::Status {
+                  // The poll waker holds the state lock (shared).
+                  ClusterEntry* rc = state_->FindCluster(cluster);
+                  auto ri = rc == nullptr ? decltype(rc->instances)::iterator() : rc->instances.find(id);
+                  if (rc == nullptr || ri == rc->instances.end()) {
+                    return NotFound("containerInstance: container instance ", id, " is no longer registered");
+                  }
                   RenderDesired(*rc, ri->second, known, deltas, response);
-                }
-              }
-              done(std::move(s));
+                  return absl::OkStatus();
+                },
+                .answer =
+                    [this, response, done, known](AgentSessions::WakeReason why, absl::Status rendered) {
+                      switch (why) {
+                        case AgentSessions::WakeReason::kCancelled:
+                          return done(absl::CancelledError("the poll was cancelled"));
+                        case AgentSessions::WakeReason::kShutdown:
+                          return done(absl::UnavailableError("berthd is shutting down"));
+                        case AgentSessions::WakeReason::kTimeout:
+                        case AgentSessions::WakeReason::kSuperseded:
+                          response->set_version(known);
+                          response->set_unchanged(true);
+                          response->set_server_time(clock_->NowSeconds());
+                          return done(absl::OkStatus());
+                        case AgentSessions::WakeReason::kChanged:
+                          return done(std::move(rendered));
+                      }
+                    },
             });
       }
     }

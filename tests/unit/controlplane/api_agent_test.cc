@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <future>
+#include <set>
 
 #include "tests/unit/controlplane/api_fixture.h"
 
@@ -185,6 +186,49 @@ TEST_F(AgentApiTest, ParkedPollWakesWhenATaskIsPlacedAndExpiresOtherwise) {
   ASSERT_TRUE(f.get().ok());
   EXPECT_TRUE(idle.unchanged());
   EXPECT_EQ(idle.version(), resp.version());
+}
+
+TEST_F(AgentApiTest, ParkedPollsOfEveryInstanceOneBatchTouchedAreAnswered) {
+  // The poll waker renders the polls a batch woke under one hold of the state lock: each still
+  // gets its own instance's desired state.
+  std::vector<std::string> instances = {instance_};
+  for (int i = 0; i < 3; ++i) instances.push_back(AddInstance("default", 2048, 4096));
+  struct Parked {
+    v1::PollResponse resp;
+    std::promise<absl::Status> done;
+  };
+  std::vector<Parked> parked(instances.size());
+  for (size_t i = 0; i < instances.size(); ++i) {
+    v1::PollRequest req;
+    req.set_container_instance(instances[i]);
+    req.set_known_version(0);
+    v1::PollResponse first;
+    std::promise<absl::Status> first_done;
+    api_->Poll(req, &first, [&](absl::Status s) { first_done.set_value(std::move(s)); });
+    ASSERT_TRUE(first_done.get_future().get().ok());
+    req.set_known_version(first.version());
+    req.set_wait_millis(10'000);
+    EXPECT_NE(api_->Poll(req, &parked[i].resp, [&p = parked[i]](absl::Status s) { p.done.set_value(std::move(s)); }),
+              0u);
+  }
+  EXPECT_EQ(api_->agent_sessions().waiting(), instances.size());
+  v1::RunTaskResponse run;
+  ASSERT_TRUE(Do(&Api::RunTask, Json<v1::RunTaskRequest>(R"({"taskDefinition":"web","count":4,
+                   "placementStrategy":[{"type":"spread","field":"instanceId"}]})"),
+                 &run)
+                  .ok());
+  ASSERT_EQ(run.tasks_size(), 4);
+  std::set<std::string> arns;
+  for (size_t i = 0; i < instances.size(); ++i) {
+    ASSERT_TRUE(parked[i].done.get_future().get().ok()) << instances[i];
+    EXPECT_FALSE(parked[i].resp.unchanged());
+    ASSERT_EQ(parked[i].resp.tasks_size(), 1) << instances[i];
+    arns.insert(parked[i].resp.tasks(0).task_arn());
+  }
+  std::set<std::string> placed;
+  for (const auto& t : run.tasks()) placed.insert(t.task_arn());
+  EXPECT_EQ(arns, placed);
+  EXPECT_EQ(api_->agent_sessions().waiting(), 0u);
 }
 
 TEST_F(AgentApiTest, CancelledAndSupersededPollsAreAnswered) {
