@@ -22,11 +22,11 @@ class PollReactor final : public grpc::ServerUnaryReactor {
   void Start(const v1::PollRequest* request, v1::PollResponse* response) {
     const int64_t start = NowMicros();
     waiter_.store(api_->Poll(*request, response,
-                             [this, start](absl::Status status) {
+                             api_->AnswerWhenDurable([this, start](absl::Status status) {
                                // Long polls are counted, but their latency is the wait, not work.
                                metrics_->ObserveRpc(*rpc_, status.code(), status.ok() ? 0 : NowMicros() - start);
                                Finish(ToGrpcStatus(status));
-                             }),
+                             })),
                   std::memory_order_release);
   }
 
@@ -57,10 +57,10 @@ grpc::ServerUnaryReactor* GrpcAgentService::RegisterInstance(grpc::CallbackServe
                                                              v1::RegisterContainerInstanceResponse* response) {
   grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
   const int64_t start = NowMicros();
-  api_->RegisterInstance(*request, response, [this, reactor, start](absl::Status status) {
+  api_->RegisterInstance(*request, response, api_->AnswerWhenDurable([this, reactor, start](absl::Status status) {
     metrics_->ObserveRpc(*register_metrics_, status.code(), NowMicros() - start);
     reactor->Finish(ToGrpcStatus(status));
-  });
+  }));
   return reactor;
 }
 
@@ -76,10 +76,10 @@ grpc::ServerUnaryReactor* GrpcAgentService::ReportStateChanges(grpc::CallbackSer
                                                                v1::ReportStateChangesResponse* response) {
   grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
   const int64_t start = NowMicros();
-  api_->ReportStateChanges(*request, response, [this, reactor, start](absl::Status status) {
+  api_->ReportStateChanges(*request, response, api_->AnswerWhenDurable([this, reactor, start](absl::Status status) {
     metrics_->ObserveRpc(*report_metrics_, status.code(), NowMicros() - start);
     reactor->Finish(ToGrpcStatus(status));
-  });
+  }));
   return reactor;
 }
 

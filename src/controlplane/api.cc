@@ -74,6 +74,15 @@ void Api::RunPollWaker() {
   }
 }
 
+Api::Done Api::AnswerWhenDurable(Done done) const {
+  return [pipeline = pipeline_, done = std::move(done)](absl::Status status) {
+    if (pipeline->OnCompletionThread()) return done(std::move(status));
+    // Everything this answer could have seen was applied by now, so the applied revision bounds it.
+    pipeline->WhenDurable(pipeline->applied_revision(),
+                          [done, status = std::move(status)]() mutable { done(std::move(status)); });
+  };
+}
+
 void Api::Submit(std::function<absl::Status(Txn&)> apply, Done done) {
   pipeline_->Submit(Proposal{std::move(apply), std::move(done)});
 }

@@ -4,8 +4,10 @@
 //
 // Each method validates its request on the calling thread (bad input completes `done` with
 // INVALID_ARGUMENT and changes nothing), then either
-//   - reads: takes the state mutex shared, fills the response, and completes `done` inline; or
-//   - writes: submits a proposal to the commit pipeline; `done` runs on the pipeline thread once
+//   - reads: takes the state mutex shared, fills the response, and completes `done` inline (the
+//     doors wrap `done` with AnswerWhenDurable, which holds the answer until what it saw is
+//     durable); or
+//   - writes: submits a proposal to the commit pipeline; `done` runs on the completion thread once
 //     the change is durable (or with the error that rejected it).
 // `request` and `response` must stay valid until `done` runs.
 //
@@ -142,6 +144,13 @@ class Api {
 
   const Arns& arns() const { return arns_; }
 
+  // Wraps a door's answer so it leaves berthd only once the state it may show is durable. Readers
+  // hold the state lock shared and can see a batch whose write is still in flight (the pipeline
+  // applies the next batch while the previous one syncs); such an answer waits for that write.
+  // Proposals' own completions run after their batch is durable and pass straight through. Every
+  // door (gRPC, agent protocol, AWS JSON) wraps every action's `done` with it.
+  Done AnswerWhenDurable(Done done) const;
+
   // --- The agent protocol (agent.proto); see api_agent.cc. ---
 
   // Registers or re-registers the agent's host (RegisterContainerInstance).
@@ -176,7 +185,7 @@ class Api {
   const AgentSessions& agent_sessions() const { return sessions_; }
 
  private:
-  // Submits a write. `apply` runs on the pipeline thread under the exclusive state lock; it must
+  // Submits a write. `apply` runs on the pipeline's apply thread under the exclusive state lock; it must
   // validate against state before mutating anything, and return an error having changed nothing.
   void Submit(std::function<absl::Status(Txn&)> apply, Done done);
 

@@ -270,7 +270,8 @@ std::function<AwsHttpResponse(const std::string&)> MakeHandler(Api* api, const M
     Response response;
     std::promise<absl::Status> done;
     // request and response live on this frame until the future is ready.
-    (api->*action)(request, &response, [&done](absl::Status status) { done.set_value(std::move(status)); });
+    (api->*action)(request, &response,
+                   api->AnswerWhenDurable([&done](absl::Status status) { done.set_value(std::move(status)); }));
     absl::Status status = done.get_future().get();
     if (metrics != nullptr) {
       metrics->ObserveRpc(

@@ -16,10 +16,10 @@ grpc::ServerUnaryReactor* Dispatch(Api* api, Metrics* metrics, const Metrics::Rp
                                    void (Api::*action)(const Request&, Response*, Api::Done)) {
   grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
   const int64_t start = NowMicros();
-  (api->*action)(*request, response, [reactor, metrics, rpc, start](absl::Status status) {
+  (api->*action)(*request, response, api->AnswerWhenDurable([reactor, metrics, rpc, start](absl::Status status) {
     metrics->ObserveRpc(*rpc, status.code(), NowMicros() - start);
     reactor->Finish(ToGrpcStatus(status));
-  });
+  }));
   return reactor;
 }
 

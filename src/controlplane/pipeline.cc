@@ -32,13 +32,16 @@ CommitPipeline::CommitPipeline(store::Store* store, absl::Mutex* state_mu, uint6
       options_(options),
       observer_(observer),
       next_revision_(last_revision + 1),
-      committed_revision_(last_revision) {}
+      applied_revision_(last_revision),
+      committed_revision_(last_revision),
+      completed_revision_(last_revision) {}
 
 CommitPipeline::~CommitPipeline() { Stop(); }
 
 void CommitPipeline::Start() {
   completion_thread_ = std::thread([this] { RunCompletions(); });
-  thread_ = std::thread([this] { Run(); });
+  write_thread_ = std::thread([this] { RunWrites(); });
+  apply_thread_ = std::thread([this] { RunApply(); });
 }
 
 void CommitPipeline::Submit(Proposal proposal) {
@@ -57,11 +60,25 @@ void CommitPipeline::Stop() {
     absl::MutexLock lock(&mu_);
     stopping_ = true;
   }
-  if (thread_.joinable()) thread_.join();
+  // Each thread drains what it was handed before it ends, so stopping in this order commits and
+  // completes everything submitted.
+  if (apply_thread_.joinable()) apply_thread_.join();
+  if (write_thread_.joinable()) write_thread_.join();
   if (completion_thread_.joinable()) completion_thread_.join();
 }
 
-void CommitPipeline::Run() {
+void CommitPipeline::WhenDurable(uint64_t revision, std::function<void()> fn) {
+  {
+    absl::MutexLock lock(&completions_mu_);
+    if (revision > completed_revision_) {
+      durable_waiters_.emplace(revision, std::move(fn));
+      return;
+    }
+  }
+  fn();
+}
+
+void CommitPipeline::RunApply() {
   for (;;) {
     std::vector<Proposal> batch;
     {
@@ -84,25 +101,101 @@ void CommitPipeline::Run() {
         queue_.pop_front();
       }
     }
-    Completed completed = CommitBatch(std::move(batch));
+    Applied applied = ApplyBatch(std::move(batch));
+    absl::MutexLock lock(&writes_mu_);
+    writes_.push_back(std::move(applied));
+  }
+  absl::MutexLock lock(&writes_mu_);
+  apply_done_ = true;
+}
+
+CommitPipeline::Applied CommitPipeline::ApplyBatch(std::vector<Proposal> batch) {
+  Applied out;
+  out.results.resize(batch.size());
+  const uint64_t revision = next_revision_;
+  absl::MutexLock state_lock(state_mu_);
+  for (size_t i = 0; i < batch.size(); ++i) {
+    Txn txn(revision);
+    out.results[i] = batch[i].apply(txn);
+    if (!out.results[i].ok()) continue;
+    out.writes.Append(std::move(txn.batch_));
+    for (auto& key : txn.touched_) out.touched.push_back(std::move(key));
+  }
+  if (batch_hook_) {
+    Txn txn(revision);
+    batch_hook_(txn);
+    out.writes.Append(std::move(txn.batch_));
+    for (auto& key : txn.touched_) out.touched.push_back(std::move(key));
+  }
+  if (!out.writes.empty()) {
+    out.revision = revision;
+    next_revision_ = revision + 1;
+    applied_revision_.store(revision, std::memory_order_release);
+  }
+  out.proposals = std::move(batch);
+  return out;
+}
+
+void CommitPipeline::RunWrites() {
+  for (;;) {
+    std::vector<Applied> taken;
+    {
+      absl::MutexLock lock(&writes_mu_);
+      writes_mu_.Await(absl::Condition(
+          +[](CommitPipeline* p) ABSL_EXCLUSIVE_LOCKS_REQUIRED(p->writes_mu_) {
+            return !p->writes_.empty() || p->apply_done_;
+          },
+          this));
+      if (writes_.empty()) break;  // apply_done_ and nothing left
+      taken.swap(writes_);
+    }
+    // Everything applied while the previous write synced goes out as one write, in apply order.
+    store::WriteBatch merged;
+    uint64_t revision = 0;
+    size_t proposals = 0;
+    for (Applied& a : taken) {
+      proposals += a.proposals.size();
+      if (a.revision == 0) continue;
+      revision = a.revision;
+      if (merged.empty()) {
+        merged = std::move(a.writes);
+      } else {
+        merged.Append(std::move(a.writes));
+      }
+    }
+    if (revision != 0) {
+      merged.Put(store::Table::kMeta, std::string(kMetaRevisionKey), EncodeRevision(revision));
+      const auto start = std::chrono::steady_clock::now();
+      absl::Status st = store_->Write(merged);
+      const int64_t micros =
+          std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now() - start).count();
+      if (!st.ok()) {
+        // In-memory state already holds these batches (and maybe later ones); they cannot be rolled
+        // back. Exit and let recovery rebuild state from what is durable.
+        log::Error("fatal: durable write of revision {} failed: {}; exiting", revision, st.ToString());
+        std::_Exit(70);
+      }
+      committed_revision_.store(revision, std::memory_order_release);
+      if (observer_ != nullptr) observer_->OnBatchCommitted(proposals, merged.size(), micros);
+    }
     absl::MutexLock lock(&completions_mu_);
-    completions_.push_back(std::move(completed));
+    for (Applied& a : taken) completions_.push_back(std::move(a));
   }
   absl::MutexLock lock(&completions_mu_);
-  pipeline_done_ = true;
+  writes_done_ = true;
 }
 
 void CommitPipeline::RunCompletions() {
   for (;;) {
-    Completed completed;
+    Applied completed;
     {
       absl::MutexLock lock(&completions_mu_);
       completions_mu_.Await(absl::Condition(
           +[](CommitPipeline* p) ABSL_EXCLUSIVE_LOCKS_REQUIRED(p->completions_mu_) {
-            return !p->completions_.empty() || p->pipeline_done_;
+            return !p->completions_.empty() || p->writes_done_;
           },
           this));
-      if (completions_.empty()) return;  // pipeline_done_ and nothing left
+      if (completions_.empty()) return;  // writes_done_ and nothing left
       completed = std::move(completions_.front());
       completions_.pop_front();
     }
@@ -110,50 +203,17 @@ void CommitPipeline::RunCompletions() {
       completed.proposals[i].done(std::move(completed.results[i]));
     }
     if (touch_listener_ && !completed.touched.empty()) touch_listener_(std::move(completed.touched));
+    if (completed.revision == 0) continue;
+    std::vector<std::function<void()>> ready;
+    {
+      absl::MutexLock lock(&completions_mu_);
+      completed_revision_ = completed.revision;
+      auto end = durable_waiters_.upper_bound(completed.revision);
+      for (auto it = durable_waiters_.begin(); it != end; ++it) ready.push_back(std::move(it->second));
+      durable_waiters_.erase(durable_waiters_.begin(), end);
+    }
+    for (auto& fn : ready) fn();
   }
-}
-
-CommitPipeline::Completed CommitPipeline::CommitBatch(std::vector<Proposal> batch) {
-  std::vector<absl::Status> results(batch.size());
-  std::vector<InstanceKey> touched;
-  size_t write_ops = 0;
-  int64_t fsync_micros = 0;
-  const uint64_t revision = next_revision_;
-  {
-    absl::MutexLock state_lock(state_mu_);
-    store::WriteBatch writes;
-    for (size_t i = 0; i < batch.size(); ++i) {
-      Txn txn(revision);
-      results[i] = batch[i].apply(txn);
-      if (!results[i].ok()) continue;
-      writes.Append(std::move(txn.batch_));
-      for (auto& key : txn.touched_) touched.push_back(std::move(key));
-    }
-    if (batch_hook_) {
-      Txn txn(revision);
-      batch_hook_(txn);
-      writes.Append(std::move(txn.batch_));
-      for (auto& key : txn.touched_) touched.push_back(std::move(key));
-    }
-    if (!writes.empty()) {
-      writes.Put(store::Table::kMeta, std::string(kMetaRevisionKey), EncodeRevision(revision));
-      write_ops = writes.size();
-      auto start = std::chrono::steady_clock::now();
-      absl::Status st = store_->Write(writes);
-      fsync_micros =
-          std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now() - start).count();
-      if (!st.ok()) {
-        // In-memory state already holds this batch; it cannot be rolled back. Exit and let
-        // recovery rebuild state from what is durable.
-        log::Error("fatal: durable write of revision {} failed: {}; exiting", revision, st.ToString());
-        std::_Exit(70);
-      }
-      next_revision_ = revision + 1;
-      committed_revision_.store(revision, std::memory_order_release);
-    }
-  }
-  if (observer_ != nullptr) observer_->OnBatchCommitted(batch.size(), write_ops, fsync_micros);
-  return Completed{std::move(batch), std::move(results), std::move(touched)};
 }
 
 }  // namespace berth::controlplane

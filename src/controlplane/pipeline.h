@@ -1,17 +1,21 @@
 // CommitPipeline: the single writer of control-plane state.
 //
-// Handlers (on gRPC threads) validate requests and Submit() proposals. One pipeline thread drains
-// the queue in batches. For each batch it takes the state mutex exclusively, applies every
-// proposal to the in-memory state (each appends its durable writes to its Txn), writes the whole
-// batch to the store as ONE synced write (group commit), releases the mutex, and only then hands
-// the proposals' completions to a second thread, which runs them in commit order while the
-// pipeline thread goes on with the next batch (finishing an RPC costs a syscall; keeping that off
-// the single writer roughly a third of its time). Consequences:
-//   - acknowledged means durable: a completion with OK runs only after the fsync returned;
-//   - readers (who hold the state mutex shared) never see undurable state, and wait at most for
-//     one batch's apply + fsync;
+// Handlers (on gRPC threads) validate requests and Submit() proposals. Three threads carry them:
+//   - the apply thread drains the queue in batches. For each batch it takes the state mutex
+//     exclusively, applies every proposal to the in-memory state (each appends its durable writes
+//     to its Txn), releases the mutex and hands the batch's writes to the write thread;
+//   - the write thread writes what it was handed as ONE synced store write (group commit: batches
+//     applied while the previous write was syncing go out together), in apply order;
+//   - the completion thread then runs the proposals' completions in commit order (finishing an
+//     RPC costs a syscall; it stays off both serial threads).
+// So the next batch is applied while the previous one syncs, and readers (who hold the state
+// mutex shared) never wait for an fsync. Consequences:
+//   - acknowledged means durable: a completion with OK runs only after the write returned;
+//   - readers can see state whose write is still in flight. An answer that shows state to a client
+//     must wait until what it saw is durable: WhenDurable(applied_revision(), answer), which
+//     Api::AnswerWhenDurable wraps for every door. Writers' own completions need no wait;
 //   - a failed store write is fatal: the process exits and recovers from the store on restart,
-//     because in-memory state already holds the batch's effects.
+//     because in-memory state already holds the batch's effects (and maybe later batches').
 //
 // A proposal's Apply must either return an error having changed nothing, or succeed. Validate
 // against state first, mutate after.
@@ -21,6 +25,7 @@
 #include <cstdint>
 #include <deque>
 #include <functional>
+#include <map>
 #include <string>
 #include <string_view>
 #include <thread>
@@ -44,7 +49,7 @@ struct InstanceKey {
   std::string instance_id;
 };
 
-// What one proposal's Apply works with. Used only on the pipeline thread.
+// What one proposal's Apply works with. Used only on the apply thread.
 class Txn {
  public:
   explicit Txn(uint64_t revision) : revision_(revision) {}
@@ -66,7 +71,7 @@ class Txn {
 };
 
 struct Proposal {
-  // Runs on the pipeline thread with the state mutex held exclusively.
+  // Runs on the apply thread with the state mutex held exclusively.
   std::function<absl::Status(Txn&)> apply;
   // Runs on the completion thread after the batch is durable (OK) or with Apply's error, in
   // submission order. Must not block; typically finishes an RPC.
@@ -75,16 +80,17 @@ struct Proposal {
 
 struct PipelineObserver {
   virtual ~PipelineObserver() = default;
+  // One synced write: the proposals it made durable, its operations, and how long it took.
   virtual void OnBatchCommitted(size_t proposals, size_t write_ops, int64_t fsync_micros) = 0;
 };
 
 class CommitPipeline {
  public:
   struct Options {
-    size_t max_batch = 1024;  // proposals per batch
+    size_t max_batch = 1024;  // proposals per applied batch
     // Group-commit delay: when a batch is smaller than `commit_delay_min_batch`, wait up to this
-    // long for more proposals before committing it (fewer fsyncs for a little latency, as
-    // PostgreSQL's commit_delay). 0: commit what is queued at once.
+    // long for more proposals before applying it (fewer fsyncs for a little latency, as
+    // PostgreSQL's commit_delay). 0: apply what is queued at once.
     int64_t commit_delay_us = 0;
     size_t commit_delay_min_batch = 16;
   };
@@ -101,32 +107,43 @@ class CommitPipeline {
     touch_listener_ = std::move(listener);
   }
 
-  // Runs on the pipeline thread after every proposal of a batch was applied, under the exclusive
-  // state lock, before the batch is written; its writes and touches join the batch (so what it
-  // derives from the batch is durable exactly with it). Must not fail. Set before Start().
+  // Runs on the apply thread after every proposal of a batch was applied, under the exclusive
+  // state lock; its writes and touches join the batch (so what it derives from the batch is
+  // durable exactly with it). Must not fail. Set before Start().
   void SetBatchHook(std::function<void(Txn&)> hook) { batch_hook_ = std::move(hook); }
 
   void Start();
   // Thread-safe. After Stop() began, the proposal is completed with UNAVAILABLE.
   void Submit(Proposal proposal);
-  // Commits and completes everything already submitted, then stops both threads. Idempotent.
+  // Commits and completes everything already submitted, then stops the threads. Idempotent.
   void Stop();
 
   // Highest durable revision (readable from any thread).
   uint64_t committed_revision() const { return committed_revision_.load(std::memory_order_acquire); }
-  bool OnPipelineThread() const { return std::this_thread::get_id() == thread_.get_id(); }
+  // Highest revision applied to the in-memory state: what a reader holding the state mutex sees,
+  // possibly ahead of committed_revision() while its write is in flight.
+  uint64_t applied_revision() const { return applied_revision_.load(std::memory_order_acquire); }
+  // Runs `fn` once `revision` is durable and every proposal up to it completed: at once on the
+  // calling thread if it already is, otherwise on the completion thread. Must not block.
+  void WhenDurable(uint64_t revision, std::function<void()> fn);
+
+  bool OnApplyThread() const { return std::this_thread::get_id() == apply_thread_.get_id(); }
+  bool OnCompletionThread() const { return std::this_thread::get_id() == completion_thread_.get_id(); }
 
  private:
-  // A committed batch waiting for its completions to run.
-  struct Completed {
+  // An applied batch on its way to the store, then to its completions.
+  struct Applied {
+    uint64_t revision = 0;  // the batch's revision; 0 when it wrote nothing
+    store::WriteBatch writes;
     std::vector<Proposal> proposals;
     std::vector<absl::Status> results;
     std::vector<InstanceKey> touched;
   };
 
-  void Run();
+  void RunApply();
+  void RunWrites();
   void RunCompletions();
-  Completed CommitBatch(std::vector<Proposal> batch);
+  Applied ApplyBatch(std::vector<Proposal> batch);
 
   store::Store* const store_;
   absl::Mutex* const state_mu_;
@@ -139,14 +156,23 @@ class CommitPipeline {
   std::deque<Proposal> queue_ ABSL_GUARDED_BY(mu_);
   bool stopping_ ABSL_GUARDED_BY(mu_) = false;
 
-  uint64_t next_revision_;  // pipeline thread only
+  uint64_t next_revision_;  // apply thread only
+  std::atomic<uint64_t> applied_revision_;
   std::atomic<uint64_t> committed_revision_;
 
-  absl::Mutex completions_mu_;
-  std::deque<Completed> completions_ ABSL_GUARDED_BY(completions_mu_);
-  bool pipeline_done_ ABSL_GUARDED_BY(completions_mu_) = false;
+  absl::Mutex writes_mu_;
+  std::vector<Applied> writes_ ABSL_GUARDED_BY(writes_mu_);
+  bool apply_done_ ABSL_GUARDED_BY(writes_mu_) = false;
 
-  std::thread thread_;
+  absl::Mutex completions_mu_;
+  std::deque<Applied> completions_ ABSL_GUARDED_BY(completions_mu_);
+  bool writes_done_ ABSL_GUARDED_BY(completions_mu_) = false;
+  // Revision up to which every completion ran; answers waiting for a later one, by revision.
+  uint64_t completed_revision_ ABSL_GUARDED_BY(completions_mu_);
+  std::multimap<uint64_t, std::function<void()>> durable_waiters_ ABSL_GUARDED_BY(completions_mu_);
+
+  std::thread apply_thread_;
+  std::thread write_thread_;
   std::thread completion_thread_;
 };
 

@@ -1,9 +1,10 @@
 // State: the control plane's in-memory picture of everything durable, with the indexes the API
 // needs. Rebuilt from the store on start (Load), then mutated only by proposals on the commit
-// pipeline thread.
+// pipeline's apply thread. It can run one batch or a few ahead of the store; nothing read from it
+// leaves berthd before that is durable (Api::AnswerWhenDurable).
 //
-// Thread safety: guarded by `mu` (owned by the Server). The pipeline thread holds it exclusively
-// while applying and committing a batch; API readers hold it shared. Nothing here is
+// Thread safety: guarded by `mu` (owned by the Server). The pipeline's apply thread holds it
+// exclusively while applying a batch (not while writing it); API readers hold it shared. Nothing here is
 // synchronized on its own.
 //
 // Records are kept exactly as persisted (records.proto): derived values (ARNs, counts, remaining
