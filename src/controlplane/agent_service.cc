@@ -21,12 +21,11 @@ class PollReactor final : public grpc::ServerUnaryReactor {
 
   void Start(const v1::PollRequest* request, v1::PollResponse* response) {
     const int64_t start = NowMicros();
-    waiter_.store(api_->Poll(*request, response,
-                             api_->AnswerWhenDurable([this, start](absl::Status status) {
-                               // Long polls are counted, but their latency is the wait, not work.
-                               metrics_->ObserveRpc(*rpc_, status.code(), status.ok() ? 0 : NowMicros() - start);
-                               Finish(ToGrpcStatus(status));
-                             })),
+    waiter_.store(api_->Poll(*request, response, api_->AnswerWhenDurable([this, start](absl::Status status) {
+      // Long polls are counted, but their latency is the wait, not work.
+      metrics_->ObserveRpc(*rpc_, status.code(), status.ok() ? 0 : NowMicros() - start);
+      Finish(ToGrpcStatus(status));
+    })),
                   std::memory_order_release);
   }
 

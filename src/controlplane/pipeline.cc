@@ -142,9 +142,8 @@ void CommitPipeline::RunWrites() {
     {
       absl::MutexLock lock(&writes_mu_);
       writes_mu_.Await(absl::Condition(
-          +[](CommitPipeline* p) ABSL_EXCLUSIVE_LOCKS_REQUIRED(p->writes_mu_) {
-            return !p->writes_.empty() || p->apply_done_;
-          },
+          +[](CommitPipeline* p)
+               ABSL_EXCLUSIVE_LOCKS_REQUIRED(p->writes_mu_) { return !p->writes_.empty() || p->apply_done_; },
           this));
       if (writes_.empty()) break;  // apply_done_ and nothing left
       taken.swap(writes_);

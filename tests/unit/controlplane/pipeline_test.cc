@@ -13,20 +13,9 @@
 namespace berth::controlplane {
 namespace {
 
-// A store that records, for each write, how many proposals had been acknowledged before it
-// returned, and can slow writes down to let batches form.
-class RecordingStore : public store::Store {
+// A memory store whose writes the tests below intercept; reads go straight through.
+class InterceptingStore : public store::Store {
  public:
-  explicit RecordingStore(std::atomic<int>* acked) : inner_(store::NewMemoryStore()), acked_(acked) {}
-  absl::Status Write(const store::WriteBatch& batch) override {
-    std::this_thread::sleep_for(std::chrono::microseconds(delay_us));
-    // Every proposal of this test writes one key; the batch adds the meta revision key.
-    acked_at_write.push_back(acked_->load());
-    durable_before_write.push_back(durable_);
-    absl::Status s = inner_->Write(batch);
-    durable_ += static_cast<int>(batch.size()) - 1;
-    return s;
-  }
   absl::StatusOr<std::string> Get(store::Table t, std::string_view k) override { return inner_->Get(t, k); }
   absl::Status Scan(store::Table t, std::string_view p,
                     const std::function<bool(std::string_view, std::string_view)>& fn) override {
@@ -36,12 +25,30 @@ class RecordingStore : public store::Store {
   store::StoreStats Stats() const override { return inner_->Stats(); }
   absl::Status Close() override { return inner_->Close(); }
 
+ protected:
+  std::unique_ptr<store::Store> inner_ = store::NewMemoryStore();
+};
+
+// A store that records, for each write, how many proposals had been acknowledged before it
+// returned, and can slow writes down to let batches form.
+class RecordingStore : public InterceptingStore {
+ public:
+  explicit RecordingStore(std::atomic<int>* acked) : acked_(acked) {}
+  absl::Status Write(const store::WriteBatch& batch) override {
+    std::this_thread::sleep_for(std::chrono::microseconds(delay_us));
+    // Every proposal of this test writes one key; the batch adds the meta revision key.
+    acked_at_write.push_back(acked_->load());
+    durable_before_write.push_back(durable_);
+    absl::Status s = inner_->Write(batch);
+    durable_ += static_cast<int>(batch.size()) - 1;
+    return s;
+  }
+
   int delay_us = 0;
   std::vector<int> acked_at_write;        // pipeline thread only
   std::vector<int> durable_before_write;  // proposals durable before each write
 
  private:
-  std::unique_ptr<store::Store> inner_;
   std::atomic<int>* acked_;
   int durable_ = 0;
 };
@@ -213,33 +220,23 @@ TEST(PipelineTest, CommitDelayGathersProposalsIntoFewerWritesAndStillCompletesAL
 }
 
 // A store whose writes wait until the test lets them through, to see what happens meanwhile.
-class GatedStore : public store::Store {
+class GatedStore : public InterceptingStore {
  public:
   absl::Status Write(const store::WriteBatch& batch) override {
     absl::MutexLock lock(&mu_);
     ++writes_started_;
     mu_.Await(absl::Condition(
-        +[](GatedStore* s) ABSL_EXCLUSIVE_LOCKS_REQUIRED(s->mu_) { return s->released_ >= s->writes_started_; },
-        this));
+        +[](GatedStore* s) ABSL_EXCLUSIVE_LOCKS_REQUIRED(s->mu_) { return s->released_ >= s->writes_started_; }, this));
     write_sizes_.push_back(batch.size());
     return inner_->Write(batch);
   }
-  absl::StatusOr<std::string> Get(store::Table t, std::string_view k) override { return inner_->Get(t, k); }
-  absl::Status Scan(store::Table t, std::string_view p,
-                    const std::function<bool(std::string_view, std::string_view)>& fn) override {
-    return inner_->Scan(t, p, fn);
-  }
-  uint64_t ApproximateDiskBytes() override { return 0; }
-  store::StoreStats Stats() const override { return inner_->Stats(); }
-  absl::Status Close() override { return inner_->Close(); }
 
   void AwaitWritesStarted(int n) {
     absl::MutexLock lock(&mu_);
     std::pair<GatedStore*, int> arg(this, n);
     mu_.Await(absl::Condition(
-        +[](std::pair<GatedStore*, int>* a) ABSL_NO_THREAD_SAFETY_ANALYSIS {
-          return a->first->writes_started_ >= a->second;
-        },
+        +[](std::pair<GatedStore*, int>* a)
+             ABSL_NO_THREAD_SAFETY_ANALYSIS { return a->first->writes_started_ >= a->second; },
         &arg));
   }
   void ReleaseOne() {
@@ -252,7 +249,6 @@ class GatedStore : public store::Store {
   }
 
  private:
-  std::unique_ptr<store::Store> inner_ = store::NewMemoryStore();
   absl::Mutex mu_;
   int writes_started_ ABSL_GUARDED_BY(mu_) = 0;
   int released_ ABSL_GUARDED_BY(mu_) = 0;
@@ -331,8 +327,8 @@ TEST(PipelineTest, AnErrorSeenOnUndurableStateIsAnsweredAfterThatStateIsDurable)
   // A second proposal rejected because of the first (say, "already exists") is not answered
   // before the first is durable: its rejection shows that state.
   std::promise<absl::Status> duplicate;
-  pipeline.Submit({[](Txn&) { return absl::AlreadyExistsError("a exists"); },
-                   [&](absl::Status s) { duplicate.set_value(s); }});
+  pipeline.Submit(
+      {[](Txn&) { return absl::AlreadyExistsError("a exists"); }, [&](absl::Status s) { duplicate.set_value(s); }});
   std::future<absl::Status> duplicate_result = duplicate.get_future();
   EXPECT_EQ(duplicate_result.wait_for(std::chrono::milliseconds(50)), std::future_status::timeout);
   store.ReleaseOne();
