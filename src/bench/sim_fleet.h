@@ -61,6 +61,7 @@ struct AgentShared {
   std::atomic<int64_t> report_errors{0};
   std::atomic<int> gave_up{0};
   std::atomic<int> in_flight{0};  // RPCs whose callback has not finished
+  std::atomic<int> settled{0};    // agents whose first poll was answered (their next one parks)
   // Called (on a gRPC thread, concurrently) the first time an agent sees a task desired RUNNING,
   // and the first time it sees one desired STOPPED: the moment a desired-state change reached its
   // agent. Set before Start.
@@ -107,6 +108,7 @@ class SimAgent {
   v1::ReportStateChangesRequest report_request_;
   v1::ReportStateChangesResponse report_response_;
   uint64_t known_version_ = 0;
+  bool settled_ = false;  // the first poll was answered
   int consecutive_errors_ = 0;
   // Task ARN -> status acknowledged by berthd ("RUNNING" / "STOPPED"), and -> desired status from
   // the last answer (true = RUNNING).

@@ -17,7 +17,8 @@ Api::Api(ApiOptions options, State* state, absl::Mutex* mu, CommitPipeline* pipe
       mu_(mu),
       pipeline_(pipeline),
       clock_(clock),
-      started_at_(clock->NowSeconds()) {
+      started_at_(clock->NowSeconds()),
+      jitter_rng_(options_.agent.poll_jitter_seed != 0 ? options_.agent.poll_jitter_seed : std::random_device{}()) {
   waker_ = std::thread([this] { RunPollWaker(); });
 }
 

@@ -16,6 +16,7 @@
 
 #include <deque>
 #include <functional>
+#include <random>
 #include <string>
 #include <thread>
 #include <vector>
@@ -95,6 +96,13 @@ struct AgentOptions {
   int64_t disconnect_after_us = 60'000'000;
   // Upper bound of a long poll's wait, whatever the agent asks.
   int64_t max_poll_wait_us = 30'000'000;
+  // A parked poll with nothing to say is answered after a wait drawn uniformly from
+  // [(1 - jitter) x wait, wait], as Consul and Nomad spread their blocking queries: polls that
+  // began together (a fleet registering, an agent restart wave) would otherwise all expire in the
+  // same instant and again every wait after that. 0 answers at exactly the wait.
+  double poll_wait_jitter = 0.25;
+  // Seeds the jitter (0: a random seed), so a test can fix it.
+  uint64_t poll_jitter_seed = 0;
   // How long STOPPED tasks stay visible (DescribeTasks, ListTasks) before they are deleted.
   int64_t stopped_task_retention_us = 3'600'000'000;
   // How often AgentTick looks for silent agents and expired tasks.
@@ -318,6 +326,11 @@ class Api {
   // When this berthd started (wall clock seconds): an agent's disconnection counts for the
   // disconnect policy from no earlier than this, so a control-plane outage does not make tasks lost.
   const double started_at_;
+
+  // The wait of a parked poll the agent asked to hold for `wait_us` (AgentOptions::poll_wait_jitter).
+  int64_t JitteredWait(int64_t wait_us);
+  absl::Mutex jitter_mu_;
+  std::mt19937_64 jitter_rng_ ABSL_GUARDED_BY(jitter_mu_);
 
   // The poll waker: a thread that answers the parked polls of touched instances, rendering all
   // that are queued under one hold of the state lock and finishing their RPCs after releasing it.

@@ -186,6 +186,14 @@ void Api::RenderDesired(const ClusterEntry& cluster, const InstanceEntry& instan
   }
 }
 
+int64_t Api::JitteredWait(int64_t wait_us) {
+  const double jitter = std::clamp(options_.agent.poll_wait_jitter, 0.0, 1.0);
+  if (jitter == 0 || wait_us <= 0) return wait_us;
+  std::uniform_real_distribution<double> fraction(1.0 - jitter, 1.0);
+  absl::MutexLock lock(&jitter_mu_);
+  return static_cast<int64_t>(static_cast<double>(wait_us) * fraction(jitter_rng_));
+}
+
 uint64_t Api::Poll(const v1::PollRequest& request, v1::PollResponse* response, Done done) {
   absl::Status error;
   std::string cluster = ClusterFromRequest(!request.cluster().empty(), request.cluster(), &error);
@@ -243,7 +251,7 @@ uint64_t Api::Poll(const v1::PollRequest& request, v1::PollResponse* response, D
         // version check and the registration without waking this waiter.
         answer_now = false;
         waiter = sessions_.AddWaiter(
-            cluster, id, now + wait_us,
+            cluster, id, now + JitteredWait(wait_us),
             AgentSessions::Parked{
                 .render = [this, response, cluster, id, known, deltas = request.accepts_deltas()]() -> absl::Status {
                   // The poll waker holds the state lock (shared).

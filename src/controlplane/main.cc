@@ -52,6 +52,7 @@ struct Flags {
   int max_tasks_per_run = 10;
   double agent_disconnect_after_s = 60;
   double max_poll_wait_s = 30;
+  double poll_wait_jitter = 0.25;
   double stopped_task_retention_s = 3600;
   double service_backoff_base_s = 10;
   double service_resync_interval_s = 30;
@@ -161,6 +162,7 @@ int Run(const Flags& flags) {
   api_options.limits.max_tasks_per_run = flags.max_tasks_per_run;
   api_options.agent.disconnect_after_us = static_cast<int64_t>(flags.agent_disconnect_after_s * 1e6);
   api_options.agent.max_poll_wait_us = static_cast<int64_t>(flags.max_poll_wait_s * 1e6);
+  api_options.agent.poll_wait_jitter = flags.poll_wait_jitter;
   api_options.agent.stopped_task_retention_us = static_cast<int64_t>(flags.stopped_task_retention_s * 1e6);
   api_options.services.rules.backoff_base_s = flags.service_backoff_base_s;
   api_options.services.resync_interval_us = static_cast<int64_t>(flags.service_resync_interval_s * 1e6);
@@ -338,6 +340,11 @@ int main(int argc, char** argv) {
       ->capture_default_str();
   app.add_option("--max-poll-wait", flags.max_poll_wait_s, "Longest an agent's long poll is held, in seconds")
       ->check(CLI::Range(0.1, 300.0))
+      ->capture_default_str();
+  app.add_option("--poll-wait-jitter", flags.poll_wait_jitter,
+                 "A parked poll with nothing new is answered after a wait drawn from [(1 - jitter) x wait, wait], "
+                 "so polls that began together do not all expire together")
+      ->check(CLI::Range(0.0, 1.0))
       ->capture_default_str();
   app.add_option("--stopped-task-retention", flags.stopped_task_retention_s,
                  "Seconds a STOPPED task stays visible before it is deleted")

@@ -22,6 +22,7 @@ class AgentApiTest : public ApiFixture {
     ApiOptions o;
     o.agent.disconnect_after_us = 30 * kSecond;
     o.agent.max_poll_wait_us = 20 * kSecond;
+    o.agent.poll_wait_jitter = 0;  // polls expire at exactly their wait, unless a test says otherwise
     o.agent.stopped_task_retention_us = 600 * kSecond;
     o.agent.check_interval_us = kSecond;
     return o;
@@ -49,9 +50,12 @@ class AgentApiTest : public ApiFixture {
                     .ok());
   }
 
-  v1::PollResponse PollNow(uint64_t known, bool deltas = false) {
+  v1::PollResponse PollNow(uint64_t known, bool deltas = false) { return PollOf(instance_, known, deltas); }
+
+  // A zero-wait poll of `instance`, answered at once.
+  v1::PollResponse PollOf(const std::string& instance, uint64_t known = 0, bool deltas = false) {
     v1::PollRequest req;
-    req.set_container_instance(instance_);
+    req.set_container_instance(instance);
     req.set_known_version(known);
     req.set_accepts_deltas(deltas);
     v1::PollResponse resp;
@@ -229,6 +233,56 @@ TEST_F(AgentApiTest, ParkedPollsOfEveryInstanceOneBatchTouchedAreAnswered) {
   for (const auto& t : run.tasks()) placed.insert(t.task_arn());
   EXPECT_EQ(arns, placed);
   EXPECT_EQ(api_->agent_sessions().waiting(), 0u);
+}
+
+class JitteredPollTest : public AgentApiTest {
+ protected:
+  ApiOptions Options() const override {
+    ApiOptions o = AgentApiTest::Options();
+    o.agent.poll_wait_jitter = 0.5;
+    o.agent.poll_jitter_seed = 42;
+    return o;
+  }
+};
+
+TEST_F(JitteredPollTest, IdlePollsThatBeganTogetherExpireSpreadOverTheJitterWindow) {
+  std::vector<std::string> instances = {instance_};
+  for (int i = 0; i < 23; ++i) instances.push_back(AddInstance("default", 2048, 4096));
+  struct Parked {
+    v1::PollResponse resp;
+    std::promise<absl::Status> done;
+    std::future<absl::Status> result = done.get_future();
+  };
+  std::vector<Parked> parked(instances.size());
+  for (size_t i = 0; i < instances.size(); ++i) {
+    v1::PollRequest req;
+    req.set_container_instance(instances[i]);
+    req.set_known_version(PollOf(instances[i]).version());
+    req.set_wait_millis(20'000);
+    ASSERT_NE(api_->Poll(req, &parked[i].resp, [&p = parked[i]](absl::Status s) { p.done.set_value(std::move(s)); }),
+              0u);
+  }
+  auto answered = [&] {
+    size_t n = 0;
+    for (auto& p : parked) n += p.result.wait_for(std::chrono::milliseconds(0)) == std::future_status::ready;
+    return n;
+  };
+  // Jitter 0.5 of a 20 s wait: each expires somewhere in [10 s, 20 s].
+  clock_.Advance(9'900'000);
+  api_->AgentTick();
+  EXPECT_EQ(answered(), 0u);
+  clock_.Advance(5 * kSecond);  // 14.9 s
+  api_->AgentTick();
+  const size_t by_mid = answered();
+  EXPECT_GT(by_mid, 0u);
+  EXPECT_LT(by_mid, instances.size());
+  clock_.Advance(5'100'000);  // 20 s
+  api_->AgentTick();
+  ASSERT_EQ(answered(), instances.size());
+  for (auto& p : parked) {
+    ASSERT_TRUE(p.result.get().ok());
+    EXPECT_TRUE(p.resp.unchanged());
+  }
 }
 
 TEST_F(AgentApiTest, CancelledAndSupersededPollsAreAnswered) {
