@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cstdlib>
+#include <optional>
 
 #include "berth/common/logging.h"
 
@@ -33,8 +34,7 @@ CommitPipeline::CommitPipeline(store::Store* store, absl::Mutex* state_mu, uint6
       observer_(observer),
       next_revision_(last_revision + 1),
       applied_revision_(last_revision),
-      committed_revision_(last_revision),
-      completed_revision_(last_revision) {}
+      committed_revision_(last_revision) {}
 
 CommitPipeline::~CommitPipeline() { Stop(); }
 
@@ -70,7 +70,9 @@ void CommitPipeline::Stop() {
 void CommitPipeline::WhenDurable(uint64_t revision, std::function<void()> fn) {
   {
     absl::MutexLock lock(&completions_mu_);
-    if (revision > completed_revision_) {
+    // committed_revision_ is stored before the write thread takes this mutex to collect the
+    // waiters its write made durable: either that collection sees this waiter, or this sees it.
+    if (revision > committed_revision_.load(std::memory_order_acquire)) {
       durable_waiters_.emplace(revision, std::move(fn));
       return;
     }
@@ -179,6 +181,11 @@ void CommitPipeline::RunWrites() {
     }
     absl::MutexLock lock(&completions_mu_);
     for (Applied& a : taken) completions_.push_back(std::move(a));
+    if (revision != 0) {
+      auto end = durable_waiters_.upper_bound(revision);
+      for (auto it = durable_waiters_.begin(); it != end; ++it) ready_waiters_.push_back(std::move(it->second));
+      durable_waiters_.erase(durable_waiters_.begin(), end);
+    }
   }
   absl::MutexLock lock(&completions_mu_);
   writes_done_ = true;
@@ -186,32 +193,28 @@ void CommitPipeline::RunWrites() {
 
 void CommitPipeline::RunCompletions() {
   for (;;) {
-    Applied completed;
+    std::vector<std::function<void()>> ready;
+    std::optional<Applied> completed;
     {
       absl::MutexLock lock(&completions_mu_);
       completions_mu_.Await(absl::Condition(
           +[](CommitPipeline* p) ABSL_EXCLUSIVE_LOCKS_REQUIRED(p->completions_mu_) {
-            return !p->completions_.empty() || p->writes_done_;
+            return !p->completions_.empty() || !p->ready_waiters_.empty() || p->writes_done_;
           },
           this));
-      if (completions_.empty()) return;  // writes_done_ and nothing left
-      completed = std::move(completions_.front());
-      completions_.pop_front();
-    }
-    for (size_t i = 0; i < completed.proposals.size(); ++i) {
-      completed.proposals[i].done(std::move(completed.results[i]));
-    }
-    if (touch_listener_ && !completed.touched.empty()) touch_listener_(std::move(completed.touched));
-    if (completed.revision == 0) continue;
-    std::vector<std::function<void()>> ready;
-    {
-      absl::MutexLock lock(&completions_mu_);
-      completed_revision_ = completed.revision;
-      auto end = durable_waiters_.upper_bound(completed.revision);
-      for (auto it = durable_waiters_.begin(); it != end; ++it) ready.push_back(std::move(it->second));
-      durable_waiters_.erase(durable_waiters_.begin(), end);
+      if (completions_.empty() && ready_waiters_.empty()) return;  // writes_done_ and nothing left
+      ready.swap(ready_waiters_);
+      if (!completions_.empty()) {
+        completed = std::move(completions_.front());
+        completions_.pop_front();
+      }
     }
     for (auto& fn : ready) fn();
+    if (!completed) continue;
+    for (size_t i = 0; i < completed->proposals.size(); ++i) {
+      completed->proposals[i].done(std::move(completed->results[i]));
+    }
+    if (touch_listener_ && !completed->touched.empty()) touch_listener_(std::move(completed->touched));
   }
 }
 

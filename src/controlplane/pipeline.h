@@ -123,8 +123,9 @@ class CommitPipeline {
   // Highest revision applied to the in-memory state: what a reader holding the state mutex sees,
   // possibly ahead of committed_revision() while its write is in flight.
   uint64_t applied_revision() const { return applied_revision_.load(std::memory_order_acquire); }
-  // Runs `fn` once `revision` is durable and every proposal up to it completed: at once on the
-  // calling thread if it already is, otherwise on the completion thread. Must not block.
+  // Runs `fn` once `revision` is durable: at once on the calling thread if it already is,
+  // otherwise on the completion thread, ahead of the completions it has not run yet (an answer
+  // that only waited for durability does not queue behind other RPCs' answers). Must not block.
   void WhenDurable(uint64_t revision, std::function<void()> fn);
 
   bool OnApplyThread() const { return std::this_thread::get_id() == apply_thread_.get_id(); }
@@ -167,9 +168,10 @@ class CommitPipeline {
   absl::Mutex completions_mu_;
   std::deque<Applied> completions_ ABSL_GUARDED_BY(completions_mu_);
   bool writes_done_ ABSL_GUARDED_BY(completions_mu_) = false;
-  // Revision up to which every completion ran; answers waiting for a later one, by revision.
-  uint64_t completed_revision_ ABSL_GUARDED_BY(completions_mu_);
+  // Answers waiting for a revision that is not durable yet, by revision; the write thread moves
+  // those its write made durable to ready_waiters_, which the completion thread runs first.
   std::multimap<uint64_t, std::function<void()>> durable_waiters_ ABSL_GUARDED_BY(completions_mu_);
+  std::vector<std::function<void()>> ready_waiters_ ABSL_GUARDED_BY(completions_mu_);
 
   std::thread apply_thread_;
   std::thread write_thread_;

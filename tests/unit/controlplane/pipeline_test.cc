@@ -316,6 +316,46 @@ TEST(PipelineTest, AppliesTheNextBatchWhileTheLastSyncsAndWritesWhatGatheredAsOn
   EXPECT_EQ(r, 3u);
 }
 
+TEST(PipelineTest, AnAnswerWaitingOnlyForDurabilityRunsAheadOfQueuedCompletions) {
+  GatedStore store;
+  absl::Mutex mu;
+  CommitPipeline pipeline(&store, &mu, 0, {});
+  pipeline.Start();
+  absl::Mutex order_mu;
+  std::vector<std::string> order;
+  auto record = [&](std::string what) {
+    absl::MutexLock lock(&order_mu);
+    order.push_back(std::move(what));
+  };
+  // A's completion holds the completion thread until released.
+  std::promise<void> in_a, release_a;
+  pipeline.Submit({[](Txn& txn) {
+                     txn.batch().Put(store::Table::kTasks, "a", "v");
+                     return absl::OkStatus();
+                   },
+                   [&](absl::Status) {
+                     in_a.set_value();
+                     release_a.get_future().wait();
+                     record("A");
+                   }});
+  store.AwaitWritesStarted(1);
+  store.ReleaseOne();
+  in_a.get_future().wait();
+  // B is applied and, before its write, an answer that saw it waits for its revision.
+  pipeline.Submit({[](Txn& txn) {
+                     txn.batch().Put(store::Table::kTasks, "b", "v");
+                     return absl::OkStatus();
+                   },
+                   [&](absl::Status) { record("B"); }});
+  store.AwaitWritesStarted(2);
+  pipeline.WhenDurable(pipeline.applied_revision(), [&] { record("read"); });
+  store.ReleaseOne();
+  while (pipeline.committed_revision() < 2) std::this_thread::yield();
+  release_a.set_value();
+  pipeline.Stop();
+  EXPECT_EQ(order, (std::vector<std::string>{"A", "read", "B"}));
+}
+
 TEST(PipelineTest, AnErrorSeenOnUndurableStateIsAnsweredAfterThatStateIsDurable) {
   GatedStore store;
   absl::Mutex mu;
