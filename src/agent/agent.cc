@@ -144,11 +144,16 @@ bool Agent::Backoff(int attempt) {
   return SleepFor(delay);
 }
 
+void Agent::Authorize(grpc::ClientContext* ctx) const {
+  if (!options_.token.empty()) ctx->AddMetadata("authorization", StrCat("Bearer ", options_.token));
+}
+
 absl::Status Agent::Register() {
   for (int attempt = 0;; ++attempt) {
     v1::RegisterContainerInstanceRequest req = RegistrationRequest();
     v1::RegisterContainerInstanceResponse resp;
     grpc::ClientContext ctx;
+    Authorize(&ctx);
     ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
     absl::Status s = FromGrpc(stub_->RegisterInstance(&ctx, req, &resp));
     if (s.ok()) {
@@ -231,6 +236,7 @@ void Agent::PollLoop() {
     req.set_accepts_deltas(true);
     v1::PollResponse resp;
     grpc::ClientContext ctx;
+    Authorize(&ctx);
     ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::milliseconds(options_.poll_wait_ms + 10000));
     {
       std::lock_guard lock(mu_);
@@ -300,6 +306,7 @@ void Agent::ReportLoop() {
     for (auto& c : batch) *req.add_tasks() = c;
     v1::ReportStateChangesResponse resp;
     grpc::ClientContext ctx;
+    Authorize(&ctx);
     ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
     absl::Status s = FromGrpc(stub_->ReportStateChanges(&ctx, req, &resp));
     if (s.ok()) {

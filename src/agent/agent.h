@@ -32,7 +32,8 @@ namespace berth::agent {
 struct AgentOptions {
   std::string endpoint;  // berthd's gRPC HOST:PORT
   std::string cluster = "default";
-  std::string data_dir;                           // empty: identity and task state in memory only (sim fleets)
+  std::string token;     // API token sent as `authorization: Bearer` when berthd authenticates; empty: none
+  std::string data_dir;  // empty: identity and task state in memory only (sim fleets)
   std::map<std::string, std::string> attributes;  // custom attributes (name -> value)
   int64_t cpu_units = 0;                          // 0: cores x 1024
   int64_t memory_mib = 0;                         // 0: the host's memory
@@ -80,6 +81,8 @@ class Agent {
 
  private:
   absl::Status Register();
+  // Adds the API token to a call (AgentOptions::token).
+  void Authorize(grpc::ClientContext* ctx) const;
   void PollLoop();
   void ReportLoop();
   void TickLoop();

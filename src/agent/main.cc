@@ -24,6 +24,7 @@ namespace {
 struct Flags {
   AgentOptions agent;
   std::string runtime = "docker";
+  std::string token_file;
   std::vector<std::string> attributes;
   std::string reserved_ports = "22,2375,2376,51678,51679";
   std::string reserved_udp_ports;
@@ -84,6 +85,20 @@ int Run(Flags flags) {
       return 2;
     }
     flags.agent.attributes[name] = eq == std::string::npos ? "" : a.substr(eq + 1);
+  }
+  if (!flags.token_file.empty()) {
+    std::ifstream in(flags.token_file);
+    std::string token;
+    if (!in || !std::getline(in, token)) {
+      log::Error("--token-file: cannot read a token from '{}'", flags.token_file);
+      return 2;
+    }
+    while (!token.empty() && (token.back() == '\r' || token.back() == ' ')) token.pop_back();
+    if (token.empty()) {
+      log::Error("--token-file: '{}' is empty", flags.token_file);
+      return 2;
+    }
+    flags.agent.token = std::move(token);
   }
   flags.agent.poll_wait_ms = static_cast<int32_t>(flags.poll_wait_s * 1000);
   flags.agent.engine.cleanup_after_us = static_cast<int64_t>(flags.cleanup_after_s * 1e6);
@@ -151,6 +166,8 @@ int main(int argc, char** argv) {
   app.allow_config_extras(CLI::config_extras_mode::error);
   app.add_option("--endpoint", a.endpoint, "berthd's gRPC address HOST:PORT")->required();
   app.add_option("--cluster", a.cluster, "Cluster to join")->capture_default_str();
+  app.add_option("--token-file", flags.token_file,
+                 "File holding the API token sent to berthd when it authenticates (docs/security.md)");
   app.add_option("--runtime", flags.runtime, "Container runtime: docker or sim")
       ->check(CLI::IsMember({"docker", "sim"}))
       ->capture_default_str();

@@ -15,7 +15,7 @@ constexpr int kMaxMessageBytes = 64 << 20;
 
 }  // namespace
 
-Invoker::Invoker(std::string endpoint) : endpoint_(std::move(endpoint)) {
+Invoker::Invoker(std::string endpoint, std::string token) : endpoint_(std::move(endpoint)), token_(std::move(token)) {
   grpc::ChannelArguments args;
   args.SetMaxReceiveMessageSize(kMaxMessageBytes);
   args.SetMaxSendMessageSize(kMaxMessageBytes);
@@ -34,6 +34,7 @@ grpc::Status Invoker::Call(const google::protobuf::MethodDescriptor& method, con
 
   grpc::ClientContext context;
   context.set_deadline(std::chrono::system_clock::now() + timeout);
+  if (!token_.empty()) context.AddMetadata("authorization", StrCat("Bearer ", token_));
   grpc::GenericStub stub(channel_);
   std::promise<grpc::Status> done;
   stub.UnaryCall(&context, StrCat("/", method.service()->full_name(), "/", method.name()), grpc::StubOptions(),

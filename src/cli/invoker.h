@@ -17,7 +17,8 @@ namespace berth::cli {
 
 class Invoker {
  public:
-  explicit Invoker(std::string endpoint);
+  // `token`, when not empty, is sent as `authorization: Bearer <token>` on every call.
+  explicit Invoker(std::string endpoint, std::string token = "");
 
   // Calls `method` with `request`, waiting at most `timeout`. On OK, `response` (of the method's
   // output type) holds the reply.
@@ -32,6 +33,7 @@ class Invoker {
 
  private:
   std::string endpoint_;
+  std::string token_;
   std::shared_ptr<grpc::Channel> channel_;
 };
 

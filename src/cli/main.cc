@@ -36,6 +36,8 @@ namespace {
 
 constexpr char kDefaultEndpoint[] = "127.0.0.1:7480";  // berthd's default --grpc-listen
 constexpr char kEndpointVariable[] = "BERTH_ENDPOINT";
+// An API token for a berthd that authenticates (docs/security.md).
+constexpr char kTokenVariable[] = "BERTH_TOKEN";
 constexpr int kExitError = 1;
 constexpr int kExitFailures = 2;
 
@@ -289,7 +291,8 @@ int Invoke(const CommandSlots& slots, const std::string& endpoint, OutputFormat 
 
   std::unique_ptr<google::protobuf::Message> response(
       google::protobuf::MessageFactory::generated_factory()->GetPrototype(command.method->output_type())->New());
-  Invoker invoker(endpoint);
+  const char* token = std::getenv(kTokenVariable);
+  Invoker invoker(endpoint, token != nullptr ? token : "");
   grpc::Status status = invoker.Call(*command.method, *built->request, response.get(), timeout);
   if (!status.ok()) {
     PrintRpcError(command.name, command.method->name(), status, invoker, timeout);

@@ -3,6 +3,7 @@
 #include <atomic>
 #include <chrono>
 
+#include "src/controlplane/authz.h"
 #include "src/controlplane/grpc_service.h"
 
 namespace berth::controlplane {
@@ -42,11 +43,22 @@ class PollReactor final : public grpc::ServerUnaryReactor {
   std::atomic<uint64_t> waiter_{0};
 };
 
+// Authenticates and authorizes an agent call before the Api sees it.
+template <typename Request>
+absl::Status AdmitCall(auth::Authority* authority, std::string_view action, const grpc::CallbackServerContext* context,
+                       const Request& request) {
+  std::unique_ptr<std::string> authorization = AuthorizationMetadata(context);
+  auto who = auth::Identify(*authority, "agent", action, authorization.get());
+  if (!who.ok()) return who.status();
+  return auth::Admit(*authority, "agent", action, *who, request);
+}
+
 }  // namespace
 
-GrpcAgentService::GrpcAgentService(Api* api, Metrics* metrics)
+GrpcAgentService::GrpcAgentService(Api* api, Metrics* metrics, auth::Authority* authority)
     : api_(api),
       metrics_(metrics),
+      authority_(authority),
       register_metrics_(metrics->ForRpc("agent", "RegisterInstance")),
       poll_metrics_(metrics->ForRpc("agent", "Poll")),
       report_metrics_(metrics->ForRpc("agent", "ReportStateChanges")) {}
@@ -56,6 +68,11 @@ grpc::ServerUnaryReactor* GrpcAgentService::RegisterInstance(grpc::CallbackServe
                                                              v1::RegisterContainerInstanceResponse* response) {
   grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
   const int64_t start = NowMicros();
+  if (absl::Status st = AdmitCall(authority_, "RegisterInstance", context, *request); !st.ok()) {
+    metrics_->ObserveRpc(*register_metrics_, st.code(), NowMicros() - start);
+    reactor->Finish(ToGrpcStatus(st));
+    return reactor;
+  }
   api_->RegisterInstance(*request, response, api_->AnswerWhenDurable([this, reactor, start](absl::Status status) {
     metrics_->ObserveRpc(*register_metrics_, status.code(), NowMicros() - start);
     reactor->Finish(ToGrpcStatus(status));
@@ -65,6 +82,12 @@ grpc::ServerUnaryReactor* GrpcAgentService::RegisterInstance(grpc::CallbackServe
 
 grpc::ServerUnaryReactor* GrpcAgentService::Poll(grpc::CallbackServerContext* context, const v1::PollRequest* request,
                                                  v1::PollResponse* response) {
+  if (absl::Status st = AdmitCall(authority_, "Poll", context, *request); !st.ok()) {
+    metrics_->ObserveRpc(*poll_metrics_, st.code(), 0);
+    grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
+    reactor->Finish(ToGrpcStatus(st));
+    return reactor;
+  }
   auto* reactor = new PollReactor(api_, metrics_, poll_metrics_);
   reactor->Start(request, response);
   return reactor;
@@ -75,6 +98,11 @@ grpc::ServerUnaryReactor* GrpcAgentService::ReportStateChanges(grpc::CallbackSer
                                                                v1::ReportStateChangesResponse* response) {
   grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
   const int64_t start = NowMicros();
+  if (absl::Status st = AdmitCall(authority_, "ReportStateChanges", context, *request); !st.ok()) {
+    metrics_->ObserveRpc(*report_metrics_, st.code(), NowMicros() - start);
+    reactor->Finish(ToGrpcStatus(st));
+    return reactor;
+  }
   api_->ReportStateChanges(*request, response, api_->AnswerWhenDurable([this, reactor, start](absl::Status status) {
     metrics_->ObserveRpc(*report_metrics_, status.code(), NowMicros() - start);
     reactor->Finish(ToGrpcStatus(status));

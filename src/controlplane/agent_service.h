@@ -7,6 +7,7 @@
 
 #include "berth/v1/agent.grpc.pb.h"
 #include "src/controlplane/api.h"
+#include "src/controlplane/auth.h"
 #include "src/controlplane/metrics.h"
 
 namespace berth::controlplane {
@@ -14,7 +15,8 @@ namespace berth::controlplane {
 class GrpcAgentService final : public v1::AgentService::CallbackService {
  public:
   // `api` and `metrics` must outlive the service.
-  GrpcAgentService(Api* api, Metrics* metrics);
+  // Every call is authenticated and authorized by `authority` (which must outlive the service).
+  GrpcAgentService(Api* api, Metrics* metrics, auth::Authority* authority);
 
   grpc::ServerUnaryReactor* RegisterInstance(grpc::CallbackServerContext* context,
                                              const v1::RegisterContainerInstanceRequest* request,
@@ -28,6 +30,7 @@ class GrpcAgentService final : public v1::AgentService::CallbackService {
  private:
   Api* const api_;
   Metrics* const metrics_;
+  auth::Authority* const authority_;
   const Metrics::RpcMetrics* register_metrics_;
   const Metrics::RpcMetrics* poll_metrics_;
   const Metrics::RpcMetrics* report_metrics_;

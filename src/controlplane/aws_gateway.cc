@@ -16,16 +16,11 @@
 
 #include "absl/strings/ascii.h"
 #include "berth/common/strings.h"
+#include "src/controlplane/authz.h"
 #include "src/controlplane/errors.h"
 
 namespace berth::controlplane {
 namespace {
-
-std::string_view Trim(std::string_view s) {
-  while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
-  while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
-  return s;
-}
 
 std::vector<std::string> Split(std::string_view s, char sep) {
   std::vector<std::string> out;
@@ -36,13 +31,6 @@ std::vector<std::string> Split(std::string_view s, char sep) {
     if (end == std::string_view::npos) return out;
     start = end + 1;
   }
-}
-
-bool EqualsIgnoreCase(std::string_view a, std::string_view b) {
-  return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
-           return absl::ascii_tolower(static_cast<unsigned char>(x)) ==
-                  absl::ascii_tolower(static_cast<unsigned char>(y));
-         });
 }
 
 }  // namespace
@@ -249,12 +237,12 @@ void TopLevelListsPresent(const google::protobuf::Descriptor* descriptor, nlohma
 }
 
 template <typename Request, typename Response>
-std::function<AwsHttpResponse(const std::string&)> MakeHandler(Api* api, const Metrics::RpcMetrics* rpc,
-                                                               Metrics* metrics,
-                                                               void (Api::*action)(const Request&, Response*,
-                                                                                   Api::Done)) {
+std::function<AwsHttpResponse(const std::string&, const auth::Identity&)> MakeHandler(
+    Api* api, auth::Authority* authority, std::string_view name, const Metrics::RpcMetrics* rpc, Metrics* metrics,
+    void (Api::*action)(const Request&, Response*, Api::Done)) {
   const bool needs_rewrite = HasInt64(Response::descriptor()) || HasRepeated(Response::descriptor());
-  return [api, rpc, metrics, action, needs_rewrite](const std::string& body) -> AwsHttpResponse {
+  return [api, authority, name, rpc, metrics, action, needs_rewrite](const std::string& body,
+                                                                     const auth::Identity& who) -> AwsHttpResponse {
     const auto start = std::chrono::steady_clock::now();
     Request request;
     google::protobuf::util::JsonParseOptions parse_options;
@@ -266,6 +254,9 @@ std::function<AwsHttpResponse(const std::string&)> MakeHandler(Api* api, const M
       return Error(
           400, "SerializationException",
           StrCat("cannot parse the request body: ", std::string(parsed.message().data(), parsed.message().size())));
+    }
+    if (absl::Status admitted = auth::Admit(*authority, "aws", name, who, request); !admitted.ok()) {
+      return ErrorFromStatus(admitted);
     }
     Response response;
     std::promise<absl::Status> done;
@@ -279,6 +270,7 @@ std::function<AwsHttpResponse(const std::string&)> MakeHandler(Api* api, const M
           std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now() - start).count());
     }
     if (!status.ok()) return ErrorFromStatus(status);
+    auth::FilterVisible(*authority, who, &response);
     std::string json;
     auto printed = google::protobuf::util::MessageToJsonString(response, &json);
     if (!printed.ok()) return Error(500, "ServerException", "cannot print the response");
@@ -333,21 +325,31 @@ AwsGateway::AwsGateway(Api* api, Metrics* metrics, Options options) : options_(s
     };
   }
 #define BERTH_AWS_HANDLER(A) \
-  handlers_[#A] = MakeHandler(api, metrics ? metrics->ForRpc("aws", #A) : nullptr, metrics, &Api::A);
+  handlers_[#A] =            \
+      MakeHandler(api, options_.authority, #A, metrics ? metrics->ForRpc("aws", #A) : nullptr, metrics, &Api::A);
   BERTH_API_ACTIONS(BERTH_AWS_HANDLER)
 #undef BERTH_AWS_HANDLER
 }
 
-std::optional<AwsHttpResponse> AwsGateway::Authenticate(const AwsHttpRequest& request) const {
-  if (options_.access_keys.empty()) return std::nullopt;
+std::optional<AwsHttpResponse> AwsGateway::Authenticate(const AwsHttpRequest& request, auth::Identity* who) const {
+  auth::Authority& authority = *options_.authority;
   const std::string* authorization = Header(request, "Authorization");
+  const bool bearer = authorization != nullptr && EqualsIgnoreCase(authorization->substr(0, 7), "Bearer ");
+  if (!authority.aws_enabled() || (authority.enabled() && bearer)) {
+    // Authentication off (the anonymous identity), or an API token as on the gRPC door.
+    auto identity = authority.Authenticate(authority.aws_enabled() ? authorization : nullptr);
+    if (!identity.ok()) return Error(403, "UnrecognizedClientException", std::string(identity.status().message()));
+    *who = *std::move(identity);
+    return std::nullopt;
+  }
   if (authorization == nullptr)
     return Error(400, "MissingAuthenticationTokenException", "Missing Authentication Token");
   std::string_view auth = *authorization;
   constexpr std::string_view kAlgorithm = "AWS4-HMAC-SHA256 ";
   if (auth.substr(0, kAlgorithm.size()) != kAlgorithm) {
     return Error(400, "IncompleteSignatureException",
-                 "Authorization header must use the AWS4-HMAC-SHA256 algorithm (AWS Signature Version 4)");
+                 "Authorization header must use the AWS4-HMAC-SHA256 algorithm (AWS Signature Version 4) or be "
+                 "`Bearer <token>`");
   }
   std::string credential, signed_headers_text, signature;
   for (const std::string& item : Split(auth.substr(kAlgorithm.size()), ',')) {
@@ -374,8 +376,8 @@ std::optional<AwsHttpResponse> AwsGateway::Authenticate(const AwsHttpRequest& re
         400, "IncompleteSignatureException",
         StrCat("Credential must be ACCESS_KEY_ID/YYYYMMDD/REGION/SERVICE/aws4_request, got '", credential, "'"));
   }
-  auto secret = options_.access_keys.find(scope[0]);
-  if (secret == options_.access_keys.end()) {
+  auto key = authority.AccessKey(scope[0]);
+  if (!key) {
     return Error(403, "UnrecognizedClientException", "The security token included in the request is invalid.");
   }
   std::optional<int64_t> date = ParseAmzDate(*amz_date);
@@ -414,16 +416,24 @@ std::optional<AwsHttpResponse> AwsGateway::Authenticate(const AwsHttpRequest& re
   std::string string_to_sign =
       sigv4::StringToSign(*amz_date, StrCat(scope[1], "/", scope[2], "/", scope[3], "/aws4_request"),
                           sigv4::CanonicalRequest(request, signed_headers));
-  std::string expected = sigv4::Signature(secret->second, scope[1], scope[2], scope[3], string_to_sign);
+  std::string expected = sigv4::Signature(key->first, scope[1], scope[2], scope[3], string_to_sign);
   if (expected.size() != signature.size() || CRYPTO_memcmp(expected.data(), signature.data(), expected.size()) != 0) {
     return Error(403, "InvalidSignatureException", kSignatureMismatch);
   }
+  *who = std::move(key->second);
   return std::nullopt;
 }
 
 AwsHttpResponse AwsGateway::Handle(const AwsHttpRequest& request) const {
-  if (auto refused = Authenticate(request)) return *refused;
   const std::string* target = Header(request, "X-Amz-Target");
+  auth::Identity who;
+  if (auto refused = Authenticate(request, &who)) {
+    const std::string_view prefix = kTargetPrefix;
+    std::string action =
+        target != nullptr && target->compare(0, prefix.size(), prefix) == 0 ? target->substr(prefix.size()) : "Unknown";
+    options_.authority->AuditRefused("aws", action, refused->body);
+    return *refused;
+  }
   if (target == nullptr) {
     return Error(400, "UnknownOperationException",
                  StrCat("missing X-Amz-Target header: expected ", kTargetPrefix, "<Action>"));
@@ -446,7 +456,7 @@ AwsHttpResponse AwsGateway::Handle(const AwsHttpRequest& request) const {
     return Error(400, "UnknownOperationException",
                  StrCat("operation '", action, "' is not an ECS action (X-Amz-Target '", *target, "')"));
   }
-  return handler->second(request.body);
+  return handler->second(request.body, who);
 }
 
 }  // namespace berth::controlplane

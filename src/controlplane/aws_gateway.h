@@ -5,9 +5,10 @@
 // handed to the same Api method gRPC calls, and the response message is printed back as JSON.
 // Errors answer `{"__type": "<ECS exception>", "message": "..."}` (see docs/aws-compat.md).
 //
-// When access keys are configured, every request must carry a valid AWS Signature Version 4
-// (AWS4-HMAC-SHA256, credential scope <date>/<region>/ecs/aws4_request); with no keys, auth is
-// off and any request is accepted.
+// When authentication is on (auth::Authority), every request must carry a valid AWS Signature
+// Version 4 (AWS4-HMAC-SHA256, credential scope <date>/<region>/ecs/aws4_request) made with a
+// configured access key, or `Authorization: Bearer <token>`; the principal it names is then
+// authorized for the action as on every door. With authentication off any request is accepted.
 //
 // Thread-safe: Handle may be called from any number of threads at once (cpp-httplib's workers).
 // It blocks its caller until the Api completes the action.
@@ -25,6 +26,7 @@
 #include "absl/container/flat_hash_map.h"
 #include "absl/status/statusor.h"
 #include "src/controlplane/api.h"
+#include "src/controlplane/auth.h"
 #include "src/controlplane/metrics.h"
 
 namespace berth::controlplane {
@@ -69,8 +71,8 @@ class AwsGateway {
 
   struct Options {
     std::string region = "local";  // the region credential scopes must name
-    // access key id -> secret; empty: authentication off.
-    std::map<std::string, std::string> access_keys;
+    // Authenticates, authorizes and audits; must outlive the gateway.
+    auth::Authority* authority = nullptr;
     // Wall clock in epoch seconds (tests substitute a fixed time).
     std::function<int64_t()> now_seconds;
   };
@@ -81,9 +83,9 @@ class AwsGateway {
   AwsHttpResponse Handle(const AwsHttpRequest& request) const;
 
  private:
-  using Handler = std::function<AwsHttpResponse(const std::string& body)>;
-  // Empty when the request may proceed, else the error response to send.
-  std::optional<AwsHttpResponse> Authenticate(const AwsHttpRequest& request) const;
+  using Handler = std::function<AwsHttpResponse(const std::string& body, const auth::Identity& who)>;
+  // Empty when the request may proceed (with `who` set), else the error response to send.
+  std::optional<AwsHttpResponse> Authenticate(const AwsHttpRequest& request, auth::Identity* who) const;
 
   Options options_;
   absl::flat_hash_map<std::string, Handler> handlers_;

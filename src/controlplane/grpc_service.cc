@@ -2,6 +2,8 @@
 
 #include <chrono>
 
+#include "src/controlplane/authz.h"
+
 namespace berth::controlplane {
 namespace {
 
@@ -11,24 +13,48 @@ int64_t NowMicros() {
 }
 
 template <typename Request, typename Response>
-grpc::ServerUnaryReactor* Dispatch(Api* api, Metrics* metrics, const Metrics::RpcMetrics* rpc,
+grpc::ServerUnaryReactor* Dispatch(Api* api, Metrics* metrics, auth::Authority* authority,
+                                   const Metrics::RpcMetrics* rpc, std::string_view action_name,
                                    grpc::CallbackServerContext* context, const Request* request, Response* response,
                                    void (Api::*action)(const Request&, Response*, Api::Done)) {
   grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
   const int64_t start = NowMicros();
-  (api->*action)(*request, response, api->AnswerWhenDurable([reactor, metrics, rpc, start](absl::Status status) {
+  auto finish = [reactor, metrics, rpc, start](const absl::Status& status) {
     metrics->ObserveRpc(*rpc, status.code(), NowMicros() - start);
     reactor->Finish(ToGrpcStatus(status));
-  }));
+  };
+  std::unique_ptr<std::string> authorization = AuthorizationMetadata(context);
+  auto who = auth::Identify(*authority, "grpc", action_name, authorization.get());
+  if (!who.ok()) {
+    finish(who.status());
+    return reactor;
+  }
+  if (absl::Status admitted = auth::Admit(*authority, "grpc", action_name, *who, *request); !admitted.ok()) {
+    finish(admitted);
+    return reactor;
+  }
+  (api->*action)(*request, response,
+                 api->AnswerWhenDurable([finish, authority, who = *std::move(who), response](absl::Status status) {
+                   if (status.ok()) auth::FilterVisible(*authority, who, response);
+                   finish(status);
+                 }));
   return reactor;
 }
 
 }  // namespace
 
-GrpcContainerService::GrpcContainerService(Api* api, Metrics* metrics) : api_(api), metrics_(metrics) {
+GrpcContainerService::GrpcContainerService(Api* api, Metrics* metrics, auth::Authority* authority)
+    : api_(api), metrics_(metrics), authority_(authority) {
 #define BERTH_GRPC_METRICS_INIT(A) A##_metrics_ = metrics->ForRpc("grpc", #A);
   BERTH_API_ACTIONS(BERTH_GRPC_METRICS_INIT)
 #undef BERTH_GRPC_METRICS_INIT
+}
+
+std::unique_ptr<std::string> AuthorizationMetadata(const grpc::ServerContextBase* context) {
+  const auto& metadata = context->client_metadata();
+  auto it = metadata.find("authorization");
+  if (it == metadata.end()) return nullptr;
+  return std::make_unique<std::string>(it->second.data(), it->second.size());
 }
 
 grpc::Status ToGrpcStatus(const absl::Status& status) {
@@ -39,7 +65,7 @@ grpc::Status ToGrpcStatus(const absl::Status& status) {
 #define BERTH_GRPC_DEFINE(A)                                                                                    \
   grpc::ServerUnaryReactor* GrpcContainerService::A(grpc::CallbackServerContext* context,                       \
                                                     const v1::A##Request* request, v1::A##Response* response) { \
-    return Dispatch(api_, metrics_, A##_metrics_, context, request, response, &Api::A);                         \
+    return Dispatch(api_, metrics_, authority_, A##_metrics_, #A, context, request, response, &Api::A);         \
   }
 BERTH_API_ACTIONS(BERTH_GRPC_DEFINE)
 #undef BERTH_GRPC_DEFINE

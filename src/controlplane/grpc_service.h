@@ -6,16 +6,21 @@
 
 #include "berth/v1/ecs.grpc.pb.h"
 #include "src/controlplane/api.h"
+#include "src/controlplane/auth.h"
 #include "src/controlplane/metrics.h"
 
 namespace berth::controlplane {
 
 grpc::Status ToGrpcStatus(const absl::Status& status);
 
+// The `authorization` metadata of a call, or null.
+std::unique_ptr<std::string> AuthorizationMetadata(const grpc::ServerContextBase* context);
+
 class GrpcContainerService final : public v1::ContainerService::CallbackService {
  public:
-  // `api` and `metrics` must outlive the service.
-  GrpcContainerService(Api* api, Metrics* metrics);
+  // `api`, `metrics` and `authority` must outlive the service. Every call is authenticated (its
+  // `authorization` metadata) and authorized by `authority` before the Api sees it.
+  GrpcContainerService(Api* api, Metrics* metrics, auth::Authority* authority);
 
 #define BERTH_GRPC_DECLARE(A)                                                                      \
   grpc::ServerUnaryReactor* A(grpc::CallbackServerContext* context, const v1::A##Request* request, \
@@ -26,6 +31,7 @@ class GrpcContainerService final : public v1::ContainerService::CallbackService 
  private:
   Api* const api_;
   Metrics* const metrics_;
+  auth::Authority* const authority_;
   // Each action's metrics, resolved once here rather than per call.
 #define BERTH_GRPC_METRICS_MEMBER(A) const Metrics::RpcMetrics* A##_metrics_;
   BERTH_API_ACTIONS(BERTH_GRPC_METRICS_MEMBER)

@@ -25,6 +25,7 @@
 #include "berth/store/store.h"
 #include "src/controlplane/agent_service.h"
 #include "src/controlplane/api.h"
+#include "src/controlplane/auth.h"
 #include "src/controlplane/aws_gateway.h"
 #include "src/controlplane/grpc_service.h"
 #include "src/controlplane/http_server.h"
@@ -46,6 +47,8 @@ struct Flags {
   std::string ready_file;
   std::vector<std::string> access_keys;
   std::string access_keys_file;
+  std::string auth_config;
+  std::string audit_log;
   size_t max_batch = 1024;
   int64_t commit_delay_us = 0;
   int grpc_max_message_bytes = 4 << 20;
@@ -123,6 +126,38 @@ int Run(const Flags& flags) {
   }
   std::map<std::string, std::string> access_keys;
   if (!LoadAccessKeys(flags, &access_keys)) return 2;
+  auto authority = auth::Authority::Create({.config_path = flags.auth_config,
+                                            .legacy_access_keys = access_keys,
+                                            .audit_path = flags.audit_log,
+                                            .arns = {.region = flags.region, .account = flags.account},
+                                            .now_seconds = nullptr});
+  if (!authority.ok()) {
+    log::Error("{}", std::string(authority.status().message()));
+    return 2;
+  }
+  {
+    // Listening beyond loopback without authentication would hand the cluster to anyone who can
+    // reach the port: refuse to start rather than warn.
+    std::string grpc_host;
+    int unused_port = 0;
+    if (SplitHostPort(flags.grpc_listen, &grpc_host, &unused_port) && !IsLoopback(grpc_host) &&
+        !(*authority)->enabled()) {
+      log::Error(
+          "refusing to start: --grpc-listen {} is not a loopback address and no --auth-config is given, so anyone who "
+          "can reach it could run containers on every host; give --auth-config (docs/security.md) or listen on "
+          "127.0.0.1",
+          flags.grpc_listen);
+      return 2;
+    }
+    if (!flags.http_listen.empty() && !IsLoopback(http_host) && !(*authority)->aws_enabled()) {
+      log::Error(
+          "refusing to start: --http-listen {} is not a loopback address and neither --auth-config nor --access-key "
+          "is given, so anyone who can reach it could call every ECS action; configure authentication "
+          "(docs/security.md) or listen on 127.0.0.1",
+          flags.http_listen);
+      return 2;
+    }
+  }
 
   // Signals are taken synchronously by the main thread (sigwait); block them before any thread
   // starts so that every thread inherits the mask.
@@ -130,6 +165,7 @@ int Run(const Flags& flags) {
   sigemptyset(&signals);
   sigaddset(&signals, SIGTERM);
   sigaddset(&signals, SIGINT);
+  sigaddset(&signals, SIGHUP);
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
 
   const auto started = std::chrono::steady_clock::now();
@@ -192,8 +228,8 @@ int Run(const Flags& flags) {
     }
   });
 
-  GrpcContainerService service(&api, &metrics);
-  GrpcAgentService agent_service(&api, &metrics);
+  GrpcContainerService service(&api, &metrics, authority->get());
+  GrpcAgentService agent_service(&api, &metrics, authority->get());
   grpc::EnableDefaultHealthCheckService(true);
   grpc::reflection::InitProtoReflectionServerBuilderPlugin();
   grpc::ServerBuilder builder;
@@ -215,7 +251,7 @@ int Run(const Flags& flags) {
   SplitHostPort(flags.grpc_listen, &grpc_host, &unused);
 
   std::atomic<bool> serving{true};
-  AwsGateway aws(&api, &metrics, {.region = flags.region, .access_keys = access_keys, .now_seconds = nullptr});
+  AwsGateway aws(&api, &metrics, {.region = flags.region, .authority = authority->get(), .now_seconds = nullptr});
   HttpServer http({.metrics = [&] { return metrics.Serialize(); },
                    .healthy = [&] { return serving.load(); },
                    .aws = [&aws](const AwsHttpRequest& request) { return aws.Handle(request); }});
@@ -226,17 +262,12 @@ int Run(const Flags& flags) {
       return 1;
     }
     http_port = *bound;
-    log::Info("HTTP (/metrics, /healthz, AWS JSON 1.1 on POST /) listening on {}:{}; AWS SigV4 auth {}", http_host,
-              http_port, access_keys.empty() ? "off" : StrCat("on (", access_keys.size(), " access keys)"));
-    if (access_keys.empty() && !IsLoopback(http_host)) {
-      log::Warn(
-          "--http-listen {} is not a loopback address and no --access-key is configured: anyone who can reach it "
-          "can call every ECS action unauthenticated",
-          flags.http_listen);
-    }
+    log::Info("HTTP (/metrics, /healthz, AWS JSON 1.1 on POST /) listening on {}:{}; AWS door authentication {}",
+              http_host, http_port, (*authority)->aws_enabled() ? "on" : "off");
   }
-  log::Info("berthd serving gRPC on {}:{} (data dir {}, region {}, account {})", grpc_host, grpc_port, flags.data_dir,
-            flags.region, flags.account);
+  log::Info("berthd serving gRPC on {}:{} (data dir {}, region {}, account {}; authentication {})", grpc_host,
+            grpc_port, flags.data_dir, flags.region, flags.account,
+            (*authority)->enabled() ? StrCat("on, ", flags.auth_config) : "off");
 
   if (!flags.ready_file.empty()) {
     // Written atomically (rename) so a reader never sees a partial file.
@@ -251,7 +282,16 @@ int Run(const Flags& flags) {
   }
 
   int sig = 0;
-  sigwait(&signals, &sig);
+  for (;;) {
+    sigwait(&signals, &sig);
+    if (sig != SIGHUP) break;
+    // Tokens, keys and policies are re-read; a revoked token is refused from the next request.
+    if (absl::Status reloaded = (*authority)->Reload(); reloaded.ok()) {
+      log::Info("SIGHUP: reloaded {}", flags.auth_config.empty() ? "(no --auth-config)" : flags.auth_config);
+    } else {
+      log::Error("SIGHUP: {}; the previous configuration stays in force", std::string(reloaded.message()));
+    }
+  }
   log::Info("received {}, draining", sig == SIGTERM ? "SIGTERM" : "SIGINT");
   serving = false;
   auto phase_start = std::chrono::steady_clock::now();
@@ -294,6 +334,11 @@ int main(int argc, char** argv) {
                  "ACCESS_KEY_ID:SECRET accepted on the AWS JSON door (SigV4); repeatable; none: auth off");
   app.add_option("--access-keys-file", flags.access_keys_file,
                  "File of ACCESS_KEY_ID:SECRET lines, added to --access-key (keeps secrets out of argv)");
+  app.add_option("--auth-config", flags.auth_config,
+                 "JSON file of principals, their API tokens (SHA-256) and access keys, and IAM-shaped policies; "
+                 "every request of every door must then authenticate (re-read on SIGHUP; docs/security.md)");
+  app.add_option("--audit-log", flags.audit_log,
+                 "Append a JSON line per mutating request and per refused one (principal, action, resource, decision)");
   app.add_option("--region", flags.region, "Region in ARNs (lowercase letters, digits and '-')")
       ->check(CLI::Validator(
           [](std::string& v) -> std::string {

@@ -77,9 +77,17 @@ AwsHttpRequest Call(const std::string& action, const std::string& body) {
 class AwsGatewayTest : public ApiFixture {
  protected:
   AwsGateway Gateway(std::map<std::string, std::string> keys = {}, int64_t now = 0) {
-    return AwsGateway(api_.get(), nullptr,
-                      {.region = "local", .access_keys = std::move(keys), .now_seconds = [now] { return now; }});
+    auth::Authority::Options options;
+    options.legacy_access_keys = std::move(keys);
+    options.now_seconds = [now] { return now; };
+    auto authority = auth::Authority::Create(std::move(options));
+    EXPECT_TRUE(authority.ok()) << authority.status();
+    authorities_.push_back(*std::move(authority));
+    return AwsGateway(
+        api_.get(), nullptr,
+        {.region = "local", .authority = authorities_.back().get(), .now_seconds = [now] { return now; }});
   }
+  std::vector<std::unique_ptr<auth::Authority>> authorities_;
 };
 
 TEST_F(AwsGatewayTest, DispatchAndErrorShapes) {
