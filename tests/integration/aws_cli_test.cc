@@ -247,5 +247,40 @@ TEST_F(AwsCliTest, Boto3) {
   EXPECT_THAT(r.out, HasSubstr("\nok\n")) << r;
 }
 
+TEST_F(AwsCliTest, PoliciesApplyToAccessKeysOfTheAuthConfig) {
+  // dana's key may only describe and list the dev cluster; root's may do anything.
+  std::string config = WriteFile("auth.json", R"({
+    "policies": {
+      "admin": {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"}]},
+      "dev-reader": {"Version": "2012-10-17", "Statement": [
+        {"Effect": "Allow", "Action": ["ecs:ListClusters"], "Resource": "*"},
+        {"Effect": "Allow", "Action": "ecs:Describe*", "Resource": "arn:aws:ecs:*:*:cluster/dev"}]}},
+    "principals": {
+      "root": {"policies": ["admin"], "accessKeys": [{"accessKeyId": ")" +
+                                                  std::string(kKeyId) + R"(",
+                                                       "secretAccessKey": ")" +
+                                                  kSecret + R"("}]},
+      "dana": {"policies": ["dev-reader"], "accessKeys": [{"accessKeyId": "AKIADANA000000000000",
+                                                           "secretAccessKey": "dana-secret-0000000000"}]}}})");
+  std::string http = StartBerthd({"--http-listen", "127.0.0.1:0", "--auth-config", config});
+  ASSERT_FALSE(http.empty());
+  for (const char* name : {"dev", "prod"}) {
+    Result created = Ecs(http, std::string("create-cluster --cluster-name ") + name);
+    ASSERT_EQ(created.exit_code, 0) << created;
+  }
+  Result denied = Ecs(http, "create-cluster --cluster-name mine", "AKIADANA000000000000", "dana-secret-0000000000");
+  EXPECT_NE(denied.exit_code, 0) << denied;
+  EXPECT_THAT(denied.err, HasSubstr("(AccessDeniedException)")) << denied;
+  EXPECT_THAT(denied.err, HasSubstr("User: dana is not authorized to perform: ecs:CreateCluster")) << denied;
+  Result listed = Ecs(http, "list-clusters", "AKIADANA000000000000", "dana-secret-0000000000");
+  ASSERT_EQ(listed.exit_code, 0) << listed;
+  ASSERT_EQ(listed.OutJson()["clusterArns"].size(), 1u) << listed;
+  EXPECT_EQ(listed.OutJson()["clusterArns"][0], "arn:aws:ecs:local:000000000000:cluster/dev") << listed;
+  Result prod = Ecs(http, "describe-clusters --clusters prod", "AKIADANA000000000000", "dana-secret-0000000000");
+  EXPECT_THAT(prod.err, HasSubstr("(AccessDeniedException)")) << prod;
+  Result wrong = Ecs(http, "list-clusters", "AKIADANA000000000000", "not-danas-secret-00000");
+  EXPECT_THAT(wrong.err, HasSubstr("(InvalidSignatureException)")) << wrong;
+}
+
 }  // namespace
 }  // namespace berth

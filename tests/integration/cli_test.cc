@@ -194,6 +194,23 @@ class CliTest : public ::testing::Test {
   Cli cli_{dir_};
 };
 
+TEST_F(CliTest, SendsTheTokenOfBerthTokenToABerthdThatAuthenticates) {
+  // sha256("cli-test-token-0123456789abcdef"), as `printf %s TOKEN | sha256sum` prints it.
+  std::string config = WriteFile("auth.json", R"({
+    "policies": {"admin": {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"}]}},
+    "principals": {"ops": {"policies": ["admin"], "tokens": [{"sha256": "9987d87a6c9eb5806ac8464235a3d83694eff1c759b1d2308bf7c397e5bda715"}]}}})");
+  testutil::BerthdProcess guarded(dir_.Sub("guarded"), {"--auth-config", config});
+  ASSERT_TRUE(guarded.Start()) << guarded.Log();
+  const std::vector<std::string> args = {"--endpoint", guarded.grpc_address(), "create-cluster", "--cluster-name", "a"};
+  CliResult without = cli_.Run(args, std::nullopt, "", {{"BERTH_TOKEN", std::nullopt}});
+  EXPECT_NE(without.exit_code, 0) << without;
+  EXPECT_THAT(without.err, ::testing::HasSubstr("UNAUTHENTICATED")) << without;
+  EXPECT_THAT(without.err, ::testing::HasSubstr("missing credentials")) << without;
+  CliResult with = cli_.Run(args, std::nullopt, "", {{"BERTH_TOKEN", "cli-test-token-0123456789abcdef"}});
+  ASSERT_EQ(with.exit_code, 0) << with;
+  EXPECT_EQ(with.OutJson()["cluster"]["clusterName"], "a") << with;
+}
+
 TEST_F(CliTest, HelpListsEveryRpcAsACommandAndItsFieldsAsOptions) {
   CliResult help = cli_.Run({"--help"});
   ASSERT_EQ(help.exit_code, 0) << help;

@@ -31,6 +31,7 @@ class BerthdProcess {
   // SIGTERM and wait; returns the exit status (as from waitpid), -1 if it did not exit in time.
   int Terminate();
   bool running() const { return pid_ > 0; }
+  pid_t pid() const { return pid_; }
 
   const std::string& grpc_address() const { return grpc_address_; }
   const std::string& http_address() const { return http_address_; }
