@@ -129,6 +129,12 @@ absl::StatusOr<Requests> OnArn(const Arns& arns, std::string_view action, const 
 
 }  // namespace
 
+std::string IamAction(std::string_view action) {
+  if (action == "RegisterInstance") return "ecs:RegisterContainerInstance";
+  if (action == "ReportStateChanges") return "ecs:SubmitTaskStateChange";
+  return StrCat("ecs:", action);
+}
+
 absl::StatusOr<Requests> AccessRequestsFor(const Arns& arns, const v1::CreateClusterRequest& r) {
   Builder b(arns, "CreateCluster");
   RETURN_IF_ERROR_AUTHZ(b.Cluster(r.has_cluster_name(), r.cluster_name()));

@@ -43,14 +43,21 @@ BERTH_AUTHZ_FILTER_DECLARE(ListServices)
 template <typename Response>
 void FilterVisible(const Authority&, const Identity&, Response*) {}
 
+// The IAM action of a door's action name ("ReportStateChanges" -> "ecs:SubmitTaskStateChange").
+std::string IamAction(std::string_view action);
+
 // The one check every door makes before a handler runs: `who` may perform `action` on what
-// `request` names. Errors carry the ECS exception name: InvalidParameterException for a malformed
-// name, AccessDeniedException for a denial (audited).
+// `request` names. A denial is AccessDeniedException (audited). When the request names its
+// resources malformed, the action is authorized on resource "*" (only a principal allowed it on
+// every resource passes) and the handler then refuses the input naming the field, as it would
+// without authentication.
 template <typename Request>
 absl::Status Admit(Authority& authority, std::string_view door, std::string_view action, const Identity& who,
                    const Request& request) {
   auto requests = AccessRequestsFor(authority.arns(), request);
-  if (!requests.ok()) return WithType(requests.status(), "InvalidParameterException");
+  if (!requests.ok()) {
+    requests = std::vector<AccessRequest>{{.action = IamAction(action), .resource = "*", .context = {}}};
+  }
   absl::Status st = authority.Authorize(who, door, action, *requests);
   if (!st.ok()) return WithType(st, "AccessDeniedException");
   return absl::OkStatus();

@@ -152,19 +152,23 @@ TEST_F(AuthorityTest, PoliciesDecideAndTheAuditLogRecordsMutationsAndDenials) {
   v1::DeleteClusterRequest del;
   del.set_cluster("dev");
   EXPECT_EQ(Admit(*authority, "aws", "DeleteCluster", bob, del).code(), absl::StatusCode::kPermissionDenied);
-  // Reads are allowed without an audit line; a malformed name is refused before any policy.
+  // Reads are allowed without an audit line. A malformed name is authorized on "*": bob's
+  // describe rights hold for any resource outside a named cluster, so the handler gets to refuse
+  // it; his DeleteCluster rights do not.
   v1::DescribeTasksRequest describe;
   describe.set_cluster("dev");
   describe.add_tasks(std::string(32, 'a'));
   EXPECT_TRUE(Admit(*authority, "grpc", "DescribeTasks", bob, describe).ok());
   describe.add_tasks("not/a/task");
-  absl::Status malformed = Admit(*authority, "grpc", "DescribeTasks", bob, describe);
-  EXPECT_EQ(ErrorType(malformed), "InvalidParameterException");
-  EXPECT_NE(malformed.message().find("tasks[1]"), std::string::npos) << malformed;
+  EXPECT_TRUE(Admit(*authority, "grpc", "DescribeTasks", bob, describe).ok());
+  del.set_cluster("arn:aws:ecs:elsewhere:1:cluster/x");
+  absl::Status malformed = Admit(*authority, "grpc", "DeleteCluster", bob, del);
+  EXPECT_EQ(ErrorType(malformed), "AccessDeniedException");
+  EXPECT_NE(malformed.message().find("on resource: *"), std::string::npos) << malformed;
   authority->AuditRefused("grpc", "RunTask", "the token is not valid");
 
   std::vector<nlohmann::json> lines = AuditLines();
-  ASSERT_EQ(lines.size(), 4u);
+  ASSERT_EQ(lines.size(), 5u);
   EXPECT_EQ(lines[0]["principal"], "bob");
   EXPECT_EQ(lines[0]["action"], "ecs:RunTask");
   EXPECT_EQ(lines[0]["decision"], "Allow");
@@ -175,8 +179,10 @@ TEST_F(AuthorityTest, PoliciesDecideAndTheAuditLogRecordsMutationsAndDenials) {
   EXPECT_EQ(lines[2]["action"], "ecs:DeleteCluster");
   EXPECT_EQ(lines[2]["resource"], arns.Cluster("dev"));
   EXPECT_EQ(lines[2]["door"], "aws");
-  EXPECT_EQ(lines[3]["decision"], "Unauthenticated");
-  EXPECT_EQ(lines[3]["reason"], "the token is not valid");
+  EXPECT_EQ(lines[3]["action"], "ecs:DeleteCluster");
+  EXPECT_EQ(lines[3]["resource"], "*");
+  EXPECT_EQ(lines[4]["decision"], "Unauthenticated");
+  EXPECT_EQ(lines[4]["reason"], "the token is not valid");
 }
 
 TEST_F(AuthorityTest, ListsShowOnlyWhatThePrincipalMayDescribe) {
