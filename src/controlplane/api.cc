@@ -55,24 +55,38 @@ void Api::RunPollWaker() {
           this));
       if (waker_queue_.empty()) return;  // stopping, nothing left
       touched.swap(waker_queue_);
+      waker_busy_ = true;
     }
     // An instance touched twice has one waiter at most: the first TakeChanged hit removes it.
     std::vector<AgentSessions::Parked> woken = sessions_.TakeChanged(touched);
-    if (woken.empty()) continue;
-    // In chunks, so the pipeline (which waits for readers to leave, and makes new readers wait
-    // behind it) is never held up for long by a burst of polls.
-    std::vector<absl::Status> rendered(woken.size());
-    for (size_t begin = 0; begin < woken.size(); begin += kPollsPerRender) {
-      const size_t end = std::min(woken.size(), begin + kPollsPerRender);
-      {
-        absl::ReaderMutexLock lock(mu_);
-        for (size_t i = begin; i < end; ++i) rendered[i] = woken[i].render();
-      }
-      for (size_t i = begin; i < end; ++i) {
-        woken[i].answer(AgentSessions::WakeReason::kChanged, std::move(rendered[i]));
-      }
+    AnswerWoken(std::move(woken));
+    absl::MutexLock lock(&waker_mu_);
+    waker_busy_ = false;
+  }
+}
+
+void Api::AnswerWoken(std::vector<AgentSessions::Parked> woken) {
+  // In chunks, so the pipeline (which waits for readers to leave, and makes new readers wait
+  // behind it) is never held up for long by a burst of polls.
+  std::vector<absl::Status> rendered(woken.size());
+  for (size_t begin = 0; begin < woken.size(); begin += kPollsPerRender) {
+    const size_t end = std::min(woken.size(), begin + kPollsPerRender);
+    {
+      absl::ReaderMutexLock lock(mu_);
+      for (size_t i = begin; i < end; ++i) rendered[i] = woken[i].render();
+    }
+    for (size_t i = begin; i < end; ++i) {
+      woken[i].answer(AgentSessions::WakeReason::kChanged, std::move(rendered[i]));
     }
   }
+}
+
+void Api::DrainPollWaker() {
+  absl::MutexLock lock(&waker_mu_);
+  waker_mu_.Await(absl::Condition(
+      +[](Api* api)
+           ABSL_EXCLUSIVE_LOCKS_REQUIRED(api->waker_mu_) { return api->waker_queue_.empty() && !api->waker_busy_; },
+      this));
 }
 
 Api::Done Api::AnswerWhenDurable(Done done) const {

@@ -188,6 +188,10 @@ class Api {
   // proposal is in flight.
   void ServiceTick();
 
+  // Returns once the poll waker has answered every poll that instances touched so far woke (tests:
+  // a touch still queued would otherwise wake a poll parked after it).
+  void DrainPollWaker();
+
   // Answers every parked poll (at shutdown).
   void ShutdownPolls() { sessions_.Shutdown(); }
   const AgentSessions& agent_sessions() const { return sessions_; }
@@ -337,9 +341,12 @@ class Api {
   // Off the pipeline's completion thread, so acknowledging writes never waits for the state lock
   // or for rendering.
   void RunPollWaker();
+  // Renders (under the shared state lock) and answers the polls a batch of touches woke.
+  void AnswerWoken(std::vector<AgentSessions::Parked> woken);
   absl::Mutex waker_mu_;
   std::vector<InstanceKey> waker_queue_ ABSL_GUARDED_BY(waker_mu_);
   bool waker_stopping_ ABSL_GUARDED_BY(waker_mu_) = false;
+  bool waker_busy_ ABSL_GUARDED_BY(waker_mu_) = false;  // answering what it took off the queue
   std::thread waker_;
 
   // Service scheduler bookkeeping (scheduler_mu_ is taken after the state mutex, never before).

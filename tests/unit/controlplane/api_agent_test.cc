@@ -52,6 +52,20 @@ class AgentApiTest : public ApiFixture {
 
   v1::PollResponse PollNow(uint64_t known, bool deltas = false) { return PollOf(instance_, known, deltas); }
 
+  // The version an agent of `instance` holds once its first poll's side effect settled: the first
+  // poll of a disconnected instance also submits a proposal marking it connected, which bumps the
+  // desired version; a poll parked on the version before it would be answered by that bump.
+  uint64_t SettledVersion(const std::string& instance) { return SettledVersions({instance})[0]; }
+  // The same for several instances, all polled before any version is read.
+  std::vector<uint64_t> SettledVersions(const std::vector<std::string>& instances) {
+    for (const std::string& instance : instances) PollOf(instance);
+    Flush();                 // the reconnect proposals were submitted before the first polls were answered
+    api_->DrainPollWaker();  // and the wakes of the instances they touched are done with
+    std::vector<uint64_t> versions;
+    for (const std::string& instance : instances) versions.push_back(PollOf(instance).version());
+    return versions;
+  }
+
   // A zero-wait poll of `instance`, answered at once.
   v1::PollResponse PollOf(const std::string& instance, uint64_t known = 0, bool deltas = false) {
     v1::PollRequest req;
@@ -160,7 +174,7 @@ TEST_F(AgentApiTest, StoppingAtIsNeverAfterStoppedAt) {
 }
 
 TEST_F(AgentApiTest, ParkedPollWakesWhenATaskIsPlacedAndExpiresOtherwise) {
-  uint64_t v = PollNow(0).version();
+  uint64_t v = SettledVersion(instance_);
   v1::PollRequest req;
   req.set_container_instance(instance_);
   req.set_known_version(v);
@@ -202,15 +216,11 @@ TEST_F(AgentApiTest, ParkedPollsOfEveryInstanceOneBatchTouchedAreAnswered) {
     std::promise<absl::Status> done;
   };
   std::vector<Parked> parked(instances.size());
+  const std::vector<uint64_t> versions = SettledVersions(instances);
   for (size_t i = 0; i < instances.size(); ++i) {
     v1::PollRequest req;
     req.set_container_instance(instances[i]);
-    req.set_known_version(0);
-    v1::PollResponse first;
-    std::promise<absl::Status> first_done;
-    api_->Poll(req, &first, [&](absl::Status s) { first_done.set_value(std::move(s)); });
-    ASSERT_TRUE(first_done.get_future().get().ok());
-    req.set_known_version(first.version());
+    req.set_known_version(versions[i]);
     req.set_wait_millis(10'000);
     EXPECT_NE(api_->Poll(req, &parked[i].resp, [&p = parked[i]](absl::Status s) { p.done.set_value(std::move(s)); }),
               0u);
@@ -254,10 +264,11 @@ TEST_F(JitteredPollTest, IdlePollsThatBeganTogetherExpireSpreadOverTheJitterWind
     std::future<absl::Status> result = done.get_future();
   };
   std::vector<Parked> parked(instances.size());
+  const std::vector<uint64_t> versions = SettledVersions(instances);
   for (size_t i = 0; i < instances.size(); ++i) {
     v1::PollRequest req;
     req.set_container_instance(instances[i]);
-    req.set_known_version(PollOf(instances[i]).version());
+    req.set_known_version(versions[i]);
     req.set_wait_millis(20'000);
     ASSERT_NE(api_->Poll(req, &parked[i].resp, [&p = parked[i]](absl::Status s) { p.done.set_value(std::move(s)); }),
               0u);
@@ -286,7 +297,7 @@ TEST_F(JitteredPollTest, IdlePollsThatBeganTogetherExpireSpreadOverTheJitterWind
 }
 
 TEST_F(AgentApiTest, CancelledAndSupersededPollsAreAnswered) {
-  uint64_t v = PollNow(0).version();
+  uint64_t v = SettledVersion(instance_);
   v1::PollRequest req;
   req.set_container_instance(instance_);
   req.set_known_version(v);
@@ -305,7 +316,7 @@ TEST_F(AgentApiTest, CancelledAndSupersededPollsAreAnswered) {
 }
 
 TEST_F(AgentApiTest, SilenceCountsFromTheEndOfAParkedPoll) {
-  uint64_t v = PollNow(0).version();
+  uint64_t v = SettledVersion(instance_);
   v1::PollRequest req;
   req.set_container_instance(instance_);
   req.set_known_version(v);
@@ -467,7 +478,7 @@ TEST_F(AgentApiTest, AfterARestartAnAgentIsSentItsWholeDesiredStateOnce) {
 
 TEST_F(AgentApiTest, StopTaskIsDeliveredAndTheReasonKept) {
   std::string arn = RunTask();
-  uint64_t v = PollNow(0).version();
+  uint64_t v = SettledVersion(instance_);
   ASSERT_TRUE(Report(R"({"tasks":[{"taskArn":")" + arn + R"(","status":"RUNNING"}]})").ok());
   v1::StopTaskResponse stop;
   ASSERT_TRUE(
@@ -549,7 +560,7 @@ TEST_F(AgentApiTest, AfterARestartAnInstanceWhoseAgentNeverReturnsIsMarkedDiscon
 }
 
 TEST_F(AgentApiTest, AParkedPollCountsAsPresence) {
-  uint64_t v = PollNow(0).version();
+  uint64_t v = SettledVersion(instance_);
   v1::PollRequest req;
   req.set_container_instance(instance_);
   req.set_known_version(v);
@@ -568,7 +579,7 @@ TEST_F(AgentApiTest, AParkedPollCountsAsPresence) {
 
 TEST_F(AgentApiTest, ForcedDeregistrationStopsTheTasksAndTellsTheAgent) {
   std::string arn = RunTask();
-  uint64_t v = PollNow(0).version();
+  uint64_t v = SettledVersion(instance_);
   v1::DeregisterContainerInstanceResponse resp;
   absl::Status s =
       Do(&Api::DeregisterContainerInstance,
