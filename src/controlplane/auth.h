@@ -96,6 +96,8 @@ class Authority {
   // Re-reads the configuration file; on error the previous configuration stays in force.
   absl::Status Reload();
   const Arns& arns() const { return arns_; }
+  // True with --audit-log.
+  bool auditing() const { return !options_.audit_path.empty(); }
 
   // The identity an `Authorization` header or `authorization` metadata value names. Without
   // enabled(), the unrestricted anonymous identity whatever is sent.

@@ -10,6 +10,13 @@ namespace {
 
 using Requests = std::vector<AccessRequest>;
 
+// "...:task-definition/<family>:*": every revision of a family.
+std::string EveryRevision(const Arns& arns, std::string_view family) {
+  std::string arn = arns.TaskDefinition(family, 1);
+  arn.back() = '*';  // "...:<family>:1" -> "...:<family>:*"
+  return arn;
+}
+
 // Builds the access requests of one request: the action, and per resource its ARN and cluster.
 class Builder {
  public:
@@ -45,10 +52,7 @@ class Builder {
     return absl::OkStatus();
   }
   std::string TaskDefinitionArn(std::string_view family, uint32_t revision) const {
-    if (revision != 0) return arns_.TaskDefinition(family, revision);
-    std::string arn = arns_.TaskDefinition(family, 1);
-    arn.back() = '*';  // "...:task-definition/<family>:1" -> "...:<family>:*"
-    return arn;
+    return revision != 0 ? arns_.TaskDefinition(family, revision) : EveryRevision(arns_, family);
   }
 
   absl::Status AddTasks(const google::protobuf::RepeatedPtrField<std::string>& tasks, std::string_view field) {
@@ -99,6 +103,28 @@ absl::StatusOr<Requests> OnCluster(const Arns& arns, std::string_view action, co
   Builder b(arns, action);
   RETURN_IF_ERROR_AUTHZ(b.Cluster(r.has_cluster(), r.cluster()));
   b.AddCluster();
+  return b.Done();
+}
+
+// Actions on each task a request lists (on the cluster when it lists none).
+template <typename Request>
+absl::StatusOr<Requests> OnTasks(const Arns& arns, std::string_view action, const Request& r) {
+  Builder b(arns, action);
+  RETURN_IF_ERROR_AUTHZ(b.Cluster(r.has_cluster(), r.cluster()));
+  RETURN_IF_ERROR_AUTHZ(b.AddTasks(r.tasks(), "tasks"));
+  if (r.tasks().empty()) b.AddCluster();
+  return b.Done();
+}
+
+// Actions on each container instance a request lists (on the cluster when it lists none).
+template <typename Request>
+absl::StatusOr<Requests> OnInstances(const Arns& arns, std::string_view action, const Request& r) {
+  Builder b(arns, action);
+  RETURN_IF_ERROR_AUTHZ(b.Cluster(r.has_cluster(), r.cluster()));
+  for (int i = 0; i < r.container_instances_size(); ++i) {
+    RETURN_IF_ERROR_AUTHZ(b.AddInstance(r.container_instances(i), StrCat("containerInstances[", i, "]")));
+  }
+  if (r.container_instances().empty()) b.AddCluster();
   return b.Done();
 }
 
@@ -210,13 +236,7 @@ absl::StatusOr<Requests> AccessRequestsFor(const Arns& arns, const v1::Deregiste
 }
 
 absl::StatusOr<Requests> AccessRequestsFor(const Arns& arns, const v1::DescribeContainerInstancesRequest& r) {
-  Builder b(arns, "DescribeContainerInstances");
-  RETURN_IF_ERROR_AUTHZ(b.Cluster(r.has_cluster(), r.cluster()));
-  for (int i = 0; i < r.container_instances_size(); ++i) {
-    RETURN_IF_ERROR_AUTHZ(b.AddInstance(r.container_instances(i), StrCat("containerInstances[", i, "]")));
-  }
-  if (r.container_instances().empty()) b.AddCluster();
-  return b.Done();
+  return OnInstances(arns, "DescribeContainerInstances", r);
 }
 
 absl::StatusOr<Requests> AccessRequestsFor(const Arns& arns, const v1::ListContainerInstancesRequest& r) {
@@ -224,13 +244,7 @@ absl::StatusOr<Requests> AccessRequestsFor(const Arns& arns, const v1::ListConta
 }
 
 absl::StatusOr<Requests> AccessRequestsFor(const Arns& arns, const v1::UpdateContainerInstancesStateRequest& r) {
-  Builder b(arns, "UpdateContainerInstancesState");
-  RETURN_IF_ERROR_AUTHZ(b.Cluster(r.has_cluster(), r.cluster()));
-  for (int i = 0; i < r.container_instances_size(); ++i) {
-    RETURN_IF_ERROR_AUTHZ(b.AddInstance(r.container_instances(i), StrCat("containerInstances[", i, "]")));
-  }
-  if (r.container_instances().empty()) b.AddCluster();
-  return b.Done();
+  return OnInstances(arns, "UpdateContainerInstancesState", r);
 }
 
 absl::StatusOr<Requests> AccessRequestsFor(const Arns& arns, const v1::PutAttributesRequest& r) {
@@ -267,11 +281,7 @@ absl::StatusOr<Requests> AccessRequestsFor(const Arns& arns, const v1::StopTaskR
 }
 
 absl::StatusOr<Requests> AccessRequestsFor(const Arns& arns, const v1::DescribeTasksRequest& r) {
-  Builder b(arns, "DescribeTasks");
-  RETURN_IF_ERROR_AUTHZ(b.Cluster(r.has_cluster(), r.cluster()));
-  RETURN_IF_ERROR_AUTHZ(b.AddTasks(r.tasks(), "tasks"));
-  if (r.tasks().empty()) b.AddCluster();
-  return b.Done();
+  return OnTasks(arns, "DescribeTasks", r);
 }
 
 absl::StatusOr<Requests> AccessRequestsFor(const Arns& arns, const v1::ListTasksRequest& r) {
@@ -279,19 +289,11 @@ absl::StatusOr<Requests> AccessRequestsFor(const Arns& arns, const v1::ListTasks
 }
 
 absl::StatusOr<Requests> AccessRequestsFor(const Arns& arns, const v1::UpdateTaskProtectionRequest& r) {
-  Builder b(arns, "UpdateTaskProtection");
-  RETURN_IF_ERROR_AUTHZ(b.Cluster(r.has_cluster(), r.cluster()));
-  RETURN_IF_ERROR_AUTHZ(b.AddTasks(r.tasks(), "tasks"));
-  if (r.tasks().empty()) b.AddCluster();
-  return b.Done();
+  return OnTasks(arns, "UpdateTaskProtection", r);
 }
 
 absl::StatusOr<Requests> AccessRequestsFor(const Arns& arns, const v1::GetTaskProtectionRequest& r) {
-  Builder b(arns, "GetTaskProtection");
-  RETURN_IF_ERROR_AUTHZ(b.Cluster(r.has_cluster(), r.cluster()));
-  RETURN_IF_ERROR_AUTHZ(b.AddTasks(r.tasks(), "tasks"));
-  if (r.tasks().empty()) b.AddCluster();
-  return b.Done();
+  return OnTasks(arns, "GetTaskProtection", r);
 }
 
 absl::StatusOr<Requests> AccessRequestsFor(const Arns& arns, const v1::CreateServiceRequest& r) {
@@ -408,9 +410,9 @@ void FilterVisible(const Authority& authority, const Identity& who, v1::ListTask
   auto* families = response->mutable_families();
   int kept = 0;
   for (int i = 0; i < families->size(); ++i) {
-    std::string arn = authority.arns().TaskDefinition(families->Get(i), 1);
-    arn.back() = '*';
-    if (!authority.Visible(who, "DescribeTaskDefinition", arn, "")) continue;
+    if (!authority.Visible(who, "DescribeTaskDefinition", EveryRevision(authority.arns(), families->Get(i)), "")) {
+      continue;
+    }
     if (kept != i) families->Mutable(kept)->swap(*families->Mutable(i));
     ++kept;
   }

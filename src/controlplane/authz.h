@@ -54,6 +54,9 @@ std::string IamAction(std::string_view action);
 template <typename Request>
 absl::Status Admit(Authority& authority, std::string_view door, std::string_view action, const Identity& who,
                    const Request& request) {
+  // With authentication off there is nothing to decide; the resources are worked out only for an
+  // audit line, so the RunTask and Poll paths do no extra work without --audit-log.
+  if (who.unrestricted && (!authority.auditing() || !IsMutating(action))) return absl::OkStatus();
   auto requests = AccessRequestsFor(authority.arns(), request);
   if (!requests.ok()) {
     requests = std::vector<AccessRequest>{{.action = IamAction(action), .resource = "*", .context = {}}};

@@ -75,11 +75,8 @@ std::string CanonicalHeaderValue(std::string_view v) {
 
 }  // namespace
 
-std::string Sha256Hex(std::string_view data) {
-  unsigned char digest[SHA256_DIGEST_LENGTH];
-  SHA256(reinterpret_cast<const unsigned char*>(data.data()), data.size(), digest);
-  return Hex(digest, sizeof(digest));
-}
+// The same lower-case hex SHA-256 the token store keys on.
+std::string Sha256Hex(std::string_view data) { return auth::TokenSha256Hex(data); }
 
 std::string UriEncode(std::string_view s, bool keep_slash) {
   static constexpr char kDigits[] = "0123456789ABCDEF";
