@@ -59,7 +59,9 @@ Agent::Agent(AgentOptions options, Runtime* runtime, const Clock* clock)
   grpc::ChannelArguments args;
   args.SetInt(GRPC_ARG_KEEPALIVE_TIME_MS, 30000);
   args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, 5000);
-  channel_ = grpc::CreateCustomChannel(options_.endpoint, grpc::InsecureChannelCredentials(), args);
+  channel_ = grpc::CreateCustomChannel(
+      options_.endpoint,
+      options_.channel_credentials != nullptr ? options_.channel_credentials : grpc::InsecureChannelCredentials(), args);
   stub_ = v1::AgentService::NewStub(channel_);
 }
 
@@ -167,7 +169,12 @@ absl::Status Agent::Register() {
       instance_arn_.clear();
       continue;
     }
-    if (absl::IsInvalidArgument(s) || absl::IsNotFound(s)) return s;  // will not get better by retrying
+    // Will not get better by retrying: bad input, or credentials berthd refuses (the operator must
+    // fix the token, certificate or policy; a supervisor restarts the agent after that).
+    if (absl::IsInvalidArgument(s) || absl::IsNotFound(s) || absl::IsUnauthenticated(s) ||
+        absl::IsPermissionDenied(s)) {
+      return s;
+    }
     log::Warn("registration failed ({}); retrying", s.ToString());
     if (!Backoff(attempt)) return absl::CancelledError("stopped");
   }

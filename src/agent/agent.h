@@ -33,6 +33,8 @@ struct AgentOptions {
   std::string endpoint;  // berthd's gRPC HOST:PORT
   std::string cluster = "default";
   std::string token;     // API token sent as `authorization: Bearer` when berthd authenticates; empty: none
+  // TLS (and a client certificate) for the channel to berthd; null: plaintext.
+  std::shared_ptr<grpc::ChannelCredentials> channel_credentials;
   std::string data_dir;  // empty: identity and task state in memory only (sim fleets)
   std::map<std::string, std::string> attributes;  // custom attributes (name -> value)
   int64_t cpu_units = 0;                          // 0: cores x 1024

@@ -12,6 +12,7 @@
 #include <CLI/CLI.hpp>
 
 #include "berth/common/clock.h"
+#include "berth/common/grpc_tls.h"
 #include "berth/common/logging.h"
 #include "berth/common/strings.h"
 #include "src/agent/agent.h"
@@ -25,6 +26,7 @@ struct Flags {
   AgentOptions agent;
   std::string runtime = "docker";
   std::string token_file;
+  ClientTls tls;
   std::vector<std::string> attributes;
   std::string reserved_ports = "22,2375,2376,51678,51679";
   std::string reserved_udp_ports;
@@ -100,6 +102,15 @@ int Run(Flags flags) {
     }
     flags.agent.token = std::move(token);
   }
+  if (flags.tls.enabled || !flags.tls.ca_path.empty() || !flags.tls.cert_path.empty()) {
+    flags.tls.enabled = true;
+    auto credentials = ChannelCredentialsFor(flags.tls);
+    if (!credentials.ok()) {
+      log::Error("{}", std::string(credentials.status().message()));
+      return 2;
+    }
+    flags.agent.channel_credentials = *std::move(credentials);
+  }
   flags.agent.poll_wait_ms = static_cast<int32_t>(flags.poll_wait_s * 1000);
   flags.agent.engine.cleanup_after_us = static_cast<int64_t>(flags.cleanup_after_s * 1e6);
 
@@ -168,6 +179,11 @@ int main(int argc, char** argv) {
   app.add_option("--cluster", a.cluster, "Cluster to join")->capture_default_str();
   app.add_option("--token-file", flags.token_file,
                  "File holding the API token sent to berthd when it authenticates (docs/security.md)");
+  app.add_flag("--tls", flags.tls.enabled, "Speak TLS to berthd, verifying its certificate against the system's CAs");
+  app.add_option("--tls-ca", flags.tls.ca_path, "PEM CA bundle that signed berthd's certificate (implies --tls)");
+  app.add_option("--tls-cert", flags.tls.cert_path,
+                 "PEM client certificate presented to berthd (mutual TLS: it names this agent's principal)");
+  app.add_option("--tls-key", flags.tls.key_path, "PEM private key of --tls-cert");
   app.add_option("--runtime", flags.runtime, "Container runtime: docker or sim")
       ->check(CLI::IsMember({"docker", "sim"}))
       ->capture_default_str();

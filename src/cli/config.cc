@@ -54,8 +54,11 @@ absl::StatusOr<CliConfig> ParseConfig(std::string_view text, const std::string& 
         return absl::InvalidArgumentError(StrCat(where, "output: must be json, text or table (got '", value, "')"));
       }
       config.output = value;
+    } else if (key == "tls-ca") {
+      config.tls_ca = value;
     } else {
-      return absl::InvalidArgumentError(StrCat(where, "unknown key '", key, "' (the keys are endpoint and output)"));
+      return absl::InvalidArgumentError(
+          StrCat(where, "unknown key '", key, "' (the keys are endpoint, output and tls-ca)"));
     }
   }
   return config;

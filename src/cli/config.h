@@ -3,7 +3,8 @@
 //
 // Found at $BERTH_CONFIG when set (then it must exist), else $XDG_CONFIG_HOME/berth/config, else
 // ~/.config/berth/config (these two may be absent). The format is one `key = value` per line;
-// blank lines and lines starting with '#' are ignored; keys are `endpoint` and `output`. Anything
+// blank lines and lines starting with '#' are ignored; keys are `endpoint`, `output` and `tls-ca`
+// (the PEM CA bundle that signed berthd's certificate: the CLI then speaks TLS). Anything
 // else is an error naming the file and the line, so a typo is never silently ignored.
 //
 // Pure functions apart from reading the environment and the file; safe from any thread.
@@ -21,6 +22,7 @@ struct CliConfig {
   std::string path;  // the file read, or "" when there was none
   std::optional<std::string> endpoint;
   std::optional<std::string> output;
+  std::optional<std::string> tls_ca;
 };
 
 // The file `path` holding `text`. Errors are INVALID_ARGUMENT "PATH:LINE: ...".

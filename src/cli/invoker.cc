@@ -15,11 +15,13 @@ constexpr int kMaxMessageBytes = 64 << 20;
 
 }  // namespace
 
-Invoker::Invoker(std::string endpoint, std::string token) : endpoint_(std::move(endpoint)), token_(std::move(token)) {
+Invoker::Invoker(std::string endpoint, std::string token, std::shared_ptr<grpc::ChannelCredentials> credentials)
+    : endpoint_(std::move(endpoint)), token_(std::move(token)) {
   grpc::ChannelArguments args;
   args.SetMaxReceiveMessageSize(kMaxMessageBytes);
   args.SetMaxSendMessageSize(kMaxMessageBytes);
-  channel_ = grpc::CreateCustomChannel(endpoint_, grpc::InsecureChannelCredentials(), args);
+  channel_ = grpc::CreateCustomChannel(
+      endpoint_, credentials != nullptr ? std::move(credentials) : grpc::InsecureChannelCredentials(), args);
 }
 
 grpc::Status Invoker::Call(const google::protobuf::MethodDescriptor& method, const google::protobuf::Message& request,

@@ -18,7 +18,9 @@ namespace berth::cli {
 class Invoker {
  public:
   // `token`, when not empty, is sent as `authorization: Bearer <token>` on every call.
-  explicit Invoker(std::string endpoint, std::string token = "");
+  // `credentials` secure the channel (TLS); null: plaintext.
+  explicit Invoker(std::string endpoint, std::string token = "",
+                   std::shared_ptr<grpc::ChannelCredentials> credentials = nullptr);
 
   // Calls `method` with `request`, waiting at most `timeout`. On OK, `response` (of the method's
   // output type) holds the reply.

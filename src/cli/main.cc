@@ -22,6 +22,7 @@
 
 #include <CLI/CLI.hpp>
 
+#include "berth/common/grpc_tls.h"
 #include "berth/common/strings.h"
 #include "src/cli/command_table.h"
 #include "src/cli/config.h"
@@ -38,6 +39,8 @@ constexpr char kDefaultEndpoint[] = "127.0.0.1:7480";  // berthd's default --grp
 constexpr char kEndpointVariable[] = "BERTH_ENDPOINT";
 // An API token for a berthd that authenticates (docs/security.md).
 constexpr char kTokenVariable[] = "BERTH_TOKEN";
+// The PEM CA bundle that signed berthd's TLS certificate; set, the CLI speaks TLS.
+constexpr char kTlsCaVariable[] = "BERTH_TLS_CA";
 constexpr int kExitError = 1;
 constexpr int kExitFailures = 2;
 
@@ -232,11 +235,42 @@ RequestInput CollectInput(const CommandSlots& slots) {
   return input;
 }
 
-std::string ResolveEndpoint(const GlobalFlags& flags, const CLI::Option& endpoint_option, const CliConfig& config) {
-  if (endpoint_option.count() > 0) return flags.endpoint;
-  if (const char* env = std::getenv(kEndpointVariable); env != nullptr && *env != '\0') return env;
-  if (config.endpoint.has_value()) return *config.endpoint;
-  return kDefaultEndpoint;
+const char* NonEmptyVariable(const char* name) {
+  const char* value = std::getenv(name);
+  return value != nullptr && *value != '\0' ? value : nullptr;
+}
+
+// Where and how to reach berthd: endpoint, token and channel security.
+struct Connection {
+  std::string endpoint;
+  std::string token;
+  std::shared_ptr<grpc::ChannelCredentials> credentials;
+};
+
+absl::StatusOr<Connection> ResolveConnection(const GlobalFlags& flags, const CLI::Option& endpoint_option,
+                                             const CliConfig& config) {
+  Connection connection;
+  if (endpoint_option.count() > 0) {
+    connection.endpoint = flags.endpoint;
+  } else if (const char* env = NonEmptyVariable(kEndpointVariable)) {
+    connection.endpoint = env;
+  } else {
+    connection.endpoint = config.endpoint.value_or(kDefaultEndpoint);
+  }
+  if (const char* token = NonEmptyVariable(kTokenVariable)) connection.token = token;
+  ClientTls tls;
+  std::string setting;
+  if (const char* ca = NonEmptyVariable(kTlsCaVariable)) {
+    tls = {.enabled = true, .ca_path = ca, .cert_path = {}, .key_path = {}};
+    setting = StrCat("$", kTlsCaVariable);
+  } else if (config.tls_ca.has_value()) {
+    tls = {.enabled = true, .ca_path = *config.tls_ca, .cert_path = {}, .key_path = {}};
+    setting = StrCat(config.path, ": tls-ca");
+  }
+  auto credentials = ChannelCredentialsFor(tls, setting);
+  if (!credentials.ok()) return credentials.status();
+  connection.credentials = *std::move(credentials);
+  return connection;
 }
 
 bool ParseTimeout(const std::string& text, std::chrono::milliseconds* timeout) {
@@ -260,7 +294,8 @@ void PrintRpcError(std::string_view command, const std::string& method, const gr
     // berthd itself answers UNAVAILABLE while it shuts down: then the hint would mislead.
     const std::string hint = invoker.NotConnected()
                                  ? StrCat(". Is berthd running? Start one with scripts/run.sh, or point --endpoint, $",
-                                          kEndpointVariable, " or the configuration file at it.")
+                                          kEndpointVariable, " or the configuration file at it. If berthd serves TLS, set $",
+                                          kTlsCaVariable, " (or tls-ca in the configuration file).")
                                  : "";
     PrintError(command, StrCat("cannot reach berthd at ", endpoint, ": ", StatusCodeName(status.error_code()), ": ",
                                status.error_message(), hint));
@@ -274,7 +309,7 @@ void PrintRpcError(std::string_view command, const std::string& method, const gr
   }
 }
 
-int Invoke(const CommandSlots& slots, const std::string& endpoint, OutputFormat format,
+int Invoke(const CommandSlots& slots, const Connection& connection, OutputFormat format,
            std::chrono::milliseconds timeout) {
   const CommandSpec& command = *slots.spec;
   auto built = BuildRequest(command, CollectInput(slots));
@@ -291,8 +326,7 @@ int Invoke(const CommandSlots& slots, const std::string& endpoint, OutputFormat 
 
   std::unique_ptr<google::protobuf::Message> response(
       google::protobuf::MessageFactory::generated_factory()->GetPrototype(command.method->output_type())->New());
-  const char* token = std::getenv(kTokenVariable);
-  Invoker invoker(endpoint, token != nullptr ? token : "");
+  Invoker invoker(connection.endpoint, connection.token, connection.credentials);
   grpc::Status status = invoker.Call(*command.method, *built->request, response.get(), timeout);
   if (!status.ok()) {
     PrintRpcError(command.name, command.method->name(), status, invoker, timeout);
@@ -346,7 +380,7 @@ void AddWait(CLI::App& app, WaitSlots* slots) {
   }
 }
 
-int Wait(const WaitSlots& slots, const std::string& endpoint, const GlobalFlags& flags,
+int Wait(const WaitSlots& slots, const Connection& connection, const GlobalFlags& flags,
          const CLI::Option& global_timeout) {
   WaitRequest request;
   std::string name = "wait";
@@ -372,7 +406,7 @@ int Wait(const WaitSlots& slots, const std::string& endpoint, const GlobalFlags&
     PrintError(name, StrCat("--delay: expected a positive number of seconds, got '", slots.delay, "'"));
     return kExitError;
   }
-  Invoker invoker(endpoint);
+  Invoker invoker(connection.endpoint, connection.token, connection.credentials);
   WaitResult result = RunWaiter(request, invoker, isatty(STDERR_FILENO) == 1);
   switch (result.outcome) {
     case WaitResult::Outcome::kMet:
@@ -448,7 +482,12 @@ int Main(int argc, char** argv) {
     PrintError("", std::string(config.status().message()));
     return kExitError;
   }
-  if (wait.app->parsed()) return Wait(wait, ResolveEndpoint(flags, *endpoint_option, *config), flags, *timeout_option);
+  auto connection = ResolveConnection(flags, *endpoint_option, *config);
+  if (!connection.ok()) {
+    PrintError("", std::string(connection.status().message()));
+    return kExitError;
+  }
+  if (wait.app->parsed()) return Wait(wait, *connection, flags, *timeout_option);
   if (selected == nullptr) {
     std::string word = CommandWord(argc, argv);
     PrintError("", word.empty() ? "a command is required ('berth --help' lists the commands)"
@@ -468,7 +507,7 @@ int Main(int argc, char** argv) {
                StrCat("--timeout: expected a positive number of seconds, got '", flags.timeout, "'"));
     return kExitError;
   }
-  return Invoke(*selected, ResolveEndpoint(flags, *endpoint_option, *config), format, timeout);
+  return Invoke(*selected, *connection, format, timeout);
 }
 
 }  // namespace

@@ -47,8 +47,7 @@ class PollReactor final : public grpc::ServerUnaryReactor {
 template <typename Request>
 absl::Status AdmitCall(auth::Authority* authority, std::string_view action, const grpc::CallbackServerContext* context,
                        const Request& request) {
-  std::unique_ptr<std::string> authorization = AuthorizationMetadata(context);
-  auto who = auth::Identify(*authority, "agent", action, authorization.get());
+  auto who = IdentifyCall(*authority, "agent", action, context);
   if (!who.ok()) return who.status();
   return auth::Admit(*authority, "agent", action, *who, request);
 }

@@ -9,6 +9,7 @@
 #include <nlohmann/json.hpp>
 
 #include "absl/strings/ascii.h"
+#include "absl/strings/str_join.h"
 #include "absl/time/time.h"
 #include "berth/common/logging.h"
 #include "berth/common/strings.h"
@@ -95,7 +96,7 @@ absl::StatusOr<std::shared_ptr<AuthConfig>> AuthConfig::Parse(std::string_view t
     const std::string where = StrCat("principals.", name);
     if (name.empty() || name.size() > 128) return Invalid(where, "a principal's name is 1-128 characters");
     if (!entry.is_object()) return Invalid(where, "must be an object");
-    if (auto st = CheckKeys(entry, where, {"policies", "tokens", "accessKeys"}); !st.ok()) return st;
+    if (auto st = CheckKeys(entry, where, {"policies", "tokens", "accessKeys", "certificates"}); !st.ok()) return st;
     std::vector<const Policy*>& attached = config->principals[name];
     if (entry.contains("policies")) {
       const json& list = entry["policies"];
@@ -145,6 +146,28 @@ absl::StatusOr<std::shared_ptr<AuthConfig>> AuthConfig::Parse(std::string_view t
         if (!config->tokens_by_sha256.emplace(digest, std::move(token)).second) {
           return Invalid(StrCat(field, ".sha256"), "the same token is listed twice");
         }
+      }
+    }
+    if (entry.contains("certificates")) {
+      const json& list = entry["certificates"];
+      if (!list.is_array()) return Invalid(StrCat(where, ".certificates"), "must be an array of certificate names");
+      for (size_t i = 0; i < list.size(); ++i) {
+        const std::string field = StrCat(where, ".certificates[", i, "]");
+        if (!list[i].is_string() || list[i].get<std::string>().empty() || list[i].get<std::string>().size() > 256) {
+          return Invalid(field,
+                         "must be a client certificate's name (a DNS or URI subject alternative name, or the common "
+                         "name), 1-256 characters, '*' and '?' as wildcards");
+        }
+        const std::string pattern = list[i].get<std::string>();
+        if (pattern.find_first_not_of("*?") == std::string::npos) {
+          return Invalid(field, "a pattern of wildcards alone would admit every certificate the CA signed");
+        }
+        for (const auto& [other, owner] : config->certificate_names) {
+          if (other == pattern) {
+            return Invalid(field, StrCat("'", pattern, "' is already the certificate name of principal ", owner));
+          }
+        }
+        config->certificate_names.emplace_back(pattern, name);
       }
     }
     if (entry.contains("accessKeys")) {
@@ -246,12 +269,30 @@ std::shared_ptr<const AuthConfig> Authority::Current() const {
   return config_;
 }
 
-absl::StatusOr<Identity> Authority::Authenticate(const std::string* authorization) const {
+absl::StatusOr<Identity> Authority::Authenticate(const std::string* authorization,
+                                                 const std::vector<std::string>& certificate_names) const {
   if (!enabled()) return Anonymous();
   std::shared_ptr<const AuthConfig> config = Current();
+  if ((authorization == nullptr || authorization->empty()) && !certificate_names.empty()) {
+    // A client certificate the CA signed (the TLS handshake verified it) names the caller; the
+    // first principal with a matching pattern, in the file's order, is the one.
+    for (const auto& [pattern, principal] : config->certificate_names) {
+      for (const std::string& name : certificate_names) {
+        if (WildcardMatch(pattern, name, /*ignore_case=*/false)) {
+          return Identity{.principal = principal,
+                          .unrestricted = false,
+                          .policies = config->principals.at(principal),
+                          .config = config};
+        }
+      }
+    }
+    return absl::UnauthenticatedError(StrCat("the client certificate (", absl::StrJoin(certificate_names, ", "),
+                                             ") is not the certificate of any principal"));
+  }
   if (authorization == nullptr || authorization->empty()) {
     return absl::UnauthenticatedError(
-        "missing credentials: send `authorization: Bearer <token>` (gRPC metadata or HTTP header)");
+        "missing credentials: send `authorization: Bearer <token>` (gRPC metadata or HTTP header), or a client "
+        "certificate of a principal");
   }
   std::string_view token = BearerToken(*authorization);
   if (token.empty()) {

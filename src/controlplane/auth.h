@@ -51,6 +51,8 @@ struct AuthConfig {
   std::map<std::string, std::vector<const Policy*>> principals;
   absl::flat_hash_map<std::string, Token> tokens_by_sha256;  // lower-case hex digest -> token
   std::map<std::string, AccessKey> access_keys;              // access key id -> key
+  // (pattern, principal) in the file's order: client certificate names (mutual TLS).
+  std::vector<std::pair<std::string, std::string>> certificate_names;
   // Attached to the principals of --access-key flags.
   std::optional<Policy> allow_all;
 
@@ -99,10 +101,13 @@ class Authority {
   // True with --audit-log.
   bool auditing() const { return !options_.audit_path.empty(); }
 
-  // The identity an `Authorization` header or `authorization` metadata value names. Without
-  // enabled(), the unrestricted anonymous identity whatever is sent.
+  // The identity an `Authorization` header or `authorization` metadata value names or, without
+  // one, the names of a verified client certificate (its DNS and URI subject alternative names
+  // and common name). A token wins over a certificate. Without enabled(), the unrestricted
+  // anonymous identity whatever is sent.
   // Unauthenticated errors say what is wrong (missing, malformed, unknown, expired, revoked).
-  absl::StatusOr<Identity> Authenticate(const std::string* authorization) const;
+  absl::StatusOr<Identity> Authenticate(const std::string* authorization,
+                                        const std::vector<std::string>& certificate_names = {}) const;
   // The secret of an AWS access key id and the identity it stands for, for SigV4.
   std::optional<std::pair<std::string, Identity>> AccessKey(std::string_view access_key_id) const;
 

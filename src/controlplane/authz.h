@@ -69,8 +69,9 @@ absl::Status Admit(Authority& authority, std::string_view door, std::string_view
 // The identity of an `authorization` value; an error (UnrecognizedClientException, audited) when
 // authentication is on and it names no valid token.
 inline absl::StatusOr<Identity> Identify(Authority& authority, std::string_view door, std::string_view action,
-                                         const std::string* authorization) {
-  auto who = authority.Authenticate(authorization);
+                                         const std::string* authorization,
+                                         const std::vector<std::string>& certificate_names = {}) {
+  auto who = authority.Authenticate(authorization, certificate_names);
   if (!who.ok()) {
     authority.AuditRefused(door, action, std::string(who.status().message()));
     return WithType(who.status(), "UnrecognizedClientException");

@@ -23,8 +23,7 @@ grpc::ServerUnaryReactor* Dispatch(Api* api, Metrics* metrics, auth::Authority* 
     metrics->ObserveRpc(*rpc, status.code(), NowMicros() - start);
     reactor->Finish(ToGrpcStatus(status));
   };
-  std::unique_ptr<std::string> authorization = AuthorizationMetadata(context);
-  auto who = auth::Identify(*authority, "grpc", action_name, authorization.get());
+  auto who = IdentifyCall(*authority, "grpc", action_name, context);
   if (!who.ok()) {
     finish(who.status());
     return reactor;
@@ -50,11 +49,30 @@ GrpcContainerService::GrpcContainerService(Api* api, Metrics* metrics, auth::Aut
 #undef BERTH_GRPC_METRICS_INIT
 }
 
-std::unique_ptr<std::string> AuthorizationMetadata(const grpc::ServerContextBase* context) {
+CallCredentials CredentialsOf(const grpc::ServerContextBase* context, const auth::Authority& authority) {
+  CallCredentials credentials;
   const auto& metadata = context->client_metadata();
-  auto it = metadata.find("authorization");
-  if (it == metadata.end()) return nullptr;
-  return std::make_unique<std::string>(it->second.data(), it->second.size());
+  if (auto it = metadata.find("authorization"); it != metadata.end()) {
+    credentials.authorization = std::make_unique<std::string>(it->second.data(), it->second.size());
+  }
+  // The auth context costs an allocation; only worth it when a certificate can name a principal.
+  if (authority.enabled() && credentials.authorization == nullptr) {
+    std::shared_ptr<const grpc::AuthContext> peer = context->auth_context();
+    if (peer != nullptr && peer->IsPeerAuthenticated()) {
+      for (const char* property : {GRPC_X509_SAN_PROPERTY_NAME, GRPC_X509_CN_PROPERTY_NAME}) {
+        for (const grpc::string_ref& name : peer->FindPropertyValues(property)) {
+          credentials.certificate_names.emplace_back(name.data(), name.size());
+        }
+      }
+    }
+  }
+  return credentials;
+}
+
+absl::StatusOr<auth::Identity> IdentifyCall(auth::Authority& authority, std::string_view door, std::string_view action,
+                                            const grpc::ServerContextBase* context) {
+  CallCredentials credentials = CredentialsOf(context, authority);
+  return auth::Identify(authority, door, action, credentials.authorization.get(), credentials.certificate_names);
 }
 
 grpc::Status ToGrpcStatus(const absl::Status& status) {

@@ -13,8 +13,18 @@ namespace berth::controlplane {
 
 grpc::Status ToGrpcStatus(const absl::Status& status);
 
-// The `authorization` metadata of a call, or null.
-std::unique_ptr<std::string> AuthorizationMetadata(const grpc::ServerContextBase* context);
+// What a call presents to authenticate with.
+struct CallCredentials {
+  std::unique_ptr<std::string> authorization;  // the `authorization` metadata, or null
+  // The DNS and URI subject alternative names and the common name of the client certificate, when
+  // the TLS handshake verified one against --tls-client-ca.
+  std::vector<std::string> certificate_names;
+};
+CallCredentials CredentialsOf(const grpc::ServerContextBase* context, const auth::Authority& authority);
+
+// Identify() of what a call presents.
+absl::StatusOr<auth::Identity> IdentifyCall(auth::Authority& authority, std::string_view door, std::string_view action,
+                                            const grpc::ServerContextBase* context);
 
 class GrpcContainerService final : public v1::ContainerService::CallbackService {
  public:

@@ -6,8 +6,12 @@
 
 namespace berth::controlplane {
 
-HttpServer::HttpServer(Handlers handlers)
-    : handlers_(std::move(handlers)), server_(std::make_unique<httplib::Server>()) {
+HttpServer::HttpServer(Handlers handlers, tls::HttpContext* tls) : handlers_(std::move(handlers)) {
+  if (tls != nullptr) {
+    server_ = std::make_unique<httplib::SSLServer>([tls](SSL_CTX& ctx) { return tls->Setup(ctx); });
+  } else {
+    server_ = std::make_unique<httplib::Server>();
+  }
   // SO_REUSEADDR only: cpp-httplib's default also sets SO_REUSEPORT, which would let a second
   // berthd bind the same port and silently take half the connections.
   server_->set_socket_options([](socket_t sock) {
@@ -46,6 +50,7 @@ HttpServer::HttpServer(Handlers handlers)
 HttpServer::~HttpServer() { Stop(); }
 
 absl::StatusOr<int> HttpServer::Start(const std::string& host, int port) {
+  if (!server_->is_valid()) return absl::InvalidArgumentError("http: the TLS certificate and key cannot be used");
   int bound = port == 0 ? server_->bind_to_any_port(host) : (server_->bind_to_port(host, port) ? port : -1);
   if (bound < 0) return absl::UnavailableError(StrCat("http: cannot listen on ", host, ":", port));
   thread_ = std::thread([this] { server_->listen_after_bind(); });

@@ -2,8 +2,7 @@
 // /healthz and, on `POST /`, the AWS JSON 1.1 door (AwsGateway).
 //
 // Built on cpp-httplib (Debian's libcpp-httplib-dev): a small, well-kept, header-only HTTP/1.1
-// server packaged by Debian, with optional OpenSSL TLS (a later --http-tls-cert needs no new
-// dependency). It serves each connection on a worker of a fixed thread pool, and an AWS request
+// server packaged by Debian, with OpenSSL TLS (--tls-cert; tls.h). It serves each connection on a worker of a fixed thread pool, and an AWS request
 // holds its worker until the Api completes the action (a durable write: milliseconds). berthd's
 // HTTP traffic is operator and CLI traffic, so that model is a fine trade for simplicity; the
 // high-rate agent traffic goes over gRPC's callback API.
@@ -16,6 +15,7 @@
 
 #include "absl/status/statusor.h"
 #include "src/controlplane/aws_gateway.h"
+#include "src/controlplane/tls.h"
 
 namespace httplib {
 class Server;
@@ -33,7 +33,8 @@ class HttpServer {
     std::function<AwsHttpResponse(const AwsHttpRequest&)> aws;
   };
 
-  explicit HttpServer(Handlers handlers);
+  // With `tls` (not owned; outlives the server), every connection is TLS.
+  explicit HttpServer(Handlers handlers, tls::HttpContext* tls = nullptr);
   ~HttpServer();
 
   // Binds `host:port` (port 0 picks a free port) and serves on a background thread. Returns the

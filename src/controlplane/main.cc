@@ -32,6 +32,7 @@
 #include "src/controlplane/metrics.h"
 #include "src/controlplane/pipeline.h"
 #include "src/controlplane/state.h"
+#include "src/controlplane/tls.h"
 
 namespace berth::controlplane {
 namespace {
@@ -49,6 +50,8 @@ struct Flags {
   std::string access_keys_file;
   std::string auth_config;
   std::string audit_log;
+  tls::ServerFiles tls;
+  unsigned tls_refresh_s = 10;
   size_t max_batch = 1024;
   int64_t commit_delay_us = 0;
   int grpc_max_message_bytes = 4 << 20;
@@ -135,6 +138,19 @@ int Run(const Flags& flags) {
     log::Error("{}", std::string(authority.status().message()));
     return 2;
   }
+  if (absl::Status s = tls::Check(flags.tls); !s.ok()) {
+    log::Error("{}", std::string(s.message()));
+    return 2;
+  }
+  std::unique_ptr<tls::HttpContext> http_tls;
+  if (flags.tls.enabled() && !flags.http_listen.empty()) {
+    auto context = tls::HttpContext::Create(flags.tls);
+    if (!context.ok()) {
+      log::Error("{}", std::string(context.status().message()));
+      return 2;
+    }
+    http_tls = *std::move(context);
+  }
   {
     // Listening beyond loopback without authentication would hand the cluster to anyone who can
     // reach the port: refuse to start rather than warn.
@@ -156,6 +172,12 @@ int Run(const Flags& flags) {
           "(docs/security.md) or listen on 127.0.0.1",
           flags.http_listen);
       return 2;
+    }
+    if (!flags.tls.enabled() && ((!grpc_host.empty() && !IsLoopback(grpc_host)) ||
+                                 (!flags.http_listen.empty() && !IsLoopback(http_host)))) {
+      log::Warn(
+          "listening beyond loopback without --tls-cert: tokens and requests cross the network in the clear "
+          "(docs/security.md, Transport)");
     }
   }
 
@@ -234,7 +256,10 @@ int Run(const Flags& flags) {
   grpc::reflection::InitProtoReflectionServerBuilderPlugin();
   grpc::ServerBuilder builder;
   int grpc_port = 0;
-  builder.AddListeningPort(flags.grpc_listen, grpc::InsecureServerCredentials(), &grpc_port);
+  builder.AddListeningPort(flags.grpc_listen,
+                           flags.tls.enabled() ? tls::GrpcServerCredentials(flags.tls, flags.tls_refresh_s)
+                                               : grpc::InsecureServerCredentials(),
+                           &grpc_port);
   // A second process must not share the port (gRPC's default SO_REUSEPORT would allow it).
   builder.AddChannelArgument(GRPC_ARG_ALLOW_REUSEPORT, 0);
   builder.SetMaxReceiveMessageSize(flags.grpc_max_message_bytes);
@@ -254,7 +279,8 @@ int Run(const Flags& flags) {
   AwsGateway aws(&api, &metrics, {.region = flags.region, .authority = authority->get(), .now_seconds = nullptr});
   HttpServer http({.metrics = [&] { return metrics.Serialize(); },
                    .healthy = [&] { return serving.load(); },
-                   .aws = [&aws](const AwsHttpRequest& request) { return aws.Handle(request); }});
+                   .aws = [&aws](const AwsHttpRequest& request) { return aws.Handle(request); }},
+                  http_tls.get());
   if (!flags.http_listen.empty()) {
     auto bound = http.Start(http_host, http_port);
     if (!bound.ok()) {
@@ -262,12 +288,15 @@ int Run(const Flags& flags) {
       return 1;
     }
     http_port = *bound;
-    log::Info("HTTP (/metrics, /healthz, AWS JSON 1.1 on POST /) listening on {}:{}; AWS door authentication {}",
-              http_host, http_port, (*authority)->aws_enabled() ? "on" : "off");
+    log::Info("HTTP{} (/metrics, /healthz, AWS JSON 1.1 on POST /) listening on {}:{}; AWS door authentication {}",
+              http_tls != nullptr ? "S" : "", http_host, http_port, (*authority)->aws_enabled() ? "on" : "off");
   }
-  log::Info("berthd serving gRPC on {}:{} (data dir {}, region {}, account {}; authentication {})", grpc_host,
+  log::Info("berthd serving gRPC on {}:{} (data dir {}, region {}, account {}; authentication {}; TLS {})", grpc_host,
             grpc_port, flags.data_dir, flags.region, flags.account,
-            (*authority)->enabled() ? StrCat("on, ", flags.auth_config) : "off");
+            (*authority)->enabled() ? StrCat("on, ", flags.auth_config) : "off",
+            !flags.tls.enabled()                 ? "off"
+            : flags.tls.client_ca_path.empty() ? "on"
+                                                 : "on, client certificates verified");
 
   if (!flags.ready_file.empty()) {
     // Written atomically (rename) so a reader never sees a partial file.
@@ -290,6 +319,14 @@ int Run(const Flags& flags) {
       log::Info("SIGHUP: reloaded {}", flags.auth_config.empty() ? "(no --auth-config)" : flags.auth_config);
     } else {
       log::Error("SIGHUP: {}; the previous configuration stays in force", std::string(reloaded.message()));
+    }
+    if (http_tls != nullptr) {
+      // gRPC re-reads the same files on its own every --tls-refresh seconds.
+      if (absl::Status reloaded = http_tls->Reload(); reloaded.ok()) {
+        log::Info("SIGHUP: reloaded the HTTP door's certificate {}", flags.tls.cert_path);
+      } else {
+        log::Error("SIGHUP: {}; the HTTP door keeps its previous certificate", std::string(reloaded.message()));
+      }
     }
   }
   log::Info("received {}, draining", sig == SIGTERM ? "SIGTERM" : "SIGINT");
@@ -339,6 +376,16 @@ int main(int argc, char** argv) {
                  "every request of every door must then authenticate (re-read on SIGHUP; docs/security.md)");
   app.add_option("--audit-log", flags.audit_log,
                  "Append a JSON line per mutating request and per refused one (principal, action, resource, decision)");
+  app.add_option("--tls-cert", flags.tls.cert_path,
+                 "PEM certificate chain (leaf first) served on gRPC and HTTP; with --tls-key, both doors speak TLS only");
+  app.add_option("--tls-key", flags.tls.key_path, "PEM private key of --tls-cert");
+  app.add_option("--tls-client-ca", flags.tls.client_ca_path,
+                 "PEM CA bundle: gRPC clients may present a certificate it signed, which names a principal of "
+                 "--auth-config (mutual TLS for agents); a certificate it did not sign fails the handshake");
+  app.add_option("--tls-refresh", flags.tls_refresh_s,
+                 "Seconds between gRPC's re-reads of the TLS files (the HTTP door re-reads them on SIGHUP)")
+      ->check(CLI::Range(1u, 86400u))
+      ->capture_default_str();
   app.add_option("--region", flags.region, "Region in ARNs (lowercase letters, digits and '-')")
       ->check(CLI::Validator(
           [](std::string& v) -> std::string {

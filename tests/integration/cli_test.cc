@@ -27,6 +27,7 @@
 
 #include "tests/testutil/agent_process.h"
 #include "tests/testutil/berthd_process.h"
+#include "tests/testutil/test_certs.h"
 #include "tests/testutil/temp_dir.h"
 
 namespace berth {
@@ -209,6 +210,34 @@ TEST_F(CliTest, SendsTheTokenOfBerthTokenToABerthdThatAuthenticates) {
   CliResult with = cli_.Run(args, std::nullopt, "", {{"BERTH_TOKEN", "cli-test-token-0123456789abcdef"}});
   ASSERT_EQ(with.exit_code, 0) << with;
   EXPECT_EQ(with.OutJson()["cluster"]["clusterName"], "a") << with;
+}
+
+TEST_F(CliTest, SpeaksTlsToABerthdThatServesItWithTheCaOfBerthTlsCaOrTheConfigurationFile) {
+  testutil::TestCa ca(dir_.path(), "ca");
+  ASSERT_TRUE(ca.ok());
+  testutil::KeyPair server = ca.IssueServer("server");
+  testutil::BerthdProcess secure(dir_.Sub("secure"), {"--tls-cert", server.cert, "--tls-key", server.key});
+  ASSERT_TRUE(secure.Start()) << secure.Log();
+  const std::vector<std::string> args = {"--endpoint", secure.grpc_address(), "create-cluster", "--cluster-name", "t"};
+  CliResult plain = cli_.Run(args, std::nullopt, "", {{"BERTH_TLS_CA", std::nullopt}});
+  EXPECT_NE(plain.exit_code, 0) << plain;
+  EXPECT_THAT(plain.err, HasSubstr("If berthd serves TLS, set $BERTH_TLS_CA")) << plain;
+  CliResult by_variable = cli_.Run(args, std::nullopt, "", {{"BERTH_TLS_CA", ca.cert()}});
+  ASSERT_EQ(by_variable.exit_code, 0) << by_variable;
+  EXPECT_EQ(by_variable.OutJson()["cluster"]["clusterName"], "t") << by_variable;
+
+  std::string config = WriteFile("tls.config", "tls-ca = " + ca.cert() + "\n");
+  CliResult by_config = cli_.Run({"--endpoint", secure.grpc_address(), "wait", "services-stable", "--cluster", "t",
+                                  "--services", "none", "--timeout", "5"},
+                                 std::nullopt, "", {{"BERTH_CONFIG", config}, {"BERTH_TLS_CA", std::nullopt}});
+  EXPECT_THAT(by_config.err, ::testing::Not(HasSubstr("cannot reach berthd"))) << by_config;
+  CliResult listed = cli_.Run({"--endpoint", secure.grpc_address(), "list-clusters"}, std::nullopt, "",
+                              {{"BERTH_CONFIG", config}, {"BERTH_TLS_CA", std::nullopt}});
+  ASSERT_EQ(listed.exit_code, 0) << listed;
+
+  CliResult missing = cli_.Run(args, std::nullopt, "", {{"BERTH_TLS_CA", dir_.Sub("absent.pem")}});
+  EXPECT_NE(missing.exit_code, 0) << missing;
+  EXPECT_THAT(missing.err, HasSubstr("$BERTH_TLS_CA: cannot read")) << missing;
 }
 
 TEST_F(CliTest, HelpListsEveryRpcAsACommandAndItsFieldsAsOptions) {

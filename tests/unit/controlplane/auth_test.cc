@@ -47,7 +47,8 @@ std::string Config(bool bob_revoked = false) {
           {"accessKeys", {{{"accessKeyId", "AKIAALICE0000000"}, {"secretAccessKey", "alice-secret-000000"}}}}}},
         {"bob",
          {{"policies", {"dev-only"}},
-          {"tokens", {{{"sha256", TokenSha256Hex(kBobToken)}, {"revoked", bob_revoked}}}}}}}}};
+          {"tokens", {{{"sha256", TokenSha256Hex(kBobToken)}, {"revoked", bob_revoked}}}}}},
+        {"fleet", {{"policies", {"dev-only"}}, {"certificates", {"*.fleet.berth", "spiffe://berth/agent/?"}}}}}}};
   return c.dump(2);
 }
 
@@ -234,6 +235,27 @@ TEST_F(AuthorityTest, WithoutAConfigEveryoneIsAnonymousAndUnrestricted) {
   EXPECT_TRUE(Admit(**keyed, "aws", "DeleteCluster", key->second, del).ok());
 }
 
+TEST_F(AuthorityTest, AVerifiedClientCertificateNamesItsPrincipalUnlessATokenIsSent) {
+  auto authority = Make();
+  for (std::vector<std::string> names : std::vector<std::vector<std::string>>{
+           {"host-1.fleet.berth"}, {"host-1", "spiffe://berth/agent/7"}}) {
+    auto who = authority->Authenticate(nullptr, names);
+    ASSERT_TRUE(who.ok()) << who.status();
+    EXPECT_EQ(who->principal, "fleet");
+  }
+  auto stranger = authority->Authenticate(nullptr, {"host-1.other.berth", "host-1"});
+  ASSERT_FALSE(stranger.ok());
+  EXPECT_EQ(stranger.status().message(),
+            "the client certificate (host-1.other.berth, host-1) is not the certificate of any principal");
+  // A token wins over the certificate the connection carries.
+  const std::string alice = Bearer(kAliceToken);
+  EXPECT_EQ(authority->Authenticate(&alice, {"host-1.fleet.berth"})->principal, "alice");
+  // No token and no certificate.
+  auto nobody = authority->Authenticate(nullptr, {});
+  ASSERT_FALSE(nobody.ok());
+  EXPECT_NE(nobody.status().message().find("or a client certificate of a principal"), std::string::npos);
+}
+
 TEST(AuthConfigTest, ErrorsNameTheField) {
   struct Case {
     std::string json;
@@ -252,6 +274,10 @@ TEST(AuthConfigTest, ErrorsNameTheField) {
        "principals.b.tokens[0].sha256: the same token is listed twice"},
       {R"({"principals":{"a":{"accessKeys":[{"accessKeyId":"short","secretAccessKey":"0123456789abcdef"}]}}})",
        "principals.a.accessKeys[0].accessKeyId: required: 16-128 characters"},
+      {R"({"principals":{"a":{"certificates":"x"}}})", "principals.a.certificates: must be an array"},
+      {R"({"principals":{"a":{"certificates":["*"]}}})", "principals.a.certificates[0]: a pattern of wildcards alone"},
+      {R"({"principals":{"a":{"certificates":["h"]},"b":{"certificates":["h"]}}})",
+       "principals.b.certificates[0]: 'h' is already the certificate name of principal a"},
       {R"({"policies":{"p":{"Statement":{"Effect":"Allow"}}},"principals":{"a":{}}})",
        "policies.p: policy 'p': Statement[0].Action: required"},
   };
