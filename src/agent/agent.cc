@@ -9,6 +9,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "berth/common/files.h"
 #include "berth/common/logging.h"
 #include "berth/common/strings.h"
 
@@ -61,7 +62,8 @@ Agent::Agent(AgentOptions options, Runtime* runtime, const Clock* clock)
   args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, 5000);
   channel_ = grpc::CreateCustomChannel(
       options_.endpoint,
-      options_.channel_credentials != nullptr ? options_.channel_credentials : grpc::InsecureChannelCredentials(), args);
+      options_.channel_credentials != nullptr ? options_.channel_credentials : grpc::InsecureChannelCredentials(),
+      args);
   stub_ = v1::AgentService::NewStub(channel_);
 }
 
@@ -112,22 +114,20 @@ absl::Status Agent::LoadIdentity() {
                                                 "': use another --data-dir, or remove it to join as a new instance"));
   }
   instance_arn_ = doc.value("containerInstanceArn", "");
+  std::lock_guard lock(credential_mu_);
+  instance_credential_ = doc.value("instanceCredential", "");
   return absl::OkStatus();
 }
 
 absl::Status Agent::SaveIdentity() const {
   if (options_.data_dir.empty()) return absl::OkStatus();
-  std::string path = options_.data_dir + "/agent.json";
-  std::string tmp = path + ".tmp";
+  nlohmann::json doc{{"cluster", options_.cluster}, {"containerInstanceArn", instance_arn_}};
   {
-    std::ofstream out(tmp, std::ios::trunc);
-    out << nlohmann::json{{"cluster", options_.cluster}, {"containerInstanceArn", instance_arn_}}.dump() << "\n";
-    if (!out) return absl::InternalError(StrCat("cannot write ", tmp));
+    std::lock_guard lock(credential_mu_);
+    if (!instance_credential_.empty()) doc["instanceCredential"] = instance_credential_;
   }
-  std::error_code ec;
-  std::filesystem::rename(tmp, path, ec);
-  if (ec) return absl::InternalError(StrCat("cannot write ", path, ": ", ec.message()));
-  return absl::OkStatus();
+  // Holds the instance's credential: readable by the agent's user only.
+  return WriteFileDurably(options_.data_dir + "/agent.json", doc.dump() + "\n", 0600);
 }
 
 bool Agent::SleepFor(int64_t micros) {
@@ -147,7 +147,13 @@ bool Agent::Backoff(int attempt) {
 }
 
 void Agent::Authorize(grpc::ClientContext* ctx) const {
-  if (!options_.token.empty()) ctx->AddMetadata("authorization", StrCat("Bearer ", options_.token));
+  std::string credential;
+  {
+    std::lock_guard lock(credential_mu_);
+    credential = instance_credential_;
+  }
+  if (credential.empty()) credential = options_.join_token.empty() ? options_.token : options_.join_token;
+  if (!credential.empty()) ctx->AddMetadata("authorization", StrCat("Bearer ", credential));
 }
 
 absl::Status Agent::Register() {
@@ -160,6 +166,10 @@ absl::Status Agent::Register() {
     absl::Status s = FromGrpc(stub_->RegisterInstance(&ctx, req, &resp));
     if (s.ok()) {
       instance_arn_ = resp.container_instance().container_instance_arn();
+      if (!resp.instance_credential().empty()) {
+        std::lock_guard lock(credential_mu_);
+        instance_credential_ = resp.instance_credential();
+      }
       log::Info("registered as {} in cluster {}", instance_arn_, options_.cluster);
       return SaveIdentity();
     }
@@ -167,6 +177,9 @@ absl::Status Agent::Register() {
       log::Warn("berthd does not know {} any more ({}); registering as a new instance", instance_arn_,
                 std::string(s.message()));
       instance_arn_.clear();
+      // The credential spoke for the forgotten instance only; a new one needs the join token.
+      std::lock_guard lock(credential_mu_);
+      instance_credential_.clear();
       continue;
     }
     // Will not get better by retrying: bad input, or credentials berthd refuses (the operator must

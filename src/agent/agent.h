@@ -32,10 +32,13 @@ namespace berth::agent {
 struct AgentOptions {
   std::string endpoint;  // berthd's gRPC HOST:PORT
   std::string cluster = "default";
-  std::string token;     // API token sent as `authorization: Bearer` when berthd authenticates; empty: none
+  std::string token;  // API token sent as `authorization: Bearer` when berthd authenticates; empty: none
+  // A join token (CreateJoinToken, "bjt-..."): registers this host as a new instance, which then
+  // speaks with the instance credential berthd answered (kept in data_dir/agent.json, mode 0600).
+  std::string join_token;
   // TLS (and a client certificate) for the channel to berthd; null: plaintext.
   std::shared_ptr<grpc::ChannelCredentials> channel_credentials;
-  std::string data_dir;  // empty: identity and task state in memory only (sim fleets)
+  std::string data_dir;                           // empty: identity and task state in memory only (sim fleets)
   std::map<std::string, std::string> attributes;  // custom attributes (name -> value)
   int64_t cpu_units = 0;                          // 0: cores x 1024
   int64_t memory_mib = 0;                         // 0: the host's memory
@@ -83,7 +86,8 @@ class Agent {
 
  private:
   absl::Status Register();
-  // Adds the API token to a call (AgentOptions::token).
+  // Adds the agent's credential to a call: the instance credential once it has one, else the
+  // join token for a registration as a new instance, else the API token (AgentOptions::token).
   void Authorize(grpc::ClientContext* ctx) const;
   void PollLoop();
   void ReportLoop();
@@ -103,6 +107,8 @@ class Agent {
   std::unique_ptr<v1::AgentService::Stub> stub_;
   std::unique_ptr<TaskEngine> engine_;
   std::string instance_arn_;
+  mutable std::mutex credential_mu_;
+  std::string instance_credential_;  // "bic-...": berthd's answer to a registration with a join token
 
   std::mutex mu_;
   std::condition_variable cv_;

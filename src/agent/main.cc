@@ -26,6 +26,7 @@ struct Flags {
   AgentOptions agent;
   std::string runtime = "docker";
   std::string token_file;
+  std::string join_token_file;
   ClientTls tls;
   std::vector<std::string> attributes;
   std::string reserved_ports = "22,2375,2376,51678,51679";
@@ -88,19 +89,30 @@ int Run(Flags flags) {
     }
     flags.agent.attributes[name] = eq == std::string::npos ? "" : a.substr(eq + 1);
   }
-  if (!flags.token_file.empty()) {
-    std::ifstream in(flags.token_file);
-    std::string token;
-    if (!in || !std::getline(in, token)) {
-      log::Error("--token-file: cannot read a token from '{}'", flags.token_file);
+  // The first line of a --token-file or --join-token-file, trailing spaces dropped.
+  auto read_secret = [](const char* flag, const std::string& path, std::string* out) {
+    std::ifstream in(path);
+    std::string secret;
+    if (!in || !std::getline(in, secret)) {
+      log::Error("{}: cannot read a token from '{}'", flag, path);
+      return false;
+    }
+    while (!secret.empty() && (secret.back() == '\r' || secret.back() == ' ')) secret.pop_back();
+    if (secret.empty()) {
+      log::Error("{}: '{}' is empty", flag, path);
+      return false;
+    }
+    *out = std::move(secret);
+    return true;
+  };
+  if (!flags.token_file.empty() && !read_secret("--token-file", flags.token_file, &flags.agent.token)) return 2;
+  if (!flags.join_token_file.empty()) {
+    if (!read_secret("--join-token-file", flags.join_token_file, &flags.agent.join_token)) return 2;
+    if (flags.agent.join_token.rfind("bjt-", 0) != 0) {
+      log::Error("--join-token-file: '{}' does not hold a join token (bjt-...; `berth create-join-token` makes one)",
+                 flags.join_token_file);
       return 2;
     }
-    while (!token.empty() && (token.back() == '\r' || token.back() == ' ')) token.pop_back();
-    if (token.empty()) {
-      log::Error("--token-file: '{}' is empty", flags.token_file);
-      return 2;
-    }
-    flags.agent.token = std::move(token);
   }
   if (flags.tls.enabled || !flags.tls.ca_path.empty() || !flags.tls.cert_path.empty()) {
     flags.tls.enabled = true;
@@ -179,6 +191,9 @@ int main(int argc, char** argv) {
   app.add_option("--cluster", a.cluster, "Cluster to join")->capture_default_str();
   app.add_option("--token-file", flags.token_file,
                  "File holding the API token sent to berthd when it authenticates (docs/security.md)");
+  app.add_option("--join-token-file", flags.join_token_file,
+                 "File holding a join token (berth create-join-token): registers this host as a new instance, "
+                 "which then uses the credential berthd answers, kept in --data-dir (docs/security.md)");
   app.add_flag("--tls", flags.tls.enabled, "Speak TLS to berthd, verifying its certificate against the system's CAs");
   app.add_option("--tls-ca", flags.tls.ca_path, "PEM CA bundle that signed berthd's certificate (implies --tls)");
   app.add_option("--tls-cert", flags.tls.cert_path,

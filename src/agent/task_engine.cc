@@ -8,6 +8,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "berth/common/files.h"
 #include "berth/common/logging.h"
 #include "berth/common/strings.h"
 
@@ -767,23 +768,9 @@ void TaskEngine::Persist() {
   }
   nlohmann::json doc = {{"version", 1}, {"tasks", std::move(tasks)}};
   // Written to a temporary file, synced, then renamed over the old one: a crash leaves either.
-  std::string tmp = options_.state_path + ".tmp";
-  {
-    std::ofstream out(tmp, std::ios::trunc);
-    out << doc.dump();
-    out.flush();
-    if (!out) {
-      log::Error("cannot write agent state {}", tmp);
-      return;
-    }
+  if (absl::Status s = WriteFileDurably(options_.state_path, doc.dump()); !s.ok()) {
+    log::Error("cannot write agent state: {}", std::string(s.message()));
   }
-  if (FILE* f = std::fopen(tmp.c_str(), "r")) {
-    fsync(fileno(f));
-    std::fclose(f);
-  }
-  std::error_code ec;
-  std::filesystem::rename(tmp, options_.state_path, ec);
-  if (ec) log::Error("cannot replace agent state {}: {}", options_.state_path, ec.message());
 }
 
 absl::Status TaskEngine::LoadState() {

@@ -3,6 +3,7 @@
 #include <atomic>
 #include <chrono>
 
+#include "berth/common/strings.h"
 #include "src/controlplane/authz.h"
 #include "src/controlplane/grpc_service.h"
 
@@ -43,13 +44,63 @@ class PollReactor final : public grpc::ServerUnaryReactor {
   std::atomic<uint64_t> waiter_{0};
 };
 
-// Authenticates and authorizes an agent call before the Api sees it.
+// The container instance a request acts as: (cluster field, instance field).
+std::pair<const std::string&, const std::string&> InstanceFields(const v1::RegisterContainerInstanceRequest& r) {
+  return {r.cluster(), r.container_instance_arn()};
+}
 template <typename Request>
-absl::Status AdmitCall(auth::Authority* authority, std::string_view action, const grpc::CallbackServerContext* context,
-                       const Request& request) {
-  auto who = IdentifyCall(*authority, "agent", action, context);
-  if (!who.ok()) return who.status();
-  return auth::Admit(*authority, "agent", action, *who, request);
+std::pair<const std::string&, const std::string&> InstanceFields(const Request& r) {
+  return {r.cluster(), r.container_instance()};
+}
+
+// Authenticates and authorizes an agent call before the Api sees it, and returns the agent
+// credential it presented (docs/security.md, "Agents: join tokens"):
+// - a join token registers a new instance and nothing else (the Api checks the token itself);
+// - an instance credential acts as its own instance only, on every agent action;
+// - anything else goes through --auth-config's principals and policies, and then, with
+//   authentication on, may not act for an instance that registered with a join token.
+template <typename Request>
+absl::StatusOr<AgentCredential> AdmitCall(Api* api, auth::Authority* authority, std::string_view action,
+                                          const grpc::CallbackServerContext* context, const Request& request) {
+  CallCredentials presented = CredentialsOf(context, *authority);
+  AgentCredential credential = ParseAgentCredential(presented.authorization.get());
+  const auto [cluster, instance] = InstanceFields(request);
+  using Kind = AgentCredential::Kind;
+  if (credential.kind == Kind::kNone) {
+    auto who = auth::Identify(*authority, "agent", action, presented.authorization.get(), presented.certificate_names);
+    if (!who.ok()) return who.status();
+    RETURN_IF_ERROR(auth::Admit(*authority, "agent", action, *who, request));
+    RETURN_IF_ERROR(api->AdmitInstanceCaller(cluster, instance, credential, authority->enabled()));
+    return credential;
+  }
+  absl::Status admitted;
+  std::string principal;
+  if (credential.kind == Kind::kJoinToken) {
+    principal = StrCat("join-token/", credential.id);
+    if (action != "RegisterInstance") {
+      admitted = WithType(absl::PermissionDeniedError("a join token only registers new container instances; poll and "
+                                                      "report with the instance credential registration answered"),
+                          "AccessDeniedException");
+    } else {
+      admitted = api->CheckJoinToken(cluster, credential);
+    }
+  } else {
+    principal = StrCat("instance/", credential.id);
+    admitted = api->AdmitInstanceCaller(cluster, instance, credential, authority->enabled());
+  }
+  if (!admitted.ok()) {
+    authority->AuditRefused("agent", action, std::string(admitted.message()), principal,
+                            absl::IsPermissionDenied(admitted) ? "Deny" : "Unauthenticated");
+    return admitted;
+  }
+  // Authorized by the credential itself; the audit log still names who acted.
+  auth::Identity who{.principal = principal,
+                     .unrestricted = true,
+                     .policies = {},
+                     .config = nullptr,
+                     .allowed_by = credential.kind == Kind::kJoinToken ? "join token" : "instance credential"};
+  RETURN_IF_ERROR(auth::Admit(*authority, "agent", action, who, request));
+  return credential;
 }
 
 }  // namespace
@@ -67,24 +118,26 @@ grpc::ServerUnaryReactor* GrpcAgentService::RegisterInstance(grpc::CallbackServe
                                                              v1::RegisterContainerInstanceResponse* response) {
   grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
   const int64_t start = NowMicros();
-  if (absl::Status st = AdmitCall(authority_, "RegisterInstance", context, *request); !st.ok()) {
-    metrics_->ObserveRpc(*register_metrics_, st.code(), NowMicros() - start);
-    reactor->Finish(ToGrpcStatus(st));
+  auto credential = AdmitCall(api_, authority_, "RegisterInstance", context, *request);
+  if (!credential.ok()) {
+    metrics_->ObserveRpc(*register_metrics_, credential.status().code(), NowMicros() - start);
+    reactor->Finish(ToGrpcStatus(credential.status()));
     return reactor;
   }
-  api_->RegisterInstance(*request, response, api_->AnswerWhenDurable([this, reactor, start](absl::Status status) {
-    metrics_->ObserveRpc(*register_metrics_, status.code(), NowMicros() - start);
-    reactor->Finish(ToGrpcStatus(status));
-  }));
+  api_->RegisterInstance(*request, response, *credential,
+                         api_->AnswerWhenDurable([this, reactor, start](absl::Status status) {
+                           metrics_->ObserveRpc(*register_metrics_, status.code(), NowMicros() - start);
+                           reactor->Finish(ToGrpcStatus(status));
+                         }));
   return reactor;
 }
 
 grpc::ServerUnaryReactor* GrpcAgentService::Poll(grpc::CallbackServerContext* context, const v1::PollRequest* request,
                                                  v1::PollResponse* response) {
-  if (absl::Status st = AdmitCall(authority_, "Poll", context, *request); !st.ok()) {
-    metrics_->ObserveRpc(*poll_metrics_, st.code(), 0);
+  if (auto admitted = AdmitCall(api_, authority_, "Poll", context, *request); !admitted.ok()) {
+    metrics_->ObserveRpc(*poll_metrics_, admitted.status().code(), 0);
     grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
-    reactor->Finish(ToGrpcStatus(st));
+    reactor->Finish(ToGrpcStatus(admitted.status()));
     return reactor;
   }
   auto* reactor = new PollReactor(api_, metrics_, poll_metrics_);
@@ -97,9 +150,9 @@ grpc::ServerUnaryReactor* GrpcAgentService::ReportStateChanges(grpc::CallbackSer
                                                                v1::ReportStateChangesResponse* response) {
   grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
   const int64_t start = NowMicros();
-  if (absl::Status st = AdmitCall(authority_, "ReportStateChanges", context, *request); !st.ok()) {
-    metrics_->ObserveRpc(*report_metrics_, st.code(), NowMicros() - start);
-    reactor->Finish(ToGrpcStatus(st));
+  if (auto admitted = AdmitCall(api_, authority_, "ReportStateChanges", context, *request); !admitted.ok()) {
+    metrics_->ObserveRpc(*report_metrics_, admitted.status().code(), NowMicros() - start);
+    reactor->Finish(ToGrpcStatus(admitted.status()));
     return reactor;
   }
   api_->ReportStateChanges(*request, response, api_->AnswerWhenDurable([this, reactor, start](absl::Status status) {

@@ -16,6 +16,7 @@
 
 #include <deque>
 #include <functional>
+#include <optional>
 #include <random>
 #include <string>
 #include <thread>
@@ -71,7 +72,27 @@ namespace berth::controlplane {
   X(TagResource)                   \
   X(UntagResource)                 \
   X(ListTagsForResource)           \
-  X(ExplainPlacement)
+  X(ExplainPlacement)              \
+  X(CreateJoinToken)               \
+  X(ListJoinTokens)                \
+  X(DeleteJoinToken)               \
+  X(UpdateClusterSettings)
+
+// A credential berthd issued itself, presented on the agent protocol as `authorization: Bearer`:
+// a join token ("bjt-<id>.<secret>") or an instance credential ("bic-<instance id>.<secret>").
+struct AgentCredential {
+  enum class Kind { kNone, kJoinToken, kInstance };
+  Kind kind = Kind::kNone;
+  std::string id;             // the join token's id, or the instance's id
+  std::string secret_sha256;  // of the secret part, lower-case hex
+};
+// The agent credential an `authorization` value carries; kNone for anything else.
+AgentCredential ParseAgentCredential(const std::string* authorization);
+
+// Whether `cluster`'s runtime restrictions (the Berth cluster settings berth:privilegedContainers
+// and berth:hostNetworking, docs/security.md) let tasks of `td` run in it; InvalidParameter naming
+// the container and the setting otherwise.
+absl::Status CheckRuntimeRestrictions(const v1::Cluster& cluster, const v1::TaskDefinition& td);
 
 // placementConstraints and placementStrategy of a request (RunTask, CreateService,
 // UpdateService), checked and parsed; errors name the field.
@@ -161,9 +182,20 @@ class Api {
 
   // --- The agent protocol (agent.proto); see api_agent.cc. ---
 
-  // Registers or re-registers the agent's host (RegisterContainerInstance).
+  // Registers or re-registers the agent's host (RegisterContainerInstance). With a join token,
+  // registers a new instance only, uses the token once and answers the instance's credential.
   void RegisterInstance(const v1::RegisterContainerInstanceRequest& request,
-                        v1::RegisterContainerInstanceResponse* response, Done done);
+                        v1::RegisterContainerInstanceResponse* response, const AgentCredential& credential, Done done);
+  // May the caller presenting `credential` act as the container instance named by a request's
+  // cluster and containerInstance fields (Poll, ReportStateChanges, re-registration)? An instance
+  // credential only as its own instance; with `enforce_binding` (authentication on), an instance
+  // that registered with a join token only through its credential. A name that does not parse or
+  // an instance that does not exist is left to the handler, except for an instance credential.
+  absl::Status AdmitInstanceCaller(const std::string& cluster_field, const std::string& instance_field,
+                                   const AgentCredential& credential, bool enforce_binding) const;
+  // Whether the join token `credential` could register an instance in the cluster a request names
+  // now (RegisterInstance checks again when it commits); UNAUTHENTICATED saying why not.
+  absl::Status CheckJoinToken(const std::string& cluster_field, const AgentCredential& credential) const;
   // Answers at once when the desired state differs from request.known_version, otherwise parks the
   // poll until it changes or the wait ends. Returns the waiter id to pass to CancelPoll when the
   // poll was parked, else 0.
@@ -237,7 +269,8 @@ class Api {
 
   // A service's task definition (family, revision 0 = latest ACTIVE), checked: it exists, is
   // ACTIVE and is compatible with the launch type. State lock held.
-  absl::StatusOr<const v1::TaskDefinitionRecord*> ServiceTaskDefinition(const std::string& family, uint32_t revision,
+  absl::StatusOr<const v1::TaskDefinitionRecord*> ServiceTaskDefinition(const ClusterEntry& cluster,
+                                                                        const std::string& family, uint32_t revision,
                                                                         const std::string& launch_type);
   // The service scheduler (proposal side): reconciles one service and carries out the plan.
   // Returns whether the service record changed; the caller persists it (PutService) once.
@@ -306,6 +339,19 @@ class Api {
   absl::StatusOr<Tagged> FindTagged(const std::string& arn);
 
   std::string ClusterFromRequest(bool has, const std::string& value, absl::Status* error) const;
+  // RegisterContainerInstance, and with `join` (a join token's id and digest, and the digest of
+  // the credential to issue) the agent's first registration with a join token.
+  struct JoinUse {
+    std::string token_id;
+    std::string token_sha256;
+    std::string credential_sha256;
+  };
+  void Register(const v1::RegisterContainerInstanceRequest& request, v1::RegisterContainerInstanceResponse* response,
+                std::optional<JoinUse> join, Done done);
+  // The join token `id` of `cluster` if its secret's digest matches and it is neither expired nor
+  // used up; else UNAUTHENTICATED saying which.
+  absl::StatusOr<v1::JoinTokenRecord*> UsableJoinToken(ClusterEntry& cluster, const std::string& id,
+                                                       const std::string& secret_sha256);
 
   // Task or container-instance ids from a list of ids or ARNs of `cluster`: 1 to `max` of them;
   // errors name `field[i]`.

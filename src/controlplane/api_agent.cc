@@ -125,13 +125,6 @@ void Api::SetAgentConnected(Txn& txn, ClusterEntry& cluster, InstanceEntry& inst
             connected ? "connected again" : "disconnected (no poll or report within the disconnect timeout)");
 }
 
-void Api::RegisterInstance(const v1::RegisterContainerInstanceRequest& request,
-                           v1::RegisterContainerInstanceResponse* response, Done done) {
-  absl::Status error;
-  std::string cluster = ClusterFromRequest(request.has_cluster(), request.cluster(), &error);
-  RegisterContainerInstance(request, response, std::move(done));
-}
-
 void Api::RenderDesired(const ClusterEntry& cluster, const InstanceEntry& instance, uint64_t known, bool accepts_deltas,
                         v1::PollResponse* out) const {
   out->set_version(instance.desired_version);

@@ -1,4 +1,5 @@
-// Cluster actions: CreateCluster, DeleteCluster, DescribeClusters, ListClusters.
+// Cluster actions: CreateCluster, DeleteCluster, UpdateClusterSettings, DescribeClusters, ListClusters;
+// the runtime restrictions a cluster's settings impose.
 #include "berth/common/strings.h"
 #include "berth/store/keys.h"
 #include "src/controlplane/api.h"
@@ -8,17 +9,41 @@
 namespace berth::controlplane {
 namespace {
 
+// Berth's runtime restrictions are cluster settings beside ECS's containerInsights.
+constexpr std::string_view kPrivilegedSetting = "berth:privilegedContainers";
+constexpr std::string_view kHostNetworkingSetting = "berth:hostNetworking";
+
 absl::Status ValidateClusterSettings(const google::protobuf::RepeatedPtrField<v1::ClusterSetting>& settings) {
   for (int i = 0; i < settings.size(); ++i) {
     const auto& s = settings[i];
-    if (s.name() != "containerInsights") {
-      return InvalidParameter("settings[", i, "].name: must be 'containerInsights' (got '", s.name(), "')");
+    for (int j = 0; j < i; ++j) {
+      if (settings[j].name() == s.name()) {
+        return InvalidParameter("settings[", i, "].name: '", s.name(), "' is given twice (also settings[", j, "])");
+      }
     }
-    if (s.value() != "enabled" && s.value() != "disabled" && s.value() != "enhanced") {
-      return InvalidParameter("settings[", i, "].value: must be enabled, disabled or enhanced (got '", s.value(), "')");
+    if (s.name() == "containerInsights") {
+      if (s.value() != "enabled" && s.value() != "disabled" && s.value() != "enhanced") {
+        return InvalidParameter("settings[", i, "].value: must be enabled, disabled or enhanced (got '", s.value(),
+                                "')");
+      }
+    } else if (s.name() == kPrivilegedSetting || s.name() == kHostNetworkingSetting) {
+      if (s.value() != "allowed" && s.value() != "forbidden") {
+        return InvalidParameter("settings[", i, "].value: ", s.name(), " must be allowed or forbidden (got '",
+                                s.value(), "')");
+      }
+    } else {
+      return InvalidParameter("settings[", i, "].name: must be containerInsights, ", kPrivilegedSetting, " or ",
+                              kHostNetworkingSetting, " (got '", s.name(), "')");
     }
   }
   return absl::OkStatus();
+}
+
+bool Forbidden(const v1::Cluster& cluster, std::string_view setting) {
+  for (const auto& s : cluster.settings()) {
+    if (s.name() == setting) return s.value() == "forbidden";
+  }
+  return false;
 }
 
 bool Includes(const google::protobuf::RepeatedPtrField<std::string>& include, std::string_view what) {
@@ -29,6 +54,25 @@ bool Includes(const google::protobuf::RepeatedPtrField<std::string>& include, st
 }
 
 }  // namespace
+
+absl::Status CheckRuntimeRestrictions(const v1::Cluster& cluster, const v1::TaskDefinition& td) {
+  if (cluster.settings().empty()) return absl::OkStatus();
+  if (td.network_mode() == "host" && Forbidden(cluster, kHostNetworkingSetting)) {
+    return InvalidParameter("taskDefinition: ", td.family(), ":", td.revision(),
+                            " uses networkMode host, which cluster '", cluster.cluster_name(), "' forbids (setting ",
+                            kHostNetworkingSetting, ")");
+  }
+  if (Forbidden(cluster, kPrivilegedSetting)) {
+    for (const auto& c : td.container_definitions()) {
+      if (c.privileged()) {
+        return InvalidParameter("taskDefinition: ", td.family(), ":", td.revision(), " container '", c.name(),
+                                "' is privileged, which cluster '", cluster.cluster_name(), "' forbids (setting ",
+                                kPrivilegedSetting, ")");
+      }
+    }
+  }
+  return absl::OkStatus();
+}
 
 void Api::CreateCluster(const v1::CreateClusterRequest& request, v1::CreateClusterResponse* response, Done done) {
   std::string name = request.has_cluster_name() ? request.cluster_name() : "default";
@@ -105,6 +149,38 @@ void Api::DeleteCluster(const v1::DeleteClusterRequest& request, v1::DeleteClust
                           "ClusterContainsTasksException");
         }
         c->record.mutable_cluster()->set_status("INACTIVE");
+        PutCluster(txn, *c);
+        RenderCluster(*c, true, response->mutable_cluster());
+        return absl::OkStatus();
+      },
+      std::move(done));
+}
+
+void Api::UpdateClusterSettings(const v1::UpdateClusterSettingsRequest& request,
+                                v1::UpdateClusterSettingsResponse* response, Done done) {
+  if (!request.has_cluster() || request.cluster().empty()) {
+    return done(InvalidParameter("cluster: required: name the cluster whose settings to change"));
+  }
+  absl::Status error;
+  std::string name = ClusterFromRequest(true, request.cluster(), &error);
+  if (!error.ok()) return done(error);
+  if (request.settings().empty()) return done(InvalidParameter("settings: required: at least one setting"));
+  if (absl::Status s = ValidateClusterSettings(request.settings()); !s.ok()) return done(s);
+  Submit(
+      [this, &request, response, name](Txn& txn) -> absl::Status {
+        ASSIGN_OR_RETURN(ClusterEntry * c, ActiveCluster(name));
+        // As in ECS, the settings named are set and the others kept. A restriction applies to
+        // launches from now on; running tasks are not stopped.
+        auto* settings = c->record.mutable_cluster()->mutable_settings();
+        for (const auto& given : request.settings()) {
+          bool replaced = false;
+          for (auto& existing : *settings) {
+            if (existing.name() != given.name()) continue;
+            existing.set_value(given.value());
+            replaced = true;
+          }
+          if (!replaced) *settings->Add() = given;
+        }
         PutCluster(txn, *c);
         RenderCluster(*c, true, response->mutable_cluster());
         return absl::OkStatus();

@@ -115,6 +115,11 @@ bool IsCustomAttribute(const std::string& name) { return name.rfind("ecs.", 0) !
 
 void Api::RegisterContainerInstance(const v1::RegisterContainerInstanceRequest& request,
                                     v1::RegisterContainerInstanceResponse* response, Done done) {
+  Register(request, response, std::nullopt, std::move(done));
+}
+
+void Api::Register(const v1::RegisterContainerInstanceRequest& request, v1::RegisterContainerInstanceResponse* response,
+                   std::optional<JoinUse> join, Done done) {
   absl::Status error;
   std::string cluster = ClusterFromRequest(request.has_cluster(), request.cluster(), &error);
   if (!error.ok()) return done(error);
@@ -135,9 +140,18 @@ void Api::RegisterContainerInstance(const v1::RegisterContainerInstanceRequest& 
       !nlohmann::json::accept(request.instance_identity_document())) {
     return done(InvalidParameter("instanceIdentityDocument: must be a JSON document"));
   }
+  if (join.has_value() && !existing_id.empty()) {
+    return done(WithType(absl::PermissionDeniedError("containerInstanceArn: a join token registers new container "
+                                                     "instances only; re-register with the instance's credential"),
+                         "AccessDeniedException"));
+  }
   Submit(
-      [this, &request, response, cluster, existing_id](Txn& txn) -> absl::Status {
+      [this, &request, response, cluster, existing_id, join = std::move(join)](Txn& txn) -> absl::Status {
         ASSIGN_OR_RETURN(ClusterEntry * c, ActiveCluster(cluster));
+        v1::JoinTokenRecord* token = nullptr;
+        if (join.has_value()) {
+          ASSIGN_OR_RETURN(token, UsableJoinToken(*c, join->token_id, join->token_sha256));
+        }
         InstanceEntry* inst = nullptr;
         if (!existing_id.empty()) {
           auto it = c->instances.find(existing_id);
@@ -176,6 +190,7 @@ void Api::RegisterContainerInstance(const v1::RegisterContainerInstanceRequest& 
           v1::ContainerInstanceRecord rec;
           rec.set_cluster(cluster);
           rec.set_id(NewId());
+          if (join.has_value()) rec.set_credential_sha256(join->credential_sha256);
           *rec.mutable_instance() = std::move(ci);
           inst = &state_->AddInstance(*c, std::move(rec));
         } else {
@@ -195,6 +210,10 @@ void Api::RegisterContainerInstance(const v1::RegisterContainerInstanceRequest& 
         PutInstance(txn, *inst);
         TouchInstance(txn, *inst);
         RenderInstance(*c, *inst, true, response->mutable_container_instance());
+        if (token != nullptr) {
+          token->mutable_token()->set_registrations_count(token->token().registrations_count() + 1);
+          PutCluster(txn, *c);
+        }
         return absl::OkStatus();
       },
       [this, cluster, response, done = std::move(done)](absl::Status s) {

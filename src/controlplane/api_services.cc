@@ -150,7 +150,8 @@ absl::Status Api::ServiceRef(bool has_cluster, const std::string& cluster_in, bo
   return absl::OkStatus();
 }
 
-absl::StatusOr<const v1::TaskDefinitionRecord*> Api::ServiceTaskDefinition(const std::string& family, uint32_t revision,
+absl::StatusOr<const v1::TaskDefinitionRecord*> Api::ServiceTaskDefinition(const ClusterEntry& cluster,
+                                                                           const std::string& family, uint32_t revision,
                                                                            const std::string& launch_type) {
   const v1::TaskDefinitionRecord* td =
       revision == 0 ? state_->LatestActive(family) : state_->FindTaskDefinition(family, revision);
@@ -169,6 +170,7 @@ absl::StatusOr<const v1::TaskDefinitionRecord*> Api::ServiceTaskDefinition(const
     return InvalidParameter("taskDefinition: ", family, ":", td->task_definition().revision(),
                             " is not compatible with launch type ", launch_type);
   }
+  RETURN_IF_ERROR(CheckRuntimeRestrictions(cluster.record.cluster(), td->task_definition()));
   return td;
 }
 
@@ -316,7 +318,7 @@ void Api::CreateService(const v1::CreateServiceRequest& request, v1::CreateServi
               "LimitExceededException");
         }
         ASSIGN_OR_RETURN(const v1::TaskDefinitionRecord* td,
-                         ServiceTaskDefinition(ref.family, ref.revision, rec->service().launch_type()));
+                         ServiceTaskDefinition(*c, ref.family, ref.revision, rec->service().launch_type()));
         RETURN_IF_ERROR(
             CheckConstraintCount(rec->service().placement_constraints_size(), td->task_definition(), options_.limits));
         const double now = clock_->NowSeconds();
@@ -382,7 +384,7 @@ void Api::UpdateService(const v1::UpdateServiceRequest& request, v1::UpdateServi
         // Validate everything against state before changing anything.
         const v1::TaskDefinitionRecord* td = nullptr;
         if (ref) {
-          ASSIGN_OR_RETURN(td, ServiceTaskDefinition(ref->family, ref->revision, current.launch_type()));
+          ASSIGN_OR_RETURN(td, ServiceTaskDefinition(*c, ref->family, ref->revision, current.launch_type()));
         }
         {
           const v1::TaskDefinitionRecord* effective =

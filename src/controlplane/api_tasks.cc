@@ -158,6 +158,7 @@ absl::StatusOr<Api::ResolvedLaunch> Api::ResolveLaunch(const Launch& launch) {
     return InvalidParameter("taskDefinition: ", td.family(), ":", td.revision(), " is not compatible with launch type ",
                             launch.launch_type);
   }
+  RETURN_IF_ERROR(CheckRuntimeRestrictions(r.cluster->record.cluster(), td));
   r.definition = rec;
   ASSIGN_OR_RETURN(r.demand, DemandWithOverrides(td, rec->demand(), launch.overrides));
   placement::PlacementRequest& preq = r.request;

@@ -299,7 +299,13 @@ absl::StatusOr<Identity> Authority::Authenticate(const std::string* authorizatio
     return absl::UnauthenticatedError("malformed authorization: expected `Bearer <token>`");
   }
   auto it = config->tokens_by_sha256.find(TokenSha256Hex(token));
-  if (it == config->tokens_by_sha256.end()) return absl::UnauthenticatedError("the token is not valid");
+  if (it == config->tokens_by_sha256.end()) {
+    if (token.substr(0, 4) == "bjt-" || token.substr(0, 4) == "bic-") {
+      return absl::UnauthenticatedError(
+          "join tokens and instance credentials are valid only on the agent protocol (berth-agent)");
+    }
+    return absl::UnauthenticatedError("the token is not valid");
+  }
   const AuthConfig::Token& t = it->second;
   if (t.revoked) return absl::UnauthenticatedError("the token has been revoked");
   if (t.expires != 0 && options_.now_seconds() >= t.expires) {
@@ -328,7 +334,7 @@ absl::Status Authority::Authorize(const Identity& who, std::string_view door, st
   if (who.unrestricted) {
     if (mutating) {
       Audit(door, who.principal, iam_action, requests.empty() ? "*" : requests.front().resource, "Allow",
-            "authentication off");
+            who.allowed_by);
     }
     return absl::OkStatus();
   }
@@ -355,8 +361,9 @@ bool Authority::Visible(const Identity& who, std::string_view action, std::strin
   return Evaluate(who.policies, r) == Decision::kAllow;
 }
 
-void Authority::AuditRefused(std::string_view door, std::string_view action, std::string_view reason) {
-  Audit(door, "", StrCat("ecs:", action), "", "Unauthenticated", reason);
+void Authority::AuditRefused(std::string_view door, std::string_view action, std::string_view reason,
+                             std::string_view principal, std::string_view decision) {
+  Audit(door, principal, IamAction(action), "", decision, reason);
 }
 
 void Authority::Audit(std::string_view door, std::string_view principal, std::string_view action,

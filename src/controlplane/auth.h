@@ -66,6 +66,8 @@ struct Identity {
   bool unrestricted = false;  // authentication is off: everything is allowed
   std::vector<const Policy*> policies;
   std::shared_ptr<const AuthConfig> config;  // keeps `policies` alive
+  // Why an unrestricted identity is allowed everything, for the audit log.
+  std::string allowed_by = "authentication off";
 };
 
 // The identity of every caller when authentication is off.
@@ -115,8 +117,10 @@ class Authority {
   // denied. Audited: every mutating action, and every denial.
   absl::Status Authorize(const Identity& who, std::string_view door, std::string_view action,
                          const std::vector<AccessRequest>& requests);
-  // Records a request refused before it had an identity (bad token, bad signature).
-  void AuditRefused(std::string_view door, std::string_view action, std::string_view reason);
+  // Records a request refused before policies were evaluated: without an identity (bad token, bad
+  // signature), or by an agent credential (`principal` "instance/<id>", decision "Deny").
+  void AuditRefused(std::string_view door, std::string_view action, std::string_view reason,
+                    std::string_view principal = "", std::string_view decision = "Unauthenticated");
 
   // May `who` see `resource` (an ARN) through `action`? For filtering List results; not audited.
   bool Visible(const Identity& who, std::string_view action, std::string_view resource,
@@ -135,6 +139,9 @@ class Authority {
   absl::Mutex audit_mu_;
   std::ofstream audit_ ABSL_GUARDED_BY(audit_mu_);
 };
+
+// The IAM action of a door's action name ("ReportStateChanges" -> "ecs:SubmitTaskStateChange").
+std::string IamAction(std::string_view action);
 
 // Whether an action changes state (audited even when allowed).
 bool IsMutating(std::string_view action);

@@ -172,6 +172,10 @@ absl::StatusOr<Requests> AccessRequestsFor(const Arns& arns, const v1::DeleteClu
   return OnCluster(arns, "DeleteCluster", r);
 }
 
+absl::StatusOr<Requests> AccessRequestsFor(const Arns& arns, const v1::UpdateClusterSettingsRequest& r) {
+  return OnCluster(arns, "UpdateClusterSettings", r);
+}
+
 absl::StatusOr<Requests> AccessRequestsFor(const Arns& arns, const v1::DescribeClustersRequest& r) {
   Builder b(arns, "DescribeClusters");
   if (r.clusters().empty()) {
@@ -237,6 +241,19 @@ absl::StatusOr<Requests> AccessRequestsFor(const Arns& arns, const v1::Deregiste
 
 absl::StatusOr<Requests> AccessRequestsFor(const Arns& arns, const v1::DescribeContainerInstancesRequest& r) {
   return OnInstances(arns, "DescribeContainerInstances", r);
+}
+
+// Join tokens are Berth's own actions (ecs:CreateJoinToken, ...), on the cluster they admit to.
+absl::StatusOr<Requests> AccessRequestsFor(const Arns& arns, const v1::CreateJoinTokenRequest& r) {
+  return OnCluster(arns, "CreateJoinToken", r);
+}
+
+absl::StatusOr<Requests> AccessRequestsFor(const Arns& arns, const v1::ListJoinTokensRequest& r) {
+  return OnCluster(arns, "ListJoinTokens", r);
+}
+
+absl::StatusOr<Requests> AccessRequestsFor(const Arns& arns, const v1::DeleteJoinTokenRequest& r) {
+  return OnCluster(arns, "DeleteJoinToken", r);
 }
 
 absl::StatusOr<Requests> AccessRequestsFor(const Arns& arns, const v1::ListContainerInstancesRequest& r) {

@@ -43,9 +43,6 @@ BERTH_AUTHZ_FILTER_DECLARE(ListServices)
 template <typename Response>
 void FilterVisible(const Authority&, const Identity&, Response*) {}
 
-// The IAM action of a door's action name ("ReportStateChanges" -> "ecs:SubmitTaskStateChange").
-std::string IamAction(std::string_view action);
-
 // The one check every door makes before a handler runs: `who` may perform `action` on what
 // `request` names. A denial is AccessDeniedException (audited). When the request names its
 // resources malformed, the action is authorized on resource "*" (only a principal allowed it on

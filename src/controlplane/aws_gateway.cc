@@ -22,6 +22,35 @@
 namespace berth::controlplane {
 namespace {
 
+// No ECS request nests deeper than about 8 levels (containerDefinitions[].linuxParameters.
+// capabilities.add[]); this bounds what protobuf's JSON parser is handed, whose leniency with
+// nested arrays (it flattens them) would otherwise accept a 100,000-level `[[[...]]]`.
+constexpr int kMaxJsonDepth = 32;
+
+// The deepest nesting of [ and { in `body`, outside strings. Linear, no recursion.
+int JsonNestingDepth(std::string_view body) {
+  int depth = 0;
+  int deepest = 0;
+  bool in_string = false;
+  for (size_t i = 0; i < body.size(); ++i) {
+    const char c = body[i];
+    if (in_string) {
+      if (c == '\\') {
+        ++i;
+      } else if (c == '"') {
+        in_string = false;
+      }
+    } else if (c == '"') {
+      in_string = true;
+    } else if (c == '[' || c == '{') {
+      deepest = std::max(deepest, ++depth);
+    } else if ((c == ']' || c == '}') && depth > 0) {
+      --depth;
+    }
+  }
+  return deepest;
+}
+
 std::vector<std::string> Split(std::string_view s, char sep) {
   std::vector<std::string> out;
   size_t start = 0;
@@ -246,6 +275,10 @@ std::function<AwsHttpResponse(const std::string&, const auth::Identity&)> MakeHa
     // Members this schema does not know (from a newer SDK model) are ignored rather than
     // failing the whole request.
     parse_options.ignore_unknown_fields = true;
+    if (int depth = JsonNestingDepth(body); depth > kMaxJsonDepth) {
+      return Error(400, "SerializationException",
+                   StrCat("cannot parse the request body: nested ", depth, " levels deep; at most ", kMaxJsonDepth));
+    }
     auto parsed = google::protobuf::util::JsonStringToMessage(body.empty() ? "{}" : body, &request, parse_options);
     if (!parsed.ok()) {
       return Error(

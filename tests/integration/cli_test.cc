@@ -27,8 +27,8 @@
 
 #include "tests/testutil/agent_process.h"
 #include "tests/testutil/berthd_process.h"
-#include "tests/testutil/test_certs.h"
 #include "tests/testutil/temp_dir.h"
+#include "tests/testutil/test_certs.h"
 
 namespace berth {
 namespace {
@@ -789,6 +789,36 @@ TEST_F(CliTest, WaitersTimeOutOrFailWhenTheConditionCannotHold) {
 
 // Waiters against a real berth-agent on the sim runtime: tasks run, stop, and a service becomes
 // stable.
+TEST_F(CliTest, CreateJoinTokenGivesATokenAnAgentRegistersWith) {
+  if (!fs::exists(testutil::BuiltBinary("src/agent/berth-agent"))) {
+    GTEST_SKIP() << "berth-agent is not built (ninja berth-agent)";
+  }
+  CliResult created = Berth({"create-join-token", "--registration-limit", "2", "--description", "rack 7"});
+  ASSERT_EQ(created.exit_code, 0) << created;
+  const std::string token = created.OutJson()["token"];
+  const std::string id = created.OutJson()["joinToken"]["joinTokenId"];
+  EXPECT_EQ(created.OutJson()["joinToken"]["registrationLimit"], 2) << created;
+  CliResult refused = Berth({"create-join-token", "--registration-limit", "0"});
+  EXPECT_EQ(refused.exit_code, 1);
+  EXPECT_THAT(refused.err, HasSubstr("registrationLimit")) << refused;
+
+  std::ofstream(dir_.Sub("join.token")) << token << "\n";
+  testutil::AgentProcess agent(dir_.Sub("agent"), {"--endpoint", berthd_->grpc_address(), "--runtime", "sim",
+                                                   "--join-token-file", dir_.Sub("join.token"), "--poll-wait", "1"});
+  ASSERT_TRUE(agent.Start()) << agent.Log();
+
+  CliResult listed = Berth({"list-join-tokens", "--output", "text"});
+  ASSERT_EQ(listed.exit_code, 0) << listed;
+  EXPECT_THAT(listed.out, HasSubstr(id)) << listed;
+  EXPECT_THAT(listed.out, ::testing::Not(HasSubstr(token.substr(token.find('.') + 1)))) << listed;
+  CliResult json = Berth({"list-join-tokens"});
+  EXPECT_EQ(json.OutJson()["joinTokens"][0]["registrationsCount"], 1) << json;
+  ASSERT_EQ(Berth({"delete-join-token", "--join-token-id", id}).exit_code, 0);
+  CliResult after = Berth({"list-join-tokens"});
+  EXPECT_EQ(after.exit_code, 0) << after;
+  EXPECT_THAT(after.out, ::testing::Not(HasSubstr(id))) << after;
+}
+
 TEST_F(CliTest, WaitersWithASimAgent) {
   if (!fs::exists(testutil::BuiltBinary("src/agent/berth-agent"))) {
     GTEST_SKIP() << "berth-agent is not built (ninja berth-agent)";

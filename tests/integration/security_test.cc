@@ -2,6 +2,7 @@
 // action, an agent joining with a token, revocation by SIGHUP, the audit log, and the refusal to
 // listen beyond loopback without authentication.
 #include <signal.h>
+#include <sys/stat.h>
 
 #include <gtest/gtest.h>
 
@@ -67,6 +68,16 @@ class SecurityTest : public ::testing::Test {
     ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
     if (token != nullptr) ctx.AddMetadata("authorization", std::string("Bearer ") + token);
     return (stub_.get()->*method)(&ctx, request, response);
+  }
+
+  // As root: cluster "dev" and task definition "web".
+  void CreateDevClusterAndWeb() {
+    v1::CreateClusterRequest create;
+    create.set_cluster_name("dev");
+    v1::CreateClusterResponse created;
+    ASSERT_TRUE(As(kAdmin, &v1::ContainerService::Stub::CreateCluster, create, &created).ok());
+    v1::RegisterTaskDefinitionResponse td;
+    ASSERT_TRUE(As(kAdmin, &v1::ContainerService::Stub::RegisterTaskDefinition, SmallTaskDefinition("web"), &td).ok());
   }
 
   std::vector<nlohmann::json> Audit() {
@@ -162,16 +173,11 @@ TEST_F(SecurityTest, TokensAndPoliciesGuardTheGrpcDoor) {
   EXPECT_EQ(count("host-agent", "ecs:RegisterContainerInstance", "ImplicitDeny"), 1);
   EXPECT_EQ(count("host-agent", "ecs:DeleteCluster", "ImplicitDeny"), 1);
   EXPECT_EQ(count("", "ecs:ListClusters", "Unauthenticated"), 2);
-  EXPECT_EQ(count("", "ecs:RegisterInstance", "Unauthenticated"), 1);
+  EXPECT_EQ(count("", "ecs:RegisterContainerInstance", "Unauthenticated"), 1);
 }
 
 TEST_F(SecurityTest, AnAgentJoinsWithItsTokenAndRevocationTakesEffectOnSighup) {
-  v1::CreateClusterRequest create;
-  create.set_cluster_name("dev");
-  v1::CreateClusterResponse created;
-  ASSERT_TRUE(As(kAdmin, &v1::ContainerService::Stub::CreateCluster, create, &created).ok());
-  v1::RegisterTaskDefinitionResponse td;
-  ASSERT_TRUE(As(kAdmin, &v1::ContainerService::Stub::RegisterTaskDefinition, SmallTaskDefinition("web"), &td).ok());
+  ASSERT_NO_FATAL_FAILURE(CreateDevClusterAndWeb());
 
   std::ofstream(dir_.Sub("agent.token")) << kAgent << "\n";
   AgentProcess agent(dir_.Sub("agent"), {"--endpoint", berthd_->grpc_address(), "--cluster", "dev", "--runtime", "sim",
@@ -205,6 +211,118 @@ TEST_F(SecurityTest, AnAgentJoinsWithItsTokenAndRevocationTakesEffectOnSighup) {
       << berthd_->Log();
   v1::DescribeTasksResponse d;
   EXPECT_TRUE(As(kAdmin, &v1::ContainerService::Stub::DescribeTasks, describe, &d).ok());
+}
+
+TEST_F(SecurityTest, AnAgentJoinsWithAJoinTokenAndItsCredentialSpeaksForItsInstanceAlone) {
+  ASSERT_NO_FATAL_FAILURE(CreateDevClusterAndWeb());
+  // dana may not make join tokens; root may.
+  v1::CreateJoinTokenResponse token;
+  auto join_request = FromJson<v1::CreateJoinTokenRequest>(R"({"cluster":"dev","description":"host 1"})");
+  EXPECT_EQ(As(kDev, &v1::ContainerService::Stub::CreateJoinToken, join_request, &token).error_code(),
+            grpc::StatusCode::PERMISSION_DENIED);
+  ASSERT_TRUE(As(kAdmin, &v1::ContainerService::Stub::CreateJoinToken, join_request, &token).ok());
+
+  std::ofstream(dir_.Sub("join.token")) << token.token() << "\n";
+  AgentProcess agent(dir_.Sub("agent"), {"--endpoint", berthd_->grpc_address(), "--cluster", "dev", "--runtime", "sim",
+                                         "--join-token-file", dir_.Sub("join.token"), "--poll-wait", "1"});
+  ASSERT_TRUE(agent.Start()) << agent.Log();
+  // The credential is kept beside the agent's identity, readable by its user only.
+  struct stat st {};
+  ASSERT_EQ(stat(dir_.Sub("agent/agent.json").c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 0777, 0600u);
+  nlohmann::json identity = nlohmann::json::parse(std::ifstream(dir_.Sub("agent/agent.json")));
+  const std::string credential = identity.value("instanceCredential", "");
+  ASSERT_EQ(credential.rfind("bic-" + agent.instance_id() + ".", 0), 0u) << identity.dump();
+
+  v1::RunTaskResponse run;
+  ASSERT_TRUE(As(kDev, &v1::ContainerService::Stub::RunTask,
+                 FromJson<v1::RunTaskRequest>(R"({"cluster":"dev","taskDefinition":"web"})"), &run)
+                  .ok());
+  ASSERT_EQ(run.tasks_size(), 1);
+  v1::DescribeTasksRequest describe;
+  describe.set_cluster("dev");
+  describe.add_tasks(run.tasks(0).task_arn());
+  auto running = [&] {
+    v1::DescribeTasksResponse d;
+    return As(kDev, &v1::ContainerService::Stub::DescribeTasks, describe, &d).ok() && d.tasks_size() == 1 &&
+           d.tasks(0).last_status() == "RUNNING";
+  };
+  EXPECT_TRUE(WaitFor(running)) << agent.Log();
+
+  // The token is used up; the credential works on the agent protocol only, as its own instance.
+  auto agent_stub =
+      v1::AgentService::NewStub(grpc::CreateChannel(berthd_->grpc_address(), grpc::InsecureChannelCredentials()));
+  auto agent_call = [&](const std::string& secret, auto method, const auto& request, auto* response) {
+    grpc::ClientContext ctx;
+    ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
+    ctx.AddMetadata("authorization", "Bearer " + secret);
+    return (agent_stub.get()->*method)(&ctx, request, response);
+  };
+  v1::RegisterContainerInstanceRequest again = FromJson<v1::RegisterContainerInstanceRequest>(
+      R"({"cluster":"dev","totalResources":[{"name":"CPU","type":"INTEGER","integerValue":1024},)"
+      R"({"name":"MEMORY","type":"INTEGER","integerValue":1024}]})");
+  v1::RegisterContainerInstanceResponse registered;
+  grpc::Status used_up = agent_call(token.token(), &v1::AgentService::Stub::RegisterInstance, again, &registered);
+  EXPECT_EQ(used_up.error_code(), grpc::StatusCode::UNAUTHENTICATED);
+  EXPECT_NE(used_up.error_message().find("used up"), std::string::npos) << used_up.error_message();
+
+  // Another instance, registered by the host-agent principal.
+  ASSERT_TRUE(agent_call(kAgent, &v1::AgentService::Stub::RegisterInstance, again, &registered).ok());
+  const std::string other = registered.container_instance().container_instance_arn();
+  v1::PollRequest poll;
+  poll.set_cluster("dev");
+  poll.set_container_instance(other);
+  v1::PollResponse polled;
+  grpc::Status as_other = agent_call(credential, &v1::AgentService::Stub::Poll, poll, &polled);
+  EXPECT_EQ(as_other.error_code(), grpc::StatusCode::PERMISSION_DENIED) << as_other.error_message();
+  poll.set_container_instance(agent.instance_arn());
+  EXPECT_TRUE(agent_call(credential, &v1::AgentService::Stub::Poll, poll, &polled).ok());
+  // A principal that may poll in dev still may not speak for an instance bound to its credential.
+  grpc::Status hijack = agent_call(kAgent, &v1::AgentService::Stub::Poll, poll, &polled);
+  EXPECT_EQ(hijack.error_code(), grpc::StatusCode::PERMISSION_DENIED) << hijack.error_message();
+  v1::ReportStateChangesRequest report;
+  report.set_cluster("dev");
+  report.set_container_instance(agent.instance_arn());
+  v1::ReportStateChangesResponse reported;
+  EXPECT_EQ(agent_call(kAgent, &v1::AgentService::Stub::ReportStateChanges, report, &reported).error_code(),
+            grpc::StatusCode::PERMISSION_DENIED);
+  // Not a key to the public API.
+  v1::DescribeClustersResponse clusters;
+  grpc::Status public_door =
+      As(credential.c_str(), &v1::ContainerService::Stub::DescribeClusters, v1::DescribeClustersRequest(), &clusters);
+  EXPECT_EQ(public_door.error_code(), grpc::StatusCode::UNAUTHENTICATED);
+  EXPECT_NE(public_door.error_message().find("agent protocol"), std::string::npos) << public_door.error_message();
+
+  // A restarted agent is the same instance, through its stored credential.
+  EXPECT_EQ(agent.Terminate(), 0);
+  ASSERT_TRUE(agent.Start()) << agent.Log();
+  EXPECT_EQ(agent.instance_arn(), identity.value("containerInstanceArn", ""));
+  // It polls as that instance: a new task started there reaches it (the sim runtime's containers
+  // did not survive the restart, so the first task is gone).
+  v1::StartTaskResponse started;
+  ASSERT_TRUE(As(kAdmin, &v1::ContainerService::Stub::StartTask,
+                 FromJson<v1::StartTaskRequest>(R"({"cluster":"dev","taskDefinition":"web","containerInstances":[")" +
+                                                agent.instance_arn() + R"("]})"),
+                 &started)
+                  .ok());
+  ASSERT_EQ(started.tasks_size(), 1);
+  describe.set_tasks(0, started.tasks(0).task_arn());
+  EXPECT_TRUE(WaitFor(running)) << agent.Log();
+
+  // The audit log names the join token and the instance, and the refusals.
+  const std::string join_principal = "join-token/" + token.join_token().join_token_id();
+  const std::string instance_principal = "instance/" + agent.instance_id();
+  std::vector<nlohmann::json> audit = Audit();
+  auto has = [&](const std::string& principal, const std::string& action, const std::string& decision) {
+    return std::any_of(audit.begin(), audit.end(), [&](const nlohmann::json& l) {
+      return l.value("principal", "") == principal && l.value("action", "") == action &&
+             l.value("decision", "") == decision;
+    });
+  };
+  EXPECT_TRUE(has(join_principal, "ecs:RegisterContainerInstance", "Allow"));
+  EXPECT_TRUE(has(join_principal, "ecs:RegisterContainerInstance", "Unauthenticated"));
+  EXPECT_TRUE(has(instance_principal, "ecs:Poll", "Deny"));
+  EXPECT_TRUE(has(instance_principal, "ecs:SubmitTaskStateChange", "Allow"));
 }
 
 TEST(SecurityStartTest, RefusesToListenBeyondLoopbackWithoutAuthentication) {

@@ -31,7 +31,7 @@ class AgentApiTest : public ApiFixture {
   void SetUp() override {
     ApiFixture::SetUp();
     v1::RegisterContainerInstanceResponse resp;
-    ASSERT_TRUE(Do(&Api::RegisterInstance, Json<v1::RegisterContainerInstanceRequest>(R"({
+    ASSERT_TRUE(Do(&Api::RegisterContainerInstance, Json<v1::RegisterContainerInstanceRequest>(R"({
       "totalResources":[{"name":"CPU","type":"INTEGER","integerValue":2048},
                         {"name":"MEMORY","type":"INTEGER","integerValue":4096}],
       "attributes":[{"name":"ecs.availability-zone","value":"az-1"}]})"),

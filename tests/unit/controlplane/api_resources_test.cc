@@ -1,12 +1,96 @@
 // Clusters, task definitions, container instances, attributes and tags through the Api.
 #include <string>
 
+#include <gmock/gmock.h>
+
 #include "tests/unit/controlplane/api_fixture.h"
 
 namespace berth::controlplane {
 namespace {
 
 class ResourcesTest : public ApiFixture {};
+
+// Berth's runtime restrictions: cluster settings that forbid privileged containers and host
+// networking for launches from then on (RunTask, StartTask, CreateService, UpdateService).
+TEST_F(ResourcesTest, ClusterSettingsForbidPrivilegedContainersAndHostNetworking) {
+  ASSERT_TRUE((Do<v1::CreateClusterResponse, v1::CreateClusterRequest>(
+                   &Api::CreateCluster,
+                   R"({"clusterName":"locked","settings":[{"name":"berth:privilegedContainers","value":"forbidden"}]})")
+                   .ok()));
+  AddInstance("locked", 4096, 4096);
+  v1::RegisterTaskDefinitionResponse td;
+  ASSERT_TRUE(Do(&Api::RegisterTaskDefinition,
+                 Json<v1::RegisterTaskDefinitionRequest>(
+                     R"({"family":"root","containerDefinitions":[{"name":"sidecar","image":"busybox","memory":16},
+                         {"name":"admin","image":"busybox","memory":16,"privileged":true}]})"),
+                 &td)
+                  .ok());
+  ASSERT_TRUE(Do(&Api::RegisterTaskDefinition,
+                 Json<v1::RegisterTaskDefinitionRequest>(
+                     R"({"family":"hostnet","networkMode":"host",
+                         "containerDefinitions":[{"name":"app","image":"busybox","memory":16}]})"),
+                 &td)
+                  .ok());
+  const uint64_t before = revision();
+  absl::Status refused =
+      Do<v1::RunTaskResponse, v1::RunTaskRequest>(&Api::RunTask, R"({"cluster":"locked","taskDefinition":"root"})");
+  EXPECT_EQ(refused.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(refused.message(),
+            "taskDefinition: root:1 container 'admin' is privileged, which cluster 'locked' forbids (setting "
+            "berth:privilegedContainers)");
+  absl::Status service = Do<v1::CreateServiceResponse, v1::CreateServiceRequest>(
+      &Api::CreateService, R"({"cluster":"locked","serviceName":"s","taskDefinition":"root","desiredCount":1})");
+  EXPECT_THAT(service.message(), ::testing::HasSubstr("berth:privilegedContainers"));
+  EXPECT_EQ(revision(), before);
+  // Host networking is still allowed there; elsewhere privileged is too.
+  v1::RunTaskResponse run;
+  ASSERT_TRUE(
+      Do(&Api::RunTask, Json<v1::RunTaskRequest>(R"({"cluster":"locked","taskDefinition":"hostnet"})"), &run).ok());
+  EXPECT_EQ(run.tasks_size(), 1);
+
+  // UpdateClusterSettings sets what it names and keeps the rest.
+  v1::UpdateClusterSettingsResponse updated;
+  ASSERT_TRUE(Do(&Api::UpdateClusterSettings,
+                 Json<v1::UpdateClusterSettingsRequest>(
+                     R"({"cluster":"locked","settings":[{"name":"berth:hostNetworking","value":"forbidden"},
+                                                       {"name":"containerInsights","value":"enabled"}]})"),
+                 &updated)
+                  .ok());
+  EXPECT_EQ(updated.cluster().settings_size(), 3);
+  absl::Status hostnet =
+      Do<v1::RunTaskResponse, v1::RunTaskRequest>(&Api::RunTask, R"({"cluster":"locked","taskDefinition":"hostnet"})");
+  EXPECT_THAT(hostnet.message(), ::testing::HasSubstr("uses networkMode host, which cluster 'locked' forbids"));
+  ASSERT_TRUE(Do(&Api::UpdateClusterSettings,
+                 Json<v1::UpdateClusterSettingsRequest>(
+                     R"({"cluster":"locked","settings":[{"name":"berth:privilegedContainers","value":"allowed"}]})"),
+                 &updated)
+                  .ok());
+  EXPECT_EQ(updated.cluster().settings_size(), 3);
+  EXPECT_TRUE(
+      Do(&Api::RunTask, Json<v1::RunTaskRequest>(R"({"cluster":"locked","taskDefinition":"root"})"), &run).ok());
+  // Settings survive a restart.
+  Restart();
+  EXPECT_THAT(
+      (Do<v1::RunTaskResponse, v1::RunTaskRequest>(&Api::RunTask, R"({"cluster":"locked","taskDefinition":"hostnet"})")
+           .message()),
+      ::testing::HasSubstr("berth:hostNetworking"));
+
+  // Bad settings are refused naming the member.
+  auto update = [&](const std::string& json) {
+    return Do<v1::UpdateClusterSettingsResponse, v1::UpdateClusterSettingsRequest>(&Api::UpdateClusterSettings, json);
+  };
+  EXPECT_EQ(update(R"({"cluster":"locked","settings":[{"name":"berth:hostNetworking","value":"no"}]})").message(),
+            "settings[0].value: berth:hostNetworking must be allowed or forbidden (got 'no')");
+  EXPECT_THAT(update(R"({"cluster":"locked","settings":[{"name":"colour","value":"red"}]})").message(),
+              ::testing::HasSubstr("settings[0].name: must be containerInsights"));
+  EXPECT_THAT(update(R"({"cluster":"locked","settings":[{"name":"containerInsights","value":"enabled"},
+                                                      {"name":"containerInsights","value":"disabled"}]})")
+                  .message(),
+              ::testing::HasSubstr("settings[1].name: 'containerInsights' is given twice"));
+  EXPECT_THAT(update(R"({"cluster":"locked"})").message(), ::testing::HasSubstr("settings: required"));
+  EXPECT_EQ(update(R"({"cluster":"nope","settings":[{"name":"containerInsights","value":"enabled"}]})").code(),
+            absl::StatusCode::kNotFound);
+}
 
 TEST_F(ResourcesTest, ClusterLifecycleAndCounts) {
   v1::CreateClusterResponse created;

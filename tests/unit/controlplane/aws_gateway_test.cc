@@ -135,6 +135,36 @@ TEST_F(AwsGatewayTest, DispatchAndErrorShapes) {
   }
 }
 
+// JSON nested more than 32 levels is refused before protobuf's parser sees it (which would
+// flatten nested arrays and accept it): a SerializationException, nothing changed.
+TEST_F(AwsGatewayTest, DeeplyNestedBodiesAreRefusedAndChangeNothing) {
+  AwsGateway gateway = Gateway();
+  const uint64_t before = revision();
+  const std::string deep_array = std::string(100000, '[') + std::string(100000, ']');
+  std::string deep_object = R"({"overrides":)";
+  for (int i = 0; i < 20000; ++i) deep_object += R"({"containerOverrides":[)";
+  for (int i = 0; i < 20000; ++i) deep_object += "]}";
+  deep_object += "}";
+  for (const auto& [action, body] : {std::pair<std::string, std::string>{"ListClusters", deep_array},
+                                     {"RunTask", deep_object},
+                                     {"CreateCluster", R"({"clusterName":"x","tags":)" + deep_array + "}"}}) {
+    AwsHttpResponse response = gateway.Handle(Call(action, body));
+    EXPECT_EQ(response.status, 400) << action;
+    json error = json::parse(response.body, nullptr, false);
+    ASSERT_FALSE(error.is_discarded()) << response.body;
+    EXPECT_EQ(error.value("__type", ""), "SerializationException") << action << ": " << response.body;
+    EXPECT_NE(error.value("message", "").find("levels deep; at most 32"), std::string::npos) << response.body;
+  }
+  // 32 levels are fine (a string's brackets do not count).
+  std::string nested = R"({"clusterName":"ok","tags":[{"key":"[[[[{{{{","value":"v"}]})";
+  EXPECT_EQ(gateway.Handle(Call("CreateCluster", nested)).status, 200);
+  EXPECT_EQ(gateway.Handle(Call("ListClusters", std::string(31, '[') + std::string(31, ']'))).status, 400)
+      << "an array is not a request object, but the depth is allowed";
+  AwsHttpResponse listed = gateway.Handle(Call("ListClusters", "{}"));
+  EXPECT_EQ(json::parse(listed.body)["clusterArns"].size(), 2u) << listed.body;  // default and ok
+  EXPECT_EQ(revision(), before + 1);
+}
+
 TEST_F(AwsGatewayTest, LongMembersAreJsonNumbersAndTimestampsEpochSeconds) {
   AddInstance("default", 1024, 2048);
   AddTaskDefinition("web", 10, 64);
@@ -277,6 +307,16 @@ TEST_F(AwsGatewayTest, ServesOverHttpOnPortZero) {
   ASSERT_TRUE(missing);
   EXPECT_EQ(missing->status, 400);
   EXPECT_EQ(json::parse(missing->body).value("__type", ""), "ClusterNotFoundException") << missing->body;
+  // A body over 4 MiB is refused before it is parsed, and creates nothing.
+  const uint64_t before = revision();
+  headers = {{"X-Amz-Target", "AmazonEC2ContainerServiceV20141113.CreateCluster"}};
+  std::string oversize = R"({"clusterName":"big","tags":[)";
+  while (oversize.size() <= (4u << 20)) oversize += R"({"key":"k","value":"v"},)";
+  oversize += R"({"key":"k","value":"v"}]})";
+  auto too_big = client.Post("/", headers, oversize, "application/x-amz-json-1.1");
+  ASSERT_TRUE(too_big);
+  EXPECT_EQ(too_big->status, 413);
+  EXPECT_EQ(revision(), before);
   auto healthz = client.Get("/healthz");
   ASSERT_TRUE(healthz);
   EXPECT_EQ(healthz->status, 200);

@@ -8,12 +8,7 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
-#include <cctype>
 #include <cstdint>
-#include <cstdlib>
-#include <filesystem>
-#include <fstream>
-#include <iterator>
 #include <set>
 #include <string>
 #include <vector>
@@ -21,39 +16,15 @@
 #include "absl/status/statusor.h"
 #include "berth/placement/expression.h"
 
+#include "tests/testutil/fuzz_corpus.h"
+
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size);
 
 namespace berth::placement {
 namespace {
 
-namespace fs = std::filesystem;
-
-fs::path CorpusDir() {
-  const char* source = std::getenv("BERTH_SOURCE_DIR");
-  return fs::path(source != nullptr ? source : BERTH_BUILD_SOURCE_DIR) / "tests/fuzz/corpus/expression";
-}
-
-std::vector<std::string> CorpusFiles() {
-  std::vector<std::string> names;
-  std::error_code ec;
-  for (const auto& entry : fs::directory_iterator(CorpusDir(), ec)) {
-    if (entry.is_regular_file()) names.push_back(entry.path().filename().string());
-  }
-  std::sort(names.begin(), names.end());
-  return names;
-}
-
-std::string Read(const std::string& name) {
-  std::ifstream in(CorpusDir() / name, std::ios::binary);
-  EXPECT_TRUE(in.good()) << "cannot open " << (CorpusDir() / name);
-  return std::string(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
-}
-
-std::string TestName(const std::string& file) {
-  std::string out;
-  for (char c : file) out.push_back(std::isalnum(static_cast<unsigned char>(c)) ? c : '_');
-  return out;
-}
+std::vector<std::string> CorpusFiles() { return testutil::FuzzCorpusFiles("expression"); }
+std::string Read(const std::string& name) { return testutil::ReadFuzzCorpusFile("expression", name); }
 
 class ExpressionCorpusTest : public ::testing::TestWithParam<std::string> {};
 
@@ -63,11 +34,13 @@ TEST_P(ExpressionCorpusTest, FuzzInvariantsHold) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Corpus, ExpressionCorpusTest, ::testing::ValuesIn(CorpusFiles()),
-                         [](const ::testing::TestParamInfo<std::string>& info) { return TestName(info.param); });
+                         [](const ::testing::TestParamInfo<std::string>& info) {
+                           return testutil::FuzzCorpusTestName(info.param);
+                         });
 
 TEST(ExpressionCorpus, CoversEverySubjectAndOperator) {
   const std::vector<std::string> files = CorpusFiles();
-  ASSERT_GE(files.size(), 40u) << "corpus directory " << CorpusDir();
+  ASSERT_GE(files.size(), 40u) << "tests/fuzz/corpus/expression";
   int valid = 0;
   int malformed = 0;
   std::string canonical;  // every valid file's canonical form, one a line
