@@ -180,6 +180,16 @@ class Api {
   // door (gRPC, agent protocol, AWS JSON) wraps every action's `done` with it.
   Done AnswerWhenDurable(Done done) const;
 
+  // For iam:PassRole (authz.h): the revision a launch's task definition reference ("family",
+  // "family:revision" or the ARN) names now, pinned as "family:revision", and that revision's
+  // roles. Errors as RunTask gives them (InvalidParameter naming taskDefinition, NotFound).
+  struct TaskDefinitionRoles {
+    std::string pinned;
+    std::string task_role_arn;
+    std::string execution_role_arn;
+  };
+  absl::StatusOr<TaskDefinitionRoles> RolesOfTaskDefinition(const std::string& reference) const;
+
   // --- The agent protocol (agent.proto); see api_agent.cc. ---
 
   // Registers or re-registers the agent's host (RegisterContainerInstance). With a join token,

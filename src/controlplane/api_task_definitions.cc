@@ -200,4 +200,20 @@ void Api::ListTaskDefinitionFamilies(const v1::ListTaskDefinitionFamiliesRequest
   done(absl::OkStatus());
 }
 
+absl::StatusOr<Api::TaskDefinitionRoles> Api::RolesOfTaskDefinition(const std::string& reference) const {
+  auto ref = arns_.TaskDefinition(reference, "taskDefinition");
+  if (!ref.ok()) return WithType(ref.status(), "InvalidParameterException");
+  absl::ReaderMutexLock lock(mu_);
+  const v1::TaskDefinitionRecord* rec =
+      ref->revision == 0 ? state_->LatestActive(ref->family) : state_->FindTaskDefinition(ref->family, ref->revision);
+  if (rec == nullptr) {
+    return NotFound("taskDefinition: task definition '", ref->family,
+                    ref->revision == 0 ? "' has no ACTIVE revision" : StrCat(":", ref->revision, "' does not exist"));
+  }
+  const v1::TaskDefinition& td = rec->task_definition();
+  return TaskDefinitionRoles{.pinned = StrCat(td.family(), ":", td.revision()),
+                             .task_role_arn = td.task_role_arn(),
+                             .execution_role_arn = td.execution_role_arn()};
+}
+
 }  // namespace berth::controlplane

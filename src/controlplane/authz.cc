@@ -155,6 +155,11 @@ absl::StatusOr<Requests> OnArn(const Arns& arns, std::string_view action, const 
 
 }  // namespace
 
+std::string RoleArn(const Arns& arns, std::string_view name_or_arn) {
+  if (name_or_arn.substr(0, 4) == "arn:") return std::string(name_or_arn);
+  return StrCat("arn:aws:iam::", arns.context().account, ":role/", name_or_arn);
+}
+
 std::string IamAction(std::string_view action) {
   if (action == "RegisterInstance") return "ecs:RegisterContainerInstance";
   if (action == "ReportStateChanges") return "ecs:SubmitTaskStateChange";

@@ -6,6 +6,8 @@
 // the field), before any policy is evaluated.
 #pragma once
 
+#include <string>
+#include <type_traits>
 #include <vector>
 
 #include "absl/status/statusor.h"
@@ -61,6 +63,54 @@ absl::Status Admit(Authority& authority, std::string_view door, std::string_view
   absl::Status st = authority.Authorize(who, door, action, *requests);
   if (!st.ok()) return WithType(st, "AccessDeniedException");
   return absl::OkStatus();
+}
+
+// The ARN of a role a task definition or override names: itself when it is an ARN, else the IAM
+// role of that name in Berth's account.
+std::string RoleArn(const Arns& arns, std::string_view name_or_arn);
+
+// iam:PassRole: RunTask and StartTask, and CreateService and UpdateService when they name a task
+// definition, give the tasks the task definition's taskRoleArn and executionRoleArn (and for
+// RunTask and StartTask, the overrides'); the caller must be allowed iam:PassRole on each, with
+// iam:PassedToService ecs-tasks.amazonaws.com, as in AWS. Call after Admit. The task definition
+// reference is resolved against state here, and `pinned` is set to the revision that was checked
+// ("family:revision"): the door must launch exactly that revision, so that a revision registered
+// between this check and the launch cannot bring a role no one checked. Without authentication,
+// a no-op.
+template <typename Request>
+absl::Status AdmitPassRole(Authority& authority, const Api& api, std::string_view door, std::string_view action,
+                           const Identity& who, const Request& request, std::string* pinned) {
+  constexpr bool kRunOrStart =
+      std::is_same_v<Request, v1::RunTaskRequest> || std::is_same_v<Request, v1::StartTaskRequest>;
+  constexpr bool kService =
+      std::is_same_v<Request, v1::CreateServiceRequest> || std::is_same_v<Request, v1::UpdateServiceRequest>;
+  if constexpr (!kRunOrStart && !kService) {
+    return absl::OkStatus();
+  } else {
+    if (who.unrestricted || !request.has_task_definition() || request.task_definition().empty()) {
+      return absl::OkStatus();
+    }
+    auto roles = api.RolesOfTaskDefinition(request.task_definition());
+    RETURN_IF_ERROR(roles.status());
+    std::vector<std::string> passed = {roles->task_role_arn, roles->execution_role_arn};
+    if constexpr (kRunOrStart) {
+      passed.push_back(request.overrides().task_role_arn());
+      passed.push_back(request.overrides().execution_role_arn());
+    }
+    std::vector<AccessRequest> requests;
+    for (const std::string& role : passed) {
+      if (role.empty()) continue;
+      requests.push_back({.action = "iam:PassRole",
+                          .resource = RoleArn(authority.arns(), role),
+                          .context = {{"iam:passedtoservice", "ecs-tasks.amazonaws.com"}}});
+    }
+    if (!requests.empty()) {
+      absl::Status st = authority.Authorize(who, door, action, requests);
+      if (!st.ok()) return WithType(st, "AccessDeniedException");
+    }
+    *pinned = std::move(roles->pinned);
+    return absl::OkStatus();
+  }
 }
 
 // The identity of an `authorization` value; an error (UnrecognizedClientException, audited) when

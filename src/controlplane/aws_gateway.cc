@@ -288,6 +288,15 @@ std::function<AwsHttpResponse(const std::string&, const auth::Identity&)> MakeHa
     if (absl::Status admitted = auth::Admit(*authority, "aws", name, who, request); !admitted.ok()) {
       return ErrorFromStatus(admitted);
     }
+    std::string pinned;
+    if (absl::Status admitted = auth::AdmitPassRole(*authority, *api, "aws", name, who, request, &pinned);
+        !admitted.ok()) {
+      return ErrorFromStatus(admitted);
+    }
+    // The revision whose roles were checked is the one launched.
+    if constexpr (requires(Request r) { r.set_task_definition(std::string()); }) {
+      if (!pinned.empty()) request.set_task_definition(pinned);
+    }
     Response response;
     std::promise<absl::Status> done;
     // request and response live on this frame until the future is ready.

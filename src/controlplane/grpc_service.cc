@@ -1,6 +1,8 @@
 #include "src/controlplane/grpc_service.h"
 
 #include <chrono>
+#include <memory>
+#include <string>
 
 #include "src/controlplane/authz.h"
 
@@ -32,11 +34,26 @@ grpc::ServerUnaryReactor* Dispatch(Api* api, Metrics* metrics, auth::Authority* 
     finish(admitted);
     return reactor;
   }
-  (api->*action)(*request, response,
-                 api->AnswerWhenDurable([finish, authority, who = *std::move(who), response](absl::Status status) {
-                   if (status.ok()) auth::FilterVisible(*authority, who, response);
-                   finish(status);
-                 }));
+  std::string pinned;
+  if (absl::Status admitted = auth::AdmitPassRole(*authority, *api, "grpc", action_name, *who, *request, &pinned);
+      !admitted.ok()) {
+    finish(admitted);
+    return reactor;
+  }
+  // The revision whose roles were checked is the one launched; the copy lives until the answer.
+  std::shared_ptr<Request> pinned_request;
+  if constexpr (requires(Request & r) { r.set_task_definition(std::string()); }) {
+    if (!pinned.empty()) {
+      pinned_request = std::make_shared<Request>(*request);
+      pinned_request->set_task_definition(pinned);
+    }
+  }
+  (api->*action)(
+      pinned_request != nullptr ? *pinned_request : *request, response,
+      api->AnswerWhenDurable([finish, authority, who = *std::move(who), response, pinned_request](absl::Status status) {
+        if (status.ok()) auth::FilterVisible(*authority, who, response);
+        finish(status);
+      }));
   return reactor;
 }
 

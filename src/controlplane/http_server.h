@@ -2,10 +2,10 @@
 // /healthz and, on `POST /`, the AWS JSON 1.1 door (AwsGateway).
 //
 // Built on cpp-httplib (Debian's libcpp-httplib-dev): a small, well-kept, header-only HTTP/1.1
-// server packaged by Debian, with OpenSSL TLS (--tls-cert; tls.h). It serves each connection on a worker of a fixed thread pool, and an AWS request
-// holds its worker until the Api completes the action (a durable write: milliseconds). berthd's
-// HTTP traffic is operator and CLI traffic, so that model is a fine trade for simplicity; the
-// high-rate agent traffic goes over gRPC's callback API.
+// server packaged by Debian, with OpenSSL TLS (--tls-cert; tls.h). It serves each connection on a worker of a fixed
+// thread pool, and an AWS request holds its worker until the Api completes the action (a durable write: milliseconds).
+// berthd's HTTP traffic is operator and CLI traffic, so that model is a fine trade for simplicity; the high-rate agent
+// traffic goes over gRPC's callback API.
 #pragma once
 
 #include <functional>

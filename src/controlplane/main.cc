@@ -173,8 +173,8 @@ int Run(const Flags& flags) {
           flags.http_listen);
       return 2;
     }
-    if (!flags.tls.enabled() && ((!grpc_host.empty() && !IsLoopback(grpc_host)) ||
-                                 (!flags.http_listen.empty() && !IsLoopback(http_host)))) {
+    if (!flags.tls.enabled() &&
+        ((!grpc_host.empty() && !IsLoopback(grpc_host)) || (!flags.http_listen.empty() && !IsLoopback(http_host)))) {
       log::Warn(
           "listening beyond loopback without --tls-cert: tokens and requests cross the network in the clear "
           "(docs/security.md, Transport)");
@@ -294,9 +294,9 @@ int Run(const Flags& flags) {
   log::Info("berthd serving gRPC on {}:{} (data dir {}, region {}, account {}; authentication {}; TLS {})", grpc_host,
             grpc_port, flags.data_dir, flags.region, flags.account,
             (*authority)->enabled() ? StrCat("on, ", flags.auth_config) : "off",
-            !flags.tls.enabled()                 ? "off"
+            !flags.tls.enabled()               ? "off"
             : flags.tls.client_ca_path.empty() ? "on"
-                                                 : "on, client certificates verified");
+                                               : "on, client certificates verified");
 
   if (!flags.ready_file.empty()) {
     // Written atomically (rename) so a reader never sees a partial file.
@@ -376,8 +376,9 @@ int main(int argc, char** argv) {
                  "every request of every door must then authenticate (re-read on SIGHUP; docs/security.md)");
   app.add_option("--audit-log", flags.audit_log,
                  "Append a JSON line per mutating request and per refused one (principal, action, resource, decision)");
-  app.add_option("--tls-cert", flags.tls.cert_path,
-                 "PEM certificate chain (leaf first) served on gRPC and HTTP; with --tls-key, both doors speak TLS only");
+  app.add_option(
+      "--tls-cert", flags.tls.cert_path,
+      "PEM certificate chain (leaf first) served on gRPC and HTTP; with --tls-key, both doors speak TLS only");
   app.add_option("--tls-key", flags.tls.key_path, "PEM private key of --tls-cert");
   app.add_option("--tls-client-ca", flags.tls.client_ca_path,
                  "PEM CA bundle: gRPC clients may present a certificate it signed, which names a principal of "

@@ -67,7 +67,8 @@ absl::Status Check(const ServerFiles& files) {
     return absl::InvalidArgumentError("--tls-cert and --tls-key go together: give both or neither");
   }
   if (!files.client_ca_path.empty() && files.cert_path.empty()) {
-    return absl::InvalidArgumentError("--tls-client-ca needs --tls-cert and --tls-key: clients verify the server first");
+    return absl::InvalidArgumentError(
+        "--tls-client-ca needs --tls-cert and --tls-key: clients verify the server first");
   }
   if (!files.enabled()) return absl::OkStatus();
   auto ctx = NewServerContext(files);
@@ -77,8 +78,8 @@ absl::Status Check(const ServerFiles& files) {
     // The bundle must hold at least one certificate: an empty one would refuse every client.
     STACK_OF(X509_NAME)* names = SSL_load_client_CA_file(files.client_ca_path.c_str());
     if (names == nullptr || sk_X509_NAME_num(names) == 0) {
-      status = absl::InvalidArgumentError(StrCat("--tls-client-ca: no PEM CA certificate could be read from '",
-                                                 files.client_ca_path, "'"));
+      status = absl::InvalidArgumentError(
+          StrCat("--tls-client-ca: no PEM CA certificate could be read from '", files.client_ca_path, "'"));
     }
     if (names != nullptr) sk_X509_NAME_pop_free(names, X509_NAME_free);
     ERR_clear_error();

@@ -22,6 +22,7 @@ namespace {
 constexpr char kAdmin[] = "admin-0123456789abcdef0123456789abcdef0123456789";
 constexpr char kDev[] = "dev-0123456789abcdef0123456789abcdef0123456789ab";
 constexpr char kAgent[] = "agent-0123456789abcdef0123456789abcdef0123456789";
+constexpr char kDeployer[] = "deploy-0123456789abcdef0123456789abcdef012345678";
 
 std::string AuthConfig(bool dev_revoked) {
   using controlplane::auth::TokenSha256Hex;
@@ -37,6 +38,16 @@ std::string AuthConfig(bool dev_revoked) {
              {"Resource", "*"},
              {"Condition", {{"ArnLikeIfExists", {{"ecs:cluster", "arn:aws:ecs:*:*:cluster/dev"}}}}}},
             {{"Effect", "Allow"}, {"Action", "ecs:DescribeClusters"}, {"Resource", "arn:aws:ecs:*:*:cluster/dev"}}}}}},
+        {"deployer",
+         {{"Version", "2012-10-17"},
+          {"Statement",
+           {{{"Effect", "Allow"},
+             {"Action", {"ecs:RunTask", "ecs:CreateService", "ecs:Describe*", "ecs:List*"}},
+             {"Resource", "*"}},
+            {{"Effect", "Allow"},
+             {"Action", "iam:PassRole"},
+             {"Resource", "arn:aws:iam::000000000000:role/web-*"},
+             {"Condition", {{"StringEquals", {{"iam:PassedToService", "ecs-tasks.amazonaws.com"}}}}}}}}}},
         {"agent",
          {{"Version", "2012-10-17"},
           {"Statement",
@@ -47,7 +58,8 @@ std::string AuthConfig(bool dev_revoked) {
       {"principals",
        {{"root", {{"policies", {"admin"}}, {"tokens", {{{"sha256", TokenSha256Hex(kAdmin)}}}}}},
         {"dana", {{"policies", {"dev"}}, {"tokens", {{{"sha256", TokenSha256Hex(kDev)}, {"revoked", dev_revoked}}}}}},
-        {"host-agent", {{"policies", {"agent"}}, {"tokens", {{{"sha256", TokenSha256Hex(kAgent)}}}}}}}}};
+        {"host-agent", {{"policies", {"agent"}}, {"tokens", {{{"sha256", TokenSha256Hex(kAgent)}}}}}},
+        {"ci", {{"policies", {"deployer"}}, {"tokens", {{{"sha256", TokenSha256Hex(kDeployer)}}}}}}}}};
   return c.dump(2);
 }
 
@@ -323,6 +335,70 @@ TEST_F(SecurityTest, AnAgentJoinsWithAJoinTokenAndItsCredentialSpeaksForItsInsta
   EXPECT_TRUE(has(join_principal, "ecs:RegisterContainerInstance", "Unauthenticated"));
   EXPECT_TRUE(has(instance_principal, "ecs:Poll", "Deny"));
   EXPECT_TRUE(has(instance_principal, "ecs:SubmitTaskStateChange", "Allow"));
+}
+
+TEST_F(SecurityTest, LaunchingATaskWithARoleNeedsIamPassRoleOnIt) {
+  auto register_td = [&](const std::string& json) {
+    v1::RegisterTaskDefinitionResponse td;
+    ASSERT_TRUE(As(kAdmin, &v1::ContainerService::Stub::RegisterTaskDefinition,
+                   FromJson<v1::RegisterTaskDefinitionRequest>(json), &td)
+                    .ok());
+  };
+  const std::string container = R"("containerDefinitions":[{"name":"app","image":"busybox","memory":16}])";
+  register_td(R"({"family":"plain",)" + container + "}");
+  register_td(R"({"family":"webapp","taskRoleArn":"web-app",)" + container + "}");  // a short name
+  register_td(R"({"family":"root","taskRoleArn":"arn:aws:iam::000000000000:role/admin",)" + container + "}");
+  register_td(R"({"family":"pull","executionRoleArn":"arn:aws:iam::000000000000:role/ops-pull",)" + container + "}");
+  v1::RegisterContainerInstanceResponse instance;
+  ASSERT_TRUE(As(kAdmin, &v1::ContainerService::Stub::RegisterContainerInstance,
+                 FromJson<v1::RegisterContainerInstanceRequest>(
+                     R"({"totalResources":[{"name":"CPU","type":"INTEGER","integerValue":4096},)"
+                     R"({"name":"MEMORY","type":"INTEGER","integerValue":4096}]})"),
+                 &instance)
+                  .ok());
+
+  auto run = [&](const char* token, const std::string& json) {
+    v1::RunTaskResponse response;
+    return As(token, &v1::ContainerService::Stub::RunTask, FromJson<v1::RunTaskRequest>(json), &response);
+  };
+  // No role: RunTask alone suffices.
+  EXPECT_TRUE(run(kDeployer, R"({"taskDefinition":"plain"})").ok());
+  // The deployer may pass web-* roles, for ECS tasks only.
+  grpc::Status web = run(kDeployer, R"({"taskDefinition":"webapp"})");
+  EXPECT_TRUE(web.ok()) << web.error_message();
+  grpc::Status root = run(kDeployer, R"({"taskDefinition":"root"})");
+  EXPECT_EQ(root.error_code(), grpc::StatusCode::PERMISSION_DENIED);
+  EXPECT_EQ(root.error_message(),
+            "User: ci is not authorized to perform: iam:PassRole on resource: arn:aws:iam::000000000000:role/admin "
+            "because no policy allows it");
+  EXPECT_EQ(run(kDeployer, R"({"taskDefinition":"pull"})").error_code(), grpc::StatusCode::PERMISSION_DENIED);
+  // Overrides count too.
+  grpc::Status overridden = run(
+      kDeployer, R"({"taskDefinition":"plain","overrides":{"taskRoleArn":"arn:aws:iam::000000000000:role/admin"}})");
+  EXPECT_EQ(overridden.error_code(), grpc::StatusCode::PERMISSION_DENIED);
+  EXPECT_NE(overridden.error_message().find("role/admin"), std::string::npos);
+  // So do services.
+  v1::CreateServiceResponse service;
+  grpc::Status svc = As(
+      kDeployer, &v1::ContainerService::Stub::CreateService,
+      FromJson<v1::CreateServiceRequest>(R"({"serviceName":"s","taskDefinition":"root","desiredCount":1})"), &service);
+  EXPECT_EQ(svc.error_code(), grpc::StatusCode::PERMISSION_DENIED) << svc.error_message();
+  // dana may run tasks but pass no role at all; root may pass any.
+  EXPECT_EQ(run(kDev, R"({"cluster":"dev","taskDefinition":"webapp"})").error_code(),
+            grpc::StatusCode::PERMISSION_DENIED);
+  EXPECT_TRUE(run(kAdmin, R"({"taskDefinition":"root"})").ok());
+  // A task definition that does not exist is the handler's error, after RunTask is authorized.
+  EXPECT_EQ(run(kDeployer, R"({"taskDefinition":"ghost"})").error_code(), grpc::StatusCode::NOT_FOUND);
+
+  // Refusals launched nothing: the plain, webapp and root tasks only.
+  v1::ListTasksResponse tasks;
+  ASSERT_TRUE(As(kAdmin, &v1::ContainerService::Stub::ListTasks, v1::ListTasksRequest(), &tasks).ok());
+  EXPECT_EQ(tasks.task_arns_size(), 3);
+  std::vector<nlohmann::json> audit = Audit();
+  EXPECT_TRUE(std::any_of(audit.begin(), audit.end(), [](const nlohmann::json& l) {
+    return l.value("principal", "") == "ci" && l.value("action", "") == "iam:PassRole" &&
+           l.value("resource", "") == "arn:aws:iam::000000000000:role/admin" && l.value("decision", "") != "Allow";
+  }));
 }
 
 TEST(SecurityStartTest, RefusesToListenBeyondLoopbackWithoutAuthentication) {
