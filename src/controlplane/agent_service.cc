@@ -111,7 +111,8 @@ GrpcAgentService::GrpcAgentService(Api* api, Metrics* metrics, auth::Authority* 
       authority_(authority),
       register_metrics_(metrics->ForRpc("agent", "RegisterInstance")),
       poll_metrics_(metrics->ForRpc("agent", "Poll")),
-      report_metrics_(metrics->ForRpc("agent", "ReportStateChanges")) {}
+      report_metrics_(metrics->ForRpc("agent", "ReportStateChanges")),
+      credentials_metrics_(metrics->ForRpc("agent", "GetTaskCredentials")) {}
 
 grpc::ServerUnaryReactor* GrpcAgentService::RegisterInstance(grpc::CallbackServerContext* context,
                                                              const v1::RegisterContainerInstanceRequest* request,
@@ -159,6 +160,27 @@ grpc::ServerUnaryReactor* GrpcAgentService::ReportStateChanges(grpc::CallbackSer
     metrics_->ObserveRpc(*report_metrics_, status.code(), NowMicros() - start);
     reactor->Finish(ToGrpcStatus(status));
   }));
+  return reactor;
+}
+
+grpc::ServerUnaryReactor* GrpcAgentService::GetTaskCredentials(grpc::CallbackServerContext* context,
+                                                               const v1::GetTaskCredentialsRequest* request,
+                                                               v1::GetTaskCredentialsResponse* response) {
+  grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
+  const int64_t start = NowMicros();
+  absl::Status status = [&]() -> absl::Status {
+    RETURN_IF_ERROR(AdmitCall(api_, authority_, "GetTaskCredentials", context, *request).status());
+    ASSIGN_OR_RETURN(std::string role, api_->TaskRoleOf(*request));
+    ASSIGN_OR_RETURN(auth::IssuedCredentials issued, authority_->IssueRoleCredentials(role, request->task_arn()));
+    response->set_role_arn(role);
+    response->set_access_key_id(issued.access_key_id);
+    response->set_secret_access_key(issued.secret_access_key);
+    response->set_session_token(issued.session_token);
+    response->set_expiration(issued.expiration);
+    return absl::OkStatus();
+  }();
+  metrics_->ObserveRpc(*credentials_metrics_, status.code(), NowMicros() - start);
+  reactor->Finish(ToGrpcStatus(status));
   return reactor;
 }
 

@@ -26,6 +26,9 @@ class GrpcAgentService final : public v1::AgentService::CallbackService {
   grpc::ServerUnaryReactor* ReportStateChanges(grpc::CallbackServerContext* context,
                                                const v1::ReportStateChangesRequest* request,
                                                v1::ReportStateChangesResponse* response) override;
+  grpc::ServerUnaryReactor* GetTaskCredentials(grpc::CallbackServerContext* context,
+                                               const v1::GetTaskCredentialsRequest* request,
+                                               v1::GetTaskCredentialsResponse* response) override;
 
  private:
   Api* const api_;
@@ -34,6 +37,7 @@ class GrpcAgentService final : public v1::AgentService::CallbackService {
   const Metrics::RpcMetrics* register_metrics_;
   const Metrics::RpcMetrics* poll_metrics_;
   const Metrics::RpcMetrics* report_metrics_;
+  const Metrics::RpcMetrics* credentials_metrics_;
 };
 
 }  // namespace berth::controlplane

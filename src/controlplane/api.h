@@ -192,6 +192,11 @@ class Api {
 
   // --- The agent protocol (agent.proto); see api_agent.cc. ---
 
+  // The role ARN of task `task_arn` placed on instance `instance` of `cluster` (the request's
+  // fields): its overrides' taskRoleArn, else its task definition's. NotFound when the task is not
+  // on that instance or is STOPPED; FailedPrecondition when it has no role.
+  absl::StatusOr<std::string> TaskRoleOf(const v1::GetTaskCredentialsRequest& request) const;
+
   // Registers or re-registers the agent's host (RegisterContainerInstance). With a join token,
   // registers a new instance only, uses the token once and answers the instance's credential.
   void RegisterInstance(const v1::RegisterContainerInstanceRequest& request,

@@ -528,4 +528,29 @@ void Api::AgentTick() {
   }
 }
 
+absl::StatusOr<std::string> Api::TaskRoleOf(const v1::GetTaskCredentialsRequest& request) const {
+  absl::Status error;
+  const std::string cluster = ClusterFromRequest(!request.cluster().empty(), request.cluster(), &error);
+  RETURN_IF_ERROR(error);
+  auto instance = arns_.ContainerInstanceId(request.container_instance(), cluster, "containerInstance");
+  if (!instance.ok()) return WithType(instance.status(), "InvalidParameterException");
+  auto task = arns_.TaskId(request.task_arn(), cluster, "taskArn");
+  if (!task.ok()) return WithType(task.status(), "InvalidParameterException");
+  absl::ReaderMutexLock lock(mu_);
+  const ClusterEntry* c = state_->FindCluster(cluster);
+  if (c == nullptr) return ClusterNotFound(cluster);
+  auto it = c->tasks.find(*task);
+  v1::TaskRecord r;
+  if (it != c->tasks.end()) it->second.Decode(&r);
+  if (it == c->tasks.end() || r.container_instance_id() != *instance || r.task().last_status() == "STOPPED") {
+    return NotFound("taskArn: task ", *task, " is not a running task of container instance ", *instance);
+  }
+  if (!r.task().overrides().task_role_arn().empty()) return r.task().overrides().task_role_arn();
+  const v1::TaskDefinitionRecord* td = state_->FindTaskDefinition(r.family(), r.task_definition_revision());
+  if (td == nullptr || td->task_definition().task_role_arn().empty()) {
+    return absl::FailedPreconditionError(StrCat("taskArn: task ", *task, " has no taskRoleArn"));
+  }
+  return td->task_definition().task_role_arn();
+}
+
 }  // namespace berth::controlplane

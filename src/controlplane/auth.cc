@@ -57,6 +57,17 @@ std::string FormatTime(int64_t epoch) {
   return absl::FormatTime("%Y-%m-%dT%H:%M:%SZ", absl::FromUnixSeconds(epoch), absl::UTCTimeZone());
 }
 
+// IAM's role name rule.
+bool IsRoleName(std::string_view name) {
+  if (name.empty() || name.size() > 64) return false;
+  for (char c : name) {
+    const bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+                    std::string_view("+=,.@_-").find(c) != std::string_view::npos;
+    if (!ok) return false;
+  }
+  return true;
+}
+
 std::string JsonLine(const json& j) { return j.dump(-1, ' ', false, json::error_handler_t::replace); }
 
 }  // namespace
@@ -78,7 +89,7 @@ absl::StatusOr<std::shared_ptr<AuthConfig>> AuthConfig::Parse(std::string_view t
   json doc = json::parse(text, nullptr, /*allow_exceptions=*/false);
   if (doc.is_discarded()) return absl::InvalidArgumentError("not valid JSON");
   if (!doc.is_object()) return absl::InvalidArgumentError("must be a JSON object with policies and principals");
-  if (auto st = CheckKeys(doc, "", {"policies", "principals"}); !st.ok()) return st;
+  if (auto st = CheckKeys(doc, "", {"policies", "principals", "roles"}); !st.ok()) return st;
   auto config = std::make_shared<AuthConfig>();
   if (doc.contains("policies")) {
     const json& policies = doc["policies"];
@@ -87,6 +98,30 @@ absl::StatusOr<std::shared_ptr<AuthConfig>> AuthConfig::Parse(std::string_view t
       auto policy = Policy::Parse(document.dump(), name);
       if (!policy.ok()) return Invalid(StrCat("policies.", name), std::string(policy.status().message()));
       config->policies.emplace(name, *std::move(policy));
+    }
+  }
+  if (doc.contains("roles")) {
+    const json& roles = doc["roles"];
+    if (!roles.is_object()) return Invalid("roles", "must map role names to {\"policies\": [...]}");
+    for (const auto& [name, entry] : roles.items()) {
+      const std::string where = StrCat("roles.", name);
+      if (!IsRoleName(name)) return Invalid(where, "a role's name is 1-64 of letters, digits and +=,.@_-");
+      if (!entry.is_object()) return Invalid(where, "must be an object with policies");
+      if (auto st = CheckKeys(entry, where, {"policies"}); !st.ok()) return st;
+      std::vector<const Policy*>& attached = config->roles[name];
+      const json* list = entry.contains("policies") ? &entry["policies"] : nullptr;
+      if (list == nullptr || !list->is_array() || list->empty()) {
+        return Invalid(StrCat(where, ".policies"), "required: an array of policy names");
+      }
+      for (size_t i = 0; i < list->size(); ++i) {
+        const std::string field = StrCat(where, ".policies[", i, "]");
+        if (!(*list)[i].is_string()) return Invalid(field, "must be a policy name");
+        auto it = config->policies.find((*list)[i].get<std::string>());
+        if (it == config->policies.end()) {
+          return Invalid(field, StrCat("no policy named '", (*list)[i].get<std::string>(), "' under policies"));
+        }
+        attached.push_back(&it->second);
+      }
     }
   }
   if (!doc.contains("principals") || !doc["principals"].is_object() || doc["principals"].empty()) {
@@ -217,6 +252,9 @@ Authority::Authority(Options options) : options_(std::move(options)), arns_(opti
 absl::StatusOr<std::unique_ptr<Authority>> Authority::Create(Options options) {
   std::unique_ptr<Authority> authority(new Authority(std::move(options)));
   if (auto st = authority->Reload(); !st.ok()) return st;
+  auto credentials = RoleCredentials::Open(authority->options_.credentials_key_path);
+  if (!credentials.ok()) return credentials.status();
+  authority->role_credentials_.emplace(*std::move(credentials));
   if (!authority->options_.audit_path.empty()) {
     absl::MutexLock lock(&authority->audit_mu_);
     authority->audit_.open(authority->options_.audit_path, std::ios::app);
@@ -359,6 +397,43 @@ bool Authority::Visible(const Identity& who, std::string_view action, std::strin
   if (!cluster_arn.empty()) r.context.emplace_back("ecs:cluster", std::string(cluster_arn));
   r.context.emplace_back("berth:principal", who.principal);
   return Evaluate(who.policies, r) == Decision::kAllow;
+}
+
+absl::StatusOr<IssuedCredentials> Authority::IssueRoleCredentials(std::string_view role_arn,
+                                                                  std::string_view task_arn) const {
+  const std::string prefix = StrCat("arn:aws:iam::", arns_.context().account, ":role/");
+  std::string_view name = role_arn;
+  if (name.substr(0, 4) == "arn:") {
+    if (name.substr(0, prefix.size()) != prefix) {
+      return absl::FailedPreconditionError(
+          StrCat("taskRoleArn: '", role_arn, "' is not a role of this account (", prefix, "<name>)"));
+    }
+    name.remove_prefix(prefix.size());
+    if (size_t slash = name.rfind('/'); slash != std::string_view::npos) name.remove_prefix(slash + 1);  // a path
+  }
+  std::shared_ptr<const AuthConfig> config = Current();
+  if (!config->roles.contains(std::string(name))) {
+    return absl::FailedPreconditionError(
+        StrCat("taskRoleArn: role '", name, "' is not defined under roles in --auth-config"));
+  }
+  return role_credentials_->Issue(name, task_arn, options_.now_seconds());
+}
+
+absl::StatusOr<std::pair<std::string, Identity>> Authority::SessionKey(std::string_view access_key_id,
+                                                                       std::string_view session_token) const {
+  auto claims = role_credentials_->Verify(access_key_id, session_token, options_.now_seconds());
+  if (!claims.ok()) return claims.status();
+  std::shared_ptr<const AuthConfig> config = Current();
+  auto role = config->roles.find(claims->role);
+  if (role == config->roles.end()) {
+    return absl::UnauthenticatedError(StrCat("role '", claims->role, "' is no longer defined in --auth-config"));
+  }
+  const std::string task_id = claims->task_arn.substr(claims->task_arn.rfind('/') + 1);
+  return std::make_pair(claims->secret_access_key,
+                        Identity{.principal = StrCat("assumed-role/", claims->role, "/", task_id),
+                                 .unrestricted = false,
+                                 .policies = role->second,
+                                 .config = config});
 }
 
 void Authority::AuditRefused(std::string_view door, std::string_view action, std::string_view reason,

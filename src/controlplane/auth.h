@@ -31,6 +31,7 @@
 #include "absl/synchronization/mutex.h"
 #include "berth/common/arn.h"
 #include "src/controlplane/policy.h"
+#include "src/controlplane/role_credentials.h"
 
 namespace berth::controlplane::auth {
 
@@ -51,6 +52,8 @@ struct AuthConfig {
   std::map<std::string, std::vector<const Policy*>> principals;
   absl::flat_hash_map<std::string, Token> tokens_by_sha256;  // lower-case hex digest -> token
   std::map<std::string, AccessKey> access_keys;              // access key id -> key
+  // Task roles: role name -> its policies (docs/security.md, "Task role credentials").
+  std::map<std::string, std::vector<const Policy*>> roles;
   // (pattern, principal) in the file's order: client certificate names (mutual TLS).
   std::vector<std::pair<std::string, std::string>> certificate_names;
   // Attached to the principals of --access-key flags.
@@ -88,6 +91,8 @@ class Authority {
     std::string audit_path;  // JSON lines appended here; empty: no audit log
     ArnContext arns;
     std::function<int64_t()> now_seconds;  // epoch seconds; tests fix it
+    // The task credentials key (RoleCredentials); empty: a fresh key in memory.
+    std::string credentials_key_path;
   };
 
   static absl::StatusOr<std::unique_ptr<Authority>> Create(Options options);
@@ -122,6 +127,15 @@ class Authority {
   void AuditRefused(std::string_view door, std::string_view action, std::string_view reason,
                     std::string_view principal = "", std::string_view decision = "Unauthenticated");
 
+  // Credentials for the task `task_arn` acting as the role `role_arn` (its taskRoleArn, a role
+  // defined under `roles`). FailedPrecondition naming the role when it is not defined.
+  absl::StatusOr<IssuedCredentials> IssueRoleCredentials(std::string_view role_arn, std::string_view task_arn) const;
+  // The secret of session credentials (an access key id and its X-Amz-Security-Token) and the
+  // identity they stand for ("assumed-role/<role>/<task id>", the role's policies), for SigV4.
+  // UNAUTHENTICATED saying why when the token is invalid, expired or its role no longer defined.
+  absl::StatusOr<std::pair<std::string, Identity>> SessionKey(std::string_view access_key_id,
+                                                              std::string_view session_token) const;
+
   // May `who` see `resource` (an ARN) through `action`? For filtering List results; not audited.
   bool Visible(const Identity& who, std::string_view action, std::string_view resource,
                std::string_view cluster_arn) const;
@@ -134,6 +148,7 @@ class Authority {
 
   Options options_;
   Arns arns_;
+  std::optional<RoleCredentials> role_credentials_;  // set by Create
   mutable absl::Mutex mu_;
   std::shared_ptr<const AuthConfig> config_ ABSL_GUARDED_BY(mu_);
   absl::Mutex audit_mu_;

@@ -163,6 +163,7 @@ std::string RoleArn(const Arns& arns, std::string_view name_or_arn) {
 std::string IamAction(std::string_view action) {
   if (action == "RegisterInstance") return "ecs:RegisterContainerInstance";
   if (action == "ReportStateChanges") return "ecs:SubmitTaskStateChange";
+  if (action == "GetTaskCredentials") return "ecs:Poll";
   return StrCat("ecs:", action);
 }
 
@@ -376,6 +377,14 @@ absl::StatusOr<Requests> AccessRequestsFor(const Arns& arns, const v1::ExplainPl
 }
 
 absl::StatusOr<Requests> AccessRequestsFor(const Arns& arns, const v1::PollRequest& r) {
+  Builder b(arns, "Poll");
+  RETURN_IF_ERROR_AUTHZ(b.Cluster(!r.cluster().empty(), r.cluster()));
+  RETURN_IF_ERROR_AUTHZ(b.AddInstance(r.container_instance(), "containerInstance"));
+  return b.Done();
+}
+
+// Reading a task's role credentials is part of reading the instance's desired state.
+absl::StatusOr<Requests> AccessRequestsFor(const Arns& arns, const v1::GetTaskCredentialsRequest& r) {
   Builder b(arns, "Poll");
   RETURN_IF_ERROR_AUTHZ(b.Cluster(!r.cluster().empty(), r.cluster()));
   RETURN_IF_ERROR_AUTHZ(b.AddInstance(r.container_instance(), "containerInstance"));

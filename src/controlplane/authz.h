@@ -30,6 +30,8 @@ BERTH_API_ACTIONS(BERTH_AUTHZ_DECLARE)
 absl::StatusOr<std::vector<AccessRequest>> AccessRequestsFor(const Arns& arns, const v1::PollRequest& request);
 absl::StatusOr<std::vector<AccessRequest>> AccessRequestsFor(const Arns& arns,
                                                              const v1::ReportStateChangesRequest& request);
+absl::StatusOr<std::vector<AccessRequest>> AccessRequestsFor(const Arns& arns,
+                                                             const v1::GetTaskCredentialsRequest& request);
 
 // Drops from a List response what `who` may not Describe (a no-op for other responses), so a
 // listing shows only what the principal may see.

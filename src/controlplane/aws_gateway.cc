@@ -416,6 +416,16 @@ std::optional<AwsHttpResponse> AwsGateway::Authenticate(const AwsHttpRequest& re
         StrCat("Credential must be ACCESS_KEY_ID/YYYYMMDD/REGION/SERVICE/aws4_request, got '", credential, "'"));
   }
   auto key = authority.AccessKey(scope[0]);
+  if (const std::string* token = Header(request, "X-Amz-Security-Token"); !key && token != nullptr) {
+    // Session credentials of a task role (docs/security.md, "Task role credentials").
+    auto session = authority.SessionKey(scope[0], *token);
+    if (!session.ok()) {
+      const bool expired = session.status().message().find("expired") != std::string_view::npos;
+      return Error(403, expired ? "ExpiredTokenException" : "UnrecognizedClientException",
+                   std::string(session.status().message()));
+    }
+    key = *std::move(session);
+  }
   if (!key) {
     return Error(403, "UnrecognizedClientException", "The security token included in the request is invalid.");
   }

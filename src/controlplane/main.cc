@@ -129,11 +129,15 @@ int Run(const Flags& flags) {
   }
   std::map<std::string, std::string> access_keys;
   if (!LoadAccessKeys(flags, &access_keys)) return 2;
+  // The task credentials key lives beside the store (created on first start).
+  std::error_code dir_error;
+  std::filesystem::create_directories(flags.data_dir, dir_error);
   auto authority = auth::Authority::Create({.config_path = flags.auth_config,
                                             .legacy_access_keys = access_keys,
                                             .audit_path = flags.audit_log,
                                             .arns = {.region = flags.region, .account = flags.account},
-                                            .now_seconds = nullptr});
+                                            .now_seconds = nullptr,
+                                            .credentials_key_path = flags.data_dir + "/task-credentials.key"});
   if (!authority.ok()) {
     log::Error("{}", std::string(authority.status().message()));
     return 2;

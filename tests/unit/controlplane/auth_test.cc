@@ -37,6 +37,7 @@ std::string Config(bool bob_revoked = false) {
             {{"Effect", "Allow"},
              {"Action", "ecs:DescribeClusters"},
              {"Resource", "arn:aws:ecs:*:*:cluster/dev"}}}}}}}},
+      {"roles", {{"web-app", {{"policies", {"dev-only"}}}}}},
       {"principals",
        {{"alice",
          {{"policies", {"admin"}},
@@ -46,8 +47,7 @@ std::string Config(bool bob_revoked = false) {
             {{"sha256", TokenSha256Hex(kGoneToken)}, {"revoked", true}}}},
           {"accessKeys", {{{"accessKeyId", "AKIAALICE0000000"}, {"secretAccessKey", "alice-secret-000000"}}}}}},
         {"bob",
-         {{"policies", {"dev-only"}},
-          {"tokens", {{{"sha256", TokenSha256Hex(kBobToken)}, {"revoked", bob_revoked}}}}}},
+         {{"policies", {"dev-only"}}, {"tokens", {{{"sha256", TokenSha256Hex(kBobToken)}, {"revoked", bob_revoked}}}}}},
         {"fleet", {{"policies", {"dev-only"}}, {"certificates", {"*.fleet.berth", "spiffe://berth/agent/?"}}}}}}};
   return c.dump(2);
 }
@@ -237,8 +237,8 @@ TEST_F(AuthorityTest, WithoutAConfigEveryoneIsAnonymousAndUnrestricted) {
 
 TEST_F(AuthorityTest, AVerifiedClientCertificateNamesItsPrincipalUnlessATokenIsSent) {
   auto authority = Make();
-  for (std::vector<std::string> names : std::vector<std::vector<std::string>>{
-           {"host-1.fleet.berth"}, {"host-1", "spiffe://berth/agent/7"}}) {
+  for (std::vector<std::string> names :
+       std::vector<std::vector<std::string>>{{"host-1.fleet.berth"}, {"host-1", "spiffe://berth/agent/7"}}) {
     auto who = authority->Authenticate(nullptr, names);
     ASSERT_TRUE(who.ok()) << who.status();
     EXPECT_EQ(who->principal, "fleet");
@@ -254,6 +254,91 @@ TEST_F(AuthorityTest, AVerifiedClientCertificateNamesItsPrincipalUnlessATokenIsS
   auto nobody = authority->Authenticate(nullptr, {});
   ASSERT_FALSE(nobody.ok());
   EXPECT_NE(nobody.status().message().find("or a client certificate of a principal"), std::string::npos);
+}
+
+TEST(RoleCredentialsTest, IssuedCredentialsVerifyUntilTheyExpireAndNotWhenAltered) {
+  testutil::TempDir dir;
+  auto credentials = RoleCredentials::Open(dir.Sub("key"));
+  ASSERT_TRUE(credentials.ok()) << credentials.status();
+  const std::string task = "arn:aws:ecs:local:000000000000:task/default/0123456789abcdef0123456789abcdef";
+  IssuedCredentials issued = credentials->Issue("web-app", task, kNow);
+  EXPECT_EQ(issued.access_key_id.size(), 20u);
+  EXPECT_EQ(issued.access_key_id.substr(0, 4), "ASIA");
+  EXPECT_EQ(issued.secret_access_key.size(), 40u);
+  EXPECT_EQ(issued.expiration, kNow + RoleCredentials::kLifetimeSeconds);
+
+  auto claims = credentials->Verify(issued.access_key_id, issued.session_token, kNow + 10);
+  ASSERT_TRUE(claims.ok()) << claims.status();
+  EXPECT_EQ(claims->role, "web-app");
+  EXPECT_EQ(claims->task_arn, task);
+  EXPECT_EQ(claims->secret_access_key, issued.secret_access_key);
+  // The key file makes them valid after a restart; a new key voids them.
+  auto reopened = RoleCredentials::Open(dir.Sub("key"));
+  ASSERT_TRUE(reopened.ok());
+  EXPECT_TRUE(reopened->Verify(issued.access_key_id, issued.session_token, kNow).ok());
+  auto other = RoleCredentials::Open("");
+  EXPECT_EQ(other->Verify(issued.access_key_id, issued.session_token, kNow).status().code(),
+            absl::StatusCode::kUnauthenticated);
+
+  EXPECT_NE(credentials->Verify(issued.access_key_id, issued.session_token, issued.expiration)
+                .status()
+                .message()
+                .find("expired"),
+            std::string_view::npos);
+  EXPECT_NE(credentials->Verify("ASIA0000000000000000", issued.session_token, kNow)
+                .status()
+                .message()
+                .find("not issued with this access key id"),
+            std::string_view::npos);
+  // Any change to the claims or the MAC fails.
+  for (size_t i : {size_t{5}, size_t{20}, issued.session_token.size() - 1}) {
+    std::string altered = issued.session_token;
+    altered[i] = altered[i] == 'A' ? 'B' : 'A';
+    EXPECT_FALSE(credentials->Verify(issued.access_key_id, altered, kNow).ok()) << i;
+  }
+  for (const char* junk : {"", "bst1", "bst1..", "x.y.z", "bst1.!!!.00"}) {
+    EXPECT_FALSE(credentials->Verify(issued.access_key_id, junk, kNow).ok()) << junk;
+  }
+  std::ofstream(dir.Sub("short")) << "not a key";
+  EXPECT_EQ(RoleCredentials::Open(dir.Sub("short")).status().code(), absl::StatusCode::kDataLoss);
+}
+
+TEST_F(AuthorityTest, TaskRoleCredentialsStandForTheRoleWhileItIsDefined) {
+  auto authority = Make();
+  const std::string task = "arn:aws:ecs:local:000000000000:task/dev/0123456789abcdef0123456789abcdef";
+  auto issued = authority->IssueRoleCredentials("arn:aws:iam::000000000000:role/web-app", task);
+  ASSERT_TRUE(issued.ok()) << issued.status();
+  EXPECT_TRUE(authority->IssueRoleCredentials("web-app", task).ok());  // a short name
+  EXPECT_EQ(authority->IssueRoleCredentials("arn:aws:iam::000000000000:role/admin", task).status().message(),
+            "taskRoleArn: role 'admin' is not defined under roles in --auth-config");
+  EXPECT_EQ(authority->IssueRoleCredentials("arn:aws:iam::999999999999:role/web-app", task).status().code(),
+            absl::StatusCode::kFailedPrecondition);
+
+  auto session = authority->SessionKey(issued->access_key_id, issued->session_token);
+  ASSERT_TRUE(session.ok()) << session.status();
+  EXPECT_EQ(session->first, issued->secret_access_key);
+  EXPECT_EQ(session->second.principal, "assumed-role/web-app/0123456789abcdef0123456789abcdef");
+  // The role's policies decide: dev-only allows RunTask in dev only.
+  const std::vector<AccessRequest> in_dev = {
+      {.action = "ecs:RunTask",
+       .resource = "arn:aws:ecs:local:000000000000:task-definition/web:1",
+       .context = {{"ecs:cluster", "arn:aws:ecs:local:000000000000:cluster/dev"}}}};
+  EXPECT_TRUE(authority->Authorize(session->second, "aws", "RunTask", in_dev).ok());
+  const std::vector<AccessRequest> in_prod = {
+      {.action = "ecs:RunTask",
+       .resource = "arn:aws:ecs:local:000000000000:task-definition/web:1",
+       .context = {{"ecs:cluster", "arn:aws:ecs:local:000000000000:cluster/prod"}}}};
+  EXPECT_EQ(authority->Authorize(session->second, "aws", "RunTask", in_prod).code(),
+            absl::StatusCode::kPermissionDenied);
+
+  // A role removed from the file takes its credentials with it at the next reload.
+  nlohmann::json without = nlohmann::json::parse(Config());
+  without.erase("roles");
+  Write(without.dump());
+  ASSERT_TRUE(authority->Reload().ok());
+  EXPECT_NE(
+      authority->SessionKey(issued->access_key_id, issued->session_token).status().message().find("no longer defined"),
+      std::string_view::npos);
 }
 
 TEST(AuthConfigTest, ErrorsNameTheField) {
@@ -280,6 +365,9 @@ TEST(AuthConfigTest, ErrorsNameTheField) {
        "principals.b.certificates[0]: 'h' is already the certificate name of principal a"},
       {R"({"policies":{"p":{"Statement":{"Effect":"Allow"}}},"principals":{"a":{}}})",
        "policies.p: policy 'p': Statement[0].Action: required"},
+      {R"({"roles":{"r":{"policies":["nope"]}},"principals":{"a":{}}})", "roles.r.policies[0]: no policy named 'nope'"},
+      {R"({"roles":{"r":{}},"principals":{"a":{}}})", "roles.r.policies: required"},
+      {R"({"roles":{"bad role":{"policies":[]}},"principals":{"a":{}}})", "roles.bad role: a role's name is 1-64"},
   };
   for (const Case& c : cases) {
     auto parsed = AuthConfig::Parse(c.json);

@@ -5,9 +5,13 @@
 
 #include <httplib.h>
 
+#include <fstream>
+
 #include <nlohmann/json.hpp>
 
+#include "absl/time/time.h"
 #include "src/controlplane/http_server.h"
+#include "tests/testutil/temp_dir.h"
 #include "tests/unit/controlplane/api_fixture.h"
 
 namespace berth::controlplane {
@@ -199,6 +203,64 @@ TEST_F(AwsGatewayTest, SigV4AcceptsWhatBotocoreSigns) {
   AwsGateway gateway = Gateway({{kKeyId, kSecret}}, kSignedAt + 60);
   AwsHttpResponse response = gateway.Handle(BotocoreSigned());
   EXPECT_EQ(response.status, 200) << response.body;
+}
+
+// A task's role credentials (access key id, secret, session token) sign requests as the role:
+// its policies decide, and an expired or altered token is refused.
+TEST_F(AwsGatewayTest, TaskRoleSessionCredentialsSignAsTheRole) {
+  testutil::TempDir dir;
+  std::ofstream(dir.Sub("auth.json")) << R"({
+    "policies": {"list-only": {"Version": "2012-10-17",
+                               "Statement": [{"Effect": "Allow", "Action": "ecs:List*", "Resource": "*"}]}},
+    "roles": {"lister": {"policies": ["list-only"]}},
+    "principals": {"nobody": {}}})";
+  int64_t now = 1'700'000'000;
+  auth::Authority::Options options;
+  options.config_path = dir.Sub("auth.json");
+  options.now_seconds = [&now] { return now; };
+  auto authority = auth::Authority::Create(std::move(options));
+  ASSERT_TRUE(authority.ok()) << authority.status();
+  AwsGateway gateway(api_.get(), nullptr,
+                     {.region = "local", .authority = authority->get(), .now_seconds = [&now] { return now; }});
+  auto issued = (*authority)
+                    ->IssueRoleCredentials(
+                        "lister", "arn:aws:ecs:local:000000000000:task/default/0123456789abcdef0123456789abcdef");
+  ASSERT_TRUE(issued.ok()) << issued.status();
+
+  // Signed as botocore signs with session credentials: the token in X-Amz-Security-Token.
+  auto signed_call = [&](const std::string& action, const std::string& token) {
+    AwsHttpRequest r = Call(action, "{}");
+    const std::string date = absl::FormatTime("%Y%m%dT%H%M%SZ", absl::FromUnixSeconds(now), absl::UTCTimeZone());
+    r.headers.emplace_back("X-Amz-Date", date);
+    r.headers.emplace_back("X-Amz-Security-Token", token);
+    const std::vector<std::string> names = {"content-type", "host", "x-amz-date", "x-amz-security-token",
+                                            "x-amz-target"};
+    const std::string scope = date.substr(0, 8) + "/local/ecs/aws4_request";
+    const std::string signature = sigv4::Signature(issued->secret_access_key, date.substr(0, 8), "local", "ecs",
+                                                   sigv4::StringToSign(date, scope, sigv4::CanonicalRequest(r, names)));
+    r.headers.emplace_back("Authorization", "AWS4-HMAC-SHA256 Credential=" + issued->access_key_id + "/" + scope +
+                                                ", SignedHeaders=content-type;host;x-amz-date;x-amz-security-token;"
+                                                "x-amz-target, Signature=" +
+                                                signature);
+    return gateway.Handle(r);
+  };
+  AwsHttpResponse listed = signed_call("ListClusters", issued->session_token);
+  EXPECT_EQ(listed.status, 200) << listed.body;
+  AwsHttpResponse created = signed_call("CreateCluster", issued->session_token);
+  EXPECT_EQ(created.status, 400) << created.body;
+  EXPECT_NE(created.body.find("User: assumed-role/lister/0123456789abcdef0123456789abcdef is not authorized to "
+                              "perform: ecs:CreateCluster"),
+            std::string::npos)
+      << created.body;
+  std::string altered = issued->session_token;
+  altered[10] = altered[10] == 'A' ? 'B' : 'A';
+  AwsHttpResponse forged = signed_call("ListClusters", altered);
+  EXPECT_EQ(forged.status, 403);
+  EXPECT_EQ(json::parse(forged.body).value("__type", ""), "UnrecognizedClientException") << forged.body;
+  now += auth::RoleCredentials::kLifetimeSeconds;
+  AwsHttpResponse expired = signed_call("ListClusters", issued->session_token);
+  EXPECT_EQ(expired.status, 403);
+  EXPECT_EQ(json::parse(expired.body).value("__type", ""), "ExpiredTokenException") << expired.body;
 }
 
 TEST_F(AwsGatewayTest, SigV4Refusals) {
