@@ -9,6 +9,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "absl/strings/numbers.h"
 #include "berth/common/files.h"
 #include "berth/common/logging.h"
 #include "berth/common/strings.h"
@@ -204,6 +205,28 @@ absl::Status Agent::Start() {
   EngineOptions eo = options_.engine;
   eo.cluster = options_.cluster;
   eo.instance_arn = instance_arn_;
+  if (!options_.credentials_listen.empty()) {
+    const size_t colon = options_.credentials_listen.rfind(':');
+    int port = -1;
+    if (colon == std::string::npos || !absl::SimpleAtoi(options_.credentials_listen.substr(colon + 1), &port) ||
+        port < 0 || port > 65535) {
+      return absl::InvalidArgumentError(
+          StrCat("--credentials-listen: '", options_.credentials_listen, "' is not HOST:PORT"));
+    }
+    const std::string host = options_.credentials_listen.substr(0, colon);
+    credentials_server_ = std::make_unique<CredentialsServer>(
+        [this](const std::string& id) -> std::optional<TaskEngine::CredentialsOwner> {
+          if (engine_ == nullptr) return std::nullopt;
+          return engine_->CredentialsOwnerOf(id);
+        },
+        clock_, [this](const std::string& task_arn) { return FetchCredentials(task_arn); });
+    auto bound = credentials_server_->Start(host, port);
+    if (!bound.ok()) return bound.status();
+    credentials_port_ = *bound;
+    eo.credentials_endpoint =
+        host == "169.254.170.2" && *bound == 80 ? "http://169.254.170.2" : StrCat("http://", host, ":", *bound);
+    log::Info("task credentials endpoint on {}:{}", host, *bound);
+  }
   if (!options_.data_dir.empty()) eo.state_path = options_.data_dir + "/tasks.json";
   engine_ =
       std::make_unique<TaskEngine>(eo, runtime_, clock_, [this](v1::TaskStateChange c) { Enqueue(std::move(c)); });
@@ -216,6 +239,20 @@ absl::Status Agent::Start() {
   return absl::OkStatus();
 }
 
+absl::StatusOr<v1::GetTaskCredentialsResponse> Agent::FetchCredentials(const std::string& task_arn) const {
+  v1::GetTaskCredentialsRequest req;
+  req.set_cluster(options_.cluster);
+  req.set_container_instance(instance_arn_);
+  req.set_task_arn(task_arn);
+  v1::GetTaskCredentialsResponse resp;
+  grpc::ClientContext ctx;
+  Authorize(&ctx);
+  ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
+  absl::Status s = FromGrpc(stub_->GetTaskCredentials(&ctx, req, &resp));
+  if (!s.ok()) return s;
+  return resp;
+}
+
 void Agent::Stop() {
   {
     std::lock_guard lock(mu_);
@@ -226,6 +263,7 @@ void Agent::Stop() {
   cv_.notify_all();
   for (auto& t : threads_) t.join();
   threads_.clear();
+  if (credentials_server_) credentials_server_->Stop();
   if (engine_) engine_->Stop();
 }
 

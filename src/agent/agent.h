@@ -24,6 +24,7 @@
 #include "absl/status/status.h"
 #include "berth/common/clock.h"
 #include "berth/v1/agent.grpc.pb.h"
+#include "src/agent/credentials_server.h"
 #include "src/agent/runtime.h"
 #include "src/agent/task_engine.h"
 
@@ -38,7 +39,10 @@ struct AgentOptions {
   std::string join_token;
   // TLS (and a client certificate) for the channel to berthd; null: plaintext.
   std::shared_ptr<grpc::ChannelCredentials> channel_credentials;
-  std::string data_dir;                           // empty: identity and task state in memory only (sim fleets)
+  std::string data_dir;  // empty: identity and task state in memory only (sim fleets)
+  // HOST:PORT of the task credentials endpoint (CredentialsServer); empty: off, and tasks with a
+  // role get no credentials. 169.254.170.2:80 is where the AWS SDKs look by default.
+  std::string credentials_listen;
   std::map<std::string, std::string> attributes;  // custom attributes (name -> value)
   int64_t cpu_units = 0;                          // 0: cores x 1024
   int64_t memory_mib = 0;                         // 0: the host's memory
@@ -79,6 +83,8 @@ class Agent {
   void Wait();
 
   const std::string& instance_arn() const { return instance_arn_; }
+  // The credentials endpoint's port once started (for --credentials-listen with port 0), else 0.
+  int credentials_port() const { return credentials_port_; }
   TaskEngine* engine() { return engine_.get(); }
 
   // The registration request this agent sends (for tests and `--print-registration`).
@@ -86,6 +92,8 @@ class Agent {
 
  private:
   absl::Status Register();
+  // The role credentials of a task of this instance, from berthd.
+  absl::StatusOr<v1::GetTaskCredentialsResponse> FetchCredentials(const std::string& task_arn) const;
   // Adds the agent's credential to a call: the instance credential once it has one, else the
   // join token for a registration as a new instance, else the API token (AgentOptions::token).
   void Authorize(grpc::ClientContext* ctx) const;
@@ -106,7 +114,9 @@ class Agent {
   std::shared_ptr<grpc::Channel> channel_;
   std::unique_ptr<v1::AgentService::Stub> stub_;
   std::unique_ptr<TaskEngine> engine_;
+  std::unique_ptr<CredentialsServer> credentials_server_;
   std::string instance_arn_;
+  int credentials_port_ = 0;
   mutable std::mutex credential_mu_;
   std::string instance_credential_;  // "bic-...": berthd's answer to a registration with a join token
 

@@ -191,6 +191,9 @@ int main(int argc, char** argv) {
   app.add_option("--cluster", a.cluster, "Cluster to join")->capture_default_str();
   app.add_option("--token-file", flags.token_file,
                  "File holding the API token sent to berthd when it authenticates (docs/security.md)");
+  app.add_option("--credentials-listen", flags.agent.credentials_listen,
+                 "HOST:PORT of the endpoint serving tasks their role credentials (169.254.170.2:80 for the AWS "
+                 "SDKs' default; see docs/agent.md); off when empty");
   app.add_option("--join-token-file", flags.join_token_file,
                  "File holding a join token (berth create-join-token): registers this host as a new instance, "
                  "which then uses the credential berthd answers, kept in --data-dir (docs/security.md)");

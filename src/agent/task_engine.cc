@@ -1,6 +1,7 @@
 #include "src/agent/task_engine.h"
 
 #include <arpa/inet.h>
+#include <openssl/rand.h>
 
 #include <algorithm>
 #include <filesystem>
@@ -16,6 +17,19 @@ namespace berth::agent {
 namespace {
 
 std::string TaskId(const std::string& arn) { return arn.substr(arn.rfind('/') + 1); }
+
+// 128 bits from OpenSSL's CSPRNG, as hex: a task's credentials id.
+std::string RandomHex128() {
+  unsigned char bytes[16];
+  if (RAND_bytes(bytes, sizeof(bytes)) != 1) std::abort();
+  static constexpr char kDigits[] = "0123456789abcdef";
+  std::string out;
+  for (unsigned char b : bytes) {
+    out.push_back(kDigits[b >> 4]);
+    out.push_back(kDigits[b & 15]);
+  }
+  return out;
+}
 
 std::string Sanitize(const std::string& s) {
   std::string out;
@@ -205,7 +219,32 @@ ContainerSpec TaskEngine::MakeSpec(const TaskRun& t, const ContainerRun& c) cons
                  {kLabelContainerName, c.def.name()},
                  {kLabelTaskDefinition, StrCat(td.family(), ":", td.revision())}};
   for (const auto& [k, v] : c.def.docker_labels()) spec.labels.emplace(k, v);
+  if (!options_.credentials_endpoint.empty() && !t.credentials_id.empty()) {
+    const std::string path = StrCat("/v2/credentials/", t.credentials_id);
+    auto* env = spec.definition.add_environment();
+    if (options_.credentials_endpoint == "http://169.254.170.2") {
+      env->set_name("AWS_CONTAINER_CREDENTIALS_RELATIVE_URI");
+      env->set_value(path);
+    } else {
+      env->set_name("AWS_CONTAINER_CREDENTIALS_FULL_URI");
+      env->set_value(options_.credentials_endpoint + path);
+    }
+  }
   return spec;
+}
+
+std::string TaskEngine::RoleOf(const TaskRun& t) {
+  return t.overrides.task_role_arn().empty() ? t.definition.task_role_arn() : t.overrides.task_role_arn();
+}
+
+std::optional<TaskEngine::CredentialsOwner> TaskEngine::CredentialsOwnerOf(const std::string& credentials_id) const {
+  if (credentials_id.empty()) return std::nullopt;
+  std::lock_guard lock(mu_);
+  for (const auto& [arn, t] : tasks_) {
+    if (t->credentials_id != credentials_id || t->status == "STOPPED" || RoleOf(*t).empty()) continue;
+    return CredentialsOwner{.task_arn = arn, .role_arn = RoleOf(*t)};
+  }
+  return std::nullopt;
 }
 
 std::string TaskEngine::AllocateAddress() const {
@@ -499,6 +538,7 @@ void TaskEngine::Define(TaskRun& t, const v1::TaskDefinition& td, const v1::Desi
   }
   t.containers = std::move(containers);
   t.have_definition = true;
+  if (t.credentials_id.empty() && !RoleOf(t).empty()) t.credentials_id = RandomHex128();
 }
 
 void TaskEngine::ApplyDesired(const v1::PollResponse& desired) {
@@ -758,6 +798,7 @@ void TaskEngine::Persist() {
                          {"removed", t->removed},
                          {"networkHolder", t->network.holder_id},
                          {"address", t->network.address},
+                         {"credentialsId", t->credentials_id},
                          {"containers", std::move(containers)}};
     if (t->pull_started_at) jt["pullStartedAt"] = *t->pull_started_at;
     if (t->pull_stopped_at) jt["pullStoppedAt"] = *t->pull_stopped_at;
@@ -792,6 +833,7 @@ absl::Status TaskEngine::LoadState() {
     t->removed = jt.value("removed", false);
     t->network.holder_id = jt.value("networkHolder", "");
     t->network.address = jt.value("address", "");
+    t->credentials_id = jt.value("credentialsId", "");
     if (jt.contains("pullStartedAt")) t->pull_started_at = jt["pullStartedAt"].get<double>();
     if (jt.contains("pullStoppedAt")) t->pull_stopped_at = jt["pullStoppedAt"].get<double>();
     if (jt.contains("containersCreatedAt")) t->created_at = jt["containersCreatedAt"].get<double>();

@@ -50,6 +50,11 @@ struct EngineOptions {
   std::string awsvpc_cidr = "172.30.0.0/24";
   // Where local state is kept; empty keeps it in memory only.
   std::string state_path;
+  // The task credentials endpoint as containers reach it ("http://169.254.170.2", or
+  // "http://HOST:PORT"); empty: tasks with a role get no credentials. A task with a role gets
+  // AWS_CONTAINER_CREDENTIALS_RELATIVE_URI (for 169.254.170.2, as ECS) or
+  // AWS_CONTAINER_CREDENTIALS_FULL_URI, naming /v2/credentials/<its own random id>.
+  std::string credentials_endpoint;
 };
 
 class TaskEngine {
@@ -67,6 +72,14 @@ class TaskEngine {
   absl::Status Recover();
   void Start();
   void Stop();
+
+  // The task a credentials id was given to, while the task is not STOPPED; with its role (the
+  // overrides' taskRoleArn, else the task definition's). Empty when there is none.
+  struct CredentialsOwner {
+    std::string task_arn;
+    std::string role_arn;
+  };
+  std::optional<CredentialsOwner> CredentialsOwnerOf(const std::string& credentials_id) const;
 
   // Converges to a desired state from Poll (not an `unchanged` answer). A delta changes only the
   // tasks it lists or removes; a whole desired state also stops every task it does not list.
@@ -120,7 +133,11 @@ class TaskEngine {
     bool dirty = false;
     bool queued = false;
     std::string last_report;  // serialized last snapshot sent
+    // The unguessable id in its containers' credentials URI (128 random bits), kept in local
+    // state: a restarted agent must answer the URI its running containers already have.
+    std::string credentials_id;
   };
+  static std::string RoleOf(const TaskRun& t);
   enum class DepState { kReady, kWait, kNever };
 
   void Enqueue(TaskRun& task);  // lock held
@@ -146,7 +163,7 @@ class TaskEngine {
   const Clock* const clock_;
   const ReportFn report_;
 
-  std::mutex mu_;
+  mutable std::mutex mu_;
   std::condition_variable cv_;
   std::condition_variable idle_cv_;
   std::map<std::string, std::unique_ptr<TaskRun>> tasks_;

@@ -972,6 +972,74 @@ TEST_F(TaskEngineTest, AwsvpcAddressesRunOutAndComeBackAfterCleanup) {
 
 // --- local state and adoption ---
 
+// --- task role credentials ---
+
+// The value of environment variable `name` in a container definition, or "" when unset.
+std::string EnvOf(const v1::ContainerDefinition& def, const std::string& name) {
+  for (const auto& kv : def.environment()) {
+    if (kv.name() == name) return kv.value();
+  }
+  return "";
+}
+
+TEST_F(TaskEngineTest, TasksWithARoleGetTheirOwnCredentialsUriThatOutlivesARestart) {
+  testutil::TempDir dir;
+  EngineOptions options = Options();
+  options.state_path = dir.Sub("state.json");
+  options.credentials_endpoint = "http://127.0.0.1:51679";
+  Boot(options);
+  const std::string role_td =
+      Td("job", R"([{"name":"app","image":"busybox"}])", R"(,"taskRoleArn":"arn:aws:iam::123456789012:role/web")");
+  const std::string plain_td = Td("plain", R"([{"name":"app","image":"busybox"}])");
+  Apply(Desired({Task("t1", "job"), Task("t2", "job"), Task("t3", "plain"),
+                 Task("t4", "plain", "RUNNING", "PENDING",
+                      R"(,"overrides":{"taskRoleArn":"arn:aws:iam::123456789012:role/other"})")},
+                {role_td, plain_td}));
+  const std::string uri1 = EnvOf(SpecOf("t1", "app").definition, "AWS_CONTAINER_CREDENTIALS_FULL_URI");
+  const std::string uri2 = EnvOf(SpecOf("t2", "app").definition, "AWS_CONTAINER_CREDENTIALS_FULL_URI");
+  const std::string uri4 = EnvOf(SpecOf("t4", "app").definition, "AWS_CONTAINER_CREDENTIALS_FULL_URI");
+  EXPECT_THAT(uri1, ::testing::MatchesRegex("http://127\\.0\\.0\\.1:51679/v2/credentials/[0-9a-f]{32}"));
+  EXPECT_NE(uri1, uri2);
+  EXPECT_EQ(EnvOf(SpecOf("t3", "app").definition, "AWS_CONTAINER_CREDENTIALS_FULL_URI"), "");
+  EXPECT_EQ(EnvOf(SpecOf("t3", "app").definition, "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI"), "");
+
+  const std::string id1 = uri1.substr(uri1.rfind('/') + 1);
+  auto owner = engine_->CredentialsOwnerOf(id1);
+  ASSERT_TRUE(owner.has_value());
+  EXPECT_EQ(owner->task_arn, TaskArn("t1"));
+  EXPECT_EQ(owner->role_arn, "arn:aws:iam::123456789012:role/web");
+  EXPECT_EQ(engine_->CredentialsOwnerOf(uri4.substr(uri4.rfind('/') + 1))->role_arn,
+            "arn:aws:iam::123456789012:role/other");  // the override's role
+  EXPECT_FALSE(engine_->CredentialsOwnerOf("").has_value());
+  EXPECT_FALSE(engine_->CredentialsOwnerOf("0123456789abcdef0123456789abcdef").has_value());
+
+  // A restarted agent answers the URI its running containers already have.
+  engine_.reset();
+  Boot(options);
+  Apply(Desired({Task("t1", "job", "RUNNING", "RUNNING"), Task("t2", "job", "RUNNING", "RUNNING"),
+                 Task("t3", "plain", "RUNNING", "RUNNING"), Task("t4", "plain", "RUNNING", "RUNNING")},
+                {role_td, plain_td}));
+  ASSERT_TRUE(engine_->CredentialsOwnerOf(id1).has_value());
+  EXPECT_EQ(engine_->CredentialsOwnerOf(id1)->task_arn, TaskArn("t1"));
+  // A stopped task's credentials are no longer served.
+  Apply(Desired({Task("t1", "job", "STOPPED", "RUNNING"), Task("t2", "job", "RUNNING", "RUNNING"),
+                 Task("t3", "plain", "RUNNING", "RUNNING"), Task("t4", "plain", "RUNNING", "RUNNING")},
+                {role_td, plain_td}));
+  ASSERT_EQ(Status("t1"), "STOPPED");
+  EXPECT_FALSE(engine_->CredentialsOwnerOf(id1).has_value());
+}
+
+TEST_F(TaskEngineTest, TheLinkLocalEndpointIsGivenAsARelativeUriAsEcsDoes) {
+  EngineOptions options = Options();
+  options.credentials_endpoint = "http://169.254.170.2";
+  Boot(options);
+  Apply(Desired({Task("t1", "job")}, {Td("job", R"([{"name":"app","image":"busybox"}])", R"(,"taskRoleArn":"web")")}));
+  const v1::ContainerDefinition app = SpecOf("t1", "app").definition;
+  EXPECT_THAT(EnvOf(app, "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI"),
+              ::testing::MatchesRegex("/v2/credentials/[0-9a-f]{32}"));
+  EXPECT_EQ(EnvOf(app, "AWS_CONTAINER_CREDENTIALS_FULL_URI"), "");
+}
+
 TEST_F(TaskEngineTest, RestartedEngineAdoptsTheContainersOfItsStateFile) {
   testutil::TempDir dir;
   EngineOptions options = Options();
