@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include <cstdlib>
+#include <filesystem>
 #include <fstream>
 #include <sstream>
 #include <string>
@@ -15,7 +16,9 @@
 
 #include <nlohmann/json.hpp>
 
+#include "src/controlplane/auth.h"
 #include "tests/integration/test_helpers.h"
+#include "tests/testutil/agent_process.h"
 #include "tests/testutil/berthd_process.h"
 #include "tests/testutil/temp_dir.h"
 
@@ -91,15 +94,20 @@ class AwsCliTest : public ::testing::Test {
 
   // Runs a command with a hermetic AWS environment (no config or credentials files, no pager,
   // one attempt) and the given credentials.
-  Result Run(const std::string& command, const std::string& key_id = kKeyId, const std::string& secret = kSecret) {
+  // With `key_id` empty, no keys are given and `extra_env` (NAME=value ...) supplies credentials.
+  Result Run(const std::string& command, const std::string& key_id = kKeyId, const std::string& secret = kSecret,
+             const std::string& extra_env = "") {
     std::string home = dir_.Sub("home");
     std::string out = dir_.Sub("out"), err = dir_.Sub("err");
-    std::string env = "mkdir -p " + Quote(home) +
-                      " && env -u AWS_PROFILE -u AWS_DEFAULT_PROFILE -u AWS_SESSION_TOKEN -u AWS_DEFAULT_REGION "
-                      "-u AWS_REGION -u AWS_ENDPOINT_URL HOME=" +
-                      Quote(home) + " AWS_CONFIG_FILE=/dev/null AWS_SHARED_CREDENTIALS_FILE=/dev/null AWS_PAGER= " +
-                      "AWS_MAX_ATTEMPTS=1 AWS_EC2_METADATA_DISABLED=true AWS_ACCESS_KEY_ID=" + Quote(key_id) +
-                      " AWS_SECRET_ACCESS_KEY=" + Quote(secret) + " ";
+    std::string env =
+        "mkdir -p " + Quote(home) + " && env " +
+        (key_id.empty() ? "-u AWS_ACCESS_KEY_ID -u AWS_SECRET_ACCESS_KEY " : "") +
+        "-u AWS_PROFILE -u AWS_DEFAULT_PROFILE -u AWS_SESSION_TOKEN -u AWS_DEFAULT_REGION "
+        "-u AWS_REGION -u AWS_ENDPOINT_URL HOME=" +
+        Quote(home) + " AWS_CONFIG_FILE=/dev/null AWS_SHARED_CREDENTIALS_FILE=/dev/null AWS_PAGER= " +
+        "AWS_MAX_ATTEMPTS=1 AWS_EC2_METADATA_DISABLED=true " +
+        (key_id.empty() ? extra_env + " "
+                        : "AWS_ACCESS_KEY_ID=" + Quote(key_id) + " AWS_SECRET_ACCESS_KEY=" + Quote(secret) + " ");
     int status = std::system((env + command + " >" + Quote(out) + " 2>" + Quote(err)).c_str());
     Result r;
     r.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
@@ -109,9 +117,9 @@ class AwsCliTest : public ::testing::Test {
   }
 
   Result Ecs(const std::string& http, const std::string& args, const std::string& key_id = kKeyId,
-             const std::string& secret = kSecret) {
+             const std::string& secret = kSecret, const std::string& extra_env = "") {
     return Run(Quote(aws_) + " ecs --endpoint-url http://" + http + " --region local --output json " + args, key_id,
-               secret);
+               secret, extra_env);
   }
 
   std::string WriteFile(const std::string& name, const std::string& content) {
@@ -280,6 +288,73 @@ TEST_F(AwsCliTest, PoliciesApplyToAccessKeysOfTheAuthConfig) {
   EXPECT_THAT(prod.err, HasSubstr("(AccessDeniedException)")) << prod;
   Result wrong = Ecs(http, "list-clusters", "AKIADANA000000000000", "not-danas-secret-00000");
   EXPECT_THAT(wrong.err, HasSubstr("(InvalidSignatureException)")) << wrong;
+}
+
+// A task's role credentials reach the unmodified AWS CLI (botocore's container credentials
+// provider) through the agent's endpoint, and authorize calls to berthd with the role's policy.
+TEST_F(AwsCliTest, ATasksRoleCredentialsReachTheAwsCliThroughTheAgentEndpoint) {
+  if (!std::filesystem::exists(testutil::BuiltBinary("src/agent/berth-agent"))) {
+    GTEST_SKIP() << "berth-agent is not built";
+  }
+  constexpr char kAgentToken[] = "agent-token-0123456789abcdef0123456789abcdef";
+  std::string config =
+      WriteFile("auth.json", R"({
+    "policies": {
+      "admin": {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"}]},
+      "lister": {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "ecs:List*", "Resource": "*"}]}},
+    "roles": {"lister": {"policies": ["lister"]}},
+    "principals": {
+      "root": {"policies": ["admin"],
+               "tokens": [{"sha256": ")" +
+                                 controlplane::auth::TokenSha256Hex(kAgentToken) + R"("}],
+               "accessKeys": [{"accessKeyId": ")" +
+                                 std::string(kKeyId) + R"(", "secretAccessKey": ")" + kSecret + R"("}]}}})");
+  std::string http = StartBerthd({"--http-listen", "127.0.0.1:0", "--auth-config", config});
+  ASSERT_FALSE(http.empty());
+  std::string td = WriteFile("td.json", R"({"family":"job","taskRoleArn":"lister",
+      "containerDefinitions":[{"name":"app","image":"busybox","memory":16}]})");
+  ASSERT_EQ(Ecs(http, "register-task-definition --cli-input-json file://" + td).exit_code, 0);
+  std::ofstream(dir_.Sub("agent.token")) << kAgentToken << "\n";
+  testutil::AgentProcess agent(dir_.Sub("agent"),
+                               {"--endpoint", berthd_->grpc_address(), "--runtime", "sim", "--token-file",
+                                dir_.Sub("agent.token"), "--credentials-listen", "127.0.0.1:0", "--poll-wait", "1"});
+  ASSERT_TRUE(agent.Start()) << agent.Log();
+  Result run = Ecs(http, "run-task --task-definition job");
+  ASSERT_EQ(run.exit_code, 0) << run;
+  const std::string task = run.OutJson()["tasks"][0]["taskArn"];
+
+  // The URI the task's containers were given: its id is in the agent's state, the port in its log.
+  std::string uri;
+  ASSERT_TRUE(testutil::WaitFor([&] {
+    Json state = Json::parse(ReadFile(dir_.Sub("agent/tasks.json")), nullptr, false);
+    if (state.is_discarded()) return false;
+    for (const Json& t : state["tasks"]) {
+      if (t.value("arn", "") == task && !t.value("credentialsId", "").empty()) {
+        const std::string log = agent.Log();
+        const std::string marker = "task credentials endpoint on ";
+        const size_t at = log.find(marker);
+        if (at == std::string::npos) return false;
+        const std::string address = log.substr(at + marker.size(), log.find('\n', at) - at - marker.size());
+        uri = "http://" + address + "/v2/credentials/" + t.value("credentialsId", "");
+        return true;
+      }
+    }
+    return false;
+  })) << agent.Log();
+
+  const std::string env = "AWS_CONTAINER_CREDENTIALS_FULL_URI=" + Quote(uri);
+  Result listed = Ecs(http, "list-clusters", "", "", env);
+  ASSERT_EQ(listed.exit_code, 0) << listed << agent.Log();
+  Result created = Ecs(http, "create-cluster --cluster-name mine", "", "", env);
+  EXPECT_NE(created.exit_code, 0) << created;
+  EXPECT_THAT(created.err, HasSubstr("(AccessDeniedException)")) << created;
+  EXPECT_THAT(created.err, HasSubstr("User: assumed-role/lister/" + task.substr(task.rfind('/') + 1) +
+                                     " is not authorized to perform: ecs:CreateCluster"))
+      << created;
+  // Another id is no one's credentials.
+  std::string other = uri.substr(0, uri.rfind('/') + 1) + "0123456789abcdef0123456789abcdef";
+  Result stranger = Ecs(http, "list-clusters", "", "", "AWS_CONTAINER_CREDENTIALS_FULL_URI=" + Quote(other));
+  EXPECT_NE(stranger.exit_code, 0) << stranger;
 }
 
 }  // namespace
