@@ -172,7 +172,7 @@ grpc::ServerUnaryReactor* GrpcAgentService::GetTaskCredentials(grpc::CallbackSer
     RETURN_IF_ERROR(AdmitCall(api_, authority_, "GetTaskCredentials", context, *request).status());
     ASSIGN_OR_RETURN(std::string role, api_->TaskRoleOf(*request));
     ASSIGN_OR_RETURN(auth::IssuedCredentials issued, authority_->IssueRoleCredentials(role, request->task_arn()));
-    response->set_role_arn(role);
+    response->set_role_arn(auth::RoleArn(authority_->arns(), role));
     response->set_access_key_id(issued.access_key_id);
     response->set_secret_access_key(issued.secret_access_key);
     response->set_session_token(issued.session_token);

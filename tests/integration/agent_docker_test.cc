@@ -12,6 +12,11 @@
 #include <set>
 #include <thread>
 
+#include <fstream>
+
+#include <nlohmann/json.hpp>
+
+#include "src/controlplane/auth.h"
 #include "tests/integration/docker_helpers.h"
 #include "tests/integration/test_helpers.h"
 #include "tests/testutil/agent_process.h"
@@ -313,6 +318,70 @@ TEST_F(AgentDockerTest, AwsvpcTaskGetsItsOwnAddressAndHostModeUsesTheHost) {
   // The awsvpc task's network holder went with it.
   EXPECT_TRUE(
       Shell("docker ps -q --filter label=com.berth.network-holder --filter label=com.berth.task-arn=" + arn).empty());
+}
+
+// A task with a role reads its credentials from inside its container, at the URI berth-agent gave
+// it; another task's URI (any other id) answers nothing.
+TEST(AgentDockerCredentialsTest, AContainerReadsItsTasksRoleCredentialsFromTheAgent) {
+  BERTH_REQUIRE_DOCKER();
+  TempDir dir;
+  constexpr char kToken[] = "root-token-0123456789abcdef0123456789abcdef";
+  std::ofstream(dir.Sub("auth.json")) << R"({
+    "policies": {"admin": {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"}]}},
+    "roles": {"app": {"policies": ["admin"]}},
+    "principals": {"root": {"policies": ["admin"], "tokens": [{"sha256": ")"
+                                      << controlplane::auth::TokenSha256Hex(kToken) << R"("}]}}})";
+  std::ofstream(dir.Sub("token")) << kToken << "\n";
+  const std::string cluster = "credtest" + std::to_string(getpid());
+  BerthdProcess berthd(dir.Sub("berthd"), {"--auth-config", dir.Sub("auth.json")});
+  ASSERT_TRUE(berthd.Start()) << berthd.Log();
+  auto stub = berthd.NewStub();
+  auto as_root = [&](auto method, const auto& request, auto* response) {
+    grpc::ClientContext ctx;
+    ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
+    ctx.AddMetadata("authorization", std::string("Bearer ") + kToken);
+    return ((*stub).*method)(&ctx, request, response);
+  };
+  v1::CreateClusterResponse created;
+  ASSERT_TRUE(as_root(&v1::ContainerService::Stub::CreateCluster,
+                      FromJson<v1::CreateClusterRequest>(R"({"clusterName":")" + cluster + R"("})"), &created)
+                  .ok());
+  AgentProcess agent(dir.Sub("agent"), {"--endpoint", berthd.grpc_address(), "--cluster", cluster, "--runtime",
+                                        "docker", "--token-file", dir.Sub("token"), "--credentials-listen",
+                                        "127.0.0.1:0", "--poll-wait", "2", "--stop-timeout", "2"});
+  ASSERT_TRUE(agent.Start()) << agent.Log();
+  v1::RegisterTaskDefinitionResponse td;
+  ASSERT_TRUE(as_root(&v1::ContainerService::Stub::RegisterTaskDefinition,
+                      FromJson<v1::RegisterTaskDefinitionRequest>(
+                          std::string(R"({"family":"withrole","taskRoleArn":"app","networkMode":"host",
+                              "containerDefinitions":[{"name":"app","image":")") +
+                          kImage + R"(","memory":32,"command":["sh","-c",
+                              "wget -qO- \"$AWS_CONTAINER_CREDENTIALS_FULL_URI\"; echo; wget -qO- \"${AWS_CONTAINER_CREDENTIALS_FULL_URI%/*}/0123456789abcdef0123456789abcdef\" || echo other-refused; sleep 300"]}]})"),
+                      &td)
+                  .ok());
+  v1::RunTaskResponse run;
+  ASSERT_TRUE(as_root(&v1::ContainerService::Stub::RunTask,
+                      FromJson<v1::RunTaskRequest>(R"({"cluster":")" + cluster + R"(","taskDefinition":"withrole"})"),
+                      &run)
+                  .ok());
+  ASSERT_EQ(run.tasks_size(), 1);
+  const std::string arn = run.tasks(0).task_arn();
+  std::string logs;
+  const bool answered = WaitFor(
+      [&] {
+        logs =
+            Shell("docker ps -aq --filter label=com.berth.task-arn=" + arn + " | head -1 | xargs -r docker logs 2>&1");
+        return logs.find("other-refused") != std::string::npos;
+      },
+      60000);
+  Shell("docker ps -aq --filter label=com.berth.cluster=" + cluster + " | xargs -r docker rm -f >/dev/null 2>&1");
+  ASSERT_TRUE(answered) << logs << agent.Log();
+  nlohmann::json credentials = nlohmann::json::parse(logs.substr(0, logs.find('\n')), nullptr, false);
+  ASSERT_FALSE(credentials.is_discarded()) << logs;
+  EXPECT_EQ(credentials.value("RoleArn", ""), "arn:aws:iam::000000000000:role/app") << logs;
+  EXPECT_EQ(credentials.value("AccessKeyId", "").substr(0, 4), "ASIA") << logs;
+  EXPECT_FALSE(credentials.value("Token", "").empty()) << logs;
+  EXPECT_FALSE(credentials.value("Expiration", "").empty()) << logs;
 }
 
 }  // namespace
