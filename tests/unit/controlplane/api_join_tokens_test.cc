@@ -253,3 +253,44 @@ TEST_F(JoinTokenTest, UsesAndCredentialsSurviveARestart) {
 
 }  // namespace
 }  // namespace berth::controlplane
+
+namespace berth::controlplane {
+namespace {
+
+// GetTaskCredentials' lookup: the role of a task on the asking instance, and nothing else.
+class TaskRoleTest : public ApiFixture {};
+
+TEST_F(TaskRoleTest, ATasksRoleIsGivenOnlyToItsOwnInstance) {
+  const std::string a = AddInstance("default", 1024, 1024);
+  const std::string b = AddInstance("default", 1024, 1024);
+  ASSERT_TRUE((Do<v1::RegisterTaskDefinitionResponse, v1::RegisterTaskDefinitionRequest>(
+                   &Api::RegisterTaskDefinition,
+                   R"({"family":"web","taskRoleArn":"web-app","containerDefinitions":[{"name":"c","image":"i","memory":8}]})")
+                   .ok()));
+  AddTaskDefinition("plain", 1, 8);
+  auto start = [&](const std::string& json) {
+    v1::StartTaskResponse started;
+    EXPECT_TRUE(Do(&Api::StartTask, Json<v1::StartTaskRequest>(json), &started).ok());
+    return started.tasks(0).task_arn();
+  };
+  const std::string with_role = start(R"({"taskDefinition":"web","containerInstances":[")" + a + R"("]})");
+  const std::string plain = start(R"({"taskDefinition":"plain","containerInstances":[")" + a + R"("]})");
+  const std::string overridden = start(R"({"taskDefinition":"plain","containerInstances":[")" + a +
+                                       R"("],"overrides":{"taskRoleArn":"arn:aws:iam::000000000000:role/ops"}})");
+  auto role_of = [&](const std::string& instance, const std::string& task) {
+    v1::GetTaskCredentialsRequest request;
+    request.set_cluster("default");
+    request.set_container_instance(instance);
+    request.set_task_arn(task);
+    return api_->TaskRoleOf(request);
+  };
+  ASSERT_TRUE(role_of(a, with_role).ok());
+  EXPECT_EQ(*role_of(a, with_role), "web-app");
+  EXPECT_EQ(*role_of(a, overridden), "arn:aws:iam::000000000000:role/ops");
+  EXPECT_EQ(role_of(a, plain).status().code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_EQ(role_of(b, with_role).status().code(), absl::StatusCode::kNotFound);
+  EXPECT_EQ(role_of(a, "not-a-task").status().code(), absl::StatusCode::kInvalidArgument);
+}
+
+}  // namespace
+}  // namespace berth::controlplane
