@@ -152,6 +152,8 @@ absl::Status Api::AdmitInstanceCaller(const std::string& cluster_field, const st
   if (credential.kind == Kind::kJoinToken) {
     return Denied("a join token only registers new container instances; poll and report with the instance credential");
   }
+  // Authentication off and no credential of ours: nothing to check (the Poll and Report paths).
+  if (credential.kind == Kind::kNone && !enforce_binding) return absl::OkStatus();
   if (credential.kind == Kind::kInstance && credential.id.empty()) {
     return Unauthenticated("malformed instance credential: expected bic-<instance id>.<secret>");
   }
@@ -170,7 +172,6 @@ absl::Status Api::AdmitInstanceCaller(const std::string& cluster_field, const st
   if (credential.kind == Kind::kInstance && *id != credential.id) {
     return Denied(StrCat("the instance credential of container instance ", credential.id, " cannot act as ", *id));
   }
-  if (credential.kind == Kind::kNone && !enforce_binding) return absl::OkStatus();
   absl::ReaderMutexLock lock(mu_);
   const ClusterEntry* c = state_->FindCluster(cluster);
   const InstanceEntry* inst = nullptr;
