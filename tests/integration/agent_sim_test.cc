@@ -6,6 +6,9 @@
 #include <functional>
 #include <thread>
 
+#include <set>
+
+#include "berth/scheduler/instance_provider.h"
 #include "tests/integration/test_helpers.h"
 #include "tests/testutil/agent_process.h"
 #include "tests/testutil/berthd_process.h"
@@ -233,6 +236,43 @@ TEST_F(AgentSimTest, ForcedDeregistrationStopsTasksAndTheAgentExits) {
   EXPECT_EQ(Describe(arn).last_status(), "STOPPED");
   EXPECT_EQ(agent->WaitExit(20000), 0) << agent->Log();
   EXPECT_NE(agent->Log().find("deregistered"), std::string::npos);
+}
+
+// The local instance provider starts real berth-agent processes that register as instances
+// carrying their provider host id, and stops them again.
+TEST_F(AgentSimTest, TheLocalInstanceProviderStartsAndStopsRealAgents) {
+  auto provider =
+      scheduler::NewLocalProvider({.agent_binary = BuiltBinary("src/agent/berth-agent"),
+                                   .agent_flags = {"--endpoint", "127.0.0.1:" + std::to_string(port_), "--runtime",
+                                                   "sim", "--cpu", "1024", "--memory", "1024", "--poll-wait", "1"},
+                                   .availability_zones = {"az-1", "az-2"},
+                                   .work_dir = dir_.path() + "/hosts",
+                                   .stop_timeout_ms = 10000});
+  ASSERT_TRUE(provider.ok()) << provider.status();
+  auto ids = (*provider)->Launch(2);
+  ASSERT_TRUE(ids.ok()) << ids.status();
+  auto instances = [&] {
+    v1::ListContainerInstancesResponse list;
+    EXPECT_TRUE(Call(*stub_, &v1::ContainerService::Stub::ListContainerInstances,
+                     FromJson<v1::ListContainerInstancesRequest>(R"({"filter":"agentConnected == true"})"), &list)
+                    .ok());
+    v1::DescribeContainerInstancesRequest describe;
+    for (const auto& arn : list.container_instance_arns()) describe.add_container_instances(arn);
+    v1::DescribeContainerInstancesResponse described;
+    if (describe.container_instances_size() > 0) {
+      EXPECT_TRUE(Call(*stub_, &v1::ContainerService::Stub::DescribeContainerInstances, describe, &described).ok());
+    }
+    std::set<std::string> hosts;
+    for (const auto& ci : described.container_instances()) {
+      for (const auto& a : ci.attributes()) {
+        if (a.name() == scheduler::kProviderHostIdAttribute) hosts.insert(a.value());
+      }
+    }
+    return hosts;
+  };
+  ASSERT_TRUE(WaitFor([&] { return instances() == std::set<std::string>(ids->begin(), ids->end()); }, 30000));
+  ASSERT_TRUE((*provider)->Terminate({(*ids)[0]}).ok());
+  EXPECT_TRUE(WaitFor([&] { return instances() == std::set<std::string>{(*ids)[1]}; }, 30000));
 }
 
 }  // namespace
