@@ -199,6 +199,9 @@ absl::Status Agent::Start() {
     std::error_code ec;
     std::filesystem::create_directories(options_.data_dir, ec);
     if (ec) return absl::InternalError(StrCat("cannot create --data-dir ", options_.data_dir, ": ", ec.message()));
+    // It holds the instance credential and the tasks' credentials ids.
+    std::filesystem::permissions(options_.data_dir, std::filesystem::perms::owner_all,
+                                 std::filesystem::perm_options::replace, ec);
   }
   if (absl::Status s = LoadIdentity(); !s.ok()) return s;
   if (absl::Status s = Register(); !s.ok()) return s;

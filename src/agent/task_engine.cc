@@ -1,6 +1,7 @@
 #include "src/agent/task_engine.h"
 
 #include <arpa/inet.h>
+#include <openssl/crypto.h>
 #include <openssl/rand.h>
 
 #include <algorithm>
@@ -241,7 +242,11 @@ std::optional<TaskEngine::CredentialsOwner> TaskEngine::CredentialsOwnerOf(const
   if (credentials_id.empty()) return std::nullopt;
   std::lock_guard lock(mu_);
   for (const auto& [arn, t] : tasks_) {
-    if (t->credentials_id != credentials_id || t->status == "STOPPED" || RoleOf(*t).empty()) continue;
+    if (t->credentials_id.size() != credentials_id.size() ||
+        CRYPTO_memcmp(t->credentials_id.data(), credentials_id.data(), credentials_id.size()) != 0 ||
+        t->status == "STOPPED" || RoleOf(*t).empty()) {
+      continue;
+    }
     return CredentialsOwner{.task_arn = arn, .role_arn = RoleOf(*t)};
   }
   return std::nullopt;
@@ -809,7 +814,8 @@ void TaskEngine::Persist() {
   }
   nlohmann::json doc = {{"version", 1}, {"tasks", std::move(tasks)}};
   // Written to a temporary file, synced, then renamed over the old one: a crash leaves either.
-  if (absl::Status s = WriteFileDurably(options_.state_path, doc.dump()); !s.ok()) {
+  // It holds the tasks' credentials ids: readable by the agent's user only.
+  if (absl::Status s = WriteFileDurably(options_.state_path, doc.dump(), 0600); !s.ok()) {
     log::Error("cannot write agent state: {}", std::string(s.message()));
   }
 }

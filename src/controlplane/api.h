@@ -361,8 +361,9 @@ class Api {
     std::string token_sha256;
     std::string credential_sha256;
   };
+  // `as_bound_instance`: the caller presented the instance's own credential (checked already).
   void Register(const v1::RegisterContainerInstanceRequest& request, v1::RegisterContainerInstanceResponse* response,
-                std::optional<JoinUse> join, Done done);
+                std::optional<JoinUse> join, bool as_bound_instance, Done done);
   // The join token `id` of `cluster` if its secret's digest matches and it is neither expired nor
   // used up; else UNAUTHENTICATED saying which.
   absl::StatusOr<v1::JoinTokenRecord*> UsableJoinToken(ClusterEntry& cluster, const std::string& id,

@@ -12,6 +12,7 @@ namespace {
 // Berth's runtime restrictions are cluster settings beside ECS's containerInsights.
 constexpr std::string_view kPrivilegedSetting = "berth:privilegedContainers";
 constexpr std::string_view kHostNetworkingSetting = "berth:hostNetworking";
+constexpr std::string_view kHostPathSetting = "berth:hostPathVolumes";
 
 absl::Status ValidateClusterSettings(const google::protobuf::RepeatedPtrField<v1::ClusterSetting>& settings) {
   for (int i = 0; i < settings.size(); ++i) {
@@ -26,14 +27,14 @@ absl::Status ValidateClusterSettings(const google::protobuf::RepeatedPtrField<v1
         return InvalidParameter("settings[", i, "].value: must be enabled, disabled or enhanced (got '", s.value(),
                                 "')");
       }
-    } else if (s.name() == kPrivilegedSetting || s.name() == kHostNetworkingSetting) {
+    } else if (s.name() == kPrivilegedSetting || s.name() == kHostNetworkingSetting || s.name() == kHostPathSetting) {
       if (s.value() != "allowed" && s.value() != "forbidden") {
         return InvalidParameter("settings[", i, "].value: ", s.name(), " must be allowed or forbidden (got '",
                                 s.value(), "')");
       }
     } else {
-      return InvalidParameter("settings[", i, "].name: must be containerInsights, ", kPrivilegedSetting, " or ",
-                              kHostNetworkingSetting, " (got '", s.name(), "')");
+      return InvalidParameter("settings[", i, "].name: must be containerInsights, ", kPrivilegedSetting, ", ",
+                              kHostNetworkingSetting, " or ", kHostPathSetting, " (got '", s.name(), "')");
     }
   }
   return absl::OkStatus();
@@ -57,17 +58,35 @@ bool Includes(const google::protobuf::RepeatedPtrField<std::string>& include, st
 
 absl::Status CheckRuntimeRestrictions(const v1::Cluster& cluster, const v1::TaskDefinition& td) {
   if (cluster.settings().empty()) return absl::OkStatus();
+  auto refuse = [&](std::string_view what, std::string_view setting) {
+    return InvalidParameter("taskDefinition: ", td.family(), ":", td.revision(), " ", what, ", which cluster '",
+                            cluster.cluster_name(), "' forbids (setting ", setting, ")");
+  };
   if (td.network_mode() == "host" && Forbidden(cluster, kHostNetworkingSetting)) {
-    return InvalidParameter("taskDefinition: ", td.family(), ":", td.revision(),
-                            " uses networkMode host, which cluster '", cluster.cluster_name(), "' forbids (setting ",
-                            kHostNetworkingSetting, ")");
+    return refuse("uses networkMode host", kHostNetworkingSetting);
+  }
+  if (Forbidden(cluster, kHostPathSetting)) {
+    for (const auto& v : td.volumes()) {
+      if (v.has_host() && !v.host().source_path().empty()) {
+        return refuse(StrCat("mounts the host path ", v.host().source_path(), " (volume '", v.name(), "')"),
+                      kHostPathSetting);
+      }
+    }
   }
   if (Forbidden(cluster, kPrivilegedSetting)) {
+    // Everything that gives a container the host's powers, not only `privileged`.
+    if (td.pid_mode() == "host") return refuse("uses pidMode host", kPrivilegedSetting);
+    if (td.ipc_mode() == "host") return refuse("uses ipcMode host", kPrivilegedSetting);
     for (const auto& c : td.container_definitions()) {
-      if (c.privileged()) {
-        return InvalidParameter("taskDefinition: ", td.family(), ":", td.revision(), " container '", c.name(),
-                                "' is privileged, which cluster '", cluster.cluster_name(), "' forbids (setting ",
-                                kPrivilegedSetting, ")");
+      const std::string who = StrCat("container '", c.name(), "'");
+      if (c.privileged()) return refuse(StrCat(who, " is privileged"), kPrivilegedSetting);
+      if (!c.linux_parameters().capabilities().add().empty()) {
+        return refuse(StrCat(who, " adds Linux capabilities (", c.linux_parameters().capabilities().add(0), ")"),
+                      kPrivilegedSetting);
+      }
+      if (!c.linux_parameters().devices().empty()) return refuse(StrCat(who, " maps host devices"), kPrivilegedSetting);
+      if (!c.docker_security_options().empty()) {
+        return refuse(StrCat(who, " sets dockerSecurityOptions"), kPrivilegedSetting);
       }
     }
   }

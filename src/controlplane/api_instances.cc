@@ -115,11 +115,11 @@ bool IsCustomAttribute(const std::string& name) { return name.rfind("ecs.", 0) !
 
 void Api::RegisterContainerInstance(const v1::RegisterContainerInstanceRequest& request,
                                     v1::RegisterContainerInstanceResponse* response, Done done) {
-  Register(request, response, std::nullopt, std::move(done));
+  Register(request, response, std::nullopt, false, std::move(done));
 }
 
 void Api::Register(const v1::RegisterContainerInstanceRequest& request, v1::RegisterContainerInstanceResponse* response,
-                   std::optional<JoinUse> join, Done done) {
+                   std::optional<JoinUse> join, bool as_bound_instance, Done done) {
   absl::Status error;
   std::string cluster = ClusterFromRequest(request.has_cluster(), request.cluster(), &error);
   if (!error.ok()) return done(error);
@@ -146,7 +146,8 @@ void Api::Register(const v1::RegisterContainerInstanceRequest& request, v1::Regi
                          "AccessDeniedException"));
   }
   Submit(
-      [this, &request, response, cluster, existing_id, join = std::move(join)](Txn& txn) -> absl::Status {
+      [this, &request, response, cluster, existing_id, join = std::move(join),
+       as_bound_instance](Txn& txn) -> absl::Status {
         ASSIGN_OR_RETURN(ClusterEntry * c, ActiveCluster(cluster));
         v1::JoinTokenRecord* token = nullptr;
         if (join.has_value()) {
@@ -160,6 +161,14 @@ void Api::Register(const v1::RegisterContainerInstanceRequest& request, v1::Regi
                             cluster, "'");
           }
           inst = &it->second;
+          // An instance that registered with a join token is re-registered by its own credential
+          // only, on any door (docs/security.md, "Agents: join tokens").
+          if (!inst->record.credential_sha256().empty() && !as_bound_instance) {
+            return WithType(absl::PermissionDeniedError(StrCat(
+                                "containerInstanceArn: container instance ", existing_id,
+                                " registered with a join token: only its own instance credential may re-register it")),
+                            "AccessDeniedException");
+          }
         }
         // Count custom attributes after this registration before changing anything.
         int custom = 0;

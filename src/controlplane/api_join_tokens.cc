@@ -128,14 +128,17 @@ absl::Status Api::CheckJoinToken(const std::string& cluster_field, const AgentCr
 void Api::RegisterInstance(const v1::RegisterContainerInstanceRequest& request,
                            v1::RegisterContainerInstanceResponse* response, const AgentCredential& credential,
                            Done done) {
-  if (credential.kind != AgentCredential::Kind::kJoinToken) return Register(request, response, std::nullopt, done);
+  if (credential.kind != AgentCredential::Kind::kJoinToken) {
+    // An instance credential was checked by AdmitInstanceCaller: it may re-register its instance.
+    return Register(request, response, std::nullopt, credential.kind == AgentCredential::Kind::kInstance, done);
+  }
   if (credential.id.empty()) return done(Unauthenticated("malformed join token: expected bjt-<id>.<secret>"));
   // The credential is made before the proposal: its digest is what the proposal stores.
   std::string secret = RandomHex(32);
   JoinUse join{.token_id = credential.id,
                .token_sha256 = credential.secret_sha256,
                .credential_sha256 = auth::TokenSha256Hex(secret)};
-  Register(request, response, std::move(join),
+  Register(request, response, std::move(join), false,
            [response, secret = std::move(secret), done = std::move(done)](absl::Status s) {
              if (s.ok()) {
                const std::string& arn = response->container_instance().container_instance_arn();
@@ -189,6 +192,11 @@ absl::Status Api::AdmitInstanceCaller(const std::string& cluster_field, const st
   if (inst == nullptr || !DigestsEqual(inst->record.credential_sha256(), credential.secret_sha256)) {
     return Unauthenticated(
         StrCat("the instance credential of container instance ", *id, " is not valid in cluster '", cluster, "'"));
+  }
+  if (inst->record.instance().status() == "INACTIVE") {
+    return Unauthenticated(StrCat("container instance ", *id,
+                                  " was deregistered: its credential is void; register the host again with a join "
+                                  "token"));
   }
   return absl::OkStatus();
 }

@@ -409,7 +409,12 @@ absl::StatusOr<IssuedCredentials> Authority::IssueRoleCredentials(std::string_vi
           StrCat("taskRoleArn: '", role_arn, "' is not a role of this account (", prefix, "<name>)"));
     }
     name.remove_prefix(prefix.size());
-    if (size_t slash = name.rfind('/'); slash != std::string_view::npos) name.remove_prefix(slash + 1);  // a path
+  }
+  // The name iam:PassRole was checked on is the whole ARN: a role path ("role/team/admin") would
+  // let a policy on role/team/* pass a role named admin, so roles have no paths.
+  if (!IsRoleName(name)) {
+    return absl::FailedPreconditionError(
+        StrCat("taskRoleArn: '", role_arn, "' is not a role name (roles have no paths: role/<name>)"));
   }
   std::shared_ptr<const AuthConfig> config = Current();
   if (!config->roles.contains(std::string(name))) {

@@ -132,7 +132,8 @@ class Authority {
   absl::StatusOr<IssuedCredentials> IssueRoleCredentials(std::string_view role_arn, std::string_view task_arn) const;
   // The secret of session credentials (an access key id and its X-Amz-Security-Token) and the
   // identity they stand for ("assumed-role/<role>/<task id>", the role's policies), for SigV4.
-  // UNAUTHENTICATED saying why when the token is invalid, expired or its role no longer defined.
+  // UNAUTHENTICATED saying why when the token is invalid or its role no longer defined,
+  // DEADLINE_EXCEEDED when it expired.
   absl::StatusOr<std::pair<std::string, Identity>> SessionKey(std::string_view access_key_id,
                                                               std::string_view session_token) const;
 

@@ -31,17 +31,17 @@ constexpr int kMaxJsonDepth = 32;
 int JsonNestingDepth(std::string_view body) {
   int depth = 0;
   int deepest = 0;
-  bool in_string = false;
+  char quote = 0;  // the open string's quote; protobuf's parser also takes 'single-quoted' strings
   for (size_t i = 0; i < body.size(); ++i) {
     const char c = body[i];
-    if (in_string) {
+    if (quote != 0) {
       if (c == '\\') {
         ++i;
-      } else if (c == '"') {
-        in_string = false;
+      } else if (c == quote) {
+        quote = 0;
       }
-    } else if (c == '"') {
-      in_string = true;
+    } else if (c == '"' || c == '\'') {
+      quote = c;
     } else if (c == '[' || c == '{') {
       deepest = std::max(deepest, ++depth);
     } else if ((c == ']' || c == '}') && depth > 0) {
@@ -420,7 +420,7 @@ std::optional<AwsHttpResponse> AwsGateway::Authenticate(const AwsHttpRequest& re
     // Session credentials of a task role (docs/security.md, "Task role credentials").
     auto session = authority.SessionKey(scope[0], *token);
     if (!session.ok()) {
-      const bool expired = session.status().message().find("expired") != std::string_view::npos;
+      const bool expired = absl::IsDeadlineExceeded(session.status());
       return Error(403, expired ? "ExpiredTokenException" : "UnrecognizedClientException",
                    std::string(session.status().message()));
     }

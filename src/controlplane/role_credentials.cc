@@ -105,7 +105,8 @@ absl::StatusOr<SessionClaims> RoleCredentials::Verify(std::string_view access_ke
   out.role = claims["r"].get<std::string>();
   out.task_arn = claims["t"].get<std::string>();
   out.expiration = claims["e"].get<int64_t>();
-  if (now >= out.expiration) return Refused("the security token included in the request is expired");
+  if (now >= out.expiration)
+    return absl::DeadlineExceededError("the security token included in the request is expired");
   out.secret_access_key = Mac("secret", payload).substr(0, 40);
   return out;
 }

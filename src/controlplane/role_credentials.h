@@ -47,7 +47,8 @@ class RoleCredentials {
 
   IssuedCredentials Issue(std::string_view role, std::string_view task_arn, int64_t now) const;
   // The claims of `session_token` if its HMAC is berthd's, it was issued with `access_key_id`, and
-  // it has not expired at `now`; else an error saying which (UNAUTHENTICATED).
+  // it has not expired at `now`; else UNAUTHENTICATED saying why, or DEADLINE_EXCEEDED when it
+  // expired.
   absl::StatusOr<SessionClaims> Verify(std::string_view access_key_id, std::string_view session_token,
                                        int64_t now) const;
 

@@ -206,6 +206,30 @@ TEST_F(JoinTokenTest, AnInstanceCredentialActsAsItsOwnInstanceOnly) {
   EXPECT_TRUE(Admit(IdOf(a), "Bearer api-token", /*enforce=*/false).ok());
 }
 
+TEST_F(JoinTokenTest, ABoundInstanceIsReRegisteredByItsCredentialOnlyAndDeregistrationVoidsIt) {
+  v1::CreateJoinTokenResponse created = Create();
+  v1::RegisterContainerInstanceResponse a;
+  ASSERT_TRUE(Join(Bearer(created.token()), &a).ok());
+  const std::string arn = a.container_instance().container_instance_arn();
+  // The ECS door's RegisterContainerInstance (any principal allowed it) cannot touch it.
+  absl::Status hijack = Do<v1::RegisterContainerInstanceResponse, v1::RegisterContainerInstanceRequest>(
+      &Api::RegisterContainerInstance, std::string(R"({"containerInstanceArn":")") + arn + R"(",)" + kResources + "}");
+  EXPECT_EQ(hijack.code(), absl::StatusCode::kPermissionDenied);
+  EXPECT_THAT(std::string(hijack.message()), HasSubstr("only its own instance credential may re-register it"));
+  v1::RegisterContainerInstanceResponse again;
+  EXPECT_TRUE(Join(Bearer(a.instance_credential()), &again, "default", arn).ok());
+
+  v1::DeregisterContainerInstanceResponse gone;
+  ASSERT_TRUE(
+      Do(&Api::DeregisterContainerInstance,
+         Json<v1::DeregisterContainerInstanceRequest>(R"({"containerInstance":")" + IdOf(a) + R"(","force":true})"),
+         &gone)
+          .ok());
+  absl::Status void_credential = Admit(IdOf(a), Bearer(a.instance_credential()));
+  EXPECT_EQ(void_credential.code(), absl::StatusCode::kUnauthenticated);
+  EXPECT_THAT(std::string(void_credential.message()), HasSubstr("was deregistered"));
+}
+
 TEST_F(JoinTokenTest, DeletedTokensRegisterNothingAndTheirInstancesKeepTheirCredentials) {
   v1::CreateJoinTokenResponse created = Create(R"({"registrationLimit":3})");
   v1::RegisterContainerInstanceResponse a;
@@ -263,10 +287,11 @@ class TaskRoleTest : public ApiFixture {};
 TEST_F(TaskRoleTest, ATasksRoleIsGivenOnlyToItsOwnInstance) {
   const std::string a = AddInstance("default", 1024, 1024);
   const std::string b = AddInstance("default", 1024, 1024);
-  ASSERT_TRUE((Do<v1::RegisterTaskDefinitionResponse, v1::RegisterTaskDefinitionRequest>(
-                   &Api::RegisterTaskDefinition,
-                   R"({"family":"web","taskRoleArn":"web-app","containerDefinitions":[{"name":"c","image":"i","memory":8}]})")
-                   .ok()));
+  ASSERT_TRUE(
+      (Do<v1::RegisterTaskDefinitionResponse, v1::RegisterTaskDefinitionRequest>(
+           &Api::RegisterTaskDefinition,
+           R"({"family":"web","taskRoleArn":"web-app","containerDefinitions":[{"name":"c","image":"i","memory":8}]})")
+           .ok()));
   AddTaskDefinition("plain", 1, 8);
   auto start = [&](const std::string& json) {
     v1::StartTaskResponse started;

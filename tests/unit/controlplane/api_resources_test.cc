@@ -68,6 +68,51 @@ TEST_F(ResourcesTest, ClusterSettingsForbidPrivilegedContainersAndHostNetworking
   EXPECT_EQ(updated.cluster().settings_size(), 3);
   EXPECT_TRUE(
       Do(&Api::RunTask, Json<v1::RunTaskRequest>(R"({"cluster":"locked","taskDefinition":"root"})"), &run).ok());
+  // The privileged setting covers every way to the host's powers; host paths have their own.
+  ASSERT_TRUE(Do(&Api::UpdateClusterSettings,
+                 Json<v1::UpdateClusterSettingsRequest>(
+                     R"({"cluster":"locked","settings":[{"name":"berth:privilegedContainers","value":"forbidden"},
+                                                       {"name":"berth:hostPathVolumes","value":"forbidden"}]})"),
+                 &updated)
+                  .ok());
+  struct Case {
+    const char* family;
+    const char* extra;
+    const char* error;
+  };
+  const Case cases[] = {
+      {"caps", R"("linuxParameters":{"capabilities":{"add":["SYS_ADMIN"]}})", "adds Linux capabilities (SYS_ADMIN)"},
+      {"devs", R"("linuxParameters":{"devices":[{"hostPath":"/dev/sda"}]})", "maps host devices"},
+      {"secopt", R"("dockerSecurityOptions":["apparmor:unconfined"])", "sets dockerSecurityOptions"},
+  };
+  for (const Case& c : cases) {
+    ASSERT_TRUE((Do<v1::RegisterTaskDefinitionResponse, v1::RegisterTaskDefinitionRequest>(
+                     &Api::RegisterTaskDefinition, std::string(R"({"family":")") + c.family +
+                                                       R"(","containerDefinitions":[{"name":"app","image":"busybox",)"
+                                                       R"("memory":16,)" +
+                                                       c.extra + "}]}")
+                     .ok()))
+        << c.family;
+    absl::Status st = Do<v1::RunTaskResponse, v1::RunTaskRequest>(
+        &Api::RunTask, std::string(R"({"cluster":"locked","taskDefinition":")") + c.family + R"("})");
+    EXPECT_THAT(std::string(st.message()), ::testing::HasSubstr(c.error)) << c.family;
+  }
+  ASSERT_TRUE((Do<v1::RegisterTaskDefinitionResponse, v1::RegisterTaskDefinitionRequest>(
+                   &Api::RegisterTaskDefinition,
+                   R"({"family":"hostpath","volumes":[{"name":"root","host":{"sourcePath":"/"}}],
+                       "containerDefinitions":[{"name":"app","image":"busybox","memory":16}]})")
+                   .ok()));
+  EXPECT_THAT(std::string(Do<v1::RunTaskResponse, v1::RunTaskRequest>(
+                              &Api::RunTask, R"({"cluster":"locked","taskDefinition":"hostpath"})")
+                              .message()),
+              ::testing::HasSubstr("mounts the host path / (volume 'root'), which cluster 'locked' forbids (setting "
+                                   "berth:hostPathVolumes)"));
+  ASSERT_TRUE(Do(&Api::UpdateClusterSettings,
+                 Json<v1::UpdateClusterSettingsRequest>(
+                     R"({"cluster":"locked","settings":[{"name":"berth:privilegedContainers","value":"allowed"},
+                                                       {"name":"berth:hostPathVolumes","value":"allowed"}]})"),
+                 &updated)
+                  .ok());
   // Settings survive a restart.
   Restart();
   EXPECT_THAT(

@@ -313,6 +313,11 @@ TEST_F(AuthorityTest, TaskRoleCredentialsStandForTheRoleWhileItIsDefined) {
             "taskRoleArn: role 'admin' is not defined under roles in --auth-config");
   EXPECT_EQ(authority->IssueRoleCredentials("arn:aws:iam::999999999999:role/web-app", task).status().code(),
             absl::StatusCode::kFailedPrecondition);
+  // Roles have no paths: iam:PassRole on role/team/* must not pass a role named web-app.
+  EXPECT_EQ(authority->IssueRoleCredentials("arn:aws:iam::000000000000:role/team/web-app", task).status().code(),
+            absl::StatusCode::kFailedPrecondition);
+  EXPECT_EQ(authority->IssueRoleCredentials("team/web-app", task).status().code(),
+            absl::StatusCode::kFailedPrecondition);
 
   auto session = authority->SessionKey(issued->access_key_id, issued->session_token);
   ASSERT_TRUE(session.ok()) << session.status();

@@ -159,6 +159,10 @@ TEST_F(AwsGatewayTest, DeeplyNestedBodiesAreRefusedAndChangeNothing) {
     EXPECT_EQ(error.value("__type", ""), "SerializationException") << action << ": " << response.body;
     EXPECT_NE(error.value("message", "").find("levels deep; at most 32"), std::string::npos) << response.body;
   }
+  // Brackets inside a 'single-quoted' string (protobuf's parser takes them) do not hide the rest.
+  AwsHttpResponse quoted = gateway.Handle(
+      Call("ListClusters", R"({"nextToken":'"',"x":)" + std::string(1000, '[') + std::string(1000, ']') + "}"));
+  EXPECT_NE(quoted.body.find("levels deep"), std::string::npos) << quoted.body;
   // 32 levels are fine (a string's brackets do not count).
   std::string nested = R"({"clusterName":"ok","tags":[{"key":"[[[[{{{{","value":"v"}]})";
   EXPECT_EQ(gateway.Handle(Call("CreateCluster", nested)).status, 200);
