@@ -130,6 +130,18 @@ absl::StatusOr<std::string> Arns::ClusterName(std::string_view name_or_arn, std:
   return std::string(name_or_arn);
 }
 
+absl::StatusOr<std::string> Arns::CapacityProviderName(std::string_view name_or_arn, std::string_view field) const {
+  if (LooksLikeArn(name_or_arn)) {
+    ASSIGN_OR_RETURN(Arn arn, ParseOwn(name_or_arn, ResourceKind::kCapacityProvider, field));
+    if (!IsValidName(arn.resource)) return Invalid(field, name_or_arn, "names an invalid capacity provider");
+    return arn.resource;
+  }
+  if (!IsValidName(name_or_arn)) {
+    return Invalid(field, name_or_arn, "is not a valid capacity provider name (1-255 letters, digits, '-' or '_')");
+  }
+  return std::string(name_or_arn);
+}
+
 absl::StatusOr<std::string> Arns::ServiceName(std::string_view name_or_arn, std::string_view cluster,
                                               std::string_view field) const {
   if (LooksLikeArn(name_or_arn)) {

@@ -150,6 +150,12 @@ void Api::PutCluster(Txn& txn, ClusterEntry& cluster) {
                   Serialize(cluster.record, txn.revision()));
 }
 
+void Api::PutCapacityProviderRecord(Txn& txn, v1::CapacityProviderRecord record) {
+  std::string key = store::CapacityProviderKey(record.capacity_provider().name());
+  txn.batch().Put(store::Table::kCapacityProviders, std::move(key), Serialize(record, txn.revision()));
+  state_->PutCapacityProvider(std::move(record));
+}
+
 void Api::PutInstance(Txn& txn, InstanceEntry& instance) {
   txn.batch().Put(store::Table::kContainerInstances,
                   store::ContainerInstanceKey(instance.record.cluster(), instance.record.id()),
@@ -273,6 +279,9 @@ void Api::RenderInstance(const ClusterEntry& cluster, const InstanceEntry& insta
   out->set_container_instance_arn(arns_.ContainerInstance(instance.record.cluster(), instance.record.id()));
   out->set_running_tasks_count(instance.running_tasks);
   out->set_pending_tasks_count(instance.pending_tasks);
+  if (std::string provider = CapacityProviderOf(cluster, instance); !provider.empty()) {
+    out->set_capacity_provider_name(std::move(provider));
+  }
   if (const placement::InstanceView* view = cluster.view.Find(instance.record.id())) {
     AddIntegerResource(out->mutable_remaining_resources(), "CPU", view->cpu_remaining());
     AddIntegerResource(out->mutable_remaining_resources(), "MEMORY", view->memory_remaining());

@@ -14,14 +14,17 @@
 // Thread-safe: methods may be called concurrently from any number of threads.
 #pragma once
 
+#include <atomic>
 #include <deque>
 #include <functional>
+#include <map>
 #include <optional>
 #include <random>
 #include <string>
 #include <thread>
 #include <vector>
 
+#include "absl/container/flat_hash_map.h"
 #include "absl/container/flat_hash_set.h"
 #include "absl/status/status.h"
 #include "absl/synchronization/mutex.h"
@@ -76,7 +79,12 @@ namespace berth::controlplane {
   X(CreateJoinToken)               \
   X(ListJoinTokens)                \
   X(DeleteJoinToken)               \
-  X(UpdateClusterSettings)
+  X(UpdateClusterSettings)         \
+  X(PutClusterCapacityProviders)   \
+  X(CreateCapacityProvider)        \
+  X(UpdateCapacityProvider)        \
+  X(DeleteCapacityProvider)        \
+  X(DescribeCapacityProviders)
 
 // A credential berthd issued itself, presented on the agent protocol as `authorization: Bearer`:
 // a join token ("bjt-<id>.<secret>") or an instance credential ("bic-<instance id>.<secret>").
@@ -94,6 +102,16 @@ AgentCredential ParseAgentCredential(const std::string* authorization);
 // the container and the setting otherwise.
 absl::Status CheckRuntimeRestrictions(const v1::Cluster& cluster, const v1::TaskDefinition& td);
 
+// A capacityProviderStrategy (RunTask, CreateService, a cluster's default) checked on its own:
+// at most 20 items, each naming a provider once, weight 0-1000, base 0-100000 on one item at
+// most, some weight above 0. Errors name `field`.
+absl::Status ValidateCapacityProviderStrategy(
+    const google::protobuf::RepeatedPtrField<v1::CapacityProviderStrategyItem>& strategy, std::string_view field);
+// The strategy item the next task goes to, given how many tasks each item has (`counts`, in
+// strategy order): an item still below its base, else the one whose share lags its weight most.
+int PickStrategyItem(const google::protobuf::RepeatedPtrField<v1::CapacityProviderStrategyItem>& strategy,
+                     const std::vector<int64_t>& counts);
+
 // placementConstraints and placementStrategy of a request (RunTask, CreateService,
 // UpdateService), checked and parsed; errors name the field.
 absl::Status ParsePlacement(const google::protobuf::RepeatedPtrField<v1::PlacementConstraint>& in_constraints,
@@ -104,6 +122,9 @@ absl::Status ParsePlacement(const google::protobuf::RepeatedPtrField<v1::Placeme
 // Attributes an instance must have for the task definition's runtimePlatform. Linux is what an
 // instance without ecs.os-type runs, so only other families are required explicitly.
 std::vector<placement::RequiredAttribute> RequiredAttributes(const v1::TaskDefinition& td);
+// ECS's placement for services without a placementStrategy: spread over availability zones, then
+// over instances.
+std::vector<placement::Strategy> DefaultServiceStrategies();
 // A seed for the random placement strategy.
 uint64_t NewSeed();
 
@@ -130,6 +151,17 @@ struct AgentOptions {
   int64_t check_interval_us = 1'000'000;
 };
 
+// Tasks waiting for capacity (docs/capacity.md, "Waiting for capacity").
+struct CapacityOptions {
+  // At most this many tasks wait in PROVISIONING per cluster; beyond it a launch fails as it
+  // would without a capacity provider (ECS: 500).
+  int max_provisioning_per_cluster = 500;
+  // A task still unplaced this long after it was created stops (stopCode TaskFailedToStart).
+  int64_t provisioning_timeout_us = 1'800'000'000;
+  // How often CapacityTick tries to place waiting tasks and stops the ones past the timeout.
+  int64_t provisioning_interval_us = 1'000'000;
+};
+
 // The service scheduler's timing (see docs/services.md).
 struct ServiceOptions {
   scheduler::Options rules;
@@ -149,6 +181,7 @@ struct ApiOptions {
   Limits limits;
   AgentOptions agent;
   ServiceOptions services;
+  CapacityOptions capacity;
 };
 
 class Api {
@@ -225,6 +258,30 @@ class Api {
   // The pipeline's touch listener: queues the instances whose desired state changed for the poll
   // waker, which answers their parked long polls.
   void OnInstancesTouched(std::vector<InstanceKey> instances);
+  // --- Managed scaling (capacity_controller.h) reads this; see api_capacity.cc. ---
+
+  // What managed scaling needs to know about one instance group: the ACTIVE capacity provider
+  // with managed scaling ENABLED that scales it, the cluster it serves, the group's registered
+  // hosts, and the tasks waiting for it.
+  struct GroupHost {
+    std::string instance_id;
+    std::string status;  // ACTIVE | DRAINING
+    bool agent_connected = true;
+    bool busy = false;  // runs a task that is not STOPPED and not a DAEMON service's
+    int tasks = 0;      // tasks not STOPPED, any
+    int64_t cpu = 0;    // registered resources
+    int64_t memory = 0;
+  };
+  struct GroupUsage {
+    std::string provider;
+    std::string cluster;
+    v1::AutoScalingGroupProvider settings;
+    std::map<std::string, GroupHost> hosts;            // by berth.provider-host-id; instances without one are left out
+    std::vector<std::pair<int64_t, int64_t>> waiting;  // (cpu, memory) of each PROVISIONING task
+  };
+  // Every such group, by group name (state lock taken shared).
+  std::map<std::string, GroupUsage> CapacityUsage() const;
+
   // --- The service scheduler; see api_scheduler.cc. ---
 
   // The pipeline's batch hook: counts service tasks that reached STOPPED against their
@@ -234,6 +291,9 @@ class Api {
   // queued, due (a timer of theirs expired) or due for their periodic resync. At most one such
   // proposal is in flight.
   void ServiceTick();
+  // Called periodically from one thread: submits one proposal that places tasks waiting in
+  // PROVISIONING where capacity has appeared and stops those past the timeout, when any wait.
+  void CapacityTick();
 
   // Returns once the poll waker has answered every poll that instances touched so far woke (tests:
   // a touch still queued would otherwise wake a poll parked after it).
@@ -281,6 +341,29 @@ class Api {
   void RenderTask(const v1::TaskRecord& record, bool with_tags, v1::Task* out) const;
   void RenderTask(const TaskEntry& task, bool with_tags, v1::Task* out) const;
   void RenderService(const ClusterEntry& cluster, const ServiceEntry& service, bool with_tags, v1::Service* out) const;
+  void RenderCapacityProvider(const v1::CapacityProviderRecord& record, bool with_tags,
+                              v1::CapacityProvider* out) const;
+
+  // --- Capacity providers; see api_capacity.cc. ---
+  void PutCapacityProviderRecord(Txn& txn, v1::CapacityProviderRecord record);
+  // The instance group a provider scales (from its autoScalingGroupArn); "" if malformed.
+  static std::string GroupOfProvider(const v1::CapacityProviderRecord& record);
+  // The capacity provider of `cluster` whose group `instance` belongs to; "" for none.
+  std::string CapacityProviderOf(const ClusterEntry& cluster, const InstanceEntry& instance) const;
+  // Every provider of `strategy` is associated with `cluster`; errors name `field`[i].
+  absl::Status CheckClusterStrategy(
+      const ClusterEntry& cluster, const google::protobuf::RepeatedPtrField<v1::CapacityProviderStrategyItem>& strategy,
+      std::string_view field) const;
+  // capacityProviders and defaultCapacityProviderStrategy of CreateCluster and
+  // PutClusterCapacityProviders, checked on their own.
+  static absl::Status ValidateClusterProviders(
+      const google::protobuf::RepeatedPtrField<std::string>& providers,
+      const google::protobuf::RepeatedPtrField<v1::CapacityProviderStrategyItem>& strategy);
+  // Each provider exists, is ACTIVE and is not associated with another cluster (state lock held).
+  absl::Status CheckProvidersAssignable(const std::string& cluster,
+                                        const google::protobuf::RepeatedPtrField<std::string>& providers) const;
+  // CapacityTick's proposal: places or times out the waiting tasks of every cluster.
+  absl::Status ApplyProvisioning(Txn& txn);
 
   // A service's task definition (family, revision 0 = latest ACTIVE), checked: it exists, is
   // ACTIVE and is compatible with the launch type. State lock held.
@@ -319,6 +402,9 @@ class Api {
     // RunTask's placement (the task definition's constraints are added when applied).
     std::vector<placement::Constraint> constraints;
     std::vector<placement::Strategy> strategies;
+    // The same as given (kept on a task that waits for capacity, to place it later).
+    google::protobuf::RepeatedPtrField<v1::PlacementConstraint> api_constraints;
+    google::protobuf::RepeatedPtrField<v1::PlacementStrategy> api_strategies;
     uint64_t seed = 0;  // for the random strategy
     // Service launches: the service and deployment the tasks belong to, its per-instance cap, and
     // leave to use an INACTIVE revision (a service keeps running the revision it was given).
@@ -326,6 +412,12 @@ class Api {
     std::string deployment_id;
     int32_t max_per_instance = 0;
     bool allow_inactive = false;
+    // The capacity provider strategy given (RunTask, the service's); empty: the cluster's
+    // default strategy when `launch_type_given` is false, else none.
+    google::protobuf::RepeatedPtrField<v1::CapacityProviderStrategyItem> provider_strategy;
+    bool launch_type_given = false;
+    // Tasks each provider already has (a service's), by provider name.
+    absl::flat_hash_map<std::string, int64_t> provider_counts;
   };
   // A launch resolved against state (lock held): cluster, task definition, demand with overrides,
   // and the placement request (the task definition's constraints included).
@@ -387,8 +479,10 @@ class Api {
   const Clock* const clock_;
   const placement::Engine engine_{};
   AgentSessions sessions_;
-  int64_t next_agent_check_us_ = 0;  // AgentTick's thread only
-  bool sessions_seeded_ = false;     // AgentTick has given every loaded instance a session
+  int64_t next_agent_check_us_ = 0;   // AgentTick's thread only
+  int64_t next_provisioning_us_ = 0;  // CapacityTick's thread only
+  std::atomic<bool> provisioning_in_flight_{false};
+  bool sessions_seeded_ = false;  // AgentTick has given every loaded instance a session
   // When this berthd started (wall clock seconds): an agent's disconnection counts for the
   // disconnect policy from no earlier than this, so a control-plane outage does not make tasks lost.
   const double started_at_;

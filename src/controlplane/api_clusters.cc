@@ -101,14 +101,10 @@ void Api::CreateCluster(const v1::CreateClusterRequest& request, v1::CreateClust
   }
   if (absl::Status s = ValidateTags(request.tags(), "tags", options_.limits); !s.ok()) return done(s);
   if (absl::Status s = ValidateClusterSettings(request.settings()); !s.ok()) return done(s);
-  if (!request.capacity_providers().empty()) {
-    return done(InvalidParameter("capacityProviders[0]: capacity provider '", request.capacity_providers(0),
-                                 "' does not exist"));
-  }
-  if (!request.default_capacity_provider_strategy().empty()) {
-    return done(InvalidParameter("defaultCapacityProviderStrategy[0].capacityProvider: capacity provider '",
-                                 request.default_capacity_provider_strategy(0).capacity_provider(),
-                                 "' does not exist"));
+  if (absl::Status s =
+          ValidateClusterProviders(request.capacity_providers(), request.default_capacity_provider_strategy());
+      !s.ok()) {
+    return done(s);
   }
   Submit(
       [this, &request, response, name](Txn& txn) -> absl::Status {
@@ -118,9 +114,12 @@ void Api::CreateCluster(const v1::CreateClusterRequest& request, v1::CreateClust
           RenderCluster(*c, true, response->mutable_cluster());
           return absl::OkStatus();
         }
+        RETURN_IF_ERROR(CheckProvidersAssignable(name, request.capacity_providers()));
         v1::ClusterRecord rec;
         auto* cl = rec.mutable_cluster();
         cl->set_cluster_name(name);
+        *cl->mutable_capacity_providers() = request.capacity_providers();
+        *cl->mutable_default_capacity_provider_strategy() = request.default_capacity_provider_strategy();
         cl->set_status("ACTIVE");
         *cl->mutable_tags() = request.tags();
         *cl->mutable_settings() = request.settings();

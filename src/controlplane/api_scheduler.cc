@@ -44,14 +44,6 @@ scheduler::TaskHealth HealthOf(bool checked, const std::string& health) {
   return scheduler::TaskHealth::kUnknown;
 }
 
-// ECS's default for services without a placementStrategy: balance across availability zones,
-// then across instances.
-std::vector<placement::Strategy> DefaultServiceStrategies() {
-  return {placement::Strategy{placement::Strategy::Type::kSpread, placement::Strategy::Field::kAttribute,
-                              "ecs.availability-zone"},
-          placement::Strategy{placement::Strategy::Type::kSpread, placement::Strategy::Field::kInstanceId, {}}};
-}
-
 std::string TaskList(const std::vector<std::string>& ids) {
   std::string out;
   for (size_t i = 0; i < ids.size() && i < kMaxTaskIdsInEvent; ++i) StrAppend(&out, " (task ", ids[i], ")");
@@ -60,6 +52,14 @@ std::string TaskList(const std::vector<std::string>& ids) {
 }
 
 }  // namespace
+
+// ECS's default for services without a placementStrategy: balance across availability zones,
+// then across instances.
+std::vector<placement::Strategy> DefaultServiceStrategies() {
+  return {placement::Strategy{placement::Strategy::Type::kSpread, placement::Strategy::Field::kAttribute,
+                              "ecs.availability-zone"},
+          placement::Strategy{placement::Strategy::Type::kSpread, placement::Strategy::Field::kInstanceId, {}}};
+}
 
 absl::StatusOr<Api::Launch> Api::ServiceLaunch(const ClusterEntry& cluster, const ServiceEntry& service) const {
   const v1::ServiceRecord& rec = service.record;
@@ -83,8 +83,23 @@ absl::StatusOr<Api::Launch> Api::ServiceLaunch(const ClusterEntry& cluster, cons
   RETURN_IF_ERROR(ParsePlacement(svc.placement_constraints(), svc.placement_strategy(), options_.limits, &l.constraints,
                                  &l.strategies));
   if (l.strategies.empty() && svc.scheduling_strategy() != "DAEMON") l.strategies = DefaultServiceStrategies();
+  l.api_constraints = svc.placement_constraints();
+  l.api_strategies = svc.placement_strategy();
   l.seed = NewSeed();
-  (void)cluster;
+  l.launch_type_given = true;  // CreateService resolved the cluster's default strategy already
+  l.provider_strategy = svc.capacity_provider_strategy();
+  if (!l.provider_strategy.empty()) {
+    // Base and weights count the tasks the service has with each provider.
+    v1::TaskRecord r;
+    for (const auto& id : service.task_ids) {
+      auto it = cluster.tasks.find(id);
+      if (it == cluster.tasks.end()) continue;
+      it->second.Decode(&r);
+      if (!r.task().capacity_provider_name().empty() && r.task().desired_status() != "STOPPED") {
+        ++l.provider_counts[r.task().capacity_provider_name()];
+      }
+    }
+  }
   return l;
 }
 

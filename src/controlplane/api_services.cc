@@ -86,10 +86,6 @@ absl::Status RefuseUnsupported(const Request& request) {
   if (!request.service_registries().empty()) {
     return Unimplemented("serviceRegistries: Cloud Map service discovery is not available to Berth");
   }
-  if (!request.capacity_provider_strategy().empty()) {
-    return InvalidParameter("capacityProviderStrategy[0].capacityProvider: capacity provider '",
-                            request.capacity_provider_strategy(0).capacity_provider(), "' does not exist");
-  }
   if (request.has_service_connect_configuration() && request.service_connect_configuration().enabled()) {
     return Unimplemented("serviceConnectConfiguration: Service Connect is not available to Berth");
   }
@@ -262,6 +258,20 @@ void Api::CreateService(const v1::CreateServiceRequest& request, v1::CreateServi
     return done(
         InvalidParameter("launchType: must be EC2, EXTERNAL, FARGATE or MANAGED_INSTANCES (got '", launch_type, "')"));
   }
+  if (!request.capacity_provider_strategy().empty()) {
+    if (request.has_launch_type()) {
+      return done(
+          InvalidParameter("capacityProviderStrategy: give either launchType or capacityProviderStrategy, not both"));
+    }
+    if (daemon) {
+      return done(InvalidParameter("capacityProviderStrategy: not supported with the DAEMON scheduling strategy"));
+    }
+    if (absl::Status s =
+            ValidateCapacityProviderStrategy(request.capacity_provider_strategy(), "capacityProviderStrategy");
+        !s.ok()) {
+      return done(s);
+    }
+  }
   if (absl::Status s = ValidateDeploymentConfiguration(request.deployment_configuration()); !s.ok()) return done(s);
   if (absl::Status s = ValidateTags(request.tags(), "tags", options_.limits); !s.ok()) return done(s);
   std::vector<placement::Constraint> constraints;
@@ -302,10 +312,28 @@ void Api::CreateService(const v1::CreateServiceRequest& request, v1::CreateServi
   svc->set_enable_execute_command(request.enable_execute_command());
   svc->set_lost_after_seconds(request.lost_after_seconds());
   svc->set_max_tasks_per_instance(request.max_tasks_per_instance());
+  *svc->mutable_capacity_provider_strategy() = request.capacity_provider_strategy();
+  const bool use_default_strategy =
+      !request.has_launch_type() && !daemon && request.capacity_provider_strategy().empty();
 
   Submit(
-      [this, response, rec, ref = *ref, cluster](Txn& txn) -> absl::Status {
+      [this, response, rec, ref = *ref, cluster, use_default_strategy](Txn& txn) -> absl::Status {
         ASSIGN_OR_RETURN(ClusterEntry * c, ActiveCluster(cluster));
+        if (use_default_strategy) {
+          // As in ECS: a service given neither launchType nor a strategy takes the cluster's
+          // default strategy, kept with the service.
+          *rec->mutable_service()->mutable_capacity_provider_strategy() =
+              c->record.cluster().default_capacity_provider_strategy();
+        }
+        RETURN_IF_ERROR(
+            CheckClusterStrategy(*c, rec->service().capacity_provider_strategy(), "capacityProviderStrategy"));
+        for (const auto& item : rec->service().capacity_provider_strategy()) {
+          const v1::CapacityProviderRecord* cp = state_->FindCapacityProvider(item.capacity_provider());
+          if (cp == nullptr || cp->capacity_provider().status() != "ACTIVE") {
+            return InvalidParameter("capacityProviderStrategy: capacity provider '", item.capacity_provider(),
+                                    "' does not exist");
+          }
+        }
         const std::string& name = rec->service().service_name();
         if (auto it = c->services.find(name); it != c->services.end() && it->second.active()) {
           return InvalidParameter("serviceName: creation of service was not idempotent: service '", name,
@@ -345,6 +373,11 @@ void Api::UpdateService(const v1::UpdateServiceRequest& request, v1::UpdateServi
     return done(s);
   }
   if (absl::Status s = RefuseUnsupported(request); !s.ok()) return done(s);
+  if (!request.capacity_provider_strategy().empty()) {
+    return done(
+        Unimplemented("capacityProviderStrategy: changing a service's capacity provider strategy is not "
+                      "supported by this version; create a new service"));
+  }
   if (request.has_desired_count() &&
       (request.desired_count() < 0 || request.desired_count() > options_.limits.max_tasks_per_service)) {
     return done(InvalidParameter("desiredCount: must be between 0 and ", options_.limits.max_tasks_per_service,

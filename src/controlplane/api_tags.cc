@@ -75,6 +75,15 @@ absl::StatusOr<Api::Tagged> Api::FindTagged(const std::string& arn_text) {
                       PutService(t, *service);
                     }};
     }
+    case ResourceKind::kCapacityProvider: {
+      v1::CapacityProviderRecord* rec = state_->FindCapacityProvider(arn.resource);
+      if (rec == nullptr || rec->capacity_provider().status() != "ACTIVE") return missing();
+      return Tagged{rec->capacity_provider().tags(), [this, rec](Txn& t, Tags tags) {
+                      v1::CapacityProviderRecord updated = *rec;
+                      *updated.mutable_capacity_provider()->mutable_tags() = std::move(tags);
+                      PutCapacityProviderRecord(t, std::move(updated));
+                    }};
+    }
     default:
       return missing();
   }

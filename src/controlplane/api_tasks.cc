@@ -5,6 +5,7 @@
 #include <random>
 
 #include "berth/common/strings.h"
+#include "berth/scheduler/instance_provider.h"
 #include "src/controlplane/api.h"
 #include "src/controlplane/errors.h"
 #include "src/controlplane/pagination.h"
@@ -224,6 +225,37 @@ absl::Status Api::ApplyLaunch(Txn& txn, const Launch& launch, google::protobuf::
     }
     candidates.push_back(id);
   }
+  // The capacity provider strategy: the launch's own, else (RunTask without a launch type) the
+  // cluster's default; each provider's instance group.
+  const google::protobuf::RepeatedPtrField<v1::CapacityProviderStrategyItem>* strategy = &launch.provider_strategy;
+  std::string_view strategy_field = "capacityProviderStrategy";
+  if (strategy->empty() && !launch.launch_type_given && launch.instance_ids.empty()) {
+    strategy = &c->record.cluster().default_capacity_provider_strategy();
+    strategy_field = "the cluster's defaultCapacityProviderStrategy";
+  }
+  struct ProviderUse {
+    std::string name;
+    std::string group;
+    bool managed_scaling = false;
+  };
+  std::vector<ProviderUse> providers;
+  std::vector<int64_t> provider_counts;
+  if (!strategy->empty()) {
+    RETURN_IF_ERROR(CheckClusterStrategy(*c, *strategy, strategy_field));
+    for (const auto& item : *strategy) {
+      const v1::CapacityProviderRecord* cp = state_->FindCapacityProvider(item.capacity_provider());
+      if (cp == nullptr || cp->capacity_provider().status() != "ACTIVE") {
+        return InvalidParameter(strategy_field, ": capacity provider '", item.capacity_provider(), "' does not exist");
+      }
+      providers.push_back(
+          {item.capacity_provider(), GroupOfProvider(*cp),
+           cp->capacity_provider().auto_scaling_group_provider().managed_scaling().status() == "ENABLED"});
+      auto count = launch.provider_counts.find(item.capacity_provider());
+      provider_counts.push_back(count == launch.provider_counts.end() ? 0 : count->second);
+    }
+  }
+  const std::vector<placement::RequiredAttribute> base_required = preq.required_attributes;
+
   // RunTask: `count` tasks over the cluster. StartTask: one task on each named instance.
   std::vector<std::pair<std::string, int>> rounds;  // (only instance, count)
   if (launch.instance_ids.empty()) {
@@ -233,65 +265,102 @@ absl::Status Api::ApplyLaunch(Txn& txn, const Launch& launch, google::protobuf::
   }
 
   const double now = clock_->NowSeconds();
+  // A new task, placed on `placement`'s instance, or waiting for capacity from `provider` when
+  // `placement` is null.
+  auto add_task = [&](const placement::Placement* placement, const ProviderUse* provider) {
+    v1::TaskRecord tr;
+    tr.set_cluster(launch.cluster);
+    tr.set_id(NewId());
+    tr.set_family(td.family());
+    tr.set_task_definition_revision(static_cast<uint32_t>(td.revision()));
+    if (placement != nullptr) tr.set_container_instance_id(placement->instance_id);
+    if (!launch.service.empty()) {
+      tr.set_service(launch.service);
+      tr.set_deployment_id(launch.deployment_id);
+    }
+    *tr.mutable_reservation() = demand;
+    if (placement != nullptr) {
+      for (int32_t p : placement->dynamic_tcp_ports) tr.add_dynamic_tcp_ports(p);
+      for (int32_t p : placement->dynamic_udp_ports) tr.add_dynamic_udp_ports(p);
+    } else {
+      *tr.mutable_placement_constraints() = launch.api_constraints;
+      *tr.mutable_placement_strategy() = launch.api_strategies;
+      tr.set_max_per_instance(launch.max_per_instance);
+    }
+    v1::Task* t = tr.mutable_task();
+    t->set_last_status(placement != nullptr ? "PENDING" : "PROVISIONING");
+    t->set_desired_status("RUNNING");
+    t->set_created_at(now);
+    t->set_group(launch.group);
+    if (!launch.started_by.empty()) t->set_started_by(launch.started_by);
+    t->set_launch_type(launch.launch_type);
+    if (provider != nullptr) t->set_capacity_provider_name(provider->name);
+    t->set_version(1);
+    if (launch.overrides.has_cpu()) {
+      t->set_cpu(launch.overrides.cpu());
+    } else if (td.has_cpu()) {
+      t->set_cpu(td.cpu());
+    }
+    if (launch.overrides.has_memory()) {
+      t->set_memory(launch.overrides.memory());
+    } else if (td.has_memory()) {
+      t->set_memory(td.memory());
+    }
+    *t->mutable_overrides() = launch.overrides;
+    *t->mutable_tags() = tags;
+    if (launch.enable_execute_command) t->set_enable_execute_command(true);
+    InitContainers(td, launch.overrides, t);
+    if (placement != nullptr) {
+      const InstanceEntry& inst = c->instances.at(placement->instance_id);
+      if (auto az = inst.attributes.find("ecs.availability-zone"); az != inst.attributes.end()) {
+        t->set_availability_zone(az->second.attribute().value());
+      }
+    }
+    AddTask(txn, *c, tr);
+    if (placement != nullptr) TouchInstance(txn, c->instances.at(placement->instance_id));
+    RenderTask(tr, true, tasks->Add());
+  };
+
   int index = 0;
   for (const auto& [only, count] : rounds) {
     preq.only_instances.clear();
     if (!only.empty()) preq.only_instances.push_back(only);
     for (int n = 0; n < count; ++n, ++index) {
+      const ProviderUse* provider = nullptr;
+      if (!providers.empty()) {
+        const int item = PickStrategyItem(*strategy, provider_counts);
+        ++provider_counts[item];
+        provider = &providers[item];
+        preq.required_attributes = base_required;
+        preq.required_attributes.push_back({scheduler::kInstanceGroupAttribute, provider->group});
+      }
       placement::Engine::Prepare(c->view, preq);
       placement::Decision decision = engine_.PlaceOne(c->view, preq, index);
-      if (!decision.placement) {
-        for (int k = n; k < count; ++k) {
-          auto* out = failures->Add();
-          if (!only.empty()) out->set_arn(arns_.ContainerInstance(launch.cluster, only));
-          out->set_reason(decision.failure.reason);
-          out->set_detail(decision.failure.detail);
+      if (decision.placement) {
+        add_task(&*decision.placement, provider);
+        continue;
+      }
+      if (provider != nullptr) {
+        // A provider with managed scaling brings capacity: the task waits for it.
+        if (provider->managed_scaling &&
+            static_cast<int>(c->provisioning.size()) < options_.capacity.max_provisioning_per_cluster) {
+          add_task(nullptr, provider);
+          continue;
         }
-        break;
+        auto* out = failures->Add();
+        out->set_reason(decision.failure.reason);
+        out->set_detail(decision.failure.detail.empty()
+                            ? StrCat("capacity provider ", provider->name)
+                            : StrCat(decision.failure.detail, " (capacity provider ", provider->name, ")"));
+        continue;
       }
-      const std::string& instance_id = decision.placement->instance_id;
-      v1::TaskRecord tr;
-      tr.set_cluster(launch.cluster);
-      tr.set_id(NewId());
-      tr.set_family(td.family());
-      tr.set_task_definition_revision(static_cast<uint32_t>(td.revision()));
-      tr.set_container_instance_id(instance_id);
-      if (!launch.service.empty()) {
-        tr.set_service(launch.service);
-        tr.set_deployment_id(launch.deployment_id);
+      for (int k = n; k < count; ++k) {
+        auto* out = failures->Add();
+        if (!only.empty()) out->set_arn(arns_.ContainerInstance(launch.cluster, only));
+        out->set_reason(decision.failure.reason);
+        out->set_detail(decision.failure.detail);
       }
-      *tr.mutable_reservation() = demand;
-      for (int32_t p : decision.placement->dynamic_tcp_ports) tr.add_dynamic_tcp_ports(p);
-      for (int32_t p : decision.placement->dynamic_udp_ports) tr.add_dynamic_udp_ports(p);
-      v1::Task* t = tr.mutable_task();
-      t->set_last_status("PENDING");
-      t->set_desired_status("RUNNING");
-      t->set_created_at(now);
-      t->set_group(launch.group);
-      if (!launch.started_by.empty()) t->set_started_by(launch.started_by);
-      t->set_launch_type(launch.launch_type);
-      t->set_version(1);
-      if (launch.overrides.has_cpu()) {
-        t->set_cpu(launch.overrides.cpu());
-      } else if (td.has_cpu()) {
-        t->set_cpu(td.cpu());
-      }
-      if (launch.overrides.has_memory()) {
-        t->set_memory(launch.overrides.memory());
-      } else if (td.has_memory()) {
-        t->set_memory(td.memory());
-      }
-      *t->mutable_overrides() = launch.overrides;
-      *t->mutable_tags() = tags;
-      if (launch.enable_execute_command) t->set_enable_execute_command(true);
-      InitContainers(td, launch.overrides, t);
-      const InstanceEntry& inst = c->instances.at(instance_id);
-      if (auto az = inst.attributes.find("ecs.availability-zone"); az != inst.attributes.end()) {
-        t->set_availability_zone(az->second.attribute().value());
-      }
-      AddTask(txn, *c, tr);
-      TouchInstance(txn, c->instances.at(instance_id));
-      RenderTask(tr, true, tasks->Add());
+      break;
     }
   }
   return absl::OkStatus();
@@ -325,6 +394,7 @@ absl::StatusOr<std::shared_ptr<Api::Launch>> Api::NewRunLaunch(const v1::RunTask
                             ")");
   }
   launch->launch_type = request.has_launch_type() ? request.launch_type() : "EC2";
+  launch->launch_type_given = request.has_launch_type();
   if (launch->launch_type == "FARGATE" || launch->launch_type == "MANAGED_INSTANCES") {
     return Unimplemented("launchType: ", launch->launch_type,
                          " is not supported by this version of berthd; use EC2 or EXTERNAL");
@@ -334,11 +404,16 @@ absl::StatusOr<std::shared_ptr<Api::Launch>> Api::NewRunLaunch(const v1::RunTask
                             launch->launch_type, "')");
   }
   if (!request.capacity_provider_strategy().empty()) {
-    return InvalidParameter("capacityProviderStrategy[0].capacityProvider: capacity provider '",
-                            request.capacity_provider_strategy(0).capacity_provider(), "' does not exist");
+    if (request.has_launch_type()) {
+      return InvalidParameter("capacityProviderStrategy: give either launchType or capacityProviderStrategy, not both");
+    }
+    RETURN_IF_ERROR(ValidateCapacityProviderStrategy(request.capacity_provider_strategy(), "capacityProviderStrategy"));
+    launch->provider_strategy = request.capacity_provider_strategy();
   }
   RETURN_IF_ERROR(ParsePlacement(request.placement_constraints(), request.placement_strategy(), options_.limits,
                                  &launch->constraints, &launch->strategies));
+  launch->api_constraints = request.placement_constraints();
+  launch->api_strategies = request.placement_strategy();
   launch->seed = NewSeed();
   return launch;
 }
@@ -460,6 +535,15 @@ void Api::StopTaskRecord(Txn& txn, ClusterEntry& cluster, TaskEntry& task, const
     t->set_stopping_at(now);
     t->set_version(t->version() + 1);
     instance_id = r.container_instance_id();
+    if (instance_id.empty()) {
+      // Never placed (waiting for capacity): no agent will report it, so it stops now.
+      t->set_last_status("STOPPED");
+      t->set_stopped_at(now);
+      t->set_execution_stopped_at(now);
+      for (auto& container : *t->mutable_containers()) container.set_last_status("STOPPED");
+      r.clear_placement_constraints();
+      r.clear_placement_strategy();
+    }
     return true;
   });
   if (auto inst = cluster.instances.find(instance_id); inst != cluster.instances.end()) {

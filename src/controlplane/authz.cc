@@ -249,6 +249,45 @@ absl::StatusOr<Requests> AccessRequestsFor(const Arns& arns, const v1::DescribeC
   return OnInstances(arns, "DescribeContainerInstances", r);
 }
 
+// Capacity providers are account-wide: their ARN, outside any cluster.
+absl::StatusOr<Requests> OnCapacityProvider(const Arns& arns, std::string_view action, bool has,
+                                            const std::string& name_or_arn, std::string_view field) {
+  Builder b(arns, action);
+  if (!has || name_or_arn.empty()) return absl::InvalidArgumentError(StrCat(field, ": required"));
+  auto name = arns.CapacityProviderName(name_or_arn, field);
+  if (!name.ok()) return name.status();
+  b.Add(arns.CapacityProvider(*name), /*in_cluster=*/false);
+  return b.Done();
+}
+
+absl::StatusOr<Requests> AccessRequestsFor(const Arns& arns, const v1::CreateCapacityProviderRequest& r) {
+  return OnCapacityProvider(arns, "CreateCapacityProvider", r.has_name(), r.name(), "name");
+}
+
+absl::StatusOr<Requests> AccessRequestsFor(const Arns& arns, const v1::UpdateCapacityProviderRequest& r) {
+  return OnCapacityProvider(arns, "UpdateCapacityProvider", r.has_name(), r.name(), "name");
+}
+
+absl::StatusOr<Requests> AccessRequestsFor(const Arns& arns, const v1::DeleteCapacityProviderRequest& r) {
+  return OnCapacityProvider(arns, "DeleteCapacityProvider", r.has_capacity_provider(), r.capacity_provider(),
+                            "capacityProvider");
+}
+
+absl::StatusOr<Requests> AccessRequestsFor(const Arns& arns, const v1::DescribeCapacityProvidersRequest& r) {
+  Builder b(arns, "DescribeCapacityProviders");
+  for (int i = 0; i < r.capacity_providers_size(); ++i) {
+    auto name = arns.CapacityProviderName(r.capacity_providers(i), StrCat("capacityProviders[", i, "]"));
+    if (!name.ok()) return name.status();
+    b.Add(arns.CapacityProvider(*name), /*in_cluster=*/false);
+  }
+  if (r.capacity_providers().empty()) b.AddAny();
+  return b.Done();
+}
+
+absl::StatusOr<Requests> AccessRequestsFor(const Arns& arns, const v1::PutClusterCapacityProvidersRequest& r) {
+  return OnCluster(arns, "PutClusterCapacityProviders", r);
+}
+
 // Join tokens are Berth's own actions (ecs:CreateJoinToken, ...), on the cluster they admit to.
 absl::StatusOr<Requests> AccessRequestsFor(const Arns& arns, const v1::CreateJoinTokenRequest& r) {
   return OnCluster(arns, "CreateJoinToken", r);

@@ -11,6 +11,7 @@
 #include <fstream>
 #include <map>
 #include <memory>
+#include <sstream>
 #include <string>
 #include <thread>
 #include <vector>
@@ -27,6 +28,7 @@
 #include "src/controlplane/api.h"
 #include "src/controlplane/auth.h"
 #include "src/controlplane/aws_gateway.h"
+#include "src/controlplane/capacity_controller.h"
 #include "src/controlplane/grpc_service.h"
 #include "src/controlplane/http_server.h"
 #include "src/controlplane/metrics.h"
@@ -62,6 +64,9 @@ struct Flags {
   double stopped_task_retention_s = 3600;
   double service_backoff_base_s = 10;
   double service_resync_interval_s = 30;
+  double provisioning_timeout_s = 1800;
+  std::string capacity_config;
+  int max_provisioning_tasks = 500;
   bool sync = true;
 };
 
@@ -228,6 +233,8 @@ int Run(const Flags& flags) {
   api_options.agent.stopped_task_retention_us = static_cast<int64_t>(flags.stopped_task_retention_s * 1e6);
   api_options.services.rules.backoff_base_s = flags.service_backoff_base_s;
   api_options.services.resync_interval_us = static_cast<int64_t>(flags.service_resync_interval_s * 1e6);
+  api_options.capacity.provisioning_timeout_us = static_cast<int64_t>(flags.provisioning_timeout_s * 1e6);
+  api_options.capacity.max_provisioning_per_cluster = flags.max_provisioning_tasks;
   Api api(api_options, &state, &state_mu, &pipeline, &RealClock());
   pipeline.SetTouchListener([&api](std::vector<InstanceKey> touched) { api.OnInstancesTouched(std::move(touched)); });
   pipeline.SetBatchHook([&api](Txn& txn) { api.OnBatchApplied(txn); });
@@ -251,6 +258,7 @@ int Run(const Flags& flags) {
     while (!stop_agent_monitor.WaitForNotificationWithTimeout(absl::Milliseconds(100))) {
       api.AgentTick();
       api.ServiceTick();
+      api.CapacityTick();
     }
   });
 
@@ -302,6 +310,36 @@ int Run(const Flags& flags) {
             : flags.tls.client_ca_path.empty() ? "on"
                                                : "on, client certificates verified");
 
+  // Managed scaling of the instance groups this berthd runs (docs/capacity.md).
+  std::unique_ptr<CapacityController> capacity;
+  if (!flags.capacity_config.empty()) {
+    std::ifstream in(flags.capacity_config);
+    std::stringstream text;
+    text << in.rdbuf();
+    if (!in) {
+      log::Error("--capacity-config {}: cannot read the file", flags.capacity_config);
+      return 1;
+    }
+    auto config = ParseCapacityConfig(text.str());
+    if (!config.ok()) {
+      log::Error("--capacity-config {}: {}", flags.capacity_config, std::string(config.status().message()));
+      return 1;
+    }
+    // The local provider's agents reach this berthd on this machine.
+    std::string host = grpc_host;
+    if (host.empty() || host == "0.0.0.0" || host == "::" || host == "[::]") host = "127.0.0.1";
+    if (host.find(':') != std::string::npos && host.front() != '[') host = StrCat("[", host, "]");
+    const std::string endpoint = StrCat(host, ":", grpc_port);
+    auto made = CapacityController::Create(&api, *std::move(config), endpoint);
+    if (!made.ok()) {
+      log::Error("--capacity-config {}: {}", flags.capacity_config, std::string(made.status().message()));
+      return 1;
+    }
+    capacity = *std::move(made);
+    capacity->Start();
+    log::Info("managed scaling of the instance groups in {} started", flags.capacity_config);
+  }
+
   if (!flags.ready_file.empty()) {
     // Written atomically (rename) so a reader never sees a partial file.
     std::string tmp = flags.ready_file + ".tmp";
@@ -342,6 +380,11 @@ int Run(const Flags& flags) {
     phase_start = now;
     return ms;
   };
+  if (capacity != nullptr) {
+    capacity->Stop();
+    capacity.reset();  // the local provider's hosts stop with it
+    log::Info("instance groups stopped in {} ms", elapsed_ms());
+  }
   stop_agent_monitor.Notify();
   agent_monitor.join();
   api.ShutdownPolls();  // parked long polls answer UNAVAILABLE now rather than at the drain deadline
@@ -455,6 +498,17 @@ int main(int argc, char** argv) {
   app.add_option("--service-resync-interval", flags.service_resync_interval_s,
                  "Seconds between reconciliations of every service even without events")
       ->check(CLI::Range(0.1, 3600.0))
+      ->capture_default_str();
+  app.add_option("--capacity-config", flags.capacity_config,
+                 "JSON file declaring the instance groups berthd runs for capacity providers' managed scaling "
+                 "(docs/capacity.md)");
+  app.add_option("--provisioning-timeout", flags.provisioning_timeout_s,
+                 "Seconds a task may wait in PROVISIONING for capacity from its capacity provider before it stops")
+      ->check(CLI::Range(1.0, 86400.0))
+      ->capture_default_str();
+  app.add_option("--max-provisioning-tasks", flags.max_provisioning_tasks,
+                 "Most tasks waiting in PROVISIONING per cluster; launches beyond it fail as without capacity")
+      ->check(CLI::Range(0, 100000))
       ->capture_default_str();
   app.add_flag("!--no-sync", flags.sync,
                "Do not fsync commits (benchmarks only: acknowledged writes can be lost on power failure)");

@@ -117,6 +117,23 @@ const v1::TaskDefinitionRecord* State::LatestActive(std::string_view family) {
   return nullptr;
 }
 
+v1::CapacityProviderRecord* State::FindCapacityProvider(std::string_view name) {
+  auto it = capacity_providers_.find(name);
+  return it == capacity_providers_.end() ? nullptr : &it->second;
+}
+
+const v1::CapacityProviderRecord* State::FindCapacityProvider(std::string_view name) const {
+  auto it = capacity_providers_.find(name);
+  return it == capacity_providers_.end() ? nullptr : &it->second;
+}
+
+v1::CapacityProviderRecord& State::PutCapacityProvider(v1::CapacityProviderRecord record) {
+  std::string name = record.capacity_provider().name();
+  v1::CapacityProviderRecord& slot = capacity_providers_[name];
+  slot = std::move(record);
+  return slot;
+}
+
 ClusterEntry& State::AddCluster(v1::ClusterRecord record) {
   auto entry = std::make_unique<ClusterEntry>();
   entry->record = std::move(record);
@@ -207,6 +224,14 @@ void State::Account(ClusterEntry& cluster, const v1::TaskRecord& record, const T
       cluster.stopped_tasks.erase(key);
     }
     return;
+  }
+  if (a.instance.empty() && status == "PROVISIONING") {
+    std::pair<double, TaskId> key{record.task().created_at(), TaskId(record.id())};
+    if (sign > 0) {
+      cluster.provisioning.insert(key);
+    } else {
+      cluster.provisioning.erase(key);
+    }
   }
   InstanceEntry* inst = FindInstance(cluster, a.instance);
   CountStatus(cluster, inst, status, sign);
@@ -556,6 +581,14 @@ absl::Status State::Load(store::Store& store, uint64_t* last_revision) {
     v1::ClusterRecord rec;
     if (!guard(ParseRecord("clusters", key, value, &rec))) return false;
     AddCluster(std::move(rec));
+    return true;
+  }));
+  RETURN_IF_ERROR(parse_status);
+
+  RETURN_IF_ERROR(store.Scan(store::Table::kCapacityProviders, "", [&](std::string_view key, std::string_view value) {
+    v1::CapacityProviderRecord rec;
+    if (!guard(ParseRecord("capacity_providers", key, value, &rec))) return false;
+    PutCapacityProvider(std::move(rec));
     return true;
   }));
   RETURN_IF_ERROR(parse_status);

@@ -190,6 +190,9 @@ struct ClusterEntry {
   // services, and services with tasks the last pass could not place. Kept by the scheduler.
   absl::btree_set<std::string> instance_watchers;
   placement::ClusterView view;  // ACTIVE and DRAINING instances
+  // Tasks waiting for capacity: lastStatus PROVISIONING and not placed yet (docs/capacity.md),
+  // by (createdAt, id): first come, first placed.
+  absl::btree_set<std::pair<double, TaskId>> provisioning;
   // STOPPED tasks by (stoppedAt, id), for retention.
   absl::btree_set<std::pair<double, std::string>> stopped_tasks;
   int64_t running_tasks = 0;
@@ -246,6 +249,15 @@ class State {
   const v1::TaskDefinitionRecord* LatestActive(std::string_view family);
 
   ClusterEntry& AddCluster(v1::ClusterRecord record);
+
+  // Capacity providers (account-wide), ACTIVE and INACTIVE ones, by name.
+  v1::CapacityProviderRecord* FindCapacityProvider(std::string_view name);
+  const v1::CapacityProviderRecord* FindCapacityProvider(std::string_view name) const;
+  // Adds a capacity provider or replaces its record.
+  v1::CapacityProviderRecord& PutCapacityProvider(v1::CapacityProviderRecord record);
+  const std::map<std::string, v1::CapacityProviderRecord, std::less<>>& capacity_providers() const {
+    return capacity_providers_;
+  }
   FamilyEntry& Family(std::string_view family);
 
   // Task accounting: every change of a task's lastStatus, instance or existence goes through these
@@ -306,6 +318,7 @@ class State {
 
   std::map<std::string, std::unique_ptr<ClusterEntry>, std::less<>> clusters_;
   std::map<std::string, FamilyEntry, std::less<>> families_;
+  std::map<std::string, v1::CapacityProviderRecord, std::less<>> capacity_providers_;
   uint64_t schema_version_ = 0;
   int64_t task_count_ = 0;
   int64_t instance_count_ = 0;

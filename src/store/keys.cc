@@ -58,6 +58,11 @@ std::string ClusterKey(std::string_view cluster) {
   return std::string(cluster);
 }
 
+std::string CapacityProviderKey(std::string_view name) {
+  CheckComponent("capacity provider name", name);
+  return std::string(name);
+}
+
 std::string TaskDefinitionKey(std::string_view family, uint32_t revision) {
   std::string key = TaskDefinitionFamilyPrefix(family);
   // Big-endian so that byte order equals numeric order.
@@ -116,6 +121,8 @@ std::optional<std::string> DecodeClusterKey(std::string_view key) {
   if (!IsValidComponent(key)) return std::nullopt;
   return std::string(key);
 }
+
+std::optional<std::string> DecodeCapacityProviderKey(std::string_view key) { return DecodeClusterKey(key); }
 
 std::optional<TaskDefinitionKeyParts> DecodeTaskDefinitionKey(std::string_view key) {
   // The family contains no '\0', so the first '\0' is the separator; the revision bytes after it

@@ -20,6 +20,8 @@ std::string_view TableName(Table table) {
       return "services";
     case Table::kAttributes:
       return "attributes";
+    case Table::kCapacityProviders:
+      return "capacity_providers";
   }
   // Only a cast from an out-of-range integer gets here.
   BERTH_CHECK_MSG(false, "TableName: not a valid berth::store::Table value");

@@ -206,6 +206,41 @@ TEST_F(AwsCliTest, EverydayCallsAndErrors) {
   EXPECT_EQ(anyone.exit_code, 0) << anyone;
 }
 
+TEST_F(AwsCliTest, CapacityProvidersThroughTheAwsCli) {
+  std::string http = StartBerthd({"--http-listen", "127.0.0.1:0"});
+  ASSERT_FALSE(http.empty());
+  Result created = Ecs(http,
+                       "create-capacity-provider --name web --auto-scaling-group-provider "
+                       "autoScalingGroupArn=arn:aws:autoscaling:us-east-1:000000000000:autoScalingGroup:1:"
+                       "autoScalingGroupName/web-hosts,managedScaling={status=ENABLED,targetCapacity=90},"
+                       "managedTerminationProtection=ENABLED");
+  ASSERT_EQ(created.exit_code, 0) << created;
+  EXPECT_EQ(created.OutJson()["capacityProvider"]["status"], "ACTIVE") << created;
+  EXPECT_EQ(created.OutJson()["capacityProvider"]["autoScalingGroupProvider"]["managedScaling"]["targetCapacity"], 90)
+      << created;
+
+  Result put = Ecs(http,
+                   "put-cluster-capacity-providers --cluster default --capacity-providers web "
+                   "--default-capacity-provider-strategy capacityProvider=web,weight=1,base=1");
+  ASSERT_EQ(put.exit_code, 0) << put;
+  EXPECT_EQ(put.OutJson()["cluster"]["capacityProviders"][0], "web") << put;
+  EXPECT_EQ(put.OutJson()["cluster"]["defaultCapacityProviderStrategy"][0]["base"], 1) << put;
+
+  Result described = Ecs(http, "describe-capacity-providers");
+  ASSERT_EQ(described.exit_code, 0) << described;
+  ASSERT_EQ(described.OutJson()["capacityProviders"].size(), 1u) << described;
+
+  Result in_use = Ecs(http, "delete-capacity-provider --capacity-provider web");
+  EXPECT_NE(in_use.exit_code, 0) << in_use;
+  EXPECT_THAT(in_use.err, HasSubstr("(ResourceInUseException)")) << in_use;
+
+  Result reserved = Ecs(http,
+                        "create-capacity-provider --name ecs-web --auto-scaling-group-provider "
+                        "autoScalingGroupArn=web-hosts");
+  EXPECT_NE(reserved.exit_code, 0) << reserved;
+  EXPECT_THAT(reserved.err, HasSubstr("(InvalidParameterException)")) << reserved;
+}
+
 TEST_F(AwsCliTest, SigV4WithConfiguredKeys) {
   std::string keys = WriteFile("keys", std::string("# operators\n") + "AKIAOTHERKEY00000000:othersecretothersecret\n");
   std::string http = StartBerthd({"--http-listen", "127.0.0.1:0", "--access-key", std::string(kKeyId) + ":" + kSecret,

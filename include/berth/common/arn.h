@@ -65,6 +65,7 @@ class Arns {
   // Name-or-ARN parsers. Each returns InvalidArgument naming `field` when the text is neither
   // a valid name nor an ARN of the right kind for this region and account.
   absl::StatusOr<std::string> ClusterName(std::string_view name_or_arn, std::string_view field) const;
+  absl::StatusOr<std::string> CapacityProviderName(std::string_view name_or_arn, std::string_view field) const;
   // Returns the service name; if the ARN names a cluster, it must equal `cluster`.
   absl::StatusOr<std::string> ServiceName(std::string_view name_or_arn, std::string_view cluster,
                                           std::string_view field) const;

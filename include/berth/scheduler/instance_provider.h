@@ -30,6 +30,9 @@
 namespace berth::scheduler {
 
 inline constexpr char kProviderHostIdAttribute[] = "berth.provider-host-id";
+// The instance group a host belongs to: a capacity provider places its tasks on the hosts of the
+// group its autoScalingGroupArn names (docs/capacity.md).
+inline constexpr char kInstanceGroupAttribute[] = "berth.instance-group";
 
 class InstanceProvider {
  public:

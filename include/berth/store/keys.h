@@ -13,6 +13,7 @@
 //   tasks                <cluster> \0 <task id>                         "prod\0" "1b2e3c..."
 //   services             <cluster> \0 <service name>                    "prod\0api"
 //   attributes           <cluster> \0 <target id> \0 <attribute name>   "prod\0" "0f1e2d...\0ecs.os-type"
+//   capacity_providers   <capacity provider name>                       "asg-a"
 //   meta                 plain ASCII names                              "schema_version"
 //
 // ("prod\0" "1b2e..." is split only so that \0 and the digits after it do not read as one octal
@@ -52,6 +53,8 @@ inline constexpr std::string_view kSchemaVersionKey = "schema_version";
 // clusters: <cluster>
 std::string ClusterKey(std::string_view cluster);
 
+// capacity_providers: <capacity provider name> (account-wide, like ECS's)
+std::string CapacityProviderKey(std::string_view name);
 // task_definitions: <family> \0 <revision, 4 bytes big-endian>
 std::string TaskDefinitionKey(std::string_view family, uint32_t revision);
 // <family> \0 : a prefix scan yields every revision of `family` in ascending order.
@@ -96,6 +99,8 @@ struct AttributeKeyParts {
 
 // Accepts exactly the outputs of ClusterKey: non-empty, no '\0'.
 std::optional<std::string> DecodeClusterKey(std::string_view key);
+// Accepts exactly the outputs of CapacityProviderKey (the same rule as DecodeClusterKey).
+std::optional<std::string> DecodeCapacityProviderKey(std::string_view key);
 // Accepts exactly the outputs of TaskDefinitionKey.
 std::optional<TaskDefinitionKeyParts> DecodeTaskDefinitionKey(std::string_view key);
 // Accepts exactly the outputs of ContainerInstanceKey / TaskKey / ServiceKey (two components).

@@ -33,10 +33,11 @@ enum class Table : uint8_t {
   kTasks = 4,
   kServices = 5,
   kAttributes = 6,
+  kCapacityProviders = 7,
 };
 inline constexpr Table kAllTables[] = {
     Table::kMeta,  Table::kClusters, Table::kTaskDefinitions, Table::kContainerInstances,
-    Table::kTasks, Table::kServices, Table::kAttributes};
+    Table::kTasks, Table::kServices, Table::kAttributes,      Table::kCapacityProviders};
 
 // Stable name of a table ("meta", "clusters", "task_definitions", ...). Used as the column
 // family name on disk.

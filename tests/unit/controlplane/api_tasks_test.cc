@@ -148,7 +148,13 @@ INSTANTIATE_TEST_SUITE_P(
             absl::StatusCode::kInvalidArgument, "placementStrategy: at most 5"},
         Row{"capacity_provider_unknown",
             "{" + kTd + R"(,"capacityProviderStrategy":[{"capacityProvider":"cp","weight":1}]})",
-            absl::StatusCode::kInvalidArgument, "capacity provider 'cp' does not exist"}),
+            absl::StatusCode::kInvalidArgument, "capacity provider 'cp' is not associated with cluster 'default'"},
+        Row{"capacity_provider_and_launch_type",
+            "{" + kTd + R"(,"launchType":"EC2","capacityProviderStrategy":[{"capacityProvider":"cp","weight":1}]})",
+            absl::StatusCode::kInvalidArgument, "give either launchType or capacityProviderStrategy, not both"},
+        Row{"capacity_provider_weightless",
+            "{" + kTd + R"(,"capacityProviderStrategy":[{"capacityProvider":"cp","base":1}]})",
+            absl::StatusCode::kInvalidArgument, "at least one capacity provider must have a weight greater than 0"}),
     [](const ::testing::TestParamInfo<Row>& info) { return info.param.name; });
 
 class TasksTest : public ApiFixture {};

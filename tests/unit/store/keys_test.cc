@@ -103,6 +103,15 @@ TEST(KeysTest, ClusterKeysRoundTrip) {
   }
 }
 
+TEST(KeysTest, CapacityProviderKeysRoundTrip) {
+  for (const std::string name : {"asg-a", "web_hosts", "x"}) {
+    EXPECT_EQ(CapacityProviderKey(name), name);
+    EXPECT_EQ(DecodeCapacityProviderKey(CapacityProviderKey(name)), std::optional(name));
+  }
+  EXPECT_EQ(DecodeCapacityProviderKey(std::string("a\0b", 3)), std::nullopt);
+  EXPECT_EQ(DecodeCapacityProviderKey(""), std::nullopt);
+}
+
 // Byte order of keys must be numeric order of revisions: the latest revision is the last key of
 // the family's prefix scan.
 TEST(KeysTest, RevisionsSortNumericallyInByteOrder) {

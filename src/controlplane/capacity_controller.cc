@@ -1,0 +1,346 @@
+#include "src/controlplane/capacity_controller.h"
+
+#include <nlohmann/json.hpp>
+
+#include <algorithm>
+#include <future>
+
+#include "berth/common/logging.h"
+#include "berth/common/status.h"
+#include "berth/common/strings.h"
+#include "berth/scheduler/managed_scaling.h"
+
+namespace berth::controlplane {
+namespace {
+
+using nlohmann::json;
+
+absl::Status Bad(std::string_view field, std::string_view rule) {
+  return absl::InvalidArgumentError(StrCat(field, ": ", rule));
+}
+
+absl::Status CheckKeys(const json& object, std::string_view field, std::initializer_list<std::string_view> known) {
+  for (const auto& [key, value] : object.items()) {
+    if (std::find(known.begin(), known.end(), key) == known.end()) {
+      return Bad(StrCat(field, ".", key), "unknown setting");
+    }
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<std::string> String(const json& object, std::string_view field, const char* key, bool required) {
+  if (!object.contains(key)) {
+    if (required) return Bad(StrCat(field, ".", key), "required");
+    return std::string();
+  }
+  if (!object[key].is_string() || object[key].get<std::string>().empty()) {
+    return Bad(StrCat(field, ".", key), "must be a non-empty string");
+  }
+  return object[key].get<std::string>();
+}
+
+absl::StatusOr<int64_t> Integer(const json& object, std::string_view field, const char* key, int64_t fallback,
+                                int64_t min, int64_t max) {
+  if (!object.contains(key)) return fallback;
+  if (!object[key].is_number_integer()) return Bad(StrCat(field, ".", key), "must be an integer");
+  const int64_t v = object[key].get<int64_t>();
+  if (v < min || v > max) return Bad(StrCat(field, ".", key), StrCat("must be between ", min, " and ", max));
+  return v;
+}
+
+absl::StatusOr<std::vector<std::string>> Strings(const json& object, std::string_view field, const char* key) {
+  std::vector<std::string> out;
+  if (!object.contains(key)) return out;
+  if (!object[key].is_array()) return Bad(StrCat(field, ".", key), "must be an array of strings");
+  for (const auto& v : object[key]) {
+    if (!v.is_string()) return Bad(StrCat(field, ".", key), "must be an array of strings");
+    out.push_back(v.get<std::string>());
+  }
+  return out;
+}
+
+bool IsGroupName(const std::string& name) {
+  return !name.empty() && name.size() <= 255 && std::all_of(name.begin(), name.end(), [](char c) {
+    return std::isalnum(static_cast<unsigned char>(c)) != 0 || c == '-' || c == '_' || c == '.';
+  });
+}
+
+// Runs an Api action to completion (the controller's own calls; no door, so no authorization).
+template <typename Request, typename Response>
+absl::Status Call(Api* api, void (Api::*action)(const Request&, Response*, Api::Done), const Request& request) {
+  Response response;
+  std::promise<absl::Status> done;
+  (api->*action)(request, &response, [&done](absl::Status s) { done.set_value(std::move(s)); });
+  return done.get_future().get();
+}
+
+}  // namespace
+
+absl::StatusOr<CapacityConfig> ParseCapacityConfig(const std::string& text) {
+  json doc = json::parse(text, nullptr, false);
+  if (doc.is_discarded() || !doc.is_object())
+    return absl::InvalidArgumentError("the capacity config is not a JSON object");
+  RETURN_IF_ERROR(CheckKeys(doc, "", {"instanceGroups", "intervalSeconds"}));
+  CapacityConfig config;
+  if (doc.contains("intervalSeconds")) {
+    if (!doc["intervalSeconds"].is_number() || doc["intervalSeconds"].get<double>() < 0.1 ||
+        doc["intervalSeconds"].get<double>() > 3600) {
+      return Bad("intervalSeconds", "must be a number of seconds between 0.1 and 3600");
+    }
+    config.interval_seconds = doc["intervalSeconds"].get<double>();
+  }
+  if (!doc.contains("instanceGroups") || !doc["instanceGroups"].is_array()) {
+    return Bad("instanceGroups", "required: an array of instance groups");
+  }
+  for (size_t i = 0; i < doc["instanceGroups"].size(); ++i) {
+    const json& g = doc["instanceGroups"][i];
+    const std::string field = StrCat("instanceGroups[", i, "]");
+    if (!g.is_object()) return Bad(field, "must be an object");
+    RETURN_IF_ERROR(CheckKeys(
+        g, field,
+        {"name", "cluster", "minSize", "maxSize", "desiredCapacity", "hostCpu", "hostMemory", "local", "command"}));
+    InstanceGroupConfig c;
+    ASSIGN_OR_RETURN(c.name, String(g, field, "name", true));
+    if (!IsGroupName(c.name)) return Bad(StrCat(field, ".name"), "use 1-255 letters, digits, '.', '-' and '_'");
+    for (const auto& other : config.groups) {
+      if (other.name == c.name) return Bad(StrCat(field, ".name"), StrCat("'", c.name, "' is declared twice"));
+    }
+    ASSIGN_OR_RETURN(std::string cluster, String(g, field, "cluster", false));
+    if (!cluster.empty()) c.cluster = cluster;
+    ASSIGN_OR_RETURN(int64_t max, Integer(g, field, "maxSize", -1, 0, 10000));
+    if (max < 0) return Bad(StrCat(field, ".maxSize"), "required");
+    ASSIGN_OR_RETURN(int64_t min, Integer(g, field, "minSize", 0, 0, max));
+    ASSIGN_OR_RETURN(int64_t desired, Integer(g, field, "desiredCapacity", min, min, max));
+    c.min_size = static_cast<int>(min);
+    c.max_size = static_cast<int>(max);
+    c.desired_capacity = static_cast<int>(desired);
+    ASSIGN_OR_RETURN(c.host_cpu, Integer(g, field, "hostCpu", 0, 0, 1 << 24));
+    ASSIGN_OR_RETURN(c.host_memory, Integer(g, field, "hostMemory", 0, 0, 1 << 30));
+    if (g.contains("local") == g.contains("command")) {
+      return Bad(field, "give exactly one provider: local or command");
+    }
+    if (g.contains("local")) {
+      const json& l = g["local"];
+      const std::string lf = StrCat(field, ".local");
+      if (!l.is_object()) return Bad(lf, "must be an object");
+      RETURN_IF_ERROR(
+          CheckKeys(l, lf, {"agentBinary", "agentFlags", "availabilityZones", "workDir", "stopTimeoutSeconds"}));
+      scheduler::LocalProviderOptions o;
+      ASSIGN_OR_RETURN(o.agent_binary, String(l, lf, "agentBinary", true));
+      ASSIGN_OR_RETURN(o.agent_flags, Strings(l, lf, "agentFlags"));
+      ASSIGN_OR_RETURN(o.availability_zones, Strings(l, lf, "availabilityZones"));
+      ASSIGN_OR_RETURN(o.work_dir, String(l, lf, "workDir", true));
+      ASSIGN_OR_RETURN(int64_t stop, Integer(l, lf, "stopTimeoutSeconds", 10, 1, 3600));
+      o.stop_timeout_ms = static_cast<int>(stop * 1000);
+      for (const auto& flag : o.agent_flags) {
+        if (flag == "--endpoint" || flag == "--cluster" || flag == "--data-dir") {
+          return Bad(StrCat(lf, ".agentFlags"), StrCat(flag,
+                                                       " is set by berthd (the group's cluster, its own address "
+                                                       "and each host's directory)"));
+        }
+      }
+      c.local = std::move(o);
+    } else {
+      const json& cmd = g["command"];
+      const std::string cf = StrCat(field, ".command");
+      if (!cmd.is_object()) return Bad(cf, "must be an object");
+      RETURN_IF_ERROR(CheckKeys(cmd, cf, {"program", "timeoutSeconds"}));
+      scheduler::CommandProviderOptions o;
+      ASSIGN_OR_RETURN(o.program, String(cmd, cf, "program", true));
+      ASSIGN_OR_RETURN(int64_t timeout, Integer(cmd, cf, "timeoutSeconds", 300, 1, 3600));
+      o.timeout_ms = static_cast<int>(timeout * 1000);
+      c.command = std::move(o);
+    }
+    config.groups.push_back(std::move(c));
+  }
+  return config;
+}
+
+absl::StatusOr<std::unique_ptr<CapacityController>> CapacityController::Create(Api* api, CapacityConfig config,
+                                                                               const std::string& endpoint) {
+  std::unique_ptr<CapacityController> controller(new CapacityController(api, config.interval_seconds));
+  for (auto& c : config.groups) {
+    std::shared_ptr<scheduler::InstanceProvider> provider;
+    if (c.local) {
+      scheduler::LocalProviderOptions o = *c.local;
+      o.agent_flags.insert(o.agent_flags.end(), {"--endpoint", endpoint, "--cluster", c.cluster, "--attribute",
+                                                 StrCat(scheduler::kInstanceGroupAttribute, "=", c.name)});
+      if (c.host_cpu > 0) o.agent_flags.insert(o.agent_flags.end(), {"--cpu", std::to_string(c.host_cpu)});
+      if (c.host_memory > 0) o.agent_flags.insert(o.agent_flags.end(), {"--memory", std::to_string(c.host_memory)});
+      o.work_dir = StrCat(o.work_dir, "/", c.name);
+      auto made = scheduler::NewLocalProvider(std::move(o));
+      if (!made.ok())
+        return absl::Status(made.status().code(), StrCat("instance group ", c.name, ": ", made.status().message()));
+      provider = *std::move(made);
+    } else {
+      auto made = scheduler::NewCommandProvider(*c.command);
+      if (!made.ok())
+        return absl::Status(made.status().code(), StrCat("instance group ", c.name, ": ", made.status().message()));
+      provider = *std::move(made);
+    }
+    auto group = scheduler::InstanceGroup::Create(c.name, c.min_size, c.max_size, c.desired_capacity, provider);
+    if (!group.ok())
+      return absl::Status(group.status().code(), StrCat("instance group ", c.name, ": ", group.status().message()));
+    controller->groups_.push_back(
+        Group{.config = c, .group = std::make_unique<scheduler::InstanceGroup>(*std::move(group)), .draining = {}});
+  }
+  return controller;
+}
+
+CapacityController::~CapacityController() { Stop(); }
+
+void CapacityController::Start() {
+  thread_ = std::thread([this] {
+    do {
+      RunOnce();
+    } while (!stop_.WaitForNotificationWithTimeout(absl::Seconds(interval_seconds_)));
+  });
+}
+
+void CapacityController::Stop() {
+  if (!stop_.HasBeenNotified()) stop_.Notify();
+  if (thread_.joinable()) thread_.join();
+}
+
+void CapacityController::RunOnce() {
+  const std::map<std::string, Api::GroupUsage> usage = api_->CapacityUsage();
+  for (Group& g : groups_) {
+    auto it = usage.find(g.config.name);
+    Pass(g, it == usage.end() ? nullptr : &it->second);
+  }
+}
+
+void CapacityController::Terminate(Group& g, const Api::GroupUsage& usage, const std::vector<std::string>& ids) {
+  scheduler::InstanceGroup& group = *g.group;
+  const int keep = static_cast<int>(group.hosts().size() - ids.size());
+  if (absl::Status s = group.SetDesired(std::max(keep, group.min())); !s.ok()) {
+    log::Warn("instance group {}: {}", g.config.name, s.ToString());
+    return;
+  }
+  if (absl::Status s = group.Reconcile(ids); !s.ok()) {
+    log::Warn("instance group {}: scaling in: {}", g.config.name, s.ToString());
+  }
+  for (const auto& id : ids) {
+    g.draining.erase(id);
+    if (std::find(group.hosts().begin(), group.hosts().end(), id) != group.hosts().end()) continue;  // still there
+    auto h = usage.hosts.find(id);
+    if (h == usage.hosts.end()) continue;
+    v1::DeregisterContainerInstanceRequest request;
+    request.set_cluster(usage.cluster);
+    request.set_container_instance(h->second.instance_id);
+    request.set_force(true);
+    if (absl::Status s = Call(api_, &Api::DeregisterContainerInstance, request); !s.ok()) {
+      log::Warn("instance group {}: deregistering {}: {}", g.config.name, h->second.instance_id, s.ToString());
+    }
+  }
+}
+
+void CapacityController::Pass(Group& g, const Api::GroupUsage* usage) {
+  scheduler::InstanceGroup& group = *g.group;
+  if (usage == nullptr || usage->cluster != g.config.cluster) {
+    // Not scaled by a capacity provider (none names it, its managed scaling is off, or it serves
+    // another cluster): the group keeps its size.
+    if (static_cast<int>(group.hosts().size()) != group.desired()) {
+      if (absl::Status s = group.Reconcile(); !s.ok()) log::Warn("instance group {}: {}", g.config.name, s.ToString());
+    }
+    return;
+  }
+  // 1. Hosts drained earlier that have no task left go away.
+  std::vector<std::string> drained;
+  for (const auto& id : g.draining) {
+    auto h = usage->hosts.find(id);
+    if (h == usage->hosts.end() || h->second.tasks == 0) drained.push_back(id);
+  }
+  if (!drained.empty()) Terminate(g, *usage, drained);
+
+  // 2. The desired size.
+  std::vector<std::string> active;
+  for (const auto& id : group.hosts()) {
+    if (!g.draining.contains(id)) active.push_back(id);
+  }
+  int busy = 0;
+  scheduler::TaskSize host{g.config.host_cpu, g.config.host_memory};
+  for (const auto& id : active) {
+    auto h = usage->hosts.find(id);
+    if (h == usage->hosts.end()) continue;
+    busy += h->second.busy ? 1 : 0;
+  }
+  if (host.cpu <= 0 || host.memory <= 0) {
+    for (const auto& [id, h] : usage->hosts) {
+      host.cpu = std::max(host.cpu, h.cpu);
+      host.memory = std::max(host.memory, h.memory);
+    }
+  }
+  const auto& ms = usage->settings.managed_scaling();
+  std::vector<scheduler::TaskSize> waiting;
+  for (const auto& [cpu, memory] : usage->waiting) waiting.push_back({cpu, memory});
+  scheduler::ScalingInput in{
+      .target_capacity = ms.target_capacity(),
+      .min_step = ms.minimum_scaling_step_size(),
+      .max_step = ms.maximum_scaling_step_size(),
+      .group_min = group.min(),
+      .group_max = group.max() - static_cast<int>(g.draining.size()),
+      .hosts = static_cast<int>(active.size()),
+      .busy_hosts = busy,
+      .hosts_needed = scheduler::HostsNeeded(std::move(waiting), host, std::max(1, ms.minimum_scaling_step_size()))};
+  const scheduler::ScalingDecision d = scheduler::DecideScaling(in);
+  if (d.reservation != g.last_reservation) {
+    log::Info(
+        "capacity provider {} (instance group {}): CapacityProviderReservation {}%, {} hosts, {} busy, {} "
+        "waiting tasks need {} more; desired {}",
+        usage->provider, g.config.name, d.reservation, in.hosts, busy, usage->waiting.size(), in.hosts_needed,
+        d.desired);
+    g.last_reservation = d.reservation;
+  }
+
+  // 3. Scale out, or in.
+  if (d.desired > in.hosts) {
+    const int total = d.desired + static_cast<int>(g.draining.size());
+    if (absl::Status s = group.SetDesired(std::min(total, group.max())); !s.ok()) {
+      log::Warn("instance group {}: {}", g.config.name, s.ToString());
+      return;
+    }
+    if (absl::Status s = group.Reconcile(); !s.ok()) {
+      log::Warn("instance group {}: scaling out: {}", g.config.name, s.ToString());
+    }
+    return;
+  }
+  if (d.desired < in.hosts) {
+    // Idle registered hosts, newest first.
+    std::vector<std::string> leaving;
+    for (auto id = active.rbegin(); id != active.rend() && static_cast<int>(leaving.size()) < in.hosts - d.desired;
+         ++id) {
+      auto h = usage->hosts.find(*id);
+      if (h == usage->hosts.end() || h->second.busy || h->second.status != "ACTIVE") continue;
+      leaving.push_back(*id);
+    }
+    if (leaving.empty()) return;
+    if (usage->settings.managed_draining() == "DISABLED") {
+      Terminate(g, *usage, leaving);
+      return;
+    }
+    // UpdateContainerInstancesState takes 10 instances a call.
+    size_t drained_now = 0;
+    for (size_t i = 0; i < leaving.size(); i += 10) {
+      v1::UpdateContainerInstancesStateRequest request;
+      request.set_cluster(usage->cluster);
+      request.set_status("DRAINING");
+      for (size_t j = i; j < leaving.size() && j < i + 10; ++j) {
+        request.add_container_instances(usage->hosts.at(leaving[j]).instance_id);
+      }
+      if (absl::Status s = Call(api_, &Api::UpdateContainerInstancesState, request); !s.ok()) {
+        log::Warn("instance group {}: draining hosts to scale in: {}", g.config.name, s.ToString());
+        break;
+      }
+      for (size_t j = i; j < leaving.size() && j < i + 10; ++j) g.draining.insert(leaving[j]);
+      drained_now += std::min<size_t>(10, leaving.size() - i);
+    }
+    if (drained_now > 0) log::Info("instance group {}: draining {} idle hosts to scale in", g.config.name, drained_now);
+    return;
+  }
+  if (static_cast<int>(group.hosts().size()) != group.desired()) {
+    if (absl::Status s = group.Reconcile(); !s.ok()) log::Warn("instance group {}: {}", g.config.name, s.ToString());
+  }
+}
+
+}  // namespace berth::controlplane
