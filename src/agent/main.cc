@@ -29,6 +29,7 @@ struct Flags {
   std::string join_token_file;
   ClientTls tls;
   std::vector<std::string> attributes;
+  bool external = false;
   std::string reserved_ports = "22,2375,2376,51678,51679";
   std::string reserved_udp_ports;
   std::string docker_socket = "/var/run/docker.sock";
@@ -88,6 +89,15 @@ int Run(Flags flags) {
       return 2;
     }
     flags.agent.attributes[name] = eq == std::string::npos ? "" : a.substr(eq + 1);
+  }
+  if (flags.external) {
+    // ECS Anywhere: a host outside the control plane's network joins with an activation, here a
+    // join token, and runs only EXTERNAL tasks (docs/capacity.md, "External hosts").
+    if (flags.join_token_file.empty()) {
+      log::Error("--external: an external host joins with a join token: give --join-token-file");
+      return 2;
+    }
+    flags.agent.attributes["ecs.capability.external"] = "";
   }
   // The first line of a --token-file or --join-token-file, trailing spaces dropped.
   auto read_secret = [](const char* flag, const std::string& path, std::string* out) {
@@ -207,6 +217,9 @@ int main(int argc, char** argv) {
       ->capture_default_str();
   app.add_option("--data-dir", a.data_dir, "Where the agent keeps its identity and task state (empty: memory only)");
   app.add_option("--attribute", flags.attributes, "Custom attribute NAME=VALUE (repeatable)");
+  app.add_flag("--external", flags.external,
+               "Register as an external (ECS Anywhere) host: attribute ecs.capability.external, EXTERNAL tasks only; "
+               "needs --join-token-file");
   app.add_option("--cpu", a.cpu_units, "CPU units to offer (default: cores x 1024)")->check(CLI::Range(0, 1 << 24));
   app.add_option("--memory", a.memory_mib, "Memory MiB to offer (default: the host's)")->check(CLI::Range(0, 1 << 30));
   app.add_option("--reserved-memory", a.reserved_memory_mib, "MiB kept back for the host")

@@ -190,6 +190,13 @@ void Api::Register(const v1::RegisterContainerInstanceRequest& request, v1::Regi
           std::string ec2 = Ec2InstanceId(request.instance_identity_document());
           if (!ec2.empty()) ci.set_ec2_instance_id(ec2);
         }
+        const std::string id = inst == nullptr ? NewId() : inst->record.id();
+        if (ci.ec2_instance_id().empty()) {
+          for (const auto& a : request.attributes()) {
+            // An external host is a "managed instance" in ECS Anywhere: mi- and 17 hex digits.
+            if (a.name() == kExternalAttribute) ci.set_ec2_instance_id(StrCat("mi-", id.substr(0, 17)));
+          }
+        }
         ci.set_status("ACTIVE");
         ci.set_agent_connected(true);
         ci.set_version(ci.version() + 1);
@@ -198,7 +205,7 @@ void Api::Register(const v1::RegisterContainerInstanceRequest& request, v1::Regi
         if (inst == nullptr) {
           v1::ContainerInstanceRecord rec;
           rec.set_cluster(cluster);
-          rec.set_id(NewId());
+          rec.set_id(id);
           if (join.has_value()) rec.set_credential_sha256(join->credential_sha256);
           *rec.mutable_instance() = std::move(ci);
           inst = &state_->AddInstance(*c, std::move(rec));

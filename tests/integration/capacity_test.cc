@@ -105,7 +105,6 @@ TEST_F(CapacityTest, AServiceScalesItsCapacityProviderOutFromNothingAndBackIn) {
   v1::ListContainerInstancesResponse left =
       Must(&v1::ContainerService::Stub::ListContainerInstances, R"({"status":"ACTIVE"})");
   EXPECT_EQ(left.container_instance_arns_size(), 0);
-  if (getenv("SHOWLOG")) std::cerr << berthd_->Log();
 }
 
 }  // namespace
