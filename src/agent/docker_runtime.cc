@@ -228,6 +228,10 @@ absl::Status DockerRuntime::EnsureVolumes(const ContainerSpec& spec) {
   for (const auto& mp : spec.definition.mount_points()) {
     for (const auto& v : spec.volumes) {
       if (v.name != mp.source_volume() || v.docker_name.empty()) continue;
+      if (v.missing_file_system) {
+        return absl::FailedPreconditionError(
+            StrCat("volume ", v.name, ": berthd sent no mount for its efsVolumeConfiguration file system"));
+      }
       nlohmann::json config = {{"Name", v.docker_name}};
       if (!v.driver.empty()) config["Driver"] = v.driver;
       if (!v.driver_opts.empty()) config["DriverOpts"] = v.driver_opts;

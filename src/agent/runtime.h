@@ -44,6 +44,8 @@ struct VolumeSpec {
   std::string driver;
   std::map<std::string, std::string> driver_opts;
   std::map<std::string, std::string> labels;
+  // An efsVolumeConfiguration volume berthd sent no mount for (a berthd without the file system).
+  bool missing_file_system = false;
 };
 
 struct ContainerSpec {

@@ -206,6 +206,18 @@ ContainerSpec TaskEngine::MakeSpec(const TaskRun& t, const ContainerRun& c) cons
       vs.driver = dv.driver();
       vs.driver_opts.insert(dv.driver_opts().begin(), dv.driver_opts().end());
       vs.labels.insert(dv.labels().begin(), dv.labels().end());
+    } else if (v.has_efs_volume_configuration()) {
+      // A shared file system: a Docker local-driver volume of this task mounting it.
+      auto fs = std::find_if(t.file_systems.begin(), t.file_systems.end(),
+                             [&](const v1::SharedFileSystem& f) { return f.volume_name() == v.name(); });
+      vs.docker_name = StrCat("berth-", TaskId(t.arn), "-", Sanitize(v.name()));
+      vs.driver = "local";
+      if (fs != t.file_systems.end()) {
+        vs.driver_opts = {
+            {"type", fs->type() == "bind" ? "none" : fs->type()}, {"device", fs->device()}, {"o", fs->options()}};
+      } else {
+        vs.missing_file_system = true;
+      }
     } else if (v.has_host() && v.host().has_source_path()) {
       vs.host_path = v.host().source_path();
     } else {
@@ -530,6 +542,7 @@ void TaskEngine::Define(TaskRun& t, const v1::TaskDefinition& td, const v1::Desi
   t.definition = td;
   t.overrides = d.overrides();
   t.host_ports.assign(d.host_ports().begin(), d.host_ports().end());
+  t.file_systems.assign(d.file_systems().begin(), d.file_systems().end());
   std::vector<ContainerRun> containers;
   for (const auto& def : td.container_definitions()) {
     ContainerRun c;

@@ -116,6 +116,7 @@ class TaskEngine {
     v1::TaskDefinition definition;
     v1::TaskOverride overrides;
     std::vector<v1::HostPortAssignment> host_ports;
+    std::vector<v1::SharedFileSystem> file_systems;  // efsVolumeConfiguration volumes, resolved by berthd
     std::string desired = "RUNNING";
     std::string status = "PENDING";
     std::string stop_code;

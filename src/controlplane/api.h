@@ -35,6 +35,7 @@
 #include "berth/v1/agent.pb.h"
 #include "berth/v1/ecs.pb.h"
 #include "src/controlplane/agent_sessions.h"
+#include "src/controlplane/file_systems.h"
 #include "src/controlplane/pipeline.h"
 #include "src/controlplane/state.h"
 #include "src/controlplane/validation.h"
@@ -182,6 +183,8 @@ struct ApiOptions {
   AgentOptions agent;
   ServiceOptions services;
   CapacityOptions capacity;
+  // What efsVolumeConfiguration volumes mount (--file-systems).
+  FileSystems file_systems;
 };
 
 class Api {

@@ -173,6 +173,13 @@ void Api::RenderDesired(const ClusterEntry& cluster, const InstanceEntry& instan
     const v1::TaskDefinitionRecord* td = state_->FindTaskDefinition(r.family(), r.task_definition_revision());
     if (td == nullptr) continue;
     AssignHostPorts(td->task_definition(), r, d);
+    for (const auto& v : td->task_definition().volumes()) {
+      if (!v.has_efs_volume_configuration()) continue;
+      auto fs = options_.file_systems.find(v.efs_volume_configuration().file_system_id());
+      if (fs != options_.file_systems.end()) {
+        *d->add_file_systems() = MountFor(fs->second, v.efs_volume_configuration(), v.name());
+      }
+    }
     if (definitions.insert({r.family(), r.task_definition_revision()}).second) {
       RenderTaskDefinition(*td, out->add_task_definitions());
     }

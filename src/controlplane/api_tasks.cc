@@ -160,6 +160,15 @@ absl::StatusOr<Api::ResolvedLaunch> Api::ResolveLaunch(const Launch& launch) {
                             launch.launch_type);
   }
   RETURN_IF_ERROR(CheckRuntimeRestrictions(r.cluster->record.cluster(), td));
+  for (int i = 0; i < td.volumes_size(); ++i) {
+    if (!td.volumes(i).has_efs_volume_configuration()) continue;
+    absl::Status s = CheckEfsVolume(
+        options_.file_systems, td.volumes(i).efs_volume_configuration(),
+        StrCat("taskDefinition: ", td.family(), ":", td.revision(), " volumes[", i, "].efsVolumeConfiguration"));
+    if (!s.ok()) {
+      return WithType(s, absl::IsUnimplemented(s) ? "UnsupportedFeatureException" : "InvalidParameterException");
+    }
+  }
   r.definition = rec;
   ASSIGN_OR_RETURN(r.demand, DemandWithOverrides(td, rec->demand(), launch.overrides));
   placement::PlacementRequest& preq = r.request;

@@ -66,6 +66,7 @@ struct Flags {
   double service_resync_interval_s = 30;
   double provisioning_timeout_s = 1800;
   std::string capacity_config;
+  std::string file_systems;
   int max_provisioning_tasks = 500;
   bool sync = true;
 };
@@ -235,6 +236,21 @@ int Run(const Flags& flags) {
   api_options.services.resync_interval_us = static_cast<int64_t>(flags.service_resync_interval_s * 1e6);
   api_options.capacity.provisioning_timeout_us = static_cast<int64_t>(flags.provisioning_timeout_s * 1e6);
   api_options.capacity.max_provisioning_per_cluster = flags.max_provisioning_tasks;
+  if (!flags.file_systems.empty()) {
+    std::ifstream in(flags.file_systems);
+    std::stringstream text;
+    text << in.rdbuf();
+    if (!in) {
+      log::Error("--file-systems {}: cannot read the file", flags.file_systems);
+      return 1;
+    }
+    auto parsed = ParseFileSystems(text.str());
+    if (!parsed.ok()) {
+      log::Error("--file-systems {}: {}", flags.file_systems, std::string(parsed.status().message()));
+      return 1;
+    }
+    api_options.file_systems = *std::move(parsed);
+  }
   Api api(api_options, &state, &state_mu, &pipeline, &RealClock());
   pipeline.SetTouchListener([&api](std::vector<InstanceKey> touched) { api.OnInstancesTouched(std::move(touched)); });
   pipeline.SetBatchHook([&api](Txn& txn) { api.OnBatchApplied(txn); });
@@ -502,6 +518,8 @@ int main(int argc, char** argv) {
   app.add_option("--capacity-config", flags.capacity_config,
                  "JSON file declaring the instance groups berthd runs for capacity providers' managed scaling "
                  "(docs/capacity.md)");
+  app.add_option("--file-systems", flags.file_systems,
+                 "JSON file declaring the shared file systems efsVolumeConfiguration volumes mount (docs/capacity.md)");
   app.add_option("--provisioning-timeout", flags.provisioning_timeout_s,
                  "Seconds a task may wait in PROVISIONING for capacity from its capacity provider before it stops")
       ->check(CLI::Range(1.0, 86400.0))
