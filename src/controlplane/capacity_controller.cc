@@ -245,6 +245,32 @@ void CapacityController::Pass(Group& g, const Api::GroupUsage* usage) {
     }
     return;
   }
+  // 0. Instances of the group whose host the group does not know (berthd restarted): a connected
+  // one is taken over when the provider can (a command provider's hosts outlive berthd); a
+  // disconnected one is gone for good (a local host stopped with the previous berthd) and is
+  // deregistered, so its tasks are replaced.
+  for (const auto& [id, h] : usage->hosts) {
+    if (std::find(group.hosts().begin(), group.hosts().end(), id) != group.hosts().end()) continue;
+    if (h.agent_connected) {
+      if (group.CanAdopt()) {
+        if (absl::Status s = group.Adopt(id); s.ok()) {
+          log::Info("instance group {}: took over running host {} (instance {})", g.config.name, id, h.instance_id);
+        }
+      }
+      continue;
+    }
+    v1::DeregisterContainerInstanceRequest request;
+    request.set_cluster(usage->cluster);
+    request.set_container_instance(h.instance_id);
+    request.set_force(true);
+    if (absl::Status s = Call(api_, &Api::DeregisterContainerInstance, request); s.ok()) {
+      log::Info("instance group {}: deregistered instance {} of a host it no longer has ({})", g.config.name,
+                h.instance_id, id);
+    } else {
+      log::Warn("instance group {}: deregistering {}: {}", g.config.name, h.instance_id, s.ToString());
+    }
+  }
+
   // 1. Hosts drained earlier that have no task left go away.
   std::vector<std::string> drained;
   for (const auto& id : g.draining) {

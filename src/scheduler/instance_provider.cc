@@ -147,6 +147,7 @@ class LocalProvider final : public InstanceProvider {
     for (const auto& [id, pid] : children_) StopProcess(pid, options_.stop_timeout_ms);
   }
   std::string_view kind() const override { return "local"; }
+  bool CanAdopt() const override { return false; }
 
   absl::StatusOr<std::vector<std::string>> Launch(int count) override {
     if (count < 1 || count > 100) return absl::InvalidArgumentError(StrCat("count: 1 to 100 (got ", count, ")"));
@@ -210,6 +211,7 @@ class CommandProvider final : public InstanceProvider {
  public:
   explicit CommandProvider(CommandProviderOptions options) : options_(std::move(options)) {}
   std::string_view kind() const override { return "command"; }
+  bool CanAdopt() const override { return true; }
 
   absl::StatusOr<std::vector<std::string>> Launch(int count) override {
     if (count < 1 || count > 100) return absl::InvalidArgumentError(StrCat("count: 1 to 100 (got ", count, ")"));
@@ -302,6 +304,17 @@ absl::Status InstanceGroup::SetDesired(int desired) {
         StrCat("desiredCapacity: must be between minSize ", min_, " and maxSize ", max_, " (got ", desired, ")"));
   }
   desired_ = desired;
+  return absl::OkStatus();
+}
+
+absl::Status InstanceGroup::Adopt(const std::string& id) {
+  if (!provider_->CanAdopt()) {
+    return absl::FailedPreconditionError(
+        StrCat("group ", name_, ": the ", provider_->kind(), " provider cannot take over host ", id));
+  }
+  if (std::find(hosts_.begin(), hosts_.end(), id) != hosts_.end()) return absl::OkStatus();
+  hosts_.push_back(id);
+  desired_ = std::min(max_, std::max(desired_, static_cast<int>(hosts_.size())));
   return absl::OkStatus();
 }
 

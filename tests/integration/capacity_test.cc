@@ -107,5 +107,33 @@ TEST_F(CapacityTest, AServiceScalesItsCapacityProviderOutFromNothingAndBackIn) {
   EXPECT_EQ(left.container_instance_arns_size(), 0);
 }
 
+TEST_F(CapacityTest, AfterARestartTheHostsOfTheOldBerthdAreReplaced) {
+  Must(&v1::ContainerService::Stub::CreateCapacityProvider,
+       R"({"name":"web","autoScalingGroupProvider":{"autoScalingGroupArn":"web-hosts",)"
+       R"("managedScaling":{"status":"ENABLED"}}})");
+  Must(&v1::ContainerService::Stub::PutClusterCapacityProviders,
+       R"({"cluster":"default","capacityProviders":["web"],)"
+       R"("defaultCapacityProviderStrategy":[{"capacityProvider":"web","weight":1}]})");
+  Must(&v1::ContainerService::Stub::RegisterTaskDefinition,
+       R"({"family":"api","containerDefinitions":[{"name":"app","image":"busybox","cpu":512,"memory":512}]})");
+  Must(&v1::ContainerService::Stub::CreateService, R"({"serviceName":"api","taskDefinition":"api","desiredCount":4})");
+  ASSERT_TRUE(WaitFor([&] { return Service().running_count() == 4; }, 60000)) << berthd_->Log();
+  const std::set<std::string> before = GroupHosts();
+  ASSERT_EQ(before.size(), 1u);
+
+  // A restart stops the local hosts with the old berthd; the new one deregisters their instance
+  // once it is seen disconnected, the service replaces its tasks, and a new host runs them.
+  ASSERT_EQ(berthd_->Terminate(), 0) << berthd_->Log();
+  ASSERT_TRUE(berthd_->Start()) << berthd_->Log();
+  stub_ = berthd_->NewStub();
+  ASSERT_TRUE(WaitFor(
+      [&] {
+        std::set<std::string> now = GroupHosts();
+        return now.size() == 1 && *now.begin() != *before.begin() && Service().running_count() == 4;
+      },
+      120000))
+      << berthd_->Log();
+}
+
 }  // namespace
 }  // namespace berth::testutil

@@ -43,6 +43,10 @@ class InstanceProvider {
   virtual absl::StatusOr<std::vector<std::string>> Launch(int count) = 0;
   // Stops the hosts `ids` (unknown ids are an error naming them; the others are still stopped).
   virtual absl::Status Terminate(const std::vector<std::string>& ids) = 0;
+  // Whether it can take over a host it is told of but did not start in this process (after a
+  // restart): the command provider can (its program knows hosts by id); the local provider
+  // cannot (its hosts are this process's children).
+  virtual bool CanAdopt() const = 0;
 };
 
 struct LocalProviderOptions {
@@ -73,6 +77,11 @@ class InstanceGroup {
   int max() const { return max_; }
   int desired() const { return desired_; }
   const std::vector<std::string>& hosts() const { return hosts_; }  // oldest first
+
+  // Takes over a running host the provider did not start in this process (CanAdopt), raising
+  // desired by one (within max). FailedPrecondition when the provider cannot adopt.
+  absl::Status Adopt(const std::string& id);
+  bool CanAdopt() const { return provider_->CanAdopt(); }
 
   // Sets the desired size; InvalidArgument naming desiredCapacity outside [min, max].
   absl::Status SetDesired(int desired);

@@ -133,7 +133,9 @@ exec sleep 300
 // A provider that counts, for groups.
 class CountingProvider final : public InstanceProvider {
  public:
+  explicit CountingProvider(bool can_adopt = true) : can_adopt_(can_adopt) {}
   std::string_view kind() const override { return "counting"; }
+  bool CanAdopt() const override { return can_adopt_; }
   absl::StatusOr<std::vector<std::string>> Launch(int count) override {
     std::vector<std::string> ids;
     for (int i = 0; i < count; ++i) ids.push_back("h" + std::to_string(next_++));
@@ -146,6 +148,7 @@ class CountingProvider final : public InstanceProvider {
   std::vector<std::string> terminated;
 
  private:
+  bool can_adopt_;
   int next_ = 0;
 };
 
@@ -169,6 +172,23 @@ TEST(InstanceGroupTest, KeepsTheDesiredSizeWithinMinAndMax) {
   ASSERT_TRUE(group->SetDesired(2).ok());
   ASSERT_TRUE(group->Reconcile().ok());
   EXPECT_THAT(group->hosts(), ElementsAre("h1", "h3"));
+}
+
+TEST(InstanceGroupTest, AdoptsRunningHostsOnlyWhereTheProviderCan) {
+  auto group = InstanceGroup::Create("workers", 0, 3, 1, std::make_shared<CountingProvider>());
+  ASSERT_TRUE(group.ok());
+  ASSERT_TRUE(group->Adopt("old-1").ok());
+  ASSERT_TRUE(group->Adopt("old-1").ok());  // once
+  ASSERT_TRUE(group->Adopt("old-2").ok());
+  EXPECT_THAT(group->hosts(), ElementsAre("old-1", "old-2"));
+  EXPECT_EQ(group->desired(), 2) << "desired follows what the group has";
+  ASSERT_TRUE(group->Reconcile().ok());
+  EXPECT_THAT(group->hosts(), ElementsAre("old-1", "old-2"));
+
+  auto local_like = InstanceGroup::Create("children", 0, 3, 0, std::make_shared<CountingProvider>(false));
+  ASSERT_TRUE(local_like.ok());
+  EXPECT_EQ(local_like->Adopt("x").code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_TRUE(local_like->hosts().empty());
 }
 
 }  // namespace
