@@ -181,8 +181,11 @@ absl::StatusOr<std::unique_ptr<CapacityController>> CapacityController::Create(A
     auto group = scheduler::InstanceGroup::Create(c.name, c.min_size, c.max_size, c.desired_capacity, provider);
     if (!group.ok())
       return absl::Status(group.status().code(), StrCat("instance group ", c.name, ": ", group.status().message()));
-    controller->groups_.push_back(
-        Group{.config = c, .group = std::make_unique<scheduler::InstanceGroup>(*std::move(group)), .draining = {}});
+    controller->groups_.push_back(Group{.config = c,
+                                        .group = std::make_unique<scheduler::InstanceGroup>(*std::move(group)),
+                                        .draining = {},
+                                        .last_reservation = -1,
+                                        .launched_at = {}});
   }
   return controller;
 }
@@ -268,6 +271,30 @@ void CapacityController::Pass(Group& g, const Api::GroupUsage* usage) {
                 h.instance_id, id);
     } else {
       log::Warn("instance group {}: deregistering {}: {}", g.config.name, h.instance_id, s.ToString());
+    }
+  }
+
+  // Hosts launched longer than instanceWarmupPeriod ago whose agent never registered are broken
+  // (the agent failed to start or cannot reach berthd): they are replaced.
+  const auto now = std::chrono::steady_clock::now();
+  for (auto it = g.launched_at.begin(); it != g.launched_at.end();) {
+    const bool present = std::find(group.hosts().begin(), group.hosts().end(), it->first) != group.hosts().end();
+    it = present ? std::next(it) : g.launched_at.erase(it);
+  }
+  for (const auto& id : group.hosts()) g.launched_at.try_emplace(id, now);
+  const auto warmup = std::chrono::seconds(usage->settings.managed_scaling().instance_warmup_period());
+  std::vector<std::string> unregistered;
+  for (const auto& [id, at] : g.launched_at) {
+    if (!usage->hosts.contains(id) && now - at >= warmup) unregistered.push_back(id);
+  }
+  if (!unregistered.empty()) {
+    log::Warn(
+        "instance group {}: {} hosts did not register within the instanceWarmupPeriod of {} s; replacing them "
+        "(first: {})",
+        g.config.name, unregistered.size(), warmup.count(), unregistered.front());
+    for (const auto& id : unregistered) g.launched_at.erase(id);
+    if (absl::Status s = group.Replace(unregistered); !s.ok()) {
+      log::Warn("instance group {}: replacing hosts: {}", g.config.name, s.ToString());
     }
   }
 

@@ -4,6 +4,7 @@
 // ENABLED and it is associated with the group's cluster.
 //
 // Every pass (default 10 s) it reads the groups' usage from the Api, and per group:
+//   0. replaces hosts that have not registered within the provider's instanceWarmupPeriod;
 //   1. terminates the hosts it drained in an earlier pass that have no task left, and
 //     deregisters their container instances;
 //   2. computes the desired size (scheduler::DecideScaling) from the busy hosts and the hosts the
@@ -16,6 +17,7 @@
 // Thread-safe: Start/Stop from the owning thread; the pass runs on the controller's own thread.
 #pragma once
 
+#include <chrono>
 #include <map>
 #include <memory>
 #include <set>
@@ -72,6 +74,8 @@ class CapacityController {
     std::unique_ptr<scheduler::InstanceGroup> group;
     std::set<std::string> draining;  // hosts drained for scale-in, terminated once empty
     int last_reservation = -1;
+    // When each host was first seen in the group (launched), for instanceWarmupPeriod.
+    std::map<std::string, std::chrono::steady_clock::time_point> launched_at;
   };
   CapacityController(Api* api, double interval_seconds) : api_(api), interval_seconds_(interval_seconds) {}
   void Pass(Group& g, const Api::GroupUsage* usage);

@@ -318,6 +318,19 @@ absl::Status InstanceGroup::Adopt(const std::string& id) {
   return absl::OkStatus();
 }
 
+absl::Status InstanceGroup::Replace(const std::vector<std::string>& ids) {
+  std::vector<std::string> ours;
+  for (const auto& id : ids) {
+    auto it = std::find(hosts_.begin(), hosts_.end(), id);
+    if (it == hosts_.end()) continue;
+    ours.push_back(id);
+    hosts_.erase(it);
+  }
+  absl::Status stopped = ours.empty() ? absl::OkStatus() : provider_->Terminate(ours);
+  absl::Status launched = Reconcile();
+  return stopped.ok() ? launched : stopped;
+}
+
 absl::Status InstanceGroup::Reconcile(const std::vector<std::string>& prefer_terminate) {
   const int have = static_cast<int>(hosts_.size());
   if (have < desired_) {

@@ -16,13 +16,15 @@ namespace {
 
 class CapacityTest : public ::testing::Test {
  protected:
+  virtual std::string AgentBinary() const { return BuiltBinary("src/agent/berth-agent"); }
+
   void SetUp() override {
     port_ = FreePort();
     const std::string config = dir_.path() + "/capacity.json";
     std::ofstream(config) << R"({"intervalSeconds": 0.5, "instanceGroups": [{
       "name": "web-hosts", "cluster": "default", "minSize": 0, "maxSize": 20, "hostCpu": 2048, "hostMemory": 2048,
       "local": {"agentBinary": ")"
-                          << BuiltBinary("src/agent/berth-agent") << R"(", "workDir": ")" << dir_.path()
+                          << AgentBinary() << R"(", "workDir": ")" << dir_.path()
                           << R"(/hosts", "availabilityZones": ["az-1", "az-2"], "stopTimeoutSeconds": 5,
                 "agentFlags": ["--runtime", "sim", "--poll-wait", "1", "--stop-timeout", "1"]}}]})";
     berthd_ = std::make_unique<BerthdProcess>(
@@ -133,6 +135,39 @@ TEST_F(CapacityTest, AfterARestartTheHostsOfTheOldBerthdAreReplaced) {
       },
       120000))
       << berthd_->Log();
+}
+
+// Hosts whose agent never registers (here: the "agent" exits at once) are replaced once the
+// provider's instanceWarmupPeriod has passed, and the task keeps waiting.
+class BrokenHostsTest : public CapacityTest {
+ protected:
+  std::string AgentBinary() const override { return "/bin/false"; }
+};
+
+TEST_F(BrokenHostsTest, HostsThatNeverRegisterAreReplacedAfterTheWarmupPeriod) {
+  Must(&v1::ContainerService::Stub::CreateCapacityProvider,
+       R"({"name":"web","autoScalingGroupProvider":{"autoScalingGroupArn":"web-hosts",)"
+       R"("managedScaling":{"status":"ENABLED","instanceWarmupPeriod":1}}})");
+  Must(&v1::ContainerService::Stub::PutClusterCapacityProviders,
+       R"({"cluster":"default","capacityProviders":["web"],"defaultCapacityProviderStrategy":[]})");
+  Must(&v1::ContainerService::Stub::RegisterTaskDefinition,
+       R"({"family":"api","containerDefinitions":[{"name":"app","image":"busybox","cpu":512,"memory":512}]})");
+  v1::RunTaskResponse run =
+      Must(&v1::ContainerService::Stub::RunTask,
+           R"({"taskDefinition":"api","capacityProviderStrategy":[{"capacityProvider":"web","weight":1}]})");
+  ASSERT_EQ(run.tasks_size(), 1);
+  EXPECT_EQ(run.tasks(0).last_status(), "PROVISIONING");
+  auto replacements = [&] {
+    const std::string log = berthd_->Log();
+    int n = 0;
+    for (size_t at = log.find("did not register within"); at != std::string::npos;
+         at = log.find("did not register within", at + 1)) {
+      ++n;
+    }
+    return n;
+  };
+  ASSERT_TRUE(WaitFor([&] { return replacements() >= 2; }, 30000)) << berthd_->Log();
+  EXPECT_TRUE(GroupHosts().empty());
 }
 
 }  // namespace

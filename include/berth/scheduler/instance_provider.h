@@ -83,6 +83,10 @@ class InstanceGroup {
   absl::Status Adopt(const std::string& id);
   bool CanAdopt() const { return provider_->CanAdopt(); }
 
+  // Stops the hosts `ids` (broken ones, say) and launches others in their place: desired is
+  // unchanged. Returns the first provider error.
+  absl::Status Replace(const std::vector<std::string>& ids);
+
   // Sets the desired size; InvalidArgument naming desiredCapacity outside [min, max].
   absl::Status SetDesired(int desired);
   // Launches or terminates hosts until there are `desired` (newest terminated first, or

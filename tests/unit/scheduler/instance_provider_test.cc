@@ -174,6 +174,17 @@ TEST(InstanceGroupTest, KeepsTheDesiredSizeWithinMinAndMax) {
   EXPECT_THAT(group->hosts(), ElementsAre("h1", "h3"));
 }
 
+TEST(InstanceGroupTest, ReplacesBrokenHostsKeepingTheDesiredSize) {
+  auto provider = std::make_shared<CountingProvider>();
+  auto group = InstanceGroup::Create("workers", 2, 5, 2, provider);
+  ASSERT_TRUE(group.ok());
+  ASSERT_TRUE(group->Reconcile().ok());
+  ASSERT_TRUE(group->Replace({"h0", "unknown"}).ok());
+  EXPECT_THAT(provider->terminated, ElementsAre("h0"));
+  EXPECT_THAT(group->hosts(), ElementsAre("h1", "h2"));
+  EXPECT_EQ(group->desired(), 2);
+}
+
 TEST(InstanceGroupTest, AdoptsRunningHostsOnlyWhereTheProviderCan) {
   auto group = InstanceGroup::Create("workers", 0, 3, 1, std::make_shared<CountingProvider>());
   ASSERT_TRUE(group.ok());
