@@ -71,10 +71,7 @@ class FileSystemDockerTest : public ::testing::Test {
   template <typename Request, typename Response>
   Response Must(grpc::Status (v1::ContainerService::Stub::*method)(grpc::ClientContext*, const Request&, Response*),
                 const std::string& json) {
-    Response response;
-    grpc::Status s = Call(*stub_, method, FromJson<Request>(json), &response);
-    EXPECT_TRUE(s.ok()) << json << ": " << s.error_message();
-    return response;
+    return MustCall(*stub_, method, json);
   }
 
   // A task of `family` on agent `agent`, running `script` with the shared volume at /shared.

@@ -57,4 +57,16 @@ grpc::Status Call(Stub& stub, Method method, const Request& request, Response* r
   return (stub.*method)(&ctx, request, response);
 }
 
+// Calls a ContainerService method with a JSON request that must succeed (a test failure naming the
+// request otherwise); the response.
+template <typename Request, typename Response>
+Response MustCall(v1::ContainerService::Stub& stub,
+                  grpc::Status (v1::ContainerService::Stub::*method)(grpc::ClientContext*, const Request&, Response*),
+                  const std::string& json) {
+  Response response;
+  grpc::Status s = Call(stub, method, FromJson<Request>(json), &response);
+  EXPECT_TRUE(s.ok()) << json << ": " << s.error_message();
+  return response;
+}
+
 }  // namespace berth::testutil

@@ -374,11 +374,7 @@ TEST_F(CapacityTest, TasksWaitInProvisioningUntilCapacityArrives) {
 
   // The agent of the instance is told to run it.
   v1::PollResponse poll;
-  const auto poll_request = Json<v1::PollRequest>(R"({"cluster":"default","containerInstance":")" + second +
-                                                  R"(","knownVersion":"0","waitMillis":0})");
-  std::promise<absl::Status> polled;
-  api_->Poll(poll_request, &poll, [&](absl::Status s) { polled.set_value(std::move(s)); });
-  ASSERT_TRUE(polled.get_future().get().ok());
+  ASSERT_TRUE(PollNow(second, &poll).ok());
   ASSERT_EQ(poll.tasks_size(), 1);
   EXPECT_EQ(poll.tasks(0).task_arn(), b.task_arn());
 }

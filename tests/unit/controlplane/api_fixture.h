@@ -78,6 +78,15 @@ class ApiFixture : public ::testing::Test {
     return Do(action, Json<Request>(json), &response);
   }
 
+  // Polls as the agent of `instance` (of the default cluster) with nothing known, not waiting.
+  absl::Status PollNow(const std::string& instance, v1::PollResponse* response) {
+    const auto request = Json<v1::PollRequest>(R"({"cluster":"default","containerInstance":")" + instance +
+                                               R"(","knownVersion":"0","waitMillis":0})");
+    std::promise<absl::Status> polled;
+    api_->Poll(request, response, [&](absl::Status s) { polled.set_value(std::move(s)); });
+    return polled.get_future().get();
+  }
+
   // Registers an instance with `cpu`/`memory` in `cluster`; returns its id.
   std::string AddInstance(const std::string& cluster, int cpu, int memory) {
     v1::RegisterContainerInstanceResponse resp;

@@ -117,11 +117,7 @@ TEST_F(FileSystemApiTest, LaunchesCheckTheFileSystemAndTheAgentIsToldHowToMountI
   ASSERT_TRUE(Do(&Api::RunTask, Json<v1::RunTaskRequest>(R"({"taskDefinition":"good"})"), &run).ok());
   ASSERT_EQ(run.tasks_size(), 1);
   v1::PollResponse poll;
-  const auto request = Json<v1::PollRequest>(R"({"cluster":"default","containerInstance":")" + instance +
-                                             R"(","knownVersion":"0","waitMillis":0})");
-  std::promise<absl::Status> polled;
-  api_->Poll(request, &poll, [&](absl::Status s) { polled.set_value(std::move(s)); });
-  ASSERT_TRUE(polled.get_future().get().ok());
+  ASSERT_TRUE(PollNow(instance, &poll).ok());
   ASSERT_EQ(poll.tasks_size(), 1);
   ASSERT_EQ(poll.tasks(0).file_systems_size(), 1);
   const v1::SharedFileSystem& m = poll.tasks(0).file_systems(0);
