@@ -125,7 +125,12 @@ nlohmann::json DockerRuntime::ContainerConfig(const ContainerSpec& spec) {
 
   nlohmann::json host;
   host["CpuShares"] = d.cpu() <= 1 ? 2 : d.cpu();
-  if (d.has_memory() && d.memory() > 0) host["Memory"] = static_cast<int64_t>(d.memory()) * 1024 * 1024;
+  // Hard limits: the container's memory, capped by the task's size (a container without its own
+  // limit gets the task's), and a CPU quota of the task's cpu (ECS: task-level cpu is a hard cap).
+  int64_t memory_mib = d.has_memory() && d.memory() > 0 ? d.memory() : 0;
+  if (spec.task_memory > 0 && (memory_mib == 0 || memory_mib > spec.task_memory)) memory_mib = spec.task_memory;
+  if (memory_mib > 0) host["Memory"] = memory_mib * 1024 * 1024;
+  if (spec.task_cpu > 0) host["NanoCpus"] = spec.task_cpu * 1'000'000'000 / 1024;
   if (d.has_memory_reservation() && d.memory_reservation() > 0) {
     host["MemoryReservation"] = static_cast<int64_t>(d.memory_reservation()) * 1024 * 1024;
   }

@@ -34,6 +34,7 @@ struct Flags {
   std::string reserved_udp_ports;
   std::string docker_socket = "/var/run/docker.sock";
   std::string pause_image = "berth/pause:latest";
+  std::string awsvpc_network = "berth-awsvpc";
   double poll_wait_s = 20;
   double cleanup_after_s = 3 * 3600;
   SimRuntime::Options sim;
@@ -149,6 +150,7 @@ int Run(Flags flags) {
     DockerRuntimeOptions options;
     options.client.socket_path = flags.docker_socket;
     options.awsvpc_cidr = flags.agent.engine.awsvpc_cidr;
+    options.awsvpc_network = flags.awsvpc_network;
     options.pause_image = flags.pause_image;
     auto docker = std::make_unique<DockerRuntime>(options);
     if (absl::Status s = docker->Start(); !s.ok()) {
@@ -243,8 +245,13 @@ int main(int argc, char** argv) {
   app.add_option("--cleanup-after", flags.cleanup_after_s, "Seconds after a task stops before its containers go")
       ->check(CLI::Range(0.0, 30.0 * 86400))
       ->capture_default_str();
-  app.add_option("--awsvpc-cidr", a.engine.awsvpc_cidr, "Address range of awsvpc tasks on this host")
+  app.add_option("--awsvpc-cidr", a.engine.awsvpc_cidr, "Subnet of the Docker network of awsvpc tasks")
       ->capture_default_str();
+  app.add_option("--awsvpc-network", flags.awsvpc_network, "Docker network of awsvpc tasks (one subnet per network)")
+      ->capture_default_str();
+  app.add_option("--awsvpc-range", a.engine.awsvpc_range,
+                 "Part of --awsvpc-cidr this host gives its awsvpc tasks addresses from (default: all of it), "
+                 "so hosts sharing one Docker network never hand out the same address");
   app.add_option("--sim-start-delay", flags.sim.start_delay_seconds, "sim: seconds from start to RUNNING")
       ->capture_default_str();
   app.add_option("--sim-pull-delay", flags.sim.pull_delay_seconds, "sim: seconds a pull takes")->capture_default_str();

@@ -59,6 +59,9 @@ struct ContainerSpec {
   std::vector<PortBinding> ports;
   std::vector<VolumeSpec> volumes;  // the task's volumes (mounted per definition.mount_points)
   std::map<std::string, std::string> labels;
+  // The task-level size (CPU units, MiB; 0: not set): the container's hard limits do not exceed it.
+  int64_t task_cpu = 0;
+  int64_t task_memory = 0;
 };
 
 enum class ContainerState { kCreated, kRunning, kExited, kMissing };

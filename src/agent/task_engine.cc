@@ -172,6 +172,8 @@ ContainerSpec TaskEngine::MakeSpec(const TaskRun& t, const ContainerRun& c) cons
   spec.definition = c.def;
   spec.network_mode = NetworkMode(t);
   spec.network_container = t.network.holder_id;
+  spec.task_cpu = t.task_cpu;
+  spec.task_memory = t.task_memory;
   if (spec.network_mode == "bridge") {
     for (const auto& pm : c.def.port_mappings()) {
       if (pm.has_host_port() && pm.host_port() != 0) {
@@ -264,24 +266,42 @@ std::optional<TaskEngine::CredentialsOwner> TaskEngine::CredentialsOwnerOf(const
   return std::nullopt;
 }
 
-std::string TaskEngine::AllocateAddress() const {
-  const std::string& cidr = options_.awsvpc_cidr;
-  size_t slash = cidr.find('/');
+namespace {
+// An IPv4 CIDR with a prefix of `min_bits` to 30: its network address (host order) and prefix.
+bool ParseCidr(const std::string& cidr, int min_bits, uint32_t* net, int* bits) {
+  const size_t slash = cidr.find('/');
   in_addr base{};
-  int bits = 24;
   if (slash == std::string::npos || inet_pton(AF_INET, cidr.substr(0, slash).c_str(), &base) != 1 ||
-      !ParseInt(cidr.substr(slash + 1), &bits) || bits < 16 || bits > 30) {
-    return "";
+      !ParseInt(cidr.substr(slash + 1), bits) || *bits < min_bits || *bits > 30) {
+    return false;
   }
-  const uint32_t net = ntohl(base.s_addr) & (bits == 0 ? 0 : ~0u << (32 - bits));
-  const uint32_t size = bits >= 32 ? 1 : (1u << (32 - bits));
+  *net = ntohl(base.s_addr) & (~0u << (32 - *bits));
+  return true;
+}
+}  // namespace
+
+std::string TaskEngine::AllocateAddress() const {
+  uint32_t subnet = 0, net = 0;
+  int subnet_bits = 0, bits = 0;
+  if (!ParseCidr(options_.awsvpc_cidr, 16, &subnet, &subnet_bits)) return "";
+  if (options_.awsvpc_range.empty()) {
+    net = subnet;
+    bits = subnet_bits;
+  } else if (!ParseCidr(options_.awsvpc_range, subnet_bits, &net, &bits) ||
+             (net & (~0u << (32 - subnet_bits))) != subnet) {
+    return "";  // not inside the network
+  }
+  const uint32_t size = 1u << (32 - bits);
   std::set<std::string> used;
   for (const auto& [arn, t] : tasks_) {
     if (!t->network.address.empty() && !t->removed) used.insert(t->network.address);
   }
-  // .0 is the network, .1 the gateway, the last the broadcast address.
-  for (uint32_t host = 2; host + 1 < size; ++host) {
-    in_addr a{htonl(net + host)};
+  // Never the network's .0, its gateway .1, or its broadcast address.
+  const uint32_t broadcast = subnet + (1u << (32 - subnet_bits)) - 1;
+  for (uint32_t host = 0; host < size; ++host) {
+    const uint32_t address = net + host;
+    if (address == subnet || address == subnet + 1 || address == broadcast) continue;
+    in_addr a{htonl(address)};
     char buf[INET_ADDRSTRLEN];
     inet_ntop(AF_INET, &a, buf, sizeof(buf));
     if (!used.contains(buf)) return buf;
@@ -543,6 +563,8 @@ void TaskEngine::Define(TaskRun& t, const v1::TaskDefinition& td, const v1::Desi
   t.overrides = d.overrides();
   t.host_ports.assign(d.host_ports().begin(), d.host_ports().end());
   t.file_systems.assign(d.file_systems().begin(), d.file_systems().end());
+  t.task_cpu = d.task_cpu();
+  t.task_memory = d.task_memory();
   std::vector<ContainerRun> containers;
   for (const auto& def : td.container_definitions()) {
     ContainerRun c;

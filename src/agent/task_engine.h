@@ -48,6 +48,9 @@ struct EngineOptions {
   int workers = 4;
   // awsvpc: the per-instance range task addresses come from (IPv4 CIDR, /16 to /28).
   std::string awsvpc_cidr = "172.30.0.0/24";
+  // The part of awsvpc_cidr this host's task addresses come from (IPv4 CIDR, /16 to /30); empty:
+  // all of awsvpc_cidr. Hosts sharing one network each get their own range.
+  std::string awsvpc_range;
   // Where local state is kept; empty keeps it in memory only.
   std::string state_path;
   // The task credentials endpoint as containers reach it ("http://169.254.170.2", or
@@ -117,6 +120,8 @@ class TaskEngine {
     v1::TaskOverride overrides;
     std::vector<v1::HostPortAssignment> host_ports;
     std::vector<v1::SharedFileSystem> file_systems;  // efsVolumeConfiguration volumes, resolved by berthd
+    int64_t task_cpu = 0;  // task-level size from berthd (0: none): caps every container
+    int64_t task_memory = 0;
     std::string desired = "RUNNING";
     std::string status = "PENDING";
     std::string stop_code;

@@ -305,7 +305,8 @@ void Api::RenderTask(const v1::TaskRecord& rec, bool with_tags, v1::Task* out) c
   out->set_task_arn(arns_.Task(rec.cluster(), rec.id()));
   out->set_cluster_arn(arns_.Cluster(rec.cluster()));
   out->set_task_definition_arn(arns_.TaskDefinition(rec.family(), rec.task_definition_revision()));
-  if (!rec.container_instance_id().empty()) {
+  // A FARGATE task's host is Berth's, not the user's: ECS shows no container instance for it.
+  if (!rec.container_instance_id().empty() && rec.task().launch_type() != "FARGATE") {
     out->set_container_instance_arn(arns_.ContainerInstance(rec.cluster(), rec.container_instance_id()));
   }
   for (auto& c : *out->mutable_containers()) {

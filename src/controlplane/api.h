@@ -113,6 +113,14 @@ absl::Status ValidateCapacityProviderStrategy(
 int PickStrategyItem(const google::protobuf::RepeatedPtrField<v1::CapacityProviderStrategyItem>& strategy,
                      const std::vector<int64_t>& counts);
 
+// The failure reason of a FARGATE task that cannot wait for a host (ECS's wording).
+inline constexpr char kFargateCapacityUnavailable[] =
+    "Capacity is unavailable at this time. Please try again later or in a different availability zone";
+// A FARGATE launch needs Fargate capacity (`enabled`: a fargate section in --capacity-config) and
+// takes no placement constraints or strategies: each task gets a host of its own, spread over
+// availability zones. InvalidParameter naming the field otherwise.
+absl::Status CheckFargateLaunch(bool enabled, int placement_constraints, int placement_strategies);
+
 // placementConstraints and placementStrategy of a request (RunTask, CreateService,
 // UpdateService), checked and parsed; errors name the field.
 absl::Status ParsePlacement(const google::protobuf::RepeatedPtrField<v1::PlacementConstraint>& in_constraints,
@@ -161,6 +169,9 @@ struct CapacityOptions {
   int64_t provisioning_timeout_us = 1'800'000'000;
   // How often CapacityTick tries to place waiting tasks and stops the ones past the timeout.
   int64_t provisioning_interval_us = 1'000'000;
+  // Whether berthd runs Fargate capacity (a fargate section in --capacity-config): without it,
+  // launchType FARGATE is refused.
+  bool fargate = false;
 };
 
 // The service scheduler's timing (see docs/services.md).
@@ -285,6 +296,31 @@ class Api {
   // Every such group, by group name (state lock taken shared).
   std::map<std::string, GroupUsage> CapacityUsage() const;
 
+  // What the Fargate pool of the capacity controller needs: the FARGATE tasks waiting for a host,
+  // the Fargate hosts registered, and the FARGATE tasks not yet STOPPED.
+  struct FargateTask {
+    std::string cluster;
+    std::string id;
+    std::string group;  // task group, for spreading over availability zones
+    int64_t cpu = 0;    // the task size
+    int64_t memory = 0;
+    int32_t ephemeral_storage_gib = 20;
+  };
+  struct FargateHost {
+    std::string cluster;
+    std::string instance_id;
+    std::string task_id;  // its berth.fargate-task
+    bool agent_connected = true;
+  };
+  struct FargateUsage {
+    std::vector<FargateTask> waiting;               // PROVISIONING, oldest first
+    std::map<std::string, FargateHost> hosts;       // by berth.provider-host-id
+    absl::flat_hash_set<std::string> live;          // "cluster/task id" of FARGATE tasks not STOPPED
+  };
+  // `watch`: (cluster, task id) pairs whose liveness the caller wants too (the tasks it started
+  // hosts for that have not registered yet).
+  FargateUsage FargateSnapshot(const std::vector<std::pair<std::string, std::string>>& watch) const;
+
   // --- The service scheduler; see api_scheduler.cc. ---
 
   // The pipeline's batch hook: counts service tasks that reached STOPPED against their
@@ -367,6 +403,8 @@ class Api {
                                         const google::protobuf::RepeatedPtrField<std::string>& providers) const;
   // CapacityTick's proposal: places or times out the waiting tasks of every cluster.
   absl::Status ApplyProvisioning(Txn& txn);
+  // Places the waiting `task` on `placed`'s instance: PENDING from here.
+  void PlaceProvisioned(Txn& txn, ClusterEntry& cluster, TaskEntry& task, const placement::Placement& placed);
 
   // A service's task definition (family, revision 0 = latest ACTIVE), checked: it exists, is
   // ACTIVE and is compatible with the launch type. State lock held.
@@ -435,6 +473,11 @@ class Api {
   absl::StatusOr<std::shared_ptr<Launch>> NewRunLaunch(const v1::RunTaskRequest& request) const;
   absl::Status ApplyLaunch(Txn& txn, const Launch& launch, google::protobuf::RepeatedPtrField<v1::Task>* tasks,
                            google::protobuf::RepeatedPtrField<v1::Failure>* failures);
+  // Adds one task of `launch`: placed on `placement`'s instance, or waiting in PROVISIONING when it
+  // is null (for capacity from `provider`, or for its Fargate host); rendered into `tasks`.
+  void AddLaunchedTask(Txn& txn, const Launch& launch, const ResolvedLaunch& resolved,
+                       const google::protobuf::RepeatedPtrField<v1::Tag>& tags, const placement::Placement* placement,
+                       const std::string& provider, google::protobuf::RepeatedPtrField<v1::Task>* tasks);
   // A service's launch of its PRIMARY deployment (state lock held); constraints and strategies
   // from the service record.
   absl::StatusOr<Launch> ServiceLaunch(const ClusterEntry& cluster, const ServiceEntry& service) const;

@@ -2,6 +2,7 @@
 // state of its instance, state-change reports that drive the task lifecycle, and the housekeeping
 // that marks silent agents disconnected and forgets old STOPPED tasks.
 #include <algorithm>
+#include <cctype>
 
 #include "absl/container/flat_hash_set.h"
 #include "berth/common/logging.h"
@@ -102,6 +103,26 @@ void AssignHostPorts(const v1::TaskDefinition& td, const v1::TaskRecord& record,
   }
 }
 
+// The task's network interface as ECS shows an awsvpc task's: an ElasticNetworkInterface
+// attachment with the interface id and private address (the agent's per-task network namespace).
+void AddNetworkAttachment(const v1::NetworkInterface& ni, v1::Task* task) {
+  v1::Attachment* a = task->add_attachments();
+  a->set_id(ni.attachment_id());
+  a->set_type("ElasticNetworkInterface");
+  a->set_status("ATTACHED");
+  auto detail = [a](const char* name, const std::string& value) {
+    v1::KeyValuePair* kv = a->add_details();
+    kv->set_name(name);
+    kv->set_value(value);
+  };
+  std::string hex;
+  for (char ch : ni.attachment_id()) {
+    if (std::isxdigit(static_cast<unsigned char>(ch)) != 0 && hex.size() < 17) hex.push_back(ch);
+  }
+  detail("networkInterfaceId", StrCat("eni-", hex));
+  if (ni.has_private_ipv4_address()) detail("privateIPv4Address", ni.private_ipv4_address());
+}
+
 }  // namespace
 
 void Api::TouchInstance(Txn& txn, InstanceEntry& instance) {
@@ -170,6 +191,9 @@ void Api::RenderDesired(const ClusterEntry& cluster, const InstanceEntry& instan
     }
     d->set_group(t.group());
     d->set_created_at(t.created_at());
+    // Task-level size (with overrides), which is what the task reserved.
+    if (t.has_cpu()) d->set_task_cpu(r.reservation().cpu());
+    if (t.has_memory()) d->set_task_memory(r.reservation().memory());
     const v1::TaskDefinitionRecord* td = state_->FindTaskDefinition(r.family(), r.task_definition_revision());
     if (td == nullptr) continue;
     AssignHostPorts(td->task_definition(), r, d);
@@ -349,6 +373,7 @@ bool Api::ApplyTaskReport(const v1::TaskStateChange& change, double now, v1::Tas
       }
       if (!cc.network_interfaces().empty() && c->network_interfaces_size() == 0) {
         *c->mutable_network_interfaces() = cc.network_interfaces();
+        if (t->attachments().empty()) AddNetworkAttachment(cc.network_interfaces(0), t);
         changed = true;
       }
       if (!cc.health_status().empty() && c->health_status() != cc.health_status()) {

@@ -194,6 +194,20 @@ int PickStrategyItem(const google::protobuf::RepeatedPtrField<v1::CapacityProvid
   return best;
 }
 
+absl::Status CheckFargateLaunch(bool enabled, int placement_constraints, int placement_strategies) {
+  if (!enabled) {
+    return InvalidParameter(
+        "launchType: FARGATE needs Fargate capacity, and this berthd has none: declare a fargate section in its "
+        "--capacity-config (docs/capacity.md)");
+  }
+  constexpr std::string_view kWhy =
+      ": not supported with launchType FARGATE (each task runs on a host of its own, spread over availability "
+      "zones)";
+  if (placement_constraints > 0) return InvalidParameter("placementConstraints", kWhy);
+  if (placement_strategies > 0) return InvalidParameter("placementStrategy", kWhy);
+  return absl::OkStatus();
+}
+
 std::string Api::GroupOfProvider(const v1::CapacityProviderRecord& record) {
   auto group = GroupOfReference(record.capacity_provider().auto_scaling_group_provider().auto_scaling_group_arn(),
                                 "autoScalingGroupArn");
@@ -584,6 +598,25 @@ absl::Status Api::ApplyProvisioning(Txn& txn) {
       if (it == c->tasks.end()) continue;
       TaskEntry& task = it->second;
       task.Decode(&r);
+      placement::PlacementRequest preq;
+      preq.demand = ToDemand(r.reservation());
+      preq.launch_type = LaunchTypeOf(r.task().launch_type());
+      if (preq.launch_type == placement::LaunchType::kFargate) {
+        if (now - created_at >= timeout_s) {
+          StopTaskRecord(txn, *c, task, "TaskFailedToStart",
+                         StrCat(kFargateCapacityUnavailable, " (no Fargate host for the task within ",
+                                static_cast<int64_t>(timeout_s), " seconds)"));
+          continue;
+        }
+        // Only on the host started for it.
+        preq.required_attributes.push_back({kFargateTaskAttribute, r.id()});
+        preq.strategies.push_back(placement::Strategy{placement::Strategy::Type::kRandom, {}, {}});
+        preq.seed = NewSeed();
+        placement::Engine::Prepare(c->view, preq);
+        placement::Decision decision = engine_.PlaceOne(c->view, preq, 0);
+        if (decision.placement) PlaceProvisioned(txn, *c, task, *decision.placement);
+        continue;
+      }
       const std::string provider = r.task().capacity_provider_name();
       if (now - created_at >= timeout_s) {
         StopTaskRecord(txn, *c, task, "TaskFailedToStart",
@@ -602,10 +635,6 @@ absl::Status Api::ApplyProvisioning(Txn& txn) {
         continue;
       }
       const v1::TaskDefinition& td = rec->task_definition();
-      placement::PlacementRequest preq;
-      preq.demand = ToDemand(r.reservation());
-      preq.launch_type =
-          r.task().launch_type() == "EXTERNAL" ? placement::LaunchType::kExternal : placement::LaunchType::kEc2;
       preq.group = r.task().group();
       preq.max_per_instance = r.max_per_instance();
       absl::Status parsed = ParsePlacement(r.placement_constraints(), r.placement_strategy(), options_.limits,
@@ -634,29 +663,33 @@ absl::Status Api::ApplyProvisioning(Txn& txn) {
         full.insert(provider);
         continue;
       }
-      const placement::Placement& placed = *decision.placement;
-      std::string az;
-      const InstanceEntry& inst = c->instances.at(placed.instance_id);
-      if (auto a = inst.attributes.find("ecs.availability-zone"); a != inst.attributes.end()) {
-        az = a->second.attribute().value();
-      }
-      UpdateTask(txn, *c, task, [&](v1::TaskRecord& rec) {
-        rec.set_container_instance_id(placed.instance_id);
-        for (int32_t p : placed.dynamic_tcp_ports) rec.add_dynamic_tcp_ports(p);
-        for (int32_t p : placed.dynamic_udp_ports) rec.add_dynamic_udp_ports(p);
-        rec.clear_placement_constraints();
-        rec.clear_placement_strategy();
-        rec.clear_max_per_instance();
-        v1::Task* t = rec.mutable_task();
-        t->set_last_status("PENDING");
-        t->set_version(t->version() + 1);
-        if (!az.empty()) t->set_availability_zone(az);
-        return true;
-      });
-      TouchInstance(txn, c->instances.at(placed.instance_id));
+      PlaceProvisioned(txn, *c, task, *decision.placement);
     }
   }
   return absl::OkStatus();
+}
+
+void Api::PlaceProvisioned(Txn& txn, ClusterEntry& cluster, TaskEntry& task, const placement::Placement& placed) {
+  ClusterEntry* c = &cluster;
+std::string az;
+  const InstanceEntry& inst = c->instances.at(placed.instance_id);
+  if (auto a = inst.attributes.find("ecs.availability-zone"); a != inst.attributes.end()) {
+    az = a->second.attribute().value();
+  }
+  UpdateTask(txn, *c, task, [&](v1::TaskRecord& rec) {
+    rec.set_container_instance_id(placed.instance_id);
+    for (int32_t p : placed.dynamic_tcp_ports) rec.add_dynamic_tcp_ports(p);
+    for (int32_t p : placed.dynamic_udp_ports) rec.add_dynamic_udp_ports(p);
+    rec.clear_placement_constraints();
+    rec.clear_placement_strategy();
+    rec.clear_max_per_instance();
+    v1::Task* t = rec.mutable_task();
+    t->set_last_status("PENDING");
+    t->set_version(t->version() + 1);
+    if (!az.empty()) t->set_availability_zone(az);
+    return true;
+  });
+  TouchInstance(txn, c->instances.at(placed.instance_id));
 }
 
 }  // namespace berth::controlplane
@@ -728,6 +761,61 @@ std::map<std::string, Api::GroupUsage> Api::CapacityUsage() const {
         }
       }
     }
+  }
+  return out;
+}
+
+}  // namespace berth::controlplane
+
+namespace berth::controlplane {
+
+Api::FargateUsage Api::FargateSnapshot(const std::vector<std::pair<std::string, std::string>>& watch) const {
+  FargateUsage out;
+  absl::ReaderMutexLock lock(mu_);
+  v1::TaskRecord r;
+  // Notes a task of `c` that is not STOPPED.
+  auto live = [&](const ClusterEntry& c, const std::string& id) {
+    auto t = c.tasks.find(TaskId(id));
+    if (t != c.tasks.end() && !t->second.stopped()) out.live.insert(StrCat(c.record.cluster().cluster_name(), "/", id));
+  };
+  for (const auto& [cluster_name, c] : state_->clusters()) {
+    if (c->fargate_hosts > 0) {
+      for (const auto& [id, inst] : c->instances) {
+        const std::string& status = inst.record.instance().status();
+        if (!inst.fargate() || (status != "ACTIVE" && status != "DRAINING")) continue;
+        auto host_attr = inst.attributes.find(scheduler::kProviderHostIdAttribute);
+        if (host_attr == inst.attributes.end()) continue;
+        FargateHost h;
+        h.cluster = cluster_name;
+        h.instance_id = id;
+        h.task_id = inst.attributes.at(kFargateTaskAttribute).attribute().value();
+        h.agent_connected = inst.record.instance().agent_connected();
+        live(*c, h.task_id);
+        out.hosts[host_attr->second.attribute().value()] = std::move(h);
+      }
+    }
+    for (const auto& [created, id] : c->provisioning) {
+      auto t = c->tasks.find(id);
+      if (t == c->tasks.end()) continue;
+      t->second.Decode(&r);
+      if (r.task().launch_type() != "FARGATE") continue;
+      out.live.insert(StrCat(cluster_name, "/", r.id()));
+      FargateTask w;
+      w.cluster = cluster_name;
+      w.id = r.id();
+      w.group = r.task().group();
+      w.cpu = r.reservation().cpu();
+      w.memory = r.reservation().memory();
+      if (const v1::TaskDefinitionRecord* td = state_->FindTaskDefinition(r.family(), r.task_definition_revision());
+          td != nullptr && td->task_definition().has_ephemeral_storage()) {
+        w.ephemeral_storage_gib = td->task_definition().ephemeral_storage().size_in_gib();
+      }
+      out.waiting.push_back(std::move(w));
+    }
+  }
+  for (const auto& [cluster_name, id] : watch) {
+    const ClusterEntry* c = state_->FindCluster(cluster_name);
+    if (c != nullptr) live(*c, id);
   }
   return out;
 }

@@ -325,7 +325,7 @@ void Api::DescribeContainerInstances(const v1::DescribeContainerInstancesRequest
     if (c == nullptr) return ClusterNotFound(cluster);
     for (const auto& id : *ids) {
       auto it = c->instances.find(id);
-      if (it == c->instances.end()) {
+      if (it == c->instances.end() || it->second.fargate()) {
         auto* f = response->add_failures();
         f->set_arn(arns_.ContainerInstance(cluster, id));
         f->set_reason("MISSING");
@@ -371,7 +371,7 @@ void Api::ListContainerInstances(const v1::ListContainerInstancesRequest& reques
     for (; it != c->instances.end(); ++it) {
       const std::string& st = it->second.record.instance().status();
       bool match = request.has_status() ? st == status : (st == "ACTIVE" || st == "DRAINING");
-      if (!match) continue;
+      if (!match || it->second.fargate()) continue;
       if (filter && !filter->Matches(InstanceSubject(*c, it->second))) continue;
       if (response->container_instance_arns_size() == *limit) {
         response->set_next_token(EncodePageToken(*last));
@@ -401,7 +401,7 @@ void Api::UpdateContainerInstancesState(const v1::UpdateContainerInstancesStateR
         ASSIGN_OR_RETURN(ClusterEntry * c, ActiveCluster(cluster));
         for (const auto& id : ids) {
           auto it = c->instances.find(id);
-          if (it == c->instances.end()) {
+          if (it == c->instances.end() || it->second.fargate()) {
             auto* f = response->add_failures();
             f->set_arn(arns_.ContainerInstance(cluster, id));
             f->set_reason("MISSING");
@@ -441,6 +441,10 @@ void Api::PutAttributes(const v1::PutAttributesRequest& request, v1::PutAttribut
   for (int i = 0; i < request.attributes_size(); ++i) {
     std::string field = StrCat("attributes[", i, "]");
     if (absl::Status s = ValidateAttribute(request.attributes(i), field, true); !s.ok()) return done(s);
+    if (request.attributes(i).name() == kFargateTaskAttribute) {
+      return done(InvalidParameter(field, ".name: ", kFargateTaskAttribute,
+                                   " is set by berthd on the hosts it starts for FARGATE tasks"));
+    }
     auto id = arns_.ContainerInstanceId(request.attributes(i).target_id(), cluster, field + ".targetId");
     if (!id.ok()) return done(WithType(id.status(), "InvalidParameterException"));
     targets.push_back(*std::move(id));
@@ -452,7 +456,8 @@ void Api::PutAttributes(const v1::PutAttributesRequest& request, v1::PutAttribut
         absl::flat_hash_map<std::string, absl::flat_hash_set<std::string>> added;
         for (size_t i = 0; i < targets.size(); ++i) {
           auto it = c->instances.find(targets[i]);
-          if (it == c->instances.end() || it->second.record.instance().status() == "INACTIVE") {
+          if (it == c->instances.end() || it->second.record.instance().status() == "INACTIVE" ||
+              it->second.fargate()) {
             return WithType(NotFound("attributes[", i, "].targetId: container instance ", targets[i],
                                      " is not registered in cluster '", cluster, "'"),
                             "TargetNotFoundException");
@@ -513,7 +518,8 @@ void Api::DeleteAttributes(const v1::DeleteAttributesRequest& request, v1::Delet
       [this, &request, response, cluster, targets](Txn& txn) -> absl::Status {
         ASSIGN_OR_RETURN(ClusterEntry * c, ActiveCluster(cluster));
         for (size_t i = 0; i < targets.size(); ++i) {
-          if (!c->instances.contains(targets[i])) {
+          auto it = c->instances.find(targets[i]);
+          if (it == c->instances.end() || it->second.fargate()) {
             return WithType(NotFound("attributes[", i, "].targetId: container instance ", targets[i],
                                      " is not registered in cluster '", cluster, "'"),
                             "TargetNotFoundException");
@@ -557,7 +563,7 @@ void Api::ListAttributes(const v1::ListAttributesRequest& request, v1::ListAttri
     if (c == nullptr) return ClusterNotFound(cluster);
     std::string last;
     for (const auto& [id, inst] : c->instances) {
-      if (inst.record.instance().status() == "INACTIVE") continue;
+      if (inst.record.instance().status() == "INACTIVE" || inst.fargate()) continue;
       for (const auto& [name, rec] : inst.attributes) {
         std::string key = StrCat(id, std::string_view("\0", 1), name);
         if (!after->empty() && key <= *after) continue;

@@ -297,8 +297,7 @@ bool Api::ReconcileService(Txn& txn, ClusterEntry& cluster, ServiceEntry& servic
         if (c.ok()) constraints.push_back(*std::move(c));
       }
     }
-    const placement::LaunchType launch_type =
-        svc.launch_type() == "EXTERNAL" ? placement::LaunchType::kExternal : placement::LaunchType::kEc2;
+    const placement::LaunchType launch_type = LaunchTypeOf(svc.launch_type());
     for (const auto& [id, inst] : cluster.instances) {
       const auto& ci = inst.record.instance();
       if (ci.status() != "ACTIVE" && ci.status() != "DRAINING") continue;

@@ -250,11 +250,18 @@ void Api::CreateService(const v1::CreateServiceRequest& request, v1::CreateServi
     }
   }
   const std::string launch_type = request.has_launch_type() ? request.launch_type() : "EC2";
-  if (launch_type == "FARGATE" || launch_type == "MANAGED_INSTANCES") {
-    return done(Unimplemented("launchType: ", launch_type, " is not supported by this version of berthd; use EC2 ",
-                              "or EXTERNAL"));
+  if (launch_type == "MANAGED_INSTANCES") {
+    return done(Unimplemented("launchType: ", launch_type, " is not supported by this version of berthd; use EC2, ",
+                              "EXTERNAL or FARGATE"));
   }
-  if (launch_type != "EC2" && launch_type != "EXTERNAL") {
+  if (launch_type == "FARGATE") {
+    if (daemon) return done(InvalidParameter("schedulingStrategy: DAEMON is not supported with launchType FARGATE"));
+    if (absl::Status s = CheckFargateLaunch(options_.capacity.fargate, request.placement_constraints_size(),
+                                            request.placement_strategy_size());
+        !s.ok()) {
+      return done(s);
+    }
+  } else if (launch_type != "EC2" && launch_type != "EXTERNAL") {
     return done(
         InvalidParameter("launchType: must be EC2, EXTERNAL, FARGATE or MANAGED_INSTANCES (got '", launch_type, "')"));
   }
@@ -413,6 +420,10 @@ void Api::UpdateService(const v1::UpdateServiceRequest& request, v1::UpdateServi
         }
         if (daemon && !request.placement_strategy().empty()) {
           return InvalidParameter("placementStrategy: not supported with the DAEMON scheduling strategy");
+        }
+        if (current.launch_type() == "FARGATE") {
+          RETURN_IF_ERROR(CheckFargateLaunch(true, request.placement_constraints_size(),
+                                             request.placement_strategy_size()));
         }
         // Validate everything against state before changing anything.
         const v1::TaskDefinitionRecord* td = nullptr;

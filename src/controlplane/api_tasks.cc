@@ -173,7 +173,7 @@ absl::StatusOr<Api::ResolvedLaunch> Api::ResolveLaunch(const Launch& launch) {
   ASSIGN_OR_RETURN(r.demand, DemandWithOverrides(td, rec->demand(), launch.overrides));
   placement::PlacementRequest& preq = r.request;
   preq.demand = ToDemand(r.demand);
-  preq.launch_type = launch.launch_type == "EXTERNAL" ? placement::LaunchType::kExternal : placement::LaunchType::kEc2;
+  preq.launch_type = LaunchTypeOf(launch.launch_type);
   preq.group = launch.group;
   preq.constraints = launch.constraints;
   for (int i = 0; i < td.placement_constraints_size(); ++i) {
@@ -201,13 +201,72 @@ absl::StatusOr<Api::ResolvedLaunch> Api::ResolveLaunch(const Launch& launch) {
   return r;
 }
 
+void Api::AddLaunchedTask(Txn& txn, const Launch& launch, const ResolvedLaunch& resolved,
+                          const google::protobuf::RepeatedPtrField<v1::Tag>& tags,
+                          const placement::Placement* placement, const std::string& provider,
+                          google::protobuf::RepeatedPtrField<v1::Task>* tasks) {
+  ClusterEntry* c = resolved.cluster;
+  const v1::TaskDefinition& td = resolved.definition->task_definition();
+  const v1::ResourceDemand& demand = resolved.demand;
+  const double now = clock_->NowSeconds();
+    v1::TaskRecord tr;
+    tr.set_cluster(launch.cluster);
+    tr.set_id(NewId());
+    tr.set_family(td.family());
+    tr.set_task_definition_revision(static_cast<uint32_t>(td.revision()));
+    if (placement != nullptr) tr.set_container_instance_id(placement->instance_id);
+    if (!launch.service.empty()) {
+      tr.set_service(launch.service);
+      tr.set_deployment_id(launch.deployment_id);
+    }
+    *tr.mutable_reservation() = demand;
+    if (placement != nullptr) {
+      for (int32_t p : placement->dynamic_tcp_ports) tr.add_dynamic_tcp_ports(p);
+      for (int32_t p : placement->dynamic_udp_ports) tr.add_dynamic_udp_ports(p);
+    } else {
+      *tr.mutable_placement_constraints() = launch.api_constraints;
+      *tr.mutable_placement_strategy() = launch.api_strategies;
+      tr.set_max_per_instance(launch.max_per_instance);
+    }
+    v1::Task* t = tr.mutable_task();
+    t->set_last_status(placement != nullptr ? "PENDING" : "PROVISIONING");
+    t->set_desired_status("RUNNING");
+    t->set_created_at(now);
+    t->set_group(launch.group);
+    if (!launch.started_by.empty()) t->set_started_by(launch.started_by);
+    t->set_launch_type(launch.launch_type);
+    if (!provider.empty()) t->set_capacity_provider_name(provider);
+    t->set_version(1);
+    if (launch.overrides.has_cpu()) {
+      t->set_cpu(launch.overrides.cpu());
+    } else if (td.has_cpu()) {
+      t->set_cpu(td.cpu());
+    }
+    if (launch.overrides.has_memory()) {
+      t->set_memory(launch.overrides.memory());
+    } else if (td.has_memory()) {
+      t->set_memory(td.memory());
+    }
+    *t->mutable_overrides() = launch.overrides;
+    *t->mutable_tags() = tags;
+    if (launch.enable_execute_command) t->set_enable_execute_command(true);
+    InitContainers(td, launch.overrides, t);
+    if (placement != nullptr) {
+      const InstanceEntry& inst = c->instances.at(placement->instance_id);
+      if (auto az = inst.attributes.find("ecs.availability-zone"); az != inst.attributes.end()) {
+        t->set_availability_zone(az->second.attribute().value());
+      }
+    }
+    AddTask(txn, *c, tr);
+    if (placement != nullptr) TouchInstance(txn, c->instances.at(placement->instance_id));
+    RenderTask(tr, true, tasks->Add());
+  }
+
 absl::Status Api::ApplyLaunch(Txn& txn, const Launch& launch, google::protobuf::RepeatedPtrField<v1::Task>* tasks,
                               google::protobuf::RepeatedPtrField<v1::Failure>* failures) {
   ASSIGN_OR_RETURN(ResolvedLaunch resolved, ResolveLaunch(launch));
   ClusterEntry* c = resolved.cluster;
   const v1::TaskDefinitionRecord* rec = resolved.definition;
-  const v1::TaskDefinition& td = rec->task_definition();
-  const v1::ResourceDemand& demand = resolved.demand;
   placement::PlacementRequest& preq = resolved.request;
   google::protobuf::RepeatedPtrField<v1::Tag> tags = launch.tags;
   if (launch.propagate_task_definition_tags) {
@@ -220,6 +279,23 @@ absl::Status Api::ApplyLaunch(Txn& txn, const Launch& launch, google::protobuf::
       return InvalidParameter("propagateTags: the task would have ", tags.size(),
                               " tags with the task definition's; the limit is ", options_.limits.max_tags);
     }
+  }
+
+  if (launch.launch_type == "FARGATE") {
+    // Each task waits in PROVISIONING for the host the capacity controller starts for it alone
+    // (ApplyProvisioning places it there).
+    if (!launch.instance_ids.empty()) return InvalidParameter("launchType: StartTask does not run FARGATE tasks");
+    for (int n = 0; n < launch.count; ++n) {
+      if (static_cast<int>(c->provisioning.size()) >= options_.capacity.max_provisioning_per_cluster) {
+        auto* out = failures->Add();
+        out->set_reason(kFargateCapacityUnavailable);
+        out->set_detail(StrCat(c->provisioning.size(), " tasks already wait for capacity in cluster ", launch.cluster,
+                               " (the limit is ", options_.capacity.max_provisioning_per_cluster, ")"));
+        continue;
+      }
+      AddLaunchedTask(txn, launch, resolved, tags, nullptr, std::string(), tasks);
+    }
+    return absl::OkStatus();
   }
 
   // StartTask: report instances that do not exist before placing on the others.
@@ -273,63 +349,6 @@ absl::Status Api::ApplyLaunch(Txn& txn, const Launch& launch, google::protobuf::
     for (const auto& id : candidates) rounds.emplace_back(id, 1);
   }
 
-  const double now = clock_->NowSeconds();
-  // A new task, placed on `placement`'s instance, or waiting for capacity from `provider` when
-  // `placement` is null.
-  auto add_task = [&](const placement::Placement* placement, const ProviderUse* provider) {
-    v1::TaskRecord tr;
-    tr.set_cluster(launch.cluster);
-    tr.set_id(NewId());
-    tr.set_family(td.family());
-    tr.set_task_definition_revision(static_cast<uint32_t>(td.revision()));
-    if (placement != nullptr) tr.set_container_instance_id(placement->instance_id);
-    if (!launch.service.empty()) {
-      tr.set_service(launch.service);
-      tr.set_deployment_id(launch.deployment_id);
-    }
-    *tr.mutable_reservation() = demand;
-    if (placement != nullptr) {
-      for (int32_t p : placement->dynamic_tcp_ports) tr.add_dynamic_tcp_ports(p);
-      for (int32_t p : placement->dynamic_udp_ports) tr.add_dynamic_udp_ports(p);
-    } else {
-      *tr.mutable_placement_constraints() = launch.api_constraints;
-      *tr.mutable_placement_strategy() = launch.api_strategies;
-      tr.set_max_per_instance(launch.max_per_instance);
-    }
-    v1::Task* t = tr.mutable_task();
-    t->set_last_status(placement != nullptr ? "PENDING" : "PROVISIONING");
-    t->set_desired_status("RUNNING");
-    t->set_created_at(now);
-    t->set_group(launch.group);
-    if (!launch.started_by.empty()) t->set_started_by(launch.started_by);
-    t->set_launch_type(launch.launch_type);
-    if (provider != nullptr) t->set_capacity_provider_name(provider->name);
-    t->set_version(1);
-    if (launch.overrides.has_cpu()) {
-      t->set_cpu(launch.overrides.cpu());
-    } else if (td.has_cpu()) {
-      t->set_cpu(td.cpu());
-    }
-    if (launch.overrides.has_memory()) {
-      t->set_memory(launch.overrides.memory());
-    } else if (td.has_memory()) {
-      t->set_memory(td.memory());
-    }
-    *t->mutable_overrides() = launch.overrides;
-    *t->mutable_tags() = tags;
-    if (launch.enable_execute_command) t->set_enable_execute_command(true);
-    InitContainers(td, launch.overrides, t);
-    if (placement != nullptr) {
-      const InstanceEntry& inst = c->instances.at(placement->instance_id);
-      if (auto az = inst.attributes.find("ecs.availability-zone"); az != inst.attributes.end()) {
-        t->set_availability_zone(az->second.attribute().value());
-      }
-    }
-    AddTask(txn, *c, tr);
-    if (placement != nullptr) TouchInstance(txn, c->instances.at(placement->instance_id));
-    RenderTask(tr, true, tasks->Add());
-  };
-
   int index = 0;
   for (const auto& [only, count] : rounds) {
     preq.only_instances.clear();
@@ -346,14 +365,14 @@ absl::Status Api::ApplyLaunch(Txn& txn, const Launch& launch, google::protobuf::
       placement::Engine::Prepare(c->view, preq);
       placement::Decision decision = engine_.PlaceOne(c->view, preq, index);
       if (decision.placement) {
-        add_task(&*decision.placement, provider);
+        AddLaunchedTask(txn, launch, resolved, tags, &*decision.placement, provider ? provider->name : std::string(), tasks);
         continue;
       }
       if (provider != nullptr) {
         // A provider with managed scaling brings capacity: the task waits for it.
         if (provider->managed_scaling &&
             static_cast<int>(c->provisioning.size()) < options_.capacity.max_provisioning_per_cluster) {
-          add_task(nullptr, provider);
+          AddLaunchedTask(txn, launch, resolved, tags, nullptr, provider->name, tasks);
           continue;
         }
         auto* out = failures->Add();
@@ -404,11 +423,14 @@ absl::StatusOr<std::shared_ptr<Api::Launch>> Api::NewRunLaunch(const v1::RunTask
   }
   launch->launch_type = request.has_launch_type() ? request.launch_type() : "EC2";
   launch->launch_type_given = request.has_launch_type();
-  if (launch->launch_type == "FARGATE" || launch->launch_type == "MANAGED_INSTANCES") {
+  if (launch->launch_type == "MANAGED_INSTANCES") {
     return Unimplemented("launchType: ", launch->launch_type,
-                         " is not supported by this version of berthd; use EC2 or EXTERNAL");
+                         " is not supported by this version of berthd; use EC2, EXTERNAL or FARGATE");
   }
-  if (launch->launch_type != "EC2" && launch->launch_type != "EXTERNAL") {
+  if (launch->launch_type == "FARGATE") {
+    RETURN_IF_ERROR(CheckFargateLaunch(options_.capacity.fargate, request.placement_constraints_size(),
+                                       request.placement_strategy_size()));
+  } else if (launch->launch_type != "EC2" && launch->launch_type != "EXTERNAL") {
     return InvalidParameter("launchType: must be EC2, EXTERNAL, FARGATE or MANAGED_INSTANCES (got '",
                             launch->launch_type, "')");
   }

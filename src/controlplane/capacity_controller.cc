@@ -2,9 +2,13 @@
 
 #include <nlohmann/json.hpp>
 
+#include <arpa/inet.h>
+
 #include <algorithm>
 #include <future>
 
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_join.h"
 #include "berth/common/logging.h"
 #include "berth/common/status.h"
 #include "berth/common/strings.h"
@@ -74,13 +78,115 @@ absl::Status Call(Api* api, void (Api::*action)(const Request&, Response*, Api::
   return done.get_future().get();
 }
 
+// A local provider's settings; `reserved` agent flags are berthd's to set.
+absl::StatusOr<scheduler::LocalProviderOptions> ParseLocal(const json& l, const std::string& lf,
+                                                           const std::vector<std::string>& reserved, bool zones) {
+  if (!l.is_object()) return Bad(lf, "must be an object");
+  if (zones) {
+    RETURN_IF_ERROR(CheckKeys(l, lf, {"agentBinary", "agentFlags", "availabilityZones", "workDir", "stopTimeoutSeconds"}));
+  } else {
+    RETURN_IF_ERROR(CheckKeys(l, lf, {"agentBinary", "agentFlags", "workDir", "stopTimeoutSeconds"}));
+  }
+  scheduler::LocalProviderOptions o;
+  ASSIGN_OR_RETURN(o.agent_binary, String(l, lf, "agentBinary", true));
+  ASSIGN_OR_RETURN(o.agent_flags, Strings(l, lf, "agentFlags"));
+  ASSIGN_OR_RETURN(o.availability_zones, Strings(l, lf, "availabilityZones"));
+  ASSIGN_OR_RETURN(o.work_dir, String(l, lf, "workDir", true));
+  ASSIGN_OR_RETURN(int64_t stop, Integer(l, lf, "stopTimeoutSeconds", 10, 1, 3600));
+  o.stop_timeout_ms = static_cast<int>(stop * 1000);
+  for (const auto& flag : o.agent_flags) {
+    if (std::find(reserved.begin(), reserved.end(), flag) != reserved.end()) {
+      return Bad(StrCat(lf, ".agentFlags"), StrCat(flag, " is set by berthd (as are ", absl::StrJoin(reserved, ", "),
+                                                   ")"));
+    }
+  }
+  return o;
+}
+
+absl::StatusOr<scheduler::CommandProviderOptions> ParseCommand(const json& cmd, const std::string& cf) {
+  if (!cmd.is_object()) return Bad(cf, "must be an object");
+  RETURN_IF_ERROR(CheckKeys(cmd, cf, {"program", "timeoutSeconds"}));
+  scheduler::CommandProviderOptions o;
+  ASSIGN_OR_RETURN(o.program, String(cmd, cf, "program", true));
+  ASSIGN_OR_RETURN(int64_t timeout, Integer(cmd, cf, "timeoutSeconds", 300, 1, 3600));
+  o.timeout_ms = static_cast<int>(timeout * 1000);
+  return o;
+}
+
+// Seconds between `min` and `max`, or `fallback` when absent.
+absl::StatusOr<double> Seconds(const json& object, std::string_view field, const char* key, double fallback,
+                               double min, double max) {
+  if (!object.contains(key)) return fallback;
+  if (!object[key].is_number() || object[key].get<double>() < min || object[key].get<double>() > max) {
+    return Bad(StrCat(field, ".", key), StrCat("must be a number of seconds between ", min, " and ", max));
+  }
+  return object[key].get<double>();
+}
+
+// An IPv4 CIDR with a prefix of 8 to 26: its network address (host order) and prefix length.
+bool ParseSubnet(const std::string& cidr, uint32_t* net, int* bits) {
+  const size_t slash = cidr.find('/');
+  in_addr base{};
+  if (slash == std::string::npos || inet_pton(AF_INET, cidr.substr(0, slash).c_str(), &base) != 1 ||
+      !absl::SimpleAtoi(cidr.substr(slash + 1), bits) || *bits < 8 || *bits > 26) {
+    return false;
+  }
+  *net = ntohl(base.s_addr) & (~0u << (32 - *bits));
+  return true;
+}
+
+// The agent flags berthd sets on a Fargate host.
+const std::vector<std::string> kFargateReservedFlags = {
+    "--endpoint",     "--cluster",      "--data-dir",      "--cpu",           "--memory",
+    "--availability-zone", "--awsvpc-cidr", "--awsvpc-network", "--awsvpc-range", "--reserved-memory",
+    "--cleanup-after"};
+
+absl::StatusOr<FargateConfig> ParseFargate(const json& f) {
+  const std::string field = "fargate";
+  if (!f.is_object()) return Bad(field, "must be an object");
+  RETURN_IF_ERROR(CheckKeys(f, field,
+                            {"local", "command", "availabilityZones", "maxHosts", "subnetCidr", "network",
+                             "registrationTimeoutSeconds", "cleanupSeconds", "intervalSeconds"}));
+  FargateConfig c;
+  if (f.contains("local") == f.contains("command")) return Bad(field, "give exactly one provider: local or command");
+  if (f.contains("local")) {
+    ASSIGN_OR_RETURN(c.local, ParseLocal(f["local"], "fargate.local", kFargateReservedFlags, false));
+  } else {
+    ASSIGN_OR_RETURN(c.command, ParseCommand(f["command"], "fargate.command"));
+  }
+  ASSIGN_OR_RETURN(c.availability_zones, Strings(f, field, "availabilityZones"));
+  for (const auto& z : c.availability_zones) {
+    if (z.empty() || z.size() > 128) return Bad("fargate.availabilityZones", "each zone 1-128 characters");
+  }
+  ASSIGN_OR_RETURN(int64_t max_hosts, Integer(f, field, "maxHosts", 100, 1, 10000));
+  c.max_hosts = static_cast<int>(max_hosts);
+  ASSIGN_OR_RETURN(std::string subnet, String(f, field, "subnetCidr", false));
+  if (!subnet.empty()) c.subnet_cidr = subnet;
+  uint32_t net = 0;
+  int bits = 0;
+  if (!ParseSubnet(c.subnet_cidr, &net, &bits)) {
+    return Bad("fargate.subnetCidr", "must be an IPv4 CIDR with a prefix of /8 to /26 (each host gets a /28)");
+  }
+  if (c.local && (int64_t{1} << (28 - bits)) < max_hosts) {
+    return Bad("fargate.subnetCidr", StrCat(c.subnet_cidr, " has ", int64_t{1} << (28 - bits),
+                                            " /28 ranges, fewer than maxHosts ", max_hosts));
+  }
+  ASSIGN_OR_RETURN(std::string network, String(f, field, "network", false));
+  if (!network.empty()) c.network = network;
+  ASSIGN_OR_RETURN(c.registration_timeout_seconds,
+                   Seconds(f, field, "registrationTimeoutSeconds", 300, 1, 86400));
+  ASSIGN_OR_RETURN(c.cleanup_seconds, Seconds(f, field, "cleanupSeconds", 2, 0, 3600));
+  ASSIGN_OR_RETURN(c.interval_seconds, Seconds(f, field, "intervalSeconds", 1, 0.05, 3600));
+  return c;
+}
+
 }  // namespace
 
 absl::StatusOr<CapacityConfig> ParseCapacityConfig(const std::string& text) {
   json doc = json::parse(text, nullptr, false);
   if (doc.is_discarded() || !doc.is_object())
     return absl::InvalidArgumentError("the capacity config is not a JSON object");
-  RETURN_IF_ERROR(CheckKeys(doc, "", {"instanceGroups", "intervalSeconds"}));
+  RETURN_IF_ERROR(CheckKeys(doc, "", {"instanceGroups", "fargate", "intervalSeconds"}));
   CapacityConfig config;
   if (doc.contains("intervalSeconds")) {
     if (!doc["intervalSeconds"].is_number() || doc["intervalSeconds"].get<double>() < 0.1 ||
@@ -89,8 +195,12 @@ absl::StatusOr<CapacityConfig> ParseCapacityConfig(const std::string& text) {
     }
     config.interval_seconds = doc["intervalSeconds"].get<double>();
   }
+  if (doc.contains("fargate")) {
+    ASSIGN_OR_RETURN(config.fargate, ParseFargate(doc["fargate"]));
+  }
+  if (!doc.contains("instanceGroups") && config.fargate) return config;
   if (!doc.contains("instanceGroups") || !doc["instanceGroups"].is_array()) {
-    return Bad("instanceGroups", "required: an array of instance groups");
+    return Bad("instanceGroups", "required: an array of instance groups (or a fargate section alone)");
   }
   for (size_t i = 0; i < doc["instanceGroups"].size(); ++i) {
     const json& g = doc["instanceGroups"][i];
@@ -120,36 +230,10 @@ absl::StatusOr<CapacityConfig> ParseCapacityConfig(const std::string& text) {
       return Bad(field, "give exactly one provider: local or command");
     }
     if (g.contains("local")) {
-      const json& l = g["local"];
-      const std::string lf = StrCat(field, ".local");
-      if (!l.is_object()) return Bad(lf, "must be an object");
-      RETURN_IF_ERROR(
-          CheckKeys(l, lf, {"agentBinary", "agentFlags", "availabilityZones", "workDir", "stopTimeoutSeconds"}));
-      scheduler::LocalProviderOptions o;
-      ASSIGN_OR_RETURN(o.agent_binary, String(l, lf, "agentBinary", true));
-      ASSIGN_OR_RETURN(o.agent_flags, Strings(l, lf, "agentFlags"));
-      ASSIGN_OR_RETURN(o.availability_zones, Strings(l, lf, "availabilityZones"));
-      ASSIGN_OR_RETURN(o.work_dir, String(l, lf, "workDir", true));
-      ASSIGN_OR_RETURN(int64_t stop, Integer(l, lf, "stopTimeoutSeconds", 10, 1, 3600));
-      o.stop_timeout_ms = static_cast<int>(stop * 1000);
-      for (const auto& flag : o.agent_flags) {
-        if (flag == "--endpoint" || flag == "--cluster" || flag == "--data-dir") {
-          return Bad(StrCat(lf, ".agentFlags"), StrCat(flag,
-                                                       " is set by berthd (the group's cluster, its own address "
-                                                       "and each host's directory)"));
-        }
-      }
-      c.local = std::move(o);
+      ASSIGN_OR_RETURN(c.local, ParseLocal(g["local"], StrCat(field, ".local"),
+                                           {"--endpoint", "--cluster", "--data-dir"}, true));
     } else {
-      const json& cmd = g["command"];
-      const std::string cf = StrCat(field, ".command");
-      if (!cmd.is_object()) return Bad(cf, "must be an object");
-      RETURN_IF_ERROR(CheckKeys(cmd, cf, {"program", "timeoutSeconds"}));
-      scheduler::CommandProviderOptions o;
-      ASSIGN_OR_RETURN(o.program, String(cmd, cf, "program", true));
-      ASSIGN_OR_RETURN(int64_t timeout, Integer(cmd, cf, "timeoutSeconds", 300, 1, 3600));
-      o.timeout_ms = static_cast<int>(timeout * 1000);
-      c.command = std::move(o);
+      ASSIGN_OR_RETURN(c.command, ParseCommand(g["command"], StrCat(field, ".command")));
     }
     config.groups.push_back(std::move(c));
   }
@@ -187,16 +271,40 @@ absl::StatusOr<std::unique_ptr<CapacityController>> CapacityController::Create(A
                                         .last_reservation = -1,
                                         .launched_at = {}});
   }
+  if (config.fargate) {
+    Fargate f;
+    f.config = *config.fargate;
+    if (f.config.local) {
+      scheduler::LocalProviderOptions o = *f.config.local;
+      // Each host reports its task's containers gone at once (it is stopped right after), and
+      // gives addresses from its own /28 of the shared network (--awsvpc-range, per launch).
+      o.agent_flags.insert(o.agent_flags.end(), {"--endpoint", endpoint, "--cleanup-after", "0", "--awsvpc-cidr",
+                                                 f.config.subnet_cidr, "--awsvpc-network", f.config.network});
+      o.work_dir = StrCat(o.work_dir, "/fargate");
+      auto made = scheduler::NewLocalProvider(std::move(o));
+      if (!made.ok()) return absl::Status(made.status().code(), StrCat("fargate: ", made.status().message()));
+      f.provider = *std::move(made);
+      int bits = 0;
+      ParseSubnet(f.config.subnet_cidr, &f.subnet, &bits);
+      f.slots.assign(std::min<size_t>(size_t{1} << (28 - bits), 65536), false);
+    } else {
+      auto made = scheduler::NewCommandProvider(*f.config.command);
+      if (!made.ok()) return absl::Status(made.status().code(), StrCat("fargate: ", made.status().message()));
+      f.provider = *std::move(made);
+    }
+    controller->fargate_ = std::move(f);
+  }
   return controller;
 }
 
 CapacityController::~CapacityController() { Stop(); }
 
 void CapacityController::Start() {
-  thread_ = std::thread([this] {
+  const double tick = fargate_ ? std::min(interval_seconds_, fargate_->config.interval_seconds) : interval_seconds_;
+  thread_ = std::thread([this, tick] {
     do {
       RunOnce();
-    } while (!stop_.WaitForNotificationWithTimeout(absl::Seconds(interval_seconds_)));
+    } while (!stop_.WaitForNotificationWithTimeout(absl::Seconds(tick)));
   });
 }
 
@@ -206,10 +314,153 @@ void CapacityController::Stop() {
 }
 
 void CapacityController::RunOnce() {
-  const std::map<std::string, Api::GroupUsage> usage = api_->CapacityUsage();
-  for (Group& g : groups_) {
-    auto it = usage.find(g.config.name);
-    Pass(g, it == usage.end() ? nullptr : &it->second);
+  const auto now = std::chrono::steady_clock::now();
+  if (!groups_.empty() && now >= next_groups_pass_) {
+    next_groups_pass_ = now + std::chrono::duration_cast<std::chrono::steady_clock::duration>(
+                                  std::chrono::duration<double>(interval_seconds_ * 0.99));
+    const std::map<std::string, Api::GroupUsage> usage = api_->CapacityUsage();
+    for (Group& g : groups_) {
+      auto it = usage.find(g.config.name);
+      Pass(g, it == usage.end() ? nullptr : &it->second);
+    }
+  }
+  if (fargate_ && now >= fargate_->next_pass) {
+    fargate_->next_pass = now + std::chrono::duration_cast<std::chrono::steady_clock::duration>(
+                                    std::chrono::duration<double>(fargate_->config.interval_seconds * 0.99));
+    FargatePass(*fargate_);
+  }
+}
+
+void CapacityController::StopFargateHost(Fargate& f, const std::string& id, const std::string& instance_id) {
+  auto it = f.hosts.find(id);
+  if (absl::Status s = f.provider->Terminate({id}); !s.ok()) {
+    log::Warn("fargate: stopping host {}: {}", id, s.ToString());
+  }
+  if (!instance_id.empty()) {
+    v1::DeregisterContainerInstanceRequest request;
+    request.set_cluster(it != f.hosts.end() ? it->second.cluster : std::string());
+    request.set_container_instance(instance_id);
+    request.set_force(true);
+    if (absl::Status s = Call(api_, &Api::DeregisterContainerInstance, request); !s.ok() && !absl::IsNotFound(s)) {
+      log::Warn("fargate: deregistering host {} (instance {}): {}", id, instance_id, s.ToString());
+    }
+  }
+  if (it == f.hosts.end()) return;
+  if (it->second.slot >= 0) f.slots[it->second.slot] = false;
+  f.by_task.erase(StrCat(it->second.cluster, "/", it->second.task_id));
+  f.hosts.erase(it);
+}
+
+void CapacityController::FargatePass(Fargate& f) {
+  std::vector<std::pair<std::string, std::string>> watch;
+  for (const auto& [id, h] : f.hosts) watch.emplace_back(h.cluster, h.task_id);
+  const Api::FargateUsage usage = api_->FargateSnapshot(watch);
+  const auto now = std::chrono::steady_clock::now();
+
+  // Registered Fargate hosts the pool does not know (berthd restarted): a connected one is taken
+  // over when the provider can; any other is deregistered, which stops its task (its host is gone
+  // or cannot be managed) so a service replaces it.
+  for (const auto& [id, h] : usage.hosts) {
+    if (f.hosts.contains(id)) continue;
+    if (h.agent_connected && f.provider->CanAdopt()) {
+      f.hosts[id] = FargateHost{.cluster = h.cluster, .task_id = h.task_id, .group = {}, .zone = {}, .slot = -1,
+                                .launched_at = now, .done_since = std::nullopt};
+      f.by_task[StrCat(h.cluster, "/", h.task_id)] = id;
+      log::Info("fargate: took over running host {} of task {}", id, h.task_id);
+      continue;
+    }
+    v1::DeregisterContainerInstanceRequest request;
+    request.set_cluster(h.cluster);
+    request.set_container_instance(h.instance_id);
+    request.set_force(true);
+    if (absl::Status s = Call(api_, &Api::DeregisterContainerInstance, request); s.ok()) {
+      log::Info("fargate: deregistered instance {} of a host the pool does not run ({})", h.instance_id, id);
+    }
+  }
+
+  // Hosts whose task is STOPPED (or gone) are stopped once the agent had time to remove the
+  // task's containers; hosts that never registered are replaced.
+  const auto cleanup = std::chrono::duration_cast<std::chrono::steady_clock::duration>(
+      std::chrono::duration<double>(f.config.cleanup_seconds));
+  const auto registration = std::chrono::duration_cast<std::chrono::steady_clock::duration>(
+      std::chrono::duration<double>(f.config.registration_timeout_seconds));
+  std::vector<std::string> ids;
+  for (const auto& [id, h] : f.hosts) ids.push_back(id);
+  for (const auto& id : ids) {
+    FargateHost& h = f.hosts.at(id);
+    auto registered = usage.hosts.find(id);
+    const std::string instance_id = registered == usage.hosts.end() ? std::string() : registered->second.instance_id;
+    if (!usage.live.contains(StrCat(h.cluster, "/", h.task_id))) {
+      if (!h.done_since) h.done_since = now;
+      if (instance_id.empty() || now - *h.done_since >= cleanup) {
+        log::Info("fargate: task {} is done; stopping its host {}", h.task_id, id);
+        StopFargateHost(f, id, instance_id);
+      }
+      continue;
+    }
+    if (instance_id.empty() && now - h.launched_at >= registration) {
+      log::Warn("fargate: host {} of task {} did not register within {} s; replacing it", id, h.task_id,
+                f.config.registration_timeout_seconds);
+      StopFargateHost(f, id, std::string());
+    }
+  }
+
+  // A host for every waiting task without one, in the zone where its group has fewest.
+  for (const auto& task : usage.waiting) {
+    const std::string key = StrCat(task.cluster, "/", task.id);
+    if (f.by_task.contains(key)) continue;
+    if (static_cast<int>(f.hosts.size()) >= f.config.max_hosts) {
+      log::Warn("fargate: {} hosts running, the most fargate.maxHosts allows; task {} waits", f.hosts.size(),
+                task.id);
+      break;
+    }
+    scheduler::HostSpec spec;
+    spec.cluster = task.cluster;
+    spec.cpu = task.cpu;
+    spec.memory = task.memory;
+    spec.attributes.push_back(StrCat(kFargateTaskAttribute, "=", task.id));
+    if (!f.config.availability_zones.empty()) {
+      std::map<std::string, int> in_zone;
+      for (const auto& [id, h] : f.hosts) {
+        if (h.cluster == task.cluster && h.group == task.group) ++in_zone[h.zone];
+      }
+      const size_t n = f.config.availability_zones.size();
+      size_t best = f.next_zone % n;
+      for (size_t k = 0; k < n; ++k) {
+        const size_t z = (f.next_zone + k) % n;
+        if (in_zone[f.config.availability_zones[z]] < in_zone[f.config.availability_zones[best]]) best = z;
+      }
+      f.next_zone = best + 1;
+      spec.availability_zone = f.config.availability_zones[best];
+    }
+    int slot = -1;
+    if (!f.slots.empty()) {
+      for (size_t i = 0; i < f.slots.size(); ++i) {
+        if (!f.slots[i]) {
+          slot = static_cast<int>(i);
+          break;
+        }
+      }
+      if (slot < 0) break;
+      in_addr range{htonl(f.subnet + static_cast<uint32_t>(slot) * 16)};
+      char buf[INET_ADDRSTRLEN];
+      inet_ntop(AF_INET, &range, buf, sizeof(buf));
+      spec.agent_flags = {"--awsvpc-range", StrCat(buf, "/28")};
+    }
+    auto launched = f.provider->Launch(1, spec);
+    if (!launched.ok() || launched->empty()) {
+      log::Warn("fargate: starting a host for task {}: {}", task.id,
+                launched.ok() ? "the provider started none" : launched.status().ToString());
+      break;  // try again next pass
+    }
+    const std::string& id = launched->front();
+    if (slot >= 0) f.slots[slot] = true;
+    f.hosts[id] = FargateHost{.cluster = task.cluster, .task_id = task.id, .group = task.group,
+                              .zone = spec.availability_zone, .slot = slot, .launched_at = now,
+                              .done_since = std::nullopt};
+    f.by_task[key] = id;
+    log::Info("fargate: started host {} ({} CPU units, {} MiB{}) for task {}", id, task.cpu, task.memory,
+              spec.availability_zone.empty() ? "" : StrCat(", ", spec.availability_zone), task.id);
   }
 }
 

@@ -14,12 +14,18 @@
 //      at once (DISABLED). Only hosts without non-daemon tasks are ever scaled in, so managed
 //      termination protection always holds.
 //
+// With a fargate section it also runs the Fargate pool (every fargate.intervalSeconds, default
+// 1 s): one host per FARGATE task waiting in PROVISIONING, sized to the task and marked with the
+// attribute berth.fargate-task=<task id> so only that task is placed there; hosts go in the zone
+// where the task's group has fewest, and are stopped (and deregistered) once their task is STOPPED.
+//
 // Thread-safe: Start/Stop from the owning thread; the pass runs on the controller's own thread.
 #pragma once
 
 #include <chrono>
 #include <map>
 #include <memory>
+#include <optional>
 #include <set>
 #include <string>
 #include <thread>
@@ -47,8 +53,25 @@ struct InstanceGroupConfig {
   std::optional<scheduler::CommandProviderOptions> command;
 };
 
+// Fargate capacity (docs/capacity.md, "FARGATE"): the provider that starts one host per FARGATE
+// task, sized to the task, in the availability zone the pool picks.
+struct FargateConfig {
+  // Exactly one of these. The local provider's hosts share one Docker network (subnet_cidr), each
+  // handing out addresses from its own /28 of it.
+  std::optional<scheduler::LocalProviderOptions> local;
+  std::optional<scheduler::CommandProviderOptions> command;
+  std::vector<std::string> availability_zones;  // tasks of a group spread over these; empty: none
+  int max_hosts = 100;                          // FARGATE tasks with a host at once; others wait
+  std::string subnet_cidr = "172.31.0.0/16";
+  std::string network = "berth-fargate";
+  double registration_timeout_seconds = 300;  // a host not registered by then is replaced
+  double cleanup_seconds = 2;                 // after its task stops, before its host is stopped
+  double interval_seconds = 1;
+};
+
 struct CapacityConfig {
   std::vector<InstanceGroupConfig> groups;
+  std::optional<FargateConfig> fargate;
   double interval_seconds = 10;
 };
 
@@ -77,14 +100,40 @@ class CapacityController {
     // When each host was first seen in the group (launched), for instanceWarmupPeriod.
     std::map<std::string, std::chrono::steady_clock::time_point> launched_at;
   };
+  // A host started for one FARGATE task.
+  struct FargateHost {
+    std::string cluster;
+    std::string task_id;
+    std::string group;  // the task's group, for spreading over zones
+    std::string zone;
+    int slot = -1;  // its /28 of the subnet (local provider), or -1
+    std::chrono::steady_clock::time_point launched_at;
+    std::optional<std::chrono::steady_clock::time_point> done_since;  // its task is STOPPED
+  };
+  struct Fargate {
+    FargateConfig config;
+    std::shared_ptr<scheduler::InstanceProvider> provider;
+    std::map<std::string, FargateHost> hosts;     // by provider host id
+    std::map<std::string, std::string> by_task;   // "cluster/task id" -> host id
+    std::vector<bool> slots;                      // which /28s are handed out
+    uint32_t subnet = 0;                          // subnet_cidr's network address, host order
+    size_t next_zone = 0;                         // tie-break between zones
+    std::chrono::steady_clock::time_point next_pass;
+  };
   CapacityController(Api* api, double interval_seconds) : api_(api), interval_seconds_(interval_seconds) {}
   void Pass(Group& g, const Api::GroupUsage* usage);
+  // One pass of the Fargate pool: hosts for waiting tasks, hosts of finished tasks stopped.
+  void FargatePass(Fargate& f);
+  // Stops host `id` of the pool and deregisters its instance `instance_id` (when registered).
+  void StopFargateHost(Fargate& f, const std::string& id, const std::string& instance_id);
   // Stops hosts `ids` of `g` and deregisters their instances.
   void Terminate(Group& g, const Api::GroupUsage& usage, const std::vector<std::string>& ids);
 
   Api* const api_;
   const double interval_seconds_;
   std::vector<Group> groups_;
+  std::optional<Fargate> fargate_;
+  std::chrono::steady_clock::time_point next_groups_pass_;
   absl::Notification stop_;
   std::thread thread_;
 };

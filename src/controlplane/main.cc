@@ -9,6 +9,7 @@
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <optional>
 #include <map>
 #include <memory>
 #include <sstream>
@@ -225,8 +226,28 @@ int Run(const Flags& flags) {
   CommitPipeline pipeline(store->get(), &state_mu, revision,
                           {.max_batch = flags.max_batch, .commit_delay_us = flags.commit_delay_us}, &metrics);
 
+  // Instance groups and Fargate capacity (docs/capacity.md); read before the Api, which must
+  // know whether FARGATE tasks can run.
+  std::optional<CapacityConfig> capacity_config;
+  if (!flags.capacity_config.empty()) {
+    std::ifstream in(flags.capacity_config);
+    std::stringstream text;
+    text << in.rdbuf();
+    if (!in) {
+      log::Error("--capacity-config {}: cannot read the file", flags.capacity_config);
+      return 1;
+    }
+    auto config = ParseCapacityConfig(text.str());
+    if (!config.ok()) {
+      log::Error("--capacity-config {}: {}", flags.capacity_config, std::string(config.status().message()));
+      return 1;
+    }
+    capacity_config = *std::move(config);
+  }
+
   ApiOptions api_options;
   api_options.arn_context = {flags.region, flags.account};
+  api_options.capacity.fargate = capacity_config && capacity_config->fargate.has_value();
   api_options.limits.max_tasks_per_run = flags.max_tasks_per_run;
   api_options.agent.disconnect_after_us = static_cast<int64_t>(flags.agent_disconnect_after_s * 1e6);
   api_options.agent.max_poll_wait_us = static_cast<int64_t>(flags.max_poll_wait_s * 1e6);
@@ -328,25 +349,13 @@ int Run(const Flags& flags) {
 
   // Managed scaling of the instance groups this berthd runs (docs/capacity.md).
   std::unique_ptr<CapacityController> capacity;
-  if (!flags.capacity_config.empty()) {
-    std::ifstream in(flags.capacity_config);
-    std::stringstream text;
-    text << in.rdbuf();
-    if (!in) {
-      log::Error("--capacity-config {}: cannot read the file", flags.capacity_config);
-      return 1;
-    }
-    auto config = ParseCapacityConfig(text.str());
-    if (!config.ok()) {
-      log::Error("--capacity-config {}: {}", flags.capacity_config, std::string(config.status().message()));
-      return 1;
-    }
+  if (capacity_config) {
     // The local provider's agents reach this berthd on this machine.
     std::string host = grpc_host;
     if (host.empty() || host == "0.0.0.0" || host == "::" || host == "[::]") host = "127.0.0.1";
     if (host.find(':') != std::string::npos && host.front() != '[') host = StrCat("[", host, "]");
     const std::string endpoint = StrCat(host, ":", grpc_port);
-    auto made = CapacityController::Create(&api, *std::move(config), endpoint);
+    auto made = CapacityController::Create(&api, *std::move(capacity_config), endpoint);
     if (!made.ok()) {
       log::Error("--capacity-config {}: {}", flags.capacity_config, std::string(made.status().message()));
       return 1;

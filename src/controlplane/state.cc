@@ -52,7 +52,9 @@ void Registration(const InstanceEntry& instance, placement::InstanceView* view) 
   }
   for (const auto& [name, rec] : instance.attributes) view->attributes[name] = rec.attribute().value();
   // ECS Anywhere instances are SSM managed instances ("mi-..."), or say so by attribute.
-  if (ci.ec2_instance_id().rfind("mi-", 0) == 0 || view->attributes.contains(kExternalAttribute)) {
+  if (view->attributes.contains(kFargateTaskAttribute)) {
+    view->launch_type = placement::LaunchType::kFargate;
+  } else if (ci.ec2_instance_id().rfind("mi-", 0) == 0 || view->attributes.contains(kExternalAttribute)) {
     view->launch_type = placement::LaunchType::kExternal;
   }
   view->agent_version = ci.version_info().agent_version();
@@ -61,6 +63,12 @@ void Registration(const InstanceEntry& instance, placement::InstanceView* view) 
 }
 
 }  // namespace
+
+placement::LaunchType LaunchTypeOf(std::string_view launch_type) {
+  if (launch_type == "EXTERNAL") return placement::LaunchType::kExternal;
+  if (launch_type == "FARGATE") return placement::LaunchType::kFargate;
+  return placement::LaunchType::kEc2;
+}
 
 placement::TaskDemand ToDemand(const v1::ResourceDemand& d) {
   placement::TaskDemand out;
@@ -385,16 +393,19 @@ void State::RefreshInstanceView(ClusterEntry& cluster, InstanceEntry& instance) 
   const auto& ci = instance.record.instance();
   const std::string& id = instance.record.id();
   bool registered = ci.status() == "ACTIVE" || ci.status() == "DRAINING";
+  const placement::InstanceView* before = cluster.view.Find(id);
+  const bool present = before != nullptr;
+  if (present && before->launch_type == placement::LaunchType::kFargate) --cluster.fargate_hosts;
   if (!registered) {
     cluster.view.Remove(id);
     return;
   }
-  const bool present = cluster.view.Find(id) != nullptr;
   placement::InstanceView view;
   view.id = id;
   view.status = ci.status() == "ACTIVE" ? placement::InstanceStatus::kActive : placement::InstanceStatus::kDraining;
   view.agent_connected = ci.agent_connected();
   Registration(instance, &view);
+  if (view.launch_type == placement::LaunchType::kFargate) ++cluster.fargate_hosts;
   cluster.view.Upsert(std::move(view));  // keeps what tasks hold when present
   if (present) return;
   // Newly in the view (registered, or back from INACTIVE): its unstopped tasks hold resources.

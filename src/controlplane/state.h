@@ -36,6 +36,12 @@ namespace berth::controlplane {
 
 // The attribute that marks an external (ECS Anywhere style) instance, besides an "mi-" id.
 inline constexpr char kExternalAttribute[] = "ecs.capability.external";
+// The attribute of a host berthd started for one FARGATE task: the task's id. Such hosts run only
+// that task and are hidden from the cluster's container instances (docs/capacity.md, "FARGATE").
+inline constexpr char kFargateTaskAttribute[] = "berth.fargate-task";
+
+// The placement launch type of a task's launchType (EC2 when empty).
+placement::LaunchType LaunchTypeOf(std::string_view launch_type);
 
 // Task statuses in lifecycle order (ECS lastStatus).
 inline constexpr std::string_view kTaskStatusOrder[] = {"PROVISIONING", "PENDING",  "ACTIVATING",     "RUNNING",
@@ -116,6 +122,9 @@ struct InstanceEntry {
   absl::btree_set<TaskId> task_ids;                              // tasks placed here, not yet STOPPED
   int32_t running_tasks = 0;
   int32_t pending_tasks = 0;
+  // A host berthd started for one FARGATE task (attribute berth.fargate-task): hidden from the
+  // user's container instance actions.
+  bool fargate() const { return attributes.contains(kFargateTaskAttribute); }
   // Version of the desired state its agent polls for: the revision of the last batch that changed
   // what the agent should run (Txn::Touch), or the last revision at load. Not persisted: after a
   // restart every agent is sent its desired state once, and a version an agent holds from before
@@ -198,13 +207,15 @@ struct ClusterEntry {
   int64_t running_tasks = 0;
   int64_t pending_tasks = 0;
   int64_t active_services = 0;
+  // Of the instances in the view, the Fargate hosts (not counted as the cluster's instances).
+  int64_t fargate_hosts = 0;
   // Only while Load adds tasks (no instance is added then, so the pointers hold): instances by id
   // in a hash map, for the million lookups recovery makes.
   absl::flat_hash_map<std::string_view, InstanceEntry*> load_index;
 
   bool active() const { return record.cluster().status() == "ACTIVE"; }
-  // ACTIVE + DRAINING instances: exactly those in the placement view.
-  int64_t registered_instances() const { return static_cast<int64_t>(view.size()); }
+  // ACTIVE + DRAINING instances the user sees: those in the placement view but Fargate hosts.
+  int64_t registered_instances() const { return static_cast<int64_t>(view.size()) - fargate_hosts; }
 };
 
 // What the task indexes and counts read from a task record, taken before and after an update.

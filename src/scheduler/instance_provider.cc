@@ -134,6 +134,17 @@ absl::StatusOr<ProgramResult> RunProgram(const std::vector<std::string>& args, i
   return result;
 }
 
+// A HostSpec as options: berth-agent's, which the command provider's program takes too.
+std::vector<std::string> SpecArgs(const HostSpec& spec) {
+  std::vector<std::string> args;
+  if (!spec.cluster.empty()) args.insert(args.end(), {"--cluster", spec.cluster});
+  if (spec.cpu > 0) args.insert(args.end(), {"--cpu", std::to_string(spec.cpu)});
+  if (spec.memory > 0) args.insert(args.end(), {"--memory", std::to_string(spec.memory)});
+  if (!spec.availability_zone.empty()) args.insert(args.end(), {"--availability-zone", spec.availability_zone});
+  for (const auto& a : spec.attributes) args.insert(args.end(), {"--attribute", a});
+  return args;
+}
+
 std::string FirstLine(const std::string& text) {
   std::string line = text.substr(0, text.find('\n'));
   return line.size() > 300 ? line.substr(0, 300) + "..." : line;
@@ -149,7 +160,7 @@ class LocalProvider final : public InstanceProvider {
   std::string_view kind() const override { return "local"; }
   bool CanAdopt() const override { return false; }
 
-  absl::StatusOr<std::vector<std::string>> Launch(int count) override {
+  absl::StatusOr<std::vector<std::string>> Launch(int count, const HostSpec& spec) override {
     if (count < 1 || count > 100) return absl::InvalidArgumentError(StrCat("count: 1 to 100 (got ", count, ")"));
     std::vector<std::string> started;
     for (int i = 0; i < count; ++i) {
@@ -161,7 +172,10 @@ class LocalProvider final : public InstanceProvider {
       std::vector<std::string> args = {options_.agent_binary};
       args.insert(args.end(), options_.agent_flags.begin(), options_.agent_flags.end());
       args.insert(args.end(), {"--data-dir", dir + "/data", "--attribute", StrCat(kProviderHostIdAttribute, "=", id)});
-      if (!options_.availability_zones.empty()) {
+      std::vector<std::string> spec_args = SpecArgs(spec);
+      args.insert(args.end(), spec_args.begin(), spec_args.end());
+      args.insert(args.end(), spec.agent_flags.begin(), spec.agent_flags.end());
+      if (spec.availability_zone.empty() && !options_.availability_zones.empty()) {
         args.insert(args.end(), {"--availability-zone",
                                  options_.availability_zones[next_zone_++ % options_.availability_zones.size()]});
       }
@@ -213,10 +227,12 @@ class CommandProvider final : public InstanceProvider {
   std::string_view kind() const override { return "command"; }
   bool CanAdopt() const override { return true; }
 
-  absl::StatusOr<std::vector<std::string>> Launch(int count) override {
+  absl::StatusOr<std::vector<std::string>> Launch(int count, const HostSpec& spec) override {
     if (count < 1 || count > 100) return absl::InvalidArgumentError(StrCat("count: 1 to 100 (got ", count, ")"));
-    ASSIGN_OR_RETURN(ProgramResult r,
-                     RunProgram({options_.program, "launch", std::to_string(count)}, options_.timeout_ms));
+    std::vector<std::string> args = {options_.program, "launch", std::to_string(count)};
+    std::vector<std::string> spec_args = SpecArgs(spec);
+    args.insert(args.end(), spec_args.begin(), spec_args.end());
+    ASSIGN_OR_RETURN(ProgramResult r, RunProgram(args, options_.timeout_ms));
     if (r.exit_code != 0) {
       return absl::UnavailableError(
           StrCat(options_.program, " launch ", count, " exited ", r.exit_code, ": ", FirstLine(r.err)));

@@ -39,8 +39,8 @@ namespace berth::placement {
 enum class InstanceStatus : uint8_t { kActive, kDraining, kInactive };
 
 // Which launch type an instance serves: EC2 instances run EC2 tasks, external (ECS Anywhere style)
-// instances run EXTERNAL tasks.
-enum class LaunchType : uint8_t { kEc2, kExternal };
+// instances run EXTERNAL tasks, and the hosts berthd starts for FARGATE tasks run those.
+enum class LaunchType : uint8_t { kEc2, kExternal, kFargate };
 
 inline constexpr int32_t kDefaultEphemeralLow = 49153;
 inline constexpr int32_t kDefaultEphemeralHigh = 65535;

@@ -10,7 +10,7 @@
 // 2. Filters, in order; an instance is counted under the first one it fails:
 //      INACTIVE        status is not ACTIVE (DRAINING instances take no new tasks)
 //      AGENT           agent not connected
-//      ATTRIBUTE       launch type not served (EC2 task on an external instance or the reverse),
+//      ATTRIBUTE       launch type not served (EC2 task on an external or Fargate host, ...),
 //                      or a required attribute missing / with another value
 //      RESOURCE:CPU    remaining cpu < demand
 //      RESOURCE:MEMORY remaining memory < demand

@@ -7,8 +7,10 @@
 // - local: starts and stops berth-agent processes on this machine from a template (flags such as
 //   --runtime, --cpu, --memory, --attribute; availability zones round-robin), for tests and
 //   single-machine users. Each host has its own data directory under the work directory.
-// - command: runs an operator's program, `PROGRAM launch N` (prints {"instances": ["id", ...]}
-//   on stdout) and `PROGRAM terminate ID...` (exit 0), so any cloud or bare-metal tooling plugs in.
+// - command: runs an operator's program, `PROGRAM launch N [--cluster C] [--cpu UNITS]
+//   [--memory MIB] [--availability-zone Z] [--attribute NAME=VALUE]...` (prints
+//   {"instances": ["id", ...]} on stdout) and `PROGRAM terminate ID...` (exit 0), so any cloud or
+//   bare-metal tooling plugs in. The options after N are a HostSpec's, when it sets them.
 //
 // Hosts are identified by the provider's ids; a host's agent registers itself (the local provider
 // passes the id as the attribute berth.provider-host-id so the control plane can match them).
@@ -34,13 +36,25 @@ inline constexpr char kProviderHostIdAttribute[] = "berth.provider-host-id";
 // group its autoScalingGroupArn names (docs/capacity.md).
 inline constexpr char kInstanceGroupAttribute[] = "berth.instance-group";
 
+// What one launch's hosts should be, beyond the provider's template (the Fargate hosts berthd
+// starts are each sized to their task and placed in a chosen zone). Empty fields: the template's.
+struct HostSpec {
+  std::string cluster;
+  int64_t cpu = 0;  // CPU units
+  int64_t memory = 0;  // MiB
+  std::string availability_zone;
+  std::vector<std::string> attributes;   // "name=value"
+  std::vector<std::string> agent_flags;  // more berth-agent flags (local provider only)
+};
+
 class InstanceProvider {
  public:
   virtual ~InstanceProvider() = default;
   virtual std::string_view kind() const = 0;
-  // Starts `count` hosts (1 to 100) and returns their ids. On error nothing it started is left
-  // running.
-  virtual absl::StatusOr<std::vector<std::string>> Launch(int count) = 0;
+  // Starts `count` hosts (1 to 100) as `spec` says and returns their ids. On error nothing it
+  // started is left running.
+  virtual absl::StatusOr<std::vector<std::string>> Launch(int count, const HostSpec& spec) = 0;
+  absl::StatusOr<std::vector<std::string>> Launch(int count) { return Launch(count, HostSpec{}); }
   // Stops the hosts `ids` (unknown ids are an error naming them; the others are still stopped).
   virtual absl::Status Terminate(const std::vector<std::string>& ids) = 0;
   // Whether it can take over a host it is told of but did not start in this process (after a

@@ -136,7 +136,7 @@ class CountingProvider final : public InstanceProvider {
   explicit CountingProvider(bool can_adopt = true) : can_adopt_(can_adopt) {}
   std::string_view kind() const override { return "counting"; }
   bool CanAdopt() const override { return can_adopt_; }
-  absl::StatusOr<std::vector<std::string>> Launch(int count) override {
+  absl::StatusOr<std::vector<std::string>> Launch(int count, const HostSpec& /*spec*/) override {
     std::vector<std::string> ids;
     for (int i = 0; i < count; ++i) ids.push_back("h" + std::to_string(next_++));
     return ids;
