@@ -364,7 +364,7 @@ void CapacityController::FargatePass(Fargate& f) {
     if (f.hosts.contains(id)) continue;
     if (h.agent_connected && f.provider->CanAdopt()) {
       f.hosts[id] = FargateHost{.cluster = h.cluster, .task_id = h.task_id, .group = {}, .zone = {}, .slot = -1,
-                                .launched_at = now, .done_since = std::nullopt};
+                                .launched_at = now, .done_since = std::nullopt, .lost_since = std::nullopt};
       f.by_task[StrCat(h.cluster, "/", h.task_id)] = id;
       log::Info("fargate: took over running host {} of task {}", id, h.task_id);
       continue;
@@ -402,6 +402,19 @@ void CapacityController::FargatePass(Fargate& f) {
       log::Warn("fargate: host {} of task {} did not register within {} s; replacing it", id, h.task_id,
                 f.config.registration_timeout_seconds);
       StopFargateHost(f, id, std::string());
+      continue;
+    }
+    // A host whose agent stays disconnected as long is lost (it crashed, or its machine did): it
+    // is stopped and deregistered, which stops its task, and a service replaces it.
+    const bool lost = !instance_id.empty() && !registered->second.agent_connected;
+    if (!lost) {
+      h.lost_since.reset();
+    } else if (!h.lost_since) {
+      h.lost_since = now;
+    } else if (now - *h.lost_since >= registration) {
+      log::Warn("fargate: host {} of task {} has been disconnected for {} s; stopping it and its task", id, h.task_id,
+                f.config.registration_timeout_seconds);
+      StopFargateHost(f, id, instance_id);
     }
   }
 
@@ -457,7 +470,7 @@ void CapacityController::FargatePass(Fargate& f) {
     if (slot >= 0) f.slots[slot] = true;
     f.hosts[id] = FargateHost{.cluster = task.cluster, .task_id = task.id, .group = task.group,
                               .zone = spec.availability_zone, .slot = slot, .launched_at = now,
-                              .done_since = std::nullopt};
+                              .done_since = std::nullopt, .lost_since = std::nullopt};
     f.by_task[key] = id;
     log::Info("fargate: started host {} ({} CPU units, {} MiB{}) for task {}", id, task.cpu, task.memory,
               spec.availability_zone.empty() ? "" : StrCat(", ", spec.availability_zone), task.id);

@@ -109,6 +109,7 @@ class CapacityController {
     int slot = -1;  // its /28 of the subnet (local provider), or -1
     std::chrono::steady_clock::time_point launched_at;
     std::optional<std::chrono::steady_clock::time_point> done_since;  // its task is STOPPED
+    std::optional<std::chrono::steady_clock::time_point> lost_since;  // its agent is disconnected
   };
   struct Fargate {
     FargateConfig config;

@@ -43,6 +43,28 @@ TEST(DockerMappingTest, ResourcesProcessAndLabels) {
   EXPECT_EQ(h["NetworkMode"], "bridge");
 }
 
+TEST(DockerMappingTest, TheTaskSizeCapsEveryContainer) {
+  // A container without its own limit gets the task's memory; every one a CPU quota of the task's.
+  ContainerSpec spec = Spec(R"({"name":"app","image":"busybox","memoryReservation":600})");
+  spec.task_cpu = 256;
+  spec.task_memory = 512;
+  nlohmann::json h = DockerRuntime::ContainerConfig(spec)["HostConfig"];
+  EXPECT_EQ(h["Memory"], 512LL * 1024 * 1024);
+  EXPECT_EQ(h["MemoryReservation"], 512LL * 1024 * 1024) << "never above the limit";
+  EXPECT_EQ(h["NanoCpus"], 250'000'000);
+  // A lower limit of its own stays; a higher one is capped.
+  spec = Spec(R"({"name":"app","image":"busybox","memory":128})");
+  spec.task_memory = 512;
+  EXPECT_EQ(DockerRuntime::ContainerConfig(spec)["HostConfig"]["Memory"], 128LL * 1024 * 1024);
+  spec = Spec(R"({"name":"app","image":"busybox","memory":1024})");
+  spec.task_memory = 512;
+  EXPECT_EQ(DockerRuntime::ContainerConfig(spec)["HostConfig"]["Memory"], 512LL * 1024 * 1024);
+  // Without a task size, nothing is added.
+  h = DockerRuntime::ContainerConfig(Spec(R"({"name":"app","image":"busybox"})"))["HostConfig"];
+  EXPECT_FALSE(h.contains("Memory"));
+  EXPECT_FALSE(h.contains("NanoCpus"));
+}
+
 TEST(DockerMappingTest, CpuOfOneOrLessBecomesTwoShares) {
   for (const char* cpu : {"", R"(,"cpu":0)", R"(,"cpu":1)"}) {
     nlohmann::json c =

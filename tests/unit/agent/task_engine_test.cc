@@ -970,6 +970,33 @@ TEST_F(TaskEngineTest, AwsvpcAddressesRunOutAndComeBackAfterCleanup) {
   EXPECT_EQ(ContainerOf(Snap("t3"), "app").network_interfaces(0).private_ipv4_address(), "10.20.0.2");
 }
 
+TEST_F(TaskEngineTest, AwsvpcAddressesComeFromTheHostsOwnRange) {
+  EngineOptions options = Options();
+  options.awsvpc_cidr = "10.20.0.0/24";
+  options.awsvpc_range = "10.20.0.16/28";  // another host of the network has .0/28
+  Boot(options);
+  Apply(Desired({Task("t1", "vpc")}, {kVpcTd}));
+  ASSERT_EQ(Status("t1"), "RUNNING");
+  EXPECT_EQ(ContainerOf(Snap("t1"), "app").network_interfaces(0).private_ipv4_address(), "10.20.0.16");
+
+  // The first range of the network never hands out the network's .0 and gateway .1.
+  EngineOptions first = Options();
+  first.awsvpc_cidr = "10.20.0.0/24";
+  first.awsvpc_range = "10.20.0.0/28";
+  Boot(first);
+  Apply(Desired({Task("t2", "vpc")}, {kVpcTd}));
+  ASSERT_EQ(Status("t2"), "RUNNING");
+  EXPECT_EQ(ContainerOf(Snap("t2"), "app").network_interfaces(0).private_ipv4_address(), "10.20.0.2");
+
+  // A range outside the network gives no address.
+  EngineOptions outside = Options();
+  outside.awsvpc_cidr = "10.20.0.0/24";
+  outside.awsvpc_range = "10.30.0.0/28";
+  Boot(outside);
+  Apply(Desired({Task("t3", "vpc")}, {kVpcTd}));
+  EXPECT_THAT(Snap("t3").stopped_reason(), HasSubstr("no free address"));
+}
+
 // --- local state and adoption ---
 
 // --- task role credentials ---

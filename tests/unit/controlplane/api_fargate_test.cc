@@ -1,0 +1,317 @@
+// FARGATE in the Api (docs/capacity.md, "FARGATE"): tasks wait in PROVISIONING for the host started
+// for each of them, are placed only there, and the hosts are hidden from the user's container
+// instance actions; the launch rules; the Fargate snapshot the capacity controller reads.
+#include <string>
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include "src/controlplane/capacity_controller.h"
+#include "src/controlplane/errors.h"
+#include "tests/unit/controlplane/api_fixture.h"
+
+namespace berth::controlplane {
+namespace {
+
+using ::testing::HasSubstr;
+
+constexpr int64_t kSecond = 1'000'000;
+
+class FargateTest : public ApiFixture {
+ protected:
+  ApiOptions Options() const override {
+    ApiOptions o;
+    o.capacity.fargate = fargate_;
+    o.capacity.max_provisioning_per_cluster = 3;
+    o.capacity.provisioning_timeout_us = 600 * kSecond;
+    return o;
+  }
+
+  void SetUp() override {
+    ApiFixture::SetUp();
+    v1::RegisterTaskDefinitionResponse resp;
+    ASSERT_TRUE(Do(&Api::RegisterTaskDefinition,
+                   Json<v1::RegisterTaskDefinitionRequest>(
+                       R"({"family":"web","networkMode":"awsvpc","requiresCompatibilities":["FARGATE"],)"
+                       R"("cpu":"256","memory":"512","containerDefinitions":[{"name":"app","image":"busybox"}]})"),
+                   &resp)
+                    .ok());
+    AddTaskDefinition("ec2", 256, 512);  // bridge: EC2 only
+  }
+
+  absl::StatusOr<v1::RunTaskResponse> Run(const std::string& json) {
+    v1::RunTaskResponse resp;
+    absl::Status s = Do(&Api::RunTask, Json<v1::RunTaskRequest>(json), &resp);
+    if (!s.ok()) return s;
+    return resp;
+  }
+
+  v1::Task DescribeTask(const std::string& arn) {
+    v1::DescribeTasksResponse resp;
+    EXPECT_TRUE(Do(&Api::DescribeTasks, Json<v1::DescribeTasksRequest>(R"({"tasks":[")" + arn + R"("]})"), &resp).ok());
+    return resp.tasks_size() == 1 ? resp.tasks(0) : v1::Task();
+  }
+
+  // Registers the host berthd would start for task `task_id`; returns its instance id.
+  std::string AddFargateHost(const std::string& task_id, const std::string& host_id, int cpu, int memory,
+                             const std::string& zone) {
+    v1::RegisterContainerInstanceResponse resp;
+    absl::Status s =
+        Do(&Api::RegisterContainerInstance,
+           Json<v1::RegisterContainerInstanceRequest>(
+               R"({"cluster":"default","totalResources":[{"name":"CPU","type":"INTEGER","integerValue":)" +
+               std::to_string(cpu) + R"(},{"name":"MEMORY","type":"INTEGER","integerValue":)" + std::to_string(memory) +
+               R"(}],"attributes":[{"name":"berth.fargate-task","value":")" + task_id +
+               R"("},{"name":"berth.provider-host-id","value":")" + host_id +
+               R"("},{"name":"ecs.availability-zone","value":")" + zone + R"("}]})"),
+           &resp);
+    EXPECT_TRUE(s.ok()) << s;
+    const std::string& arn = resp.container_instance().container_instance_arn();
+    return arn.substr(arn.rfind('/') + 1);
+  }
+
+  void CapacityPass() {
+    clock_.Advance(2 * kSecond);
+    Flush();
+    api_->CapacityTick();
+    Flush();
+  }
+
+  static std::string IdOf(const std::string& arn) { return arn.substr(arn.rfind('/') + 1); }
+
+  bool fargate_ = true;
+};
+
+TEST_F(FargateTest, TasksWaitForTheirOwnHostWhichIsHidden) {
+  const std::string ec2_instance = AddInstance("default", 4096, 8192);
+  auto run = Run(R"({"taskDefinition":"web","launchType":"FARGATE","count":2})");
+  ASSERT_TRUE(run.ok()) << run.status();
+  ASSERT_EQ(run->tasks_size(), 2);
+  for (const auto& t : run->tasks()) {
+    EXPECT_EQ(t.last_status(), "PROVISIONING");
+    EXPECT_EQ(t.launch_type(), "FARGATE");
+    EXPECT_EQ(t.container_instance_arn(), "");
+  }
+  const std::string first = IdOf(run->tasks(0).task_arn());
+  const std::string second = IdOf(run->tasks(1).task_arn());
+
+  // What the capacity controller sees: two tasks waiting, with their size.
+  Api::FargateUsage usage = api_->FargateSnapshot({});
+  ASSERT_EQ(usage.waiting.size(), 2u);
+  EXPECT_EQ(usage.waiting[0].cpu, 256);
+  EXPECT_EQ(usage.waiting[0].memory, 512);
+  EXPECT_EQ(usage.waiting[0].group, "family:web");
+  EXPECT_EQ(usage.waiting[0].ephemeral_storage_gib, 20);
+  EXPECT_TRUE(usage.live.contains("default/" + first));
+
+  // An EC2 instance with room never takes a FARGATE task.
+  CapacityPass();
+  EXPECT_EQ(DescribeTask(run->tasks(0).task_arn()).last_status(), "PROVISIONING");
+
+  // The second task's host is big, and takes neither the first task nor EC2 tasks.
+  const std::string big = AddFargateHost(second, "h-2", 4096, 8192, "zone-b");
+  ASSERT_TRUE(Do<v1::DeregisterContainerInstanceResponse>(
+                  &Api::DeregisterContainerInstance, R"({"containerInstance":")" + ec2_instance + R"("})")
+                  .ok());
+  auto ec2 = Run(R"({"taskDefinition":"ec2"})");
+  ASSERT_TRUE(ec2.ok());
+  ASSERT_EQ(ec2->failures_size(), 1);
+  EXPECT_EQ(ec2->failures(0).reason(), "ATTRIBUTE");
+  const std::string small = AddFargateHost(first, "h-1", 256, 512, "zone-a");
+  CapacityPass();
+  const v1::Task a = DescribeTask(run->tasks(0).task_arn());
+  const v1::Task b = DescribeTask(run->tasks(1).task_arn());
+  EXPECT_EQ(a.last_status(), "PENDING");
+  EXPECT_EQ(b.last_status(), "PENDING");
+  EXPECT_EQ(a.availability_zone(), "zone-a");
+  EXPECT_EQ(b.availability_zone(), "zone-b");
+  EXPECT_EQ(a.container_instance_arn(), "") << "ECS shows no container instance for a FARGATE task";
+
+  // Each host's agent is told to run its own task, with the task's size.
+  v1::PollResponse poll;
+  ASSERT_TRUE(PollNow(small, &poll).ok());
+  ASSERT_EQ(poll.tasks_size(), 1);
+  EXPECT_EQ(poll.tasks(0).task_arn(), a.task_arn());
+  EXPECT_EQ(poll.tasks(0).task_cpu(), 256);
+  EXPECT_EQ(poll.tasks(0).task_memory(), 512);
+  v1::PollResponse poll_big;
+  ASSERT_TRUE(PollNow(big, &poll_big).ok());
+  ASSERT_EQ(poll_big.tasks_size(), 1);
+  EXPECT_EQ(poll_big.tasks(0).task_arn(), b.task_arn());
+
+  // Hidden: not listed, not counted, not described, no attributes to read or write.
+  v1::ListContainerInstancesResponse list;
+  ASSERT_TRUE(Do(&Api::ListContainerInstances, v1::ListContainerInstancesRequest(), &list).ok());
+  EXPECT_EQ(list.container_instance_arns_size(), 0);
+  v1::DescribeClustersResponse clusters;
+  ASSERT_TRUE(Do(&Api::DescribeClusters, v1::DescribeClustersRequest(), &clusters).ok());
+  EXPECT_EQ(clusters.clusters(0).registered_container_instances_count(), 0);
+  EXPECT_EQ(clusters.clusters(0).pending_tasks_count(), 2);
+  v1::DescribeContainerInstancesResponse described;
+  ASSERT_TRUE(Do(&Api::DescribeContainerInstances,
+                 Json<v1::DescribeContainerInstancesRequest>(R"({"containerInstances":[")" + small + R"("]})"),
+                 &described)
+                  .ok());
+  EXPECT_EQ(described.container_instances_size(), 0);
+  ASSERT_EQ(described.failures_size(), 1);
+  EXPECT_EQ(described.failures(0).reason(), "MISSING");
+  v1::ListAttributesResponse attributes;
+  ASSERT_TRUE(Do(&Api::ListAttributes, Json<v1::ListAttributesRequest>(R"({"targetType":"container-instance"})"),
+                 &attributes)
+                  .ok());
+  EXPECT_EQ(attributes.attributes_size(), 0);
+  EXPECT_FALSE(Do<v1::PutAttributesResponse>(&Api::PutAttributes, R"({"attributes":[{"name":"x","targetId":")" +
+                                                                       small + R"("}]})")
+                   .ok());
+  v1::UpdateContainerInstancesStateResponse drained;
+  ASSERT_TRUE(Do(&Api::UpdateContainerInstancesState,
+                 Json<v1::UpdateContainerInstancesStateRequest>(R"({"containerInstances":[")" + small +
+                                                                R"("],"status":"DRAINING"})"),
+                 &drained)
+                  .ok());
+  ASSERT_EQ(drained.failures_size(), 1);
+  EXPECT_EQ(drained.failures(0).reason(), "MISSING");
+
+  // Nobody marks an instance as a Fargate host but berthd's own hosts.
+  const std::string other = AddInstance("default", 1024, 1024);
+  absl::Status s = Do<v1::PutAttributesResponse>(
+      &Api::PutAttributes, R"({"attributes":[{"name":"berth.fargate-task","value":")" + first +
+                               R"(","targetId":")" + other + R"("}]})");
+  EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(std::string(s.message()), HasSubstr("attributes[0].name"));
+
+  // The snapshot names the hosts and their tasks; a stopped task is no longer live.
+  usage = api_->FargateSnapshot({});
+  EXPECT_TRUE(usage.waiting.empty());
+  ASSERT_EQ(usage.hosts.size(), 2u);
+  EXPECT_EQ(usage.hosts.at("h-1").instance_id, small);
+  EXPECT_EQ(usage.hosts.at("h-1").task_id, first);
+  ASSERT_TRUE(Do<v1::StopTaskResponse>(&Api::StopTask, R"({"task":")" + a.task_arn() + R"("})").ok());
+  ASSERT_TRUE(Do<v1::DeregisterContainerInstanceResponse>(
+                  &Api::DeregisterContainerInstance, R"({"containerInstance":")" + small + R"(","force":true})")
+                  .ok());
+  usage = api_->FargateSnapshot({{"default", first}, {"default", second}});
+  EXPECT_FALSE(usage.live.contains("default/" + first));
+  EXPECT_TRUE(usage.live.contains("default/" + second));
+  EXPECT_EQ(usage.hosts.size(), 1u);
+}
+
+TEST_F(FargateTest, TheAgentsNetworkInterfaceBecomesTheTasksAttachment) {
+  auto run = Run(R"({"taskDefinition":"web","launchType":"FARGATE"})");
+  ASSERT_TRUE(run.ok());
+  const std::string arn = run->tasks(0).task_arn();
+  const std::string host = AddFargateHost(IdOf(arn), "h-1", 256, 512, "zone-a");
+  CapacityPass();
+  v1::ReportStateChangesResponse reported;
+  auto req = Json<v1::ReportStateChangesRequest>(
+      R"({"tasks":[{"taskArn":")" + arn +
+      R"(","status":"RUNNING","containers":[{"name":"app","status":"RUNNING","networkInterfaces":)"
+      R"([{"attachmentId":"0123456789abcdef0123456789abcdef","privateIpv4Address":"172.31.0.18"}]}]}]})");
+  req.set_container_instance(host);
+  ASSERT_TRUE(Do(&Api::ReportStateChanges, req, &reported).ok());
+  const v1::Task t = DescribeTask(arn);
+  EXPECT_EQ(t.last_status(), "RUNNING");
+  ASSERT_EQ(t.attachments_size(), 1);
+  EXPECT_EQ(t.attachments(0).type(), "ElasticNetworkInterface");
+  EXPECT_EQ(t.attachments(0).status(), "ATTACHED");
+  std::map<std::string, std::string> details;
+  for (const auto& kv : t.attachments(0).details()) details[kv.name()] = kv.value();
+  EXPECT_EQ(details["privateIPv4Address"], "172.31.0.18");
+  EXPECT_EQ(details["networkInterfaceId"], "eni-0123456789abcdef0");
+}
+
+TEST_F(FargateTest, LaunchRulesNameTheField) {
+  auto placed = Run(R"({"taskDefinition":"web","launchType":"FARGATE",)"
+                    R"("placementConstraints":[{"type":"distinctInstance"}]})");
+  EXPECT_THAT(std::string(placed.status().message()), HasSubstr("placementConstraints: not supported with launchType "
+                                                                "FARGATE"));
+  placed = Run(R"({"taskDefinition":"web","launchType":"FARGATE","placementStrategy":[{"type":"random"}]})");
+  EXPECT_THAT(std::string(placed.status().message()), HasSubstr("placementStrategy"));
+  auto ec2_only = Run(R"({"taskDefinition":"ec2","launchType":"FARGATE"})");
+  EXPECT_THAT(std::string(ec2_only.status().message()), HasSubstr("not compatible with launch type FARGATE"));
+
+  absl::Status daemon = Do<v1::CreateServiceResponse>(
+      &Api::CreateService,
+      R"({"serviceName":"d","taskDefinition":"web","launchType":"FARGATE","schedulingStrategy":"DAEMON"})");
+  EXPECT_THAT(std::string(daemon.message()), HasSubstr("schedulingStrategy"));
+  absl::Status spread = Do<v1::CreateServiceResponse>(
+      &Api::CreateService, R"({"serviceName":"s","taskDefinition":"web","launchType":"FARGATE","desiredCount":1,)"
+                           R"("placementStrategy":[{"type":"spread","field":"instanceId"}]})");
+  EXPECT_THAT(std::string(spread.message()), HasSubstr("placementStrategy"));
+
+  // Nothing was created.
+  v1::ListTasksResponse tasks;
+  ASSERT_TRUE(Do(&Api::ListTasks, v1::ListTasksRequest(), &tasks).ok());
+  EXPECT_EQ(tasks.task_arns_size(), 0);
+}
+
+TEST_F(FargateTest, WithoutFargateCapacityTheLaunchIsRefused) {
+  fargate_ = false;
+  Restart();
+  auto run = Run(R"({"taskDefinition":"web","launchType":"FARGATE"})");
+  EXPECT_EQ(run.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(std::string(run.status().message()), HasSubstr("--capacity-config"));
+}
+
+TEST_F(FargateTest, WaitingIsBoundedAndTimesOut) {
+  auto run = Run(R"({"taskDefinition":"web","launchType":"FARGATE","count":4})");
+  ASSERT_TRUE(run.ok());
+  EXPECT_EQ(run->tasks_size(), 3);
+  ASSERT_EQ(run->failures_size(), 1);
+  EXPECT_EQ(run->failures(0).reason(), kFargateCapacityUnavailable);
+  clock_.Advance(601 * kSecond);
+  CapacityPass();
+  const v1::Task late = DescribeTask(run->tasks(0).task_arn());
+  EXPECT_EQ(late.last_status(), "STOPPED");
+  EXPECT_EQ(late.stop_code(), "TaskFailedToStart");
+  EXPECT_THAT(late.stopped_reason(), HasSubstr("no Fargate host"));
+}
+
+TEST_F(FargateTest, AServiceKeepsItsTasksOnFargate) {
+  ASSERT_TRUE(Do<v1::CreateServiceResponse>(
+                  &Api::CreateService,
+                  R"({"serviceName":"api","taskDefinition":"web","launchType":"FARGATE","desiredCount":2})")
+                  .ok());
+  for (int i = 0; i < 3; ++i) {
+    clock_.Advance(kSecond);
+    api_->ServiceTick();
+    Flush();
+  }
+  Api::FargateUsage usage = api_->FargateSnapshot({});
+  ASSERT_EQ(usage.waiting.size(), 2u);
+  EXPECT_EQ(usage.waiting[0].group, "service:api");
+}
+
+TEST(FargateConfigTest, ParsesTheFargateSectionAndNamesEveryMistake) {
+  auto config = ParseCapacityConfig(R"({"fargate":{"local":{"agentBinary":"/bin/true","workDir":"/tmp/f",)"
+                                    R"("agentFlags":["--runtime","sim"]},"availabilityZones":["a","b"],)"
+                                    R"("maxHosts":20,"subnetCidr":"10.9.0.0/20","intervalSeconds":0.2}})");
+  ASSERT_TRUE(config.ok()) << config.status();
+  ASSERT_TRUE(config->fargate.has_value());
+  EXPECT_TRUE(config->groups.empty());
+  EXPECT_EQ(config->fargate->max_hosts, 20);
+  EXPECT_EQ(config->fargate->availability_zones.size(), 2u);
+  EXPECT_EQ(config->fargate->subnet_cidr, "10.9.0.0/20");
+  EXPECT_EQ(config->fargate->interval_seconds, 0.2);
+
+  const std::pair<std::string, std::string> bad[] = {
+      {R"({"fargate":{}})", "fargate: give exactly one provider"},
+      {R"({"fargate":{"command":{"program":"p"},"size":1}})", "fargate.size: unknown setting"},
+      {R"({"fargate":{"local":{"agentBinary":"b","workDir":"w","agentFlags":["--cpu","1"]}}})",
+       "fargate.local.agentFlags: --cpu is set by berthd"},
+      {R"({"fargate":{"command":{"program":"p"},"subnetCidr":"10.0.0.0/28"}})", "fargate.subnetCidr"},
+      {R"({"fargate":{"local":{"agentBinary":"b","workDir":"w"},"subnetCidr":"10.0.0.0/26","maxHosts":5}})",
+       "fewer than maxHosts 5"},
+      {R"({"fargate":{"command":{"program":"p"},"maxHosts":0}})", "fargate.maxHosts"},
+      {R"({"fargate":{"command":{"program":"p"},"registrationTimeoutSeconds":0}})",
+       "fargate.registrationTimeoutSeconds"},
+  };
+  for (const auto& [json, error] : bad) {
+    auto parsed = ParseCapacityConfig(json);
+    ASSERT_FALSE(parsed.ok()) << json;
+    EXPECT_THAT(std::string(parsed.status().message()), HasSubstr(error)) << json;
+  }
+}
+
+}  // namespace
+}  // namespace berth::controlplane
