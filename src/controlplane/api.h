@@ -113,6 +113,9 @@ absl::Status ValidateCapacityProviderStrategy(
 int PickStrategyItem(const google::protobuf::RepeatedPtrField<v1::CapacityProviderStrategyItem>& strategy,
                      const std::vector<int64_t>& counts);
 
+// FARGATE and FARGATE_SPOT: the capacity providers of Berth's Fargate capacity, which need not be
+// created (and cannot be: the fargate prefix is reserved).
+bool IsFargateProvider(std::string_view name);
 // The failure reason of a FARGATE task that cannot wait for a host (ECS's wording).
 inline constexpr char kFargateCapacityUnavailable[] =
     "Capacity is unavailable at this time. Please try again later or in a different availability zone";
@@ -380,6 +383,7 @@ class Api {
   void RenderTask(const v1::TaskRecord& record, bool with_tags, v1::Task* out) const;
   void RenderTask(const TaskEntry& task, bool with_tags, v1::Task* out) const;
   void RenderService(const ClusterEntry& cluster, const ServiceEntry& service, bool with_tags, v1::Service* out) const;
+  void RenderFargateProvider(const std::string& name, v1::CapacityProvider* out) const;
   void RenderCapacityProvider(const v1::CapacityProviderRecord& record, bool with_tags,
                               v1::CapacityProvider* out) const;
 
@@ -477,7 +481,15 @@ class Api {
   // is null (for capacity from `provider`, or for its Fargate host); rendered into `tasks`.
   void AddLaunchedTask(Txn& txn, const Launch& launch, const ResolvedLaunch& resolved,
                        const google::protobuf::RepeatedPtrField<v1::Tag>& tags, const placement::Placement* placement,
-                       const std::string& provider, google::protobuf::RepeatedPtrField<v1::Task>* tasks);
+                       const std::string& provider, google::protobuf::RepeatedPtrField<v1::Task>* tasks,
+                       std::string_view launch_type = {});
+  // ApplyLaunch of FARGATE tasks: launchType FARGATE, or a `strategy` of the Fargate capacity
+  // providers (null otherwise). Every task waits in PROVISIONING for its own host.
+  absl::Status ApplyFargateLaunch(Txn& txn, const Launch& launch, const ResolvedLaunch& resolved,
+                                  const google::protobuf::RepeatedPtrField<v1::Tag>& tags,
+                                  const google::protobuf::RepeatedPtrField<v1::CapacityProviderStrategyItem>* strategy,
+                                  std::string_view strategy_field, google::protobuf::RepeatedPtrField<v1::Task>* tasks,
+                                  google::protobuf::RepeatedPtrField<v1::Failure>* failures);
   // A service's launch of its PRIMARY deployment (state lock held); constraints and strategies
   // from the service record.
   absl::StatusOr<Launch> ServiceLaunch(const ClusterEntry& cluster, const ServiceEntry& service) const;

@@ -172,8 +172,17 @@ absl::Status ValidateCapacityProviderStrategy(
   if (!strategy.empty() && total_weight == 0) {
     return InvalidParameter(field, ": at least one capacity provider must have a weight greater than 0");
   }
+  for (int i = 1; i < strategy.size(); ++i) {
+    if (IsFargateProvider(strategy[i].capacity_provider()) != IsFargateProvider(strategy[0].capacity_provider())) {
+      return InvalidParameter(field, "[", i,
+                              "].capacityProvider: a strategy names either Fargate capacity providers (FARGATE, "
+                              "FARGATE_SPOT) or Auto Scaling group ones, not both");
+    }
+  }
   return absl::OkStatus();
 }
+
+bool IsFargateProvider(std::string_view name) { return name == "FARGATE" || name == "FARGATE_SPOT"; }
 
 int PickStrategyItem(const google::protobuf::RepeatedPtrField<v1::CapacityProviderStrategyItem>& strategy,
                      const std::vector<int64_t>& counts) {
@@ -236,6 +245,12 @@ absl::Status Api::CheckClusterStrategy(
     }
   }
   return absl::OkStatus();
+}
+
+void Api::RenderFargateProvider(const std::string& name, v1::CapacityProvider* out) const {
+  out->set_name(name);
+  out->set_capacity_provider_arn(arns_.CapacityProvider(name));
+  out->set_status("ACTIVE");
 }
 
 void Api::RenderCapacityProvider(const v1::CapacityProviderRecord& record, bool with_tags,
@@ -429,6 +444,10 @@ void Api::DescribeCapacityProviders(const v1::DescribeCapacityProvidersRequest& 
     absl::ReaderMutexLock lock(mu_);
     if (!wanted.empty()) {
       for (const auto& name : wanted) {
+        if (IsFargateProvider(name) && options_.capacity.fargate) {
+          RenderFargateProvider(name, response->add_capacity_providers());
+          continue;
+        }
         const v1::CapacityProviderRecord* rec = state_->FindCapacityProvider(name);
         if (rec == nullptr) {
           auto* f = response->add_failures();
@@ -440,10 +459,13 @@ void Api::DescribeCapacityProviders(const v1::DescribeCapacityProvidersRequest& 
       }
     } else {
       // Every ACTIVE provider, by name, a page at a time (maxResults and nextToken apply only
-      // here).
+      // here); FARGATE and FARGATE_SPOT first, as ECS lists them, when berthd has Fargate capacity.
       const auto& all = state_->capacity_providers();
       auto it = start->empty() ? all.begin() : all.upper_bound(*start);
       std::string last;
+      if (start->empty() && options_.capacity.fargate) {
+        for (const char* name : {"FARGATE", "FARGATE_SPOT"}) RenderFargateProvider(name, response->add_capacity_providers());
+      }
       for (; it != all.end(); ++it) {
         if (it->second.capacity_provider().status() != "ACTIVE") continue;
         if (response->capacity_providers_size() == *limit) {
@@ -488,6 +510,15 @@ absl::Status Api::ValidateClusterProviders(
 absl::Status Api::CheckProvidersAssignable(const std::string& cluster,
                                            const google::protobuf::RepeatedPtrField<std::string>& providers) const {
   for (int i = 0; i < providers.size(); ++i) {
+    if (IsFargateProvider(providers[i])) {
+      // Berth's own: any cluster may have them, when there is Fargate capacity.
+      if (!options_.capacity.fargate) {
+        return InvalidParameter("capacityProviders[", i, "]: ", providers[i],
+                                " needs Fargate capacity, and this berthd has none: declare a fargate section in its "
+                                "--capacity-config (docs/capacity.md)");
+      }
+      continue;
+    }
     const v1::CapacityProviderRecord* cp = state_->FindCapacityProvider(providers[i]);
     if (cp == nullptr || cp->capacity_provider().status() != "ACTIVE") {
       return InvalidParameter("capacityProviders[", i, "]: capacity provider '", providers[i], "' does not exist");

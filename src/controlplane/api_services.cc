@@ -278,6 +278,13 @@ void Api::CreateService(const v1::CreateServiceRequest& request, v1::CreateServi
         !s.ok()) {
       return done(s);
     }
+    if (IsFargateProvider(request.capacity_provider_strategy(0).capacity_provider())) {
+      if (absl::Status s = CheckFargateLaunch(options_.capacity.fargate, request.placement_constraints_size(),
+                                              request.placement_strategy_size());
+          !s.ok()) {
+        return done(s);
+      }
+    }
   }
   if (absl::Status s = ValidateDeploymentConfiguration(request.deployment_configuration()); !s.ok()) return done(s);
   if (absl::Status s = ValidateTags(request.tags(), "tags", options_.limits); !s.ok()) return done(s);

@@ -204,7 +204,7 @@ absl::StatusOr<Api::ResolvedLaunch> Api::ResolveLaunch(const Launch& launch) {
 void Api::AddLaunchedTask(Txn& txn, const Launch& launch, const ResolvedLaunch& resolved,
                           const google::protobuf::RepeatedPtrField<v1::Tag>& tags,
                           const placement::Placement* placement, const std::string& provider,
-                          google::protobuf::RepeatedPtrField<v1::Task>* tasks) {
+                          google::protobuf::RepeatedPtrField<v1::Task>* tasks, std::string_view launch_type) {
   ClusterEntry* c = resolved.cluster;
   const v1::TaskDefinition& td = resolved.definition->task_definition();
   const v1::ResourceDemand& demand = resolved.demand;
@@ -234,7 +234,7 @@ void Api::AddLaunchedTask(Txn& txn, const Launch& launch, const ResolvedLaunch& 
     t->set_created_at(now);
     t->set_group(launch.group);
     if (!launch.started_by.empty()) t->set_started_by(launch.started_by);
-    t->set_launch_type(launch.launch_type);
+    t->set_launch_type(launch_type.empty() ? launch.launch_type : std::string(launch_type));
     if (!provider.empty()) t->set_capacity_provider_name(provider);
     t->set_version(1);
     if (launch.overrides.has_cpu()) {
@@ -262,6 +262,52 @@ void Api::AddLaunchedTask(Txn& txn, const Launch& launch, const ResolvedLaunch& 
     RenderTask(tr, true, tasks->Add());
   }
 
+absl::Status Api::ApplyFargateLaunch(
+    Txn& txn, const Launch& launch, const ResolvedLaunch& resolved,
+    const google::protobuf::RepeatedPtrField<v1::Tag>& tags,
+    const google::protobuf::RepeatedPtrField<v1::CapacityProviderStrategyItem>* strategy,
+    std::string_view strategy_field, google::protobuf::RepeatedPtrField<v1::Task>* tasks,
+    google::protobuf::RepeatedPtrField<v1::Failure>* failures) {
+  ClusterEntry* c = resolved.cluster;
+  const v1::TaskDefinition& td = resolved.definition->task_definition();
+  if (!launch.instance_ids.empty()) return InvalidParameter("launchType: StartTask does not run FARGATE tasks");
+  std::vector<int64_t> counts;
+  if (strategy != nullptr) {
+    // The Fargate capacity providers: the launch is a FARGATE one, with what that requires.
+    RETURN_IF_ERROR(CheckClusterStrategy(*c, *strategy, strategy_field));
+    RETURN_IF_ERROR(
+        CheckFargateLaunch(options_.capacity.fargate, launch.api_constraints.size(), launch.api_strategies.size()));
+    if (std::find(td.compatibilities().begin(), td.compatibilities().end(), "FARGATE") == td.compatibilities().end()) {
+      return InvalidParameter("taskDefinition: ", td.family(), ":", td.revision(),
+                              " is not compatible with launch type FARGATE (", strategy_field, " names ",
+                              (*strategy)[0].capacity_provider(), ")");
+    }
+    for (const auto& item : *strategy) {
+      auto count = launch.provider_counts.find(item.capacity_provider());
+      counts.push_back(count == launch.provider_counts.end() ? 0 : count->second);
+    }
+  }
+  // Each task waits in PROVISIONING for the host the capacity controller starts for it alone
+  // (ApplyProvisioning places it there).
+  for (int n = 0; n < launch.count; ++n) {
+    if (static_cast<int>(c->provisioning.size()) >= options_.capacity.max_provisioning_per_cluster) {
+      auto* out = failures->Add();
+      out->set_reason(kFargateCapacityUnavailable);
+      out->set_detail(StrCat(c->provisioning.size(), " tasks already wait for capacity in cluster ", launch.cluster,
+                             " (the limit is ", options_.capacity.max_provisioning_per_cluster, ")"));
+      continue;
+    }
+    std::string provider;
+    if (strategy != nullptr) {
+      const int item = PickStrategyItem(*strategy, counts);
+      ++counts[item];
+      provider = (*strategy)[item].capacity_provider();
+    }
+    AddLaunchedTask(txn, launch, resolved, tags, nullptr, provider, tasks, "FARGATE");
+  }
+  return absl::OkStatus();
+}
+
 absl::Status Api::ApplyLaunch(Txn& txn, const Launch& launch, google::protobuf::RepeatedPtrField<v1::Task>* tasks,
                               google::protobuf::RepeatedPtrField<v1::Failure>* failures) {
   ASSIGN_OR_RETURN(ResolvedLaunch resolved, ResolveLaunch(launch));
@@ -279,23 +325,6 @@ absl::Status Api::ApplyLaunch(Txn& txn, const Launch& launch, google::protobuf::
       return InvalidParameter("propagateTags: the task would have ", tags.size(),
                               " tags with the task definition's; the limit is ", options_.limits.max_tags);
     }
-  }
-
-  if (launch.launch_type == "FARGATE") {
-    // Each task waits in PROVISIONING for the host the capacity controller starts for it alone
-    // (ApplyProvisioning places it there).
-    if (!launch.instance_ids.empty()) return InvalidParameter("launchType: StartTask does not run FARGATE tasks");
-    for (int n = 0; n < launch.count; ++n) {
-      if (static_cast<int>(c->provisioning.size()) >= options_.capacity.max_provisioning_per_cluster) {
-        auto* out = failures->Add();
-        out->set_reason(kFargateCapacityUnavailable);
-        out->set_detail(StrCat(c->provisioning.size(), " tasks already wait for capacity in cluster ", launch.cluster,
-                               " (the limit is ", options_.capacity.max_provisioning_per_cluster, ")"));
-        continue;
-      }
-      AddLaunchedTask(txn, launch, resolved, tags, nullptr, std::string(), tasks);
-    }
-    return absl::OkStatus();
   }
 
   // StartTask: report instances that do not exist before placing on the others.
@@ -317,6 +346,11 @@ absl::Status Api::ApplyLaunch(Txn& txn, const Launch& launch, google::protobuf::
   if (strategy->empty() && !launch.launch_type_given && launch.instance_ids.empty()) {
     strategy = &c->record.cluster().default_capacity_provider_strategy();
     strategy_field = "the cluster's defaultCapacityProviderStrategy";
+  }
+  const bool fargate_strategy = !strategy->empty() && IsFargateProvider((*strategy)[0].capacity_provider());
+  if (launch.launch_type == "FARGATE" || fargate_strategy) {
+    return ApplyFargateLaunch(txn, launch, resolved, tags, fargate_strategy ? strategy : nullptr, strategy_field, tasks,
+                              failures);
   }
   struct ProviderUse {
     std::string name;

@@ -1,6 +1,7 @@
 // FARGATE in the Api (docs/capacity.md, "FARGATE"): tasks wait in PROVISIONING for the host started
 // for each of them, are placed only there, and the hosts are hidden from the user's container
 // instance actions; the launch rules; the Fargate snapshot the capacity controller reads.
+#include <map>
 #include <string>
 
 #include <gmock/gmock.h>
@@ -280,6 +281,53 @@ TEST_F(FargateTest, AServiceKeepsItsTasksOnFargate) {
   Api::FargateUsage usage = api_->FargateSnapshot({});
   ASSERT_EQ(usage.waiting.size(), 2u);
   EXPECT_EQ(usage.waiting[0].group, "service:api");
+}
+
+TEST_F(FargateTest, TheFargateCapacityProvidersRunFargateTasks) {
+  ASSERT_TRUE(Do<v1::PutClusterCapacityProvidersResponse>(
+                  &Api::PutClusterCapacityProviders,
+                  R"({"cluster":"default","capacityProviders":["FARGATE","FARGATE_SPOT"],)"
+                  R"("defaultCapacityProviderStrategy":[{"capacityProvider":"FARGATE","base":1,"weight":1},)"
+                  R"({"capacityProvider":"FARGATE_SPOT","weight":3}]})")
+                  .ok());
+  v1::DescribeCapacityProvidersResponse providers;
+  ASSERT_TRUE(Do(&Api::DescribeCapacityProviders, v1::DescribeCapacityProvidersRequest(), &providers).ok());
+  ASSERT_EQ(providers.capacity_providers_size(), 2);
+  EXPECT_EQ(providers.capacity_providers(0).name(), "FARGATE");
+  EXPECT_EQ(providers.capacity_providers(1).status(), "ACTIVE");
+
+  // The cluster's default strategy: one on the base, then 1:3.
+  auto run = Run(R"({"taskDefinition":"web","count":3})");
+  ASSERT_TRUE(run.ok()) << run.status();
+  std::map<std::string, int> by_provider;
+  for (const auto& t : run->tasks()) {
+    EXPECT_EQ(t.launch_type(), "FARGATE");
+    EXPECT_EQ(t.last_status(), "PROVISIONING");
+    ++by_provider[t.capacity_provider_name()];
+  }
+  EXPECT_EQ(by_provider, (std::map<std::string, int>{{"FARGATE", 1}, {"FARGATE_SPOT", 2}}));
+  EXPECT_EQ(api_->FargateSnapshot({}).waiting.size(), 3u);
+
+  // An EC2-only definition, placement, or a strategy mixing kinds are refused.
+  auto ec2 = Run(R"({"taskDefinition":"ec2"})");
+  EXPECT_THAT(std::string(ec2.status().message()), HasSubstr("not compatible with launch type FARGATE"));
+  auto placed = Run(R"({"taskDefinition":"web","placementConstraints":[{"type":"distinctInstance"}]})");
+  EXPECT_THAT(std::string(placed.status().message()), HasSubstr("placementConstraints"));
+  auto mixed = Run(R"({"taskDefinition":"web","capacityProviderStrategy":[{"capacityProvider":"FARGATE","weight":1},)"
+                   R"({"capacityProvider":"ondemand","weight":1}]})");
+  EXPECT_THAT(std::string(mixed.status().message()), HasSubstr("capacityProviderStrategy[1].capacityProvider"));
+}
+
+TEST_F(FargateTest, WithoutFargateCapacityTheFargateProvidersAreRefused) {
+  fargate_ = false;
+  Restart();
+  absl::Status s = Do<v1::PutClusterCapacityProvidersResponse>(
+      &Api::PutClusterCapacityProviders, R"({"cluster":"default","capacityProviders":["FARGATE"]})");
+  EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(std::string(s.message()), HasSubstr("capacityProviders[0]: FARGATE needs Fargate capacity"));
+  v1::DescribeCapacityProvidersResponse providers;
+  ASSERT_TRUE(Do(&Api::DescribeCapacityProviders, v1::DescribeCapacityProvidersRequest(), &providers).ok());
+  EXPECT_EQ(providers.capacity_providers_size(), 0);
 }
 
 TEST(FargateConfigTest, ParsesTheFargateSectionAndNamesEveryMistake) {
