@@ -464,7 +464,8 @@ void Api::DescribeCapacityProviders(const v1::DescribeCapacityProvidersRequest& 
       auto it = start->empty() ? all.begin() : all.upper_bound(*start);
       std::string last;
       if (start->empty() && options_.capacity.fargate) {
-        for (const char* name : {"FARGATE", "FARGATE_SPOT"}) RenderFargateProvider(name, response->add_capacity_providers());
+        for (const char* name : {"FARGATE", "FARGATE_SPOT"})
+          RenderFargateProvider(name, response->add_capacity_providers());
       }
       for (; it != all.end(); ++it) {
         if (it->second.capacity_provider().status() != "ACTIVE") continue;
@@ -702,7 +703,7 @@ absl::Status Api::ApplyProvisioning(Txn& txn) {
 
 void Api::PlaceProvisioned(Txn& txn, ClusterEntry& cluster, TaskEntry& task, const placement::Placement& placed) {
   ClusterEntry* c = &cluster;
-std::string az;
+  std::string az;
   const InstanceEntry& inst = c->instances.at(placed.instance_id);
   if (auto a = inst.attributes.find("ecs.availability-zone"); a != inst.attributes.end()) {
     az = a->second.attribute().value();

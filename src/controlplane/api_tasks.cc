@@ -209,58 +209,58 @@ void Api::AddLaunchedTask(Txn& txn, const Launch& launch, const ResolvedLaunch& 
   const v1::TaskDefinition& td = resolved.definition->task_definition();
   const v1::ResourceDemand& demand = resolved.demand;
   const double now = clock_->NowSeconds();
-    v1::TaskRecord tr;
-    tr.set_cluster(launch.cluster);
-    tr.set_id(NewId());
-    tr.set_family(td.family());
-    tr.set_task_definition_revision(static_cast<uint32_t>(td.revision()));
-    if (placement != nullptr) tr.set_container_instance_id(placement->instance_id);
-    if (!launch.service.empty()) {
-      tr.set_service(launch.service);
-      tr.set_deployment_id(launch.deployment_id);
-    }
-    *tr.mutable_reservation() = demand;
-    if (placement != nullptr) {
-      for (int32_t p : placement->dynamic_tcp_ports) tr.add_dynamic_tcp_ports(p);
-      for (int32_t p : placement->dynamic_udp_ports) tr.add_dynamic_udp_ports(p);
-    } else {
-      *tr.mutable_placement_constraints() = launch.api_constraints;
-      *tr.mutable_placement_strategy() = launch.api_strategies;
-      tr.set_max_per_instance(launch.max_per_instance);
-    }
-    v1::Task* t = tr.mutable_task();
-    t->set_last_status(placement != nullptr ? "PENDING" : "PROVISIONING");
-    t->set_desired_status("RUNNING");
-    t->set_created_at(now);
-    t->set_group(launch.group);
-    if (!launch.started_by.empty()) t->set_started_by(launch.started_by);
-    t->set_launch_type(launch_type.empty() ? launch.launch_type : std::string(launch_type));
-    if (!provider.empty()) t->set_capacity_provider_name(provider);
-    t->set_version(1);
-    if (launch.overrides.has_cpu()) {
-      t->set_cpu(launch.overrides.cpu());
-    } else if (td.has_cpu()) {
-      t->set_cpu(td.cpu());
-    }
-    if (launch.overrides.has_memory()) {
-      t->set_memory(launch.overrides.memory());
-    } else if (td.has_memory()) {
-      t->set_memory(td.memory());
-    }
-    *t->mutable_overrides() = launch.overrides;
-    *t->mutable_tags() = tags;
-    if (launch.enable_execute_command) t->set_enable_execute_command(true);
-    InitContainers(td, launch.overrides, t);
-    if (placement != nullptr) {
-      const InstanceEntry& inst = c->instances.at(placement->instance_id);
-      if (auto az = inst.attributes.find("ecs.availability-zone"); az != inst.attributes.end()) {
-        t->set_availability_zone(az->second.attribute().value());
-      }
-    }
-    AddTask(txn, *c, tr);
-    if (placement != nullptr) TouchInstance(txn, c->instances.at(placement->instance_id));
-    RenderTask(tr, true, tasks->Add());
+  v1::TaskRecord tr;
+  tr.set_cluster(launch.cluster);
+  tr.set_id(NewId());
+  tr.set_family(td.family());
+  tr.set_task_definition_revision(static_cast<uint32_t>(td.revision()));
+  if (placement != nullptr) tr.set_container_instance_id(placement->instance_id);
+  if (!launch.service.empty()) {
+    tr.set_service(launch.service);
+    tr.set_deployment_id(launch.deployment_id);
   }
+  *tr.mutable_reservation() = demand;
+  if (placement != nullptr) {
+    for (int32_t p : placement->dynamic_tcp_ports) tr.add_dynamic_tcp_ports(p);
+    for (int32_t p : placement->dynamic_udp_ports) tr.add_dynamic_udp_ports(p);
+  } else {
+    *tr.mutable_placement_constraints() = launch.api_constraints;
+    *tr.mutable_placement_strategy() = launch.api_strategies;
+    tr.set_max_per_instance(launch.max_per_instance);
+  }
+  v1::Task* t = tr.mutable_task();
+  t->set_last_status(placement != nullptr ? "PENDING" : "PROVISIONING");
+  t->set_desired_status("RUNNING");
+  t->set_created_at(now);
+  t->set_group(launch.group);
+  if (!launch.started_by.empty()) t->set_started_by(launch.started_by);
+  t->set_launch_type(launch_type.empty() ? launch.launch_type : std::string(launch_type));
+  if (!provider.empty()) t->set_capacity_provider_name(provider);
+  t->set_version(1);
+  if (launch.overrides.has_cpu()) {
+    t->set_cpu(launch.overrides.cpu());
+  } else if (td.has_cpu()) {
+    t->set_cpu(td.cpu());
+  }
+  if (launch.overrides.has_memory()) {
+    t->set_memory(launch.overrides.memory());
+  } else if (td.has_memory()) {
+    t->set_memory(td.memory());
+  }
+  *t->mutable_overrides() = launch.overrides;
+  *t->mutable_tags() = tags;
+  if (launch.enable_execute_command) t->set_enable_execute_command(true);
+  InitContainers(td, launch.overrides, t);
+  if (placement != nullptr) {
+    const InstanceEntry& inst = c->instances.at(placement->instance_id);
+    if (auto az = inst.attributes.find("ecs.availability-zone"); az != inst.attributes.end()) {
+      t->set_availability_zone(az->second.attribute().value());
+    }
+  }
+  AddTask(txn, *c, tr);
+  if (placement != nullptr) TouchInstance(txn, c->instances.at(placement->instance_id));
+  RenderTask(tr, true, tasks->Add());
+}
 
 absl::Status Api::ApplyFargateLaunch(
     Txn& txn, const Launch& launch, const ResolvedLaunch& resolved,
@@ -399,7 +399,8 @@ absl::Status Api::ApplyLaunch(Txn& txn, const Launch& launch, google::protobuf::
       placement::Engine::Prepare(c->view, preq);
       placement::Decision decision = engine_.PlaceOne(c->view, preq, index);
       if (decision.placement) {
-        AddLaunchedTask(txn, launch, resolved, tags, &*decision.placement, provider ? provider->name : std::string(), tasks);
+        AddLaunchedTask(txn, launch, resolved, tags, &*decision.placement, provider ? provider->name : std::string(),
+                        tasks);
         continue;
       }
       if (provider != nullptr) {

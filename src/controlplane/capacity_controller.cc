@@ -83,7 +83,8 @@ absl::StatusOr<scheduler::LocalProviderOptions> ParseLocal(const json& l, const 
                                                            const std::vector<std::string>& reserved, bool zones) {
   if (!l.is_object()) return Bad(lf, "must be an object");
   if (zones) {
-    RETURN_IF_ERROR(CheckKeys(l, lf, {"agentBinary", "agentFlags", "availabilityZones", "workDir", "stopTimeoutSeconds"}));
+    RETURN_IF_ERROR(
+        CheckKeys(l, lf, {"agentBinary", "agentFlags", "availabilityZones", "workDir", "stopTimeoutSeconds"}));
   } else {
     RETURN_IF_ERROR(CheckKeys(l, lf, {"agentBinary", "agentFlags", "workDir", "stopTimeoutSeconds"}));
   }
@@ -96,8 +97,8 @@ absl::StatusOr<scheduler::LocalProviderOptions> ParseLocal(const json& l, const 
   o.stop_timeout_ms = static_cast<int>(stop * 1000);
   for (const auto& flag : o.agent_flags) {
     if (std::find(reserved.begin(), reserved.end(), flag) != reserved.end()) {
-      return Bad(StrCat(lf, ".agentFlags"), StrCat(flag, " is set by berthd (as are ", absl::StrJoin(reserved, ", "),
-                                                   ")"));
+      return Bad(StrCat(lf, ".agentFlags"),
+                 StrCat(flag, " is set by berthd (as are ", absl::StrJoin(reserved, ", "), ")"));
     }
   }
   return o;
@@ -114,8 +115,8 @@ absl::StatusOr<scheduler::CommandProviderOptions> ParseCommand(const json& cmd, 
 }
 
 // Seconds between `min` and `max`, or `fallback` when absent.
-absl::StatusOr<double> Seconds(const json& object, std::string_view field, const char* key, double fallback,
-                               double min, double max) {
+absl::StatusOr<double> Seconds(const json& object, std::string_view field, const char* key, double fallback, double min,
+                               double max) {
   if (!object.contains(key)) return fallback;
   if (!object[key].is_number() || object[key].get<double>() < min || object[key].get<double>() > max) {
     return Bad(StrCat(field, ".", key), StrCat("must be a number of seconds between ", min, " and ", max));
@@ -137,9 +138,9 @@ bool ParseSubnet(const std::string& cidr, uint32_t* net, int* bits) {
 
 // The agent flags berthd sets on a Fargate host.
 const std::vector<std::string> kFargateReservedFlags = {
-    "--endpoint",     "--cluster",      "--data-dir",      "--cpu",           "--memory",
-    "--availability-zone", "--awsvpc-cidr", "--awsvpc-network", "--awsvpc-range", "--reserved-memory",
-    "--cleanup-after"};
+    "--endpoint",     "--cluster",           "--data-dir",     "--cpu",
+    "--memory",       "--availability-zone", "--awsvpc-cidr",  "--awsvpc-network",
+    "--awsvpc-range", "--reserved-memory",   "--cleanup-after"};
 
 absl::StatusOr<FargateConfig> ParseFargate(const json& f) {
   const std::string field = "fargate";
@@ -173,8 +174,7 @@ absl::StatusOr<FargateConfig> ParseFargate(const json& f) {
   }
   ASSIGN_OR_RETURN(std::string network, String(f, field, "network", false));
   if (!network.empty()) c.network = network;
-  ASSIGN_OR_RETURN(c.registration_timeout_seconds,
-                   Seconds(f, field, "registrationTimeoutSeconds", 300, 1, 86400));
+  ASSIGN_OR_RETURN(c.registration_timeout_seconds, Seconds(f, field, "registrationTimeoutSeconds", 300, 1, 86400));
   ASSIGN_OR_RETURN(c.cleanup_seconds, Seconds(f, field, "cleanupSeconds", 2, 0, 3600));
   ASSIGN_OR_RETURN(c.interval_seconds, Seconds(f, field, "intervalSeconds", 1, 0.05, 3600));
   return c;
@@ -230,8 +230,8 @@ absl::StatusOr<CapacityConfig> ParseCapacityConfig(const std::string& text) {
       return Bad(field, "give exactly one provider: local or command");
     }
     if (g.contains("local")) {
-      ASSIGN_OR_RETURN(c.local, ParseLocal(g["local"], StrCat(field, ".local"),
-                                           {"--endpoint", "--cluster", "--data-dir"}, true));
+      ASSIGN_OR_RETURN(
+          c.local, ParseLocal(g["local"], StrCat(field, ".local"), {"--endpoint", "--cluster", "--data-dir"}, true));
     } else {
       ASSIGN_OR_RETURN(c.command, ParseCommand(g["command"], StrCat(field, ".command")));
     }
@@ -363,8 +363,14 @@ void CapacityController::FargatePass(Fargate& f) {
   for (const auto& [id, h] : usage.hosts) {
     if (f.hosts.contains(id)) continue;
     if (h.agent_connected && f.provider->CanAdopt()) {
-      f.hosts[id] = FargateHost{.cluster = h.cluster, .task_id = h.task_id, .group = {}, .zone = {}, .slot = -1,
-                                .launched_at = now, .done_since = std::nullopt, .lost_since = std::nullopt};
+      f.hosts[id] = FargateHost{.cluster = h.cluster,
+                                .task_id = h.task_id,
+                                .group = {},
+                                .zone = {},
+                                .slot = -1,
+                                .launched_at = now,
+                                .done_since = std::nullopt,
+                                .lost_since = std::nullopt};
       f.by_task[StrCat(h.cluster, "/", h.task_id)] = id;
       log::Info("fargate: took over running host {} of task {}", id, h.task_id);
       continue;
@@ -423,8 +429,7 @@ void CapacityController::FargatePass(Fargate& f) {
     const std::string key = StrCat(task.cluster, "/", task.id);
     if (f.by_task.contains(key)) continue;
     if (static_cast<int>(f.hosts.size()) >= f.config.max_hosts) {
-      log::Warn("fargate: {} hosts running, the most fargate.maxHosts allows; task {} waits", f.hosts.size(),
-                task.id);
+      log::Warn("fargate: {} hosts running, the most fargate.maxHosts allows; task {} waits", f.hosts.size(), task.id);
       break;
     }
     scheduler::HostSpec spec;
@@ -468,9 +473,14 @@ void CapacityController::FargatePass(Fargate& f) {
     }
     const std::string& id = launched->front();
     if (slot >= 0) f.slots[slot] = true;
-    f.hosts[id] = FargateHost{.cluster = task.cluster, .task_id = task.id, .group = task.group,
-                              .zone = spec.availability_zone, .slot = slot, .launched_at = now,
-                              .done_since = std::nullopt, .lost_since = std::nullopt};
+    f.hosts[id] = FargateHost{.cluster = task.cluster,
+                              .task_id = task.id,
+                              .group = task.group,
+                              .zone = spec.availability_zone,
+                              .slot = slot,
+                              .launched_at = now,
+                              .done_since = std::nullopt,
+                              .lost_since = std::nullopt};
     f.by_task[key] = id;
     log::Info("fargate: started host {} ({} CPU units, {} MiB{}) for task {}", id, task.cpu, task.memory,
               spec.availability_zone.empty() ? "" : StrCat(", ", spec.availability_zone), task.id);
