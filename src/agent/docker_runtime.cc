@@ -133,8 +133,8 @@ nlohmann::json DockerRuntime::ContainerConfig(const ContainerSpec& spec) {
   if (spec.task_cpu > 0) host["NanoCpus"] = spec.task_cpu * 1'000'000'000 / 1024;
   if (d.has_memory_reservation() && d.memory_reservation() > 0) {
     // Docker refuses a reservation above the limit; the task's memory may be the lower one.
-    const int64_t reservation = memory_mib > 0 ? std::min<int64_t>(d.memory_reservation(), memory_mib)
-                                               : d.memory_reservation();
+    const int64_t reservation =
+        memory_mib > 0 ? std::min<int64_t>(d.memory_reservation(), memory_mib) : d.memory_reservation();
     host["MemoryReservation"] = reservation * 1024 * 1024;
   }
   if (d.has_privileged()) host["Privileged"] = d.privileged();

@@ -120,7 +120,7 @@ class TaskEngine {
     v1::TaskOverride overrides;
     std::vector<v1::HostPortAssignment> host_ports;
     std::vector<v1::SharedFileSystem> file_systems;  // efsVolumeConfiguration volumes, resolved by berthd
-    int64_t task_cpu = 0;  // task-level size from berthd (0: none): caps every container
+    int64_t task_cpu = 0;                            // task-level size from berthd (0: none): caps every container
     int64_t task_memory = 0;
     std::string desired = "RUNNING";
     std::string status = "PENDING";

@@ -307,7 +307,6 @@ class Api {
     std::string group;  // task group, for spreading over availability zones
     int64_t cpu = 0;    // the task size
     int64_t memory = 0;
-    int32_t ephemeral_storage_gib = 20;
   };
   struct FargateHost {
     std::string cluster;
@@ -316,9 +315,9 @@ class Api {
     bool agent_connected = true;
   };
   struct FargateUsage {
-    std::vector<FargateTask> waiting;               // PROVISIONING, oldest first
-    std::map<std::string, FargateHost> hosts;       // by berth.provider-host-id
-    absl::flat_hash_set<std::string> live;          // "cluster/task id" of FARGATE tasks not STOPPED
+    std::vector<FargateTask> waiting;          // PROVISIONING, oldest first
+    std::map<std::string, FargateHost> hosts;  // by berth.provider-host-id
+    absl::flat_hash_set<std::string> live;     // "cluster/task id" of FARGATE tasks not STOPPED
   };
   // `watch`: (cluster, task id) pairs whose liveness the caller wants too (the tasks it started
   // hosts for that have not registered yet).

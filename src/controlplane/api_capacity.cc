@@ -838,10 +838,6 @@ Api::FargateUsage Api::FargateSnapshot(const std::vector<std::pair<std::string, 
       w.group = r.task().group();
       w.cpu = r.reservation().cpu();
       w.memory = r.reservation().memory();
-      if (const v1::TaskDefinitionRecord* td = state_->FindTaskDefinition(r.family(), r.task_definition_revision());
-          td != nullptr && td->task_definition().has_ephemeral_storage()) {
-        w.ephemeral_storage_gib = td->task_definition().ephemeral_storage().size_in_gib();
-      }
       out.waiting.push_back(std::move(w));
     }
   }

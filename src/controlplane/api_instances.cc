@@ -456,8 +456,7 @@ void Api::PutAttributes(const v1::PutAttributesRequest& request, v1::PutAttribut
         absl::flat_hash_map<std::string, absl::flat_hash_set<std::string>> added;
         for (size_t i = 0; i < targets.size(); ++i) {
           auto it = c->instances.find(targets[i]);
-          if (it == c->instances.end() || it->second.record.instance().status() == "INACTIVE" ||
-              it->second.fargate()) {
+          if (it == c->instances.end() || it->second.record.instance().status() == "INACTIVE" || it->second.fargate()) {
             return WithType(NotFound("attributes[", i, "].targetId: container instance ", targets[i],
                                      " is not registered in cluster '", cluster, "'"),
                             "TargetNotFoundException");

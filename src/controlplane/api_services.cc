@@ -429,8 +429,8 @@ void Api::UpdateService(const v1::UpdateServiceRequest& request, v1::UpdateServi
           return InvalidParameter("placementStrategy: not supported with the DAEMON scheduling strategy");
         }
         if (current.launch_type() == "FARGATE") {
-          RETURN_IF_ERROR(CheckFargateLaunch(true, request.placement_constraints_size(),
-                                             request.placement_strategy_size()));
+          RETURN_IF_ERROR(
+              CheckFargateLaunch(true, request.placement_constraints_size(), request.placement_strategy_size()));
         }
         // Validate everything against state before changing anything.
         const v1::TaskDefinitionRecord* td = nullptr;

@@ -114,11 +114,11 @@ class CapacityController {
   struct Fargate {
     FargateConfig config;
     std::shared_ptr<scheduler::InstanceProvider> provider;
-    std::map<std::string, FargateHost> hosts;     // by provider host id
-    std::map<std::string, std::string> by_task;   // "cluster/task id" -> host id
-    std::vector<bool> slots;                      // which /28s are handed out
-    uint32_t subnet = 0;                          // subnet_cidr's network address, host order
-    size_t next_zone = 0;                         // tie-break between zones
+    std::map<std::string, FargateHost> hosts;    // by provider host id
+    std::map<std::string, std::string> by_task;  // "cluster/task id" -> host id
+    std::vector<bool> slots;                     // which /28s are handed out
+    uint32_t subnet = 0;                         // subnet_cidr's network address, host order
+    size_t next_zone = 0;                        // tie-break between zones
     std::chrono::steady_clock::time_point next_pass;
   };
   CapacityController(Api* api, double interval_seconds) : api_(api), interval_seconds_(interval_seconds) {}

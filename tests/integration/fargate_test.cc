@@ -129,9 +129,8 @@ TEST_F(FargateTest, AServiceRunsOnHostsOfItsOwnSpreadOverZonesAndTheyGoWithTheTa
 
   // Scale to two: the stopped tasks' hosts go, the others stay.
   Must(&v1::ContainerService::Stub::UpdateService, R"({"service":"api","desiredCount":2})");
-  ASSERT_TRUE(WaitFor([&] { return Hosts() == 2 && Service().running_count() == 2; }, 60000))
-      << Hosts() << " hosts\n"
-      << berthd_->Log();
+  ASSERT_TRUE(WaitFor([&] { return Hosts() == 2 && Service().running_count() == 2; }, 60000)) << Hosts() << " hosts\n"
+                                                                                              << berthd_->Log();
 
   // A standalone task: its host comes for it and goes when it stops.
   Must(&v1::ContainerService::Stub::RegisterTaskDefinition,

@@ -40,7 +40,7 @@ inline constexpr char kInstanceGroupAttribute[] = "berth.instance-group";
 // starts are each sized to their task and placed in a chosen zone). Empty fields: the template's.
 struct HostSpec {
   std::string cluster;
-  int64_t cpu = 0;  // CPU units
+  int64_t cpu = 0;     // CPU units
   int64_t memory = 0;  // MiB
   std::string availability_zone;
   std::vector<std::string> attributes;   // "name=value"

