@@ -1,8 +1,11 @@
 #include "src/agent/docker_runtime.h"
 
+#include <unistd.h>
+
 #include <algorithm>
 
 #include "berth/common/logging.h"
+#include "berth/common/status.h"
 #include "berth/common/strings.h"
 
 namespace berth::agent {
@@ -30,6 +33,22 @@ DockerRuntime::~DockerRuntime() {
 absl::Status DockerRuntime::Start() {
   if (absl::Status s = client_.Connect(); !s.ok()) return s;
   log::Info("Docker engine {} at {} (API {})", client_.server_version(), client_.socket_path(), client_.api_version());
+  if (options_.task_cgroups) {
+    auto info = client_.Info();
+    const std::string driver = info.ok() ? info->value("CgroupDriver", "") : "";
+    const int version = TaskCgroups::DetectVersion(options_.cgroup_root);
+    const std::string probe = version == 2 ? options_.cgroup_root : options_.cgroup_root + "/memory";
+    if (driver != "cgroupfs") {
+      log::Warn("task cgroups off: the engine's cgroup driver is '{}', not cgroupfs; task-level limits cap each "
+                "container on its own",
+                driver);
+    } else if (::access(probe.c_str(), W_OK) != 0) {
+      log::Warn("task cgroups off: {} is not writable; task-level limits cap each container on its own", probe);
+    } else {
+      cgroups_.emplace(TaskCgroupsOptions{options_.cgroup_root, version, "berth"});
+      log::Info("task cgroups: cgroup v{} under {}/.../berth", version, options_.cgroup_root);
+    }
+  }
   watcher_ = std::thread([this] { Watch(); });
   return absl::OkStatus();
 }
@@ -125,6 +144,7 @@ nlohmann::json DockerRuntime::ContainerConfig(const ContainerSpec& spec) {
 
   nlohmann::json host;
   host["CpuShares"] = d.cpu() <= 1 ? 2 : d.cpu();
+  if (!spec.cgroup_parent.empty()) host["CgroupParent"] = spec.cgroup_parent;
   // Hard limits: the container's memory, capped by the task's size (a container without its own
   // limit gets the task's), and a CPU quota of the task's cpu (ECS: task-level cpu is a hard cap).
   int64_t memory_mib = d.has_memory() && d.memory() > 0 ? d.memory() : 0;
@@ -387,6 +407,23 @@ absl::Status DockerRuntime::EnsureAwsvpcNetwork() {
   std::lock_guard lock(mu_);
   network_ready_ = true;
   return absl::OkStatus();
+}
+
+absl::StatusOr<std::string> DockerRuntime::CreateTaskCgroup(const std::string& task_id, int64_t cpu,
+                                                            int64_t memory_mib) {
+  if (!cgroups_) return std::string();
+  return cgroups_->Create(task_id, cpu, memory_mib);
+}
+
+absl::Status DockerRuntime::RemoveTaskCgroup(const std::string& task_id) {
+  if (!cgroups_) return absl::OkStatus();
+  return cgroups_->Remove(task_id);
+}
+
+absl::StatusOr<int64_t> DockerRuntime::DiskUsage(const std::string& id) {
+  ASSIGN_OR_RETURN(nlohmann::json inspect, client_.InspectContainer(id, true));
+  auto size = inspect.find("SizeRw");
+  return size != inspect.end() && size->is_number_integer() ? size->get<int64_t>() : int64_t{0};
 }
 
 absl::StatusOr<TaskNetwork> DockerRuntime::CreateTaskNetwork(const std::string& task_arn, const std::string& address,

@@ -27,6 +27,7 @@
 #include <mutex>
 #include <thread>
 
+#include "src/agent/cgroups.h"
 #include "src/agent/docker/docker_client.h"
 #include "src/agent/runtime.h"
 
@@ -40,6 +41,10 @@ struct DockerRuntimeOptions {
   // Holds an awsvpc task's network namespace; must have a `sleep` binary.
   std::string pause_image = "berth/pause:latest";
   std::chrono::milliseconds watch_interval{500};
+  // Task-level cpu and memory in a cgroup per task (TaskCgroups), when the engine's cgroup driver
+  // is cgroupfs and `cgroup_root` is writable; otherwise each container is capped on its own.
+  bool task_cgroups = true;
+  std::string cgroup_root = "/sys/fs/cgroup";
 };
 
 class DockerRuntime final : public Runtime {
@@ -63,6 +68,10 @@ class DockerRuntime final : public Runtime {
   absl::StatusOr<TaskNetwork> CreateTaskNetwork(const std::string& task_arn, const std::string& address,
                                                 const std::map<std::string, std::string>& labels) override;
   void SetListener(std::function<void(const std::string& id)> listener) override;
+  absl::StatusOr<std::string> CreateTaskCgroup(const std::string& task_id, int64_t cpu, int64_t memory_mib) override;
+  absl::Status RemoveTaskCgroup(const std::string& task_id) override;
+  // The container's SizeRw (the engine walks its writable layer).
+  absl::StatusOr<int64_t> DiskUsage(const std::string& id) override;
 
   // The Engine API body for a container (exposed for tests of the mapping).
   static nlohmann::json ContainerConfig(const ContainerSpec& spec);
@@ -74,6 +83,7 @@ class DockerRuntime final : public Runtime {
 
   const DockerRuntimeOptions options_;
   docker::DockerClient client_;
+  std::optional<TaskCgroups> cgroups_;  // set by Start when task cgroups can be kept
   std::mutex mu_;
   std::condition_variable cv_;
   std::mutex listener_mu_;  // held while the listener runs; never with mu_

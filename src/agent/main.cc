@@ -37,6 +37,9 @@ struct Flags {
   std::string awsvpc_network = "berth-awsvpc";
   double poll_wait_s = 20;
   double cleanup_after_s = 3 * 3600;
+  double storage_check_interval_s = 10;
+  bool task_cgroups = true;
+  std::string cgroup_root = "/sys/fs/cgroup";
   SimRuntime::Options sim;
   std::string log_format = "text";
   std::string log_level = "info";
@@ -136,6 +139,7 @@ int Run(Flags flags) {
   }
   flags.agent.poll_wait_ms = static_cast<int32_t>(flags.poll_wait_s * 1000);
   flags.agent.engine.cleanup_after_us = static_cast<int64_t>(flags.cleanup_after_s * 1e6);
+  flags.agent.engine.storage_check_interval_us = static_cast<int64_t>(flags.storage_check_interval_s * 1e6);
 
   sigset_t signals;
   sigemptyset(&signals);
@@ -152,6 +156,8 @@ int Run(Flags flags) {
     options.awsvpc_cidr = flags.agent.engine.awsvpc_cidr;
     options.awsvpc_network = flags.awsvpc_network;
     options.pause_image = flags.pause_image;
+    options.task_cgroups = flags.task_cgroups;
+    options.cgroup_root = flags.cgroup_root;
     auto docker = std::make_unique<DockerRuntime>(options);
     if (absl::Status s = docker->Start(); !s.ok()) {
       log::Error("cannot use the Docker engine: {}", s.ToString());
@@ -244,6 +250,17 @@ int main(int argc, char** argv) {
       ->capture_default_str();
   app.add_option("--cleanup-after", flags.cleanup_after_s, "Seconds after a task stops before its containers go")
       ->check(CLI::Range(0.0, 30.0 * 86400))
+      ->capture_default_str();
+  app.add_option("--storage-check-interval", flags.storage_check_interval_s,
+                 "Seconds between measurements of the writable layers of tasks with an ephemeral storage limit "
+                 "(FARGATE tasks)")
+      ->check(CLI::Range(0.1, 3600.0))
+      ->capture_default_str();
+  app.add_option("--task-cgroups", flags.task_cgroups,
+                 "docker: put each task with task-level cpu/memory in a cgroup of its own holding those limits "
+                 "(needs the cgroupfs driver and a writable --cgroup-root)")
+      ->capture_default_str();
+  app.add_option("--cgroup-root", flags.cgroup_root, "docker: where the cgroup hierarchies are mounted")
       ->capture_default_str();
   app.add_option("--awsvpc-cidr", a.engine.awsvpc_cidr, "Subnet of the Docker network of awsvpc tasks")
       ->capture_default_str();

@@ -62,6 +62,8 @@ struct ContainerSpec {
   // The task-level size (CPU units, MiB; 0: not set): the container's hard limits do not exceed it.
   int64_t task_cpu = 0;
   int64_t task_memory = 0;
+  // The task's cgroup (Runtime::CreateTaskCgroup); empty: none.
+  std::string cgroup_parent;
 };
 
 enum class ContainerState { kCreated, kRunning, kExited, kMissing };
@@ -117,6 +119,16 @@ class Runtime {
   // awsvpc: a network namespace with `address` for one task, held by a small container.
   virtual absl::StatusOr<TaskNetwork> CreateTaskNetwork(const std::string& task_arn, const std::string& address,
                                                         const std::map<std::string, std::string>& labels) = 0;
+  // Task-level limits: a cgroup with the task's cpu (ECS units) and memory (MiB) that its
+  // containers are created under (ContainerSpec.cgroup_parent), so the limits bind the task as a
+  // whole. Returns the cgroup parent, or "" when this runtime keeps no task cgroups (then each
+  // container is capped at the task's size on its own). Idempotent.
+  virtual absl::StatusOr<std::string> CreateTaskCgroup(const std::string& task_id, int64_t cpu,
+                                                       int64_t memory_mib) = 0;
+  // Removes what CreateTaskCgroup made, once the task's containers are gone; absent is success.
+  virtual absl::Status RemoveTaskCgroup(const std::string& task_id) = 0;
+  // Bytes the container has written to its own writable layer (its ephemeral storage use).
+  virtual absl::StatusOr<int64_t> DiskUsage(const std::string& id) = 0;
   // Called with a container's runtime id whenever its state may have changed (it exited, its
   // health changed). May be called from any thread; set before the first Create.
   virtual void SetListener(std::function<void(const std::string& id)> listener) = 0;

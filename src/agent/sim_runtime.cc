@@ -228,6 +228,14 @@ absl::StatusOr<std::vector<ManagedContainer>> SimRuntime::ListManaged(const std:
   return out;
 }
 
+absl::StatusOr<int64_t> SimRuntime::DiskUsage(const std::string& id) {
+  std::lock_guard lock(mu_);
+  auto it = containers_.find(id);
+  if (it == containers_.end()) return absl::NotFoundError(StrCat("No such container: ", id));
+  if (!it->second.started) return int64_t{0};
+  return static_cast<int64_t>(EnvSeconds(it->second.spec.definition, "BERTH_SIM_DISK_USAGE_MIB", 0) * 1024 * 1024);
+}
+
 absl::StatusOr<TaskNetwork> SimRuntime::CreateTaskNetwork(const std::string& task_arn, const std::string& address,
                                                           const std::map<std::string, std::string>& labels) {
   ContainerSpec spec;

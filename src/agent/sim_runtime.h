@@ -12,6 +12,9 @@
 //   BERTH_SIM_IGNORE_SIGTERM=1      Stop waits the whole timeout, then the exit code is 137
 //   BERTH_SIM_HEALTH=healthy|unhealthy   health once started, when it has a healthCheck
 //                                   (default healthy)
+//   BERTH_SIM_DISK_USAGE_MIB=N      what it has written to its writable layer once started
+//                                   (DiskUsage; default 0)
+// Simulated containers have no cgroups: CreateTaskCgroup returns "" (no task cgroup).
 // With `failure_rate` > 0 a started container exits at once with code 1 with that probability
 // (seeded, so runs repeat).
 #pragma once
@@ -56,6 +59,9 @@ class SimRuntime final : public Runtime {
   absl::StatusOr<TaskNetwork> CreateTaskNetwork(const std::string& task_arn, const std::string& address,
                                                 const std::map<std::string, std::string>& labels) override;
   void SetListener(std::function<void(const std::string& id)> listener) override;
+  absl::StatusOr<std::string> CreateTaskCgroup(const std::string&, int64_t, int64_t) override { return std::string(); }
+  absl::Status RemoveTaskCgroup(const std::string&) override { return absl::OkStatus(); }
+  absl::StatusOr<int64_t> DiskUsage(const std::string& id) override;
 
   // Images whose pull fails (in addition to BERTH_SIM_PULL_ERROR), for tests.
   void FailPulls(const std::string& image, const std::string& message);

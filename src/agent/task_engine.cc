@@ -174,6 +174,7 @@ ContainerSpec TaskEngine::MakeSpec(const TaskRun& t, const ContainerRun& c) cons
   spec.network_container = t.network.holder_id;
   spec.task_cpu = t.task_cpu;
   spec.task_memory = t.task_memory;
+  spec.cgroup_parent = t.cgroup_parent;
   if (spec.network_mode == "bridge") {
     for (const auto& pm : c.def.port_mappings()) {
       if (pm.has_host_port() && pm.host_port() != 0) {
@@ -440,6 +441,23 @@ void TaskEngine::Step(TaskRun& t, std::unique_lock<std::mutex>& lock) {
     task_of_container_[net->holder_id] = t.arn;
   }
 
+  const bool to_create = std::any_of(t.containers.begin(), t.containers.end(),
+                                     [](const ContainerRun& c) { return c.runtime_id.empty(); });
+  if (to_create && !t.cgroup_made && (t.task_cpu > 0 || t.task_memory > 0)) {
+    const std::string task_id = TaskId(t.arn);
+    const int64_t cpu = t.task_cpu;
+    const int64_t memory = t.task_memory;
+    lock.unlock();
+    auto cgroup = runtime_->CreateTaskCgroup(task_id, cpu, memory);
+    lock.lock();
+    if (!cgroup.ok()) {
+      return Fail(t, nullptr,
+                  StrCat("ResourceInitializationError: failed to create the task cgroup: ", cgroup.status().message()));
+    }
+    t.cgroup_made = true;
+    t.cgroup_parent = *cgroup;
+  }
+
   for (auto& c : t.containers) {
     if (!c.runtime_id.empty()) continue;
     ContainerSpec spec = MakeSpec(t, c);
@@ -553,6 +571,14 @@ void TaskEngine::StopTask(TaskRun& t, std::unique_lock<std::mutex>& lock) {
     task_of_container_.erase(holder);
     t.network.holder_id.clear();
   }
+  if (!t.cgroup_parent.empty()) {
+    // Empty once its containers have exited; if not yet, the cleanup removes it with them.
+    const std::string task_id = TaskId(t.arn);
+    lock.unlock();
+    absl::Status s = runtime_->RemoveTaskCgroup(task_id);
+    lock.lock();
+    if (s.ok()) t.cgroup_parent.clear();
+  }
   t.status = "STOPPED";
   t.stopped_at = clock_->NowSeconds();
   t.stopped_mono_us = clock_->MonotonicMicros();
@@ -565,6 +591,7 @@ void TaskEngine::Define(TaskRun& t, const v1::TaskDefinition& td, const v1::Desi
   t.file_systems.assign(d.file_systems().begin(), d.file_systems().end());
   t.task_cpu = d.task_cpu();
   t.task_memory = d.task_memory();
+  t.ephemeral_storage_mib = d.ephemeral_storage_mib();
   std::vector<ContainerRun> containers;
   for (const auto& def : td.container_definitions()) {
     ContainerRun c;
@@ -662,8 +689,10 @@ void TaskEngine::Forget(const std::string& task_arn) {
 }
 
 void TaskEngine::Tick() {
+  CheckStorage();
   std::vector<std::pair<std::string, std::vector<std::string>>> removals;
   std::vector<std::pair<std::string, std::string>> volumes;  // (task, volume)
+  std::vector<std::string> cgroups;                           // tasks whose cgroup is left
   {
     std::lock_guard lock(mu_);
     const int64_t now = clock_->MonotonicMicros();
@@ -675,6 +704,7 @@ void TaskEngine::Tick() {
         if (resync) Enqueue(*t);
         continue;
       }
+      if (t->removed && !t->cgroup_parent.empty()) cgroups.push_back(arn);  // a restart or a busy cgroup
       if (!t->removed && now - t->stopped_mono_us >= options_.cleanup_after_us) {
         std::vector<std::string> ids;
         for (auto& c : t->containers) {
@@ -682,6 +712,7 @@ void TaskEngine::Tick() {
         }
         t->removed = true;
         t->busy = true;
+        if (!t->cgroup_parent.empty()) cgroups.push_back(arn);
         removals.emplace_back(arn, std::move(ids));
         // The task's own Docker volumes go with it; shared ones and host paths stay.
         if (t->have_definition && !t->containers.empty()) {
@@ -702,7 +733,18 @@ void TaskEngine::Tick() {
       log::Warn("task {}: removing volume {}: {}", arn, name, s.ToString());
     }
   }
+  std::vector<std::string> cgroups_removed;
+  for (const auto& arn : cgroups) {
+    if (absl::Status s = runtime_->RemoveTaskCgroup(TaskId(arn)); s.ok()) {
+      cgroups_removed.push_back(arn);
+    } else {
+      log::Warn("task {}: removing its cgroup: {}", arn, s.ToString());
+    }
+  }
   std::lock_guard lock(mu_);
+  for (const auto& arn : cgroups_removed) {
+    if (auto it = tasks_.find(arn); it != tasks_.end()) it->second->cgroup_parent.clear();
+  }
   for (const auto& [arn, ids] : removals) {
     for (const auto& id : ids) task_of_container_.erase(id);
     auto it = tasks_.find(arn);
@@ -717,7 +759,7 @@ void TaskEngine::Tick() {
     }
   }
   // Forget what is stopped, cleaned up, reported, and no longer wanted by berthd.
-  bool changed = !removals.empty();
+  bool changed = !removals.empty() || !cgroups_removed.empty();
   for (auto it = tasks_.begin(); it != tasks_.end();) {
     TaskRun& t = *it->second;
     if (t.status == "STOPPED" && t.removed && !t.in_manifest && !t.busy) {
@@ -729,6 +771,53 @@ void TaskEngine::Tick() {
   }
   if (changed) Persist();
   idle_cv_.notify_all();  // WaitIdle waits for busy tasks too
+}
+
+void TaskEngine::CheckStorage() {
+  struct Check {
+    std::string arn;
+    std::vector<std::string> ids;
+    int64_t limit_mib;
+  };
+  std::vector<Check> checks;
+  {
+    std::lock_guard lock(mu_);
+    const int64_t now = clock_->MonotonicMicros();
+    if (now < next_storage_check_us_) return;
+    next_storage_check_us_ = now + options_.storage_check_interval_us;
+    for (const auto& [arn, t] : tasks_) {
+      if (t->ephemeral_storage_mib <= 0 || t->status != "RUNNING" || t->stop_requested || t->desired != "RUNNING") {
+        continue;
+      }
+      Check check{arn, {}, t->ephemeral_storage_mib};
+      for (const auto& c : t->containers) {
+        if (!c.runtime_id.empty()) check.ids.push_back(c.runtime_id);
+      }
+      checks.push_back(std::move(check));
+    }
+  }
+  for (const Check& check : checks) {
+    int64_t used = 0;
+    for (const auto& id : check.ids) {
+      auto bytes = runtime_->DiskUsage(id);
+      if (bytes.ok()) used += *bytes;
+    }
+    if (used <= check.limit_mib * 1024 * 1024) continue;
+    std::lock_guard lock(mu_);
+    auto it = tasks_.find(check.arn);
+    if (it == tasks_.end()) continue;
+    TaskRun& t = *it->second;
+    if (t.stop_requested || t.desired != "RUNNING" || t.status == "STOPPED") continue;
+    // No quota on the writable layers (the storage driver may have none): the limit is kept the
+    // way the kubelet keeps ephemeral-storage limits, by stopping what exceeds it.
+    t.stop_requested = true;
+    t.stop_code = "TerminationNotice";
+    t.stopped_reason = StrCat("Task ephemeral storage use (", used / (1024 * 1024),
+                              " MiB written to its containers' writable layers) exceeds its limit of ",
+                              check.limit_mib / 1024, " GiB (ephemeralStorage.sizeInGiB)");
+    log::Warn("task {}: {}", t.arn, t.stopped_reason);
+    Enqueue(t);
+  }
 }
 
 v1::TaskStateChange TaskEngine::MakeSnapshot(const TaskRun& t) const {
@@ -839,6 +928,7 @@ void TaskEngine::Persist() {
                          {"networkHolder", t->network.holder_id},
                          {"address", t->network.address},
                          {"credentialsId", t->credentials_id},
+                         {"cgroup", t->cgroup_parent},
                          {"containers", std::move(containers)}};
     if (t->pull_started_at) jt["pullStartedAt"] = *t->pull_started_at;
     if (t->pull_stopped_at) jt["pullStoppedAt"] = *t->pull_stopped_at;
@@ -875,6 +965,7 @@ absl::Status TaskEngine::LoadState() {
     t->network.holder_id = jt.value("networkHolder", "");
     t->network.address = jt.value("address", "");
     t->credentials_id = jt.value("credentialsId", "");
+    t->cgroup_parent = jt.value("cgroup", "");
     if (jt.contains("pullStartedAt")) t->pull_started_at = jt["pullStartedAt"].get<double>();
     if (jt.contains("pullStoppedAt")) t->pull_stopped_at = jt["pullStoppedAt"].get<double>();
     if (jt.contains("containersCreatedAt")) t->created_at = jt["containersCreatedAt"].get<double>();

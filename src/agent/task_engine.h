@@ -58,6 +58,8 @@ struct EngineOptions {
   // AWS_CONTAINER_CREDENTIALS_RELATIVE_URI (for 169.254.170.2, as ECS) or
   // AWS_CONTAINER_CREDENTIALS_FULL_URI, naming /v2/credentials/<its own random id>.
   std::string credentials_endpoint;
+  // How often the writable-layer use of tasks with an ephemeral storage limit is measured.
+  int64_t storage_check_interval_us = 10'000'000;
 };
 
 class TaskEngine {
@@ -122,6 +124,10 @@ class TaskEngine {
     std::vector<v1::SharedFileSystem> file_systems;  // efsVolumeConfiguration volumes, resolved by berthd
     int64_t task_cpu = 0;                            // task-level size from berthd (0: none): caps every container
     int64_t task_memory = 0;
+    int64_t ephemeral_storage_mib = 0;  // limit on the containers' writable layers (0: none)
+    // The task's cgroup (Runtime::CreateTaskCgroup): set once made; "" when the runtime keeps none.
+    bool cgroup_made = false;
+    std::string cgroup_parent;
     std::string desired = "RUNNING";
     std::string status = "PENDING";
     std::string stop_code;
@@ -160,6 +166,9 @@ class TaskEngine {
   std::string NetworkMode(const TaskRun& t) const;
   std::string AllocateAddress() const;  // lock held
   v1::TaskStateChange MakeSnapshot(const TaskRun& t) const;
+  // Every storage_check_interval: stops a RUNNING task whose containers' writable layers hold
+  // more than its ephemeral storage limit. Without the lock.
+  void CheckStorage();
   void EmitIfChanged(TaskRun& t);  // lock held
   void Persist();                  // lock held
   absl::Status LoadState();
@@ -179,6 +188,7 @@ class TaskEngine {
   int next_start_order_ = 1;
   bool stopping_ = false;
   int64_t next_resync_us_ = 0;
+  int64_t next_storage_check_us_ = 0;
   std::vector<std::thread> workers_;
 };
 

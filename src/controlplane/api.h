@@ -123,6 +123,14 @@ inline constexpr char kFargateCapacityUnavailable[] =
 // takes no placement constraints or strategies: each task gets a host of its own, spread over
 // availability zones. InvalidParameter naming the field otherwise.
 absl::Status CheckFargateLaunch(bool enabled, int placement_constraints, int placement_strategies);
+// The one Fargate platform version Berth runs (what LATEST means).
+inline constexpr char kFargatePlatformVersion[] = "1.4.0";
+// platformVersion as given (`given` false: not given) for a launch that is FARGATE or not:
+// only FARGATE launches take one, and it must be LATEST or 1.4.0. InvalidParameter otherwise.
+absl::Status CheckPlatformVersion(bool given, std::string_view version, bool fargate);
+// The ephemeral storage of a FARGATE task (GiB): the overrides', else the task definition's, else
+// ECS's default of 20.
+int32_t FargateEphemeralStorageGiB(const v1::TaskOverride& overrides, const v1::TaskDefinition& td);
 
 // placementConstraints and placementStrategy of a request (RunTask, CreateService,
 // UpdateService), checked and parsed; errors name the field.
@@ -460,6 +468,8 @@ class Api {
     // default strategy when `launch_type_given` is false, else none.
     google::protobuf::RepeatedPtrField<v1::CapacityProviderStrategyItem> provider_strategy;
     bool launch_type_given = false;
+    // RunTask's platformVersion (FARGATE only; checked when the launch is known to be FARGATE).
+    std::optional<std::string> platform_version;
     // Tasks each provider already has (a service's), by provider name.
     absl::flat_hash_map<std::string, int64_t> provider_counts;
   };

@@ -196,6 +196,7 @@ void Api::RenderDesired(const ClusterEntry& cluster, const InstanceEntry& instan
     if (t.has_memory()) d->set_task_memory(r.reservation().memory());
     const v1::TaskDefinitionRecord* td = state_->FindTaskDefinition(r.family(), r.task_definition_revision());
     if (td == nullptr) continue;
+    if (t.launch_type() == "FARGATE") d->set_ephemeral_storage_mib(int64_t{t.ephemeral_storage().size_in_gib()} * 1024);
     AssignHostPorts(td->task_definition(), r, d);
     for (const auto& v : td->task_definition().volumes()) {
       if (!v.has_efs_volume_configuration()) continue;

@@ -217,6 +217,27 @@ absl::Status CheckFargateLaunch(bool enabled, int placement_constraints, int pla
   return absl::OkStatus();
 }
 
+absl::Status CheckPlatformVersion(bool given, std::string_view version, bool fargate) {
+  if (!given) return absl::OkStatus();
+  if (!fargate) {
+    return InvalidParameter("platformVersion: only FARGATE tasks have a platform version; leave it unset for ",
+                            "other launch types");
+  }
+  if (version != "LATEST" && version != kFargatePlatformVersion) {
+    return InvalidParameter("platformVersion: Berth runs FARGATE tasks on platform version ", kFargatePlatformVersion,
+                            " (LATEST); got '", version, "'");
+  }
+  return absl::OkStatus();
+}
+
+int32_t FargateEphemeralStorageGiB(const v1::TaskOverride& overrides, const v1::TaskDefinition& td) {
+  if (overrides.has_ephemeral_storage() && overrides.ephemeral_storage().size_in_gib() > 0) {
+    return overrides.ephemeral_storage().size_in_gib();
+  }
+  if (td.has_ephemeral_storage() && td.ephemeral_storage().size_in_gib() > 0) return td.ephemeral_storage().size_in_gib();
+  return 20;
+}
+
 std::string Api::GroupOfProvider(const v1::CapacityProviderRecord& record) {
   auto group = GroupOfReference(record.capacity_provider().auto_scaling_group_provider().auto_scaling_group_arn(),
                                 "autoScalingGroupArn");

@@ -286,6 +286,13 @@ void Api::CreateService(const v1::CreateServiceRequest& request, v1::CreateServi
       }
     }
   }
+  const bool fargate_service =
+      launch_type == "FARGATE" || (!request.capacity_provider_strategy().empty() &&
+                                   IsFargateProvider(request.capacity_provider_strategy(0).capacity_provider()));
+  if (absl::Status s = CheckPlatformVersion(request.has_platform_version(), request.platform_version(), fargate_service);
+      !s.ok()) {
+    return done(s);
+  }
   if (absl::Status s = ValidateDeploymentConfiguration(request.deployment_configuration()); !s.ok()) return done(s);
   if (absl::Status s = ValidateTags(request.tags(), "tags", options_.limits); !s.ok()) return done(s);
   std::vector<placement::Constraint> constraints;
@@ -304,6 +311,10 @@ void Api::CreateService(const v1::CreateServiceRequest& request, v1::CreateServi
   svc->set_status("ACTIVE");
   svc->set_desired_count(daemon ? 0 : request.desired_count());
   svc->set_launch_type(launch_type);
+  if (fargate_service) {
+    svc->set_platform_version(request.has_platform_version() ? request.platform_version() : "LATEST");
+    svc->set_platform_family("Linux");
+  }
   svc->set_scheduling_strategy(strategy);
   v1::DeploymentConfiguration* dc = svc->mutable_deployment_configuration();
   *dc = request.deployment_configuration();

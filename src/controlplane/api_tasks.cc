@@ -236,6 +236,11 @@ void Api::AddLaunchedTask(Txn& txn, const Launch& launch, const ResolvedLaunch& 
   if (!launch.started_by.empty()) t->set_started_by(launch.started_by);
   t->set_launch_type(launch_type.empty() ? launch.launch_type : std::string(launch_type));
   if (!provider.empty()) t->set_capacity_provider_name(provider);
+  if (t->launch_type() == "FARGATE") {
+    t->set_platform_version(kFargatePlatformVersion);
+    t->set_platform_family("Linux");
+    t->mutable_ephemeral_storage()->set_size_in_gib(FargateEphemeralStorageGiB(launch.overrides, td));
+  }
   t->set_version(1);
   if (launch.overrides.has_cpu()) {
     t->set_cpu(launch.overrides.cpu());
@@ -271,6 +276,8 @@ absl::Status Api::ApplyFargateLaunch(
   ClusterEntry* c = resolved.cluster;
   const v1::TaskDefinition& td = resolved.definition->task_definition();
   if (!launch.instance_ids.empty()) return InvalidParameter("launchType: StartTask does not run FARGATE tasks");
+  RETURN_IF_ERROR(
+      CheckPlatformVersion(launch.platform_version.has_value(), launch.platform_version.value_or(""), true));
   std::vector<int64_t> counts;
   if (strategy != nullptr) {
     // The Fargate capacity providers: the launch is a FARGATE one, with what that requires.
@@ -352,6 +359,8 @@ absl::Status Api::ApplyLaunch(Txn& txn, const Launch& launch, google::protobuf::
     return ApplyFargateLaunch(txn, launch, resolved, tags, fargate_strategy ? strategy : nullptr, strategy_field, tasks,
                               failures);
   }
+  RETURN_IF_ERROR(
+      CheckPlatformVersion(launch.platform_version.has_value(), launch.platform_version.value_or(""), false));
   struct ProviderUse {
     std::string name;
     std::string group;
@@ -458,6 +467,7 @@ absl::StatusOr<std::shared_ptr<Api::Launch>> Api::NewRunLaunch(const v1::RunTask
   }
   launch->launch_type = request.has_launch_type() ? request.launch_type() : "EC2";
   launch->launch_type_given = request.has_launch_type();
+  if (request.has_platform_version()) launch->platform_version = request.platform_version();
   if (launch->launch_type == "MANAGED_INSTANCES") {
     return Unimplemented("launchType: ", launch->launch_type,
                          " is not supported by this version of berthd; use EC2, EXTERNAL or FARGATE");

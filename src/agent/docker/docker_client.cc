@@ -507,9 +507,16 @@ absl::Status DockerClient::RemoveContainer(std::string_view id, bool force, bool
   return Call(std::move(request)).status();
 }
 
-absl::StatusOr<nlohmann::json> DockerClient::InspectContainer(std::string_view id) {
+absl::StatusOr<nlohmann::json> DockerClient::Info() {
   Request request;
-  request.path = StrCat("/containers/", PathEscape(id), "/json");
+  request.path = "/info";
+  ASSIGN_OR_RETURN(Response response, Call(request));
+  return ParseJson("GET /info", response.body);
+}
+
+absl::StatusOr<nlohmann::json> DockerClient::InspectContainer(std::string_view id, bool with_size) {
+  Request request;
+  request.path = StrCat("/containers/", PathEscape(id), "/json", with_size ? "?size=1" : "");
   ASSIGN_OR_RETURN(Response response, Call(request));
   return ParseJson(StrCat("GET ", PathForMessage(request.path)), response.body);
 }

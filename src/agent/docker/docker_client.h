@@ -76,6 +76,8 @@ class DockerClient {
 
   // GET /_ping.
   absl::Status Ping();
+  // GET /info: the engine's configuration (CgroupDriver, CgroupVersion, Driver, ...).
+  absl::StatusOr<nlohmann::json> Info();
 
   // Images.
   //
@@ -102,8 +104,9 @@ class DockerClient {
   absl::Status KillContainer(std::string_view id, std::string_view signal);
   // A container that does not exist (404) is success.
   absl::Status RemoveContainer(std::string_view id, bool force, bool remove_volumes);
-  // GET /containers/{id}/json.
-  absl::StatusOr<nlohmann::json> InspectContainer(std::string_view id);
+  // GET /containers/{id}/json; with `with_size`, SizeRw (bytes written to the container's
+  // writable layer) and SizeRootFs are filled in (the engine measures them: not free).
+  absl::StatusOr<nlohmann::json> InspectContainer(std::string_view id, bool with_size = false);
   // GET /containers/json: the containers carrying every label in `labels` (an empty value
   // matches any value of that key); stopped ones too when `all`. A JSON array.
   absl::StatusOr<nlohmann::json> ListContainers(const std::map<std::string, std::string>& labels, bool all);

@@ -63,6 +63,14 @@ TEST(DockerMappingTest, TheTaskSizeCapsEveryContainer) {
   h = DockerRuntime::ContainerConfig(Spec(R"({"name":"app","image":"busybox"})"))["HostConfig"];
   EXPECT_FALSE(h.contains("Memory"));
   EXPECT_FALSE(h.contains("NanoCpus"));
+  EXPECT_FALSE(h.contains("CgroupParent"));
+}
+
+TEST(DockerMappingTest, TheTaskCgroupIsTheContainersCgroupParent) {
+  ContainerSpec spec = Spec(R"({"name":"app","image":"busybox"})");
+  spec.task_memory = 512;
+  spec.cgroup_parent = "/berth/0123abcd";
+  EXPECT_EQ(DockerRuntime::ContainerConfig(spec)["HostConfig"]["CgroupParent"], "/berth/0123abcd");
 }
 
 TEST(DockerMappingTest, CpuOfOneOrLessBecomesTwoShares) {

@@ -39,9 +39,13 @@ class FakeRuntime final : public Runtime {
  public:
   // One call to the runtime, as made.
   struct Call {
-    std::string op;         // Pull Create Start Stop Remove Inspect ListManaged CreateTaskNetwork
+    // Pull Create Start Stop Remove Inspect ListManaged CreateTaskNetwork CreateTaskCgroup
+    // RemoveTaskCgroup
+    std::string op;
     std::string id;         // runtime id (Create: the id it returned)
-    std::string container;  // the task definition's container name; "<holder>" for a network holder
+    // The task definition's container name; "<holder>" for a network holder; CreateTaskCgroup:
+    // "<cpu> <memory>"; RemoveTaskCgroup: the task id.
+    std::string container;
     std::string task_arn;
     std::string image;        // Pull, Create
     std::string address;      // CreateTaskNetwork
@@ -213,6 +217,36 @@ class FakeRuntime final : public Runtime {
     listener_ = std::move(listener);
   }
 
+  // Task cgroups are rows of their own: "/berth/<task id>" while they exist.
+  absl::StatusOr<std::string> CreateTaskCgroup(const std::string& task_id, int64_t cpu, int64_t memory_mib) override {
+    Call call;
+    call.op = "CreateTaskCgroup";
+    call.container = StrCat(cpu, " ", memory_mib);
+    Hook(call);
+    std::lock_guard lock(mu_);
+    calls_.push_back(call);
+    if (cgroup_error_) return absl::InternalError(*cgroup_error_);
+    cgroups_[task_id] = {cpu, memory_mib};
+    return StrCat("/berth/", task_id);
+  }
+  absl::Status RemoveTaskCgroup(const std::string& task_id) override {
+    Call call;
+    call.op = "RemoveTaskCgroup";
+    call.container = task_id;
+    Hook(call);
+    std::lock_guard lock(mu_);
+    calls_.push_back(call);
+    cgroups_.erase(task_id);
+    return absl::OkStatus();
+  }
+  // Not a recorded call: the engine measures as often as its interval says.
+  absl::StatusOr<int64_t> DiskUsage(const std::string& id) override {
+    std::lock_guard lock(mu_);
+    if (!containers_.contains(id)) return absl::NotFoundError(StrCat("No such container: ", id));
+    auto it = disk_usage_.find(id);
+    return it == disk_usage_.end() ? int64_t{0} : it->second;
+  }
+
   // --- what tests inject ---
 
   void FailPull(const std::string& image, const std::string& message) {
@@ -230,6 +264,19 @@ class FakeRuntime final : public Runtime {
   void FailTaskNetwork(const std::string& message) {
     std::lock_guard lock(mu_);
     network_error_ = message;
+  }
+  void FailTaskCgroup(const std::string& message) {
+    std::lock_guard lock(mu_);
+    cgroup_error_ = message;
+  }
+  void SetDiskUsage(const std::string& id, int64_t bytes) {
+    std::lock_guard lock(mu_);
+    disk_usage_[id] = bytes;
+  }
+  // The task cgroups that exist: task id -> (cpu, memory MiB).
+  std::map<std::string, std::pair<int64_t, int64_t>> Cgroups() const {
+    std::lock_guard lock(mu_);
+    return cgroups_;
   }
   // Stop of this container (task definition name) ends in SIGKILL: exit code 137.
   void IgnoreSigterm(const std::string& container) {
@@ -425,6 +472,9 @@ class FakeRuntime final : public Runtime {
   std::map<std::string, std::string> create_errors_;  // by container name
   std::map<std::string, std::string> start_errors_;   // by container name
   std::optional<std::string> network_error_;
+  std::optional<std::string> cgroup_error_;
+  std::map<std::string, std::pair<int64_t, int64_t>> cgroups_;
+  std::map<std::string, int64_t> disk_usage_;  // by container id
   std::set<std::string> ignores_sigterm_;  // container names
   int next_id_ = 1;
   int32_t next_port_ = 49153;

@@ -997,6 +997,100 @@ TEST_F(TaskEngineTest, AwsvpcAddressesComeFromTheHostsOwnRange) {
   EXPECT_THAT(Snap("t3").stopped_reason(), HasSubstr("no free address"));
 }
 
+// --- task-level limits: the task cgroup and ephemeral storage ---
+
+TEST_F(TaskEngineTest, ATaskWithATaskLevelSizeGetsACgroupItsContainersAreCreatedUnder) {
+  Boot();
+  Apply(Desired({Task("t1", "web", "RUNNING", "PENDING", R"(,"taskCpu":"512","taskMemory":"1024")")}, {kWebTd}));
+  ASSERT_EQ(Status("t1"), "RUNNING");
+  std::vector<std::string> log = runtime_.Log();
+  ASSERT_THAT(log, ::testing::Contains("CreateTaskCgroup 512 1024"));
+  // Made once, before the first container.
+  auto cgroup = std::find(log.begin(), log.end(), "CreateTaskCgroup 512 1024");
+  auto first_create = std::find_if(log.begin(), log.end(), [](const std::string& c) { return c.starts_with("Create "); });
+  EXPECT_LT(cgroup, first_create);
+  EXPECT_EQ(runtime_.Count("CreateTaskCgroup"), 1);
+  for (const char* c : {"app", "sidecar", "log"}) EXPECT_EQ(SpecOf("t1", c).cgroup_parent, "/berth/t1") << c;
+  EXPECT_EQ(runtime_.Cgroups().count("t1"), 1u);
+
+  // Stopping the task removes the cgroup once its containers have stopped.
+  Apply(Desired({Task("t1", "web", "STOPPED", "RUNNING", R"(,"taskCpu":"512","taskMemory":"1024")")}, {kWebTd}));
+  ASSERT_EQ(Status("t1"), "STOPPED");
+  EXPECT_EQ(runtime_.Cgroups().count("t1"), 0u);
+  log = runtime_.Log();
+  auto removed = std::find(log.begin(), log.end(), "RemoveTaskCgroup t1");
+  ASSERT_NE(removed, log.end());
+  for (auto it = removed; it != log.end(); ++it) EXPECT_FALSE(it->starts_with("Stop ")) << *it;
+}
+
+TEST_F(TaskEngineTest, ATaskWithoutATaskLevelSizeGetsNoCgroup) {
+  Boot();
+  RunWeb();
+  EXPECT_EQ(runtime_.Count("CreateTaskCgroup"), 0);
+  EXPECT_EQ(SpecOf("t1", "app").cgroup_parent, "");
+}
+
+TEST_F(TaskEngineTest, ACgroupThatCannotBeMadeFailsTheTaskBeforeItsContainers) {
+  Boot();
+  runtime_.FailTaskCgroup("mkdir /sys/fs/cgroup/memory/berth/t1: Permission denied");
+  Apply(Desired({Task("t1", "web", "RUNNING", "PENDING", R"(,"taskMemory":"512")")}, {kWebTd}));
+  v1::TaskStateChange snap = Snap("t1");
+  EXPECT_EQ(snap.status(), "STOPPED");
+  EXPECT_EQ(snap.stop_code(), "TaskFailedToStart");
+  EXPECT_THAT(snap.stopped_reason(), StartsWith("ResourceInitializationError: failed to create the task cgroup: mkdir"));
+  EXPECT_EQ(runtime_.Count("Create"), 0);
+}
+
+TEST_F(TaskEngineTest, ACgroupLeftByARestartIsRemovedWithTheContainers) {
+  testutil::TempDir dir;
+  EngineOptions options = Options();
+  options.state_path = dir.path() + "/state.json";
+  options.cleanup_after_us = 60'000'000;
+  Boot(options);
+  Apply(Desired({Task("t1", "web", "RUNNING", "PENDING", R"(,"taskMemory":"512")")}, {kWebTd}));
+  ASSERT_EQ(Status("t1"), "RUNNING");
+  // The agent goes away; the task's containers exit while it is down.
+  engine_.reset();
+  for (const char* c : {"app", "sidecar", "log"}) runtime_.SetExited(Id("t1", c), 0, "", FakeRuntime::Notify::kNo);
+  Boot(options);
+  Apply(Desired({Task("t1", "web", "STOPPED", "RUNNING", R"(,"taskMemory":"512")")}, {kWebTd}));
+  ASSERT_EQ(Status("t1"), "STOPPED");
+  clock_.Advance(60'000'000);
+  Tick();
+  EXPECT_EQ(runtime_.Count("Remove"), 3);
+  EXPECT_EQ(runtime_.Cgroups().count("t1"), 0u);
+}
+
+TEST_F(TaskEngineTest, ATaskWritingMoreThanItsEphemeralStorageIsStopped) {
+  EngineOptions options = Options();
+  options.storage_check_interval_us = 10'000'000;
+  Boot(options);
+  // 21 GiB; two of its three containers write.
+  const std::string fargate = R"(,"taskCpu":"256","taskMemory":"512","ephemeralStorageMib":"21504")";
+  Apply(Desired({Task("t1", "web", "RUNNING", "PENDING", fargate), Task("t2", "web")}, {kWebTd}));
+  ASSERT_EQ(Status("t1"), "RUNNING");
+  constexpr int64_t kGiB = 1024LL * 1024 * 1024;
+  runtime_.SetDiskUsage(Id("t1", "app"), 11 * kGiB);
+  runtime_.SetDiskUsage(Id("t1", "sidecar"), 10 * kGiB);
+  runtime_.SetDiskUsage(Id("t2", "app"), 100 * kGiB);  // t2 has no limit
+  Tick();
+  EXPECT_EQ(Status("t1"), "RUNNING") << "21 GiB is within the limit";
+
+  runtime_.SetDiskUsage(Id("t1", "log"), 1);
+  clock_.Advance(9'999'999);
+  Tick();
+  EXPECT_EQ(Status("t1"), "RUNNING") << "measured every 10 s";
+  clock_.Advance(1);
+  Tick();
+  v1::TaskStateChange snap = Snap("t1");
+  EXPECT_EQ(snap.status(), "STOPPED");
+  EXPECT_EQ(snap.stop_code(), "TerminationNotice");
+  EXPECT_EQ(snap.stopped_reason(),
+            "Task ephemeral storage use (21504 MiB written to its containers' writable layers) exceeds its limit of "
+            "21 GiB (ephemeralStorage.sizeInGiB)");
+  EXPECT_EQ(Status("t2"), "RUNNING");
+}
+
 // --- local state and adoption ---
 
 // --- task role credentials ---
