@@ -169,10 +169,12 @@ TEST_F(FargateDockerTest, TheContainersCgroupHasTheTaskSize) {
   EXPECT_EQ(privileged.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
   EXPECT_NE(privileged.error_message().find("privileged"), std::string::npos) << privileged.error_message();
 
+  // Two containers: the task's 512 MiB and quarter CPU bind them together (the task cgroup).
   Must(&v1::ContainerService::Stub::RegisterTaskDefinition,
        std::string(R"({"family":"sized","networkMode":"awsvpc","requiresCompatibilities":["FARGATE"],"cpu":"256",)"
                    R"("memory":"512","containerDefinitions":[{"name":"app","image":")") +
-           kImage + R"(","command":["sleep","600"]}]})");
+           kImage + R"(","command":["sleep","600"]},{"name":"side","image":")" + kImage +
+           R"(","command":["sleep","600"]}]})");
   v1::RunTaskResponse run =
       Must(&v1::ContainerService::Stub::RunTask, R"({"taskDefinition":"sized","launchType":"FARGATE"})");
   ASSERT_EQ(run.tasks_size(), 1);
@@ -202,10 +204,35 @@ TEST_F(FargateDockerTest, TheContainersCgroupHasTheTaskSize) {
   EXPECT_EQ(Shell("docker inspect -f '{{.HostConfig.Privileged}}' " + container), "false\n");
   EXPECT_EQ(Hosts(), 1);
 
+  // The task's cgroup holds the task size, and both containers' processes live below it.
+  const bool v2 = Shell("stat -fc %T /sys/fs/cgroup") == "cgroup2fs\n";
+  const std::string memory_file = v2 ? "/sys/fs/cgroup/berth/" + task_id + "/memory.max"
+                                     : "/sys/fs/cgroup/memory/berth/" + task_id + "/memory.limit_in_bytes";
+  EXPECT_EQ(Shell("cat " + memory_file), std::to_string(512LL * 1024 * 1024) + "\n");
+  const std::string cpu_file = v2 ? "/sys/fs/cgroup/berth/" + task_id + "/cpu.max"
+                                  : "/sys/fs/cgroup/cpu/berth/" + task_id + "/cpu.cfs_quota_us";
+  EXPECT_EQ(Shell("cat " + cpu_file), v2 ? "25000 100000\n" : "25000\n");
+  for (const char* which : {"-app-", "-side-"}) {
+    const std::string c = Shell("docker ps --filter name=" + task_id + " --format '{{.Names}}' | grep -- '" + which +
+                                "' | head -1 | tr -d '\\n'");
+    ASSERT_FALSE(c.empty()) << which;
+    EXPECT_EQ(Shell("docker inspect -f '{{.HostConfig.CgroupParent}}' " + c), "/berth/" + task_id + "\n");
+    const std::string pid = Shell("docker inspect -f '{{.State.Pid}}' " + c + " | tr -d '\\n'");
+    EXPECT_NE(Shell("cat /proc/" + pid + "/cgroup").find("/berth/" + task_id + "/"), std::string::npos) << which;
+  }
+  // What DescribeTasks says of a FARGATE task.
+  auto described = Tasks(R"({"family":"sized"})");
+  ASSERT_EQ(described.size(), 1u);
+  EXPECT_EQ(described[0].platform_version(), "1.4.0");
+  EXPECT_EQ(described[0].platform_family(), "Linux");
+  EXPECT_EQ(described[0].ephemeral_storage().size_in_gib(), 20);
+
   Must(&v1::ContainerService::Stub::StopTask, R"({"task":")" + arn + R"("})");
   ASSERT_TRUE(WaitFor([&] { return Hosts() == 0; }, 60000)) << berthd_->Log();
   EXPECT_TRUE(WaitFor([&] { return Shell("docker ps -a --filter name=" + task_id + " -q").empty(); }, 30000))
       << "the task's containers are removed with its host";
+  EXPECT_TRUE(WaitFor([&] { return Shell("test -e " + memory_file + " && echo left").empty(); }, 30000))
+      << "the task's cgroup goes with it";
 }
 
 }  // namespace

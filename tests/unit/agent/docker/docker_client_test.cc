@@ -480,6 +480,31 @@ TEST_F(DockerClientRealTest, ContainerLifecycleWithLabels) {
   EXPECT_EQ(client_.InspectContainer(*id).status().code(), absl::StatusCode::kNotFound);
 }
 
+TEST_F(DockerClientRealTest, InspectWithSizeCountsWhatTheContainerWrote) {
+  absl::StatusOr<std::string> id = Create({"sh", "-c", "dd if=/dev/zero of=/written bs=1048576 count=8 && sleep 600"});
+  ASSERT_TRUE(id.ok()) << id.status();
+  ASSERT_OK(client_.StartContainer(*id));
+  int64_t written = 0;
+  for (int i = 0; i < 100 && written < 8 * 1048576; ++i) {
+    absl::StatusOr<nlohmann::json> inspect = client_.InspectContainer(*id, /*with_size=*/true);
+    ASSERT_TRUE(inspect.ok()) << inspect.status();
+    written = inspect->value("SizeRw", int64_t{0});
+    if (written < 8 * 1048576) std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  EXPECT_GE(written, 8 * 1048576);
+  EXPECT_LT(written, 9 * 1048576);
+  absl::StatusOr<nlohmann::json> plain = client_.InspectContainer(*id);
+  ASSERT_TRUE(plain.ok()) << plain.status();
+  EXPECT_FALSE(plain->contains("SizeRw")) << "measured only when asked";
+  ASSERT_OK(client_.KillContainer(*id, "KILL"));
+}
+
+TEST_F(DockerClientRealTest, InfoNamesTheCgroupDriver) {
+  absl::StatusOr<nlohmann::json> info = client_.Info();
+  ASSERT_TRUE(info.ok()) << info.status();
+  EXPECT_THAT(info->value("CgroupDriver", ""), AnyOf("cgroupfs", "systemd"));
+}
+
 TEST_F(DockerClientRealTest, ANameInUseIsAlreadyExists) {
   const std::string name = "berth-test-" + RandomSuffix();
   nlohmann::json config = {{"Image", kImage}, {"Cmd", {"true"}}, {"Labels", {{kTestLabel, run_}}}};
