@@ -133,6 +133,7 @@ TEST_F(FargateTest, TasksWaitForTheirOwnHostWhichIsHidden) {
   EXPECT_EQ(poll.tasks(0).task_arn(), a.task_arn());
   EXPECT_EQ(poll.tasks(0).task_cpu(), 256);
   EXPECT_EQ(poll.tasks(0).task_memory(), 512);
+  EXPECT_EQ(poll.tasks(0).ephemeral_storage_mib(), 20 * 1024) << "ECS's default for FARGATE";
   v1::PollResponse poll_big;
   ASSERT_TRUE(PollNow(big, &poll_big).ok());
   ASSERT_EQ(poll_big.tasks_size(), 1);
@@ -242,6 +243,41 @@ TEST_F(FargateTest, LaunchRulesNameTheField) {
   v1::ListTasksResponse tasks;
   ASSERT_TRUE(Do(&Api::ListTasks, v1::ListTasksRequest(), &tasks).ok());
   EXPECT_EQ(tasks.task_arns_size(), 0);
+}
+
+TEST_F(FargateTest, PlatformVersionAndEphemeralStorage) {
+  // FARGATE tasks run on platform version 1.4.0 (LATEST), with the storage asked for.
+  auto run = Run(R"({"taskDefinition":"web","launchType":"FARGATE","platformVersion":"LATEST",)"
+                 R"("overrides":{"ephemeralStorage":{"sizeInGiB":50}}})");
+  ASSERT_TRUE(run.ok()) << run.status();
+  const v1::Task t = DescribeTask(run->tasks(0).task_arn());
+  EXPECT_EQ(t.platform_version(), "1.4.0");
+  EXPECT_EQ(t.platform_family(), "Linux");
+  EXPECT_EQ(t.ephemeral_storage().size_in_gib(), 50);
+  auto plain = Run(R"({"taskDefinition":"web","launchType":"FARGATE","platformVersion":"1.4.0"})");
+  ASSERT_TRUE(plain.ok()) << plain.status();
+  EXPECT_EQ(DescribeTask(plain->tasks(0).task_arn()).ephemeral_storage().size_in_gib(), 20);
+
+  // Other versions, and a version for a launch that is not FARGATE, are refused.
+  auto old = Run(R"({"taskDefinition":"web","launchType":"FARGATE","platformVersion":"1.3.0"})");
+  EXPECT_THAT(std::string(old.status().message()), HasSubstr("platformVersion: Berth runs FARGATE tasks on platform "
+                                                             "version 1.4.0 (LATEST); got '1.3.0'"));
+  AddInstance("default", 4096, 8192);
+  auto ec2 = Run(R"({"taskDefinition":"ec2","platformVersion":"LATEST"})");
+  EXPECT_THAT(std::string(ec2.status().message()), HasSubstr("platformVersion: only FARGATE tasks"));
+  absl::Status svc = Do<v1::CreateServiceResponse>(
+      &Api::CreateService, R"({"serviceName":"e","taskDefinition":"ec2","desiredCount":1,"platformVersion":"LATEST"})");
+  EXPECT_THAT(std::string(svc.message()), HasSubstr("platformVersion: only FARGATE tasks"));
+
+  // A FARGATE service shows its platform version.
+  v1::CreateServiceResponse created;
+  ASSERT_TRUE(Do(&Api::CreateService,
+                 Json<v1::CreateServiceRequest>(
+                     R"({"serviceName":"f","taskDefinition":"web","launchType":"FARGATE","desiredCount":0})"),
+                 &created)
+                  .ok());
+  EXPECT_EQ(created.service().platform_version(), "LATEST");
+  EXPECT_EQ(created.service().platform_family(), "Linux");
 }
 
 TEST_F(FargateTest, WithoutFargateCapacityTheLaunchIsRefused) {
