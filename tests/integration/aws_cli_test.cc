@@ -241,6 +241,76 @@ TEST_F(AwsCliTest, CapacityProvidersThroughTheAwsCli) {
   EXPECT_THAT(reserved.err, HasSubstr("(InvalidParameterException)")) << reserved;
 }
 
+TEST_F(AwsCliTest, FargateTasksThroughTheAwsCli) {
+  // Berth's Fargate pool with simulated hosts: the user brings no instance.
+  const std::string config = WriteFile("capacity.json", R"({"fargate": {"availabilityZones": ["az-1", "az-2"],
+      "maxHosts": 4, "intervalSeconds": 0.2, "cleanupSeconds": 0.5, "subnetCidr": "172.31.0.0/20",
+      "local": {"agentBinary": ")" + testutil::BuiltBinary("src/agent/berth-agent") +
+                                                         R"(", "workDir": ")" + dir_.Sub("hosts") +
+                                                         R"(", "agentFlags": ["--runtime", "sim", "--poll-wait", "1"]}}})");
+  std::string http = StartBerthd({"--http-listen", "127.0.0.1:0", "--capacity-config", config, "--max-poll-wait", "2"});
+  ASSERT_FALSE(http.empty());
+  std::string td = WriteFile("fargate.json", R"({"family":"fg","networkMode":"awsvpc",
+      "requiresCompatibilities":["FARGATE"],"cpu":"256","memory":"512",
+      "containerDefinitions":[{"name":"app","image":"busybox","essential":true}]})");
+  Result registered = Ecs(http, "register-task-definition --cli-input-json file://" + td);
+  ASSERT_EQ(registered.exit_code, 0) << registered;
+  EXPECT_THAT(registered.OutJson()["taskDefinition"]["compatibilities"].dump(), HasSubstr("FARGATE")) << registered;
+
+  Result ran = Ecs(http,
+                   "run-task --task-definition fg --launch-type FARGATE --platform-version LATEST "
+                   "--network-configuration 'awsvpcConfiguration={subnets=[subnet-0a1b],assignPublicIp=DISABLED}'");
+  ASSERT_EQ(ran.exit_code, 0) << ran;
+  ASSERT_EQ(ran.OutJson()["tasks"].size(), 1u) << ran;
+  const std::string arn = ran.OutJson()["tasks"][0]["taskArn"];
+  EXPECT_EQ(ran.OutJson()["tasks"][0]["lastStatus"], "PROVISIONING") << ran;
+
+  Json task;
+  ASSERT_TRUE(testutil::WaitFor(
+      [&] {
+        Result d = Ecs(http, "describe-tasks --tasks " + Quote(arn));
+        if (d.exit_code != 0) return false;
+        task = d.OutJson()["tasks"][0];
+        return task["lastStatus"] == "RUNNING";
+      },
+      60000))
+      << task.dump() << berthd_->Log();
+  EXPECT_EQ(task["launchType"], "FARGATE");
+  EXPECT_EQ(task["platformVersion"], "1.4.0");
+  EXPECT_EQ(task["ephemeralStorage"]["sizeInGiB"], 20);
+  EXPECT_FALSE(task.contains("containerInstanceArn")) << task.dump();
+  ASSERT_EQ(task["attachments"].size(), 1u) << task.dump();
+  EXPECT_EQ(task["attachments"][0]["type"], "ElasticNetworkInterface");
+  bool has_address = false;
+  for (const auto& d : task["attachments"][0]["details"]) {
+    has_address |= d["name"] == "privateIPv4Address" && d["value"].get<std::string>().starts_with("172.31.");
+  }
+  EXPECT_TRUE(has_address) << task.dump();
+  // The host is Berth's: the user's cluster shows none.
+  Result instances = Ecs(http, "list-container-instances");
+  ASSERT_EQ(instances.exit_code, 0) << instances;
+  EXPECT_TRUE(instances.OutJson()["containerInstanceArns"].empty()) << instances;
+
+  // Errors name the rule, as ECS's do.
+  Result strategy = Ecs(http, "run-task --task-definition fg --launch-type FARGATE --placement-strategy type=random");
+  EXPECT_NE(strategy.exit_code, 0) << strategy;
+  EXPECT_THAT(strategy.err, HasSubstr("(InvalidParameterException)")) << strategy;
+  EXPECT_THAT(strategy.err, HasSubstr("placementStrategy")) << strategy;
+  Result version = Ecs(http, "run-task --task-definition fg --launch-type FARGATE --platform-version 1.3.0");
+  EXPECT_NE(version.exit_code, 0) << version;
+  EXPECT_THAT(version.err, HasSubstr("platformVersion")) << version;
+
+  Result stopped = Ecs(http, "stop-task --task " + Quote(arn));
+  ASSERT_EQ(stopped.exit_code, 0) << stopped;
+  EXPECT_TRUE(testutil::WaitFor(
+      [&] {
+        Result d = Ecs(http, "describe-tasks --tasks " + Quote(arn));
+        return d.exit_code == 0 && d.OutJson()["tasks"][0]["lastStatus"] == "STOPPED";
+      },
+      60000))
+      << berthd_->Log();
+}
+
 TEST_F(AwsCliTest, SigV4WithConfiguredKeys) {
   std::string keys = WriteFile("keys", std::string("# operators\n") + "AKIAOTHERKEY00000000:othersecretothersecret\n");
   std::string http = StartBerthd({"--http-listen", "127.0.0.1:0", "--access-key", std::string(kKeyId) + ":" + kSecret,
