@@ -262,6 +262,7 @@ void Agent::Stop() {
     if (stopping_ && threads_.empty()) return;
     stopping_ = true;
     if (grpc::ClientContext* ctx = poll_context_.load()) ctx->TryCancel();
+    if (grpc::ClientContext* ctx = report_context_.load()) ctx->TryCancel();
   }
   cv_.notify_all();
   for (auto& t : threads_) t.join();
@@ -299,6 +300,10 @@ void Agent::PollLoop() {
     grpc::ClientContext ctx;
     Authorize(&ctx);
     ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::milliseconds(options_.poll_wait_ms + 10000));
+    // Waits for the connection instead of failing at once while the channel is between reconnect
+    // attempts, so a healed partition is noticed within the channel's reconnect backoff (5 s) rather
+    // than at the end of this loop's own backoff.
+    ctx.set_wait_for_ready(true);
     {
       std::lock_guard lock(mu_);
       if (stopping_) return;
@@ -369,7 +374,17 @@ void Agent::ReportLoop() {
     grpc::ClientContext ctx;
     Authorize(&ctx);
     ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
+    ctx.set_wait_for_ready(true);  // as the poll: send as soon as the connection is back
+    {
+      std::lock_guard lock(mu_);
+      if (stopping_) return;
+      report_context_.store(&ctx);
+    }
     absl::Status s = FromGrpc(stub_->ReportStateChanges(&ctx, req, &resp));
+    {
+      std::lock_guard lock(mu_);  // Stop cancels under mu_: ctx must outlive that
+      report_context_.store(nullptr);
+    }
     if (s.ok()) {
       failures = 0;
       for (const auto& arn : resp.unknown_task_arns()) engine_->Forget(arn);

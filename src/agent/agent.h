@@ -53,7 +53,7 @@ struct AgentOptions {
   std::string instance_type;
   int32_t poll_wait_ms = 20000;
   int64_t backoff_initial_us = 200'000;
-  int64_t backoff_max_us = 30'000'000;
+  int64_t backoff_max_us = 10'000'000;
   int report_batch = 100;
   EngineOptions engine;  // cluster, instance_arn and state_path are filled in
 };
@@ -127,7 +127,8 @@ class Agent {
   std::mt19937_64 rng_;
   std::atomic<bool> finished_{false};
   std::atomic<bool> deregistered_{false};
-  std::atomic<grpc::ClientContext*> poll_context_{nullptr};
+  std::atomic<grpc::ClientContext*> poll_context_{nullptr};    // cancelled by Stop
+  std::atomic<grpc::ClientContext*> report_context_{nullptr};  // cancelled by Stop
   std::vector<std::thread> threads_;
 };
 
