@@ -277,8 +277,12 @@ class Api {
   void CancelPoll(uint64_t waiter_id) { sessions_.Cancel(waiter_id, clock_->MonotonicMicros()); }
   void ReportStateChanges(const v1::ReportStateChangesRequest& request, v1::ReportStateChangesResponse* response,
                           Done done);
-  // Housekeeping, called periodically from one thread: expires long polls, marks silent agents
-  // disconnected, deletes STOPPED tasks past their retention.
+  // Answers the parked long polls whose wait is over. Called often (every 10 ms) from one thread,
+  // so expiries leave in small groups: the agents' next polls then arrive spread out instead of in
+  // one burst that queues API calls behind them on the server's threads.
+  void ExpirePolls();
+  // Housekeeping, called periodically (every 100 ms) from the same thread: expires long polls,
+  // marks silent agents disconnected, deletes STOPPED tasks past their retention.
   void AgentTick();
   // The pipeline's touch listener: queues the instances whose desired state changed for the poll
   // waker, which answers their parked long polls.

@@ -484,6 +484,8 @@ void Api::ReportStateChanges(const v1::ReportStateChangesRequest& request, v1::R
       std::move(done));
 }
 
+void Api::ExpirePolls() { sessions_.ExpireDue(clock_->MonotonicMicros()); }
+
 void Api::AgentTick() {
   const int64_t now = clock_->MonotonicMicros();
   sessions_.ExpireDue(now);

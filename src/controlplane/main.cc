@@ -292,7 +292,11 @@ int Run(const Flags& flags) {
   // scheduler's queue, timers and resync.
   absl::Notification stop_agent_monitor;
   std::thread agent_monitor([&] {
-    while (!stop_agent_monitor.WaitForNotificationWithTimeout(absl::Milliseconds(100))) {
+    for (int64_t wake = 1; !stop_agent_monitor.WaitForNotificationWithTimeout(absl::Milliseconds(10)); ++wake) {
+      if (wake % 10 != 0) {
+        api.ExpirePolls();
+        continue;
+      }
       api.AgentTick();
       api.ServiceTick();
       api.CapacityTick();
