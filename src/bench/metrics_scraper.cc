@@ -2,8 +2,10 @@
 
 #include <curl/curl.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstdlib>
+#include <vector>
 
 #include "berth/common/strings.h"
 
@@ -116,6 +118,48 @@ double MeanServerRpcMs(const MetricsSample& before, const MetricsSample& after, 
   const std::string count = StrCat("berth_rpc_latency_seconds_count", labels);
   const double calls = after.Get(count) - before.Get(count);
   return calls > 0 ? 1e3 * (after.Get(sum) - before.Get(sum)) / calls : 0;
+}
+
+ServerLatency ServerRpcLatency(const MetricsSample& before, const MetricsSample& after, std::string_view method) {
+  // Cumulative counts by upper bound, from the `le` label of each bucket series.
+  const std::string prefix = StrCat("berth_rpc_latency_seconds_bucket{door=\"grpc\",method=\"", method, "\",le=\"");
+  std::vector<std::pair<double, double>> buckets;  // (upper bound s, calls at or below it)
+  for (auto it = after.series.lower_bound(prefix); it != after.series.end() && it->first.starts_with(prefix); ++it) {
+    std::string_view le = std::string_view(it->first).substr(prefix.size());
+    le = le.substr(0, le.find('"'));
+    const double bound = le == "+Inf" ? INFINITY : std::strtod(std::string(le).c_str(), nullptr);
+    buckets.emplace_back(bound, it->second - before.Get(it->first));
+  }
+  std::sort(buckets.begin(), buckets.end());
+  ServerLatency out;
+  if (buckets.empty() || buckets.back().second <= 0) return out;
+  out.count = buckets.back().second;
+  auto quantile = [&](double q) {
+    const double rank = q * out.count;
+    double lower_bound = 0;
+    double lower_count = 0;
+    for (const auto& [bound, cumulative] : buckets) {
+      if (cumulative >= rank) {
+        // In the +Inf bucket the best estimate is the highest finite bound.
+        if (std::isinf(bound)) return lower_bound * 1e3;
+        const double in_bucket = cumulative - lower_count;
+        const double fraction = in_bucket > 0 ? (rank - lower_count) / in_bucket : 1;
+        return (lower_bound + (bound - lower_bound) * fraction) * 1e3;
+      }
+      lower_bound = bound;
+      lower_count = cumulative;
+    }
+    return lower_bound * 1e3;
+  };
+  out.p50_ms = quantile(0.5);
+  out.p99_ms = quantile(0.99);
+  out.p99_9_ms = quantile(0.999);
+  return out;
+}
+
+nlohmann::ordered_json ServerLatency::ToJson() const {
+  auto round = [](double v) { return std::round(v * 1000) / 1000; };
+  return {{"count", count}, {"p50", round(p50_ms)}, {"p99", round(p99_ms)}, {"p99_9", round(p99_9_ms)}};
 }
 
 }  // namespace berth::bench

@@ -65,4 +65,17 @@ CommitStats ComputeCommitStats(const MetricsSample& before, const MetricsSample&
 // no call finished. Compared with the client's figure it splits server time from transport time.
 double MeanServerRpcMs(const MetricsSample& before, const MetricsSample& after, std::string_view method);
 
+// berthd's own latency quantiles (ms) of gRPC `method` between two scrapes, estimated from the
+// histogram's buckets as Prometheus' histogram_quantile does (linear within the bucket that holds
+// the rank). Coarse (the bucket bounds: 1, 2, 3, 5, 7.5, 10, 15, 25 ms ...) but it tells whether a
+// client's tail is spent inside berthd or before and after it.
+struct ServerLatency {
+  double count = 0;
+  double p50_ms = 0;
+  double p99_ms = 0;
+  double p99_9_ms = 0;
+  nlohmann::ordered_json ToJson() const;
+};
+ServerLatency ServerRpcLatency(const MetricsSample& before, const MetricsSample& after, std::string_view method);
+
 }  // namespace berth::bench
