@@ -121,8 +121,27 @@ double MeanServerRpcMs(const MetricsSample& before, const MetricsSample& after, 
 }
 
 ServerLatency ServerRpcLatency(const MetricsSample& before, const MetricsSample& after, std::string_view method) {
+  return HistogramQuantiles(before, after,
+                            StrCat("berth_rpc_latency_seconds_bucket{door=\"grpc\",method=\"", method, "\",le=\""));
+}
+
+nlohmann::ordered_json CommitStageLatency(const MetricsSample& before, const MetricsSample& after) {
+  nlohmann::ordered_json out = nlohmann::ordered_json::object();
+  for (const char* stage : {"queued", "lock_wait", "apply", "write_wait", "write", "complete"}) {
+    ServerLatency l =
+        HistogramQuantiles(before, after, StrCat("berth_commit_stage_seconds_bucket{stage=\"", stage, "\",le=\""));
+    if (l.count == 0) continue;
+    nlohmann::ordered_json j = l.ToJson();
+    j.erase("count");
+    out[stage] = j;
+  }
+  return out;
+}
+
+ServerLatency HistogramQuantiles(const MetricsSample& before, const MetricsSample& after,
+                                 std::string_view bucket_prefix) {
   // Cumulative counts by upper bound, from the `le` label of each bucket series.
-  const std::string prefix = StrCat("berth_rpc_latency_seconds_bucket{door=\"grpc\",method=\"", method, "\",le=\"");
+  const std::string prefix(bucket_prefix);
   std::vector<std::pair<double, double>> buckets;  // (upper bound s, calls at or below it)
   for (auto it = after.series.lower_bound(prefix); it != after.series.end() && it->first.starts_with(prefix); ++it) {
     std::string_view le = std::string_view(it->first).substr(prefix.size());

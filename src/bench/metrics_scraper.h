@@ -77,5 +77,11 @@ struct ServerLatency {
   nlohmann::ordered_json ToJson() const;
 };
 ServerLatency ServerRpcLatency(const MetricsSample& before, const MetricsSample& after, std::string_view method);
+// The same from any histogram: `bucket_prefix` is its bucket series up to the `le` label's value,
+// e.g. `berth_commit_stage_seconds_bucket{stage="apply",le="`.
+ServerLatency HistogramQuantiles(const MetricsSample& before, const MetricsSample& after,
+                                 std::string_view bucket_prefix);
+// Per commit stage (berth_commit_stage_seconds): {"queued": {"p50":..,"p99":..,"p99_9":..}, ...}.
+nlohmann::ordered_json CommitStageLatency(const MetricsSample& before, const MetricsSample& after);
 
 }  // namespace berth::bench

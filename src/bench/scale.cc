@@ -405,6 +405,7 @@ class LatencyScenario final : public ScaleScenario {
       r["commit"] = ComputeCommitStats(*before, *after).ToJson();
       server = ServerRpcLatency(*before, *after, "RunTask");
       r["runtask_in_berthd_ms"] = server.ToJson();
+      r["commit_stages_ms"] = CommitStageLatency(*before, *after);
     }
     if (cpu_before >= 0 && seconds > 0) r["berthd_cores"] = Round((BerthdCpu() - cpu_before) / seconds, 3);
     r["agents"] = sim_->CountersJson();

@@ -1,5 +1,6 @@
 #include "src/controlplane/metrics.h"
 
+#include <algorithm>
 #include <sstream>
 
 #include <prometheus/counter.h>
@@ -44,6 +45,19 @@ Metrics::Metrics() : registry_(std::make_shared<prometheus::Registry>()) {
                         .Help("Latency of the synced store write of one commit batch.")
                         .Register(*registry_)
                         .Add({}, LatencyBuckets());
+  auto& stages = prometheus::BuildHistogram()
+                     .Name("berth_commit_stage_seconds")
+                     .Help("Where each commit batch's time went, by stage: queued (its oldest proposal waiting "
+                           "to be taken), lock_wait (for the state lock), apply, write_wait (behind the "
+                           "previous synced write), write (the synced write), complete (running its "
+                           "completions).")
+                     .Register(*registry_);
+  stage_queued_ = &stages.Add({{"stage", "queued"}}, LatencyBuckets());
+  stage_lock_wait_ = &stages.Add({{"stage", "lock_wait"}}, LatencyBuckets());
+  stage_apply_ = &stages.Add({{"stage", "apply"}}, LatencyBuckets());
+  stage_write_wait_ = &stages.Add({{"stage", "write_wait"}}, LatencyBuckets());
+  stage_write_ = &stages.Add({{"stage", "write"}}, LatencyBuckets());
+  stage_complete_ = &stages.Add({{"stage", "complete"}}, LatencyBuckets());
   commits_ = &prometheus::BuildCounter()
                   .Name("berth_commit_batches_total")
                   .Help("Commit batches (synced store writes).")
@@ -98,6 +112,16 @@ void Metrics::OnBatchCommitted(size_t proposals, size_t write_ops, int64_t fsync
   commits_->Increment();
   batch_size_->Observe(static_cast<double>(proposals));
   fsync_seconds_->Observe(static_cast<double>(fsync_micros) / 1e6);
+}
+
+void Metrics::OnBatchTimings(const BatchTimings& t) {
+  auto seconds = [](int64_t micros) { return static_cast<double>(std::max<int64_t>(micros, 0)) / 1e6; };
+  stage_queued_->Observe(seconds(t.queued_us));
+  stage_lock_wait_->Observe(seconds(t.lock_wait_us));
+  stage_apply_->Observe(seconds(t.apply_us));
+  stage_write_wait_->Observe(seconds(t.write_wait_us));
+  stage_write_->Observe(seconds(t.write_us));
+  stage_complete_->Observe(seconds(t.complete_us));
 }
 
 void Metrics::SetEntityCountsSource(std::function<EntityCounts()> source) {

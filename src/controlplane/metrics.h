@@ -56,6 +56,7 @@ class Metrics final : public PipelineObserver {
 
   // PipelineObserver
   void OnBatchCommitted(size_t proposals, size_t write_ops, int64_t fsync_micros) override;
+  void OnBatchTimings(const BatchTimings& timings) override;
 
   void SetEntityCountsSource(std::function<EntityCounts()> source);
 
@@ -68,6 +69,13 @@ class Metrics final : public PipelineObserver {
   prometheus::Family<prometheus::Histogram>* rpc_latency_;
   prometheus::Histogram* batch_size_;
   prometheus::Histogram* fsync_seconds_;
+  // berth_commit_stage_seconds by stage (BatchTimings' fields, in their order).
+  prometheus::Histogram* stage_queued_;
+  prometheus::Histogram* stage_lock_wait_;
+  prometheus::Histogram* stage_apply_;
+  prometheus::Histogram* stage_write_wait_;
+  prometheus::Histogram* stage_write_;
+  prometheus::Histogram* stage_complete_;
   prometheus::Counter* commits_;
   prometheus::Counter* proposals_;
   prometheus::Gauge* clusters_;

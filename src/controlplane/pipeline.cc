@@ -44,7 +44,17 @@ void CommitPipeline::Start() {
   apply_thread_ = std::thread([this] { RunApply(); });
 }
 
+namespace {
+
+int64_t SteadyMicros() {
+  return std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now().time_since_epoch())
+      .count();
+}
+
+}  // namespace
+
 void CommitPipeline::Submit(Proposal proposal) {
+  proposal.submitted_us = SteadyMicros();
   {
     absl::MutexLock lock(&mu_);
     if (!stopping_) {
@@ -113,9 +123,13 @@ void CommitPipeline::RunApply() {
 
 CommitPipeline::Applied CommitPipeline::ApplyBatch(std::vector<Proposal> batch) {
   Applied out;
+  out.taken_us = SteadyMicros();
+  out.oldest_submitted_us = out.taken_us;
+  for (const Proposal& p : batch) out.oldest_submitted_us = std::min(out.oldest_submitted_us, p.submitted_us);
   out.results.resize(batch.size());
   const uint64_t revision = next_revision_;
   absl::MutexLock state_lock(state_mu_);
+  out.locked_us = SteadyMicros();
   for (size_t i = 0; i < batch.size(); ++i) {
     Txn txn(revision);
     out.results[i] = batch[i].apply(txn);
@@ -135,6 +149,7 @@ CommitPipeline::Applied CommitPipeline::ApplyBatch(std::vector<Proposal> batch) 
     applied_revision_.store(revision, std::memory_order_release);
   }
   out.proposals = std::move(batch);
+  out.applied_us = SteadyMicros();  // the lock is released on return, a moment later
   return out;
 }
 
@@ -164,12 +179,13 @@ void CommitPipeline::RunWrites() {
         merged.Append(std::move(a.writes));
       }
     }
+    const int64_t start = SteadyMicros();
+    int64_t end = start;
     if (revision != 0) {
       merged.Put(store::Table::kMeta, std::string(kMetaRevisionKey), EncodeRevision(revision));
-      const auto start = std::chrono::steady_clock::now();
       absl::Status st = store_->Write(merged);
-      const int64_t micros =
-          std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now() - start).count();
+      end = SteadyMicros();
+      const int64_t micros = end - start;
       if (!st.ok()) {
         // In-memory state already holds these batches (and maybe later ones); they cannot be rolled
         // back. Exit and let recovery rebuild state from what is durable.
@@ -178,6 +194,10 @@ void CommitPipeline::RunWrites() {
       }
       committed_revision_.store(revision, std::memory_order_release);
       if (observer_ != nullptr) observer_->OnBatchCommitted(proposals, merged.size(), micros);
+    }
+    for (Applied& a : taken) {
+      a.write_start_us = start;
+      a.written_us = end;
     }
     absl::MutexLock lock(&completions_mu_);
     for (Applied& a : taken) completions_.push_back(std::move(a));
@@ -215,6 +235,15 @@ void CommitPipeline::RunCompletions() {
       completed->proposals[i].done(std::move(completed->results[i]));
     }
     if (touch_listener_ && !completed->touched.empty()) touch_listener_(std::move(completed->touched));
+    if (observer_ != nullptr) {
+      const Applied& a = *completed;
+      observer_->OnBatchTimings({.queued_us = a.taken_us - a.oldest_submitted_us,
+                                 .lock_wait_us = a.locked_us - a.taken_us,
+                                 .apply_us = a.applied_us - a.locked_us,
+                                 .write_wait_us = a.write_start_us - a.applied_us,
+                                 .write_us = a.written_us - a.write_start_us,
+                                 .complete_us = SteadyMicros() - a.written_us});
+    }
   }
 }
 

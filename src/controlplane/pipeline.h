@@ -76,12 +76,27 @@ struct Proposal {
   // Runs on the completion thread after the batch is durable (OK) or with Apply's error, in
   // submission order. Must not block; typically finishes an RPC.
   std::function<void(absl::Status)> done;
+  // Set by Submit (steady clock, microseconds): where the batch's queueing time starts.
+  int64_t submitted_us = 0;
+};
+
+// Where one applied batch's time went, in microseconds (steady clock), for the commit-stage
+// histograms: a proposal's latency inside berthd is roughly the sum of these.
+struct BatchTimings {
+  int64_t queued_us = 0;      // the batch's oldest proposal: submitted -> its batch taken off the queue
+  int64_t lock_wait_us = 0;   // waiting for the state lock (readers: polls, Describe*, the poll waker)
+  int64_t apply_us = 0;       // applying the proposals under the exclusive state lock
+  int64_t write_wait_us = 0;  // applied -> its synced write began (the previous write was syncing)
+  int64_t write_us = 0;       // the synced write that made it durable (shared with batches merged into it)
+  int64_t complete_us = 0;    // durable -> every completion of the batch ran
 };
 
 struct PipelineObserver {
   virtual ~PipelineObserver() = default;
   // One synced write: the proposals it made durable, its operations, and how long it took.
   virtual void OnBatchCommitted(size_t proposals, size_t write_ops, int64_t fsync_micros) = 0;
+  // Every applied batch, once its completions ran (on the completion thread).
+  virtual void OnBatchTimings(const BatchTimings& /*timings*/) {}
 };
 
 class CommitPipeline {
@@ -139,6 +154,12 @@ class CommitPipeline {
     std::vector<Proposal> proposals;
     std::vector<absl::Status> results;
     std::vector<InstanceKey> touched;
+    int64_t oldest_submitted_us = 0;
+    int64_t taken_us = 0;     // off the queue
+    int64_t locked_us = 0;    // state lock acquired
+    int64_t applied_us = 0;   // state lock released
+    int64_t write_start_us = 0;
+    int64_t written_us = 0;
   };
 
   void RunApply();

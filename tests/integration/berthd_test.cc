@@ -109,6 +109,13 @@ TEST_F(BerthdTest, ServesHealthReflectionAndMetrics) {
             std::string::npos)
       << metrics;
   EXPECT_NE(metrics.find("berth_commit_fsync_seconds_bucket"), std::string::npos);
+  // Where commit time goes, per stage; the default cluster's creation was one batch at least.
+  for (const char* stage : {"queued", "lock_wait", "apply", "write_wait", "write", "complete"}) {
+    const std::string series = std::string("berth_commit_stage_seconds_count{stage=\"") + stage + "\"} ";
+    const size_t at = metrics.find(series);
+    ASSERT_NE(at, std::string::npos) << series;
+    EXPECT_GE(std::stod(metrics.substr(at + series.size())), 1) << series;
+  }
   EXPECT_NE(metrics.find("berth_entities{kind=\"cluster\"} 1"), std::string::npos);
   EXPECT_EQ(HttpGet("http://" + berthd_->http_address() + "/healthz", &code), "ok\n");
   EXPECT_EQ(code, 200);

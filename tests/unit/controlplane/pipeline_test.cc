@@ -424,3 +424,58 @@ TEST(StateLoadTest, CorruptRecordIsDataLoss) {
 
 }  // namespace
 }  // namespace berth::controlplane
+
+namespace berth::controlplane {
+namespace {
+
+// Collects what the pipeline reports to its observer.
+class TimingObserver : public PipelineObserver {
+ public:
+  void OnBatchCommitted(size_t, size_t, int64_t) override {}
+  void OnBatchTimings(const BatchTimings& t) override {
+    absl::MutexLock lock(&mu);
+    timings.push_back(t);
+  }
+  absl::Mutex mu;
+  std::vector<BatchTimings> timings;
+};
+
+TEST(PipelineTest, ReportsWhereEachBatchsTimeWent) {
+  std::atomic<int> acked{0};
+  RecordingStore store(&acked);
+  store.delay_us = 15000;  // the synced write
+  absl::Mutex mu;
+  TimingObserver observer;
+  CommitPipeline pipeline(&store, &mu, 0, {}, &observer);
+  pipeline.Start();
+  {
+    // A reader holds the state lock, so the batch waits for it after being taken off the queue.
+    absl::ReaderMutexLock reader(&mu);
+    std::promise<absl::Status> done;
+    pipeline.Submit({[](Txn& txn) {
+                       std::this_thread::sleep_for(std::chrono::milliseconds(10));  // the apply
+                       txn.batch().Put(store::Table::kTasks, "k", "v");
+                       return absl::OkStatus();
+                     },
+                     [&](absl::Status s) { done.set_value(s); }});
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    // Released at the end of this scope; the completion then waits for the write.
+    mu.ReaderUnlock();
+    ASSERT_TRUE(done.get_future().get().ok());
+    mu.ReaderLock();
+  }
+  pipeline.Stop();
+  absl::MutexLock lock(&observer.mu);
+  ASSERT_EQ(observer.timings.size(), 1u);
+  const BatchTimings& t = observer.timings[0];
+  EXPECT_GE(t.lock_wait_us, 15000) << "waited for the reader";
+  EXPECT_GE(t.apply_us, 10000);
+  EXPECT_GE(t.write_us, 15000);
+  EXPECT_GE(t.queued_us, 0);
+  EXPECT_GE(t.write_wait_us, 0);
+  EXPECT_GE(t.complete_us, 0);
+  EXPECT_LT(t.lock_wait_us + t.apply_us + t.write_us, 5'000'000);
+}
+
+}  // namespace
+}  // namespace berth::controlplane
