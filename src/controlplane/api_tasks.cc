@@ -774,8 +774,9 @@ void Api::ListTasks(const v1::ListTasksRequest& request, v1::ListTasksResponse* 
       }
       return absl::OkStatus();
     }
-    for (auto it = after->empty() ? c->tasks.begin() : c->tasks.upper_bound(*after); it != c->tasks.end(); ++it) {
-      if (!visit(it->first, it->second)) break;
+    const absl::btree_set<TaskId>& ids = c->tasks.ordered_ids();
+    for (auto id = after->empty() ? ids.begin() : ids.upper_bound(*after); id != ids.end(); ++id) {
+      if (!visit(*id, c->tasks.at(*id))) break;
     }
     return absl::OkStatus();
   }();

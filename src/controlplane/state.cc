@@ -295,10 +295,8 @@ TaskEntry& State::AddTask(ClusterEntry& cluster, const v1::TaskRecord& record, s
                           const TaskAccounting& accounting) {
   const TaskId key(record.id());
   BERTH_CHECK_MSG(!key.too_long(), "AddTask with a task id longer than 32 bytes");
-  // Ids arrive in order at load: the end is the place to try first.
-  const size_t before = cluster.tasks.size();
-  auto it = cluster.tasks.emplace_hint(cluster.tasks.end(), key, TaskEntry(record, std::move(encoded)));
-  BERTH_CHECK_MSG(cluster.tasks.size() > before, "AddTask with an existing task id");
+  auto [it, inserted] = cluster.tasks.emplace(key, TaskEntry(record, std::move(encoded)));
+  BERTH_CHECK_MSG(inserted, "AddTask with an existing task id");
   Account(cluster, record, accounting, +1);
   ++task_count_;
   return it->second;

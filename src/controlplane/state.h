@@ -26,6 +26,8 @@
 #include "absl/container/btree_map.h"
 #include "absl/container/btree_set.h"
 #include "absl/container/flat_hash_map.h"
+#include "absl/container/node_hash_map.h"
+#include "absl/hash/hash.h"
 #include "absl/status/status.h"
 #include "absl/synchronization/mutex.h"
 #include "berth/placement/cluster_view.h"
@@ -75,6 +77,10 @@ class TaskId {
 
   friend bool operator==(const TaskId& a, const TaskId& b) {
     return a.size_ == b.size_ && std::memcmp(a.data_, b.data_, kMaxSize) == 0;
+  }
+  template <typename H>
+  friend H AbslHashValue(H h, const TaskId& id) {
+    return H::combine(std::move(h), id.view(), id.size_);
   }
   friend std::strong_ordering operator<=>(const TaskId& a, const TaskId& b) {
     // Zero-padded bytes, then the size: the order of the strings themselves.
@@ -181,6 +187,44 @@ class TaskEntry {
   uint8_t desired_status_ = kOtherStatus;
 };
 
+// A cluster's tasks by id. Lookups (every report, stop, poll and placement touches a task by id)
+// go through a hash map of pointer-stable nodes; ListTasks pages through the ids in order, kept in
+// a B-tree of ids beside it. A B-tree map alone made each lookup a dozen levels of 80-byte entries,
+// three to a node, at a million tasks: the commit thread's top symbol (docs/benchmarks.md).
+class TaskMap {
+ public:
+  using Map = absl::node_hash_map<TaskId, TaskEntry>;
+  using iterator = Map::iterator;
+  using const_iterator = Map::const_iterator;
+
+  iterator find(const TaskId& id) { return map_.find(id); }
+  const_iterator find(const TaskId& id) const { return map_.find(id); }
+  iterator end() { return map_.end(); }
+  const_iterator end() const { return map_.end(); }
+  TaskEntry& at(const TaskId& id) { return map_.at(id); }
+  const TaskEntry& at(const TaskId& id) const { return map_.at(id); }
+  size_t size() const { return map_.size(); }
+  bool empty() const { return map_.empty(); }
+
+  // Inserts unless the id is present (then returns the present entry and false).
+  std::pair<iterator, bool> emplace(const TaskId& id, TaskEntry entry) {
+    auto result = map_.try_emplace(id, std::move(entry));
+    if (result.second) ordered_.insert(ordered_.end(), id);  // ids arrive in order at load
+    return result;
+  }
+  void erase(iterator it) {
+    ordered_.erase(it->first);
+    map_.erase(it);
+  }
+
+  // Every id, in order: ListTasks' pages.
+  const absl::btree_set<TaskId>& ordered_ids() const { return ordered_; }
+
+ private:
+  Map map_;
+  absl::btree_set<TaskId> ordered_;
+};
+
 struct ServiceEntry {
   v1::ServiceRecord record;
   absl::btree_set<TaskId> task_ids;  // the service's tasks not yet STOPPED
@@ -193,7 +237,7 @@ using ServiceKey = std::pair<std::string, std::string>;
 struct ClusterEntry {
   v1::ClusterRecord record;
   absl::btree_map<std::string, InstanceEntry> instances;  // by instance id
-  absl::btree_map<TaskId, TaskEntry> tasks;               // by task id
+  TaskMap tasks;                                          // by task id
   absl::btree_map<std::string, ServiceEntry> services;    // by service name (INACTIVE ones too)
   // Services that an instance change may help, besides those with tasks on the instance: DAEMON
   // services, and services with tasks the last pass could not place. Kept by the scheduler.

@@ -64,8 +64,9 @@ class ServicesApiTest : public ApiFixture {
   std::vector<v1::TaskRecord> Tasks(const std::string& service = "svc", bool desired_running = true) {
     absl::ReaderMutexLock lock(&mu_);
     std::vector<v1::TaskRecord> out;
-    for (const auto& [id, t] : state_.FindCluster("default")->tasks) {
-      v1::TaskRecord r = t.record();
+    const TaskMap& tasks = state_.FindCluster("default")->tasks;
+    for (const TaskId& id : tasks.ordered_ids()) {
+      v1::TaskRecord r = tasks.at(id).record();
       if (r.service() != service) continue;
       if ((r.task().desired_status() == "RUNNING") != desired_running) continue;
       if (r.task().last_status() == "STOPPED") continue;
