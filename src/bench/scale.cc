@@ -817,7 +817,10 @@ class ChurnScenario final : public ScaleScenario {
     r["start_delivery_ms"] = start_delivery.Summary().ToJson();
     r["agent_state_changes_per_s"] = Round(static_cast<double>(changes) / seconds, 0);
     r["agent_polls_per_s"] = Round(static_cast<double>(shared.polls.load() - polls_before) / seconds, 0);
-    if (before && after) r["commit"] = ComputeCommitStats(*before, *after).ToJson();
+    if (before && after) {
+      r["commit"] = ComputeCommitStats(*before, *after).ToJson();
+      r["commit_stages_ms"] = CommitStageLatency(*before, *after);
+    }
     if (cpu_before >= 0) r["berthd_cores"] = Round(cpu / seconds, 3);
     r["agents"] = sim_->CountersJson();
     const auto poll = probes.Latency();
