@@ -12,6 +12,7 @@
 #pragma once
 
 #include <atomic>
+#include <bit>
 #include <compare>
 #include <cstdint>
 #include <cstring>
@@ -76,20 +77,41 @@ class TaskId {
   bool too_long() const { return size_ > kMaxSize; }
 
   friend bool operator==(const TaskId& a, const TaskId& b) {
-    return a.size_ == b.size_ && std::memcmp(a.data_, b.data_, kMaxSize) == 0;
+    if (a.size_ != b.size_) return false;
+    for (size_t i = 0; i < kMaxSize; i += 8) {
+      if (a.Word(i) != b.Word(i)) return false;
+    }
+    return true;
   }
   template <typename H>
   friend H AbslHashValue(H h, const TaskId& id) {
     return H::combine(std::move(h), id.view(), id.size_);
   }
   friend std::strong_ordering operator<=>(const TaskId& a, const TaskId& b) {
-    // Zero-padded bytes, then the size: the order of the strings themselves.
-    const int c = std::memcmp(a.data_, b.data_, kMaxSize);
-    if (c != 0) return c < 0 ? std::strong_ordering::less : std::strong_ordering::greater;
+    // Zero-padded bytes, then the size: the order of the strings themselves. Compared as four
+    // big-endian words, inline (a call to memcmp per comparison was the top symbol of the ordered
+    // sets' inserts).
+    for (size_t i = 0; i < kMaxSize; i += 8) {
+      const uint64_t x = a.BigEndianWord(i);
+      const uint64_t y = b.BigEndianWord(i);
+      if (x != y) return x < y ? std::strong_ordering::less : std::strong_ordering::greater;
+    }
     return a.size_ <=> b.size_;
   }
 
  private:
+  uint64_t Word(size_t offset) const {
+    uint64_t w;
+    std::memcpy(&w, data_ + offset, sizeof(w));
+    return w;
+  }
+  // Bytes [offset, offset + 8) as a number that orders like the bytes (as unsigned chars).
+  uint64_t BigEndianWord(size_t offset) const {
+    const uint64_t w = Word(offset);
+    if constexpr (std::endian::native == std::endian::little) return __builtin_bswap64(w);
+    return w;
+  }
+
   void Assign(std::string_view id) {
     const size_t n = id.size() > kMaxSize ? kMaxSize : id.size();
     std::memcpy(data_, id.data(), n);

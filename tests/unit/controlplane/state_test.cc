@@ -5,7 +5,9 @@
 #include <gtest/gtest.h>
 
 #include <cstdio>
+#include <random>
 #include <string>
+#include <vector>
 
 #include "berth/store/keys.h"
 
@@ -63,6 +65,32 @@ class StateTaskTest : public ::testing::Test {
   State state_;
   ClusterEntry* cluster_ = nullptr;
 };
+
+TEST(TaskIdTest, OrdersAndComparesLikeTheIdStrings) {
+  // Seeded: ids of every length up to 32 over bytes that differ in high bits, shared prefixes, and
+  // the empty id; compared pairwise with the strings' own order.
+  std::mt19937 rng(20261206);
+  std::vector<std::string> ids = {"", "a", "a0", "0", std::string(32, 'f'), std::string(31, 'f'),
+                                  std::string(32, '0'), "\x7f", "\x80", "\xff"};
+  const std::string alphabet = "0123456789abcdef\x01\x7f\x80\xfe";
+  for (int i = 0; i < 200; ++i) {
+    std::string id(rng() % 33, ' ');
+    for (char& c : id) c = alphabet[rng() % alphabet.size()];
+    ids.push_back(id);
+    if (!id.empty()) ids.push_back(id.substr(0, id.size() - 1));  // a prefix of another
+  }
+  for (const std::string& x : ids) {
+    for (const std::string& y : ids) {
+      const TaskId a(x), b(y);
+      EXPECT_EQ(a == b, x == y) << x << " vs " << y;
+      EXPECT_EQ(a < b, x < y) << x << " vs " << y;
+      EXPECT_EQ(a > b, x > y) << x << " vs " << y;
+    }
+  }
+  // A longer string equals no id of at most 32 bytes.
+  EXPECT_NE(TaskId(std::string(33, 'f')), TaskId(std::string(32, 'f')));
+  EXPECT_TRUE(TaskId(std::string(33, 'f')).too_long());
+}
 
 TEST_F(StateTaskTest, AnEntryDecodesToTheRecordItWasGiven) {
   const v1::TaskRecord r = Task("t1", "PENDING");
