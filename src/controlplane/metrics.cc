@@ -16,9 +16,9 @@ namespace {
 
 // Latency buckets in seconds: 50 us .. 10 s.
 const prometheus::Histogram::BucketBoundaries& LatencyBuckets() {
-  static const prometheus::Histogram::BucketBoundaries b = {
-      0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.002, 0.003, 0.005, 0.0075, 0.01, 0.015, 0.025,
-      0.05,    0.1,    0.25,    0.5,    1,     2.5,   5,     10};
+  static const prometheus::Histogram::BucketBoundaries b = {0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.002, 0.003,
+                                                            0.005,   0.0075, 0.01,    0.015,  0.025, 0.05,  0.1,
+                                                            0.25,    0.5,    1,       2.5,    5,     10};
   return b;
 }
 
@@ -47,10 +47,11 @@ Metrics::Metrics() : registry_(std::make_shared<prometheus::Registry>()) {
                         .Add({}, LatencyBuckets());
   auto& stages = prometheus::BuildHistogram()
                      .Name("berth_commit_stage_seconds")
-                     .Help("Where each commit batch's time went, by stage: queued (its oldest proposal waiting "
-                           "to be taken), lock_wait (for the state lock), apply, write_wait (behind the "
-                           "previous synced write), write (the synced write), complete (running its "
-                           "completions).")
+                     .Help(
+                         "Where each commit batch's time went, by stage: queued (its oldest proposal waiting "
+                         "to be taken), lock_wait (for the state lock), apply, write_wait (behind the "
+                         "previous synced write), write (the synced write), complete (running its "
+                         "completions).")
                      .Register(*registry_);
   stage_queued_ = &stages.Add({{"stage", "queued"}}, LatencyBuckets());
   stage_lock_wait_ = &stages.Add({{"stage", "lock_wait"}}, LatencyBuckets());

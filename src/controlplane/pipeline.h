@@ -155,9 +155,9 @@ class CommitPipeline {
     std::vector<absl::Status> results;
     std::vector<InstanceKey> touched;
     int64_t oldest_submitted_us = 0;
-    int64_t taken_us = 0;     // off the queue
-    int64_t locked_us = 0;    // state lock acquired
-    int64_t applied_us = 0;   // state lock released
+    int64_t taken_us = 0;    // off the queue
+    int64_t locked_us = 0;   // state lock acquired
+    int64_t applied_us = 0;  // state lock released
     int64_t write_start_us = 0;
     int64_t written_us = 0;
   };

@@ -70,8 +70,8 @@ TEST(TaskIdTest, OrdersAndComparesLikeTheIdStrings) {
   // Seeded: ids of every length up to 32 over bytes that differ in high bits, shared prefixes, and
   // the empty id; compared pairwise with the strings' own order.
   std::mt19937 rng(20261206);
-  std::vector<std::string> ids = {"", "a", "a0", "0", std::string(32, 'f'), std::string(31, 'f'),
-                                  std::string(32, '0'), "\x7f", "\x80", "\xff"};
+  std::vector<std::string> ids = {
+      "", "a", "a0", "0", std::string(32, 'f'), std::string(31, 'f'), std::string(32, '0'), "\x7f", "\x80", "\xff"};
   const std::string alphabet = "0123456789abcdef\x01\x7f\x80\xfe";
   for (int i = 0; i < 200; ++i) {
     std::string id(rng() % 33, ' ');
