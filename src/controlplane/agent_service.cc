@@ -23,11 +23,13 @@ class PollReactor final : public grpc::ServerUnaryReactor {
 
   void Start(const v1::PollRequest* request, v1::PollResponse* response) {
     const int64_t start = NowMicros();
-    waiter_.store(api_->Poll(*request, response, api_->AnswerWhenDurable([this, start](absl::Status status) {
-      // Long polls are counted, but their latency is the wait, not work.
-      metrics_->ObserveRpc(*rpc_, status.code(), status.ok() ? 0 : NowMicros() - start);
-      Finish(ToGrpcStatus(status));
-    })),
+    // Poll fences its own answers (Api::Poll): `done` is not wrapped with AnswerWhenDurable.
+    waiter_.store(api_->Poll(*request, response,
+                             [this, start](absl::Status status) {
+                               // Long polls are counted, but their latency is the wait, not work.
+                               metrics_->ObserveRpc(*rpc_, status.code(), status.ok() ? 0 : NowMicros() - start);
+                               Finish(ToGrpcStatus(status));
+                             }),
                   std::memory_order_release);
   }
 

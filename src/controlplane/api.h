@@ -235,7 +235,8 @@ class Api {
   // hold the state lock shared and can see a batch whose write is still in flight (the pipeline
   // applies the next batch while the previous one syncs); such an answer waits for that write.
   // Proposals' own completions run after their batch is durable and pass straight through. Every
-  // door (gRPC, agent protocol, AWS JSON) wraps every action's `done` with it.
+  // door (gRPC, agent protocol, AWS JSON) wraps every action's `done` with it, except Poll, which
+  // fences its own answers at the revision of what it rendered.
   Done AnswerWhenDurable(Done done) const;
 
   // For iam:PassRole (authz.h): the revision a launch's task definition reference ("family",
@@ -272,6 +273,10 @@ class Api {
   // Answers at once when the desired state differs from request.known_version, otherwise parks the
   // poll until it changes or the wait ends. Returns the waiter id to pass to CancelPoll when the
   // poll was parked, else 0.
+  // Unlike the other actions, Poll fences its own answers, so `done` must not be wrapped with
+  // AnswerWhenDurable: an answer waits only until the records it rendered are durable (the highest
+  // revision among them, usually long durable), not for the latest applied batch. An idle poll's
+  // "unchanged" answer at its wait's end reveals nothing and goes at once.
   uint64_t Poll(const v1::PollRequest& request, v1::PollResponse* response, Done done);
   // The client went away: completes a parked poll with CANCELLED.
   void CancelPoll(uint64_t waiter_id) { sessions_.Cancel(waiter_id, clock_->MonotonicMicros()); }
@@ -380,8 +385,12 @@ class Api {
   // The instance's desired state as the agent sees it (state lock held): only what changed since
   // `known` when the agent accepts deltas and the instance's change log reaches back that far,
   // else all of it.
-  void RenderDesired(const ClusterEntry& cluster, const InstanceEntry& instance, uint64_t known, bool accepts_deltas,
-                     v1::PollResponse* out) const;
+  // Returns the highest revision among the records it rendered (the instance's, its desired
+  // version, its tasks' and their task definitions'): what must be durable before the answer leaves.
+  uint64_t RenderDesired(const ClusterEntry& cluster, const InstanceEntry& instance, uint64_t known,
+                         bool accepts_deltas, v1::PollResponse* out) const;
+  // Completes `done` with `status` once `revision` is durable: at once on this thread if it is.
+  void AnswerAt(uint64_t revision, const Done& done, absl::Status status) const;
   // Applies one task report to the task's record (proposal side); true when the record changed.
   bool ApplyTaskReport(const v1::TaskStateChange& change, double now, v1::TaskRecord& r) const;
   void PutAttribute(Txn& txn, const std::string& cluster, const std::string& instance_id, v1::AttributeRecord& record);

@@ -146,8 +146,9 @@ void Api::SetAgentConnected(Txn& txn, ClusterEntry& cluster, InstanceEntry& inst
             connected ? "connected again" : "disconnected (no poll or report within the disconnect timeout)");
 }
 
-void Api::RenderDesired(const ClusterEntry& cluster, const InstanceEntry& instance, uint64_t known, bool accepts_deltas,
-                        v1::PollResponse* out) const {
+uint64_t Api::RenderDesired(const ClusterEntry& cluster, const InstanceEntry& instance, uint64_t known,
+                            bool accepts_deltas, v1::PollResponse* out) const {
+  uint64_t seen = std::max(instance.desired_version, instance.record.revision());
   out->set_version(instance.desired_version);
   out->set_instance_status(instance.record.instance().status());
   out->set_server_time(clock_->NowSeconds());
@@ -178,6 +179,7 @@ void Api::RenderDesired(const ClusterEntry& cluster, const InstanceEntry& instan
     auto it = cluster.tasks.find(task_id);
     if (it == cluster.tasks.end()) continue;
     it->second.Decode(&r);
+    seen = std::max(seen, r.revision());
     const v1::Task& t = r.task();
     auto* d = out->add_tasks();
     d->set_task_arn(arns_.Task(r.cluster(), r.id()));
@@ -196,6 +198,7 @@ void Api::RenderDesired(const ClusterEntry& cluster, const InstanceEntry& instan
     if (t.has_memory()) d->set_task_memory(r.reservation().memory());
     const v1::TaskDefinitionRecord* td = state_->FindTaskDefinition(r.family(), r.task_definition_revision());
     if (td == nullptr) continue;
+    seen = std::max(seen, td->revision());
     if (t.launch_type() == "FARGATE") d->set_ephemeral_storage_mib(int64_t{t.ephemeral_storage().size_in_gib()} * 1024);
     AssignHostPorts(td->task_definition(), r, d);
     for (const auto& v : td->task_definition().volumes()) {
@@ -209,6 +212,11 @@ void Api::RenderDesired(const ClusterEntry& cluster, const InstanceEntry& instan
       RenderTaskDefinition(*td, out->add_task_definitions());
     }
   }
+  return seen;
+}
+
+void Api::AnswerAt(uint64_t revision, const Done& done, absl::Status status) const {
+  pipeline_->WhenDurable(revision, [done, status = std::move(status)]() mutable { done(std::move(status)); });
 }
 
 int64_t Api::JitteredWait(int64_t wait_us) {
@@ -247,6 +255,8 @@ uint64_t Api::Poll(const v1::PollRequest& request, v1::PollResponse* response, D
   sessions_.Heartbeat(cluster, id, now);
 
   absl::Status result;
+  // What must be durable before an answer given now leaves (an error's: everything applied).
+  uint64_t fence = 0;
   bool answer_now = true;
   bool reconnect = false;
   uint64_t waiter = 0;
@@ -265,8 +275,9 @@ uint64_t Api::Poll(const v1::PollRequest& request, v1::PollResponse* response, D
       reconnect = !inactive && !inst.record.instance().agent_connected();
       if (known <= inst.desired_version) inst.acked.Raise(known);
       if (inst.desired_version != known || inactive) {
-        RenderDesired(*c, inst, known, request.accepts_deltas(), response);
+        fence = RenderDesired(*c, inst, known, request.accepts_deltas(), response);
       } else if (wait_us == 0) {
+        fence = std::max(inst.desired_version, inst.record.revision());
         response->set_version(known);
         response->set_unchanged(true);
         response->set_instance_status(inst.record.instance().status());
@@ -275,21 +286,26 @@ uint64_t Api::Poll(const v1::PollRequest& request, v1::PollResponse* response, D
         // Parked while the state lock is held, so no batch can touch the instance between the
         // version check and the registration without waking this waiter.
         answer_now = false;
+        // Written by `render` (under the state lock), read by `answer` after it on the same thread.
+        auto rendered_fence = std::make_shared<uint64_t>(0);
         waiter = sessions_.AddWaiter(
             cluster, id, now + JitteredWait(wait_us),
             AgentSessions::Parked{
-                .render = [this, response, cluster, id, known, deltas = request.accepts_deltas()]() -> absl::Status {
+                .render = [this, response, cluster, id, known, deltas = request.accepts_deltas(),
+                           rendered_fence]() -> absl::Status {
                   // The poll waker holds the state lock (shared).
                   ClusterEntry* rc = state_->FindCluster(cluster);
                   auto ri = rc == nullptr ? decltype(rc->instances)::iterator() : rc->instances.find(id);
                   if (rc == nullptr || ri == rc->instances.end()) {
+                    *rendered_fence = pipeline_->applied_revision();
                     return NotFound("containerInstance: container instance ", id, " is no longer registered");
                   }
-                  RenderDesired(*rc, ri->second, known, deltas, response);
+                  *rendered_fence = RenderDesired(*rc, ri->second, known, deltas, response);
                   return absl::OkStatus();
                 },
                 .answer =
-                    [this, response, done, known](AgentSessions::WakeReason why, absl::Status rendered) {
+                    [this, response, done, known, rendered_fence](AgentSessions::WakeReason why,
+                                                                  absl::Status rendered) {
                       switch (why) {
                         case AgentSessions::WakeReason::kCancelled:
                           return done(absl::CancelledError("the poll was cancelled"));
@@ -297,12 +313,13 @@ uint64_t Api::Poll(const v1::PollRequest& request, v1::PollResponse* response, D
                           return done(absl::UnavailableError("berthd is shutting down"));
                         case AgentSessions::WakeReason::kTimeout:
                         case AgentSessions::WakeReason::kSuperseded:
+                          // The version the agent already holds: nothing it has not seen.
                           response->set_version(known);
                           response->set_unchanged(true);
                           response->set_server_time(clock_->NowSeconds());
                           return done(absl::OkStatus());
                         case AgentSessions::WakeReason::kChanged:
-                          return done(std::move(rendered));
+                          return AnswerAt(*rendered_fence, done, std::move(rendered));
                       }
                     },
             });
@@ -321,7 +338,10 @@ uint64_t Api::Poll(const v1::PollRequest& request, v1::PollResponse* response, D
         },
         [this, cluster, id](absl::Status) { sessions_.EndReconnect(cluster, id); });
   }
-  if (answer_now) done(std::move(result));
+  if (answer_now) {
+    if (!result.ok()) fence = pipeline_->applied_revision();
+    AnswerAt(fence, done, std::move(result));
+  }
   return waiter;
 }
 

@@ -158,6 +158,103 @@ TEST_F(AgentApiTest, PollReturnsTheDesiredStateWithDefinitionsAndAssignedHostPor
   EXPECT_EQ(third.tasks_size(), 0);
 }
 
+// A memory store whose writes can be held back, to see what polls answer while a write is in flight.
+class HoldableStore : public store::Store {
+ public:
+  absl::Status Write(const store::WriteBatch& batch) override {
+    {
+      absl::MutexLock lock(&mu_);
+      if (holding_) {
+        ++held_;
+        mu_.Await(absl::Condition(+[](bool* holding) { return !*holding; }, &holding_));
+      }
+    }
+    return inner_->Write(batch);
+  }
+  absl::StatusOr<std::string> Get(store::Table t, std::string_view k) override { return inner_->Get(t, k); }
+  absl::Status Scan(store::Table t, std::string_view p,
+                    const std::function<bool(std::string_view, std::string_view)>& fn) override {
+    return inner_->Scan(t, p, fn);
+  }
+  uint64_t ApproximateDiskBytes() override { return 0; }
+  store::StoreStats Stats() const override { return inner_->Stats(); }
+  absl::Status Close() override { return inner_->Close(); }
+
+  void Hold() {
+    absl::MutexLock lock(&mu_);
+    holding_ = true;
+  }
+  void AwaitHeld() {
+    absl::MutexLock lock(&mu_);
+    mu_.Await(absl::Condition(+[](int* held) { return *held > 0; }, &held_));
+  }
+  void Release() {
+    absl::MutexLock lock(&mu_);
+    holding_ = false;
+  }
+
+ private:
+  std::unique_ptr<store::Store> inner_ = store::NewMemoryStore();
+  absl::Mutex mu_;
+  bool holding_ ABSL_GUARDED_BY(mu_) = false;
+  int held_ ABSL_GUARDED_BY(mu_) = 0;
+};
+
+class PollFenceTest : public AgentApiTest {
+ protected:
+  std::unique_ptr<store::Store> NewStore() override {
+    auto s = std::make_unique<HoldableStore>();
+    holdable_ = s.get();
+    return s;
+  }
+  void TearDown() override {
+    holdable_->Release();
+    AgentApiTest::TearDown();
+  }
+  HoldableStore* holdable_ = nullptr;
+};
+
+// A poll's answer waits only for the records it shows: while a batch placing a task on one
+// instance is being written, another instance's agent is answered at once, and the first one's
+// only once the write is durable.
+TEST_F(PollFenceTest, APollWaitsOnlyForTheRecordsItShowsToBeDurable) {
+  const std::string other = AddInstance("default", 2048, 4096);
+  SettledVersions({instance_, other});
+  holdable_->Hold();
+  std::promise<absl::Status> started;
+  v1::StartTaskResponse start_resp;
+  api_->StartTask(Json<v1::StartTaskRequest>(R"({"taskDefinition":"web","containerInstances":[")" + other + R"("]})"),
+                  &start_resp, [&](absl::Status s) { started.set_value(std::move(s)); });
+  holdable_->AwaitHeld();  // applied, its write in flight
+
+  auto poll = [&](const std::string& instance, v1::PollResponse* resp, std::promise<absl::Status>* done) {
+    v1::PollRequest req;
+    req.set_container_instance(instance);
+    req.set_known_version(0);
+    api_->Poll(req, resp, [done](absl::Status s) { done->set_value(std::move(s)); });
+    return done->get_future();
+  };
+  v1::PollResponse quiet_resp, busy_resp;
+  std::promise<absl::Status> quiet_done, busy_done;
+  std::future<absl::Status> quiet = poll(instance_, &quiet_resp, &quiet_done);
+  EXPECT_EQ(quiet.wait_for(std::chrono::seconds(0)), std::future_status::ready)
+      << "nothing this instance's agent is shown waits for the write in flight";
+  std::future<absl::Status> busy = poll(other, &busy_resp, &busy_done);
+  EXPECT_EQ(busy.wait_for(std::chrono::milliseconds(50)), std::future_status::timeout)
+      << "the task placed by the batch being written must not reach its agent before it is durable";
+  std::future<absl::Status> start_result = started.get_future();
+  EXPECT_EQ(start_result.wait_for(std::chrono::seconds(0)), std::future_status::timeout);
+
+  holdable_->Release();
+  EXPECT_TRUE(start_result.get().ok());
+  EXPECT_TRUE(quiet.get().ok());
+  EXPECT_EQ(quiet_resp.tasks_size(), 0);
+  ASSERT_TRUE(busy.get().ok());
+  ASSERT_EQ(busy_resp.tasks_size(), 1);
+  EXPECT_EQ(busy_resp.tasks(0).task_arn(), start_resp.tasks(0).task_arn());
+  EXPECT_LE(busy_resp.version(), revision());
+}
+
 TEST_F(AgentApiTest, StoppingAtIsNeverAfterStoppedAt) {
   const std::string arn = RunTask();
   ASSERT_TRUE(Report(R"({"tasks":[{"taskArn":")" + arn + R"(","status":"RUNNING"}]})").ok());

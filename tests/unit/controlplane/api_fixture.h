@@ -28,9 +28,11 @@ Message Json(const std::string& json) {
 class ApiFixture : public ::testing::Test {
  protected:
   void SetUp() override {
-    store_ = store::NewMemoryStore();
+    store_ = NewStore();
     Start(0);
   }
+  // The store the control plane runs on (a memory store unless a test needs to see its writes).
+  virtual std::unique_ptr<store::Store> NewStore() { return store::NewMemoryStore(); }
   void Start(uint64_t revision) {
     pipeline_ = std::make_unique<CommitPipeline>(store_.get(), &mu_, revision, CommitPipeline::Options{});
     api_ = std::make_unique<Api>(Options(), &state_, &mu_, pipeline_.get(), &clock_);
