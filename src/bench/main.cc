@@ -15,6 +15,7 @@
 
 #include "absl/synchronization/mutex.h"
 
+#include "src/bench/machine.h"
 #include "src/bench/scenario.h"
 #include "src/bench/target.h"
 
@@ -71,6 +72,7 @@ int Run(Scenario& scenario, const CommonFlags& flags) {
     return target.status().code() == absl::StatusCode::kInvalidArgument ? 2 : 1;
   }
   if ((*target)->spawned()) console.Note("berthd serving gRPC on {}", (*target)->grpc_endpoint());
+  if (std::string note = ReclaimNote(MachineFacts()); !note.empty()) console.Note("note: {}", note);
 
   absl::StatusOr<ScenarioResult> result = scenario.Run(**target, console);
   // Stop a spawned berthd before reporting: a berthd that does not shut down cleanly is news.
@@ -80,6 +82,7 @@ int Run(Scenario& scenario, const CommonFlags& flags) {
     fmt::print(stderr, "berth-bench {}: {}\n", scenario.name(), result.status().ToString());
     return 1;
   }
+  if (result->report.is_object()) result->report["machine"] = MachineFacts();
   fmt::print(stdout, "{}\n", result->report.dump());
   std::fflush(stdout);
   console.Print(result->summary);
