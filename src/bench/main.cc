@@ -72,7 +72,8 @@ int Run(Scenario& scenario, const CommonFlags& flags) {
     return target.status().code() == absl::StatusCode::kInvalidArgument ? 2 : 1;
   }
   if ((*target)->spawned()) console.Note("berthd serving gRPC on {}", (*target)->grpc_endpoint());
-  if (std::string note = ReclaimNote(MachineFacts()); !note.empty()) console.Note("note: {}", note);
+  nlohmann::ordered_json machine = MachineFacts();
+  if (std::string note = ReclaimNote(machine); !note.empty()) console.Note("note: {}", note);
 
   absl::StatusOr<ScenarioResult> result = scenario.Run(**target, console);
   // Stop a spawned berthd before reporting: a berthd that does not shut down cleanly is news.
@@ -82,7 +83,7 @@ int Run(Scenario& scenario, const CommonFlags& flags) {
     fmt::print(stderr, "berth-bench {}: {}\n", scenario.name(), result.status().ToString());
     return 1;
   }
-  if (result->report.is_object()) result->report["machine"] = MachineFacts();
+  if (result->report.is_object()) result->report["machine"] = std::move(machine);
   fmt::print(stdout, "{}\n", result->report.dump());
   std::fflush(stdout);
   console.Print(result->summary);

@@ -123,6 +123,12 @@ void AddNetworkAttachment(const v1::NetworkInterface& ni, v1::Task* task) {
   if (ni.has_private_ipv4_address()) detail("privateIPv4Address", ni.private_ipv4_address());
 }
 
+// The newest revision an answer about the instance itself shows: its record's and its desired
+// version (an answer showing tasks adds theirs).
+uint64_t InstanceRevision(const InstanceEntry& instance) {
+  return std::max(instance.desired_version, instance.record.revision());
+}
+
 }  // namespace
 
 void Api::TouchInstance(Txn& txn, InstanceEntry& instance) {
@@ -148,7 +154,7 @@ void Api::SetAgentConnected(Txn& txn, ClusterEntry& cluster, InstanceEntry& inst
 
 uint64_t Api::RenderDesired(const ClusterEntry& cluster, const InstanceEntry& instance, uint64_t known,
                             bool accepts_deltas, v1::PollResponse* out) const {
-  uint64_t seen = std::max(instance.desired_version, instance.record.revision());
+  uint64_t seen = InstanceRevision(instance);
   out->set_version(instance.desired_version);
   out->set_instance_status(instance.record.instance().status());
   out->set_server_time(clock_->NowSeconds());
@@ -277,7 +283,7 @@ uint64_t Api::Poll(const v1::PollRequest& request, v1::PollResponse* response, D
       if (inst.desired_version != known || inactive) {
         fence = RenderDesired(*c, inst, known, request.accepts_deltas(), response);
       } else if (wait_us == 0) {
-        fence = std::max(inst.desired_version, inst.record.revision());
+        fence = InstanceRevision(inst);
         response->set_version(known);
         response->set_unchanged(true);
         response->set_instance_status(inst.record.instance().status());

@@ -7,6 +7,7 @@
 #include <set>
 
 #include "tests/unit/controlplane/api_fixture.h"
+#include "tests/unit/controlplane/intercepting_store.h"
 
 namespace berth::controlplane {
 namespace {
@@ -159,26 +160,19 @@ TEST_F(AgentApiTest, PollReturnsTheDesiredStateWithDefinitionsAndAssignedHostPor
 }
 
 // A memory store whose writes can be held back, to see what polls answer while a write is in flight.
-class HoldableStore : public store::Store {
+class HoldableStore : public InterceptingStore {
  public:
   absl::Status Write(const store::WriteBatch& batch) override {
     {
       absl::MutexLock lock(&mu_);
       if (holding_) {
         ++held_;
-        mu_.Await(absl::Condition(+[](bool* holding) { return !*holding; }, &holding_));
+        mu_.Await(absl::Condition(
+            +[](bool* holding) { return !*holding; }, &holding_));
       }
     }
     return inner_->Write(batch);
   }
-  absl::StatusOr<std::string> Get(store::Table t, std::string_view k) override { return inner_->Get(t, k); }
-  absl::Status Scan(store::Table t, std::string_view p,
-                    const std::function<bool(std::string_view, std::string_view)>& fn) override {
-    return inner_->Scan(t, p, fn);
-  }
-  uint64_t ApproximateDiskBytes() override { return 0; }
-  store::StoreStats Stats() const override { return inner_->Stats(); }
-  absl::Status Close() override { return inner_->Close(); }
 
   void Hold() {
     absl::MutexLock lock(&mu_);
@@ -186,7 +180,8 @@ class HoldableStore : public store::Store {
   }
   void AwaitHeld() {
     absl::MutexLock lock(&mu_);
-    mu_.Await(absl::Condition(+[](int* held) { return *held > 0; }, &held_));
+    mu_.Await(absl::Condition(
+        +[](int* held) { return *held > 0; }, &held_));
   }
   void Release() {
     absl::MutexLock lock(&mu_);
@@ -194,7 +189,6 @@ class HoldableStore : public store::Store {
   }
 
  private:
-  std::unique_ptr<store::Store> inner_ = store::NewMemoryStore();
   absl::Mutex mu_;
   bool holding_ ABSL_GUARDED_BY(mu_) = false;
   int held_ ABSL_GUARDED_BY(mu_) = 0;

@@ -9,25 +9,10 @@
 #include <thread>
 
 #include "berth/store/store.h"
+#include "tests/unit/controlplane/intercepting_store.h"
 
 namespace berth::controlplane {
 namespace {
-
-// A memory store whose writes the tests below intercept; reads go straight through.
-class InterceptingStore : public store::Store {
- public:
-  absl::StatusOr<std::string> Get(store::Table t, std::string_view k) override { return inner_->Get(t, k); }
-  absl::Status Scan(store::Table t, std::string_view p,
-                    const std::function<bool(std::string_view, std::string_view)>& fn) override {
-    return inner_->Scan(t, p, fn);
-  }
-  uint64_t ApproximateDiskBytes() override { return 0; }
-  store::StoreStats Stats() const override { return inner_->Stats(); }
-  absl::Status Close() override { return inner_->Close(); }
-
- protected:
-  std::unique_ptr<store::Store> inner_ = store::NewMemoryStore();
-};
 
 // A store that records, for each write, how many proposals had been acknowledged before it
 // returned, and can slow writes down to let batches form.
