@@ -6,6 +6,8 @@
 #include <gtest/gtest.h>
 
 #include <dirent.h>
+#include <fcntl.h>
+#include <unistd.h>
 
 #include <fstream>
 #include <map>
@@ -29,9 +31,16 @@ int ProcessesMentioning(const std::string& needle) {
   if (proc == nullptr) return -1;
   while (dirent* e = readdir(proc)) {
     if (e->d_name[0] < '0' || e->d_name[0] > '9') continue;
-    std::ifstream in(std::string("/proc/") + e->d_name + "/cmdline");
-    std::string cmdline((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-    if (cmdline.find(needle) != std::string::npos) ++n;
+    // read(2), not a stream: a process that exits between open and read fails the read with ESRCH,
+    // which libstdc++'s filebuf turns into an exception. Such a process is simply not counted.
+    const int fd = open((std::string("/proc/") + e->d_name + "/cmdline").c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd < 0) continue;
+    std::string cmdline;
+    char buf[4096];
+    ssize_t got = 0;
+    while ((got = read(fd, buf, sizeof(buf))) > 0) cmdline.append(buf, static_cast<size_t>(got));
+    close(fd);
+    if (got == 0 && cmdline.find(needle) != std::string::npos) ++n;
   }
   closedir(proc);
   return n;
