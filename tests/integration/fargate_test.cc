@@ -218,8 +218,8 @@ TEST_F(FargateDockerTest, TheContainersCgroupHasTheTaskSize) {
   const std::string memory_file = v2 ? "/sys/fs/cgroup/berth/" + task_id + "/memory.max"
                                      : "/sys/fs/cgroup/memory/berth/" + task_id + "/memory.limit_in_bytes";
   EXPECT_EQ(Shell("cat " + memory_file), std::to_string(512LL * 1024 * 1024) + "\n");
-  const std::string cpu_file = v2 ? "/sys/fs/cgroup/berth/" + task_id + "/cpu.max"
-                                  : "/sys/fs/cgroup/cpu/berth/" + task_id + "/cpu.cfs_quota_us";
+  const std::string cpu_file =
+      v2 ? "/sys/fs/cgroup/berth/" + task_id + "/cpu.max" : "/sys/fs/cgroup/cpu/berth/" + task_id + "/cpu.cfs_quota_us";
   EXPECT_EQ(Shell("cat " + cpu_file), v2 ? "25000 100000\n" : "25000\n");
   for (const char* which : {"-app-", "-side-"}) {
     const std::string c = Shell("docker ps --filter name=" + task_id + " --format '{{.Names}}' | grep -- '" + which +
