@@ -78,29 +78,31 @@ void SimAgent::OnPolled(const grpc::Status& status) {
   report_request_.Clear();
   report_request_.set_cluster(shared_->cluster);
   report_request_.set_container_instance(instance_arn_);
-  // A delta lists only what changed: start from what this agent holds.
-  const bool delta = poll_response_.delta();
-  absl::flat_hash_map<std::string, bool> listed;
-  if (delta) {
-    listed = std::move(desired_running_);
-    desired_running_.clear();
-    for (const std::string& arn : poll_response_.removed_task_arns()) {
-      listed.erase(arn);
-      reported_running_.erase(arn);
+  if (poll_response_.delta()) {
+    // A delta lists only what changed, and names what the agent should forget.
+    for (const std::string& arn : poll_response_.removed_task_arns()) ForgetTask(arn);
+  } else {
+    // A full listing: a task it does not list was seen STOPPED; forget it.
+    absl::flat_hash_map<std::string, HeldTask> listed;
+    listed.reserve(static_cast<size_t>(poll_response_.tasks_size()));
+    for (const v1::DesiredTask& task : poll_response_.tasks()) {
+      auto it = tasks_.find(task.task_arn());
+      if (it != tasks_.end()) listed.emplace(task.task_arn(), it->second);
     }
+    tasks_ = std::move(listed);
+    running_count_ = 0;
+    for (const auto& [arn, held] : tasks_) running_count_ += held.desired_running && held.acked_running ? 1 : 0;
   }
-  const absl::flat_hash_map<std::string, bool>& held = delta ? listed : desired_running_;
-  listed.reserve(listed.size() + static_cast<size_t>(poll_response_.tasks_size()));
   for (const v1::DesiredTask& task : poll_response_.tasks()) {
     const bool want_running = task.desired_status() == "RUNNING";
-    if (shared_->on_first_seen) {
-      auto seen = held.find(task.task_arn());
-      if (seen == held.end() || seen->second != want_running) shared_->on_first_seen(task.task_arn(), want_running);
+    auto [it, inserted] = tasks_.try_emplace(task.task_arn());
+    HeldTask& held = it->second;
+    if (shared_->on_first_seen && (inserted || held.desired_running != want_running)) {
+      shared_->on_first_seen(task.task_arn(), want_running);
     }
-    listed[task.task_arn()] = want_running;
-    auto reported = reported_running_.find(task.task_arn());
+    SetTask(held, want_running, held.acked_running);
     if (want_running) {
-      if (reported != reported_running_.end() && reported->second && task.known_status() == "RUNNING") continue;
+      if (held.acked_running && task.known_status() == "RUNNING") continue;
       v1::TaskStateChange* change = report_request_.add_tasks();
       change->set_task_arn(task.task_arn());
       change->set_status("RUNNING");
@@ -120,10 +122,7 @@ void SimAgent::OnPolled(const grpc::Status& status) {
       container->set_exit_code(0);
     }
   }
-  // A task the desired state no longer lists has been seen STOPPED: forget it.
-  if (!delta) absl::erase_if(reported_running_, [&](const auto& entry) { return !listed.contains(entry.first); });
-  desired_running_ = std::move(listed);
-  UpdateRunning();
+  PublishRunning();
   if (report_request_.tasks_size() == 0) return Poll();
   Report();
 }
@@ -148,16 +147,14 @@ void SimAgent::OnReported(const grpc::Status& status) {
     int64_t stopped = 0;
     for (const v1::TaskStateChange& change : report_request_.tasks()) {
       const bool is_running = change.status() == "RUNNING";
-      reported_running_[change.task_arn()] = is_running;
+      HeldTask& held = tasks_[change.task_arn()];
+      SetTask(held, held.desired_running, is_running);
       (is_running ? running : stopped) += 1;
     }
     shared_->reported_running.fetch_add(running, std::memory_order_relaxed);
     shared_->reported_stopped.fetch_add(stopped, std::memory_order_relaxed);
-    for (const std::string& arn : report_response_.unknown_task_arns()) {
-      reported_running_.erase(arn);
-      desired_running_.erase(arn);
-    }
-    UpdateRunning();
+    for (const std::string& arn : report_response_.unknown_task_arns()) ForgetTask(arn);
+    PublishRunning();
   } else {
     shared_->report_errors.fetch_add(1, std::memory_order_relaxed);
     known_version_ = 0;  // the next poll answers at once and shows what is still unreported
@@ -165,15 +162,22 @@ void SimAgent::OnReported(const grpc::Status& status) {
   Poll();
 }
 
-void SimAgent::UpdateRunning() {
-  int n = 0;
-  for (const auto& [arn, want_running] : desired_running_) {
-    if (!want_running) continue;
-    auto it = reported_running_.find(arn);
-    if (it != reported_running_.end() && it->second) ++n;
-  }
-  const int before = running_.exchange(n, std::memory_order_relaxed);
-  shared_->running.fetch_add(n - before, std::memory_order_relaxed);
+void SimAgent::SetTask(HeldTask& task, bool desired_running, bool acked_running) {
+  running_count_ += (desired_running && acked_running ? 1 : 0) - (task.desired_running && task.acked_running ? 1 : 0);
+  task.desired_running = desired_running;
+  task.acked_running = acked_running;
+}
+
+void SimAgent::ForgetTask(const std::string& task_arn) {
+  auto it = tasks_.find(task_arn);
+  if (it == tasks_.end()) return;
+  SetTask(it->second, false, false);
+  tasks_.erase(it);
+}
+
+void SimAgent::PublishRunning() {
+  const int before = running_.exchange(running_count_, std::memory_order_relaxed);
+  shared_->running.fetch_add(running_count_ - before, std::memory_order_relaxed);
 }
 
 absl::StatusOr<std::unique_ptr<SimFleet>> SimFleet::Start(const Target& target, const SimFleetSpec& spec,

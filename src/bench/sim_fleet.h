@@ -89,7 +89,15 @@ class SimAgent {
   void OnPolled(const grpc::Status& status);
   void Report();
   void OnReported(const grpc::Status& status);
-  void UpdateRunning();
+  struct HeldTask {
+    bool desired_running = false;  // the last answer wants it RUNNING
+    bool acked_running = false;    // berthd acknowledged it RUNNING (STOPPED or nothing otherwise)
+  };
+  // Sets a held task's two facts, keeping running_count_ (tasks with both) current.
+  void SetTask(HeldTask& task, bool desired_running, bool acked_running);
+  void ForgetTask(const std::string& task_arn);
+  // Publishes running_count_ to running_ and the fleet-wide count.
+  void PublishRunning();
 
   v1::AgentService::Stub* const stub_;
   AgentShared* const shared_;
@@ -110,10 +118,10 @@ class SimAgent {
   uint64_t known_version_ = 0;
   bool settled_ = false;  // the first poll was answered
   int consecutive_errors_ = 0;
-  // Task ARN -> status acknowledged by berthd ("RUNNING" / "STOPPED"), and -> desired status from
-  // the last answer (true = RUNNING).
-  absl::flat_hash_map<std::string, bool> reported_running_;
-  absl::flat_hash_map<std::string, bool> desired_running_;
+  // Every task the last answers listed (or a report acknowledged), by ARN; one lookup per change,
+  // and the running count kept as they change rather than recounted over the map.
+  absl::flat_hash_map<std::string, HeldTask> tasks_;
+  int running_count_ = 0;
 };
 
 class SimFleet {
