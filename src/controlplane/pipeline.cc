@@ -194,6 +194,9 @@ void CommitPipeline::RunWrites() {
       }
       committed_revision_.store(revision, std::memory_order_release);
       if (observer_ != nullptr) observer_->OnBatchCommitted(proposals, merged.size(), micros);
+      if (options_.slow_write_us > 0 && micros >= options_.slow_write_us) {
+        NoteSlowWrite(revision, micros, merged.size(), proposals, end);
+      }
     }
     for (Applied& a : taken) {
       a.write_start_us = start;
@@ -209,6 +212,21 @@ void CommitPipeline::RunWrites() {
   }
   absl::MutexLock lock(&completions_mu_);
   writes_done_ = true;
+}
+
+void CommitPipeline::NoteSlowWrite(uint64_t revision, int64_t micros, size_t write_ops, size_t proposals,
+                                   int64_t now_us) {
+  ++slow_writes_unlogged_;
+  if (logged_slow_write_ && now_us - last_slow_write_log_us_ < options_.slow_write_log_interval_us) return;
+  log::Warn(
+      "slow synced write: revision {} took {:.1f} ms (proposals {}, store operations {}); every write it "
+      "acknowledged waited for the disk. Writes of {:.0f} ms or more {}: {} (berth_commit_fsync_seconds has them all)",
+      revision, static_cast<double>(micros) / 1000.0, proposals, write_ops,
+      static_cast<double>(options_.slow_write_us) / 1000.0,
+      logged_slow_write_ ? "since the last such warning" : "so far", slow_writes_unlogged_);
+  slow_writes_unlogged_ = 0;
+  last_slow_write_log_us_ = now_us;
+  logged_slow_write_ = true;
 }
 
 void CommitPipeline::RunCompletions() {

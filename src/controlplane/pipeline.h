@@ -108,6 +108,11 @@ class CommitPipeline {
     // PostgreSQL's commit_delay). 0: apply what is queued at once.
     int64_t commit_delay_us = 0;
     size_t commit_delay_min_batch = 16;
+    // A synced write that takes at least this long is logged as a warning (every acknowledged
+    // write waited for it: the disk is slow), at most once per `slow_write_log_interval_us`, the
+    // warning counting the slow writes since the last one. 0: never.
+    int64_t slow_write_us = 100'000;
+    int64_t slow_write_log_interval_us = 10'000'000;
   };
 
   // `store` and `state_mu` must outlive the pipeline. `last_revision` is the highest revision
@@ -177,6 +182,12 @@ class CommitPipeline {
   absl::Mutex mu_;
   std::deque<Proposal> queue_ ABSL_GUARDED_BY(mu_);
   bool stopping_ ABSL_GUARDED_BY(mu_) = false;
+
+  // Write thread only: slow writes not yet in a warning, and when the last warning was logged.
+  void NoteSlowWrite(uint64_t revision, int64_t micros, size_t write_ops, size_t proposals, int64_t now_us);
+  int64_t slow_writes_unlogged_ = 0;
+  int64_t last_slow_write_log_us_ = 0;
+  bool logged_slow_write_ = false;
 
   uint64_t next_revision_;  // apply thread only
   std::atomic<uint64_t> applied_revision_;

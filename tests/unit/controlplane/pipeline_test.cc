@@ -6,6 +6,7 @@
 
 #include <atomic>
 #include <future>
+#include <string>
 #include <thread>
 
 #include "berth/store/store.h"
@@ -452,6 +453,64 @@ TEST(PipelineTest, ReportsWhereEachBatchsTimeWent) {
   for (int64_t stage : {t.queued_us, t.write_wait_us, t.complete_us}) EXPECT_GE(stage, 0);
   // The stages follow one another: together they fit in the time from Submit to after the answer.
   EXPECT_LE(t.queued_us + t.lock_wait_us + t.apply_us + t.write_wait_us + t.write_us + t.complete_us, elapsed_us);
+}
+
+// Counts the non-overlapping occurrences of `needle` in `text`.
+int Occurrences(const std::string& text, const std::string& needle) {
+  int n = 0;
+  for (size_t at = text.find(needle); at != std::string::npos; at = text.find(needle, at + needle.size())) ++n;
+  return n;
+}
+
+// Runs `writes` proposals one after another (each its own synced write) through a pipeline over
+// `store`, and returns what the pipeline logged.
+std::string LogOfSequentialWrites(store::Store* store, CommitPipeline::Options options, int writes) {
+  testing::internal::CaptureStderr();
+  {
+    absl::Mutex mu;
+    CommitPipeline pipeline(store, &mu, 0, options);
+    pipeline.Start();
+    for (int i = 0; i < writes; ++i) {
+      std::promise<absl::Status> done;
+      pipeline.Submit(PutProposal("k" + std::to_string(i), &done));
+      EXPECT_TRUE(done.get_future().get().ok());
+    }
+    pipeline.Stop();
+  }
+  return testing::internal::GetCapturedStderr();
+}
+
+TEST(PipelineTest, WarnsOfASlowSyncedWriteAtMostOncePerInterval) {
+  std::atomic<int> acked{0};
+  RecordingStore slow(&acked);
+  slow.delay_us = 3000;
+  CommitPipeline::Options options;
+  options.slow_write_us = 2000;
+  options.slow_write_log_interval_us = 3'600'000'000;  // an hour: later slow writes are counted, not logged
+  const std::string log = LogOfSequentialWrites(&slow, options, 3);
+  EXPECT_EQ(Occurrences(log, "slow synced write"), 1) << log;
+  EXPECT_NE(log.find("revision 1 took "), std::string::npos) << log;
+  EXPECT_NE(log.find("(proposals 1, store operations 2)"), std::string::npos) << log;
+  EXPECT_NE(log.find("Writes of 2 ms or more so far: 1 "), std::string::npos) << log;
+
+  // Without the interval every slow write is logged, each counting those since the last warning.
+  options.slow_write_log_interval_us = 0;
+  const std::string every = LogOfSequentialWrites(&slow, options, 2);
+  EXPECT_EQ(Occurrences(every, "slow synced write"), 2) << every;
+  EXPECT_NE(every.find("Writes of 2 ms or more since the last such warning: 1 "), std::string::npos) << every;
+}
+
+TEST(PipelineTest, FastWritesAndAThresholdOfZeroLogNothing) {
+  std::atomic<int> acked{0};
+  RecordingStore fast(&acked);
+  CommitPipeline::Options options;
+  options.slow_write_us = 1'000'000;  // a second: a memory store's write is far below it
+  EXPECT_EQ(Occurrences(LogOfSequentialWrites(&fast, options, 3), "slow synced write"), 0);
+
+  RecordingStore slow(&acked);
+  slow.delay_us = 3000;
+  options.slow_write_us = 0;
+  EXPECT_EQ(Occurrences(LogOfSequentialWrites(&slow, options, 2), "slow synced write"), 0);
 }
 
 }  // namespace
