@@ -6,11 +6,16 @@
 #   scripts/bench.sh                    # or: make bench
 #   SCALE=full scripts/bench.sh         # the issue's sizes: 1,000,000 tasks on 10,000 instances
 #   BUILD_DIR=out OUT_DIR=/tmp/b scripts/bench.sh
+#   SETTLE=0 SCALE=full scripts/bench.sh   # no pause between scenarios (default: 60 s at full size)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BUILD_DIR=${BUILD_DIR:-build}
 OUT_DIR=${OUT_DIR:-$BUILD_DIR/bench-results}
 SCALE=${SCALE:-small}
+# Seconds between scenarios. At full size each scenario's two processes free about 2.5 GB when they
+# exit, and a scenario started right after measured far worse tails on the benchmark VM (which
+# hands freed memory back to its host) than the same scenario run alone: docs/benchmarks.md.
+if [[ $SCALE == full ]]; then SETTLE=${SETTLE:-60}; else SETTLE=${SETTLE:-0}; fi
 
 scripts/install-deps.sh
 cmake -S . -B "$BUILD_DIR" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DBERTH_WERROR=ON >/dev/null
@@ -31,9 +36,15 @@ fi
 BENCH="$BUILD_DIR/src/bench/berth-bench"
 BERTHD="$BUILD_DIR/src/controlplane/berthd"
 status=0
+first=1
 run() {
   local scenario=$1
   shift
+  if [[ $first == 0 && $SETTLE != 0 ]]; then
+    echo "(pausing ${SETTLE} s before the next scenario)"
+    sleep "$SETTLE"
+  fi
+  first=0
   echo "== $scenario $*"
   if ! "$BENCH" "$scenario" --spawn-berthd "$BERTHD" "$@" >"$OUT_DIR/$scenario.json"; then
     echo "berth-bench $scenario failed (report: $OUT_DIR/$scenario.json)" >&2

@@ -18,6 +18,18 @@
 #include <vector>
 
 #include <CLI/CLI.hpp>
+#ifdef BERTH_WITH_JEMALLOC
+#include <jemalloc/jemalloc.h>
+
+// jemalloc reads this when it initializes, before main; MALLOC_CONF in the environment overrides
+// it. Transparent huge pages for the heap and jemalloc's own metadata: berthd's heap grows with
+// every task it holds, and each 4 KiB page fault (about 15 us on the benchmark VM) and TLB miss
+// costs; with 2 MiB pages S2's and S5's tails, and S3's restart, measured lower
+// (docs/benchmarks.md, "Transparent huge pages"). MALLOC_CONF=thp:default turns it off.
+extern "C" {
+const char* malloc_conf = "thp:always,metadata_thp:always";
+}
+#endif
 
 #include "absl/synchronization/mutex.h"
 #include "absl/synchronization/notification.h"
@@ -113,6 +125,21 @@ bool LoadAccessKeys(const Flags& flags, std::map<std::string, std::string>* keys
   return true;
 }
 
+// The allocator berthd runs on and its huge-page mode, for the start-up log.
+std::string AllocatorDescription() {
+#ifdef BERTH_WITH_JEMALLOC
+  const char* version = nullptr;
+  const char* thp = nullptr;
+  size_t size = sizeof(const char*);
+  if (mallctl("version", static_cast<void*>(&version), &size, nullptr, 0) != 0) version = "(version unknown)";
+  size = sizeof(const char*);
+  if (mallctl("opt.thp", static_cast<void*>(&thp), &size, nullptr, 0) != 0) thp = "unknown";
+  return StrCat("jemalloc ", version, ", transparent huge pages: ", thp);
+#else
+  return "the C library's malloc";
+#endif
+}
+
 int Run(const Flags& flags) {
   log::Format format;
   log::Level level;
@@ -202,6 +229,7 @@ int Run(const Flags& flags) {
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
 
   const auto started = std::chrono::steady_clock::now();
+  log::Info("allocator: {}", AllocatorDescription());
   std::error_code ec;
   std::filesystem::create_directories(flags.data_dir, ec);
   auto store = store::OpenRocksDbStore({.path = flags.data_dir + "/store", .sync = flags.sync});

@@ -293,6 +293,19 @@ TEST_F(BerthdTest, OversizeMessageIsRefused) {
   EXPECT_EQ(s.error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED) << s.error_message();
 }
 
+TEST_F(BerthdTest, LogsItsAllocatorWithHugePagesForTheHeap) {
+  const std::string log = berthd_->Log();
+#ifdef BERTH_WITH_JEMALLOC
+  // The compiled-in jemalloc configuration (main.cc), unless the environment overrides it.
+  if (getenv("MALLOC_CONF") == nullptr) {
+    EXPECT_NE(log.find("allocator: jemalloc "), std::string::npos) << log;
+    EXPECT_NE(log.find("transparent huge pages: always"), std::string::npos) << log;
+  }
+#else
+  EXPECT_NE(log.find("allocator: the C library's malloc"), std::string::npos) << log;
+#endif
+}
+
 TEST_F(BerthdTest, SigtermExitsCleanly) {
   int status = berthd_->Terminate();
   ASSERT_TRUE(WIFEXITED(status));
