@@ -24,7 +24,7 @@
 // jemalloc reads this when it initializes, before main; MALLOC_CONF in the environment overrides
 // it. Transparent huge pages for the heap and jemalloc's own metadata: berthd's heap grows with
 // every task it holds, and each 4 KiB page fault (about 15 us on the benchmark VM) and TLB miss
-// costs; with 2 MiB pages S2's and S5's tails, and S3's restart, measured lower
+// costs; with 2 MiB pages S2's tail and S5's at 2,500 instances measured lower in alternating pairs
 // (docs/benchmarks.md, "Transparent huge pages"). MALLOC_CONF=thp:default turns it off.
 extern "C" {
 const char* malloc_conf = "thp:always,metadata_thp:always";
