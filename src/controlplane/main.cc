@@ -25,7 +25,8 @@
 // it. Transparent huge pages for the heap and jemalloc's own metadata: berthd's heap grows with
 // every task it holds, and each 4 KiB page fault (about 15 us on the benchmark VM) and TLB miss
 // costs; with 2 MiB pages S2's tail and S5's at 2,500 instances measured lower in alternating pairs
-// (docs/benchmarks.md, "Transparent huge pages"). MALLOC_CONF=thp:default turns it off.
+// (docs/benchmarks.md, "Transparent huge pages"). MALLOC_CONF=thp:default,metadata_thp:disabled
+// turns it off.
 extern "C" {
 const char* malloc_conf = "thp:always,metadata_thp:always";
 }
@@ -125,6 +126,17 @@ bool LoadAccessKeys(const Flags& flags, std::map<std::string, std::string>* keys
   return true;
 }
 
+// The kernel's transparent huge page mode (the bracketed word of its sysfs file), or why there is none.
+std::string KernelHugePageMode() {
+  std::ifstream in("/sys/kernel/mm/transparent_hugepage/enabled");
+  std::string line;
+  if (!in || !std::getline(in, line)) return "none (no /sys/kernel/mm/transparent_hugepage)";
+  const size_t open = line.find('[');
+  const size_t close = line.find(']', open);
+  if (open == std::string::npos || close == std::string::npos) return line;
+  return line.substr(open + 1, close - open - 1);
+}
+
 // The allocator berthd runs on and its huge-page mode, for the start-up log.
 std::string AllocatorDescription() {
 #ifdef BERTH_WITH_JEMALLOC
@@ -134,7 +146,8 @@ std::string AllocatorDescription() {
   if (mallctl("version", static_cast<void*>(&version), &size, nullptr, 0) != 0) version = "(version unknown)";
   size = sizeof(const char*);
   if (mallctl("opt.thp", static_cast<void*>(&thp), &size, nullptr, 0) != 0) thp = "unknown";
-  return StrCat("jemalloc ", version, ", transparent huge pages: ", thp);
+  return StrCat("jemalloc ", version, ", transparent huge pages: ", thp, " (the kernel's mode: ", KernelHugePageMode(),
+                ")");
 #else
   return "the C library's malloc";
 #endif

@@ -181,6 +181,7 @@ void CommitPipeline::RunWrites() {
     }
     const int64_t start = SteadyMicros();
     int64_t end = start;
+    std::optional<SlowWrite> slow;
     if (revision != 0) {
       merged.Put(store::Table::kMeta, std::string(kMetaRevisionKey), EncodeRevision(revision));
       absl::Status st = store_->Write(merged);
@@ -195,33 +196,39 @@ void CommitPipeline::RunWrites() {
       committed_revision_.store(revision, std::memory_order_release);
       if (observer_ != nullptr) observer_->OnBatchCommitted(proposals, merged.size(), micros);
       if (options_.slow_write_us > 0 && micros >= options_.slow_write_us) {
-        NoteSlowWrite(revision, micros, merged.size(), proposals, end);
+        slow = SlowWrite{.revision = revision, .micros = micros, .write_ops = merged.size(), .proposals = proposals};
       }
     }
     for (Applied& a : taken) {
       a.write_start_us = start;
       a.written_us = end;
     }
-    absl::MutexLock lock(&completions_mu_);
-    for (Applied& a : taken) completions_.push_back(std::move(a));
-    if (revision != 0) {
-      auto end = durable_waiters_.upper_bound(revision);
-      for (auto it = durable_waiters_.begin(); it != end; ++it) ready_waiters_.push_back(std::move(it->second));
-      durable_waiters_.erase(durable_waiters_.begin(), end);
+    {
+      absl::MutexLock lock(&completions_mu_);
+      for (Applied& a : taken) completions_.push_back(std::move(a));
+      if (revision != 0) {
+        auto end = durable_waiters_.upper_bound(revision);
+        for (auto it = durable_waiters_.begin(); it != end; ++it) ready_waiters_.push_back(std::move(it->second));
+        durable_waiters_.erase(durable_waiters_.begin(), end);
+      }
     }
+    // After the hand-off: the answers the slow write held back do not also wait for the log.
+    if (slow) NoteSlowWrite(*slow);
   }
   absl::MutexLock lock(&completions_mu_);
   writes_done_ = true;
 }
 
-void CommitPipeline::NoteSlowWrite(uint64_t revision, int64_t micros, size_t write_ops, size_t proposals,
-                                   int64_t now_us) {
+void CommitPipeline::NoteSlowWrite(const SlowWrite& write) {
+  const int64_t now_us =
+      options_.slow_write_clock != nullptr ? options_.slow_write_clock->MonotonicMicros() : SteadyMicros();
   ++slow_writes_unlogged_;
   if (logged_slow_write_ && now_us - last_slow_write_log_us_ < options_.slow_write_log_interval_us) return;
   log::Warn(
-      "slow synced write: revision {} took {:.1f} ms (proposals {}, store operations {}); every write it "
-      "acknowledged waited for the disk. Writes of {:.0f} ms or more {}: {} (berth_commit_fsync_seconds has them all)",
-      revision, static_cast<double>(micros) / 1000.0, proposals, write_ops,
+      "slow commit write: revision {} took {:.1f} ms (proposals {}, store operations {}); the proposals it made "
+      "durable, and those queued behind it, waited for the disk. Writes of {:g} ms or more {}: {} "
+      "(berth_commit_fsync_seconds has them all)",
+      write.revision, static_cast<double>(write.micros) / 1000.0, write.proposals, write.write_ops,
       static_cast<double>(options_.slow_write_us) / 1000.0,
       logged_slow_write_ ? "since the last such warning" : "so far", slow_writes_unlogged_);
   slow_writes_unlogged_ = 0;

@@ -34,6 +34,7 @@
 #include "absl/base/thread_annotations.h"
 #include "absl/status/status.h"
 #include "absl/synchronization/mutex.h"
+#include "berth/common/clock.h"
 #include "berth/store/store.h"
 
 namespace berth::controlplane {
@@ -108,11 +109,13 @@ class CommitPipeline {
     // PostgreSQL's commit_delay). 0: apply what is queued at once.
     int64_t commit_delay_us = 0;
     size_t commit_delay_min_batch = 16;
-    // A synced write that takes at least this long is logged as a warning (every acknowledged
-    // write waited for it: the disk is slow), at most once per `slow_write_log_interval_us`, the
-    // warning counting the slow writes since the last one. 0: never.
+    // A store write that takes at least this long is logged as a warning (the proposals it made
+    // durable, and those queued behind it, waited for it: the disk is slow), at most once per
+    // `slow_write_log_interval_us` of `slow_write_clock` (null: the steady clock), the warning
+    // counting the slow writes since the last one. 0: never.
     int64_t slow_write_us = 100'000;
     int64_t slow_write_log_interval_us = 10'000'000;
+    const Clock* slow_write_clock = nullptr;
   };
 
   // `store` and `state_mu` must outlive the pipeline. `last_revision` is the highest revision
@@ -184,7 +187,13 @@ class CommitPipeline {
   bool stopping_ ABSL_GUARDED_BY(mu_) = false;
 
   // Write thread only: slow writes not yet in a warning, and when the last warning was logged.
-  void NoteSlowWrite(uint64_t revision, int64_t micros, size_t write_ops, size_t proposals, int64_t now_us);
+  struct SlowWrite {
+    uint64_t revision = 0;
+    int64_t micros = 0;
+    size_t write_ops = 0;
+    size_t proposals = 0;
+  };
+  void NoteSlowWrite(const SlowWrite& write);
   int64_t slow_writes_unlogged_ = 0;
   int64_t last_slow_write_log_us_ = 0;
   bool logged_slow_write_ = false;

@@ -10,6 +10,7 @@
 #include <thread>
 
 #include "berth/store/store.h"
+#include "tests/testutil/fake_clock.h"
 #include "tests/unit/controlplane/intercepting_store.h"
 
 namespace berth::controlplane {
@@ -462,55 +463,70 @@ int Occurrences(const std::string& text, const std::string& needle) {
   return n;
 }
 
-// Runs `writes` proposals one after another (each its own synced write) through a pipeline over
-// `store`, and returns what the pipeline logged.
-std::string LogOfSequentialWrites(store::Store* store, CommitPipeline::Options options, int writes) {
+// Runs `writes` proposals one after another (each its own store write) through `pipeline` and
+// returns what it logged.
+std::string LogOfSequentialWrites(CommitPipeline& pipeline, int writes) {
   testing::internal::CaptureStderr();
-  {
-    absl::Mutex mu;
-    CommitPipeline pipeline(store, &mu, 0, options);
-    pipeline.Start();
-    for (int i = 0; i < writes; ++i) {
-      std::promise<absl::Status> done;
-      pipeline.Submit(PutProposal("k" + std::to_string(i), &done));
-      EXPECT_TRUE(done.get_future().get().ok());
-    }
-    pipeline.Stop();
+  pipeline.Start();
+  for (int i = 0; i < writes; ++i) {
+    std::promise<absl::Status> done;
+    pipeline.Submit(PutProposal("k" + std::to_string(i), &done));
+    EXPECT_TRUE(done.get_future().get().ok());
   }
+  pipeline.Stop();
   return testing::internal::GetCapturedStderr();
 }
 
-TEST(PipelineTest, WarnsOfASlowSyncedWriteAtMostOncePerInterval) {
+// A slow store that moves a fake clock on by `advance_us` as its `advance_at`-th write begins:
+// after the write thread has dealt with every write before it.
+class ClockedSlowStore : public RecordingStore {
+ public:
+  ClockedSlowStore(std::atomic<int>* acked, testutil::FakeClock* clock, int advance_at, int64_t advance_us)
+      : RecordingStore(acked), clock_(clock), advance_at_(advance_at), advance_us_(advance_us) {
+    delay_us = 3000;
+  }
+  absl::Status Write(const store::WriteBatch& batch) override {
+    if (++writes_ == advance_at_) clock_->Advance(advance_us_);
+    return RecordingStore::Write(batch);
+  }
+
+ private:
+  testutil::FakeClock* clock_;
+  int advance_at_;
+  int64_t advance_us_;
+  int writes_ = 0;
+};
+
+TEST(PipelineTest, WarnsOfSlowWritesAtMostOncePerIntervalCountingTheOthers) {
   std::atomic<int> acked{0};
-  RecordingStore slow(&acked);
-  slow.delay_us = 3000;
-  CommitPipeline::Options options;
-  options.slow_write_us = 2000;
-  options.slow_write_log_interval_us = 3'600'000'000;  // an hour: later slow writes are counted, not logged
-  const std::string log = LogOfSequentialWrites(&slow, options, 3);
-  EXPECT_EQ(Occurrences(log, "slow synced write"), 1) << log;
+  testutil::FakeClock clock;
+  // Six slow writes; the interval has passed when the fourth begins.
+  ClockedSlowStore slow(&acked, &clock, 4, 10'000'000);
+  absl::Mutex mu;
+  CommitPipeline pipeline(
+      &slow, &mu, 0, {.slow_write_us = 2000, .slow_write_log_interval_us = 10'000'000, .slow_write_clock = &clock});
+  // The first and the fourth are logged, the fourth's warning counting the two held back and itself.
+  const std::string log = LogOfSequentialWrites(pipeline, 6);
+  EXPECT_EQ(Occurrences(log, "slow commit write"), 2) << log;
   EXPECT_NE(log.find("revision 1 took "), std::string::npos) << log;
   EXPECT_NE(log.find("(proposals 1, store operations 2)"), std::string::npos) << log;
   EXPECT_NE(log.find("Writes of 2 ms or more so far: 1 "), std::string::npos) << log;
-
-  // Without the interval every slow write is logged, each counting those since the last warning.
-  options.slow_write_log_interval_us = 0;
-  const std::string every = LogOfSequentialWrites(&slow, options, 2);
-  EXPECT_EQ(Occurrences(every, "slow synced write"), 2) << every;
-  EXPECT_NE(every.find("Writes of 2 ms or more since the last such warning: 1 "), std::string::npos) << every;
+  EXPECT_NE(log.find("revision 4 took "), std::string::npos) << log;
+  EXPECT_NE(log.find("Writes of 2 ms or more since the last such warning: 3 "), std::string::npos) << log;
 }
 
 TEST(PipelineTest, FastWritesAndAThresholdOfZeroLogNothing) {
   std::atomic<int> acked{0};
   RecordingStore fast(&acked);
-  CommitPipeline::Options options;
-  options.slow_write_us = 1'000'000;  // a second: a memory store's write is far below it
-  EXPECT_EQ(Occurrences(LogOfSequentialWrites(&fast, options, 3), "slow synced write"), 0);
+  absl::Mutex mu;
+  // A second: a memory store's write is far below it.
+  CommitPipeline quick(&fast, &mu, 0, {.slow_write_us = 1'000'000});
+  EXPECT_EQ(Occurrences(LogOfSequentialWrites(quick, 3), "slow commit write"), 0);
 
   RecordingStore slow(&acked);
   slow.delay_us = 3000;
-  options.slow_write_us = 0;
-  EXPECT_EQ(Occurrences(LogOfSequentialWrites(&slow, options, 2), "slow synced write"), 0);
+  CommitPipeline off(&slow, &mu, 0, {.slow_write_us = 0});
+  EXPECT_EQ(Occurrences(LogOfSequentialWrites(off, 2), "slow commit write"), 0);
 }
 
 }  // namespace
