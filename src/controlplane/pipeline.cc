@@ -223,17 +223,16 @@ void CommitPipeline::NoteSlowWrite(const SlowWrite& write) {
   const int64_t now_us =
       options_.slow_write_clock != nullptr ? options_.slow_write_clock->MonotonicMicros() : SteadyMicros();
   ++slow_writes_unlogged_;
-  if (logged_slow_write_ && now_us - last_slow_write_log_us_ < options_.slow_write_log_interval_us) return;
+  if (last_slow_write_log_us_ && now_us - *last_slow_write_log_us_ < options_.slow_write_log_interval_us) return;
   log::Warn(
       "slow commit write: revision {} took {:.1f} ms (proposals {}, store operations {}); the proposals it made "
       "durable, and those queued behind it, waited for the disk. Writes of {:g} ms or more {}: {} "
       "(berth_commit_fsync_seconds has them all)",
       write.revision, static_cast<double>(write.micros) / 1000.0, write.proposals, write.write_ops,
       static_cast<double>(options_.slow_write_us) / 1000.0,
-      logged_slow_write_ ? "since the last such warning" : "so far", slow_writes_unlogged_);
+      last_slow_write_log_us_ ? "since the last such warning" : "so far", slow_writes_unlogged_);
   slow_writes_unlogged_ = 0;
   last_slow_write_log_us_ = now_us;
-  logged_slow_write_ = true;
 }
 
 void CommitPipeline::RunCompletions() {

@@ -26,6 +26,7 @@
 #include <deque>
 #include <functional>
 #include <map>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <thread>
@@ -195,8 +196,7 @@ class CommitPipeline {
   };
   void NoteSlowWrite(const SlowWrite& write);
   int64_t slow_writes_unlogged_ = 0;
-  int64_t last_slow_write_log_us_ = 0;
-  bool logged_slow_write_ = false;
+  std::optional<int64_t> last_slow_write_log_us_;  // none before the first warning
 
   uint64_t next_revision_;  // apply thread only
   std::atomic<uint64_t> applied_revision_;

@@ -297,9 +297,9 @@ TEST_F(BerthdTest, OversizeMessageIsRefused) {
 TEST_F(BerthdTest, LogsItsAllocatorWithHugePagesForTheHeap) {
   const std::string log = berthd_->Log();
 #ifdef BERTH_WITH_JEMALLOC
+  EXPECT_NE(log.find("allocator: jemalloc "), std::string::npos) << log;
   // The compiled-in jemalloc configuration (main.cc), unless the environment overrides it.
   if (std::getenv("MALLOC_CONF") == nullptr) {
-    EXPECT_NE(log.find("allocator: jemalloc "), std::string::npos) << log;
     // "not supported": jemalloc found no transparent huge pages in this kernel (or container).
     EXPECT_TRUE(log.find("transparent huge pages: always (the kernel's mode: ") != std::string::npos ||
                 log.find("transparent huge pages: not supported") != std::string::npos)
