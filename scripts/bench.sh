@@ -24,12 +24,17 @@ mkdir -p "$OUT_DIR"
 
 if [[ $SCALE == full ]]; then
   SIZE=(--instances 10000 --tasks 1000000)
-  LATENCY=(--instances 10000 --rate 880 --duration 60s)
+  # S2 offers half of the rate S1 placed tasks at (its report), for 60 s: at 20,000 tasks/s and
+  # more that outgrows a fleet of S1's tasks, so S2's are half their size.
+  LATENCY=(--instances 10000 --rate-of-launch "$OUT_DIR/launch.json" --fraction 0.5 --duration 60s
+    --task-cpu 20 --task-memory 40)
   CHURN=(--instances 10000 --tasks 1000000 --stop-rate 1000 --start-rate 1000 --duration 120s)
 else
   SIZE=(--instances 1000 --tasks 100000)
-  # The fleet holds 102 tasks an instance: the paced load and the churn must fit beside what runs.
-  LATENCY=(--instances 1000 --rate 250 --duration 30s)
+  # The fleet holds 102 of S1's tasks an instance: the churn must fit beside what runs, and S2's
+  # paced load (half of S1's rate) is of tasks small enough for 1,024 an instance.
+  LATENCY=(--instances 1000 --rate-of-launch "$OUT_DIR/launch.json" --fraction 0.5 --duration 20s
+    --task-cpu 4 --task-memory 8)
   CHURN=(--instances 1000 --tasks 90000 --stop-rate 1000 --start-rate 1000 --duration 30s)
 fi
 

@@ -17,6 +17,7 @@
 #include <algorithm>
 #include <atomic>
 #include <cstdint>
+#include <fstream>
 #include <memory>
 #include <optional>
 #include <random>
@@ -365,14 +366,38 @@ class LatencyScenario final : public ScaleScenario {
     return "S2: RunTask paced at --rate calls/s for --duration on a fleet of simulated agents";
   }
   void AddOwnFlags(CLI::App* command) override {
-    command->add_option("--rate", rate_, "Offered RunTask calls/s (each of --count tasks)")
-        ->check(CLI::Range(0.1, 1'000'000.0))
-        ->required();
+    auto* rate = command->add_option("--rate", rate_, "Offered RunTask calls/s (each of --count tasks)")
+                     ->check(CLI::Range(0.1, 1'000'000.0));
+    auto* of_launch =
+        command
+            ->add_option("--rate-of-launch", launch_report_,
+                         "A launch (S1) report: offer --fraction of the tasks/s it placed, in calls of --count")
+            ->check(CLI::ExistingFile);
+    rate->excludes(of_launch);
+    command->add_option("--fraction", fraction_, "With --rate-of-launch: the share of its rate to offer")
+        ->check(CLI::Range(0.001, 10.0))
+        ->capture_default_str();
     command->add_option("--duration", duration_text_, "Measured window")->capture_default_str();
   }
   absl::Status ValidateOwn() override {
     ASSIGN_OR_RETURN(duration_, ParseDuration(duration_text_));
     if (duration_.count() == 0) return absl::InvalidArgumentError("--duration must be longer than 0");
+    if (!launch_report_.empty()) {
+      // S2 is defined relative to S1: RunTask at half of the rate the launch placed tasks at.
+      std::ifstream in(launch_report_);
+      const auto report = nlohmann::json::parse(in, nullptr, /*allow_exceptions=*/false);
+      const auto* placed = report.is_object() && report.contains("launch") && report["launch"].is_object() &&
+                                   report["launch"].contains("tasks_placed_per_s")
+                               ? &report["launch"]["tasks_placed_per_s"]
+                               : nullptr;
+      if (placed == nullptr || !placed->is_number() || placed->get<double>() <= 0) {
+        return absl::InvalidArgumentError(StrCat("--rate-of-launch ", launch_report_,
+                                                 ": not a launch report (no positive launch.tasks_placed_per_s)"));
+      }
+      launch_tasks_per_s_ = placed->get<double>();
+      rate_ = launch_tasks_per_s_ * fraction_ / f_.count;
+    }
+    if (rate_ <= 0) return absl::InvalidArgumentError("give --rate or --rate-of-launch");
     return absl::OkStatus();
   }
   int64_t ExtraTasks() const override {
@@ -387,7 +412,7 @@ class LatencyScenario final : public ScaleScenario {
       if (!launch.ok()) return launch.status();
       result.report["preload"] = *launch;
     }
-    console.Note("latency: RunTask count {} at {} calls/s for {:.0f} s", f_.count, rate_, duration_.count() / 1e6);
+    console.Note("latency: RunTask count {} at {:.1f} calls/s for {:.0f} s", f_.count, rate_, duration_.count() / 1e6);
     const std::optional<MetricsSample> before = Scrape();
     const double cpu_before = BerthdCpu();
     CallLoad load({.concurrency = f_.clients, .rate = rate_, .duration = duration_, .stop = nullptr, .max_calls = 0},
@@ -396,7 +421,11 @@ class LatencyScenario final : public ScaleScenario {
     const std::optional<MetricsSample> after = Scrape();
     const double seconds = Seconds(load.last_completion() - load.started());
     auto& r = result.report;
-    r["rate"] = rate_;
+    r["rate"] = Round(rate_, 1);
+    if (!launch_report_.empty()) {
+      r["rate_of_launch"] = {
+          {"report", launch_report_}, {"launch_tasks_placed_per_s", launch_tasks_per_s_}, {"fraction", fraction_}};
+    }
     r["duration_s"] = Round(duration_.count() / 1e6, 1);
     r["calls_per_s"] = seconds > 0 ? Round(static_cast<double>(load.ok()) / seconds, 1) : 0;
     r["runtask"] = load.ToJson();
@@ -411,7 +440,7 @@ class LatencyScenario final : public ScaleScenario {
     r["agents"] = sim_->CountersJson();
     const LatencyRecorder::Summary lat = load.Latency();
     result.summary = fmt::format(
-        "latency: RunTask count {} at {} calls/s for {:.0f} s on {} instances ({} tasks before)\n"
+        "latency: RunTask count {} at {:.1f} calls/s for {:.0f} s on {} instances ({} tasks before)\n"
         "  calls     {} ok, {} errors, {} tasks placed, {} placement failures\n"
         "  latency   p50 {:.2f} ms  p99 {:.2f} ms  p99.9 {:.2f} ms  max {:.2f} ms\n",
         f_.count, rate_, duration_.count() / 1e6, f_.instances, f_.tasks, load.ok(), load.errors(), load.placed(),
@@ -430,6 +459,9 @@ class LatencyScenario final : public ScaleScenario {
 
  private:
   double rate_ = 0;
+  std::string launch_report_;
+  double fraction_ = 0.5;
+  double launch_tasks_per_s_ = 0;
   std::string duration_text_ = "60s";
   std::chrono::microseconds duration_{};
 };

@@ -26,8 +26,8 @@ struct BenchRun {
 BenchRun RunBench(const std::string& scenario, const std::vector<std::string>& args) {
   testutil::TempDir dir;
   const std::string bin = BERTH_BUILD_BINARY_DIR;
-  std::string command = bin + "/src/bench/berth-bench " + scenario + " --spawn-berthd " + bin +
-                        "/src/controlplane/berthd --json-only";
+  std::string command =
+      bin + "/src/bench/berth-bench " + scenario + " --spawn-berthd " + bin + "/src/controlplane/berthd --json-only";
   for (const auto& a : args) command += " " + a;
   command += " >" + dir.Sub("out.json") + " 2>" + dir.Sub("err.log");
   BenchRun run;
@@ -72,6 +72,30 @@ TEST(BenchSmokeTest, LatencyPacesRunTask) {
   EXPECT_EQ(run.report["runtask"]["ok"], 40);
   EXPECT_EQ(run.report["runtask"]["placed"], 80);
   EXPECT_EQ(run.report["runtask"]["errors"], 0);
+}
+
+TEST(BenchSmokeTest, LatencyTakesItsRateFromALaunchReport) {
+  testutil::TempDir dir;
+  const std::string report = dir.Sub("launch.json");
+  std::ofstream(report) << R"({"scenario":"launch","launch":{"tasks_placed_per_s":160.0}})";
+  // Half of 160 tasks/s in calls of 2: 40 calls/s.
+  BenchRun run =
+      RunBench("latency", With({"--rate-of-launch", report, "--fraction", "0.5", "--duration", "1s", "--count", "2"}));
+  ASSERT_EQ(run.exit_status, 0) << run.log;
+  ASSERT_TRUE(run.report.is_object()) << run.log;
+  EXPECT_EQ(run.report["rate"], 40.0);
+  EXPECT_EQ(run.report["rate_of_launch"]["launch_tasks_placed_per_s"], 160.0);
+  EXPECT_EQ(run.report["runtask"]["ok"], 40);
+  EXPECT_EQ(run.report["runtask"]["placed"], 80);
+}
+
+TEST(BenchSmokeTest, LatencyRefusesAReportThatIsNotALaunch) {
+  testutil::TempDir dir;
+  const std::string report = dir.Sub("footprint.json");
+  std::ofstream(report) << R"({"scenario":"footprint","rss_mib":12.0})";
+  BenchRun run = RunBench("latency", With({"--rate-of-launch", report, "--duration", "1s"}));
+  EXPECT_NE(run.exit_status, 0) << run.log;
+  EXPECT_NE(run.log.find("not a launch report"), std::string::npos) << run.log;
 }
 
 TEST(BenchSmokeTest, RestartKeepsEveryAcknowledgedTask) {
