@@ -4,8 +4,9 @@
 //   launch     S1: register --instances simulated agents over 3 zones, then launch --tasks tasks
 //              with RunTask (count --count, spread(zone) + binpack(memory)) from --clients
 //              concurrent clients, until every task is RUNNING as the agents report it.
-//   latency    S2: RunTask paced at --rate calls/s for --duration on such a fleet (after an optional
-//              --preload launch): p50/p99/p99.9 with no coordinated omission.
+//   latency    S2: RunTask paced at --rate calls/s, or at --fraction (half) of the rate a launch
+//              report placed tasks at (--rate-of-launch), for --duration on such a fleet (after an
+//              optional --tasks launch): p50/p99/p99.9 with no coordinated omission.
 //   restart    S3: launch, then kill -9 berthd and start it again on the same data: time until it
 //              serves reads and accepts RunTask; every acknowledged task is present and no
 //              instance's resources are reserved twice.
@@ -363,7 +364,8 @@ class LatencyScenario final : public ScaleScenario {
   LatencyScenario() : ScaleScenario("Tasks to launch before the paced load (0: none)") { f_.tasks = 0; }
   std::string name() const override { return "latency"; }
   std::string description() const override {
-    return "S2: RunTask paced at --rate calls/s for --duration on a fleet of simulated agents";
+    return "S2: RunTask paced at --rate calls/s (or a share of a launch report's rate) for --duration on a fleet of "
+           "simulated agents";
   }
   void AddOwnFlags(CLI::App* command) override {
     auto* rate = command->add_option("--rate", rate_, "Offered RunTask calls/s (each of --count tasks)")
