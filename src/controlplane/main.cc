@@ -83,6 +83,7 @@ struct Flags {
   std::string file_systems;
   int max_provisioning_tasks = 500;
   bool sync = true;
+  std::string store_background_priority = "low";
 };
 
 bool SplitHostPort(const std::string& text, std::string* host, int* port) {
@@ -245,7 +246,9 @@ int Run(const Flags& flags) {
   log::Info("allocator: {}", AllocatorDescription());
   std::error_code ec;
   std::filesystem::create_directories(flags.data_dir, ec);
-  auto store = store::OpenRocksDbStore({.path = flags.data_dir + "/store", .sync = flags.sync});
+  auto store = store::OpenRocksDbStore({.path = flags.data_dir + "/store",
+                                        .sync = flags.sync,
+                                        .low_priority_background = flags.store_background_priority == "low"});
   if (!store.ok()) {
     log::Error("cannot open the store: {}", store.status().ToString());
     return 1;
@@ -581,6 +584,11 @@ int main(int argc, char** argv) {
   app.add_option("--max-provisioning-tasks", flags.max_provisioning_tasks,
                  "Most tasks waiting in PROVISIONING per cluster; launches beyond it fail as without capacity")
       ->check(CLI::Range(0, 100000))
+      ->capture_default_str();
+  app.add_option("--store-background-priority", flags.store_background_priority,
+                 "CPU priority of the store's flushes and compactions: low (nice 19: they yield to commits and "
+                 "answers) or normal")
+      ->check(CLI::IsMember({"low", "normal"}))
       ->capture_default_str();
   app.add_flag("!--no-sync", flags.sync,
                "Do not fsync commits (benchmarks only: acknowledged writes can be lost on power failure)");

@@ -102,6 +102,17 @@ rocksdb::DBOptions MakeDbOptions() {
   return options;
 }
 
+// Flushes and compactions yield the CPU to the commit pipeline and the RPC threads (nice 19 for
+// RocksDB's background threads, from their next job on). The threads belong to the process-wide
+// default Env, so this holds for every store of the process once one asked for it.
+absl::Status LowerBackgroundPriority(rocksdb::Env* env) {
+  for (rocksdb::Env::Priority pool : {rocksdb::Env::Priority::HIGH, rocksdb::Env::Priority::LOW}) {
+    rocksdb::Status status = env->LowerThreadPoolCPUPriority(pool, rocksdb::CpuPriority::kLow);
+    if (!status.ok()) return FromRocksDb(status, "rocksdb LowerThreadPoolCPUPriority");
+  }
+  return absl::OkStatus();
+}
+
 rocksdb::ColumnFamilyOptions MakeTableOptions(const std::shared_ptr<rocksdb::Cache>& block_cache,
                                               rocksdb::CompressionType compression) {
   rocksdb::ColumnFamilyOptions options;
@@ -343,6 +354,7 @@ absl::StatusOr<std::unique_ptr<Store>> OpenRocksDbStore(const RocksDbOptions& op
   if (ec) return FilesystemError("creating store directory", path, ec);
 
   rocksdb::DBOptions db_options = MakeDbOptions();
+  if (options.low_priority_background) RETURN_IF_ERROR(LowerBackgroundPriority(db_options.env));
   const rocksdb::ColumnFamilyOptions table_options =
       MakeTableOptions(rocksdb::NewLRUCache(options.block_cache_bytes), ChooseCompression());
 

@@ -358,6 +358,7 @@ TEST(BerthdConfigTest, UnusableFlagsFailFast) {
   const std::vector<Row> rows = {
       {{"--log-format", "xml"}, "", "--log-format must be text or json"},
       {{"--max-batch", "0"}, "", "--max-batch"},
+      {{"--store-background-priority", "high"}, "", "--store-background-priority"},
       {{"--region", "EU:1"}, "", "region may contain only"},
       {{"--account", "12345"}, "", "account must be 12 digits"},
       {{}, "grpc_listen = \"127.0.0.1:1\"\n", "grpc_listen"},  // a typo in the config file

@@ -117,6 +117,10 @@ struct RocksDbOptions {
   std::string path;  // directory, created if missing
   bool sync = true;  // fsync the WAL on every Write (false only for tests/benchmarks)
   size_t block_cache_bytes = 64 << 20;
+  // Run RocksDB's flushes and compactions at the lowest CPU priority (nice 19), so that on a busy
+  // machine they do not take the CPU from the writes and answers waiting on it. Their threads are
+  // shared by the whole process: once one store lowered them they stay lowered.
+  bool low_priority_background = true;
 };
 
 // Opens (creating if needed) the embedded RocksDB store at options.path, with one column family

@@ -561,6 +561,52 @@ TEST(RocksDbStoreTest, ApproximateDiskBytesGrowsWithData) {
   EXPECT_GE(store->ApproximateDiskBytes(), before + kBytes);
 }
 
+// The nice value of each of this process's threads whose name starts with `prefix`.
+std::vector<int> NiceOfThreads(std::string_view prefix) {
+  std::vector<int> nices;
+  for (const auto& task : std::filesystem::directory_iterator("/proc/self/task")) {
+    std::ifstream comm(task.path() / "comm");
+    std::string name;
+    std::getline(comm, name);
+    if (name.rfind(prefix, 0) != 0) continue;
+    std::ifstream stat_file(task.path() / "stat");
+    std::string stat;
+    std::getline(stat_file, stat);
+    // Fields after the parenthesised name: state is field 3, nice is field 19.
+    std::istringstream rest(stat.substr(stat.rfind(')') + 2));
+    std::string field;
+    for (int i = 3; i <= 19 && rest >> field; ++i) {
+    }
+    nices.push_back(std::stoi(field));
+  }
+  return nices;
+}
+
+// RocksDB's flush thread lowers itself when it takes its next job: fill a memtable (64 MiB) so
+// one is flushed, then it runs at nice 19.
+TEST(RocksDbStoreTest, FlushesRunAtTheLowestCpuPriority) {
+  testutil::TempDir dir;
+  RocksDbOptions options = OptionsAt(dir.Sub("db"), /*sync=*/false);
+  ASSERT_TRUE(options.low_priority_background);  // the default
+  std::unique_ptr<Store> store = OpenOrDie(options);
+  ASSERT_NE(store, nullptr);
+  const std::string value(64 << 10, 'x');
+  for (int i = 0; i < 1200; ++i) {  // 75 MiB
+    WriteBatch batch;
+    batch.Put(Table::kTasks, "t" + std::to_string(i), value);
+    ASSERT_TRUE(IsOk(store->Write(batch)));
+  }
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+  std::vector<int> nices;
+  while (std::chrono::steady_clock::now() < deadline) {
+    nices = NiceOfThreads("rocksdb:high");
+    if (!nices.empty() && std::all_of(nices.begin(), nices.end(), [](int n) { return n == 19; })) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  EXPECT_THAT(nices, ::testing::Not(::testing::IsEmpty()));
+  EXPECT_THAT(nices, ::testing::Each(19));
+}
+
 // Close() must not tear the DB down under a running iterator: it waits for the Scan.
 TEST(RocksDbStoreTest, CloseWaitsForAScanInProgress) {
   testutil::TempDir dir;
