@@ -25,7 +25,9 @@ mkdir -p "$OUT_DIR"
 if [[ $SCALE == full ]]; then
   SIZE=(--instances 10000 --tasks 1000000)
   # S2 offers half of the rate S1 placed tasks at (its report), for 60 s: at 20,000 tasks/s and
-  # more that outgrows a fleet of S1's tasks, so S2's are half their size.
+  # more that outgrows a fleet of S1's tasks, so S2's are half their size (204 an instance, 2.04M
+  # in all: enough while S1 places under 68,000 tasks/s; past that, berth-bench refuses to start
+  # S2, saying the fleet is too small, and the tasks must shrink again).
   LATENCY=(--instances 10000 --rate-of-launch "$OUT_DIR/launch.json" --fraction 0.5 --duration 60s
     --task-cpu 20 --task-memory 40)
   CHURN=(--instances 10000 --tasks 1000000 --stop-rate 1000 --start-rate 1000 --duration 120s)

@@ -369,7 +369,7 @@ class LatencyScenario final : public ScaleScenario {
   }
   void AddOwnFlags(CLI::App* command) override {
     auto* rate = command->add_option("--rate", rate_, "Offered RunTask calls/s (each of --count tasks)")
-                     ->check(CLI::Range(0.1, 1'000'000.0));
+                     ->check(CLI::Range(kMinRate, kMaxRate));
     auto* of_launch =
         command
             ->add_option("--rate-of-launch", launch_report_,
@@ -378,6 +378,7 @@ class LatencyScenario final : public ScaleScenario {
     rate->excludes(of_launch);
     command->add_option("--fraction", fraction_, "With --rate-of-launch: the share of its rate to offer")
         ->check(CLI::Range(0.001, 10.0))
+        ->needs(of_launch)
         ->capture_default_str();
     command->add_option("--duration", duration_text_, "Measured window")->capture_default_str();
   }
@@ -398,6 +399,11 @@ class LatencyScenario final : public ScaleScenario {
       }
       launch_tasks_per_s_ = placed->get<double>();
       rate_ = launch_tasks_per_s_ * fraction_ / f_.count;
+      if (rate_ < kMinRate || rate_ > kMaxRate) {
+        return absl::InvalidArgumentError(
+            fmt::format("--rate-of-launch {}: {} tasks/s x --fraction {} / --count {} is {} calls/s, outside [{}, {}]",
+                        launch_report_, launch_tasks_per_s_, fraction_, f_.count, rate_, kMinRate, kMaxRate));
+      }
     }
     if (rate_ <= 0) return absl::InvalidArgumentError("give --rate or --rate-of-launch");
     return absl::OkStatus();
@@ -460,6 +466,8 @@ class LatencyScenario final : public ScaleScenario {
   }
 
  private:
+  static constexpr double kMinRate = 0.1;  // calls/s
+  static constexpr double kMaxRate = 1'000'000;
   double rate_ = 0;
   std::string launch_report_;
   double fraction_ = 0.5;

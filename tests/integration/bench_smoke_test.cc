@@ -98,6 +98,23 @@ TEST(BenchSmokeTest, LatencyRefusesAReportThatIsNotALaunch) {
   EXPECT_NE(run.log.find("not a launch report"), std::string::npos) << run.log;
 }
 
+TEST(BenchSmokeTest, LatencyTakesOneRateAndAFractionOnlyOfALaunch) {
+  testutil::TempDir dir;
+  const std::string report = dir.Sub("launch.json");
+  std::ofstream(report) << R"({"scenario":"launch","launch":{"tasks_placed_per_s":160.0}})";
+  BenchRun both = RunBench("latency", With({"--rate", "40", "--rate-of-launch", report, "--duration", "1s"}));
+  EXPECT_NE(both.exit_status, 0) << both.log;
+  EXPECT_NE(both.log.find("excludes"), std::string::npos) << both.log;
+  BenchRun fraction = RunBench("latency", With({"--rate", "40", "--fraction", "0.5", "--duration", "1s"}));
+  EXPECT_NE(fraction.exit_status, 0) << fraction.log;
+  EXPECT_NE(fraction.log.find("requires --rate-of-launch"), std::string::npos) << fraction.log;
+  // 0.001 tasks/s is a call every 20,000 s: refused, naming the report.
+  std::ofstream(report) << R"({"scenario":"launch","launch":{"tasks_placed_per_s":0.001}})";
+  BenchRun slow = RunBench("latency", With({"--rate-of-launch", report, "--duration", "1s"}));
+  EXPECT_NE(slow.exit_status, 0) << slow.log;
+  EXPECT_NE(slow.log.find("outside [0.1, 1000000]"), std::string::npos) << slow.log;
+}
+
 TEST(BenchSmokeTest, RestartKeepsEveryAcknowledgedTask) {
   BenchRun run = RunBench("restart", With({"--tasks", "200"}));
   ASSERT_EQ(run.exit_status, 0) << run.log;
