@@ -407,8 +407,9 @@ absl::StatusOr<std::unique_ptr<Store>> OpenRocksDbStore(const RocksDbOptions& op
       other_handles.push_back(handles[i]);
     }
   }
-  log::Info("opened store at {} ({} tables, {} created; compression {}; sync {})", path, kNumTables, created,
-            table_options.compression == rocksdb::kLZ4Compression ? "lz4" : "none", options.sync);
+  log::Info("opened store at {} ({} tables, {} created; compression {}; sync {}; background work at {} priority)", path,
+            kNumTables, created, table_options.compression == rocksdb::kLZ4Compression ? "lz4" : "none", options.sync,
+            options.low_priority_background ? "low" : "normal");
   return std::make_unique<RocksDbStore>(path, options.sync, std::move(db), table_handles, std::move(other_handles));
 }
 
