@@ -30,6 +30,7 @@ BerthdProcess::BerthdProcess(std::string data_dir, std::vector<std::string> extr
 
 BerthdProcess::~BerthdProcess() {
   if (pid_ > 0) Kill();
+  for (pid_t group : process_groups_) ::kill(-group, SIGKILL);  // ESRCH when none is left: fine
 }
 
 bool BerthdProcess::Start() {
@@ -45,8 +46,9 @@ bool BerthdProcess::Start() {
     }
   }
   args.insert(args.end(), extra_flags_.begin(), extra_flags_.end());
-  pid_ = SpawnWithLog(args, log_path_);
+  pid_ = SpawnWithLog(args, log_path_, /*own_process_group=*/true);
   if (pid_ <= 0) return false;
+  process_groups_.push_back(pid_);
   bool ok = WaitForReadyFile(&pid_, ready, std::chrono::seconds(30), [this](const std::string& text) {
     auto doc = nlohmann::json::parse(text, nullptr, false);
     if (!doc.is_object()) return false;

@@ -22,6 +22,9 @@ class BerthdProcess {
   // `data_dir` persists across Start/Kill/Start, so restarts recover the same store. berthd
   // listens on free loopback ports unless `extra_flags` name --grpc-listen / --http-listen.
   explicit BerthdProcess(std::string data_dir, std::vector<std::string> extra_flags = {});
+  // Kills berthd, and what it started and left running: the local hosts of its instance groups
+  // (each berthd runs in a process group of its own, which they join), which outlive a berthd
+  // killed with SIGKILL as hosts outlive a crashed control plane.
   ~BerthdProcess();
 
   // Starts berthd and waits until it serves (ready file written). Returns false on failure.
@@ -44,6 +47,7 @@ class BerthdProcess {
   std::string data_dir_;
   std::vector<std::string> extra_flags_;
   pid_t pid_ = -1;
+  std::vector<pid_t> process_groups_;  // one per Start
   std::string grpc_address_;
   std::string http_address_;
   std::shared_ptr<grpc::Channel> channel_;

@@ -13,9 +13,10 @@
 
 namespace berth::testutil {
 
-pid_t SpawnWithLog(std::vector<std::string> args, const std::string& log_path) {
+pid_t SpawnWithLog(std::vector<std::string> args, const std::string& log_path, bool own_process_group) {
   pid_t pid = fork();
   if (pid == 0) {
+    if (own_process_group) setpgid(0, 0);
     FILE* log = std::fopen(log_path.c_str(), "a");
     if (log != nullptr) dup2(fileno(log), STDERR_FILENO);
     std::vector<char*> argv;
@@ -25,6 +26,8 @@ pid_t SpawnWithLog(std::vector<std::string> args, const std::string& log_path) {
     std::fprintf(stderr, "cannot exec %s: %s\n", argv[0], std::strerror(errno));
     _exit(127);
   }
+  // Also from here, so the group exists by the time this returns (whichever runs first wins).
+  if (pid > 0 && own_process_group) setpgid(pid, pid);
   return pid;
 }
 

@@ -12,7 +12,9 @@
 namespace berth::testutil {
 
 // fork + exec of args[0] with `args`, stderr appended to `log_path`. The child's pid, or -1.
-pid_t SpawnWithLog(std::vector<std::string> args, const std::string& log_path);
+// With `own_process_group`, the child leads a new process group (its id the child's pid), which
+// the processes it starts join unless they leave it.
+pid_t SpawnWithLog(std::vector<std::string> args, const std::string& log_path, bool own_process_group = false);
 
 // Waits until `ready_path` holds a whole JSON object, then hands its text to `accept` (which
 // returns false to keep waiting). False when `*pid` exits first (then *pid is -1) or on timeout.
