@@ -386,7 +386,7 @@ class LatencyScenario final : public ScaleScenario {
     ASSIGN_OR_RETURN(duration_, ParseDuration(duration_text_));
     if (duration_.count() == 0) return absl::InvalidArgumentError("--duration must be longer than 0");
     if (!launch_report_.empty()) {
-      // S2 is defined relative to S1: RunTask at half of the rate the launch placed tasks at.
+      // S2 is defined relative to S1: RunTask at --fraction (half by default) of the rate it placed tasks at.
       std::ifstream in(launch_report_);
       const auto report = nlohmann::json::parse(in, nullptr, /*allow_exceptions=*/false);
       const auto* placed = report.is_object() && report.contains("launch") && report["launch"].is_object() &&

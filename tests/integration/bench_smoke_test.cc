@@ -74,10 +74,16 @@ TEST(BenchSmokeTest, LatencyPacesRunTask) {
   EXPECT_EQ(run.report["runtask"]["errors"], 0);
 }
 
+// A launch (S1) report that placed `tasks_per_s`, written into `dir`: its path.
+std::string LaunchReport(const testutil::TempDir& dir, const std::string& tasks_per_s) {
+  const std::string path = dir.Sub("launch.json");
+  std::ofstream(path) << R"({"scenario":"launch","launch":{"tasks_placed_per_s":)" << tasks_per_s << "}}";
+  return path;
+}
+
 TEST(BenchSmokeTest, LatencyTakesItsRateFromALaunchReport) {
   testutil::TempDir dir;
-  const std::string report = dir.Sub("launch.json");
-  std::ofstream(report) << R"({"scenario":"launch","launch":{"tasks_placed_per_s":160.0}})";
+  const std::string report = LaunchReport(dir, "160.0");
   // Half of 160 tasks/s in calls of 2: 40 calls/s.
   BenchRun run =
       RunBench("latency", With({"--rate-of-launch", report, "--fraction", "0.5", "--duration", "1s", "--count", "2"}));
@@ -100,8 +106,7 @@ TEST(BenchSmokeTest, LatencyRefusesAReportThatIsNotALaunch) {
 
 TEST(BenchSmokeTest, LatencyTakesOneRateAndAFractionOnlyOfALaunch) {
   testutil::TempDir dir;
-  const std::string report = dir.Sub("launch.json");
-  std::ofstream(report) << R"({"scenario":"launch","launch":{"tasks_placed_per_s":160.0}})";
+  const std::string report = LaunchReport(dir, "160.0");
   BenchRun both = RunBench("latency", With({"--rate", "40", "--rate-of-launch", report, "--duration", "1s"}));
   EXPECT_NE(both.exit_status, 0) << both.log;
   EXPECT_NE(both.log.find("excludes"), std::string::npos) << both.log;
@@ -109,8 +114,7 @@ TEST(BenchSmokeTest, LatencyTakesOneRateAndAFractionOnlyOfALaunch) {
   EXPECT_NE(fraction.exit_status, 0) << fraction.log;
   EXPECT_NE(fraction.log.find("requires --rate-of-launch"), std::string::npos) << fraction.log;
   // 0.001 tasks/s is a call every 20,000 s: refused, naming the report.
-  std::ofstream(report) << R"({"scenario":"launch","launch":{"tasks_placed_per_s":0.001}})";
-  BenchRun slow = RunBench("latency", With({"--rate-of-launch", report, "--duration", "1s"}));
+  BenchRun slow = RunBench("latency", With({"--rate-of-launch", LaunchReport(dir, "0.001"), "--duration", "1s"}));
   EXPECT_NE(slow.exit_status, 0) << slow.log;
   EXPECT_NE(slow.log.find("outside [0.1, 1000000]"), std::string::npos) << slow.log;
 }
