@@ -33,6 +33,7 @@ std::vector<std::unique_ptr<Scenario>> Scenarios() {
   all.push_back(NewRestartScenario());
   all.push_back(NewFootprintScenario());
   all.push_back(NewChurnScenario());
+  all.push_back(NewAwsDoorScenario());
   return all;
 }
 

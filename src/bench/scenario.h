@@ -84,5 +84,7 @@ std::unique_ptr<Scenario> NewLatencyScenario();
 std::unique_ptr<Scenario> NewRestartScenario();
 std::unique_ptr<Scenario> NewFootprintScenario();
 std::unique_ptr<Scenario> NewChurnScenario();
+// The AWS JSON door's throughput and latency next to gRPC's (aws_door.cc).
+std::unique_ptr<Scenario> NewAwsDoorScenario();
 
 }  // namespace berth::bench

@@ -22,6 +22,7 @@
 
 #include <CLI/CLI.hpp>
 
+#include "berth/common/ecs_json.h"
 #include "berth/common/grpc_tls.h"
 #include "berth/common/strings.h"
 #include "src/cli/command_table.h"
@@ -292,11 +293,12 @@ void PrintRpcError(std::string_view command, const std::string& method, const gr
                            (status.error_code() == grpc::StatusCode::DEADLINE_EXCEEDED && invoker.NotConnected());
   if (unreachable) {
     // berthd itself answers UNAVAILABLE while it shuts down: then the hint would mislead.
-    const std::string hint = invoker.NotConnected()
-                                 ? StrCat(". Is berthd running? Start one with scripts/run.sh, or point --endpoint, $",
-                                          kEndpointVariable, " or the configuration file at it. If berthd serves TLS, set $",
-                                          kTlsCaVariable, " (or tls-ca in the configuration file).")
-                                 : "";
+    const std::string hint =
+        invoker.NotConnected()
+            ? StrCat(". Is berthd running? Start one with scripts/run.sh, or point --endpoint, $", kEndpointVariable,
+                     " or the configuration file at it. If berthd serves TLS, set $", kTlsCaVariable,
+                     " (or tls-ca in the configuration file).")
+            : "";
     PrintError(command, StrCat("cannot reach berthd at ", endpoint, ": ", StatusCodeName(status.error_code()), ": ",
                                status.error_message(), hint));
   } else if (status.error_code() == grpc::StatusCode::DEADLINE_EXCEEDED) {
@@ -333,7 +335,7 @@ int Invoke(const CommandSlots& slots, const Connection& connection, OutputFormat
     return kExitError;
   }
 
-  auto doc = ResponseDocument(*response);
+  auto doc = ResponseDocument(*response, ecsjson::IncludesTags(*built->request));
   if (!doc.ok()) {
     PrintError(command.name, std::string(doc.status().message()));
     return kExitError;

@@ -1,9 +1,8 @@
 #include "src/cli/output.h"
 
-#include <google/protobuf/util/json_util.h>
-
 #include <map>
 
+#include "berth/common/ecs_json.h"
 #include "berth/common/strings.h"
 #include "src/cli/table.h"
 
@@ -35,32 +34,6 @@ const std::map<std::string, std::vector<std::string>, std::less<>>& SummaryColum
       {"berth.v1.ProtectedTask", {"taskArn", "protectionEnabled", "expirationDate"}},
   };
   return *columns;
-}
-
-bool IsInt64(const FieldDescriptor& field) {
-  return field.cpp_type() == FieldDescriptor::CPPTYPE_INT64 || field.cpp_type() == FieldDescriptor::CPPTYPE_UINT64;
-}
-
-// A quoted 64-bit integer -> the number; anything else is left alone.
-void NumberFromString(const FieldDescriptor& field, Json& value) {
-  if (!value.is_string()) return;
-  const std::string& text = value.get_ref<const std::string&>();
-  if (field.cpp_type() == FieldDescriptor::CPPTYPE_INT64) {
-    int64_t number = 0;
-    if (ParseInt(text, &number)) value = number;
-  } else {
-    uint64_t number = 0;
-    if (ParseInt(text, &number)) value = number;
-  }
-}
-
-// A value of `field` (one element if repeated, one map value if a map).
-void FixValue(const FieldDescriptor& field, Json& value) {
-  if (field.cpp_type() == FieldDescriptor::CPPTYPE_MESSAGE) {
-    Int64FieldsAsNumbers(*field.message_type(), value);
-  } else if (IsInt64(field)) {
-    NumberFromString(field, value);
-  }
 }
 
 std::string Cell(const Json& value) {
@@ -126,38 +99,8 @@ bool ParseOutputFormat(std::string_view text, OutputFormat* format) {
   return true;
 }
 
-void Int64FieldsAsNumbers(const Descriptor& descriptor, Json& doc) {
-  if (!doc.is_object()) return;
-  for (int i = 0; i < descriptor.field_count(); ++i) {
-    const FieldDescriptor& field = *descriptor.field(i);
-    auto member = doc.find(field.json_name());
-    if (member == doc.end()) continue;
-    if (field.is_map()) {
-      if (!member->is_object()) continue;
-      const FieldDescriptor& value_field = *field.message_type()->map_value();
-      for (auto& [key, value] : member->items()) FixValue(value_field, value);
-    } else if (field.is_repeated()) {
-      if (!member->is_array()) continue;
-      for (Json& element : *member) FixValue(field, element);
-    } else {
-      FixValue(field, *member);
-    }
-  }
-}
-
-absl::StatusOr<Json> ResponseDocument(const google::protobuf::Message& response) {
-  std::string text;
-  google::protobuf::util::JsonPrintOptions options;
-  auto status = google::protobuf::util::MessageToJsonString(response, &text, options);
-  if (!status.ok()) {
-    auto message = status.message();
-    return absl::InternalError(
-        StrCat("cannot print the response as JSON: ", std::string_view(message.data(), message.size())));
-  }
-  Json doc = Json::parse(text, nullptr, /*allow_exceptions=*/false);
-  if (doc.is_discarded()) return absl::InternalError("protobuf printed JSON that does not parse");
-  Int64FieldsAsNumbers(*response.GetDescriptor(), doc);
-  return doc;
+absl::StatusOr<Json> ResponseDocument(const google::protobuf::Message& response, bool tags_included) {
+  return ecsjson::ToJson(response, {.tags_included = tags_included});
 }
 
 std::string Render(const Json& doc, const Descriptor& descriptor, OutputFormat format) {

@@ -1,8 +1,8 @@
 // Renders a response for the terminal.
 //
 // JSON (the default) is the ECS shape, as the aws CLI prints it: lowerCamelCase members, 4-space
-// indentation, and 64-bit integers as JSON numbers (protobuf's JSON printer quotes int64 values;
-// ECS does not, so `"version": 1`, not `"version": "1"`). Text is a compact one-line-per-item
+// indentation, 64-bit integers as JSON numbers (`"version": 1`, not `"version": "1"`), and the
+// empty lists ECS always sends (`"volumes": []`). Text is a compact one-line-per-item
 // rendering: ARNs one per line for List*, tab-separated summary columns for described resources.
 // Table is aligned columns for people (src/cli/table.h).
 //
@@ -25,12 +25,10 @@ enum class OutputFormat { kJson, kText, kTable };
 // "json", "text" or "table"; false otherwise.
 bool ParseOutputFormat(std::string_view text, OutputFormat* format);
 
-// The response as an ECS JSON document (member order as in the schema, int64 as numbers).
-absl::StatusOr<nlohmann::ordered_json> ResponseDocument(const google::protobuf::Message& response);
-
-// Replaces quoted int64/uint64 values (as protobuf's JSON printer writes them) by numbers, in
-// `doc`, which is `descriptor`'s JSON form; walks nested messages, repeated fields and maps.
-void Int64FieldsAsNumbers(const google::protobuf::Descriptor& descriptor, nlohmann::ordered_json& doc);
+// The response as an ECS JSON document, as the AWS JSON door prints it (berth/common/ecs_json.h:
+// member order as in the schema, int64 as numbers, the empty lists ECS always sends);
+// `tags_included`: the request's include named TAGS.
+absl::StatusOr<nlohmann::ordered_json> ResponseDocument(const google::protobuf::Message& response, bool tags_included);
 
 // What to print on stdout (ends with a newline, or is empty for an empty response such as
 // TagResource's, as the aws CLI prints nothing then). Text and table output leave out `failures`

@@ -234,7 +234,8 @@ int32_t FargateEphemeralStorageGiB(const v1::TaskOverride& overrides, const v1::
   if (overrides.has_ephemeral_storage() && overrides.ephemeral_storage().size_in_gib() > 0) {
     return overrides.ephemeral_storage().size_in_gib();
   }
-  if (td.has_ephemeral_storage() && td.ephemeral_storage().size_in_gib() > 0) return td.ephemeral_storage().size_in_gib();
+  if (td.has_ephemeral_storage() && td.ephemeral_storage().size_in_gib() > 0)
+    return td.ephemeral_storage().size_in_gib();
   return 20;
 }
 
@@ -421,8 +422,9 @@ void Api::DeleteCapacityProvider(const v1::DeleteCapacityProviderRequest& reques
         }
         for (const auto& [cluster_name, cluster] : state_->clusters()) {
           if (cluster->active() && Lists(cluster->record.cluster().capacity_providers(), name)) {
-            return InUse(StrCat("capacity provider '", name, "' is associated with cluster '", cluster_name,
-                                "': remove it from the cluster first (PutClusterCapacityProviders)"));
+            // DeleteCapacityProvider declares no ResourceInUseException: ECS answers a ClientException.
+            return Conflict("capacity provider '", name, "' is associated with cluster '", cluster_name,
+                            "': remove it from the cluster first (PutClusterCapacityProviders)");
           }
         }
         v1::CapacityProviderRecord rec = *existing;

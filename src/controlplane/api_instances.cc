@@ -1,7 +1,10 @@
 // Container instance and attribute actions: RegisterContainerInstance,
 // DeregisterContainerInstance, DescribeContainerInstances, ListContainerInstances,
 // UpdateContainerInstancesState, PutAttributes, DeleteAttributes, ListAttributes.
+#include <algorithm>
 #include <optional>
+#include <utility>
+#include <vector>
 
 #include <nlohmann/json.hpp>
 
@@ -58,14 +61,9 @@ absl::Status ValidateAttribute(const v1::Attribute& a, const std::string& field,
   return absl::OkStatus();
 }
 
-struct RegisteredResources {
-  bool has_cpu = false, has_memory = false;
-};
-
 absl::Status ValidateTotalResources(const google::protobuf::RepeatedPtrField<v1::Resource>& resources) {
   absl::flat_hash_set<std::string> seen;
   int ports = 0;
-  RegisteredResources got;
   for (int i = 0; i < resources.size(); ++i) {
     const auto& r = resources[i];
     std::string field = StrCat("totalResources[", i, "]");
@@ -75,7 +73,6 @@ absl::Status ValidateTotalResources(const google::protobuf::RepeatedPtrField<v1:
       if (!r.has_integer_value() || r.integer_value() < 0) {
         return InvalidParameter(field, ".integerValue: ", r.name(), " needs a non-negative integerValue");
       }
-      (r.name() == "CPU" ? got.has_cpu : got.has_memory) = true;
     } else if (r.name() == "PORTS" || r.name() == "PORTS_UDP") {
       if (r.type() != "STRINGSET") return InvalidParameter(field, ".type: ", r.name(), " must be STRINGSET");
       for (int j = 0; j < r.string_set_value_size(); ++j) {
@@ -96,9 +93,44 @@ absl::Status ValidateTotalResources(const google::protobuf::RepeatedPtrField<v1:
     return InvalidParameter("totalResources: at most ", kMaxReservedPorts, " reserved ports per instance (got ", ports,
                             ")");
   }
-  if (!got.has_cpu) return InvalidParameter("totalResources: a CPU resource (INTEGER, CPU units) is required");
-  if (!got.has_memory) return InvalidParameter("totalResources: a MEMORY resource (INTEGER, MiB) is required");
   return absl::OkStatus();
+}
+
+// totalResources is optional (ECS's model): CPU and MEMORY that are not given are registered as
+// 0, so that DescribeContainerInstances always shows both, and nothing that reserves either is
+// placed there until the instance registers again with its resources.
+google::protobuf::RepeatedPtrField<v1::Resource> RegisteredResourcesOf(
+    const google::protobuf::RepeatedPtrField<v1::Resource>& given) {
+  google::protobuf::RepeatedPtrField<v1::Resource> out = given;
+  for (const char* name : {"CPU", "MEMORY"}) {
+    if (std::any_of(given.begin(), given.end(), [name](const v1::Resource& r) { return r.name() == name; })) continue;
+    v1::Resource* r = out.Add();
+    r->set_name(name);
+    r->set_type("INTEGER");
+    r->set_integer_value(0);
+  }
+  return out;
+}
+
+// The ecs.* attributes ECS takes from an EC2 instance identity document (its members
+// availabilityZone, instanceType, imageId). Errors name the member and the attribute rule.
+absl::StatusOr<std::vector<v1::Attribute>> AttributesOfIdentityDocument(const std::string& document) {
+  std::vector<v1::Attribute> out;
+  auto doc = nlohmann::json::parse(document, nullptr, /*allow_exceptions=*/false);
+  if (!doc.is_object()) return out;
+  static constexpr std::pair<const char*, const char*> kDerived[] = {
+      {"availabilityZone", "ecs.availability-zone"}, {"instanceType", "ecs.instance-type"}, {"imageId", "ecs.ami-id"}};
+  for (const auto& [member, attribute] : kDerived) {
+    auto it = doc.find(member);
+    if (it == doc.end() || !it->is_string()) continue;
+    v1::Attribute a;
+    a.set_name(attribute);
+    a.set_value(it->get<std::string>());
+    RETURN_IF_ERROR(
+        ValidateAttribute(a, StrCat("instanceIdentityDocument.", member, " (as attribute ", attribute, ")"), false));
+    out.push_back(std::move(a));
+  }
+  return out;
 }
 
 std::string Ec2InstanceId(const std::string& document) {
@@ -140,15 +172,33 @@ void Api::Register(const v1::RegisterContainerInstanceRequest& request, v1::Regi
       !nlohmann::json::accept(request.instance_identity_document())) {
     return done(InvalidParameter("instanceIdentityDocument: must be a JSON document"));
   }
+  // Attributes the caller gives win over those of the identity document.
+  std::vector<v1::Attribute> attributes(request.attributes().begin(), request.attributes().end());
+  if (request.has_instance_identity_document()) {
+    auto derived = AttributesOfIdentityDocument(request.instance_identity_document());
+    if (!derived.ok()) return done(derived.status());
+    for (auto& a : *derived) {
+      const bool given = std::any_of(request.attributes().begin(), request.attributes().end(),
+                                     [&a](const v1::Attribute& g) { return g.name() == a.name(); });
+      if (!given) attributes.push_back(std::move(a));
+    }
+  }
   if (join.has_value() && !existing_id.empty()) {
     return done(WithType(absl::PermissionDeniedError("containerInstanceArn: a join token registers new container "
                                                      "instances only; re-register with the instance's credential"),
                          "AccessDeniedException"));
   }
   Submit(
-      [this, &request, response, cluster, existing_id, join = std::move(join),
-       as_bound_instance](Txn& txn) -> absl::Status {
-        ASSIGN_OR_RETURN(ClusterEntry * c, ActiveCluster(cluster));
+      [this, &request, response, cluster, existing_id, join = std::move(join), as_bound_instance,
+       attributes = std::move(attributes)](Txn& txn) -> absl::Status {
+        absl::StatusOr<ClusterEntry*> active = ActiveCluster(cluster);
+        if (!active.ok()) {
+          // RegisterContainerInstance declares no ClusterNotFoundException: ECS answers
+          // "ClientException: Cluster not found.", and container agents match those words.
+          return WithType(absl::NotFoundError(StrCat("Cluster not found. ", active.status().message())),
+                          "ClientException");
+        }
+        ClusterEntry* c = *active;
         v1::JoinTokenRecord* token = nullptr;
         if (join.has_value()) {
           ASSIGN_OR_RETURN(token, UsableJoinToken(*c, join->token_id, join->token_sha256));
@@ -175,7 +225,7 @@ void Api::Register(const v1::RegisterContainerInstanceRequest& request, v1::Regi
         if (inst != nullptr) {
           for (const auto& [name, rec] : inst->attributes) custom += IsCustomAttribute(name);
         }
-        for (const auto& a : request.attributes()) {
+        for (const auto& a : attributes) {
           custom += IsCustomAttribute(a.name()) && (inst == nullptr || !inst->attributes.contains(a.name()));
         }
         if (custom > kMaxCustomAttributes) {
@@ -184,7 +234,7 @@ void Api::Register(const v1::RegisterContainerInstanceRequest& request, v1::Regi
         }
         v1::ContainerInstance ci;
         if (inst != nullptr) ci = inst->record.instance();
-        *ci.mutable_registered_resources() = request.total_resources();
+        *ci.mutable_registered_resources() = RegisteredResourcesOf(request.total_resources());
         if (request.has_version_info()) *ci.mutable_version_info() = request.version_info();
         if (request.has_instance_identity_document()) {
           std::string ec2 = Ec2InstanceId(request.instance_identity_document());
@@ -192,7 +242,7 @@ void Api::Register(const v1::RegisterContainerInstanceRequest& request, v1::Regi
         }
         const std::string id = inst == nullptr ? NewId() : inst->record.id();
         if (ci.ec2_instance_id().empty()) {
-          for (const auto& a : request.attributes()) {
+          for (const auto& a : attributes) {
             // An external host is a "managed instance" in ECS Anywhere: mi- and 17 hex digits.
             if (a.name() == kExternalAttribute) ci.set_ec2_instance_id(StrCat("mi-", id.substr(0, 17)));
           }
@@ -213,7 +263,7 @@ void Api::Register(const v1::RegisterContainerInstanceRequest& request, v1::Regi
           *inst->record.mutable_instance() = std::move(ci);
           inst->record.set_disconnected_at(0);  // connected again by registering
         }
-        for (const auto& a : request.attributes()) {
+        for (const auto& a : attributes) {
           v1::AttributeRecord rec;
           rec.mutable_attribute()->set_name(a.name());
           if (a.has_value()) rec.mutable_attribute()->set_value(a.value());

@@ -17,6 +17,7 @@
 #include "absl/container/flat_hash_map.h"
 #include "berth/common/logging.h"
 #include "berth/common/strings.h"
+#include "berth/placement/engine.h"
 #include "berth/store/keys.h"
 #include "src/controlplane/api.h"
 #include "src/controlplane/errors.h"
@@ -371,12 +372,18 @@ bool Api::ReconcileService(Txn& txn, ClusterEntry& cluster, ServiceEntry& servic
     if (!failures.empty()) {
       unplaced = true;
       const v1::Failure& f = failures[0];
-      std::string message =
-          f.reason() == "MISSING" || f.reason() == "INACTIVE"
-              ? StrCat("(service ", name, ") was unable to place a task on container instance ", f.arn(), ": ",
-                       f.reason())
-              : StrCat("(service ", name, ") was unable to place a task because no container instance met all of its ",
-                       "requirements: ", f.detail().empty() ? f.reason() : f.detail(), ".");
+      const std::string unable = StrCat("(service ", name, ") was unable to place a task ");
+      std::string message;
+      if (!f.arn().empty()) {  // a daemon's named instance is gone or INACTIVE
+        message = StrCat(unable, "on container instance ", f.arn(), ": ", f.reason());
+      } else if (f.reason() == placement::kReasonMissing) {  // ECS's words for an empty cluster
+        message = StrCat(unable,
+                         "because no container instance met all of its requirements. Reason: No Container Instances "
+                         "were found in your cluster.");
+      } else {
+        message = StrCat(unable, "because no container instance met all of its requirements: ",
+                         f.detail().empty() ? f.reason() : f.detail(), ".");
+      }
       changed |= scheduler::AddEvent(rec, NewId(), std::move(message), now, rules);
       const double retry = now + static_cast<double>(options_.services.placement_retry_us) / 1e6;
       wake_at = wake_at == 0 ? retry : std::min(wake_at, retry);

@@ -14,11 +14,16 @@ absl::StatusOr<Api::Tagged> Api::FindTagged(const std::string& arn_text) {
   if (arn.region != arns_.context().region || arn.account != arns_.context().account) {
     return InvalidParameter("resourceArn: '", arn_text, "' belongs to another region or account");
   }
-  auto missing = [&] { return NotFound("resourceArn: resource '", arn_text, "' does not exist"); };
+  // TagResource and UntagResource declare ResourceNotFoundException for this; ListTagsForResource
+  // answers it as a ClientException (below).
+  auto missing = [&] {
+    return WithType(absl::NotFoundError(StrCat("resourceArn: resource '", arn_text, "' does not exist")),
+                    "ResourceNotFoundException");
+  };
   switch (arn.kind) {
     case ResourceKind::kCluster: {
       ClusterEntry* c = state_->FindCluster(arn.resource);
-      if (c == nullptr || !c->active()) return missing();
+      if (c == nullptr || !c->active()) return ClusterNotFound(arn.resource);
       return Tagged{c->record.cluster().tags(), [this, c](Txn& t, Tags tags) {
                       *c->record.mutable_cluster()->mutable_tags() = std::move(tags);
                       PutCluster(t, *c);
@@ -150,7 +155,10 @@ void Api::ListTagsForResource(const v1::ListTagsForResourceRequest& request, v1:
     tagged = FindTagged(request.resource_arn());
     if (tagged.ok()) *response->mutable_tags() = std::move(tagged->tags);
   }
-  done(tagged.ok() ? absl::OkStatus() : tagged.status());
+  if (!tagged.ok() && ErrorType(tagged.status()) == "ResourceNotFoundException") {
+    return done(WithType(tagged.status(), "ClientException"));
+  }
+  done(tagged.status());
 }
 
 }  // namespace berth::controlplane

@@ -25,6 +25,10 @@ v1::TaskDefinition FromRequest(const v1::RegisterTaskDefinitionRequest& request)
   v1::TaskDefinition td;
   auto status = google::protobuf::util::JsonStringToMessage(json, &td);
   BERTH_CHECK_MSG(status.ok(), "RegisterTaskDefinitionRequest has a member TaskDefinition lacks");
+  // As ECS stores it: a container is essential unless it says otherwise.
+  for (auto& c : *td.mutable_container_definitions()) {
+    if (!c.has_essential()) c.set_essential(true);
+  }
   return td;
 }
 
@@ -40,7 +44,8 @@ std::string RevisionKey(const std::string& family, uint32_t revision) {
 void Api::RegisterTaskDefinition(const v1::RegisterTaskDefinitionRequest& request,
                                  v1::RegisterTaskDefinitionResponse* response, Done done) {
   auto facts = ValidateTaskDefinition(request, options_.limits);
-  if (!facts.ok()) return done(WithType(facts.status(), "InvalidParameterException"));
+  // ECS answers every task-definition rule with a ClientException (ECS-SEMANTICS.md, "Errors").
+  if (!facts.ok()) return done(WithType(facts.status(), "ClientException"));
   auto td = std::make_shared<v1::TaskDefinition>(FromRequest(request));
   if (!td->has_network_mode()) td->set_network_mode(facts->network_mode);
   // As ECS does, "1 vCPU" / "2GB" are stored and returned as CPU units / MiB ("1024" / "2048").
@@ -141,15 +146,22 @@ void Api::ListTaskDefinitions(const v1::ListTaskDefinitionsRequest& request, v1:
   if (!after.ok()) return done(after.status());
   auto limit = PageSize(request.has_max_results(), request.max_results());
   if (!limit.ok()) return done(limit.status());
-  const std::string prefix = request.family_prefix();
+  // Despite its name, ECS's familyPrefix here is "the full family name": `web` lists web's
+  // revisions and never web-worker's (ListTaskDefinitionFamilies' familyPrefix is a real prefix).
+  const std::string family = request.family_prefix();
   {
     absl::ReaderMutexLock lock(mu_);
     std::vector<std::pair<std::string, const v1::TaskDefinitionRecord*>> matches;
     const auto& families = state_->families();
-    for (auto it = families.lower_bound(prefix); it != families.end() && absl::StartsWith(it->first, prefix); ++it) {
-      for (const auto& [rev, rec] : it->second.revisions) {
-        if (rec.task_definition().status() == status) matches.emplace_back(RevisionKey(it->first, rev), &rec);
+    auto collect = [&](const std::string& name, const FamilyEntry& entry) {
+      for (const auto& [rev, rec] : entry.revisions) {
+        if (rec.task_definition().status() == status) matches.emplace_back(RevisionKey(name, rev), &rec);
       }
+    };
+    if (family.empty()) {
+      for (const auto& [name, entry] : families) collect(name, entry);
+    } else if (auto it = families.find(family); it != families.end()) {
+      collect(it->first, it->second);
     }
     if (sort == "DESC") std::reverse(matches.begin(), matches.end());
     size_t i = 0;

@@ -1,6 +1,7 @@
 // Task actions: RunTask, StartTask, StopTask, DescribeTasks, ListTasks.
 #include <google/protobuf/util/json_util.h>
 
+#include <algorithm>
 #include <optional>
 #include <random>
 
@@ -13,18 +14,13 @@
 namespace berth::controlplane {
 namespace {
 
-bool IsStartedByChar(char c) {
-  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-' || c == '_' || c == '/';
-}
-
+// ECS documents startedBy as letters, digits, '-', '/' and '_', but enforces only the length:
+// deploy tools have sent "ECS Deploy" for years. Berth takes up to 128 characters of any kind, as ECS does.
 absl::Status ValidateStartedBy(const std::string& started_by) {
-  if (started_by.size() > 128)
-    return InvalidParameter("startedBy: at most 128 characters (got ", started_by.size(), ")");
-  for (char c : started_by) {
-    if (!IsStartedByChar(c)) {
-      return InvalidParameter("startedBy: '", started_by, "' may contain only letters, digits, '-', '_' and '/'");
-    }
-  }
+  // Characters, not bytes: continuation bytes (10xxxxxx) do not start one.
+  const size_t characters = static_cast<size_t>(
+      std::count_if(started_by.begin(), started_by.end(), [](char c) { return (c & 0xC0) != 0x80; }));
+  if (characters > 128) return InvalidParameter("startedBy: at most 128 characters (got ", characters, ")");
   return absl::OkStatus();
 }
 
@@ -643,7 +639,11 @@ void Api::StopTask(const v1::StopTaskRequest& request, v1::StopTaskResponse* res
       [this, response, cluster, id = *id, reason](Txn& txn) -> absl::Status {
         ASSIGN_OR_RETURN(ClusterEntry * c, ActiveCluster(cluster));
         auto it = c->tasks.find(id);
-        if (it == c->tasks.end()) return NotFound("task: task ", id, " not found in cluster '", cluster, "'");
+        if (it == c->tasks.end()) {  // ECS's exception and words, with the task and cluster named
+          return WithType(absl::NotFoundError(StrCat("The referenced task was not found: task: task ", id,
+                                                     " not found in cluster '", cluster, "'")),
+                          "InvalidParameterException");
+        }
         TaskEntry& task = it->second;
         StopTaskRecord(txn, *c, task, "UserInitiated", reason);
         RenderTask(task, true, response->mutable_task());

@@ -15,6 +15,7 @@
 #include <nlohmann/json.hpp>
 
 #include "absl/strings/ascii.h"
+#include "berth/common/ecs_json.h"
 #include "berth/common/strings.h"
 #include "src/controlplane/authz.h"
 #include "src/controlplane/errors.h"
@@ -206,69 +207,12 @@ const std::string* Header(const AwsHttpRequest& request, std::string_view name) 
   return nullptr;
 }
 
-// proto3 JSON prints 64-bit integers as strings; ECS (Long members) sends numbers.
-void Int64AsNumbers(const google::protobuf::Descriptor* descriptor, nlohmann::json& json) {
-  using google::protobuf::FieldDescriptor;
-  if (!json.is_object()) return;
-  for (int i = 0; i < descriptor->field_count(); ++i) {
-    const FieldDescriptor* field = descriptor->field(i);
-    if (field->is_map()) continue;  // ECS maps are string -> string
-    auto it = json.find(field->json_name());
-    if (it == json.end()) continue;
-    auto fix = [field](nlohmann::json& v) {
-      if (field->cpp_type() == FieldDescriptor::CPPTYPE_INT64 && v.is_string()) {
-        v = std::stoll(v.get<std::string>());
-      } else if (field->cpp_type() == FieldDescriptor::CPPTYPE_MESSAGE) {
-        Int64AsNumbers(field->message_type(), v);
-      }
-    };
-    if (field->is_repeated()) {
-      for (auto& element : *it) fix(element);
-    } else {
-      fix(*it);
-    }
-  }
-}
-
-bool HasInt64(const google::protobuf::Descriptor* descriptor, int depth = 0) {
-  using google::protobuf::FieldDescriptor;
-  if (depth > 16) return true;  // recursive message: assume so and let Int64AsNumbers walk the data
-  for (int i = 0; i < descriptor->field_count(); ++i) {
-    const FieldDescriptor* field = descriptor->field(i);
-    if (field->cpp_type() == FieldDescriptor::CPPTYPE_INT64) return true;
-    if (field->cpp_type() == FieldDescriptor::CPPTYPE_MESSAGE && !field->is_map() &&
-        HasInt64(field->message_type(), depth + 1)) {
-      return true;
-    }
-  }
-  return false;
-}
-
-bool HasRepeated(const google::protobuf::Descriptor* descriptor) {
-  for (int i = 0; i < descriptor->field_count(); ++i) {
-    if (descriptor->field(i)->is_repeated() && !descriptor->field(i)->is_map()) return true;
-  }
-  return false;
-}
-
-// proto3 JSON omits empty lists; ECS answers them as [] at the top of a response
-// ({"tasks": [], "failures": [...]}), and SDK users index them without a check.
-void TopLevelListsPresent(const google::protobuf::Descriptor* descriptor, nlohmann::json& json) {
-  for (int i = 0; i < descriptor->field_count(); ++i) {
-    const google::protobuf::FieldDescriptor* field = descriptor->field(i);
-    if (field->is_repeated() && !field->is_map() && !json.contains(field->json_name())) {
-      json[field->json_name()] = nlohmann::json::array();
-    }
-  }
-}
-
 template <typename Request, typename Response>
 std::function<AwsHttpResponse(const std::string&, const auth::Identity&)> MakeHandler(
     Api* api, auth::Authority* authority, std::string_view name, const Metrics::RpcMetrics* rpc, Metrics* metrics,
     void (Api::*action)(const Request&, Response*, Api::Done)) {
-  const bool needs_rewrite = HasInt64(Response::descriptor()) || HasRepeated(Response::descriptor());
-  return [api, authority, name, rpc, metrics, action, needs_rewrite](const std::string& body,
-                                                                     const auth::Identity& who) -> AwsHttpResponse {
+  return [api, authority, name, rpc, metrics, action](const std::string& body,
+                                                      const auth::Identity& who) -> AwsHttpResponse {
     const auto start = std::chrono::steady_clock::now();
     Request request;
     google::protobuf::util::JsonParseOptions parse_options;
@@ -310,16 +254,9 @@ std::function<AwsHttpResponse(const std::string&, const auth::Identity&)> MakeHa
     }
     if (!status.ok()) return ErrorFromStatus(status);
     auth::FilterVisible(*authority, who, &response);
-    std::string json;
-    auto printed = google::protobuf::util::MessageToJsonString(response, &json);
+    auto printed = ecsjson::ToJson(response, {.tags_included = ecsjson::IncludesTags(request)});
     if (!printed.ok()) return Error(500, "ServerException", "cannot print the response");
-    if (needs_rewrite) {
-      nlohmann::json tree = nlohmann::json::parse(json);
-      Int64AsNumbers(Response::descriptor(), tree);
-      TopLevelListsPresent(Response::descriptor(), tree);
-      json = tree.dump();
-    }
-    return {200, std::move(json)};
+    return {200, printed->dump(-1, ' ', false, nlohmann::ordered_json::error_handler_t::replace)};
   };
 }
 
@@ -347,6 +284,40 @@ std::string FormatAmzDate(int64_t epoch) {
   char buf[32];
   std::strftime(buf, sizeof(buf), "%Y%m%dT%H%M%SZ", &tm);
   return buf;
+}
+
+// ECS actions that are not in Berth's schema. The agent's actions: berth-agent speaks Berth's own
+// agent protocol (berth.v1.AgentService, docs/agent.md) instead. The others: task sets, ECS Exec's
+// Session Manager sessions, and the service deployment history.
+constexpr std::string_view kAgentOnlyEcsActions[] = {
+    "DiscoverPollEndpoint",
+    "SubmitAttachmentStateChanges",
+    "SubmitContainerStateChange",
+    "SubmitTaskStateChange",
+};
+constexpr std::string_view kOtherUnservedEcsActions[] = {
+    "CreateTaskSet",          "DeleteTaskSet",         "DescribeTaskSets",           "UpdateServicePrimaryTaskSet",
+    "UpdateTaskSet",          "ExecuteCommand",        "DescribeServiceDeployments", "DescribeServiceRevisions",
+    "ListServiceDeployments", "StopServiceDeployment",
+};
+
+// The answer for an ECS action Berth does not serve; nullopt when `action` is not an ECS action.
+std::optional<AwsHttpResponse> UnservedEcsAction(const std::string& action) {
+  auto listed = [&action](const auto& names) {
+    return std::find(std::begin(names), std::end(names), action) != std::end(names);
+  };
+  if (listed(kAgentOnlyEcsActions) || action == "UpdateContainerAgent") {
+    return Error(400, "UnsupportedFeatureException",
+                 StrCat(action, " is an ECS container agent action that Berth does not serve: berth-agent speaks ",
+                        "Berth's agent protocol (berth.v1.AgentService; see docs/agent.md)"));
+  }
+  const google::protobuf::ServiceDescriptor* ecs =
+      v1::CreateClusterRequest::descriptor()->file()->FindServiceByName("ContainerService");
+  if (listed(kOtherUnservedEcsActions) || (ecs != nullptr && ecs->FindMethodByName(action) != nullptr)) {
+    return Error(400, "UnsupportedFeatureException",
+                 StrCat(action, " is an ECS action Berth does not implement (see docs/aws-compat.md)"));
+  }
+  return std::nullopt;
 }
 
 constexpr char kSignatureMismatch[] =
@@ -495,13 +466,8 @@ AwsHttpResponse AwsGateway::Handle(const AwsHttpRequest& request) const {
   const std::string action = target->substr(prefix.size());
   auto handler = handlers_.find(action);
   if (handler == handlers_.end()) {
-    // An ECS action of the schema that Berth does not serve (gRPC answers it UNIMPLEMENTED).
-    const google::protobuf::ServiceDescriptor* ecs =
-        v1::CreateClusterRequest::descriptor()->file()->FindServiceByName("ContainerService");
-    if (ecs != nullptr && ecs->FindMethodByName(action) != nullptr) {
-      return Error(400, "UnsupportedFeatureException",
-                   StrCat(action, " is an ECS action Berth does not implement (see docs/aws-compat.md)"));
-    }
+    // An ECS action Berth does not serve (of its schema: gRPC answers it UNIMPLEMENTED).
+    if (auto unserved = UnservedEcsAction(action)) return *unserved;
     return Error(400, "UnknownOperationException",
                  StrCat("operation '", action, "' is not an ECS action (X-Amz-Target '", *target, "')"));
   }

@@ -2,11 +2,13 @@
 
 #include <httplib.h>
 
+#include <algorithm>
+
 #include "berth/common/strings.h"
 
 namespace berth::controlplane {
 
-HttpServer::HttpServer(Handlers handlers, tls::HttpContext* tls) : handlers_(std::move(handlers)) {
+HttpServer::HttpServer(Handlers handlers, Options options, tls::HttpContext* tls) : handlers_(std::move(handlers)) {
   if (tls != nullptr) {
     server_ = std::make_unique<httplib::SSLServer>([tls](SSL_CTX& ctx) { return tls->Setup(ctx); });
   } else {
@@ -18,6 +20,11 @@ HttpServer::HttpServer(Handlers handlers, tls::HttpContext* tls) : handlers_(std
     int yes = 1;
     setsockopt(sock, SOL_SOCKET, SO_REUSEADDR, reinterpret_cast<const void*>(&yes), sizeof(yes));
   });
+  // On the listening socket; Linux gives accepted connections the listener's TCP_NODELAY.
+  server_->set_tcp_nodelay(true);
+  server_->set_keep_alive_max_count(static_cast<size_t>(std::max(1, options.keep_alive_max_requests)));
+  const size_t threads = static_cast<size_t>(std::max(1, options.threads));
+  server_->new_task_queue = [threads] { return new httplib::ThreadPool(threads); };
   server_->Get("/metrics", [this](const httplib::Request&, httplib::Response& res) {
     res.set_content(handlers_.metrics(), "text/plain; version=0.0.4; charset=utf-8");
   });

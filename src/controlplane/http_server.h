@@ -1,11 +1,17 @@
 // HttpServer: berthd's HTTP listener (--http-listen). Serves /metrics (Prometheus text format),
 // /healthz and, on `POST /`, the AWS JSON 1.1 door (AwsGateway).
 //
-// Built on cpp-httplib (Debian's libcpp-httplib-dev): a small, well-kept, header-only HTTP/1.1
-// server packaged by Debian, with OpenSSL TLS (--tls-cert; tls.h). It serves each connection on a worker of a fixed
-// thread pool, and an AWS request holds its worker until the Api completes the action (a durable write: milliseconds).
-// berthd's HTTP traffic is operator and CLI traffic, so that model is a fine trade for simplicity; the high-rate agent
-// traffic goes over gRPC's callback API.
+// Built on cpp-httplib (Debian's libcpp-httplib-dev): a small, well-kept HTTP/1.1 server packaged
+// by Debian, with OpenSSL TLS (--tls-cert; tls.h). It serves each connection on a worker of a fixed
+// thread pool for as long as the connection is kept alive, and an AWS request holds its worker
+// until the Api completes the action (a durable write: milliseconds). So the pool bounds the
+// connections served at once: SDK clients keep theirs alive, and a connection beyond the pool
+// waits for a worker (Options::threads, --http-threads). The high-rate agent traffic goes over
+// gRPC's callback API.
+//
+// Latency: responses go out with TCP_NODELAY. Without it, a response written in two parts (head,
+// then body) waits for the client's delayed ACK (Nagle's algorithm): about 40 ms per call on a
+// kept-alive connection, which every SDK call paid.
 #pragma once
 
 #include <functional>
@@ -33,8 +39,16 @@ class HttpServer {
     std::function<AwsHttpResponse(const AwsHttpRequest&)> aws;
   };
 
+  struct Options {
+    // Workers, hence connections served at once (each kept-alive connection holds one).
+    int threads = 64;
+    // Requests on one kept-alive connection before the server closes it (the client reconnects);
+    // bounds how long one connection keeps a worker from connections waiting for one.
+    int keep_alive_max_requests = 1000;
+  };
+
   // With `tls` (not owned; outlives the server), every connection is TLS.
-  explicit HttpServer(Handlers handlers, tls::HttpContext* tls = nullptr);
+  HttpServer(Handlers handlers, Options options, tls::HttpContext* tls = nullptr);
   ~HttpServer();
 
   // Binds `host:port` (port 0 picks a free port) and serves on a background thread. Returns the

@@ -57,6 +57,7 @@ struct Flags {
   std::string data_dir;
   std::string grpc_listen = "127.0.0.1:7480";
   std::string http_listen;
+  int http_threads = 64;
   std::string region = "local";
   std::string account = "000000000000";
   std::string log_format = "text";
@@ -377,7 +378,7 @@ int Run(const Flags& flags) {
   HttpServer http({.metrics = [&] { return metrics.Serialize(); },
                    .healthy = [&] { return serving.load(); },
                    .aws = [&aws](const AwsHttpRequest& request) { return aws.Handle(request); }},
-                  http_tls.get());
+                  {.threads = flags.http_threads}, http_tls.get());
   if (!flags.http_listen.empty()) {
     auto bound = http.Start(http_host, http_port);
     if (!bound.ok()) {
@@ -487,6 +488,10 @@ int main(int argc, char** argv) {
       ->capture_default_str();
   app.add_option("--http-listen", flags.http_listen,
                  "HTTP listen address for /metrics, /healthz and the AWS JSON 1.1 API (off when empty)");
+  app.add_option("--http-threads", flags.http_threads,
+                 "HTTP workers: connections served at once (a kept-alive SDK connection holds one)")
+      ->check(CLI::Range(1, 4096))
+      ->capture_default_str();
   app.add_option("--access-key", flags.access_keys,
                  "ACCESS_KEY_ID:SECRET accepted on the AWS JSON door (SigV4); repeatable; none: auth off");
   app.add_option("--access-keys-file", flags.access_keys_file,

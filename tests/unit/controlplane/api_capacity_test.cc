@@ -238,7 +238,8 @@ TEST_F(CapacityTest, ClusterAssociationRulesAndDelete) {
 
   absl::Status in_use =
       Do<v1::DeleteCapacityProviderResponse>(&Api::DeleteCapacityProvider, R"({"capacityProvider":"p"})");
-  EXPECT_EQ(ErrorType(in_use), "ResourceInUseException");
+  // DeleteCapacityProvider declares no ResourceInUseException in ECS's model.
+  EXPECT_EQ(ErrorType(in_use), "ClientException");
   EXPECT_THAT(std::string(in_use.message()), HasSubstr("associated with cluster 'default'"));
   ASSERT_TRUE(Put(R"({"cluster":"default","capacityProviders":[],"defaultCapacityProviderStrategy":[]})").ok());
   v1::DeleteCapacityProviderResponse deleted;

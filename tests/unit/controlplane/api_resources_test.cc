@@ -1,4 +1,5 @@
 // Clusters, task definitions, container instances, attributes and tags through the Api.
+#include <map>
 #include <string>
 
 #include <gmock/gmock.h>
@@ -280,7 +281,10 @@ TEST_F(ResourcesTest, TaskDefinitionRevisionsAndListing) {
   EXPECT_EQ(list("{}"), (std::vector<std::string>{"web:1", "web:2", "web:4", "worker:1"}));
   EXPECT_EQ(list(R"({"sort":"DESC"})"), (std::vector<std::string>{"worker:1", "web:4", "web:2", "web:1"}));
   EXPECT_EQ(list(R"({"status":"INACTIVE"})"), (std::vector<std::string>{"web:3"}));
-  EXPECT_EQ(list(R"({"familyPrefix":"wor"})"), (std::vector<std::string>{"worker:1"}));
+  // familyPrefix is the full family name (ECS): a prefix of another family's name matches nothing.
+  EXPECT_EQ(list(R"({"familyPrefix":"worker"})"), (std::vector<std::string>{"worker:1"}));
+  EXPECT_EQ(list(R"({"familyPrefix":"wor"})"), (std::vector<std::string>{}));
+  EXPECT_EQ(list(R"({"familyPrefix":"web","status":"INACTIVE"})"), (std::vector<std::string>{"web:3"}));
 
   // DESC pagination in pages of one.
   std::vector<std::string> paged;
@@ -297,6 +301,18 @@ TEST_F(ResourcesTest, TaskDefinitionRevisionsAndListing) {
   v1::ListTaskDefinitionFamiliesResponse fams;
   ASSERT_TRUE(Do(&Api::ListTaskDefinitionFamilies, v1::ListTaskDefinitionFamiliesRequest(), &fams).ok());
   EXPECT_EQ(fams.families_size(), 2);
+  // ListTaskDefinitionFamilies' familyPrefix is a real prefix.
+  v1::ListTaskDefinitionFamiliesResponse by_prefix;
+  ASSERT_TRUE(Do(&Api::ListTaskDefinitionFamilies,
+                 Json<v1::ListTaskDefinitionFamiliesRequest>(R"({"familyPrefix":"wor"})"), &by_prefix)
+                  .ok());
+  ASSERT_EQ(by_prefix.families_size(), 1);
+  EXPECT_EQ(by_prefix.families(0), "worker");
+
+  // web-worker's revisions are not web's.
+  AddTaskDefinition("web-worker", 1, 6);
+  EXPECT_EQ(list(R"({"familyPrefix":"web"})"), (std::vector<std::string>{"web:1", "web:2", "web:4"}));
+  EXPECT_EQ(list(R"({"familyPrefix":"web-worker"})"), (std::vector<std::string>{"web-worker:1"}));
   for (const char* bad : {R"({"status":"GONE"})", R"({"sort":"UP"})", R"({"familyPrefix":"a b"})"}) {
     EXPECT_EQ(
         (Do<v1::ListTaskDefinitionsResponse, v1::ListTaskDefinitionsRequest>(&Api::ListTaskDefinitions, bad)).code(),
@@ -351,8 +367,6 @@ TEST_F(ResourcesTest, ContainerInstanceRegistrationRules) {
   for (int p = 1; p <= 101; ++p) many_ports += (p > 1 ? "," : "") + ("\"" + std::to_string(p) + "\"");
   many_ports += "]}";
   std::vector<Row> rows = {
-      {"cpu required", mem, "CPU resource"},
-      {"memory required", cpu, "MEMORY resource"},
       {"negative cpu", R"({"name":"CPU","type":"INTEGER","integerValue":-1},)" + mem, "totalResources[0].integerValue"},
       {"cpu must be INTEGER", R"({"name":"CPU","type":"DOUBLE","doubleValue":1},)" + mem, "totalResources[0].type"},
       {"unknown resource", cpu + "," + mem + R"(,{"name":"DISK","type":"INTEGER","integerValue":1})",
@@ -386,6 +400,48 @@ TEST_F(ResourcesTest, ContainerInstanceRegistrationRules) {
       EXPECT_EQ(r.integer_value(), 2048);
     }
   }
+}
+
+// totalResources is optional in ECS's model: what is not given registers as 0.
+TEST_F(ResourcesTest, ContainerInstanceRegistersWithoutTotalResources) {
+  v1::RegisterContainerInstanceResponse resp;
+  ASSERT_TRUE(Do(&Api::RegisterContainerInstance, v1::RegisterContainerInstanceRequest(), &resp).ok());
+  std::map<std::string, int64_t> registered;
+  for (const auto& r : resp.container_instance().registered_resources()) registered[r.name()] = r.integer_value();
+  EXPECT_EQ(registered, (std::map<std::string, int64_t>{{"CPU", 0}, {"MEMORY", 0}}));
+
+  ASSERT_TRUE(Do(&Api::RegisterContainerInstance,
+                 Json<v1::RegisterContainerInstanceRequest>(
+                     R"({"totalResources":[{"name":"MEMORY","type":"INTEGER","integerValue":512}]})"),
+                 &resp)
+                  .ok());
+  registered.clear();
+  for (const auto& r : resp.container_instance().registered_resources()) registered[r.name()] = r.integer_value();
+  EXPECT_EQ(registered, (std::map<std::string, int64_t>{{"CPU", 0}, {"MEMORY", 512}}));
+}
+
+// The ecs.* attributes ECS derives from an EC2 instance identity document; the caller's own win.
+TEST_F(ResourcesTest, ContainerInstanceAttributesFromTheIdentityDocument) {
+  const std::string document = R"({\"instanceId\":\"i-0123456789abcdef0\",\"availabilityZone\":\"eu-west-1b\",)"
+                               R"(\"instanceType\":\"m5.large\",\"imageId\":\"ami-0abcdef1234567890\"})";
+  v1::RegisterContainerInstanceResponse resp;
+  ASSERT_TRUE(Do(&Api::RegisterContainerInstance,
+                 Json<v1::RegisterContainerInstanceRequest>(
+                     R"({"instanceIdentityDocument":")" + document +
+                     R"(","attributes":[{"name":"ecs.instance-type","value":"custom.size"}]})"),
+                 &resp)
+                  .ok());
+  std::map<std::string, std::string> attributes;
+  for (const auto& a : resp.container_instance().attributes()) attributes[a.name()] = a.value();
+  EXPECT_EQ(attributes["ecs.availability-zone"], "eu-west-1b");
+  EXPECT_EQ(attributes["ecs.ami-id"], "ami-0abcdef1234567890");
+  EXPECT_EQ(attributes["ecs.instance-type"], "custom.size") << "the caller's attribute wins";
+  EXPECT_EQ(resp.container_instance().ec2_instance_id(), "i-0123456789abcdef0");
+
+  absl::Status bad = Do<v1::RegisterContainerInstanceResponse, v1::RegisterContainerInstanceRequest>(
+      &Api::RegisterContainerInstance, R"({"instanceIdentityDocument":"{\"availabilityZone\":\"a;b\"}"})");
+  EXPECT_EQ(bad.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_NE(bad.message().find("instanceIdentityDocument.availabilityZone"), std::string::npos) << bad;
 }
 
 TEST_F(ResourcesTest, AttributesPutListDelete) {

@@ -454,6 +454,14 @@ TEST_F(ServicesApiTest, PlacementFailureIsAnEventNamingTheReason) {
       << s.DebugString();
 }
 
+TEST_F(ServicesApiTest, AnEmptyClusterIsAnEventInEcsWords) {
+  ASSERT_TRUE(Create(R"({"serviceName":"svc","taskDefinition":"web","desiredCount":1})").ok());
+  EXPECT_TRUE(HasEvent(Describe(),
+                       "(service svc) was unable to place a task because no container instance met all of its "
+                       "requirements. Reason: No Container Instances were found in your cluster."))
+      << Describe().DebugString();
+}
+
 TEST_F(ServicesApiTest, MaxTasksPerInstanceCapsAService) {
   Instance("az-1");
   ASSERT_TRUE(Create(R"({"serviceName":"svc","taskDefinition":"web","desiredCount":3,"maxTasksPerInstance":2})").ok());

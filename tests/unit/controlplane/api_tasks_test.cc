@@ -8,6 +8,11 @@ namespace berth::controlplane {
 namespace {
 
 std::string Repeat(char c, size_t n) { return std::string(n, c); }
+std::string Repeat128(const std::string& s) {
+  std::string out;
+  for (int i = 0; i < 128; ++i) out += s;
+  return out;
+}
 // `item` n times, comma-separated.
 std::string Repeated(const std::string& item, int n) {
   std::string out;
@@ -87,8 +92,9 @@ INSTANTIATE_TEST_SUITE_P(
             ""},
         Row{"started_by_129_refused", "{" + kTd + R"(,"startedBy":")" + Repeat('s', 129) + R"("})",
             absl::StatusCode::kInvalidArgument, "startedBy: at most 128"},
-        Row{"started_by_bad_char_refused", "{" + kTd + R"(,"startedBy":"a b"})", absl::StatusCode::kInvalidArgument,
-            "startedBy"},
+        Row{"started_by_with_a_space_ok", "{" + kTd + R"(,"startedBy":"ECS Deploy"})", absl::StatusCode::kOk, ""},
+        Row{"started_by_128_characters_of_two_bytes_ok", "{" + kTd + R"(,"startedBy":")" + Repeat128("é") + R"("})",
+            absl::StatusCode::kOk, ""},
         Row{"tags_50_ok", "{" + kTd + R"(,"tags":)" + Tags(50) + "}", absl::StatusCode::kOk, ""},
         Row{"tags_51_refused", "{" + kTd + R"(,"tags":)" + Tags(51) + "}", absl::StatusCode::kInvalidArgument, "tags"},
         Row{"tag_key_128_ok", "{" + kTd + R"(,"tags":)" + Tags(1, 128) + "}", absl::StatusCode::kOk, ""},

@@ -3,7 +3,11 @@
 // HttpServer on port 0).
 #include "src/controlplane/aws_gateway.h"
 
+#include <arpa/inet.h>
 #include <httplib.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include <fstream>
 
@@ -115,6 +119,12 @@ TEST_F(AwsGatewayTest, DispatchAndErrorShapes) {
       {"unknown action", Call("LaunchRockets", "{}"), 400, "UnknownOperationException", "LaunchRockets"},
       {"unimplemented ecs action", Call("PutAccountSetting", "{}"), 400, "UnsupportedFeatureException",
        "PutAccountSetting"},
+      {"agent-only ecs action", Call("SubmitTaskStateChange", "{}"), 400, "UnsupportedFeatureException",
+       "SubmitTaskStateChange is an ECS container agent action"},
+      {"agent-only ecs action of the schema", Call("UpdateContainerAgent", "{}"), 400, "UnsupportedFeatureException",
+       "UpdateContainerAgent is an ECS container agent action"},
+      {"ecs action outside the schema", Call("CreateTaskSet", "{}"), 400, "UnsupportedFeatureException",
+       "CreateTaskSet is an ECS action Berth does not implement"},
       {"malformed json", Call("ListClusters", "{x"), 400, "SerializationException", "cannot parse"},
       {"wrong member type", Call("RunTask", R"({"count":"many"})"), 400, "SerializationException", "count"},
       {"unknown member ignored", Call("ListClusters", R"({"futureMember":1})"), 200, "", "clusterArns"},
@@ -186,6 +196,58 @@ TEST_F(AwsGatewayTest, LongMembersAreJsonNumbersAndTimestampsEpochSeconds) {
   EXPECT_TRUE(body["tasks"][0]["lastStatus"].is_string()) << response.body;
   // Top-level lists are present even when empty, as ECS answers them.
   EXPECT_EQ(body["failures"], json::array()) << response.body;
+}
+
+// What deploy tools do: describe a task definition, drop the output-only members, register the
+// rest. The empty lists ECS always sends are there to be fed back, and the result is equal.
+TEST_F(AwsGatewayTest, DescribeTaskDefinitionRoundTripsThroughRegister) {
+  AwsGateway gateway = Gateway();
+  ASSERT_EQ(
+      gateway
+          .Handle(Call("RegisterTaskDefinition",
+                       R"({"family":"web","containerDefinitions":[{"name":"app","image":"busybox","memory":64}]})"))
+          .status,
+      200);
+  AwsHttpResponse described = gateway.Handle(Call("DescribeTaskDefinition", R"({"taskDefinition":"web"})"));
+  ASSERT_EQ(described.status, 200) << described.body;
+  json td = json::parse(described.body)["taskDefinition"];
+  EXPECT_EQ(td["volumes"], json::array()) << described.body;
+  EXPECT_EQ(td["placementConstraints"], json::array()) << described.body;
+  const json& c = td["containerDefinitions"][0];
+  EXPECT_EQ(c["cpu"], 0) << described.body;
+  EXPECT_EQ(c["essential"], true) << described.body;
+  for (const char* list : {"portMappings", "environment", "mountPoints", "volumesFrom"}) {
+    EXPECT_EQ(c[list], json::array()) << list << ": " << described.body;
+  }
+  EXPECT_FALSE(json::parse(described.body).contains("tags")) << "tags only with include TAGS";
+  for (const char* output_only : {"taskDefinitionArn", "revision", "status", "requiresAttributes", "compatibilities",
+                                  "registeredAt", "registeredBy", "deregisteredAt"}) {
+    td.erase(output_only);
+  }
+  AwsHttpResponse again = gateway.Handle(Call("RegisterTaskDefinition", td.dump()));
+  ASSERT_EQ(again.status, 200) << again.body;
+  json first = json::parse(described.body)["taskDefinition"];
+  json second = json::parse(again.body)["taskDefinition"];
+  EXPECT_EQ(second["revision"], 2);
+  for (json* t : {&first, &second}) {
+    for (const char* varies : {"taskDefinitionArn", "revision", "registeredAt"}) t->erase(varies);
+  }
+  EXPECT_EQ(first, second);
+
+  AwsHttpResponse tagged =
+      gateway.Handle(Call("DescribeTaskDefinition", R"({"taskDefinition":"web","include":["TAGS"]})"));
+  EXPECT_EQ(json::parse(tagged.body)["tags"], json::array()) << tagged.body;
+}
+
+// Task-definition rules answer ClientException (as ECS), with Berth's field and rule in the text.
+TEST_F(AwsGatewayTest, TaskDefinitionRulesAreClientExceptions) {
+  AwsGateway gateway = Gateway();
+  AwsHttpResponse response = gateway.Handle(
+      Call("RegisterTaskDefinition", R"({"family":"web","containerDefinitions":[{"name":"app","image":"busybox"}]})"));
+  EXPECT_EQ(response.status, 400);
+  json body = json::parse(response.body);
+  EXPECT_EQ(body["__type"], "ClientException") << response.body;
+  EXPECT_NE(body["message"].get<std::string>().find("containerDefinitions[0]"), std::string::npos) << response.body;
 }
 
 // Signed by botocore 1.29 (SigV4Auth, service "ecs", region "local") at 20261125T004012Z.
@@ -358,7 +420,8 @@ TEST_F(AwsGatewayTest, ServesOverHttpOnPortZero) {
   AwsGateway gateway = Gateway();
   HttpServer server({.metrics = [] { return std::string(); },
                      .healthy = [] { return true; },
-                     .aws = [&gateway](const AwsHttpRequest& r) { return gateway.Handle(r); }});
+                     .aws = [&gateway](const AwsHttpRequest& r) { return gateway.Handle(r); }},
+                    {});
   auto port = server.Start("127.0.0.1", 0);
   ASSERT_TRUE(port.ok()) << port.status();
   httplib::Client client("127.0.0.1", *port);
@@ -386,6 +449,52 @@ TEST_F(AwsGatewayTest, ServesOverHttpOnPortZero) {
   auto healthz = client.Get("/healthz");
   ASSERT_TRUE(healthz);
   EXPECT_EQ(healthz->status, 200);
+  server.Stop();
+}
+
+// An SDK keeps its connection alive for many calls: the server must not close it after a few
+// (cpp-httplib's default closes after 5, and every SDK call after that paid a new connection).
+TEST_F(AwsGatewayTest, KeepsAConnectionAliveForManyRequests) {
+  AwsGateway gateway = Gateway();
+  HttpServer server({.metrics = [] { return std::string(); },
+                     .healthy = [] { return true; },
+                     .aws = [&gateway](const AwsHttpRequest& r) { return gateway.Handle(r); }},
+                    {.threads = 2, .keep_alive_max_requests = 1000});
+  auto port = server.Start("127.0.0.1", 0);
+  ASSERT_TRUE(port.ok()) << port.status();
+  const int fd = socket(AF_INET, SOCK_STREAM, 0);
+  ASSERT_GE(fd, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_port = htons(static_cast<uint16_t>(*port));
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  ASSERT_EQ(connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)), 0);
+  const std::string body = "{}";
+  const std::string request =
+      "POST / HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/x-amz-json-1.1\r\n"
+      "X-Amz-Target: AmazonEC2ContainerServiceV20141113.ListClusters\r\nContent-Length: " +
+      std::to_string(body.size()) + "\r\n\r\n" + body;
+  for (int i = 0; i < 50; ++i) {
+    ASSERT_EQ(write(fd, request.data(), request.size()), static_cast<ssize_t>(request.size())) << "request " << i;
+    // One response: its head, then Content-Length bytes of body.
+    std::string response;
+    size_t head_end = std::string::npos;
+    size_t length = 0;
+    while (head_end == std::string::npos || response.size() < head_end + 4 + length) {
+      char buf[4096];
+      const ssize_t n = read(fd, buf, sizeof(buf));
+      ASSERT_GT(n, 0) << "the server closed the connection after " << i << " requests";
+      response.append(buf, static_cast<size_t>(n));
+      if (head_end == std::string::npos && (head_end = response.find("\r\n\r\n")) != std::string::npos) {
+        const size_t at = response.find("Content-Length: ");
+        ASSERT_NE(at, std::string::npos) << response;
+        length = std::stoul(response.substr(at + 16));
+      }
+    }
+    EXPECT_EQ(response.find("Connection: close"), std::string::npos) << "request " << i << ": " << response;
+    EXPECT_NE(response.find("clusterArns"), std::string::npos) << response;
+  }
+  close(fd);
   server.Stop();
 }
 

@@ -1,0 +1,116 @@
+#include "berth/common/ecs_json.h"
+
+#include <google/protobuf/descriptor.h>
+#include <google/protobuf/util/json_util.h>
+
+#include <string>
+
+#include "berth/common/strings.h"
+#include "berth/v1/ecs.pb.h"
+
+namespace berth::ecsjson {
+namespace {
+
+using google::protobuf::Descriptor;
+using google::protobuf::FieldDescriptor;
+using Json = nlohmann::ordered_json;
+
+// The zero value of an unset scalar member printed because ECS always sends it (`cpu: 0`).
+Json ZeroValue(const FieldDescriptor& field) {
+  switch (field.cpp_type()) {
+    case FieldDescriptor::CPPTYPE_BOOL:
+      return false;
+    case FieldDescriptor::CPPTYPE_STRING:
+    case FieldDescriptor::CPPTYPE_ENUM:
+      return "";
+    case FieldDescriptor::CPPTYPE_MESSAGE:
+      return Json::object();
+    default:
+      return 0;
+  }
+}
+
+bool Printed(const FieldDescriptor& field, const PrintOptions& options) {
+  switch (field.options().GetExtension(v1::json_presence)) {
+    case v1::JSON_ALWAYS:
+      return true;
+    case v1::JSON_WITH_TAGS_INCLUDED:
+      return options.tags_included;
+    default:
+      return false;
+  }
+}
+
+void Fix(const Descriptor& descriptor, Json& doc, const PrintOptions& options);
+
+void FixValue(const FieldDescriptor& field, Json& value, const PrintOptions& options) {
+  if (field.cpp_type() == FieldDescriptor::CPPTYPE_INT64 || field.cpp_type() == FieldDescriptor::CPPTYPE_UINT64) {
+    // proto3 JSON prints 64-bit integers as strings; ECS's Long members are numbers.
+    if (!value.is_string()) return;
+    Json number = Json::parse(value.get<std::string>(), nullptr, /*allow_exceptions=*/false);
+    if (number.is_number_integer()) value = std::move(number);
+  } else if (field.cpp_type() == FieldDescriptor::CPPTYPE_MESSAGE) {
+    Fix(*field.message_type(), value, options);
+  }
+}
+
+// Rebuilds `doc` in the schema's member order (protobuf's printer uses it too), adding the empty
+// members ECS always sends where they belong.
+void Fix(const Descriptor& descriptor, Json& doc, const PrintOptions& options) {
+  if (!doc.is_object()) return;
+  Json fixed = Json::object();
+  for (int i = 0; i < descriptor.field_count(); ++i) {
+    const FieldDescriptor& field = *descriptor.field(i);
+    auto member = doc.find(field.json_name());
+    if (member == doc.end()) {
+      if (Printed(field, options)) {
+        fixed[field.json_name()] = field.is_map()        ? Json::object()
+                                   : field.is_repeated() ? Json::array()
+                                                         : ZeroValue(field);
+      }
+      continue;
+    }
+    Json& value = fixed[field.json_name()] = std::move(*member);
+    if (field.is_map()) {
+      if (!value.is_object()) continue;
+      const FieldDescriptor& value_field = *field.message_type()->map_value();
+      for (auto& [key, item] : value.items()) FixValue(value_field, item, options);
+    } else if (field.is_repeated()) {
+      if (!value.is_array()) continue;
+      for (Json& element : value) FixValue(field, element, options);
+    } else {
+      FixValue(field, value, options);
+    }
+  }
+  doc = std::move(fixed);
+}
+
+}  // namespace
+
+bool IncludesTags(const google::protobuf::Message& request) {
+  const FieldDescriptor* include = request.GetDescriptor()->FindFieldByName("include");
+  if (include == nullptr || !include->is_repeated() || include->cpp_type() != FieldDescriptor::CPPTYPE_STRING) {
+    return false;
+  }
+  const auto& reflection = *request.GetReflection();
+  for (int i = 0; i < reflection.FieldSize(request, include); ++i) {
+    if (reflection.GetRepeatedString(request, include, i) == "TAGS") return true;
+  }
+  return false;
+}
+
+absl::StatusOr<Json> ToJson(const google::protobuf::Message& message, const PrintOptions& options) {
+  std::string text;
+  auto status = google::protobuf::util::MessageToJsonString(message, &text);
+  if (!status.ok()) {
+    auto why = status.message();
+    return absl::InternalError(StrCat("cannot print ", message.GetDescriptor()->name(),
+                                      " as JSON: ", std::string_view(why.data(), why.size())));
+  }
+  Json doc = Json::parse(text, nullptr, /*allow_exceptions=*/false);
+  if (doc.is_discarded()) return absl::InternalError("protobuf printed JSON that does not parse");
+  Fix(*message.GetDescriptor(), doc, options);
+  return doc;
+}
+
+}  // namespace berth::ecsjson
