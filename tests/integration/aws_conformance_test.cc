@@ -14,7 +14,6 @@
 #include <string>
 #include <vector>
 
-#include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
 #include "tests/testutil/agent_process.h"
@@ -25,9 +24,13 @@ namespace berth {
 namespace {
 
 namespace fs = std::filesystem;
-using ::testing::HasSubstr;
 
-constexpr char kPython[] = "/usr/bin/python3";
+// Debian's python3 with python3-boto3 (scripts/install-deps.sh); BERTH_TEST_PYTHON names another
+// interpreter, to check against another botocore's model.
+std::string Python() {
+  const char* python = std::getenv("BERTH_TEST_PYTHON");
+  return python != nullptr && *python != '\0' ? python : "/usr/bin/python3";
+}
 
 std::string ReadFile(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
@@ -62,7 +65,7 @@ std::ostream& operator<<(std::ostream& os, const Result& r) {
 class AwsConformanceTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    if (std::system((std::string(kPython) + " -c 'import boto3' >/dev/null 2>&1").c_str()) != 0) {
+    if (std::system((Quote(Python()) + " -c 'import boto3' >/dev/null 2>&1").c_str()) != 0) {
       GTEST_SKIP() << "python3-boto3 is not installed (scripts/install-deps.sh)";
     }
     const char* source = std::getenv("BERTH_SOURCE_DIR");
@@ -79,12 +82,13 @@ class AwsConformanceTest : public ::testing::Test {
 
   // Runs a script of tests/integration with Debian's python3 in a hermetic AWS environment.
   Result RunScript(const std::string& script, const std::vector<std::string>& args) {
-    std::string command = "env -u AWS_PROFILE -u AWS_DEFAULT_PROFILE -u AWS_SESSION_TOKEN -u AWS_DEFAULT_REGION "
-                          "-u AWS_REGION -u AWS_ENDPOINT_URL -u AWS_ENDPOINT_URL_ECS HOME=" +
-                          Quote(dir_.path()) +
-                          " AWS_CONFIG_FILE=/dev/null AWS_SHARED_CREDENTIALS_FILE=/dev/null "
-                          "AWS_EC2_METADATA_DISABLED=true " +
-                          kPython + " " + Quote(source_ + "/tests/integration/" + script);
+    std::string command =
+        "env -u AWS_PROFILE -u AWS_DEFAULT_PROFILE -u AWS_SESSION_TOKEN -u AWS_DEFAULT_REGION "
+        "-u AWS_REGION -u AWS_ENDPOINT_URL -u AWS_ENDPOINT_URL_ECS HOME=" +
+        Quote(dir_.path()) +
+        " AWS_CONFIG_FILE=/dev/null AWS_SHARED_CREDENTIALS_FILE=/dev/null "
+        "AWS_EC2_METADATA_DISABLED=true " +
+        Quote(Python()) + " " + Quote(source_ + "/tests/integration/" + script);
     for (const std::string& a : args) command += " " + Quote(a);
     const std::string out = dir_.Sub(script + ".out"), err = dir_.Sub(script + ".err");
     int status = std::system((command + " >" + Quote(out) + " 2>" + Quote(err)).c_str());
@@ -111,9 +115,8 @@ TEST_F(AwsConformanceTest, EveryActionAnswersAsBotocoresModelSays) {
   ASSERT_TRUE(agent.Start()) << agent.Log();
   Result r = RunScript("aws_conformance_check.py",
                        {"http://" + http, "local", source_ + "/src/controlplane/api.h", agent.instance_arn()});
-  EXPECT_EQ(r.exit_code, 0) << r;
-  // The script ran to its summary (a crash of the script itself is not a pass).
-  EXPECT_THAT(r.out, HasSubstr(" 0 failures")) << r;
+  // A pass is the script's own: it ran to its summary and found nothing (a crash is no pass).
+  EXPECT_TRUE(r.exit_code == 0 && r.out.find("\n0 failures\n") != std::string::npos) << r;
 }
 
 // Each corpus file registered with boto3, then describe-task-definition output fed back through
@@ -128,8 +131,7 @@ TEST_F(AwsConformanceTest, CorpusRoundTripsThroughTheAwsCli) {
   fs::create_directories(dir_.Sub("work"));
   Result r = RunScript("aws_corpus_roundtrip_check.py",
                        {"http://" + http, "local", "/usr/bin/aws", corpus.string(), dir_.Sub("work")});
-  EXPECT_EQ(r.exit_code, 0) << r;
-  EXPECT_THAT(r.out, HasSubstr(" 0 failures")) << r;
+  EXPECT_TRUE(r.exit_code == 0 && r.out.find("\n0 failures\n") != std::string::npos) << r;
 }
 
 }  // namespace

@@ -83,7 +83,8 @@ def cli(args, name):
 
 def error_of_cli(stderr):
     """(exception name, message) of the CLI's "An error occurred (X) when calling ...: message"."""
-    m = re.search(r"An error occurred \((\w+)\) when calling the \w+ operation: (.*)", stderr, re.S)
+    m = re.search(r"An error occurred \((\w+)\) when calling the \w+ operation(?: \(reached max retries: \d+\))?: (.*)",
+                  stderr, re.S)
     return (m.group(1), m.group(2).strip()) if m else (None, stderr.strip())
 
 
@@ -191,7 +192,7 @@ def main():
                 for f in fails:
                     print(f, flush=True)
                 failed += len(fails)
-    print(f"{len(files)} files, {failed} failures")
+    print(f"{len(files)} files\n{failed} failures")
     return 1 if failed else 0
 
 
