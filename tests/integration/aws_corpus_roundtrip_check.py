@@ -140,6 +140,18 @@ def check_file(name):
         if not isinstance(described.get(member), list):
             fail(f"describe-task-definition: taskDefinition.{member} expected a list ([] when empty; a jq template "
                  f"picking it writes null otherwise), got {json.dumps(described.get(member, 'absent'))}")
+    if not all(isinstance(described.get(m), list) for m in ("volumes", "placementConstraints")):
+        # What then happens to a deploy tool that picks members with jq
+        # ('.taskDefinition | {family, containerDefinitions, volumes, placementConstraints, ...}').
+        picked = {k: v for k, v in described.items() if k not in JQ_DELETED}
+        picked.update({m: described.get(m) for m in ("volumes", "placementConstraints")})
+        picked_path = os.path.join(WORK, "picked-" + name)
+        with open(picked_path, "w") as f:
+            json.dump(picked, f)
+        code, _, stderr = cli(["register-task-definition", "--cli-input-json", "file://" + picked_path], name)
+        if code != 0:
+            fail(f"so a jq template picking volumes and placementConstraints writes null, and aws ecs "
+                 f"register-task-definition refuses it: exit {code}: {' '.join(stderr.split())[:300]}")
     for i, c in enumerate(described.get("containerDefinitions", [])):
         for member in ("portMappings", "environment", "mountPoints", "volumesFrom"):
             if not isinstance(c.get(member), list):
