@@ -3,6 +3,7 @@
 #include <google/protobuf/descriptor.h>
 #include <google/protobuf/util/json_util.h>
 
+#include <algorithm>
 #include <string>
 
 #include "berth/common/strings.h"
@@ -85,7 +86,47 @@ void Fix(const Descriptor& descriptor, Json& doc, const PrintOptions& options) {
   doc = std::move(fixed);
 }
 
+// The deepest nesting of [ and { in `body`, outside strings. Linear, no recursion.
+int NestingDepth(std::string_view body) {
+  int depth = 0;
+  int deepest = 0;
+  char quote = 0;  // the open string's quote; protobuf's parser also takes 'single-quoted' strings
+  for (size_t i = 0; i < body.size(); ++i) {
+    const char c = body[i];
+    if (quote != 0) {
+      if (c == '\\') {
+        ++i;
+      } else if (c == quote) {
+        quote = 0;
+      }
+    } else if (c == '"' || c == '\'') {
+      quote = c;
+    } else if (c == '[' || c == '{') {
+      deepest = std::max(deepest, ++depth);
+    } else if ((c == ']' || c == '}') && depth > 0) {
+      --depth;
+    }
+  }
+  return deepest;
+}
+
 }  // namespace
+
+absl::Status FromJson(std::string_view body, google::protobuf::Message* message) {
+  if (int depth = NestingDepth(body); depth > kMaxDepth) {
+    return absl::InvalidArgumentError(StrCat("nested ", depth, " levels deep; at most ", kMaxDepth));
+  }
+  google::protobuf::util::JsonParseOptions options;
+  options.ignore_unknown_fields = true;
+  if (body.empty()) body = "{}";
+  auto parsed = google::protobuf::util::JsonStringToMessage(google::protobuf::StringPiece(body.data(), body.size()),
+                                                            message, options);
+  if (!parsed.ok()) {
+    auto why = parsed.message();
+    return absl::InvalidArgumentError(std::string(why.data(), why.size()));
+  }
+  return absl::OkStatus();
+}
 
 bool IncludesTags(const google::protobuf::Message& request) {
   const FieldDescriptor* include = request.GetDescriptor()->FindFieldByName("include");

@@ -289,7 +289,8 @@ void Api::CreateService(const v1::CreateServiceRequest& request, v1::CreateServi
   const bool fargate_service =
       launch_type == "FARGATE" || (!request.capacity_provider_strategy().empty() &&
                                    IsFargateProvider(request.capacity_provider_strategy(0).capacity_provider()));
-  if (absl::Status s = CheckPlatformVersion(request.has_platform_version(), request.platform_version(), fargate_service);
+  if (absl::Status s =
+          CheckPlatformVersion(request.has_platform_version(), request.platform_version(), fargate_service);
       !s.ok()) {
     return done(s);
   }
@@ -335,8 +336,10 @@ void Api::CreateService(const v1::CreateServiceRequest& request, v1::CreateServi
   svc->set_enable_ecs_managed_tags(request.enable_ecs_managed_tags());
   svc->set_propagate_tags(request.has_propagate_tags() ? request.propagate_tags() : "NONE");
   svc->set_enable_execute_command(request.enable_execute_command());
-  svc->set_lost_after_seconds(request.lost_after_seconds());
-  svc->set_max_tasks_per_instance(request.max_tasks_per_instance());
+  // Berth's own members are stored only when given, so a service made by an ECS tool answers
+  // with ECS's members alone.
+  if (request.has_lost_after_seconds()) svc->set_lost_after_seconds(request.lost_after_seconds());
+  if (request.has_max_tasks_per_instance()) svc->set_max_tasks_per_instance(request.max_tasks_per_instance());
   *svc->mutable_capacity_provider_strategy() = request.capacity_provider_strategy();
   const bool use_default_strategy =
       !request.has_launch_type() && !daemon && request.capacity_provider_strategy().empty();

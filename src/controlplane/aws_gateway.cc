@@ -1,7 +1,6 @@
 #include "src/controlplane/aws_gateway.h"
 
 #include <google/protobuf/descriptor.h>
-#include <google/protobuf/util/json_util.h>
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
@@ -22,35 +21,6 @@
 
 namespace berth::controlplane {
 namespace {
-
-// No ECS request nests deeper than about 8 levels (containerDefinitions[].linuxParameters.
-// capabilities.add[]); this bounds what protobuf's JSON parser is handed, whose leniency with
-// nested arrays (it flattens them) would otherwise accept a 100,000-level `[[[...]]]`.
-constexpr int kMaxJsonDepth = 32;
-
-// The deepest nesting of [ and { in `body`, outside strings. Linear, no recursion.
-int JsonNestingDepth(std::string_view body) {
-  int depth = 0;
-  int deepest = 0;
-  char quote = 0;  // the open string's quote; protobuf's parser also takes 'single-quoted' strings
-  for (size_t i = 0; i < body.size(); ++i) {
-    const char c = body[i];
-    if (quote != 0) {
-      if (c == '\\') {
-        ++i;
-      } else if (c == quote) {
-        quote = 0;
-      }
-    } else if (c == '"' || c == '\'') {
-      quote = c;
-    } else if (c == '[' || c == '{') {
-      deepest = std::max(deepest, ++depth);
-    } else if ((c == ']' || c == '}') && depth > 0) {
-      --depth;
-    }
-  }
-  return deepest;
-}
 
 std::vector<std::string> Split(std::string_view s, char sep) {
   std::vector<std::string> out;
@@ -215,19 +185,8 @@ std::function<AwsHttpResponse(const std::string&, const auth::Identity&)> MakeHa
                                                       const auth::Identity& who) -> AwsHttpResponse {
     const auto start = std::chrono::steady_clock::now();
     Request request;
-    google::protobuf::util::JsonParseOptions parse_options;
-    // Members this schema does not know (from a newer SDK model) are ignored rather than
-    // failing the whole request.
-    parse_options.ignore_unknown_fields = true;
-    if (int depth = JsonNestingDepth(body); depth > kMaxJsonDepth) {
-      return Error(400, "SerializationException",
-                   StrCat("cannot parse the request body: nested ", depth, " levels deep; at most ", kMaxJsonDepth));
-    }
-    auto parsed = google::protobuf::util::JsonStringToMessage(body.empty() ? "{}" : body, &request, parse_options);
-    if (!parsed.ok()) {
-      return Error(
-          400, "SerializationException",
-          StrCat("cannot parse the request body: ", std::string(parsed.message().data(), parsed.message().size())));
+    if (absl::Status parsed = ecsjson::FromJson(body, &request); !parsed.ok()) {
+      return Error(400, "SerializationException", StrCat("cannot parse the request body: ", parsed.message()));
     }
     if (absl::Status admitted = auth::Admit(*authority, "aws", name, who, request); !admitted.ok()) {
       return ErrorFromStatus(admitted);
@@ -287,8 +246,9 @@ std::string FormatAmzDate(int64_t epoch) {
 }
 
 // ECS actions that are not in Berth's schema. The agent's actions: berth-agent speaks Berth's own
-// agent protocol (berth.v1.AgentService, docs/agent.md) instead. The others: task sets, ECS Exec's
-// Session Manager sessions, and the service deployment history.
+// agent protocol (berth.v1.AgentService, docs/agent.md) instead. The others (ECS's actions up to
+// its 2025 model): task sets, ECS Exec's Session Manager sessions, the service deployment
+// history, daemons and Express Mode gateway services.
 constexpr std::string_view kAgentOnlyEcsActions[] = {
     "DiscoverPollEndpoint",
     "SubmitAttachmentStateChanges",
@@ -296,9 +256,33 @@ constexpr std::string_view kAgentOnlyEcsActions[] = {
     "SubmitTaskStateChange",
 };
 constexpr std::string_view kOtherUnservedEcsActions[] = {
-    "CreateTaskSet",          "DeleteTaskSet",         "DescribeTaskSets",           "UpdateServicePrimaryTaskSet",
-    "UpdateTaskSet",          "ExecuteCommand",        "DescribeServiceDeployments", "DescribeServiceRevisions",
-    "ListServiceDeployments", "StopServiceDeployment",
+    "CreateTaskSet",
+    "DeleteTaskSet",
+    "DescribeTaskSets",
+    "UpdateServicePrimaryTaskSet",
+    "UpdateTaskSet",
+    "ExecuteCommand",
+    "ContinueServiceDeployment",
+    "DescribeServiceDeployments",
+    "DescribeServiceRevisions",
+    "ListServiceDeployments",
+    "StopServiceDeployment",
+    "CreateDaemon",
+    "DeleteDaemon",
+    "DescribeDaemon",
+    "ListDaemons",
+    "UpdateDaemon",
+    "DescribeDaemonDeployments",
+    "DescribeDaemonRevisions",
+    "ListDaemonDeployments",
+    "RegisterDaemonTaskDefinition",
+    "DeleteDaemonTaskDefinition",
+    "DescribeDaemonTaskDefinition",
+    "ListDaemonTaskDefinitions",
+    "CreateExpressGatewayService",
+    "DeleteExpressGatewayService",
+    "DescribeExpressGatewayService",
+    "UpdateExpressGatewayService",
 };
 
 // The answer for an ECS action Berth does not serve; nullopt when `action` is not an ECS action.

@@ -1,6 +1,6 @@
-// ECS JSON: Berth's API messages printed as ECS prints them, for every door that speaks JSON (the
-// AWS JSON 1.1 door in berthd and the berth CLI). Both print through here, so a response has one
-// shape whichever door it leaves by.
+// ECS JSON: Berth's API messages read and printed as ECS's JSON, for every door that speaks JSON
+// (the AWS JSON 1.1 door in berthd and the berth CLI). Both print through here, so a response has
+// one shape whichever door it leaves by.
 //
 // protobuf's JSON mapping gives ECS's member names (ecs.proto's conventions) but differs from
 // ECS in two ways this corrects:
@@ -16,6 +16,9 @@
 
 #include <nlohmann/json.hpp>
 
+#include <string_view>
+
+#include "absl/status/status.h"
 #include "absl/status/statusor.h"
 
 namespace berth::ecsjson {
@@ -27,6 +30,14 @@ struct PrintOptions {
 
 // Whether `request` has an `include` list that names TAGS (DescribeTasks, DescribeServices, ...).
 bool IncludesTags(const google::protobuf::Message& request);
+
+// A request body parsed into `message` as the AWS JSON door takes it: "" is {}; members the
+// schema does not know (from a newer SDK model) are ignored; nesting deeper than kMaxDepth is
+// refused before protobuf's parser sees it (that parser flattens nested arrays, so it would
+// accept a 100,000-level `[[[...]]]`). Errors say what is wrong, naming the member when the
+// parser does; `message` is then unspecified.
+inline constexpr int kMaxDepth = 32;  // no ECS request nests deeper than about 8 levels
+absl::Status FromJson(std::string_view body, google::protobuf::Message* message);
 
 // `message` as an ECS JSON document, members in the schema's order.
 absl::StatusOr<nlohmann::ordered_json> ToJson(const google::protobuf::Message& message,
