@@ -83,9 +83,10 @@ class Api {
     return Call(&v1::ContainerService::Stub::CreateCluster, req, &resp);
   }
 
-  // One container `app` of `image` running `command`, 32 MiB, with `stop_timeout`.
+  // One container `app` of `image` running `command`, 32 MiB, with `stop_timeout` and `cpu` units
+  // (0: none given, which the agent maps to CpuShares 2 as ECS does).
   absl::Status Register(const std::string& family, const std::string& image, const std::vector<std::string>& command,
-                        int stop_timeout) {
+                        int stop_timeout, int cpu = 0) {
     v1::RegisterTaskDefinitionRequest req;
     req.set_family(family);
     auto* c = req.add_container_definitions();
@@ -94,6 +95,7 @@ class Api {
     c->set_memory(32);
     for (const auto& arg : command) c->add_command(arg);
     c->set_stop_timeout(stop_timeout);
+    if (cpu > 0) c->set_cpu(cpu);
     v1::RegisterTaskDefinitionResponse resp;
     return Call(&v1::ContainerService::Stub::RegisterTaskDefinition, req, &resp);
   }
@@ -254,6 +256,11 @@ class SwarmScenario final : public LocalDockerScenario {
         ->capture_default_str();
     command->add_option("--berth-cli", berth_cli_, "The berth CLI binary that creates Berth's service")
         ->capture_default_str();
+    command
+        ->add_option("--task-cpu", task_cpu_,
+                     "CPU units of Berth's containers; 0 gives none, which becomes CpuShares 2 as in ECS (Swarm's "
+                     "containers have Docker's default, 1024)")
+        ->capture_default_str();
   }
   absl::StatusOr<ScenarioResult> RunOwn(Target& target, Api& api, const Console& console) override;
   // Seconds from the create command to the last replica RUNNING, and to the first pull.
@@ -262,6 +269,7 @@ class SwarmScenario final : public LocalDockerScenario {
 
   int pairs_ = 5;
   int replicas_ = 20;
+  int task_cpu_ = 0;
   std::string berth_cli_ = "build/src/cli/berth";
 };
 
@@ -336,7 +344,7 @@ absl::StatusOr<double> SwarmScenario::RunSwarm(int round) {
 }
 
 absl::StatusOr<ScenarioResult> SwarmScenario::RunOwn(Target& target, Api& api, const Console& console) {
-  RETURN_IF_ERROR(api.Register("bench-swarm", image_, {"sleep", "3600"}, 1));
+  RETURN_IF_ERROR(api.Register("bench-swarm", image_, {"sleep", "3600"}, 1, task_cpu_));
   ASSIGN_OR_RETURN(std::string state, Shell("docker info --format '{{.Swarm.LocalNodeState}}'"));
   const bool init = Lines(state).empty() || Lines(state)[0] == "inactive";
   if (init) {
@@ -373,6 +381,7 @@ absl::StatusOr<ScenarioResult> SwarmScenario::RunOwn(Target& target, Api& api, c
   auto& r = result.report;
   r["scenario"] = "swarm";
   r["replicas"] = replicas_;
+  r["task_cpu"] = task_cpu_;
   r["pairs"] = pairs_;
   r["image"] = image_;
   std::vector<double> b_ms, s_ms;
@@ -484,6 +493,7 @@ class SlowStopScenario final : public LocalDockerScenario {
   int runs_ = 10;
   int slow_tasks_ = 4;
   int stop_timeout_ = 10;
+  int launches_after_a_stop_ended_ = 0;
 };
 
 absl::StatusOr<double> SlowStopScenario::Launch(Api& api, const std::vector<std::string>& slow) {
@@ -492,11 +502,13 @@ absl::StatusOr<double> SlowStopScenario::Launch(Api& api, const std::vector<std:
   ASSIGN_OR_RETURN(std::vector<v1::Task> tasks, api.WaitFor(arns, "RUNNING", timeout_));
   const double launch = tasks[0].started_at() - tasks[0].created_at();
   if (!slow.empty()) {
-    // The launch must have finished while the slow stops were still waiting out their timeout.
+    // A launch that ends after a slow stop ended waited for it (or --stop-timeout is too short to
+    // tell): counted in the report.
     ASSIGN_OR_RETURN(std::vector<v1::Task> stopping, api.Describe(slow));
     for (const auto& t : stopping) {
-      if (t.last_status() == "STOPPED") {
-        return absl::FailedPreconditionError("a slow task stopped before the launch finished: raise --stop-timeout");
+      if (t.last_status() == "STOPPED" && t.stopped_at() <= tasks[0].started_at()) {
+        ++launches_after_a_stop_ended_;
+        break;
       }
     }
     RETURN_IF_ERROR(api.WaitFor(slow, "STOPPED", timeout_, std::chrono::milliseconds(50)).status());
@@ -535,10 +547,13 @@ absl::StatusOr<ScenarioResult> SlowStopScenario::RunOwn(Target&, Api& api, const
   r["launch_alone"] = Stats(alone);
   r["launch_beside_slow_stops"] = Stats(beside_stops);
   r["delay_of_medians_ms"] = Round((Median(beside_stops) - Median(alone)) * 1000, 1);
-  result.summary =
-      fmt::format("slowstop: launch p50 {} ms alone, {} ms while {} tasks wait out a {} s stop (delay {} ms)\n",
-                  r["launch_alone"]["p50_ms"].dump(), r["launch_beside_slow_stops"]["p50_ms"].dump(), slow_tasks_,
-                  stop_timeout_, r["delay_of_medians_ms"].dump());
+  // Launches beside the stops that reached RUNNING only after one of the stops had ended.
+  r["launches_after_a_stop_ended"] = launches_after_a_stop_ended_;
+  result.summary = fmt::format(
+      "slowstop: launch p50 {} ms alone, {} ms while {} tasks wait out a {} s stop (delay {} ms; {} of {} "
+      "launches ended after a stop had)\n",
+      r["launch_alone"]["p50_ms"].dump(), r["launch_beside_slow_stops"]["p50_ms"].dump(), slow_tasks_, stop_timeout_,
+      r["delay_of_medians_ms"].dump(), launches_after_a_stop_ended_, runs_);
   return result;
 }
 
