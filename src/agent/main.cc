@@ -197,7 +197,7 @@ int Run(Flags flags) {
     if (!stopped) log::Error("cannot start: {}", s.ToString());
     release_signal_waiter();
     agent.Stop();
-    if (stopped) log::Info("stopped cleanly before registering");
+    if (stopped) log::Info("stopped cleanly while starting ({})", s.ToString());
     return stopped ? 0 : 1;
   }
   log::Info("berth-agent running ({} runtime) as {}", runtime->Name(), agent.instance_arn());

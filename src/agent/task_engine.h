@@ -84,7 +84,10 @@ class TaskEngine {
   // containers of tasks it knows nothing about are adopted too, and stopped unless the first
   // desired state lists their task. Call before Start.
   absl::Status Recover();
+  // Passes of the tasks that are due begin on the worker pool.
   void Start();
+  // Waits for the passes in progress to end at their next step (a runtime call in progress
+  // returns first, at once when the runtime's CancelCalls was called) and drops the queued ones.
   void Stop();
 
   // The task a credentials id was given to, while the task is not STOPPED; with its role (the

@@ -190,7 +190,7 @@ TEST_P(ShutdownTest, AnAgentStillRegisteringExitsCleanly) {
       strsignal(GetParam().signal));
   ASSERT_NE(status, -1) << ReadFile(dir_.path() + "/late.log");
   EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << ReadFile(dir_.path() + "/late.log");
-  EXPECT_NE(ReadFile(dir_.path() + "/late.log").find("stopped cleanly before registering"), std::string::npos)
+  EXPECT_NE(ReadFile(dir_.path() + "/late.log").find("stopped cleanly while starting"), std::string::npos)
       << ReadFile(dir_.path() + "/late.log");
 }
 
