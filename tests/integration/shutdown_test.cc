@@ -37,6 +37,7 @@ struct SignalCase {
   const char* name;
   int signal;
 };
+void PrintTo(const SignalCase& c, std::ostream* os) { *os << c.name; }
 
 class ShutdownTest : public ::testing::TestWithParam<SignalCase> {
  protected:
