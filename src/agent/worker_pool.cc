@@ -33,8 +33,9 @@ void WorkerPool::Loop() {
     ++idle_;
     const bool woken = cv_.wait_for(lock, idle_timeout_, [this] { return stopping_ || !queue_.empty(); });
     --idle_;
-    if (stopping_ || !woken) {
-      // Idle for long enough (or stopping): leave; Submit or Stop joins this thread.
+    if (stopping_) return;  // Stop joins this thread
+    if (!woken) {
+      // Idle for long enough: leave; the next Submit (or Stop) joins this thread.
       exited_.push_back(std::this_thread::get_id());
       return;
     }
