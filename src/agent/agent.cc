@@ -164,7 +164,9 @@ absl::Status Agent::Register() {
     grpc::ClientContext ctx;
     Authorize(&ctx);
     ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
+    if (!BeginCall(&ctx)) return absl::CancelledError("stopped");
     absl::Status s = FromGrpc(stub_->RegisterInstance(&ctx, req, &resp));
+    EndCall(&ctx);
     if (s.ok()) {
       instance_arn_ = resp.container_instance().container_instance_arn();
       if (!resp.instance_credential().empty()) {
@@ -188,6 +190,10 @@ absl::Status Agent::Register() {
     if (absl::IsInvalidArgument(s) || absl::IsNotFound(s) || absl::IsUnauthenticated(s) ||
         absl::IsPermissionDenied(s)) {
       return s;
+    }
+    {
+      std::lock_guard lock(mu_);
+      if (stopping_) return absl::CancelledError("stopped");
     }
     log::Warn("registration failed ({}); retrying", s.ToString());
     if (!Backoff(attempt)) return absl::CancelledError("stopped");
@@ -242,7 +248,7 @@ absl::Status Agent::Start() {
   return absl::OkStatus();
 }
 
-absl::StatusOr<v1::GetTaskCredentialsResponse> Agent::FetchCredentials(const std::string& task_arn) const {
+absl::StatusOr<v1::GetTaskCredentialsResponse> Agent::FetchCredentials(const std::string& task_arn) {
   v1::GetTaskCredentialsRequest req;
   req.set_cluster(options_.cluster);
   req.set_container_instance(instance_arn_);
@@ -251,20 +257,42 @@ absl::StatusOr<v1::GetTaskCredentialsResponse> Agent::FetchCredentials(const std
   grpc::ClientContext ctx;
   Authorize(&ctx);
   ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
+  if (!BeginCall(&ctx)) return absl::UnavailableError("the agent is stopping");
   absl::Status s = FromGrpc(stub_->GetTaskCredentials(&ctx, req, &resp));
+  EndCall(&ctx);
   if (!s.ok()) return s;
   return resp;
 }
 
-void Agent::Stop() {
+bool Agent::BeginCall(grpc::ClientContext* ctx) {
+  std::lock_guard lock(mu_);
+  if (stopping_) return false;
+  calls_.insert(ctx);
+  return true;
+}
+
+void Agent::EndCall(grpc::ClientContext* ctx) {
+  std::lock_guard lock(mu_);  // RequestStop cancels under mu_: ctx must outlive that
+  calls_.erase(ctx);
+}
+
+void Agent::RequestStop() {
   {
     std::lock_guard lock(mu_);
-    if (stopping_ && threads_.empty()) return;
     stopping_ = true;
-    if (grpc::ClientContext* ctx = poll_context_.load()) ctx->TryCancel();
-    if (grpc::ClientContext* ctx = report_context_.load()) ctx->TryCancel();
+    // A context is in calls_ from before its call starts until after it returns; one cancelled
+    // before its call starts cancels the call as it starts.
+    for (grpc::ClientContext* ctx : calls_) ctx->TryCancel();
   }
+  // Containers keep running while the agent is away: a stop waiting out its timeout or a pull is
+  // not waited for. What the engine had not recorded when its call was abandoned it does again
+  // after a restart (state file, labels).
+  runtime_->CancelCalls();
   cv_.notify_all();
+}
+
+void Agent::Stop() {
+  RequestStop();
   for (auto& t : threads_) t.join();
   threads_.clear();
   if (credentials_server_) credentials_server_->Stop();
@@ -304,15 +332,11 @@ void Agent::PollLoop() {
     // attempts, so a healed partition is noticed within the channel's reconnect backoff (5 s) rather
     // than at the end of this loop's own backoff.
     ctx.set_wait_for_ready(true);
-    {
-      std::lock_guard lock(mu_);
-      if (stopping_) return;
-      poll_context_.store(&ctx);
-    }
+    if (!BeginCall(&ctx)) return;
     grpc::Status gs = stub_->Poll(&ctx, req, &resp);
+    EndCall(&ctx);
     {
       std::lock_guard lock(mu_);
-      poll_context_.store(nullptr);
       if (stopping_) return;
     }
     absl::Status s = FromGrpc(gs);
@@ -375,16 +399,9 @@ void Agent::ReportLoop() {
     Authorize(&ctx);
     ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
     ctx.set_wait_for_ready(true);  // as the poll: send as soon as the connection is back
-    {
-      std::lock_guard lock(mu_);
-      if (stopping_) return;
-      report_context_.store(&ctx);
-    }
+    if (!BeginCall(&ctx)) return;
     absl::Status s = FromGrpc(stub_->ReportStateChanges(&ctx, req, &resp));
-    {
-      std::lock_guard lock(mu_);  // Stop cancels under mu_: ctx must outlive that
-      report_context_.store(nullptr);
-    }
+    EndCall(&ctx);
     if (s.ok()) {
       failures = 0;
       for (const auto& arn : resp.unknown_task_arns()) engine_->Forget(arn);

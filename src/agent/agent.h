@@ -17,6 +17,7 @@
 #include <memory>
 #include <mutex>
 #include <random>
+#include <set>
 #include <string>
 #include <thread>
 #include <vector>
@@ -73,13 +74,22 @@ class Agent {
   Agent(AgentOptions options, Runtime* runtime, const Clock* clock);
   ~Agent();
 
-  // Registers (retrying until it succeeds or Stop), recovers local state and starts the loops.
+  // Registers (retrying until it succeeds or a stop is requested: then CANCELLED), recovers local
+  // state and starts the loops.
   absl::Status Start();
-  // Stops the loops. Containers keep running: a restarted agent adopts them.
+  // Asks everything to stop, from any thread, also while Start runs: cancels the RPCs in flight
+  // (a parked long poll, a report, a registration, a credentials fetch) and the runtime calls in
+  // progress (Runtime::CancelCalls: a container stop waiting out its timeout, a pull), and wakes
+  // the loops' waits, so nothing waits out an RPC deadline, a stop timeout or a backoff on the way
+  // down. Does not block.
+  void RequestStop();
+  // RequestStop, then waits for the loops, the credentials endpoint and the task engine.
+  // Containers keep running: a restarted agent adopts them. Call from the thread that called
+  // Start, after it returned.
   void Stop();
   // True once berthd said the instance is deregistered (INACTIVE) and every task is stopped.
   bool finished() const { return finished_.load(); }
-  // Blocks until Stop() or finished().
+  // Blocks until a stop is requested or finished().
   void Wait();
 
   const std::string& instance_arn() const { return instance_arn_; }
@@ -93,10 +103,14 @@ class Agent {
  private:
   absl::Status Register();
   // The role credentials of a task of this instance, from berthd.
-  absl::StatusOr<v1::GetTaskCredentialsResponse> FetchCredentials(const std::string& task_arn) const;
+  absl::StatusOr<v1::GetTaskCredentialsResponse> FetchCredentials(const std::string& task_arn);
   // Adds the agent's credential to a call: the instance credential once it has one, else the
   // join token for a registration as a new instance, else the API token (AgentOptions::token).
   void Authorize(grpc::ClientContext* ctx) const;
+  // Tracks a call's context from before the call until after it, so that RequestStop cancels it;
+  // false when stopping (then make no call).
+  bool BeginCall(grpc::ClientContext* ctx);
+  void EndCall(grpc::ClientContext* ctx);
   void PollLoop();
   void ReportLoop();
   void TickLoop();
@@ -127,8 +141,7 @@ class Agent {
   std::mt19937_64 rng_;
   std::atomic<bool> finished_{false};
   std::atomic<bool> deregistered_{false};
-  std::atomic<grpc::ClientContext*> poll_context_{nullptr};    // cancelled by Stop
-  std::atomic<grpc::ClientContext*> report_context_{nullptr};  // cancelled by Stop
+  std::set<grpc::ClientContext*> calls_;  // RPCs in flight, cancelled by RequestStop (under mu_)
   std::vector<std::thread> threads_;
 };
 

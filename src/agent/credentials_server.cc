@@ -6,6 +6,7 @@
 
 #include "absl/time/time.h"
 #include "berth/common/logging.h"
+#include "berth/common/sockets.h"
 #include "berth/common/strings.h"
 
 namespace berth::agent {
@@ -70,12 +71,14 @@ absl::StatusOr<int> CredentialsServer::Start(const std::string& host, int port) 
     return absl::UnavailableError(StrCat("--credentials-listen: cannot listen on ", host, ":", port,
                                          " (for 169.254.170.2, add the address first: see docs/agent.md)"));
   }
+  port_ = bound;
   thread_ = std::thread([this] { server_->listen_after_bind(); });
   return bound;
 }
 
 void CredentialsServer::Stop() {
   if (server_ != nullptr) server_->stop();
+  if (port_ > 0 && thread_.joinable()) ShutdownConnectionsOnPort(port_);
   if (thread_.joinable()) thread_.join();
 }
 

@@ -37,6 +37,8 @@ class CredentialsServer {
 
   // Listens on HOST:PORT (port 0: any); returns the port.
   absl::StatusOr<int> Start(const std::string& host, int port);
+  // Stops listening and closes the connections at once (an SDK's idle keep-alive connection does
+  // not hold the agent's stop for the keep-alive timeout).
   void Stop();
 
   // The answer to GET `path` (exposed for tests): HTTP status and JSON body.
@@ -50,6 +52,7 @@ class CredentialsServer {
   std::map<std::string, v1::GetTaskCredentialsResponse> cache_;  // by task ARN
   std::unique_ptr<httplib::Server> server_;
   std::thread thread_;
+  int port_ = 0;  // bound by Start
 };
 
 }  // namespace berth::agent

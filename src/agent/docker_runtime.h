@@ -68,6 +68,7 @@ class DockerRuntime final : public Runtime {
   absl::StatusOr<TaskNetwork> CreateTaskNetwork(const std::string& task_arn, const std::string& address,
                                                 const std::map<std::string, std::string>& labels) override;
   void SetListener(std::function<void(const std::string& id)> listener) override;
+  void CancelCalls() override { client_.CancelAll(); }
   absl::StatusOr<std::string> CreateTaskCgroup(const std::string& task_id, int64_t cpu, int64_t memory_mib) override;
   absl::Status RemoveTaskCgroup(const std::string& task_id) override;
   // The container's SizeRw (the engine walks its writable layer).

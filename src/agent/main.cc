@@ -2,11 +2,13 @@
 // here through a container runtime (docker, or sim for simulated hosts), and reports their state.
 #include <signal.h>
 
+#include <atomic>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
 #include <memory>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include <CLI/CLI.hpp>
@@ -167,9 +169,36 @@ int Run(Flags flags) {
   }
 
   Agent agent(flags.agent, runtime.get(), &RealClock());
+  // Signals are taken by a thread of their own from the start, so that a SIGTERM while the agent
+  // still registers (berthd unreachable) stops it too. It only requests the stop (cancelling the
+  // RPCs in flight); this thread does the rest.
+  std::atomic<int64_t> stop_requested_us{0};
+  // Records when the stop began; true for the first caller only.
+  auto mark_stop = [&stop_requested_us] {
+    int64_t none = 0;
+    return stop_requested_us.compare_exchange_strong(none, RealClock().MonotonicMicros());
+  };
+  std::thread signal_waiter([&] {
+    int sig = 0;
+    sigwait(&signals, &sig);
+    if (mark_stop()) {
+      log::Info("{}: stopping (containers keep running; a restarted agent adopts them)",
+                sig == SIGINT ? "SIGINT" : "SIGTERM");
+    }
+    agent.RequestStop();
+  });
+  // Wakes the signal thread when the agent stops on its own (deregistered, or a failed start).
+  auto release_signal_waiter = [&] {
+    if (mark_stop()) kill(getpid(), SIGTERM);
+    signal_waiter.join();
+  };
   if (absl::Status s = agent.Start(); !s.ok()) {
-    log::Error("cannot start: {}", s.ToString());
-    return 1;
+    const bool stopped = stop_requested_us.load() != 0;
+    if (!stopped) log::Error("cannot start: {}", s.ToString());
+    release_signal_waiter();
+    agent.Stop();
+    if (stopped) log::Info("stopped cleanly while starting ({})", s.ToString());
+    return stopped ? 0 : 1;
   }
   log::Info("berth-agent running ({} runtime) as {}", runtime->Name(), agent.instance_arn());
   if (!flags.ready_file.empty()) {
@@ -183,16 +212,12 @@ int Run(Flags flags) {
     std::filesystem::rename(tmp, flags.ready_file, ec);
   }
 
-  // Wait for a signal, or for the instance to be deregistered and drained.
-  std::thread waiter([&] {
-    agent.Wait();
-    if (agent.finished()) kill(getpid(), SIGTERM);
-  });
-  int sig = 0;
-  sigwait(&signals, &sig);
-  log::Info("stopping (containers keep running; a restarted agent adopts them)");
+  // Until a signal, or until the instance is deregistered and drained.
+  agent.Wait();
+  if (agent.finished()) log::Info("the instance is deregistered and its tasks stopped: exiting");
+  release_signal_waiter();
   agent.Stop();
-  waiter.join();
+  log::Info("stopped cleanly in {} ms", (RealClock().MonotonicMicros() - stop_requested_us.load()) / 1000);
   return 0;
 }
 
@@ -247,6 +272,10 @@ int main(int argc, char** argv) {
   app.add_option("--stop-timeout", a.engine.default_stop_timeout_seconds,
                  "Seconds between SIGTERM and SIGKILL when a container sets no stopTimeout")
       ->check(CLI::Range(0, 3600))
+      ->capture_default_str();
+  app.add_option("--max-task-workers", a.engine.max_workers,
+                 "At most this many tasks in container runtime calls at once (threads started on demand)")
+      ->check(CLI::Range(1, 4096))
       ->capture_default_str();
   app.add_option("--cleanup-after", flags.cleanup_after_s, "Seconds after a task stops before its containers go")
       ->check(CLI::Range(0.0, 30.0 * 86400))

@@ -129,6 +129,10 @@ class Runtime {
   virtual absl::Status RemoveTaskCgroup(const std::string& task_id) = 0;
   // Bytes the container has written to its own writable layer (its ephemeral storage use).
   virtual absl::StatusOr<int64_t> DiskUsage(const std::string& id) = 0;
+  // The agent is stopping: calls in progress return CANCELLED at once, and so does every later
+  // call (a stop waiting out its timeout or a pull is abandoned; what the engine did not record
+  // is done again after a restart). Thread-safe; never undone.
+  virtual void CancelCalls() {}
   // Called with a container's runtime id whenever its state may have changed (it exited, its
   // health changed). May be called from any thread; set before the first Create.
   virtual void SetListener(std::function<void(const std::string& id)> listener) = 0;

@@ -102,9 +102,21 @@ absl::Status SimRuntime::Pull(const ContainerSpec& spec) {
     if (it != pull_errors_.end()) return absl::NotFoundError(it->second);
   }
   if (options_.pull_delay_seconds > 0) {
-    std::this_thread::sleep_for(std::chrono::microseconds(Micros(options_.pull_delay_seconds)));
+    std::unique_lock lock(mu_);
+    if (cancel_cv_.wait_for(lock, std::chrono::microseconds(Micros(options_.pull_delay_seconds)),
+                            [this] { return cancelled_; })) {
+      return absl::CancelledError("the agent is stopping: pull abandoned");
+    }
   }
   return absl::OkStatus();
+}
+
+void SimRuntime::CancelCalls() {
+  {
+    std::lock_guard lock(mu_);
+    cancelled_ = true;
+  }
+  cancel_cv_.notify_all();
 }
 
 absl::StatusOr<std::string> SimRuntime::Create(const ContainerSpec& spec) {
@@ -165,8 +177,10 @@ absl::Status SimRuntime::Stop(const std::string& id, int timeout_seconds) {
     }
   }
   if (wait) {
-    std::this_thread::sleep_for(std::chrono::seconds(timeout_seconds));
-    std::lock_guard lock(mu_);
+    std::unique_lock lock(mu_);
+    if (cancel_cv_.wait_for(lock, std::chrono::seconds(timeout_seconds), [this] { return cancelled_; })) {
+      return absl::CancelledError("the agent is stopping: stop abandoned");
+    }
     auto it = containers_.find(id);
     if (it != containers_.end() && !it->second.exit_code) {
       it->second.exit_code = 137;  // SIGKILL

@@ -59,6 +59,8 @@ class SimRuntime final : public Runtime {
   absl::StatusOr<TaskNetwork> CreateTaskNetwork(const std::string& task_arn, const std::string& address,
                                                 const std::map<std::string, std::string>& labels) override;
   void SetListener(std::function<void(const std::string& id)> listener) override;
+  // A pull's delay and a stop waiting out its timeout end at once with CANCELLED.
+  void CancelCalls() override;
   absl::StatusOr<std::string> CreateTaskCgroup(const std::string&, int64_t, int64_t) override { return std::string(); }
   absl::Status RemoveTaskCgroup(const std::string&) override { return absl::OkStatus(); }
   absl::StatusOr<int64_t> DiskUsage(const std::string& id) override;
@@ -98,6 +100,8 @@ class SimRuntime final : public Runtime {
   std::mt19937_64 rng_;
   uint64_t next_id_ = 1;
   bool stopping_ = false;
+  bool cancelled_ = false;  // CancelCalls
+  std::condition_variable cancel_cv_;
   std::thread timer_thread_;
 };
 

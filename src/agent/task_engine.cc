@@ -5,12 +5,7 @@
 #include <openssl/rand.h>
 
 #include <algorithm>
-#include <filesystem>
-#include <fstream>
 
-#include <nlohmann/json.hpp>
-
-#include "berth/common/files.h"
 #include "berth/common/logging.h"
 #include "berth/common/strings.h"
 
@@ -70,7 +65,11 @@ std::string HealthName(const std::string& runtime_health) {
 }  // namespace
 
 TaskEngine::TaskEngine(EngineOptions options, Runtime* runtime, const Clock* clock, ReportFn report)
-    : options_(std::move(options)), runtime_(runtime), clock_(clock), report_(std::move(report)) {
+    : options_(std::move(options)),
+      runtime_(runtime),
+      clock_(clock),
+      report_(std::move(report)),
+      pool_(options_.max_workers) {
   runtime_->SetListener([this](const std::string& id) {
     std::lock_guard lock(mu_);
     auto it = task_of_container_.find(id);
@@ -87,8 +86,11 @@ TaskEngine::~TaskEngine() {
 
 void TaskEngine::Start() {
   std::lock_guard lock(mu_);
-  for (int i = 0; i < std::max(1, options_.workers); ++i) workers_.emplace_back([this] { WorkerLoop(); });
-  for (auto& [arn, t] : tasks_) Enqueue(*t);
+  started_ = true;
+  for (auto& [arn, t] : tasks_) {
+    t->queued = false;  // marked by an Enqueue before Start: submit it now
+    Enqueue(*t);
+  }
 }
 
 void TaskEngine::Stop() {
@@ -96,9 +98,9 @@ void TaskEngine::Stop() {
     std::lock_guard lock(mu_);
     stopping_ = true;
   }
-  cv_.notify_all();
-  for (auto& w : workers_) w.join();
-  workers_.clear();
+  // Passes in runtime calls finish their call (a pass stops at its next step); queued ones are
+  // dropped: the state file and the runtime's labels hold what a restart needs.
+  pool_.Stop();
 }
 
 void TaskEngine::Enqueue(TaskRun& task) {
@@ -108,35 +110,48 @@ void TaskEngine::Enqueue(TaskRun& task) {
   }
   if (task.queued) return;
   task.queued = true;
-  queue_.push_back(task.arn);
-  cv_.notify_one();
+  if (!started_ || stopping_) return;
+  ++passes_pending_;
+  pool_.Submit([this, arn = task.arn] { RunPass(arn); });
 }
 
-void TaskEngine::WorkerLoop() {
-  std::unique_lock lock(mu_);
-  for (;;) {
-    cv_.wait(lock, [this] { return stopping_ || !queue_.empty(); });
-    if (stopping_) return;
-    std::string arn = std::move(queue_.front());
-    queue_.pop_front();
-    ++active_;
-    lock.unlock();
-    Reconcile(arn);
-    lock.lock();
-    --active_;
-    if (active_ == 0 && queue_.empty()) idle_cv_.notify_all();
-  }
+void TaskEngine::RunPass(const std::string& arn) {
+  Reconcile(arn);
+  std::lock_guard lock(mu_);
+  if (--passes_pending_ == 0) idle_cv_.notify_all();
 }
 
 void TaskEngine::WaitIdle() {
   std::unique_lock lock(mu_);
   idle_cv_.wait(lock, [this] {
-    if (active_ != 0 || !queue_.empty()) return false;
+    if (passes_pending_ != 0) return false;
     for (const auto& [arn, t] : tasks_) {
       if (t->busy || t->dirty) return false;
     }
     return true;
   });
+}
+
+absl::Status TaskEngine::PullShared(const ContainerSpec& spec, std::unique_lock<std::mutex>& lock) {
+  std::string key = spec.definition.image();
+  if (spec.definition.has_repository_credentials()) {
+    key += StrCat("\n", spec.definition.repository_credentials().credentials_parameter());
+  }
+  if (auto it = pulls_.find(key); it != pulls_.end()) {
+    std::shared_ptr<PullFlight> flight = it->second;
+    pull_cv_.wait(lock, [&flight] { return flight->done; });
+    return flight->status;
+  }
+  auto flight = std::make_shared<PullFlight>();
+  pulls_.emplace(key, flight);
+  lock.unlock();
+  absl::Status status = runtime_->Pull(spec);
+  lock.lock();
+  flight->status = status;
+  flight->done = true;
+  pulls_.erase(key);
+  pull_cv_.notify_all();
+  return status;
 }
 
 void TaskEngine::Reconcile(const std::string& arn) {
@@ -406,9 +421,8 @@ void TaskEngine::Step(TaskRun& t, std::unique_lock<std::mutex>& lock) {
     for (size_t i = 0; i < t.containers.size(); ++i) {
       if (!images.insert(t.containers[i].def.image()).second) continue;
       ContainerSpec spec = MakeSpec(t, t.containers[i]);
-      lock.unlock();
-      absl::Status s = runtime_->Pull(spec);
-      lock.lock();
+      absl::Status s = PullShared(spec, lock);
+      if (absl::IsCancelled(s)) return;  // the agent is stopping (Runtime::CancelCalls)
       if (!s.ok()) {
         return Fail(t, &t.containers[i],
                     StrCat("CannotPullContainerError: pull image ", spec.definition.image(), ": ", s.message()));
@@ -435,14 +449,15 @@ void TaskEngine::Step(TaskRun& t, std::unique_lock<std::mutex>& lock) {
     lock.lock();
     if (!net.ok()) {
       t.network.address.clear();
+      if (absl::IsCancelled(net.status())) return;
       return Fail(t, nullptr, StrCat("CannotCreateTaskNetworkError: ", net.status().message()));
     }
     t.network = *net;
     task_of_container_[net->holder_id] = t.arn;
   }
 
-  const bool to_create = std::any_of(t.containers.begin(), t.containers.end(),
-                                     [](const ContainerRun& c) { return c.runtime_id.empty(); });
+  const bool to_create =
+      std::any_of(t.containers.begin(), t.containers.end(), [](const ContainerRun& c) { return c.runtime_id.empty(); });
   if (to_create && !t.cgroup_made && (t.task_cpu > 0 || t.task_memory > 0)) {
     const std::string task_id = TaskId(t.arn);
     const int64_t cpu = t.task_cpu;
@@ -464,6 +479,8 @@ void TaskEngine::Step(TaskRun& t, std::unique_lock<std::mutex>& lock) {
     lock.unlock();
     auto id = runtime_->Create(spec);
     lock.lock();
+    // Abandoned: a restart creates it again, or adopts it by its name if the engine made it.
+    if (absl::IsCancelled(id.status())) return;
     if (!id.ok()) return Fail(t, &c, StrCat("CannotCreateContainerError: ", id.status().message()));
     c.runtime_id = *id;
     task_of_container_[*id] = t.arn;
@@ -489,6 +506,7 @@ void TaskEngine::Step(TaskRun& t, std::unique_lock<std::mutex>& lock) {
       absl::Status s = runtime_->Start(id);
       auto status = s.ok() ? runtime_->Inspect(id) : absl::StatusOr<ContainerStatus>(s);
       lock.lock();
+      if (absl::IsCancelled(s)) return;
       if (!s.ok()) return Fail(t, &c, StrCat("CannotStartContainerError: ", s.message()));
       c.started = true;
       c.start_order = next_start_order_++;
@@ -557,6 +575,8 @@ void TaskEngine::StopTask(TaskRun& t, std::unique_lock<std::mutex>& lock) {
     absl::Status s = runtime_->Stop(id, timeout);
     auto status = runtime_->Inspect(id);
     lock.lock();
+    // The agent is stopping: the task stays STOPPING and a restarted agent stops it again.
+    if (absl::IsCancelled(s)) return;
     if (!s.ok()) log::Warn("task {}: stopping container {}: {}", t.arn, c->def.name(), s.ToString());
     c->status = "STOPPED";
     if (status.ok() && status->exit_code) c->exit_code = status->exit_code;
@@ -566,8 +586,9 @@ void TaskEngine::StopTask(TaskRun& t, std::unique_lock<std::mutex>& lock) {
     std::string holder = t.network.holder_id;
     lock.unlock();
     (void)runtime_->Stop(holder, 1);
-    (void)runtime_->Remove(holder);
+    absl::Status removed = runtime_->Remove(holder);
     lock.lock();
+    if (absl::IsCancelled(removed)) return;
     task_of_container_.erase(holder);
     t.network.holder_id.clear();
   }
@@ -692,7 +713,7 @@ void TaskEngine::Tick() {
   CheckStorage();
   std::vector<std::pair<std::string, std::vector<std::string>>> removals;
   std::vector<std::pair<std::string, std::string>> volumes;  // (task, volume)
-  std::vector<std::string> cgroups;                           // tasks whose cgroup is left
+  std::vector<std::string> cgroups;                          // tasks whose cgroup is left
   {
     std::lock_guard lock(mu_);
     const int64_t now = clock_->MonotonicMicros();
@@ -723,9 +744,12 @@ void TaskEngine::Tick() {
       }
     }
   }
+  std::set<std::string> abandoned;  // removals cut short by the agent stopping: done after a restart
   for (const auto& [arn, ids] : removals) {
     for (const auto& id : ids) {
-      if (absl::Status s = runtime_->Remove(id); !s.ok()) log::Warn("task {}: removing {}: {}", arn, id, s.ToString());
+      absl::Status s = runtime_->Remove(id);
+      if (absl::IsCancelled(s)) abandoned.insert(arn);
+      if (!s.ok() && !absl::IsCancelled(s)) log::Warn("task {}: removing {}: {}", arn, id, s.ToString());
     }
   }
   for (const auto& [arn, name] : volumes) {
@@ -751,6 +775,7 @@ void TaskEngine::Tick() {
     if (it == tasks_.end()) continue;
     TaskRun& t = *it->second;
     t.busy = false;
+    if (abandoned.contains(arn)) t.removed = false;
     // An event or a desired state that came while the removals held the task only marked it
     // dirty (Enqueue and Reconcile leave a busy task alone): give it the pass it missed.
     if (t.dirty) {
@@ -902,171 +927,6 @@ std::optional<v1::TaskStateChange> TaskEngine::Snapshot(const std::string& task_
 size_t TaskEngine::task_count() {
   std::lock_guard lock(mu_);
   return tasks_.size();
-}
-
-// --- local state ---
-
-void TaskEngine::Persist() {
-  if (options_.state_path.empty()) return;
-  nlohmann::json tasks = nlohmann::json::array();
-  for (const auto& [arn, t] : tasks_) {
-    nlohmann::json containers = nlohmann::json::array();
-    for (const auto& c : t->containers) {
-      nlohmann::json jc = {{"name", c.def.name()}, {"runtimeId", c.runtime_id},   {"status", c.status},
-                           {"started", c.started}, {"startOrder", c.start_order}, {"reason", c.reason}};
-      if (c.exit_code) jc["exitCode"] = *c.exit_code;
-      containers.push_back(std::move(jc));
-    }
-    nlohmann::json jt = {{"arn", arn},
-                         {"desired", t->desired},
-                         {"status", t->status},
-                         {"stopRequested", t->stop_requested},
-                         {"stopCode", t->stop_code},
-                         {"stoppedReason", t->stopped_reason},
-                         {"pulled", t->pulled},
-                         {"removed", t->removed},
-                         {"networkHolder", t->network.holder_id},
-                         {"address", t->network.address},
-                         {"credentialsId", t->credentials_id},
-                         {"cgroup", t->cgroup_parent},
-                         {"containers", std::move(containers)}};
-    if (t->pull_started_at) jt["pullStartedAt"] = *t->pull_started_at;
-    if (t->pull_stopped_at) jt["pullStoppedAt"] = *t->pull_stopped_at;
-    if (t->created_at) jt["containersCreatedAt"] = *t->created_at;
-    if (t->started_at) jt["startedAt"] = *t->started_at;
-    if (t->stopped_at) jt["stoppedAt"] = *t->stopped_at;
-    tasks.push_back(std::move(jt));
-  }
-  nlohmann::json doc = {{"version", 1}, {"tasks", std::move(tasks)}};
-  // Written to a temporary file, synced, then renamed over the old one: a crash leaves either.
-  // It holds the tasks' credentials ids: readable by the agent's user only.
-  if (absl::Status s = WriteFileDurably(options_.state_path, doc.dump(), 0600); !s.ok()) {
-    log::Error("cannot write agent state: {}", std::string(s.message()));
-  }
-}
-
-absl::Status TaskEngine::LoadState() {
-  if (options_.state_path.empty() || !std::filesystem::exists(options_.state_path)) return absl::OkStatus();
-  std::ifstream in(options_.state_path);
-  nlohmann::json doc = nlohmann::json::parse(in, nullptr, false);
-  if (doc.is_discarded() || !doc.contains("tasks")) {
-    return absl::DataLossError(StrCat("agent state ", options_.state_path, " is not valid JSON"));
-  }
-  for (const auto& jt : doc["tasks"]) {
-    auto t = std::make_unique<TaskRun>();
-    t->arn = jt.value("arn", "");
-    t->desired = jt.value("desired", "RUNNING");
-    t->status = jt.value("status", "PENDING");
-    t->stop_requested = jt.value("stopRequested", false);
-    t->stop_code = jt.value("stopCode", "");
-    t->stopped_reason = jt.value("stoppedReason", "");
-    t->pulled = jt.value("pulled", false);
-    t->removed = jt.value("removed", false);
-    t->network.holder_id = jt.value("networkHolder", "");
-    t->network.address = jt.value("address", "");
-    t->credentials_id = jt.value("credentialsId", "");
-    t->cgroup_parent = jt.value("cgroup", "");
-    if (jt.contains("pullStartedAt")) t->pull_started_at = jt["pullStartedAt"].get<double>();
-    if (jt.contains("pullStoppedAt")) t->pull_stopped_at = jt["pullStoppedAt"].get<double>();
-    if (jt.contains("containersCreatedAt")) t->created_at = jt["containersCreatedAt"].get<double>();
-    if (jt.contains("startedAt")) t->started_at = jt["startedAt"].get<double>();
-    if (jt.contains("stoppedAt")) {
-      t->stopped_at = jt["stoppedAt"].get<double>();
-      t->stopped_mono_us = clock_->MonotonicMicros();  // cleanup counts from the restart
-    }
-    for (const auto& jc : jt.value("containers", nlohmann::json::array())) {
-      ContainerRun c;
-      c.def.set_name(jc.value("name", ""));
-      c.runtime_id = jc.value("runtimeId", "");
-      c.status = jc.value("status", "PENDING");
-      c.started = jc.value("started", false);
-      c.start_order = jc.value("startOrder", 0);
-      c.reason = jc.value("reason", "");
-      if (jc.contains("exitCode")) c.exit_code = jc["exitCode"].get<int32_t>();
-      next_start_order_ = std::max(next_start_order_, c.start_order + 1);
-      t->containers.push_back(std::move(c));
-    }
-    if (t->arn.empty()) continue;
-    tasks_[t->arn] = std::move(t);
-  }
-  return absl::OkStatus();
-}
-
-absl::Status TaskEngine::Recover() {
-  std::unique_lock lock(mu_);
-  absl::Status loaded;
-  try {
-    loaded = LoadState();
-  } catch (const nlohmann::json::exception& e) {
-    // JSON of the wrong shape (a field of another type) is as unreadable as a torn file.
-    tasks_.clear();
-    loaded = absl::DataLossError(StrCat("agent state ", options_.state_path, " is not valid: ", e.what()));
-  }
-  if (!loaded.ok()) return loaded;
-  auto managed = runtime_->ListManaged(options_.cluster, options_.instance_arn);
-  if (!managed.ok()) return managed.status();
-  std::vector<std::string> strays;
-  for (const auto& m : *managed) {
-    auto it = tasks_.find(m.task_arn);
-    if (it == tasks_.end()) {
-      // Started by an earlier run that crashed before saving it: adopt it as a task to converge
-      // (berthd's desired state decides whether it keeps running).
-      auto t = std::make_unique<TaskRun>();
-      t->arn = m.task_arn;
-      t->pulled = true;
-      it = tasks_.emplace(m.task_arn, std::move(t)).first;
-    }
-    TaskRun& t = *it->second;
-    if (m.network_holder) {
-      t.network.holder_id = m.id;
-      task_of_container_[m.id] = t.arn;
-      continue;
-    }
-    ContainerRun* c = nullptr;
-    for (auto& existing : t.containers) {
-      if (existing.def.name() == m.container_name) c = &existing;
-    }
-    if (c == nullptr) {
-      t.containers.emplace_back();
-      c = &t.containers.back();
-      c->def.set_name(m.container_name);
-    }
-    if (!c->runtime_id.empty() && c->runtime_id != m.id) {
-      strays.push_back(m.id);  // a duplicate of a container already known: never run both
-      continue;
-    }
-    c->runtime_id = m.id;
-    task_of_container_[m.id] = t.arn;
-    auto status = runtime_->Inspect(m.id);
-    if (status.ok() && status->state != ContainerState::kCreated && status->state != ContainerState::kMissing) {
-      c->started = true;
-    }
-  }
-  // Containers the state file names but the runtime no longer has.
-  for (auto& [arn, t] : tasks_) {
-    for (auto& c : t->containers) {
-      if (c.runtime_id.empty() || task_of_container_.contains(c.runtime_id)) continue;
-      if (!c.started && c.status == "PENDING") {
-        c.runtime_id.clear();  // created but never started: create it again
-        continue;
-      }
-      if (c.status != "STOPPED" && !t->removed) {
-        c.status = "STOPPED";
-        if (c.reason.empty()) c.reason = "the container disappeared while the agent was down";
-      }
-    }
-  }
-  const size_t recovered = tasks_.size();
-  // The runtime is called without the lock, as everywhere else: Stop and Remove may call the
-  // listener, which takes it, on this very thread.
-  lock.unlock();
-  for (const auto& id : strays) {
-    log::Warn("removing duplicate container {}", id);
-    (void)runtime_->Stop(id, 1);
-    (void)runtime_->Remove(id);
-  }
-  log::Info("recovered {} tasks and {} containers of this instance", recovered, managed->size());
-  return absl::OkStatus();
 }
 
 }  // namespace berth::agent

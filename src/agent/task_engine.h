@@ -14,26 +14,32 @@
 // runtime events and timers only mark it for another pass), and every pass ends with a snapshot
 // of the task sent to the report callback when it differs from the last one. Local state (runtime
 // ids, statuses, stop reasons) is written to `state_path` so that a restarted agent adopts the
-// containers it started instead of starting them again.
+// containers it started instead of starting them again (task_engine_state.cc).
+//
+// Runtime calls block (a stop waits out the container's stop timeout, a pull takes what the
+// registry takes), so a task's pass runs on a WorkerPool that grows on demand up to
+// `max_workers`: a task in a slow call holds one thread and never delays another task's pass
+// unless `max_workers` tasks are in runtime calls at once. Pulls of one image are shared: a task
+// whose image is being pulled for another task waits for that pull and takes its result instead
+// of pulling the same image a second time at once.
 //
 // Thread-safe.
 #pragma once
 
 #include <condition_variable>
-#include <deque>
 #include <map>
 #include <memory>
 #include <mutex>
 #include <optional>
 #include <set>
 #include <string>
-#include <thread>
 #include <vector>
 
 #include "absl/status/status.h"
 #include "berth/common/clock.h"
 #include "berth/v1/agent.pb.h"
 #include "src/agent/runtime.h"
+#include "src/agent/worker_pool.h"
 
 namespace berth::agent {
 
@@ -45,7 +51,10 @@ struct EngineOptions {
   int64_t cleanup_after_us = 3LL * 3600 * 1'000'000;
   // How often running containers are inspected even without a runtime event (a safety net).
   int64_t resync_interval_us = 10'000'000;
-  int workers = 4;
+  // At most this many tasks are in runtime calls at once (threads of the WorkerPool, started on
+  // demand; idle ones exit). The Docker engine serves concurrent calls; a stop waiting out a stop
+  // timeout costs it nothing but an open request.
+  int max_workers = 64;
   // awsvpc: the per-instance range task addresses come from (IPv4 CIDR, /16 to /28).
   std::string awsvpc_cidr = "172.30.0.0/24";
   // The part of awsvpc_cidr this host's task addresses come from (IPv4 CIDR, /16 to /30); empty:
@@ -75,7 +84,10 @@ class TaskEngine {
   // containers of tasks it knows nothing about are adopted too, and stopped unless the first
   // desired state lists their task. Call before Start.
   absl::Status Recover();
+  // Passes of the tasks that are due begin on the worker pool.
   void Start();
+  // Waits for the passes in progress to end at their next step (a runtime call in progress
+  // returns first, at once when the runtime's CancelCalls was called) and drops the queued ones.
   void Stop();
 
   // The task a credentials id was given to, while the task is not STOPPED; with its role (the
@@ -152,9 +164,19 @@ class TaskEngine {
   static std::string RoleOf(const TaskRun& t);
   enum class DepState { kReady, kWait, kNever };
 
+  // A pull of one image in progress, shared by every task that needs the image meanwhile.
+  struct PullFlight {
+    bool done = false;
+    absl::Status status;
+  };
+
   void Enqueue(TaskRun& task);  // lock held
-  void WorkerLoop();
+  // A pass over the task on a worker (what Enqueue submits).
+  void RunPass(const std::string& arn);
   void Reconcile(const std::string& arn);
+  // Pulls spec's image, or waits for a pull of the same image in progress and takes its result.
+  // Called and returns with `lock` held; releases it meanwhile.
+  absl::Status PullShared(const ContainerSpec& spec, std::unique_lock<std::mutex>& lock);
   // One pass over a task; may release `lock` around runtime calls.
   void Step(TaskRun& t, std::unique_lock<std::mutex>& lock);
   void StopTask(TaskRun& t, std::unique_lock<std::mutex>& lock);
@@ -179,17 +201,18 @@ class TaskEngine {
   const ReportFn report_;
 
   mutable std::mutex mu_;
-  std::condition_variable cv_;
   std::condition_variable idle_cv_;
+  std::condition_variable pull_cv_;
   std::map<std::string, std::unique_ptr<TaskRun>> tasks_;
-  std::map<std::string, std::string> task_of_container_;  // runtime id -> task arn
-  std::deque<std::string> queue_;
-  int active_ = 0;
+  std::map<std::string, std::string> task_of_container_;      // runtime id -> task arn
+  std::map<std::string, std::shared_ptr<PullFlight>> pulls_;  // by image (and its credentials)
+  int passes_pending_ = 0;                                    // submitted to the pool and not finished
   int next_start_order_ = 1;
+  bool started_ = false;
   bool stopping_ = false;
   int64_t next_resync_us_ = 0;
   int64_t next_storage_check_us_ = 0;
-  std::vector<std::thread> workers_;
+  WorkerPool pool_;
 };
 
 }  // namespace berth::agent

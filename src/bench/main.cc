@@ -27,6 +27,9 @@ std::vector<std::unique_ptr<Scenario>> Scenarios() {
   all.push_back(NewRunTaskScenario());
   all.push_back(NewAgentsScenario());
   all.push_back(NewTaskStartScenario());
+  all.push_back(NewSwarmScenario());
+  all.push_back(NewDockerRunScenario());
+  all.push_back(NewSlowStopScenario());
   all.push_back(NewServicesScenario());
   all.push_back(NewLaunchScenario());
   all.push_back(NewLatencyScenario());

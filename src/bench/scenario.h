@@ -75,6 +75,11 @@ std::unique_ptr<Scenario> NewRunTaskScenario();
 std::unique_ptr<Scenario> NewAgentsScenario();
 // RunTask to RUNNING on a real agent, split by phase (taskstart.cc).
 std::unique_ptr<Scenario> NewTaskStartScenario();
+// Berth against Docker on the local engine (local_docker.cc): a replica service against Swarm,
+// RunTask against `docker run -d`, a launch beside stops that wait out their timeout.
+std::unique_ptr<Scenario> NewSwarmScenario();
+std::unique_ptr<Scenario> NewDockerRunScenario();
+std::unique_ptr<Scenario> NewSlowStopScenario();
 // A replica service on simulated agents: steady state, rollouts, lost agents (services.cc).
 std::unique_ptr<Scenario> NewServicesScenario();
 // The scale scenarios on simulated agents (scale.cc): S1 launch, S2 latency, S3 restart,

@@ -4,6 +4,7 @@
 
 #include <algorithm>
 
+#include "berth/common/sockets.h"
 #include "berth/common/strings.h"
 
 namespace berth::controlplane {
@@ -60,12 +61,16 @@ absl::StatusOr<int> HttpServer::Start(const std::string& host, int port) {
   if (!server_->is_valid()) return absl::InvalidArgumentError("http: the TLS certificate and key cannot be used");
   int bound = port == 0 ? server_->bind_to_any_port(host) : (server_->bind_to_port(host, port) ? port : -1);
   if (bound < 0) return absl::UnavailableError(StrCat("http: cannot listen on ", host, ":", port));
+  port_ = bound;
   thread_ = std::thread([this] { server_->listen_after_bind(); });
   return bound;
 }
 
 void HttpServer::Stop() {
   if (server_) server_->stop();
+  // The listener is closed: what is left are the connections it accepted, whose server threads
+  // wait for a next request that will not come (the stop joins them).
+  if (port_ > 0 && thread_.joinable()) ShutdownConnectionsOnPort(port_);
   if (thread_.joinable()) thread_.join();
 }
 

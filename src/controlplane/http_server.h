@@ -54,12 +54,15 @@ class HttpServer {
   // Binds `host:port` (port 0 picks a free port) and serves on a background thread. Returns the
   // bound port.
   absl::StatusOr<int> Start(const std::string& host, int port);
+  // Stops listening and closes the connections at once: an idle keep-alive connection does not
+  // hold the stop for cpp-httplib's keep-alive timeout (5 s); an answer being sent still goes out.
   void Stop();
 
  private:
   Handlers handlers_;
   std::unique_ptr<httplib::Server> server_;
   std::thread thread_;
+  int port_ = 0;  // bound by Start
 };
 
 }  // namespace berth::controlplane

@@ -50,6 +50,10 @@ void AgentProcess::Kill() { KillAndReap(&pid_); }
 
 int AgentProcess::WaitExit(int timeout_ms) { return testutil::WaitExit(&pid_, std::chrono::milliseconds(timeout_ms)); }
 
+int AgentProcess::Signal(int signal, int timeout_ms) {
+  return SignalAndReap(&pid_, signal, std::chrono::milliseconds(timeout_ms));
+}
+
 int AgentProcess::Terminate() { return TerminateAndReap(&pid_, std::chrono::seconds(20)); }
 
 std::string AgentProcess::Log() const {

@@ -20,6 +20,8 @@ class AgentProcess {
   bool Start();
   void Kill();      // SIGKILL
   int Terminate();  // SIGTERM and wait; exit status as from waitpid, -1 on timeout
+  // `signal` and wait up to `timeout_ms` (SIGKILL after); exit status, -1 when it had to be killed.
+  int Signal(int signal, int timeout_ms);
   // Waits for the process to exit by itself; its status, or -1 after `timeout_ms`.
   int WaitExit(int timeout_ms);
   bool running() const { return pid_ > 0; }

@@ -66,6 +66,10 @@ bool BerthdProcess::Start() {
 
 void BerthdProcess::Kill() { KillAndReap(&pid_); }
 
+int BerthdProcess::Signal(int signal, int timeout_ms) {
+  return SignalAndReap(&pid_, signal, std::chrono::milliseconds(timeout_ms));
+}
+
 int BerthdProcess::Terminate() { return TerminateAndReap(&pid_, std::chrono::seconds(20)); }
 
 std::unique_ptr<v1::ContainerService::Stub> BerthdProcess::NewStub() const {

@@ -33,6 +33,8 @@ class BerthdProcess {
   void Kill();
   // SIGTERM and wait; returns the exit status (as from waitpid), -1 if it did not exit in time.
   int Terminate();
+  // `signal` and wait up to `timeout_ms` (SIGKILL after); exit status, -1 when it had to be killed.
+  int Signal(int signal, int timeout_ms);
   bool running() const { return pid_ > 0; }
   pid_t pid() const { return pid_; }
 

@@ -73,9 +73,11 @@ void KillAndReap(pid_t* pid) {
   *pid = -1;
 }
 
-int TerminateAndReap(pid_t* pid, std::chrono::milliseconds timeout) {
+int TerminateAndReap(pid_t* pid, std::chrono::milliseconds timeout) { return SignalAndReap(pid, SIGTERM, timeout); }
+
+int SignalAndReap(pid_t* pid, int signal, std::chrono::milliseconds timeout) {
   if (*pid <= 0) return -1;
-  ::kill(*pid, SIGTERM);
+  ::kill(*pid, signal);
   int status = WaitExit(pid, timeout);
   if (status == -1) KillAndReap(pid);
   return status;

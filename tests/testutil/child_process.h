@@ -27,5 +27,7 @@ int WaitExit(pid_t* pid, std::chrono::milliseconds timeout);
 void KillAndReap(pid_t* pid);
 // SIGTERM, wait up to `timeout`; SIGKILL after. The exit status, or -1 when it had to be killed.
 int TerminateAndReap(pid_t* pid, std::chrono::milliseconds timeout);
+// The same with another signal (SIGINT: Ctrl-C).
+int SignalAndReap(pid_t* pid, int signal, std::chrono::milliseconds timeout);
 
 }  // namespace berth::testutil

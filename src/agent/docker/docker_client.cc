@@ -1,6 +1,8 @@
 #include "src/agent/docker/docker_client.h"
 
 #include <curl/curl.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <cctype>
@@ -263,7 +265,31 @@ std::string DockerClient::server_version() const {
   return server_version_;
 }
 
+void DockerClient::CancelAll() {
+  absl::MutexLock lock(&sockets_mu_);
+  cancelled_ = true;
+  for (int fd : sockets_) ::shutdown(fd, SHUT_RDWR);  // the call blocked on it returns at once
+}
+
+int DockerClient::OpenSocket(int family, int type, int protocol) const {
+  absl::MutexLock lock(&sockets_mu_);
+  if (cancelled_) return -1;
+  const int fd = ::socket(family, type | SOCK_CLOEXEC, protocol);
+  if (fd >= 0) sockets_.insert(fd);
+  return fd;
+}
+
+void DockerClient::CloseSocket(int fd) const {
+  absl::MutexLock lock(&sockets_mu_);
+  sockets_.erase(fd);
+  ::close(fd);
+}
+
 absl::StatusOr<DockerClient::Response> DockerClient::Perform(const Request& request) const {
+  {
+    absl::MutexLock lock(&sockets_mu_);
+    if (cancelled_) return absl::CancelledError(StrCat("the agent is stopping: ", request.what, " not sent"));
+  }
   std::unique_ptr<CURL, decltype(&curl_easy_cleanup)> curl(curl_easy_init(), &curl_easy_cleanup);
   if (curl == nullptr) return absl::InternalError("curl_easy_init failed");
   CURL* h = curl.get();
@@ -284,6 +310,20 @@ absl::StatusOr<DockerClient::Response> DockerClient::Perform(const Request& requ
   curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, static_cast<long>(request.timeout.count()));
   curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, &OnWrite);
   curl_easy_setopt(h, CURLOPT_WRITEDATA, &transfer);
+  auto* self = const_cast<DockerClient*>(this);
+  curl_easy_setopt(h, CURLOPT_OPENSOCKETDATA, self);
+  curl_easy_setopt(
+      h, CURLOPT_OPENSOCKETFUNCTION, +[](void* client, curlsocktype, curl_sockaddr* address) -> curl_socket_t {
+        const int fd =
+            static_cast<const DockerClient*>(client)->OpenSocket(address->family, address->socktype, address->protocol);
+        return fd < 0 ? CURL_SOCKET_BAD : fd;
+      });
+  curl_easy_setopt(h, CURLOPT_CLOSESOCKETDATA, self);
+  curl_easy_setopt(
+      h, CURLOPT_CLOSESOCKETFUNCTION, +[](void* client, curl_socket_t fd) -> int {
+        static_cast<const DockerClient*>(client)->CloseSocket(fd);
+        return 0;
+      });
 
   curl_slist* headers = nullptr;
   // No "Expect: 100-continue" round trip for larger bodies.
@@ -308,6 +348,10 @@ absl::StatusOr<DockerClient::Response> DockerClient::Perform(const Request& requ
   }
   const std::string& what = request.what;
   if (rc != CURLE_OK) {
+    {
+      absl::MutexLock lock(&sockets_mu_);
+      if (cancelled_) return absl::CancelledError(StrCat("the agent is stopping: ", what, " abandoned"));
+    }
     std::string detail = error_buffer[0] != '\0' ? std::string(error_buffer) : std::string(curl_easy_strerror(rc));
     switch (rc) {
       case CURLE_COULDNT_CONNECT:

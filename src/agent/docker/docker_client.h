@@ -21,6 +21,7 @@
 
 #include <chrono>
 #include <map>
+#include <set>
 #include <string>
 #include <string_view>
 
@@ -73,6 +74,11 @@ class DockerClient {
   // The engine's own version ("20.10.24+dfsg1"), empty before Connect() succeeded.
   std::string server_version() const;
   const std::string& socket_path() const { return options_.socket_path; }
+
+  // Abandons every call in progress (its connection to the engine is shut down) and fails every
+  // later call at once, all with CANCELLED: the agent is stopping. Never undone. What the engine
+  // does with an abandoned call is up to it (a stop may go on or end; a pull goes on).
+  void CancelAll();
 
   // GET /_ping.
   absl::Status Ping();
@@ -140,11 +146,17 @@ class DockerClient {
   absl::StatusOr<Response> Call(Request request);
   // "/v1.41" once connected; connects first when not.
   absl::StatusOr<std::string> VersionPrefix();
+  // libcurl's sockets go through these, so that CancelAll can shut them down: -1 once cancelled.
+  int OpenSocket(int family, int type, int protocol) const;
+  void CloseSocket(int fd) const;
 
   const DockerClientOptions options_;
   mutable absl::Mutex mu_;
   std::string api_version_ ABSL_GUARDED_BY(mu_);
   std::string server_version_ ABSL_GUARDED_BY(mu_);
+  mutable absl::Mutex sockets_mu_;
+  mutable std::set<int> sockets_ ABSL_GUARDED_BY(sockets_mu_);  // open connections to the engine
+  bool cancelled_ ABSL_GUARDED_BY(sockets_mu_) = false;
 };
 
 }  // namespace berth::agent::docker
