@@ -1,4 +1,4 @@
-#!/usr/bin/env python3
+#!/usr/bin/python3
 """Latency of one boto3 client against berthd's AWS JSON door, on its kept-alive connection.
 
 Usage: scripts/aws-door-latency.py ENDPOINT_URL [--calls N] [--action list_clusters|describe_clusters]

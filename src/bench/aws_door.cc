@@ -53,20 +53,21 @@ class HttpClient {
   bool Call() {
     body_.clear();
     long status = 0;
-    return curl_easy_perform(curl_) == CURLE_OK &&
-           curl_easy_getinfo(curl_, CURLINFO_RESPONSE_CODE, &status) == CURLE_OK && status == 200;
+    long opened = 0;
+    const bool ok = curl_easy_perform(curl_) == CURLE_OK &&
+                    curl_easy_getinfo(curl_, CURLINFO_RESPONSE_CODE, &status) == CURLE_OK && status == 200;
+    // CURLINFO_NUM_CONNECTS: the connections this one transfer had to open (0 when it reused one).
+    if (curl_easy_getinfo(curl_, CURLINFO_NUM_CONNECTS, &opened) == CURLE_OK) connections_ += opened;
+    return ok;
   }
-  // Connections this handle opened (1 when every call reused the first).
-  long connections() {
-    long n = 0;
-    curl_easy_getinfo(curl_, CURLINFO_NUM_CONNECTS, &n);
-    return n;
-  }
+  // Connections this handle opened over all its calls (1 when every call after the first reused it).
+  long connections() const { return connections_; }
 
  private:
   CURL* curl_;
   curl_slist* headers_ = nullptr;
   std::string body_;
+  long connections_ = 0;
 };
 
 struct RoundResult {

@@ -1,6 +1,7 @@
 #include "src/controlplane/http_server.h"
 
 #include <httplib.h>
+#include <sys/socket.h>
 
 #include <algorithm>
 
@@ -17,9 +18,10 @@ HttpServer::HttpServer(Handlers handlers, Options options, tls::HttpContext* tls
   }
   // SO_REUSEADDR only: cpp-httplib's default also sets SO_REUSEPORT, which would let a second
   // berthd bind the same port and silently take half the connections.
-  server_->set_socket_options([](socket_t sock) {
+  server_->set_socket_options([this](socket_t sock) {
     int yes = 1;
     setsockopt(sock, SOL_SOCKET, SO_REUSEADDR, reinterpret_cast<const void*>(&yes), sizeof(yes));
+    listen_fd_ = sock;
   });
   // On the listening socket; Linux gives accepted connections the listener's TCP_NODELAY.
   server_->set_tcp_nodelay(true);
@@ -61,6 +63,10 @@ absl::StatusOr<int> HttpServer::Start(const std::string& host, int port) {
   if (!server_->is_valid()) return absl::InvalidArgumentError("http: the TLS certificate and key cannot be used");
   int bound = port == 0 ? server_->bind_to_any_port(host) : (server_->bind_to_port(host, port) ? port : -1);
   if (bound < 0) return absl::UnavailableError(StrCat("http: cannot listen on ", host, ":", port));
+  // cpp-httplib listens with a backlog of 5: clients that reconnect together (SDK connections
+  // reaching keep_alive_max_requests at once) overflow it and wait out a 1 s SYN retransmit.
+  // listen() again on the bound socket only raises the backlog.
+  if (listen_fd_ >= 0) ::listen(listen_fd_, SOMAXCONN);
   port_ = bound;
   thread_ = std::thread([this] { server_->listen_after_bind(); });
   return bound;

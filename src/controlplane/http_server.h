@@ -62,7 +62,8 @@ class HttpServer {
   Handlers handlers_;
   std::unique_ptr<httplib::Server> server_;
   std::thread thread_;
-  int port_ = 0;  // bound by Start
+  int port_ = 0;        // bound by Start
+  int listen_fd_ = -1;  // the listening socket, as cpp-httplib made it
 };
 
 }  // namespace berth::controlplane
