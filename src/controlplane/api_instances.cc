@@ -141,6 +141,20 @@ std::string Ec2InstanceId(const std::string& document) {
   return {};
 }
 
+// The request's attributes and those of its identity document; the caller's win.
+absl::StatusOr<std::vector<v1::Attribute>> AttributesToRegister(const v1::RegisterContainerInstanceRequest& request) {
+  std::vector<v1::Attribute> attributes(request.attributes().begin(), request.attributes().end());
+  if (!request.has_instance_identity_document()) return attributes;
+  ASSIGN_OR_RETURN(std::vector<v1::Attribute> derived,
+                   AttributesOfIdentityDocument(request.instance_identity_document()));
+  for (auto& a : derived) {
+    const bool given = std::any_of(request.attributes().begin(), request.attributes().end(),
+                                   [&a](const v1::Attribute& g) { return g.name() == a.name(); });
+    if (!given) attributes.push_back(std::move(a));
+  }
+  return attributes;
+}
+
 bool IsCustomAttribute(const std::string& name) { return name.rfind("ecs.", 0) != 0; }
 
 }  // namespace
@@ -172,17 +186,8 @@ void Api::Register(const v1::RegisterContainerInstanceRequest& request, v1::Regi
       !nlohmann::json::accept(request.instance_identity_document())) {
     return done(InvalidParameter("instanceIdentityDocument: must be a JSON document"));
   }
-  // Attributes the caller gives win over those of the identity document.
-  std::vector<v1::Attribute> attributes(request.attributes().begin(), request.attributes().end());
-  if (request.has_instance_identity_document()) {
-    auto derived = AttributesOfIdentityDocument(request.instance_identity_document());
-    if (!derived.ok()) return done(derived.status());
-    for (auto& a : *derived) {
-      const bool given = std::any_of(request.attributes().begin(), request.attributes().end(),
-                                     [&a](const v1::Attribute& g) { return g.name() == a.name(); });
-      if (!given) attributes.push_back(std::move(a));
-    }
-  }
+  auto attributes = AttributesToRegister(request);
+  if (!attributes.ok()) return done(attributes.status());
   if (join.has_value() && !existing_id.empty()) {
     return done(WithType(absl::PermissionDeniedError("containerInstanceArn: a join token registers new container "
                                                      "instances only; re-register with the instance's credential"),
@@ -190,7 +195,7 @@ void Api::Register(const v1::RegisterContainerInstanceRequest& request, v1::Regi
   }
   Submit(
       [this, &request, response, cluster, existing_id, join = std::move(join), as_bound_instance,
-       attributes = std::move(attributes)](Txn& txn) -> absl::Status {
+       attributes = *std::move(attributes)](Txn& txn) -> absl::Status {
         absl::StatusOr<ClusterEntry*> active = ActiveCluster(cluster);
         if (!active.ok()) {
           // RegisterContainerInstance declares no ClusterNotFoundException: ECS answers
