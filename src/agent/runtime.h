@@ -123,8 +123,7 @@ class Runtime {
   // containers are created under (ContainerSpec.cgroup_parent), so the limits bind the task as a
   // whole. Returns the cgroup parent, or "" when this runtime keeps no task cgroups (then each
   // container is capped at the task's size on its own). Idempotent.
-  virtual absl::StatusOr<std::string> CreateTaskCgroup(const std::string& task_id, int64_t cpu,
-                                                       int64_t memory_mib) = 0;
+  virtual absl::StatusOr<std::string> CreateTaskCgroup(const std::string& task_id, int64_t cpu, int64_t memory_mib) = 0;
   // Removes what CreateTaskCgroup made, once the task's containers are gone; absent is success.
   virtual absl::Status RemoveTaskCgroup(const std::string& task_id) = 0;
   // Bytes the container has written to its own writable layer (its ephemeral storage use).
