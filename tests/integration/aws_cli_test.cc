@@ -20,6 +20,7 @@
 #include "tests/integration/test_helpers.h"
 #include "tests/testutil/agent_process.h"
 #include "tests/testutil/berthd_process.h"
+#include "tests/testutil/shell.h"
 #include "tests/testutil/temp_dir.h"
 
 namespace berth {
@@ -31,24 +32,13 @@ using Json = nlohmann::json;
 constexpr char kKeyId[] = "AKIAIOSFODNN7EXAMPLE";
 constexpr char kSecret[] = "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY";
 
+using testutil::ShellQuote;
+
 std::string ReadFile(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
   std::stringstream ss;
   ss << in.rdbuf();
   return ss.str();
-}
-
-// Single-quotes `s` for sh.
-std::string Quote(const std::string& s) {
-  std::string out = "'";
-  for (char c : s) {
-    if (c == '\'') {
-      out += "'\\''";
-    } else {
-      out += c;
-    }
-  }
-  return out + "'";
 }
 
 // The Debian package's CLI when installed, else whichever `aws` is on PATH; "" when none.
@@ -63,20 +53,13 @@ std::string AwsBinary() {
   return out;
 }
 
-struct Result {
-  int exit_code = -1;
-  std::string out;
-  std::string err;
+struct Result : testutil::ShellResult {
   Json OutJson() const {
     Json doc = Json::parse(out, nullptr, /*allow_exceptions=*/false);
     EXPECT_FALSE(doc.is_discarded()) << "stdout is not JSON: " << out << "\nstderr: " << err;
     return doc;
   }
 };
-
-std::ostream& operator<<(std::ostream& os, const Result& r) {
-  return os << "exit " << r.exit_code << "\n--- stdout\n" << r.out << "--- stderr\n" << r.err;
-}
 
 class AwsCliTest : public ::testing::Test {
  protected:
@@ -98,28 +81,23 @@ class AwsCliTest : public ::testing::Test {
   Result Run(const std::string& command, const std::string& key_id = kKeyId, const std::string& secret = kSecret,
              const std::string& extra_env = "") {
     std::string home = dir_.Sub("home");
-    std::string out = dir_.Sub("out"), err = dir_.Sub("err");
     std::string env =
-        "mkdir -p " + Quote(home) + " && env " +
+        "mkdir -p " + ShellQuote(home) + " && env " +
         (key_id.empty() ? "-u AWS_ACCESS_KEY_ID -u AWS_SECRET_ACCESS_KEY " : "") +
         "-u AWS_PROFILE -u AWS_DEFAULT_PROFILE -u AWS_SESSION_TOKEN -u AWS_DEFAULT_REGION "
         "-u AWS_REGION -u AWS_ENDPOINT_URL HOME=" +
-        Quote(home) + " AWS_CONFIG_FILE=/dev/null AWS_SHARED_CREDENTIALS_FILE=/dev/null AWS_PAGER= " +
+        ShellQuote(home) + " AWS_CONFIG_FILE=/dev/null AWS_SHARED_CREDENTIALS_FILE=/dev/null AWS_PAGER= " +
         "AWS_MAX_ATTEMPTS=1 AWS_EC2_METADATA_DISABLED=true " +
-        (key_id.empty() ? extra_env + " "
-                        : "AWS_ACCESS_KEY_ID=" + Quote(key_id) + " AWS_SECRET_ACCESS_KEY=" + Quote(secret) + " ");
-    int status = std::system((env + command + " >" + Quote(out) + " 2>" + Quote(err)).c_str());
-    Result r;
-    r.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-    r.out = ReadFile(out);
-    r.err = ReadFile(err);
-    return r;
+        (key_id.empty()
+             ? extra_env + " "
+             : "AWS_ACCESS_KEY_ID=" + ShellQuote(key_id) + " AWS_SECRET_ACCESS_KEY=" + ShellQuote(secret) + " ");
+    return {testutil::RunShell(env + command, dir_.path(), "command")};
   }
 
   Result Ecs(const std::string& http, const std::string& args, const std::string& key_id = kKeyId,
              const std::string& secret = kSecret, const std::string& extra_env = "") {
-    return Run(Quote(aws_) + " ecs --endpoint-url http://" + http + " --region local --output json " + args, key_id,
-               secret, extra_env);
+    return Run(ShellQuote(aws_) + " ecs --endpoint-url http://" + http + " --region local --output json " + args,
+               key_id, secret, extra_env);
   }
 
   std::string WriteFile(const std::string& name, const std::string& content) {
@@ -165,7 +143,7 @@ TEST_F(AwsCliTest, EverydayCallsAndErrors) {
   std::string task_arn = tasks[0]["taskArn"];
   EXPECT_TRUE(tasks[0]["version"].is_number_integer()) << ran;
 
-  Result described = Ecs(http, "describe-tasks --cluster demo --tasks " + Quote(task_arn));
+  Result described = Ecs(http, "describe-tasks --cluster demo --tasks " + ShellQuote(task_arn));
   ASSERT_EQ(described.exit_code, 0) << described;
   EXPECT_EQ(described.OutJson()["tasks"][0]["taskArn"], task_arn) << described;
   EXPECT_EQ(described.OutJson()["tasks"][0]["containers"][0]["name"], "app") << described;
@@ -174,7 +152,7 @@ TEST_F(AwsCliTest, EverydayCallsAndErrors) {
   ASSERT_EQ(listed.exit_code, 0) << listed;
   EXPECT_EQ(listed.OutJson()["taskArns"].size(), 2u) << listed;
 
-  Result stopped = Ecs(http, "stop-task --cluster demo --task " + Quote(task_arn) + " --reason done");
+  Result stopped = Ecs(http, "stop-task --cluster demo --task " + ShellQuote(task_arn) + " --reason done");
   ASSERT_EQ(stopped.exit_code, 0) << stopped;
   EXPECT_EQ(stopped.OutJson()["task"]["desiredStatus"], "STOPPED") << stopped;
 
@@ -269,7 +247,7 @@ TEST_F(AwsCliTest, FargateTasksThroughTheAwsCli) {
   Json task;
   ASSERT_TRUE(testutil::WaitFor(
       [&] {
-        Result d = Ecs(http, "describe-tasks --tasks " + Quote(arn));
+        Result d = Ecs(http, "describe-tasks --tasks " + ShellQuote(arn));
         if (d.exit_code != 0) return false;
         task = d.OutJson()["tasks"][0];
         return task["lastStatus"] == "RUNNING";
@@ -301,11 +279,11 @@ TEST_F(AwsCliTest, FargateTasksThroughTheAwsCli) {
   EXPECT_NE(version.exit_code, 0) << version;
   EXPECT_THAT(version.err, HasSubstr("platformVersion")) << version;
 
-  Result stopped = Ecs(http, "stop-task --task " + Quote(arn));
+  Result stopped = Ecs(http, "stop-task --task " + ShellQuote(arn));
   ASSERT_EQ(stopped.exit_code, 0) << stopped;
   EXPECT_TRUE(testutil::WaitFor(
       [&] {
-        Result d = Ecs(http, "describe-tasks --tasks " + Quote(arn));
+        Result d = Ecs(http, "describe-tasks --tasks " + ShellQuote(arn));
         return d.exit_code == 0 && d.OutJson()["tasks"][0]["lastStatus"] == "STOPPED";
       },
       60000))
@@ -353,8 +331,8 @@ TEST_F(AwsCliTest, Boto3) {
   ASSERT_FALSE(http.empty());
   const char* source = std::getenv("BERTH_SOURCE_DIR");
   ASSERT_NE(source, nullptr);
-  Result r = Run("/usr/bin/python3 " + Quote(std::string(source) + "/tests/integration/aws_boto3_check.py") +
-                 " http://" + http + " local " + kKeyId + " " + Quote(kSecret));
+  Result r = Run("/usr/bin/python3 " + ShellQuote(std::string(source) + "/tests/integration/aws_boto3_check.py") +
+                 " http://" + http + " local " + kKeyId + " " + ShellQuote(kSecret));
   EXPECT_EQ(r.exit_code, 0) << r;
   EXPECT_THAT(r.out, HasSubstr("ClusterNotFoundException")) << r;
   EXPECT_THAT(r.out, HasSubstr("InvalidParameterException")) << r;
@@ -448,7 +426,7 @@ TEST_F(AwsCliTest, ATasksRoleCredentialsReachTheAwsCliThroughTheAgentEndpoint) {
     return false;
   })) << agent.Log();
 
-  const std::string env = "AWS_CONTAINER_CREDENTIALS_FULL_URI=" + Quote(uri);
+  const std::string env = "AWS_CONTAINER_CREDENTIALS_FULL_URI=" + ShellQuote(uri);
   Result listed = Ecs(http, "list-clusters", "", "", env);
   ASSERT_EQ(listed.exit_code, 0) << listed << agent.Log();
   Result created = Ecs(http, "create-cluster --cluster-name mine", "", "", env);
@@ -459,7 +437,7 @@ TEST_F(AwsCliTest, ATasksRoleCredentialsReachTheAwsCliThroughTheAgentEndpoint) {
       << created;
   // Another id is no one's credentials.
   std::string other = uri.substr(0, uri.rfind('/') + 1) + "0123456789abcdef0123456789abcdef";
-  Result stranger = Ecs(http, "list-clusters", "", "", "AWS_CONTAINER_CREDENTIALS_FULL_URI=" + Quote(other));
+  Result stranger = Ecs(http, "list-clusters", "", "", "AWS_CONTAINER_CREDENTIALS_FULL_URI=" + ShellQuote(other));
   EXPECT_NE(stranger.exit_code, 0) << stranger;
 }
 

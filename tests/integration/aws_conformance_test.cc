@@ -18,6 +18,7 @@
 
 #include "tests/testutil/agent_process.h"
 #include "tests/testutil/berthd_process.h"
+#include "tests/testutil/shell.h"
 #include "tests/testutil/temp_dir.h"
 
 namespace berth {
@@ -32,40 +33,13 @@ std::string Python() {
   return python != nullptr && *python != '\0' ? python : "/usr/bin/python3";
 }
 
-std::string ReadFile(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
-
-// Single-quotes `s` for sh.
-std::string Quote(const std::string& s) {
-  std::string out = "'";
-  for (char c : s) {
-    if (c == '\'') {
-      out += "'\\''";
-    } else {
-      out += c;
-    }
-  }
-  return out + "'";
-}
-
-struct Result {
-  int exit_code = -1;
-  std::string out;
-  std::string err;
-};
-
-std::ostream& operator<<(std::ostream& os, const Result& r) {
-  return os << "exit " << r.exit_code << "\n--- stdout\n" << r.out << "--- stderr\n" << r.err;
-}
+using testutil::ShellQuote;
+using Result = testutil::ShellResult;
 
 class AwsConformanceTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    if (std::system((Quote(Python()) + " -c 'import boto3' >/dev/null 2>&1").c_str()) != 0) {
+    if (std::system((ShellQuote(Python()) + " -c 'import boto3' >/dev/null 2>&1").c_str()) != 0) {
       GTEST_SKIP() << "python3-boto3 is not installed (scripts/install-deps.sh)";
     }
     const char* source = std::getenv("BERTH_SOURCE_DIR");
@@ -85,18 +59,12 @@ class AwsConformanceTest : public ::testing::Test {
     std::string command =
         "env -u AWS_PROFILE -u AWS_DEFAULT_PROFILE -u AWS_SESSION_TOKEN -u AWS_DEFAULT_REGION "
         "-u AWS_REGION -u AWS_ENDPOINT_URL -u AWS_ENDPOINT_URL_ECS HOME=" +
-        Quote(dir_.path()) +
+        ShellQuote(dir_.path()) +
         " AWS_CONFIG_FILE=/dev/null AWS_SHARED_CREDENTIALS_FILE=/dev/null "
         "AWS_EC2_METADATA_DISABLED=true " +
-        Quote(Python()) + " " + Quote(source_ + "/tests/integration/" + script);
-    for (const std::string& a : args) command += " " + Quote(a);
-    const std::string out = dir_.Sub(script + ".out"), err = dir_.Sub(script + ".err");
-    int status = std::system((command + " >" + Quote(out) + " 2>" + Quote(err)).c_str());
-    Result r;
-    r.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-    r.out = ReadFile(out);
-    r.err = ReadFile(err);
-    return r;
+        ShellQuote(Python()) + " " + ShellQuote(source_ + "/tests/integration/" + script);
+    for (const std::string& a : args) command += " " + ShellQuote(a);
+    return testutil::RunShell(command, dir_.path(), script);
   }
 
   testutil::TempDir dir_;
