@@ -17,7 +17,7 @@
 
 #include "berth/common/status.h"
 #include "berth/common/strings.h"
-#include "src/controlplane/validation.h"
+#include "src/controlplane/actions/validation.h"
 
 namespace berth::cli {
 namespace {

@@ -15,7 +15,7 @@
 #include "absl/container/flat_hash_map.h"
 #include "absl/status/status.h"
 #include "absl/synchronization/mutex.h"
-#include "src/controlplane/pipeline.h"
+#include "src/controlplane/state/pipeline.h"
 
 namespace prometheus {
 class Registry;

@@ -1,4 +1,4 @@
-// libFuzzer target for the AWS JSON door (src/controlplane/aws_gateway.h): the request as
+// libFuzzer target for the AWS JSON door (src/controlplane/doors/aws_gateway.h): the request as
 // cpp-httplib hands it over (method, path, headers, body), through SigV4 verification, the
 // X-Amz-Target dispatch and the JSON body parsing, into a real Api on a memory store.
 //
@@ -36,11 +36,11 @@
 #include <nlohmann/json.hpp>
 
 #include "berth/store/store.h"
-#include "src/controlplane/api.h"
-#include "src/controlplane/auth.h"
-#include "src/controlplane/aws_gateway.h"
-#include "src/controlplane/pipeline.h"
-#include "src/controlplane/state.h"
+#include "src/controlplane/actions/api.h"
+#include "src/controlplane/auth/auth.h"
+#include "src/controlplane/doors/aws_gateway.h"
+#include "src/controlplane/state/pipeline.h"
+#include "src/controlplane/state/state.h"
 
 namespace {
 

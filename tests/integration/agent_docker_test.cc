@@ -16,7 +16,7 @@
 
 #include <nlohmann/json.hpp>
 
-#include "src/controlplane/auth.h"
+#include "src/controlplane/auth/auth.h"
 #include "tests/integration/docker_helpers.h"
 #include "tests/integration/test_helpers.h"
 #include "tests/testutil/agent_process.h"

@@ -6,7 +6,7 @@ Usage: aws_conformance_check.py ENDPOINT_URL REGION API_H AGENT_INSTANCE_ARN
 
 berthd runs with --http-listen and auth off; one sim agent (berth-agent --runtime sim) has joined
 the `default` cluster as AGENT_INSTANCE_ARN, so tasks there reach RUNNING. API_H is
-src/controlplane/api.h: its BERTH_API_ACTIONS are the actions the door serves.
+src/controlplane/actions/api.h: its BERTH_API_ACTIONS are the actions the door serves.
 
 Every served action that botocore's model knows is called at least once successfully and at least
 once so that it fails, through boto3. Each answer's raw JSON body (not botocore's parse, which

@@ -82,7 +82,7 @@ TEST_F(AwsConformanceTest, EveryActionAnswersAsBotocoresModelSays) {
                                {"--endpoint", berthd_->grpc_address(), "--runtime", "sim", "--poll-wait", "1"});
   ASSERT_TRUE(agent.Start()) << agent.Log();
   Result r = RunScript("aws_conformance_check.py",
-                       {"http://" + http, "local", source_ + "/src/controlplane/api.h", agent.instance_arn()});
+                       {"http://" + http, "local", source_ + "/src/controlplane/actions/api.h", agent.instance_arn()});
   // A pass is the script's own: it ran to its summary and found nothing (a crash is no pass).
   EXPECT_TRUE(r.exit_code == 0 && r.out.find("\n0 failures\n") != std::string::npos) << r;
 }

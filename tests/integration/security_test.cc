@@ -10,7 +10,7 @@
 #include <nlohmann/json.hpp>
 
 #include "berth/v1/agent.grpc.pb.h"
-#include "src/controlplane/auth.h"
+#include "src/controlplane/auth/auth.h"
 #include "tests/integration/test_helpers.h"
 #include "tests/testutil/agent_process.h"
 #include "tests/testutil/berthd_process.h"

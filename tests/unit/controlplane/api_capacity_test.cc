@@ -1,4 +1,4 @@
-// Capacity providers (src/controlplane/api_capacity.cc): the provider resource and its rules,
+// Capacity providers (src/controlplane/actions/capacity.cc): the provider resource and its rules,
 // cluster association, capacity provider strategies on RunTask and CreateService, and tasks that
 // wait in PROVISIONING for capacity, are placed when it arrives, or time out.
 #include <map>
@@ -7,8 +7,8 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
-#include "src/controlplane/capacity_controller.h"
-#include "src/controlplane/errors.h"
+#include "src/controlplane/actions/capacity_controller.h"
+#include "src/controlplane/doors/errors.h"
 #include "tests/unit/controlplane/api_fixture.h"
 
 namespace berth::controlplane {

@@ -7,8 +7,8 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
-#include "src/controlplane/capacity_controller.h"
-#include "src/controlplane/errors.h"
+#include "src/controlplane/actions/capacity_controller.h"
+#include "src/controlplane/doors/errors.h"
 #include "tests/unit/controlplane/api_fixture.h"
 
 namespace berth::controlplane {

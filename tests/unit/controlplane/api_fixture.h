@@ -10,9 +10,9 @@
 #include <string>
 
 #include "berth/store/store.h"
-#include "src/controlplane/api.h"
-#include "src/controlplane/pipeline.h"
-#include "src/controlplane/state.h"
+#include "src/controlplane/actions/api.h"
+#include "src/controlplane/state/pipeline.h"
+#include "src/controlplane/state/state.h"
 #include "tests/testutil/fake_clock.h"
 
 namespace berth::controlplane {

@@ -1,5 +1,5 @@
 // ListContainerInstances `filter`: the cluster query language over the control plane's instances
-// (src/controlplane/instance_subject.h), one row per rule, with the status filter and pagination.
+// (src/controlplane/auth/instance_subject.h), one row per rule, with the status filter and pagination.
 #include <algorithm>
 #include <map>
 #include <ostream>
@@ -11,7 +11,7 @@
 
 #include <nlohmann/json.hpp>
 
-#include "src/controlplane/errors.h"
+#include "src/controlplane/doors/errors.h"
 #include "tests/unit/controlplane/api_fixture.h"
 
 namespace berth::controlplane {

@@ -1,4 +1,4 @@
-// Join tokens and instance credentials (src/controlplane/api_join_tokens.cc): what a token allows,
+// Join tokens and instance credentials (src/controlplane/auth/join_tokens.cc): what a token allows,
 // how it is used up, expires and is deleted, what an instance credential may act as, and that all
 // of it survives a restart.
 #include <string>

@@ -1,7 +1,7 @@
 // Authority: the --auth-config file, token authentication (missing, malformed, unknown, expired,
 // revoked, revoked by a reload), authorization with the audit log, and what each action is
 // authorized against.
-#include "src/controlplane/auth.h"
+#include "src/controlplane/auth/auth.h"
 
 #include <gtest/gtest.h>
 
@@ -10,7 +10,7 @@
 
 #include <nlohmann/json.hpp>
 
-#include "src/controlplane/authz.h"
+#include "src/controlplane/auth/authz.h"
 #include "tests/testutil/temp_dir.h"
 
 namespace berth::controlplane::auth {

@@ -1,7 +1,7 @@
 // The AWS JSON 1.1 door: SigV4 verification against published and SDK-produced signatures, and
 // dispatch and error shapes through AwsGateway over the in-process Api (and once over a real
 // HttpServer on port 0).
-#include "src/controlplane/aws_gateway.h"
+#include "src/controlplane/doors/aws_gateway.h"
 
 #include <arpa/inet.h>
 #include <httplib.h>
@@ -14,7 +14,7 @@
 #include <nlohmann/json.hpp>
 
 #include "absl/time/time.h"
-#include "src/controlplane/http_server.h"
+#include "src/controlplane/doors/http_server.h"
 #include "tests/testutil/temp_dir.h"
 #include "tests/unit/controlplane/api_fixture.h"
 

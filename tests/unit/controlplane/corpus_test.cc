@@ -23,7 +23,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
-#include "src/controlplane/validation.h"
+#include "src/controlplane/actions/validation.h"
 
 namespace berth::controlplane {
 namespace {

@@ -1,6 +1,6 @@
-// Shared file systems (src/controlplane/file_systems.h): the --file-systems file, the launch
+// Shared file systems (src/controlplane/actions/file_systems.h): the --file-systems file, the launch
 // checks of efsVolumeConfiguration volumes, and the mounts berthd sends the agent.
-#include "src/controlplane/file_systems.h"
+#include "src/controlplane/actions/file_systems.h"
 
 #include <future>
 

@@ -1,6 +1,6 @@
 // InstanceSubject over hand-built state entries: where each value comes from, and the unset cases
 // an API round trip does not reach.
-#include "src/controlplane/instance_subject.h"
+#include "src/controlplane/auth/instance_subject.h"
 
 #include <gtest/gtest.h>
 

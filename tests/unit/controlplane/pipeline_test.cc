@@ -1,6 +1,6 @@
 // The commit pipeline: group commit, acknowledged-after-durable ordering, rejected proposals
 // write nothing, and stop drains what was submitted.
-#include "src/controlplane/pipeline.h"
+#include "src/controlplane/state/pipeline.h"
 
 #include <gtest/gtest.h>
 
@@ -380,7 +380,7 @@ TEST(PipelineTest, SubmitAfterStopIsUnavailable) {
 }  // namespace berth::controlplane
 
 #include "berth/store/keys.h"
-#include "src/controlplane/state.h"
+#include "src/controlplane/state/state.h"
 
 namespace berth::controlplane {
 namespace {

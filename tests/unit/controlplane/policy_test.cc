@@ -1,4 +1,4 @@
-#include "src/controlplane/policy.h"
+#include "src/controlplane/auth/policy.h"
 
 #include <gtest/gtest.h>
 

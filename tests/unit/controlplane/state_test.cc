@@ -1,6 +1,6 @@
 // State's task entries: the encoded record, the statuses kept beside it, and UpdateTask's
 // accounting of counts, indexes and reservations.
-#include "src/controlplane/state.h"
+#include "src/controlplane/state/state.h"
 
 #include <gtest/gtest.h>
 

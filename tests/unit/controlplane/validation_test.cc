@@ -1,8 +1,8 @@
-// Table-driven tests of src/controlplane/validation.cc: one row per rule, each with the boundary
+// Table-driven tests of src/controlplane/actions/validation.cc: one row per rule, each with the boundary
 // that passes and the first value that fails. A row is a RegisterTaskDefinitionRequest in ECS JSON
 // (parsed strictly with JsonStringToMessage) and either "ok" or a substring of the error, which
 // starts with the field path and states the rule.
-#include "src/controlplane/validation.h"
+#include "src/controlplane/actions/validation.h"
 
 #include <google/protobuf/util/json_util.h>
 

@@ -1,0 +1,786 @@
+// Task actions: RunTask, StartTask, StopTask, DescribeTasks, ListTasks.
+#include <google/protobuf/util/json_util.h>
+
+#include <algorithm>
+#include <optional>
+#include <random>
+
+#include "berth/common/strings.h"
+#include "berth/scheduler/instance_provider.h"
+#include "src/controlplane/actions/api.h"
+#include "src/controlplane/doors/errors.h"
+#include "src/controlplane/actions/pagination.h"
+
+namespace berth::controlplane {
+namespace {
+
+// ECS documents startedBy as letters, digits, '-', '/' and '_', but enforces only the length:
+// deploy tools have sent "ECS Deploy" for years. Berth takes up to 128 characters of any kind, as ECS does.
+absl::Status ValidateStartedBy(const std::string& started_by) {
+  // Characters, not bytes: continuation bytes (10xxxxxx) do not start one.
+  const size_t characters = static_cast<size_t>(
+      std::count_if(started_by.begin(), started_by.end(), [](char c) { return (c & 0xC0) != 0x80; }));
+  if (characters > 128) return InvalidParameter("startedBy: at most 128 characters (got ", characters, ")");
+  return absl::OkStatus();
+}
+
+absl::Status ValidateGroup(const std::string& group) {
+  if (group.empty() || group.size() > 255) return InvalidParameter("group: must be 1-255 characters when given");
+  return absl::OkStatus();
+}
+
+absl::Status ValidateOverridesSize(const v1::TaskOverride& overrides, size_t limit) {
+  std::string json;
+  if (!google::protobuf::util::MessageToJsonString(overrides, &json).ok()) return absl::OkStatus();
+  if (json.size() > limit) {
+    return InvalidParameter("overrides: at most ", limit, " bytes of JSON (got ", json.size(), ")");
+  }
+  return absl::OkStatus();
+}
+
+// Shared request checks of RunTask and StartTask.
+template <typename Request>
+absl::Status ValidateLaunchRequest(const Request& request, const Limits& limits) {
+  if (!request.has_task_definition() || request.task_definition().empty()) {
+    return InvalidParameter("taskDefinition: required: give family, family:revision or the full ARN");
+  }
+  if (request.has_group()) RETURN_IF_ERROR(ValidateGroup(request.group()));
+  if (request.has_started_by()) RETURN_IF_ERROR(ValidateStartedBy(request.started_by()));
+  if (request.has_overrides()) RETURN_IF_ERROR(ValidateOverridesSize(request.overrides(), limits.max_overrides_bytes));
+  RETURN_IF_ERROR(ValidateTags(request.tags(), "tags", limits));
+  if (request.has_propagate_tags() && request.propagate_tags() != "TASK_DEFINITION" &&
+      request.propagate_tags() != "SERVICE" && request.propagate_tags() != "NONE") {
+    return InvalidParameter("propagateTags: must be TASK_DEFINITION, SERVICE or NONE (got '", request.propagate_tags(),
+                            "')");
+  }
+  if (!request.volume_configurations().empty()) {
+    return Unimplemented("volumeConfigurations: volumes configured at launch are not supported by this version");
+  }
+  return absl::OkStatus();
+}
+
+// The container entries of a new task, from its definition and overrides.
+void InitContainers(const v1::TaskDefinition& td, const v1::TaskOverride& overrides, v1::Task* task) {
+  for (const auto& def : td.container_definitions()) {
+    auto* c = task->add_containers();
+    c->set_name(def.name());
+    c->set_image(def.image());
+    c->set_last_status("PENDING");
+    int32_t cpu = def.cpu();
+    std::optional<int32_t> memory, reservation;
+    if (def.has_memory()) memory = def.memory();
+    if (def.has_memory_reservation()) reservation = def.memory_reservation();
+    for (const auto& o : overrides.container_overrides()) {
+      if (o.name() != def.name()) continue;
+      if (o.has_cpu()) cpu = o.cpu();
+      if (o.has_memory()) memory = o.memory();
+      if (o.has_memory_reservation()) reservation = o.memory_reservation();
+    }
+    c->set_cpu(std::to_string(cpu));
+    if (memory) c->set_memory(std::to_string(*memory));
+    if (reservation) c->set_memory_reservation(std::to_string(*reservation));
+  }
+}
+
+}  // namespace
+
+std::vector<placement::RequiredAttribute> RequiredAttributes(const v1::TaskDefinition& td) {
+  std::vector<placement::RequiredAttribute> out;
+  if (!td.has_runtime_platform()) return out;
+  const auto& rp = td.runtime_platform();
+  if (rp.has_cpu_architecture()) {
+    out.push_back({"ecs.cpu-architecture", rp.cpu_architecture() == "ARM64" ? "arm64" : "x86_64"});
+  }
+  if (rp.has_operating_system_family() && rp.operating_system_family() != "LINUX") {
+    out.push_back({"ecs.os-type", "windows"});
+  }
+  return out;
+}
+
+uint64_t NewSeed() {
+  static thread_local std::mt19937_64 rng{std::random_device{}()};
+  return rng();
+}
+
+absl::Status ParsePlacement(const google::protobuf::RepeatedPtrField<v1::PlacementConstraint>& in_constraints,
+                            const google::protobuf::RepeatedPtrField<v1::PlacementStrategy>& in_strategies,
+                            const Limits& limits, std::vector<placement::Constraint>* constraints,
+                            std::vector<placement::Strategy>* strategies) {
+  if (in_constraints.size() > limits.max_placement_constraints) {
+    return InvalidParameter("placementConstraints: at most ", limits.max_placement_constraints, " (got ",
+                            in_constraints.size(), ")");
+  }
+  for (int i = 0; i < in_constraints.size(); ++i) {
+    const auto& pc = in_constraints[i];
+    auto c = placement::Constraint::FromApi(pc.type(), pc.expression());
+    if (!c.ok()) {
+      return InvalidParameter("placementConstraints[", i, "].", c.status().message());
+    }
+    constraints->push_back(*std::move(c));
+  }
+  if (in_strategies.size() > limits.max_placement_strategies) {
+    return InvalidParameter("placementStrategy: at most ", limits.max_placement_strategies, " (got ",
+                            in_strategies.size(), ")");
+  }
+  for (int i = 0; i < in_strategies.size(); ++i) {
+    const auto& ps = in_strategies[i];
+    auto st = placement::Strategy::FromApi(ps.type(), ps.field());
+    if (!st.ok()) {
+      return InvalidParameter("placementStrategy[", i, "].", st.status().message());
+    }
+    strategies->push_back(*std::move(st));
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<Api::ResolvedLaunch> Api::ResolveLaunch(const Launch& launch) {
+  ResolvedLaunch r;
+  ASSIGN_OR_RETURN(r.cluster, ActiveCluster(launch.cluster));
+  const v1::TaskDefinitionRecord* rec = launch.revision == 0
+                                            ? state_->LatestActive(launch.family)
+                                            : state_->FindTaskDefinition(launch.family, launch.revision);
+  if (rec == nullptr) {
+    return NotFound(
+        "taskDefinition: task definition '", launch.family,
+        launch.revision == 0 ? "' has no ACTIVE revision" : StrCat(":", launch.revision, "' does not exist"));
+  }
+  const v1::TaskDefinition& td = rec->task_definition();
+  if (td.status() != "ACTIVE" && !launch.allow_inactive) {
+    return Conflict("taskDefinition: ", td.family(), ":", td.revision(),
+                    " is INACTIVE: tasks cannot be started from a deregistered revision");
+  }
+  bool compatible = false;
+  for (const auto& lt : td.compatibilities()) compatible |= lt == launch.launch_type;
+  if (!compatible) {
+    return InvalidParameter("taskDefinition: ", td.family(), ":", td.revision(), " is not compatible with launch type ",
+                            launch.launch_type);
+  }
+  RETURN_IF_ERROR(CheckRuntimeRestrictions(r.cluster->record.cluster(), td));
+  for (int i = 0; i < td.volumes_size(); ++i) {
+    if (!td.volumes(i).has_efs_volume_configuration()) continue;
+    absl::Status s = CheckEfsVolume(
+        options_.file_systems, td.volumes(i).efs_volume_configuration(),
+        StrCat("taskDefinition: ", td.family(), ":", td.revision(), " volumes[", i, "].efsVolumeConfiguration"));
+    if (!s.ok()) {
+      return WithType(s, absl::IsUnimplemented(s) ? "UnsupportedFeatureException" : "InvalidParameterException");
+    }
+  }
+  r.definition = rec;
+  ASSIGN_OR_RETURN(r.demand, DemandWithOverrides(td, rec->demand(), launch.overrides));
+  placement::PlacementRequest& preq = r.request;
+  preq.demand = ToDemand(r.demand);
+  preq.launch_type = LaunchTypeOf(launch.launch_type);
+  preq.group = launch.group;
+  preq.constraints = launch.constraints;
+  for (int i = 0; i < td.placement_constraints_size(); ++i) {
+    const auto& pc = td.placement_constraints(i);
+    auto constraint = placement::Constraint::FromApi(pc.type(), pc.expression());
+    if (!constraint.ok()) {
+      return InvalidParameter("taskDefinition: ", td.family(), ":", td.revision(), " placementConstraints[", i, "].",
+                              constraint.status().message());
+    }
+    preq.constraints.push_back(*std::move(constraint));
+  }
+  if (static_cast<int>(preq.constraints.size()) > options_.limits.max_placement_constraints) {
+    return InvalidParameter("placementConstraints: at most ", options_.limits.max_placement_constraints,
+                            " together with the task definition's (got ", preq.constraints.size(), ")");
+  }
+  preq.max_per_instance = launch.max_per_instance;
+  preq.strategies = launch.strategies;
+  if (preq.strategies.empty()) {
+    // ECS places standalone tasks without a strategy at random among the feasible instances.
+    preq.strategies.push_back(placement::Strategy{placement::Strategy::Type::kRandom, {}, {}});
+  }
+  preq.required_attributes = RequiredAttributes(td);
+  preq.seed = launch.seed;
+
+  return r;
+}
+
+void Api::AddLaunchedTask(Txn& txn, const Launch& launch, const ResolvedLaunch& resolved,
+                          const google::protobuf::RepeatedPtrField<v1::Tag>& tags,
+                          const placement::Placement* placement, const std::string& provider,
+                          google::protobuf::RepeatedPtrField<v1::Task>* tasks, std::string_view launch_type) {
+  ClusterEntry* c = resolved.cluster;
+  const v1::TaskDefinition& td = resolved.definition->task_definition();
+  const v1::ResourceDemand& demand = resolved.demand;
+  const double now = clock_->NowSeconds();
+  v1::TaskRecord tr;
+  tr.set_cluster(launch.cluster);
+  tr.set_id(NewId());
+  tr.set_family(td.family());
+  tr.set_task_definition_revision(static_cast<uint32_t>(td.revision()));
+  if (placement != nullptr) tr.set_container_instance_id(placement->instance_id);
+  if (!launch.service.empty()) {
+    tr.set_service(launch.service);
+    tr.set_deployment_id(launch.deployment_id);
+  }
+  *tr.mutable_reservation() = demand;
+  if (placement != nullptr) {
+    for (int32_t p : placement->dynamic_tcp_ports) tr.add_dynamic_tcp_ports(p);
+    for (int32_t p : placement->dynamic_udp_ports) tr.add_dynamic_udp_ports(p);
+  } else {
+    *tr.mutable_placement_constraints() = launch.api_constraints;
+    *tr.mutable_placement_strategy() = launch.api_strategies;
+    tr.set_max_per_instance(launch.max_per_instance);
+  }
+  v1::Task* t = tr.mutable_task();
+  t->set_last_status(placement != nullptr ? "PENDING" : "PROVISIONING");
+  t->set_desired_status("RUNNING");
+  t->set_created_at(now);
+  t->set_group(launch.group);
+  if (!launch.started_by.empty()) t->set_started_by(launch.started_by);
+  t->set_launch_type(launch_type.empty() ? launch.launch_type : std::string(launch_type));
+  if (!provider.empty()) t->set_capacity_provider_name(provider);
+  if (t->launch_type() == "FARGATE") {
+    t->set_platform_version(kFargatePlatformVersion);
+    t->set_platform_family("Linux");
+    t->mutable_ephemeral_storage()->set_size_in_gib(FargateEphemeralStorageGiB(launch.overrides, td));
+  }
+  t->set_version(1);
+  if (launch.overrides.has_cpu()) {
+    t->set_cpu(launch.overrides.cpu());
+  } else if (td.has_cpu()) {
+    t->set_cpu(td.cpu());
+  }
+  if (launch.overrides.has_memory()) {
+    t->set_memory(launch.overrides.memory());
+  } else if (td.has_memory()) {
+    t->set_memory(td.memory());
+  }
+  *t->mutable_overrides() = launch.overrides;
+  *t->mutable_tags() = tags;
+  if (launch.enable_execute_command) t->set_enable_execute_command(true);
+  InitContainers(td, launch.overrides, t);
+  if (placement != nullptr) {
+    const InstanceEntry& inst = c->instances.at(placement->instance_id);
+    if (auto az = inst.attributes.find("ecs.availability-zone"); az != inst.attributes.end()) {
+      t->set_availability_zone(az->second.attribute().value());
+    }
+  }
+  AddTask(txn, *c, tr);
+  if (placement != nullptr) TouchInstance(txn, c->instances.at(placement->instance_id));
+  RenderTask(tr, true, tasks->Add());
+}
+
+absl::Status Api::ApplyFargateLaunch(
+    Txn& txn, const Launch& launch, const ResolvedLaunch& resolved,
+    const google::protobuf::RepeatedPtrField<v1::Tag>& tags,
+    const google::protobuf::RepeatedPtrField<v1::CapacityProviderStrategyItem>* strategy,
+    std::string_view strategy_field, google::protobuf::RepeatedPtrField<v1::Task>* tasks,
+    google::protobuf::RepeatedPtrField<v1::Failure>* failures) {
+  ClusterEntry* c = resolved.cluster;
+  const v1::TaskDefinition& td = resolved.definition->task_definition();
+  if (!launch.instance_ids.empty()) return InvalidParameter("launchType: StartTask does not run FARGATE tasks");
+  RETURN_IF_ERROR(
+      CheckPlatformVersion(launch.platform_version.has_value(), launch.platform_version.value_or(""), true));
+  std::vector<int64_t> counts;
+  if (strategy != nullptr) {
+    // The Fargate capacity providers: the launch is a FARGATE one, with what that requires.
+    RETURN_IF_ERROR(CheckClusterStrategy(*c, *strategy, strategy_field));
+    RETURN_IF_ERROR(
+        CheckFargateLaunch(options_.capacity.fargate, launch.api_constraints.size(), launch.api_strategies.size()));
+    if (std::find(td.compatibilities().begin(), td.compatibilities().end(), "FARGATE") == td.compatibilities().end()) {
+      return InvalidParameter("taskDefinition: ", td.family(), ":", td.revision(),
+                              " is not compatible with launch type FARGATE (", strategy_field, " names ",
+                              (*strategy)[0].capacity_provider(), ")");
+    }
+    for (const auto& item : *strategy) {
+      auto count = launch.provider_counts.find(item.capacity_provider());
+      counts.push_back(count == launch.provider_counts.end() ? 0 : count->second);
+    }
+  }
+  // Each task waits in PROVISIONING for the host the capacity controller starts for it alone
+  // (ApplyProvisioning places it there).
+  for (int n = 0; n < launch.count; ++n) {
+    if (static_cast<int>(c->provisioning.size()) >= options_.capacity.max_provisioning_per_cluster) {
+      auto* out = failures->Add();
+      out->set_reason(kFargateCapacityUnavailable);
+      out->set_detail(StrCat(c->provisioning.size(), " tasks already wait for capacity in cluster ", launch.cluster,
+                             " (the limit is ", options_.capacity.max_provisioning_per_cluster, ")"));
+      continue;
+    }
+    std::string provider;
+    if (strategy != nullptr) {
+      const int item = PickStrategyItem(*strategy, counts);
+      ++counts[item];
+      provider = (*strategy)[item].capacity_provider();
+    }
+    AddLaunchedTask(txn, launch, resolved, tags, nullptr, provider, tasks, "FARGATE");
+  }
+  return absl::OkStatus();
+}
+
+absl::Status Api::ApplyLaunch(Txn& txn, const Launch& launch, google::protobuf::RepeatedPtrField<v1::Task>* tasks,
+                              google::protobuf::RepeatedPtrField<v1::Failure>* failures) {
+  ASSIGN_OR_RETURN(ResolvedLaunch resolved, ResolveLaunch(launch));
+  ClusterEntry* c = resolved.cluster;
+  const v1::TaskDefinitionRecord* rec = resolved.definition;
+  placement::PlacementRequest& preq = resolved.request;
+  google::protobuf::RepeatedPtrField<v1::Tag> tags = launch.tags;
+  if (launch.propagate_task_definition_tags) {
+    for (const auto& tag : rec->tags()) {
+      bool present = false;
+      for (const auto& t : tags) present |= t.key() == tag.key();
+      if (!present) *tags.Add() = tag;
+    }
+    if (tags.size() > options_.limits.max_tags) {
+      return InvalidParameter("propagateTags: the task would have ", tags.size(),
+                              " tags with the task definition's; the limit is ", options_.limits.max_tags);
+    }
+  }
+
+  // StartTask: report instances that do not exist before placing on the others.
+  std::vector<std::string> candidates;
+  for (const auto& id : launch.instance_ids) {
+    auto it = c->instances.find(id);
+    if (it == c->instances.end() || it->second.record.instance().status() == "INACTIVE") {
+      auto* f = failures->Add();
+      f->set_arn(arns_.ContainerInstance(launch.cluster, id));
+      f->set_reason(it == c->instances.end() ? "MISSING" : "INACTIVE");
+      continue;
+    }
+    candidates.push_back(id);
+  }
+  // The capacity provider strategy: the launch's own, else (RunTask without a launch type) the
+  // cluster's default; each provider's instance group.
+  const google::protobuf::RepeatedPtrField<v1::CapacityProviderStrategyItem>* strategy = &launch.provider_strategy;
+  std::string_view strategy_field = "capacityProviderStrategy";
+  if (strategy->empty() && !launch.launch_type_given && launch.instance_ids.empty()) {
+    strategy = &c->record.cluster().default_capacity_provider_strategy();
+    strategy_field = "the cluster's defaultCapacityProviderStrategy";
+  }
+  const bool fargate_strategy = !strategy->empty() && IsFargateProvider((*strategy)[0].capacity_provider());
+  if (launch.launch_type == "FARGATE" || fargate_strategy) {
+    return ApplyFargateLaunch(txn, launch, resolved, tags, fargate_strategy ? strategy : nullptr, strategy_field, tasks,
+                              failures);
+  }
+  RETURN_IF_ERROR(
+      CheckPlatformVersion(launch.platform_version.has_value(), launch.platform_version.value_or(""), false));
+  struct ProviderUse {
+    std::string name;
+    std::string group;
+    bool managed_scaling = false;
+  };
+  std::vector<ProviderUse> providers;
+  std::vector<int64_t> provider_counts;
+  if (!strategy->empty()) {
+    RETURN_IF_ERROR(CheckClusterStrategy(*c, *strategy, strategy_field));
+    for (const auto& item : *strategy) {
+      const v1::CapacityProviderRecord* cp = state_->FindCapacityProvider(item.capacity_provider());
+      if (cp == nullptr || cp->capacity_provider().status() != "ACTIVE") {
+        return InvalidParameter(strategy_field, ": capacity provider '", item.capacity_provider(), "' does not exist");
+      }
+      providers.push_back(
+          {item.capacity_provider(), GroupOfProvider(*cp),
+           cp->capacity_provider().auto_scaling_group_provider().managed_scaling().status() == "ENABLED"});
+      auto count = launch.provider_counts.find(item.capacity_provider());
+      provider_counts.push_back(count == launch.provider_counts.end() ? 0 : count->second);
+    }
+  }
+  const std::vector<placement::RequiredAttribute> base_required = preq.required_attributes;
+
+  // RunTask: `count` tasks over the cluster. StartTask: one task on each named instance.
+  std::vector<std::pair<std::string, int>> rounds;  // (only instance, count)
+  if (launch.instance_ids.empty()) {
+    rounds.emplace_back(std::string(), launch.count);
+  } else {
+    for (const auto& id : candidates) rounds.emplace_back(id, 1);
+  }
+
+  int index = 0;
+  for (const auto& [only, count] : rounds) {
+    preq.only_instances.clear();
+    if (!only.empty()) preq.only_instances.push_back(only);
+    for (int n = 0; n < count; ++n, ++index) {
+      const ProviderUse* provider = nullptr;
+      if (!providers.empty()) {
+        const int item = PickStrategyItem(*strategy, provider_counts);
+        ++provider_counts[item];
+        provider = &providers[item];
+        preq.required_attributes = base_required;
+        preq.required_attributes.push_back({scheduler::kInstanceGroupAttribute, provider->group});
+      }
+      placement::Engine::Prepare(c->view, preq);
+      placement::Decision decision = engine_.PlaceOne(c->view, preq, index);
+      if (decision.placement) {
+        AddLaunchedTask(txn, launch, resolved, tags, &*decision.placement, provider ? provider->name : std::string(),
+                        tasks);
+        continue;
+      }
+      if (provider != nullptr) {
+        // A provider with managed scaling brings capacity: the task waits for it.
+        if (provider->managed_scaling &&
+            static_cast<int>(c->provisioning.size()) < options_.capacity.max_provisioning_per_cluster) {
+          AddLaunchedTask(txn, launch, resolved, tags, nullptr, provider->name, tasks);
+          continue;
+        }
+        auto* out = failures->Add();
+        out->set_reason(decision.failure.reason);
+        out->set_detail(decision.failure.detail.empty()
+                            ? StrCat("capacity provider ", provider->name)
+                            : StrCat(decision.failure.detail, " (capacity provider ", provider->name, ")"));
+        continue;
+      }
+      for (int k = n; k < count; ++k) {
+        auto* out = failures->Add();
+        if (!only.empty()) out->set_arn(arns_.ContainerInstance(launch.cluster, only));
+        out->set_reason(decision.failure.reason);
+        out->set_detail(decision.failure.detail);
+      }
+      break;
+    }
+  }
+  return absl::OkStatus();
+}
+
+template <typename Request>
+absl::StatusOr<std::shared_ptr<Api::Launch>> Api::NewLaunch(const Request& request) const {
+  absl::Status error;
+  auto launch = std::make_shared<Launch>();
+  launch->cluster = ClusterFromRequest(request.has_cluster(), request.cluster(), &error);
+  RETURN_IF_ERROR(error);
+  RETURN_IF_ERROR(ValidateLaunchRequest(request, options_.limits));
+  auto ref = arns_.TaskDefinition(request.task_definition(), "taskDefinition");
+  if (!ref.ok()) return WithType(ref.status(), "InvalidParameterException");
+  launch->family = ref->family;
+  launch->revision = ref->revision;
+  launch->overrides = request.overrides();
+  launch->group = request.has_group() ? request.group() : StrCat("family:", ref->family);
+  launch->started_by = request.started_by();
+  launch->tags = request.tags();
+  launch->enable_execute_command = request.enable_execute_command();
+  launch->propagate_task_definition_tags = request.propagate_tags() == "TASK_DEFINITION";
+  return launch;
+}
+
+absl::StatusOr<std::shared_ptr<Api::Launch>> Api::NewRunLaunch(const v1::RunTaskRequest& request) const {
+  ASSIGN_OR_RETURN(std::shared_ptr<Launch> launch, NewLaunch(request));
+  launch->count = request.has_count() ? request.count() : 1;
+  if (launch->count < 1 || launch->count > options_.limits.max_tasks_per_run) {
+    return InvalidParameter("count: must be between 1 and ", options_.limits.max_tasks_per_run, " (got ", launch->count,
+                            ")");
+  }
+  launch->launch_type = request.has_launch_type() ? request.launch_type() : "EC2";
+  launch->launch_type_given = request.has_launch_type();
+  if (request.has_platform_version()) launch->platform_version = request.platform_version();
+  if (launch->launch_type == "MANAGED_INSTANCES") {
+    return Unimplemented("launchType: ", launch->launch_type,
+                         " is not supported by this version of berthd; use EC2, EXTERNAL or FARGATE");
+  }
+  if (launch->launch_type == "FARGATE") {
+    RETURN_IF_ERROR(CheckFargateLaunch(options_.capacity.fargate, request.placement_constraints_size(),
+                                       request.placement_strategy_size()));
+  } else if (launch->launch_type != "EC2" && launch->launch_type != "EXTERNAL") {
+    return InvalidParameter("launchType: must be EC2, EXTERNAL, FARGATE or MANAGED_INSTANCES (got '",
+                            launch->launch_type, "')");
+  }
+  if (!request.capacity_provider_strategy().empty()) {
+    if (request.has_launch_type()) {
+      return InvalidParameter("capacityProviderStrategy: give either launchType or capacityProviderStrategy, not both");
+    }
+    RETURN_IF_ERROR(ValidateCapacityProviderStrategy(request.capacity_provider_strategy(), "capacityProviderStrategy"));
+    launch->provider_strategy = request.capacity_provider_strategy();
+  }
+  RETURN_IF_ERROR(ParsePlacement(request.placement_constraints(), request.placement_strategy(), options_.limits,
+                                 &launch->constraints, &launch->strategies));
+  launch->api_constraints = request.placement_constraints();
+  launch->api_strategies = request.placement_strategy();
+  launch->seed = NewSeed();
+  return launch;
+}
+
+void Api::RunTask(const v1::RunTaskRequest& request, v1::RunTaskResponse* response, Done done) {
+  auto launch = NewRunLaunch(request);
+  if (!launch.ok()) return done(launch.status());
+  Submit([this, launch = *std::move(launch), response](
+             Txn& txn) { return ApplyLaunch(txn, *launch, response->mutable_tasks(), response->mutable_failures()); },
+         std::move(done));
+}
+
+void Api::ExplainPlacement(const v1::ExplainPlacementRequest& request, v1::ExplainPlacementResponse* response,
+                           Done done) {
+  // The same request RunTask would get, checked by the same code.
+  v1::RunTaskRequest run;
+  if (request.has_cluster()) run.set_cluster(request.cluster());
+  if (request.has_task_definition()) run.set_task_definition(request.task_definition());
+  if (request.has_overrides()) *run.mutable_overrides() = request.overrides();
+  if (request.has_group()) run.set_group(request.group());
+  if (request.has_launch_type()) run.set_launch_type(request.launch_type());
+  *run.mutable_placement_constraints() = request.placement_constraints();
+  *run.mutable_placement_strategy() = request.placement_strategy();
+  auto launch = NewRunLaunch(run);
+  if (!launch.ok()) return done(launch.status());
+  const std::string& cluster = (*launch)->cluster;
+  std::string instance_id;
+  if (request.has_container_instance() && !request.container_instance().empty()) {
+    auto id = arns_.ContainerInstanceId(request.container_instance(), cluster, "containerInstance");
+    if (!id.ok()) return done(WithType(id.status(), "InvalidParameterException"));
+    instance_id = *std::move(id);
+  }
+  const int max_candidates = request.has_max_candidates() ? request.max_candidates() : 5;
+  if (max_candidates < 0 || max_candidates > 100) {
+    return done(InvalidParameter("maxCandidates: must be between 0 and 100 (got ", max_candidates, ")"));
+  }
+
+  absl::ReaderMutexLock lock(mu_);
+  auto resolved = ResolveLaunch(**launch);
+  if (!resolved.ok()) return done(resolved.status());
+  const placement::PlacementRequest& preq = resolved->request;
+  const placement::Explanation e = engine_.Explain(resolved->cluster->view, preq, 0, instance_id, max_candidates);
+
+  for (const auto& s : preq.strategies) response->add_strategies(s.ToString());
+  response->set_candidates(e.candidates);
+  response->set_feasible(e.feasible);
+  for (int r = 0; r < placement::kReasonCount; ++r) {
+    if (e.rejected[r] == 0) continue;
+    auto* out = response->add_rejections();
+    out->set_reason(std::string(placement::ReasonName(static_cast<placement::Reason>(r))));
+    out->set_instances(e.rejected[r]);
+  }
+  auto add_scores = [&](const placement::CandidateScore& c, auto* out) {
+    for (size_t j = 0; j < c.scores.size(); ++j) {
+      auto* score = out->add_scores();
+      score->set_strategy(preq.strategies[j].ToString());
+      score->set_value(c.scores[j]);
+    }
+  };
+  for (size_t i = 0; i < e.top.size(); ++i) {
+    auto* out = response->add_top_candidates();
+    out->set_container_instance_arn(arns_.ContainerInstance(cluster, e.top[i].instance_id));
+    out->set_rank(static_cast<int32_t>(i) + 1);
+    add_scores(e.top[i], out);
+  }
+  if (e.decision) {
+    response->set_chosen_container_instance_arn(arns_.ContainerInstance(cluster, e.decision->instance_id));
+  } else {
+    response->mutable_failure()->set_reason(e.failure.reason);
+    response->mutable_failure()->set_detail(e.failure.detail);
+  }
+  if (!instance_id.empty()) {
+    auto* v = response->mutable_container_instance();
+    v->set_container_instance_arn(arns_.ContainerInstance(cluster, instance_id));
+    v->set_registered(e.instance_found);
+    if (!e.instance_found) {
+      v->set_feasible(false);
+      v->set_summary("not an ACTIVE or DRAINING container instance of this cluster");
+    } else if (e.instance_rejected) {
+      v->set_feasible(false);
+      v->set_rejected_by(std::string(placement::ReasonName(*e.instance_rejected)));
+      v->set_summary(StrCat("rejected: ", placement::ReasonName(*e.instance_rejected)));
+    } else {
+      v->set_feasible(true);
+      v->set_rank(e.instance_rank);
+      add_scores(*e.instance_score, v);
+      v->set_summary(e.instance_rank == 1
+                         ? std::string("would be chosen")
+                         : StrCat("feasible, ranked ", e.instance_rank, " of ", e.feasible, " by the strategies"));
+    }
+  }
+  done(absl::OkStatus());
+}
+
+void Api::StartTask(const v1::StartTaskRequest& request, v1::StartTaskResponse* response, Done done) {
+  auto new_launch = NewLaunch(request);
+  if (!new_launch.ok()) return done(new_launch.status());
+  std::shared_ptr<Launch> launch = *std::move(new_launch);
+  auto ids = ParseIds(request.container_instances(), launch->cluster, "containerInstances",
+                      ResourceKind::kContainerInstance, 10);
+  if (!ids.ok()) return done(ids.status());
+  launch->instance_ids = *std::move(ids);
+  launch->launch_type = "EC2";
+  Submit([this, launch, response](
+             Txn& txn) { return ApplyLaunch(txn, *launch, response->mutable_tasks(), response->mutable_failures()); },
+         std::move(done));
+}
+
+void Api::StopTaskRecord(Txn& txn, ClusterEntry& cluster, TaskEntry& task, const std::string& stop_code,
+                         const std::string& reason) {
+  if (task.stopping()) return;
+  const double now = clock_->NowSeconds();
+  std::string instance_id;
+  UpdateTask(txn, cluster, task, [&](v1::TaskRecord& r) {
+    v1::Task* t = r.mutable_task();
+    t->set_desired_status("STOPPED");
+    t->set_stop_code(stop_code);
+    t->set_stopped_reason(reason);
+    t->set_stopping_at(now);
+    t->set_version(t->version() + 1);
+    instance_id = r.container_instance_id();
+    if (instance_id.empty()) {
+      // Never placed (waiting for capacity): no agent will report it, so it stops now.
+      t->set_last_status("STOPPED");
+      t->set_stopped_at(now);
+      t->set_execution_stopped_at(now);
+      for (auto& container : *t->mutable_containers()) container.set_last_status("STOPPED");
+      r.clear_placement_constraints();
+      r.clear_placement_strategy();
+    }
+    return true;
+  });
+  if (auto inst = cluster.instances.find(instance_id); inst != cluster.instances.end()) {
+    TouchInstance(txn, inst->second);
+  }
+}
+
+void Api::StopTask(const v1::StopTaskRequest& request, v1::StopTaskResponse* response, Done done) {
+  absl::Status error;
+  std::string cluster = ClusterFromRequest(request.has_cluster(), request.cluster(), &error);
+  if (!error.ok()) return done(error);
+  if (!request.has_task() || request.task().empty())
+    return done(InvalidParameter("task: required: the task id or ARN"));
+  auto id = arns_.TaskId(request.task(), cluster, "task");
+  if (!id.ok()) return done(WithType(id.status(), "InvalidParameterException"));
+  if (request.reason().size() > 255) {
+    return done(InvalidParameter("reason: at most 255 characters (got ", request.reason().size(), ")"));
+  }
+  std::string reason = request.has_reason() && !request.reason().empty() ? request.reason() : "Task stopped by user";
+  Submit(
+      [this, response, cluster, id = *id, reason](Txn& txn) -> absl::Status {
+        ASSIGN_OR_RETURN(ClusterEntry * c, ActiveCluster(cluster));
+        auto it = c->tasks.find(id);
+        if (it == c->tasks.end()) {  // ECS's exception and words, with the task and cluster named
+          return WithType(absl::NotFoundError(StrCat("The referenced task was not found: task: task ", id,
+                                                     " not found in cluster '", cluster, "'")),
+                          "InvalidParameterException");
+        }
+        TaskEntry& task = it->second;
+        StopTaskRecord(txn, *c, task, "UserInitiated", reason);
+        RenderTask(task, true, response->mutable_task());
+        return absl::OkStatus();
+      },
+      std::move(done));
+}
+
+void Api::DescribeTasks(const v1::DescribeTasksRequest& request, v1::DescribeTasksResponse* response, Done done) {
+  absl::Status error;
+  std::string cluster = ClusterFromRequest(request.has_cluster(), request.cluster(), &error);
+  if (!error.ok()) return done(error);
+  bool with_tags = false;
+  bool with_timings = false;
+  for (int i = 0; i < request.include_size(); ++i) {
+    if (request.include(i) == "TAGS") {
+      with_tags = true;
+    } else if (request.include(i) == "BERTH_TIMINGS") {
+      with_timings = true;
+    } else {
+      return done(InvalidParameter("include[", i, "]: must be TAGS or BERTH_TIMINGS (got '", request.include(i), "')"));
+    }
+  }
+  auto ids = ParseIds(request.tasks(), cluster, "tasks", ResourceKind::kTask, 100);
+  if (!ids.ok()) return done(ids.status());
+  absl::Status result = [&]() -> absl::Status {
+    absl::ReaderMutexLock lock(mu_);
+    ClusterEntry* c = state_->FindCluster(cluster);
+    if (c == nullptr) return ClusterNotFound(cluster);
+    for (const auto& id : *ids) {
+      auto it = c->tasks.find(id);
+      if (it == c->tasks.end()) {
+        auto* f = response->add_failures();
+        f->set_arn(arns_.Task(cluster, id));
+        f->set_reason("MISSING");
+        continue;
+      }
+      const v1::TaskRecord record = it->second.record();
+      v1::Task* out = response->add_tasks();
+      RenderTask(record, with_tags, out);
+      if (with_timings && record.containers_created_at() > 0) {
+        out->mutable_berth_timings()->set_containers_created_at(record.containers_created_at());
+      }
+    }
+    return absl::OkStatus();
+  }();
+  done(result);
+}
+
+void Api::ListTasks(const v1::ListTasksRequest& request, v1::ListTasksResponse* response, Done done) {
+  absl::Status error;
+  std::string cluster = ClusterFromRequest(request.has_cluster(), request.cluster(), &error);
+  if (!error.ok()) return done(error);
+  std::string instance_id;
+  if (request.has_container_instance() && !request.container_instance().empty()) {
+    auto id = arns_.ContainerInstanceId(request.container_instance(), cluster, "containerInstance");
+    if (!id.ok()) return done(WithType(id.status(), "InvalidParameterException"));
+    instance_id = *std::move(id);
+  }
+  std::string desired = request.has_desired_status() ? request.desired_status() : "RUNNING";
+  if (desired != "RUNNING" && desired != "PENDING" && desired != "STOPPED") {
+    return done(InvalidParameter("desiredStatus: must be RUNNING, PENDING or STOPPED (got '", desired, "')"));
+  }
+  if (request.has_launch_type() && request.launch_type() != "EC2" && request.launch_type() != "FARGATE" &&
+      request.launch_type() != "EXTERNAL" && request.launch_type() != "MANAGED_INSTANCES") {
+    return done(InvalidParameter("launchType: must be EC2, FARGATE, EXTERNAL or MANAGED_INSTANCES (got '",
+                                 request.launch_type(), "')"));
+  }
+  if (request.has_family() && !request.family().empty() && !IsValidName(request.family())) {
+    return done(InvalidParameter("family: '", request.family(), "' is not a valid task definition family"));
+  }
+  std::string service;
+  if (request.has_service_name() && !request.service_name().empty()) {
+    auto name = arns_.ServiceName(request.service_name(), cluster, "serviceName");
+    if (!name.ok()) return done(WithType(name.status(), "InvalidParameterException"));
+    service = *std::move(name);
+  }
+  auto after = DecodePageToken(request.has_next_token(), request.next_token());
+  if (!after.ok()) return done(after.status());
+  auto limit = PageSize(request.has_max_results(), request.max_results());
+  if (!limit.ok()) return done(limit.status());
+  absl::Status result = [&]() -> absl::Status {
+    absl::ReaderMutexLock lock(mu_);
+    ClusterEntry* c = state_->FindCluster(cluster);
+    if (c == nullptr) return ClusterNotFound(cluster);
+    if (desired == "PENDING") return absl::OkStatus();  // as in ECS: no task has desiredStatus PENDING
+    // Adds the task if it passes every filter; false once the page is full (next token set).
+    std::string last_listed;
+    const bool by_family = request.has_family() && !request.family().empty();
+    const bool decode =
+        !instance_id.empty() || by_family || request.has_started_by() || request.has_launch_type() || !service.empty();
+    v1::TaskRecord r;
+    auto visit = [&](std::string_view id, const TaskEntry& entry) {
+      if (entry.desired_status() != desired) return true;
+      if (decode) {
+        entry.Decode(&r);
+        const v1::Task& t = r.task();
+        if (!instance_id.empty() && r.container_instance_id() != instance_id) return true;
+        if (by_family && r.family() != request.family()) return true;
+        if (request.has_started_by() && t.started_by() != request.started_by()) return true;
+        if (request.has_launch_type() && t.launch_type() != request.launch_type()) return true;
+        if (!service.empty() && r.service() != service) return true;
+      }
+      if (response->task_arns_size() == *limit) {
+        response->set_next_token(EncodePageToken(last_listed));
+        return false;
+      }
+      response->add_task_arns(arns_.Task(cluster, id));
+      last_listed = std::string(id);
+      return true;
+    };
+    // A task desired RUNNING is not STOPPED yet, so it is in its instance's and its service's
+    // index (ordered by id like the cluster's): those filters walk the index, not every task.
+    const absl::btree_set<TaskId>* index = nullptr;
+    if (desired == "RUNNING" && !instance_id.empty()) {
+      auto inst = c->instances.find(instance_id);
+      if (inst == c->instances.end()) return absl::OkStatus();
+      index = &inst->second.task_ids;
+    } else if (desired == "RUNNING" && !service.empty()) {
+      auto svc = c->services.find(service);
+      if (svc == c->services.end()) return absl::OkStatus();
+      index = &svc->second.task_ids;
+    }
+    if (index != nullptr) {
+      for (auto id = after->empty() ? index->begin() : index->upper_bound(*after); id != index->end(); ++id) {
+        auto task = c->tasks.find(*id);
+        if (task != c->tasks.end() && !visit(task->first, task->second)) break;
+      }
+      return absl::OkStatus();
+    }
+    const absl::btree_set<TaskId>& ids = c->tasks.ordered_ids();
+    for (auto id = after->empty() ? ids.begin() : ids.upper_bound(*after); id != ids.end(); ++id) {
+      if (!visit(*id, c->tasks.at(*id))) break;
+    }
+    return absl::OkStatus();
+  }();
+  done(result);
+}
+
+}  // namespace berth::controlplane
