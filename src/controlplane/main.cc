@@ -38,17 +38,17 @@ const char* malloc_conf = "thp:always,metadata_thp:always";
 #include "berth/common/logging.h"
 #include "berth/common/strings.h"
 #include "berth/store/store.h"
-#include "src/controlplane/doors/agent_service.h"
 #include "src/controlplane/actions/api.h"
-#include "src/controlplane/auth/auth.h"
-#include "src/controlplane/doors/aws_gateway.h"
 #include "src/controlplane/actions/capacity_controller.h"
+#include "src/controlplane/auth/auth.h"
+#include "src/controlplane/doors/agent_service.h"
+#include "src/controlplane/doors/aws_gateway.h"
 #include "src/controlplane/doors/grpc_service.h"
 #include "src/controlplane/doors/http_server.h"
+#include "src/controlplane/doors/tls.h"
 #include "src/controlplane/metrics.h"
 #include "src/controlplane/state/pipeline.h"
 #include "src/controlplane/state/state.h"
-#include "src/controlplane/doors/tls.h"
 
 namespace berth::controlplane {
 namespace {
@@ -319,7 +319,7 @@ int Run(const Flags& flags) {
   }
   Api api(api_options, &state, &state_mu, &pipeline, &RealClock());
   pipeline.SetTouchListener([&api](std::vector<InstanceKey> touched) { api.OnInstancesTouched(std::move(touched)); });
-  pipeline.SetBatchHook([&api](Txn& txn) { api.OnBatchApplied(txn); });
+  pipeline.SetBatchHook(MakeBatchHook(&state, [&api](Applier& txn) { api.OnBatchApplied(txn); }));
   pipeline.Start();
   if (absl::Status s = api.Bootstrap(); !s.ok()) {
     log::Error("cannot bootstrap the store: {}", s.ToString());

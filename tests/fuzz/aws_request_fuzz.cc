@@ -79,7 +79,8 @@ struct World {
     api = std::make_unique<Api>(berth::controlplane::ApiOptions{}, &state, &mu, pipeline.get(), &clock);
     pipeline->SetTouchListener(
         [this](std::vector<berth::controlplane::InstanceKey> keys) { api->OnInstancesTouched(std::move(keys)); });
-    pipeline->SetBatchHook([this](berth::controlplane::Txn& txn) { api->OnBatchApplied(txn); });
+    pipeline->SetBatchHook(berth::controlplane::MakeBatchHook(
+        &state, [this](berth::controlplane::Applier& txn) { api->OnBatchApplied(txn); }));
     pipeline->Start();
     if (!api->Bootstrap().ok()) Fail("setup", "Bootstrap failed");
     auth::Authority::Options options;

@@ -131,23 +131,14 @@ uint64_t InstanceRevision(const InstanceEntry& instance) {
 
 }  // namespace
 
-void Api::TouchInstance(Txn& txn, InstanceEntry& instance) {
-  instance.desired_version = txn.revision();
-  txn.Touch(instance.record.cluster(), instance.record.id());
-}
-
-void Api::DeleteTask(Txn& txn, const std::string& cluster, const std::string& task_id) {
-  txn.batch().Delete(store::Table::kTasks, store::TaskKey(cluster, task_id));
-}
-
-void Api::SetAgentConnected(Txn& txn, ClusterEntry& cluster, InstanceEntry& instance, bool connected) {
-  auto* ci = instance.record.mutable_instance();
-  if (ci->agent_connected() == connected) return;
+void Api::SetAgentConnected(Applier& txn, const ClusterEntry& cluster, const InstanceEntry& instance, bool connected) {
+  if (instance.record.instance().agent_connected() == connected) return;
+  v1::ContainerInstanceRecord& record = txn.EditInstance(cluster, instance);
+  auto* ci = record.mutable_instance();
   ci->set_agent_connected(connected);
-  instance.record.set_disconnected_at(connected ? 0 : clock_->NowSeconds());
+  record.set_disconnected_at(connected ? 0 : clock_->NowSeconds());
   ci->set_version(ci->version() + 1);
-  state_->RefreshInstanceView(cluster, instance);
-  PutInstance(txn, instance);
+  txn.RefreshInstanceView(cluster, instance);
   log::Info("container instance {}/{}: agent {}", instance.record.cluster(), instance.record.id(),
             connected ? "connected again" : "disconnected (no poll or report within the disconnect timeout)");
 }
@@ -268,7 +259,7 @@ uint64_t Api::Poll(const v1::PollRequest& request, v1::PollResponse* response, D
   uint64_t waiter = 0;
   {
     absl::ReaderMutexLock lock(mu_);
-    ClusterEntry* c = state_->FindCluster(cluster);
+    const ClusterEntry* c = state_->FindCluster(cluster);
     auto it = c == nullptr ? decltype(c->instances)::iterator() : c->instances.find(id);
     if (c == nullptr) {
       result = ClusterNotFound(cluster);
@@ -300,7 +291,7 @@ uint64_t Api::Poll(const v1::PollRequest& request, v1::PollResponse* response, D
                 .render = [this, response, cluster, id, known, deltas = request.accepts_deltas(),
                            rendered_fence]() -> absl::Status {
                   // The poll waker holds the state lock (shared).
-                  ClusterEntry* rc = state_->FindCluster(cluster);
+                  const ClusterEntry* rc = state_->FindCluster(cluster);
                   auto ri = rc == nullptr ? decltype(rc->instances)::iterator() : rc->instances.find(id);
                   if (rc == nullptr || ri == rc->instances.end()) {
                     *rendered_fence = pipeline_->applied_revision();
@@ -334,8 +325,8 @@ uint64_t Api::Poll(const v1::PollRequest& request, v1::PollResponse* response, D
   }
   if (reconnect && sessions_.BeginReconnect(cluster, id)) {
     Submit(
-        [this, cluster, id](Txn& txn) -> absl::Status {
-          ClusterEntry* c = state_->FindCluster(cluster);
+        [this, cluster, id](Applier& txn) -> absl::Status {
+          const ClusterEntry* c = state_->FindCluster(cluster);
           if (c == nullptr) return absl::OkStatus();
           auto it = c->instances.find(id);
           if (it == c->instances.end() || it->second.record.instance().status() == "INACTIVE") return absl::OkStatus();
@@ -484,8 +475,8 @@ void Api::ReportStateChanges(const v1::ReportStateChangesRequest& request, v1::R
   }
   sessions_.Heartbeat(cluster, instance_id, clock_->MonotonicMicros());
   Submit(
-      [this, &request, response, cluster, instance_id, task_ids = std::move(task_ids)](Txn& txn) -> absl::Status {
-        ClusterEntry* c = state_->FindCluster(cluster);
+      [this, &request, response, cluster, instance_id, task_ids = std::move(task_ids)](Applier& txn) -> absl::Status {
+        const ClusterEntry* c = state_->FindCluster(cluster);
         if (c == nullptr) return ClusterNotFound(cluster);
         auto inst = c->instances.find(instance_id);
         if (inst == c->instances.end()) {
@@ -498,7 +489,7 @@ void Api::ReportStateChanges(const v1::ReportStateChangesRequest& request, v1::R
           auto it = c->tasks.find(task_ids[i]);
           bool placed_here = it != c->tasks.end();
           if (placed_here) {
-            UpdateTask(txn, *c, it->second, [&](v1::TaskRecord& r) {
+            txn.UpdateTask(*c, it->second, [&](v1::TaskRecord& r) {
               placed_here = r.container_instance_id() == instance_id;
               return placed_here && ApplyTaskReport(change, now, r);
             });
@@ -538,7 +529,7 @@ void Api::AgentTick() {
   {
     absl::ReaderMutexLock lock(mu_);
     for (auto& key : quiet) {
-      ClusterEntry* c = state_->FindCluster(key.cluster);
+      const ClusterEntry* c = state_->FindCluster(key.cluster);
       if (c == nullptr) continue;
       auto it = c->instances.find(key.instance_id);
       if (it == c->instances.end()) continue;
@@ -555,10 +546,10 @@ void Api::AgentTick() {
   }
   if (!silent.empty()) {
     Submit(
-        [this, silent = std::move(silent)](Txn& txn) -> absl::Status {
+        [this, silent = std::move(silent)](Applier& txn) -> absl::Status {
           const int64_t at = clock_->MonotonicMicros();
           for (const auto& key : silent) {
-            ClusterEntry* c = state_->FindCluster(key.cluster);
+            const ClusterEntry* c = state_->FindCluster(key.cluster);
             if (c == nullptr) continue;
             auto it = c->instances.find(key.instance_id);
             if (it == c->instances.end() || it->second.record.instance().status() == "INACTIVE") continue;
@@ -574,14 +565,13 @@ void Api::AgentTick() {
   }
   if (!expired.empty()) {
     Submit(
-        [this, expired = std::move(expired)](Txn& txn) -> absl::Status {
+        [this, expired = std::move(expired)](Applier& txn) -> absl::Status {
           for (const auto& [cluster, id] : expired) {
-            ClusterEntry* c = state_->FindCluster(cluster);
+            const ClusterEntry* c = state_->FindCluster(cluster);
             if (c == nullptr) continue;
             auto it = c->tasks.find(id);
             if (it == c->tasks.end() || !it->second.stopped()) continue;
-            state_->RemoveTask(*c, id);
-            DeleteTask(txn, cluster, id);
+            txn.RemoveTask(*c, id);
           }
           return absl::OkStatus();
         },

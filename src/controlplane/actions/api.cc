@@ -98,12 +98,12 @@ Api::Done Api::AnswerWhenDurable(Done done) const {
   };
 }
 
-void Api::Submit(std::function<absl::Status(Txn&)> apply, Done done) {
-  pipeline_->Submit(Proposal{std::move(apply), std::move(done)});
+void Api::Submit(std::function<absl::Status(Applier&)> apply, Done done) {
+  pipeline_->Submit(MakeProposal(state_, std::move(apply), std::move(done)));
 }
 
-absl::StatusOr<ClusterEntry*> Api::ActiveCluster(const std::string& name) {
-  ClusterEntry* c = state_->FindCluster(name);
+absl::StatusOr<const ClusterEntry*> Api::ActiveCluster(const std::string& name) const {
+  const ClusterEntry* c = state_->FindCluster(name);
   if (c == nullptr || !c->active()) return ClusterNotFound(name);
   return c;
 }
@@ -137,95 +137,18 @@ absl::StatusOr<std::vector<std::string>> Api::ParseIds(const google::protobuf::R
   return ids;
 }
 
-namespace {
-template <typename Record>
-std::string Serialize(Record& record, uint64_t revision) {
-  record.set_revision(revision);
-  return record.SerializeAsString();
-}
-}  // namespace
-
-void Api::PutCluster(Txn& txn, ClusterEntry& cluster) {
-  txn.batch().Put(store::Table::kClusters, store::ClusterKey(cluster.record.cluster().cluster_name()),
-                  Serialize(cluster.record, txn.revision()));
-}
-
-void Api::PutCapacityProviderRecord(Txn& txn, v1::CapacityProviderRecord record) {
-  std::string key = store::CapacityProviderKey(record.capacity_provider().name());
-  txn.batch().Put(store::Table::kCapacityProviders, std::move(key), Serialize(record, txn.revision()));
-  state_->PutCapacityProvider(std::move(record));
-}
-
-void Api::PutInstance(Txn& txn, InstanceEntry& instance) {
-  txn.batch().Put(store::Table::kContainerInstances,
-                  store::ContainerInstanceKey(instance.record.cluster(), instance.record.id()),
-                  Serialize(instance.record, txn.revision()));
-}
-
-namespace {
-// Notes the change for the delta of the agent of the task's instance, when it has one.
-void NoteTaskChange(ClusterEntry& cluster, const std::string& instance_id, uint64_t revision, const TaskId& id) {
-  if (instance_id.empty()) return;
-  auto it = cluster.instances.find(instance_id);
-  if (it != cluster.instances.end()) State::NoteTaskChange(it->second, revision, id);
-}
-}  // namespace
-
-TaskEntry& Api::AddTask(Txn& txn, ClusterEntry& cluster, v1::TaskRecord& record) {
-  std::string encoded = Serialize(record, txn.revision());
-  txn.batch().Put(store::Table::kTasks, store::TaskKey(record.cluster(), record.id()), encoded);
-  NoteTaskChange(cluster, record.container_instance_id(), txn.revision(), record.id());
-  return state_->AddTask(cluster, record, std::move(encoded));
-}
-
-bool Api::UpdateTask(Txn& txn, ClusterEntry& cluster, TaskEntry& task,
-                     const std::function<bool(v1::TaskRecord&)>& update) {
-  std::string key;
-  std::string instance_before;
-  std::string instance_after;
-  TaskId id;
-  const bool changed = state_->UpdateTask(cluster, task, [&](v1::TaskRecord& r) {
-    instance_before = r.container_instance_id();
-    if (!update(r)) return false;
-    r.set_revision(txn.revision());
-    key = store::TaskKey(r.cluster(), r.id());
-    instance_after = r.container_instance_id();
-    id = r.id();
-    return true;
-  });
-  if (!changed) return false;
-  txn.batch().Put(store::Table::kTasks, std::move(key), task.encoded());
-  NoteTaskChange(cluster, instance_after, txn.revision(), id);
-  if (instance_before != instance_after) NoteTaskChange(cluster, instance_before, txn.revision(), id);
-  return true;
-}
-
-void Api::PutTaskDefinition(Txn& txn, v1::TaskDefinitionRecord& record) {
-  const auto& td = record.task_definition();
-  txn.batch().Put(store::Table::kTaskDefinitions,
-                  store::TaskDefinitionKey(td.family(), static_cast<uint32_t>(td.revision())),
-                  Serialize(record, txn.revision()));
-}
-
-void Api::PutAttribute(Txn& txn, const std::string& cluster, const std::string& instance_id,
-                       v1::AttributeRecord& record) {
-  txn.batch().Put(store::Table::kAttributes, store::AttributeKey(cluster, instance_id, record.attribute().name()),
-                  Serialize(record, txn.revision()));
-}
-
 absl::Status Api::Bootstrap() {
   std::promise<absl::Status> result;
   Submit(
-      [this](Txn& txn) -> absl::Status {
+      [this](Applier& txn) -> absl::Status {
         if (state_->schema_version() != 0) return absl::OkStatus();
-        state_->set_schema_version(kSchemaVersion);
-        txn.batch().Put(store::Table::kMeta, std::string(store::kSchemaVersionKey), EncodeRevision(kSchemaVersion));
+        txn.SetSchemaVersion(kSchemaVersion);
         if (state_->FindCluster("default") != nullptr) return absl::OkStatus();
         v1::ClusterRecord rec;
         rec.mutable_cluster()->set_cluster_name("default");
         rec.mutable_cluster()->set_status("ACTIVE");
         rec.set_created_at(clock_->NowSeconds());
-        PutCluster(txn, state_->AddCluster(std::move(rec)));
+        txn.AddCluster(std::move(rec));
         return absl::OkStatus();
       },
       [&result](absl::Status s) { result.set_value(std::move(s)); });

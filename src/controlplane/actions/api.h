@@ -36,9 +36,10 @@
 #include "berth/v1/ecs.pb.h"
 #include "src/controlplane/actions/agent_sessions.h"
 #include "src/controlplane/actions/file_systems.h"
+#include "src/controlplane/actions/validation.h"
+#include "src/controlplane/state/applier.h"
 #include "src/controlplane/state/pipeline.h"
 #include "src/controlplane/state/state.h"
-#include "src/controlplane/actions/validation.h"
 
 namespace berth::controlplane {
 
@@ -344,7 +345,7 @@ class Api {
 
   // The pipeline's batch hook: counts service tasks that reached STOPPED against their
   // deployments, and queues the services the batch changed for reconciliation.
-  void OnBatchApplied(Txn& txn);
+  void OnBatchApplied(Applier& txn);
   // Called periodically from one thread: submits one proposal reconciling the services that are
   // queued, due (a timer of theirs expired) or due for their periodic resync. At most one such
   // proposal is in flight.
@@ -364,24 +365,12 @@ class Api {
  private:
   // Submits a write. `apply` runs on the pipeline's apply thread under the exclusive state lock; it must
   // validate against state before mutating anything, and return an error having changed nothing.
-  void Submit(std::function<absl::Status(Txn&)> apply, Done done);
+  void Submit(std::function<absl::Status(Applier&)> apply, Done done);
 
   // Helpers used inside proposals (state lock held).
-  absl::StatusOr<ClusterEntry*> ActiveCluster(const std::string& name);
-  void PutCluster(Txn& txn, ClusterEntry& cluster);
-  void PutInstance(Txn& txn, InstanceEntry& instance);
-  // Adds a new task to state and writes it, stamped with the txn's revision.
-  TaskEntry& AddTask(Txn& txn, ClusterEntry& cluster, v1::TaskRecord& record);
-  // Applies `update` to the task's record (State::UpdateTask); when it returns true (it changed
-  // the record), stamps the txn's revision and writes the task. Returns what `update` returned.
-  bool UpdateTask(Txn& txn, ClusterEntry& cluster, TaskEntry& task, const std::function<bool(v1::TaskRecord&)>& update);
-  void PutTaskDefinition(Txn& txn, v1::TaskDefinitionRecord& record);
-  void DeleteTask(Txn& txn, const std::string& cluster, const std::string& task_id);
-  void PutService(Txn& txn, ServiceEntry& service);
-  // The instance's desired state changed: bump its version and wake its agent after commit.
-  void TouchInstance(Txn& txn, InstanceEntry& instance);
+  absl::StatusOr<const ClusterEntry*> ActiveCluster(const std::string& name) const;
   // Sets agentConnected (proposal side).
-  void SetAgentConnected(Txn& txn, ClusterEntry& cluster, InstanceEntry& instance, bool connected);
+  void SetAgentConnected(Applier& txn, const ClusterEntry& cluster, const InstanceEntry& instance, bool connected);
   // The instance's desired state as the agent sees it (state lock held): only what changed since
   // `known` when the agent accepts deltas and the instance's change log reaches back that far,
   // else all of it.
@@ -393,7 +382,6 @@ class Api {
   void AnswerAt(uint64_t revision, const Done& done, absl::Status status) const;
   // Applies one task report to the task's record (proposal side); true when the record changed.
   bool ApplyTaskReport(const v1::TaskStateChange& change, double now, v1::TaskRecord& r) const;
-  void PutAttribute(Txn& txn, const std::string& cluster, const std::string& instance_id, v1::AttributeRecord& record);
 
   // Rendering: records -> API shapes with derived fields filled.
   void RenderCluster(const ClusterEntry& cluster, bool with_tags, v1::Cluster* out) const;
@@ -408,7 +396,6 @@ class Api {
                               v1::CapacityProvider* out) const;
 
   // --- Capacity providers; see actions/capacity.cc. ---
-  void PutCapacityProviderRecord(Txn& txn, v1::CapacityProviderRecord record);
   // The instance group a provider scales (from its autoScalingGroupArn); "" if malformed.
   static std::string GroupOfProvider(const v1::CapacityProviderRecord& record);
   // The capacity provider of `cluster` whose group `instance` belongs to; "" for none.
@@ -426,9 +413,10 @@ class Api {
   absl::Status CheckProvidersAssignable(const std::string& cluster,
                                         const google::protobuf::RepeatedPtrField<std::string>& providers) const;
   // CapacityTick's proposal: places or times out the waiting tasks of every cluster.
-  absl::Status ApplyProvisioning(Txn& txn);
+  absl::Status ApplyProvisioning(Applier& txn);
   // Places the waiting `task` on `placed`'s instance: PENDING from here.
-  void PlaceProvisioned(Txn& txn, ClusterEntry& cluster, TaskEntry& task, const placement::Placement& placed);
+  void PlaceProvisioned(Applier& txn, const ClusterEntry& cluster, const TaskEntry& task,
+                        const placement::Placement& placed);
 
   // A service's task definition (family, revision 0 = latest ACTIVE), checked: it exists, is
   // ACTIVE and is compatible with the launch type. State lock held.
@@ -436,18 +424,40 @@ class Api {
                                                                         const std::string& family, uint32_t revision,
                                                                         const std::string& launch_type);
   // The service scheduler (proposal side): reconciles one service and carries out the plan.
-  // Returns whether the service record changed; the caller persists it (PutService) once.
-  bool ReconcileService(Txn& txn, ClusterEntry& cluster, ServiceEntry& service);
+  // Returns whether the service record changed (the Applier writes it).
+  bool ReconcileService(Applier& txn, const ClusterEntry& cluster, const ServiceEntry& service);
+  // How a service's placement strategies shape its scale-in.
+  struct ScaleInShape {
+    std::vector<placement::Strategy> strategies;
+    scheduler::ScaleInPolicy policy;
+    placement::Strategy::Field binpack_field = placement::Strategy::Field::kNone;
+  };
+  ScaleInShape ServiceScaleIn(const v1::Service& svc) const;
+  // The scheduler's snapshot of a service: each live task with the facts of its instance.
+  std::vector<scheduler::ServiceTask> ServiceSnapshot(const ClusterEntry& cluster, const ServiceEntry& service,
+                                                      const ScaleInShape& shape) const;
+  // DAEMON: the cluster's instances, each marked whether a task of the service belongs on it.
+  std::vector<scheduler::DaemonInstance> DaemonInstances(const ClusterEntry& cluster,
+                                                         const v1::ServiceRecord& rec) const;
+  // What one reconcile pass leaves for later: when to look again, and whether tasks went unplaced.
+  struct PassOutcome {
+    double wake_at = 0;
+    bool unplaced = false;
+  };
+  // Launches the starts of `plan` and records them (and failures) as events in `rec`; true when
+  // `rec` changed.
+  bool StartPlanned(Applier& txn, const ClusterEntry& cluster, const ServiceEntry& service, v1::ServiceRecord& rec,
+                    const scheduler::Plan& plan, double now, PassOutcome* outcome);
   // The cluster and service name of UpdateService / DeleteService; errors name the field.
   absl::Status ServiceRef(bool has_cluster, const std::string& cluster_in, bool has_service,
                           const std::string& service_in, std::string* cluster, std::string* name) const;
   // Counts the service tasks that reached STOPPED since the last call against their deployments
   // (scheduler::OnTaskStopped), persisting each changed service once.
-  void ApplyStoppedServiceTasks(Txn& txn);
+  void ApplyStoppedServiceTasks(Applier& txn);
   // Queues services for ServiceTick (scheduler_mu_ held).
   void QueueService(const ServiceKey& key) ABSL_EXCLUSIVE_LOCKS_REQUIRED(scheduler_mu_);
   // Marks a task desired STOPPED (StopTask, the scheduler).
-  void StopTaskRecord(Txn& txn, ClusterEntry& cluster, TaskEntry& task, const std::string& stop_code,
+  void StopTaskRecord(Applier& txn, const ClusterEntry& cluster, const TaskEntry& task, const std::string& stop_code,
                       const std::string& reason);
 
   // Places and creates tasks for RunTask / StartTask (proposal side).
@@ -489,7 +499,7 @@ class Api {
   // A launch resolved against state (lock held): cluster, task definition, demand with overrides,
   // and the placement request (the task definition's constraints included).
   struct ResolvedLaunch {
-    ClusterEntry* cluster = nullptr;
+    const ClusterEntry* cluster = nullptr;
     const v1::TaskDefinitionRecord* definition = nullptr;
     v1::ResourceDemand demand;
     placement::PlacementRequest request;
@@ -497,17 +507,17 @@ class Api {
   absl::StatusOr<ResolvedLaunch> ResolveLaunch(const Launch& launch);
   // RunTask's request checked and parsed (also used by ExplainPlacement).
   absl::StatusOr<std::shared_ptr<Launch>> NewRunLaunch(const v1::RunTaskRequest& request) const;
-  absl::Status ApplyLaunch(Txn& txn, const Launch& launch, google::protobuf::RepeatedPtrField<v1::Task>* tasks,
+  absl::Status ApplyLaunch(Applier& txn, const Launch& launch, google::protobuf::RepeatedPtrField<v1::Task>* tasks,
                            google::protobuf::RepeatedPtrField<v1::Failure>* failures);
   // Adds one task of `launch`: placed on `placement`'s instance, or waiting in PROVISIONING when it
   // is null (for capacity from `provider`, or for its Fargate host); rendered into `tasks`.
-  void AddLaunchedTask(Txn& txn, const Launch& launch, const ResolvedLaunch& resolved,
+  void AddLaunchedTask(Applier& txn, const Launch& launch, const ResolvedLaunch& resolved,
                        const google::protobuf::RepeatedPtrField<v1::Tag>& tags, const placement::Placement* placement,
                        const std::string& provider, google::protobuf::RepeatedPtrField<v1::Task>* tasks,
                        std::string_view launch_type = {});
   // ApplyLaunch of FARGATE tasks: launchType FARGATE, or a `strategy` of the Fargate capacity
   // providers (null otherwise). Every task waits in PROVISIONING for its own host.
-  absl::Status ApplyFargateLaunch(Txn& txn, const Launch& launch, const ResolvedLaunch& resolved,
+  absl::Status ApplyFargateLaunch(Applier& txn, const Launch& launch, const ResolvedLaunch& resolved,
                                   const google::protobuf::RepeatedPtrField<v1::Tag>& tags,
                                   const google::protobuf::RepeatedPtrField<v1::CapacityProviderStrategyItem>* strategy,
                                   std::string_view strategy_field, google::protobuf::RepeatedPtrField<v1::Task>* tasks,
@@ -520,7 +530,7 @@ class Api {
   // side: changes the record and writes it).
   struct Tagged {
     google::protobuf::RepeatedPtrField<v1::Tag> tags;
-    std::function<void(Txn&, google::protobuf::RepeatedPtrField<v1::Tag>)> replace;
+    std::function<void(Applier&, google::protobuf::RepeatedPtrField<v1::Tag>)> replace;
   };
   // Resolves a resource ARN (state lock held). NotFound when the resource does not exist.
   absl::StatusOr<Tagged> FindTagged(const std::string& arn);
@@ -538,8 +548,10 @@ class Api {
                 std::optional<JoinUse> join, bool as_bound_instance, Done done);
   // The join token `id` of `cluster` if its secret's digest matches and it is neither expired nor
   // used up; else UNAUTHENTICATED saying which.
-  absl::StatusOr<v1::JoinTokenRecord*> UsableJoinToken(ClusterEntry& cluster, const std::string& id,
-                                                       const std::string& secret_sha256);
+  absl::StatusOr<const v1::JoinTokenRecord*> UsableJoinToken(const ClusterEntry& cluster, const std::string& id,
+                                                             const std::string& secret_sha256);
+  // Counts one registration against `token` (a join token of `cluster`).
+  static void CountJoinTokenUse(Applier& txn, const ClusterEntry& cluster, const v1::JoinTokenRecord& token);
 
   // Task or container-instance ids from a list of ids or ARNs of `cluster`: 1 to `max` of them;
   // errors name `field[i]`.

@@ -12,10 +12,11 @@
 #include "berth/common/logging.h"
 #include "berth/common/strings.h"
 #include "berth/scheduler/instance_provider.h"
+#include "berth/scheduler/launch.h"
 #include "berth/store/keys.h"
 #include "src/controlplane/actions/api.h"
-#include "src/controlplane/doors/errors.h"
 #include "src/controlplane/actions/pagination.h"
+#include "src/controlplane/doors/errors.h"
 
 namespace berth::controlplane {
 namespace {
@@ -186,21 +187,13 @@ bool IsFargateProvider(std::string_view name) { return name == "FARGATE" || name
 
 int PickStrategyItem(const google::protobuf::RepeatedPtrField<v1::CapacityProviderStrategyItem>& strategy,
                      const std::vector<int64_t>& counts) {
-  // The base first, then the weights over the tasks beyond the base: the item whose share is
-  // furthest behind its weight, that is with the least (beyond + 1) / weight; ties go to the
-  // earlier item.
-  for (int i = 0; i < strategy.size(); ++i) {
-    if (counts[i] < strategy[i].base()) return i;
+  std::vector<int64_t> bases;
+  std::vector<int64_t> weights;
+  for (const auto& item : strategy) {
+    bases.push_back(item.base());
+    weights.push_back(item.weight());
   }
-  auto beyond = [&](int i) { return counts[i] - strategy[i].base(); };
-  int best = -1;
-  for (int i = 0; i < strategy.size(); ++i) {
-    if (strategy[i].weight() <= 0) continue;
-    if (best < 0 || (beyond(i) + 1) * strategy[best].weight() < (beyond(best) + 1) * strategy[i].weight()) {
-      best = i;
-    }
-  }
-  return best;
+  return scheduler::PickStrategyItem(bases, weights, counts);
 }
 
 absl::Status CheckFargateLaunch(bool enabled, int placement_constraints, int placement_strategies) {
@@ -321,7 +314,7 @@ void Api::CreateCapacityProvider(const v1::CreateCapacityProviderRequest& reques
   if (absl::Status s = CheckProtection(asg, "autoScalingGroupProvider"); !s.ok()) return done(s);
 
   Submit(
-      [this, &request, response, asg = std::move(asg), group = *std::move(group)](Txn& txn) -> absl::Status {
+      [this, &request, response, asg = std::move(asg), group = *std::move(group)](Applier& txn) -> absl::Status {
         const std::string& name = request.name();
         const v1::CapacityProviderRecord* existing = state_->FindCapacityProvider(name);
         if (existing != nullptr && existing->capacity_provider().status() == "ACTIVE") {
@@ -342,7 +335,7 @@ void Api::CreateCapacityProvider(const v1::CreateCapacityProviderRequest& reques
         *cp->mutable_tags() = request.tags();
         rec.set_created_at(clock_->NowSeconds());
         RenderCapacityProvider(rec, true, response->mutable_capacity_provider());
-        PutCapacityProviderRecord(txn, std::move(rec));
+        txn.PutCapacityProvider(std::move(rec));
         return absl::OkStatus();
       },
       std::move(done));
@@ -377,7 +370,7 @@ void Api::UpdateCapacityProvider(const v1::UpdateCapacityProviderRequest& reques
     }
   }
   Submit(
-      [this, &update, response, name = *std::move(name)](Txn& txn) -> absl::Status {
+      [this, &update, response, name = *std::move(name)](Applier& txn) -> absl::Status {
         const v1::CapacityProviderRecord* existing = state_->FindCapacityProvider(name);
         if (existing == nullptr || existing->capacity_provider().status() != "ACTIVE") {
           return NotFound("name: capacity provider '", name, "' does not exist");
@@ -398,7 +391,7 @@ void Api::UpdateCapacityProvider(const v1::UpdateCapacityProviderRequest& reques
         RETURN_IF_ERROR(CheckProtection(*asg, "autoScalingGroupProvider"));
         rec.mutable_capacity_provider()->set_update_status("UPDATE_COMPLETE");
         RenderCapacityProvider(rec, true, response->mutable_capacity_provider());
-        PutCapacityProviderRecord(txn, std::move(rec));
+        txn.PutCapacityProvider(std::move(rec));
         return absl::OkStatus();
       },
       std::move(done));
@@ -415,7 +408,7 @@ void Api::DeleteCapacityProvider(const v1::DeleteCapacityProviderRequest& reques
   auto name = arns_.CapacityProviderName(request.capacity_provider(), "capacityProvider");
   if (!name.ok()) return done(WithType(name.status(), "InvalidParameterException"));
   Submit(
-      [this, response, name = *std::move(name)](Txn& txn) -> absl::Status {
+      [this, response, name = *std::move(name)](Applier& txn) -> absl::Status {
         const v1::CapacityProviderRecord* existing = state_->FindCapacityProvider(name);
         if (existing == nullptr || existing->capacity_provider().status() != "ACTIVE") {
           return NotFound("capacityProvider: capacity provider '", name, "' does not exist");
@@ -432,7 +425,7 @@ void Api::DeleteCapacityProvider(const v1::DeleteCapacityProviderRequest& reques
         rec.mutable_capacity_provider()->set_update_status("DELETE_COMPLETE");
         rec.set_deleted_at(clock_->NowSeconds());
         RenderCapacityProvider(rec, true, response->mutable_capacity_provider());
-        PutCapacityProviderRecord(txn, std::move(rec));
+        txn.PutCapacityProvider(std::move(rec));
         return absl::OkStatus();
       },
       std::move(done));
@@ -572,8 +565,8 @@ void Api::PutClusterCapacityProviders(const v1::PutClusterCapacityProvidersReque
     return done(s);
   }
   Submit(
-      [this, &request, response, name](Txn& txn) -> absl::Status {
-        ASSIGN_OR_RETURN(ClusterEntry * c, ActiveCluster(name));
+      [this, &request, response, name](Applier& txn) -> absl::Status {
+        ASSIGN_OR_RETURN(const ClusterEntry* c, ActiveCluster(name));
         RETURN_IF_ERROR(CheckProvidersAssignable(name, request.capacity_providers()));
         // A provider leaving the cluster must not be in use by a task that is not STOPPED or by a
         // service's strategy.
@@ -606,10 +599,9 @@ void Api::PutClusterCapacityProviders(const v1::PutClusterCapacityProvidersReque
             }
           }
         }
-        v1::Cluster* cl = c->record.mutable_cluster();
+        v1::Cluster* cl = txn.EditCluster(*c).mutable_cluster();
         *cl->mutable_capacity_providers() = request.capacity_providers();
         *cl->mutable_default_capacity_provider_strategy() = request.default_capacity_provider_strategy();
-        PutCluster(txn, *c);
         RenderCluster(*c, true, response->mutable_cluster());
         return absl::OkStatus();
       },
@@ -631,14 +623,14 @@ void Api::CapacityTick() {
     if (!waiting) return;
   }
   provisioning_in_flight_ = true;
-  Submit([this](Txn& txn) { return ApplyProvisioning(txn); },
+  Submit([this](Applier& txn) { return ApplyProvisioning(txn); },
          [this](absl::Status s) {
            if (!s.ok()) log::Warn("placing tasks waiting for capacity failed: {}", s.ToString());
            provisioning_in_flight_ = false;
          });
 }
 
-absl::Status Api::ApplyProvisioning(Txn& txn) {
+absl::Status Api::ApplyProvisioning(Applier& txn) {
   const double now = clock_->NowSeconds();
   const double timeout_s = static_cast<double>(options_.capacity.provisioning_timeout_us) / 1e6;
   v1::TaskRecord r;
@@ -651,7 +643,7 @@ absl::Status Api::ApplyProvisioning(Txn& txn) {
     for (const auto& [created_at, id] : waiting) {
       auto it = c->tasks.find(id);
       if (it == c->tasks.end()) continue;
-      TaskEntry& task = it->second;
+      const TaskEntry& task = it->second;
       task.Decode(&r);
       placement::PlacementRequest preq;
       preq.demand = ToDemand(r.reservation());
@@ -667,7 +659,7 @@ absl::Status Api::ApplyProvisioning(Txn& txn) {
         preq.required_attributes.push_back({kFargateTaskAttribute, r.id()});
         preq.strategies.push_back(placement::Strategy{placement::Strategy::Type::kRandom, {}, {}});
         preq.seed = NewSeed();
-        placement::Engine::Prepare(c->view, preq);
+        txn.PreparePlacement(*c, preq);
         placement::Decision decision = engine_.PlaceOne(c->view, preq, 0);
         if (decision.placement) PlaceProvisioned(txn, *c, task, *decision.placement);
         continue;
@@ -712,7 +704,7 @@ absl::Status Api::ApplyProvisioning(Txn& txn) {
       preq.required_attributes = RequiredAttributes(td);
       preq.required_attributes.push_back({scheduler::kInstanceGroupAttribute, GroupOfProvider(*cp)});
       preq.seed = NewSeed();
-      placement::Engine::Prepare(c->view, preq);
+      txn.PreparePlacement(*c, preq);
       placement::Decision decision = engine_.PlaceOne(c->view, preq, 0);
       if (!decision.placement) {
         full.insert(provider);
@@ -724,14 +716,15 @@ absl::Status Api::ApplyProvisioning(Txn& txn) {
   return absl::OkStatus();
 }
 
-void Api::PlaceProvisioned(Txn& txn, ClusterEntry& cluster, TaskEntry& task, const placement::Placement& placed) {
-  ClusterEntry* c = &cluster;
+void Api::PlaceProvisioned(Applier& txn, const ClusterEntry& cluster, const TaskEntry& task,
+                           const placement::Placement& placed) {
+  const ClusterEntry* c = &cluster;
   std::string az;
   const InstanceEntry& inst = c->instances.at(placed.instance_id);
   if (auto a = inst.attributes.find("ecs.availability-zone"); a != inst.attributes.end()) {
     az = a->second.attribute().value();
   }
-  UpdateTask(txn, *c, task, [&](v1::TaskRecord& rec) {
+  txn.UpdateTask(*c, task, [&](v1::TaskRecord& rec) {
     rec.set_container_instance_id(placed.instance_id);
     for (int32_t p : placed.dynamic_tcp_ports) rec.add_dynamic_tcp_ports(p);
     for (int32_t p : placed.dynamic_udp_ports) rec.add_dynamic_udp_ports(p);
@@ -744,7 +737,7 @@ void Api::PlaceProvisioned(Txn& txn, ClusterEntry& cluster, TaskEntry& task, con
     if (!az.empty()) t->set_availability_zone(az);
     return true;
   });
-  TouchInstance(txn, c->instances.at(placed.instance_id));
+  txn.TouchInstance(c->instances.at(placed.instance_id));
 }
 
 }  // namespace berth::controlplane

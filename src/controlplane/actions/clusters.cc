@@ -3,8 +3,8 @@
 #include "berth/common/strings.h"
 #include "berth/store/keys.h"
 #include "src/controlplane/actions/api.h"
-#include "src/controlplane/doors/errors.h"
 #include "src/controlplane/actions/pagination.h"
+#include "src/controlplane/doors/errors.h"
 
 namespace berth::controlplane {
 namespace {
@@ -107,8 +107,8 @@ void Api::CreateCluster(const v1::CreateClusterRequest& request, v1::CreateClust
     return done(s);
   }
   Submit(
-      [this, &request, response, name](Txn& txn) -> absl::Status {
-        ClusterEntry* c = state_->FindCluster(name);
+      [this, &request, response, name](Applier& txn) -> absl::Status {
+        const ClusterEntry* c = state_->FindCluster(name);
         if (c != nullptr && c->active()) {
           // As in ECS, creating an existing cluster returns it unchanged.
           RenderCluster(*c, true, response->mutable_cluster());
@@ -129,11 +129,10 @@ void Api::CreateCluster(const v1::CreateClusterRequest& request, v1::CreateClust
         }
         rec.set_created_at(clock_->NowSeconds());
         if (c == nullptr) {
-          c = &state_->AddCluster(std::move(rec));
+          c = &txn.AddCluster(std::move(rec));
         } else {
-          c->record = std::move(rec);  // re-creating an INACTIVE cluster
+          txn.EditCluster(*c) = std::move(rec);  // re-creating an INACTIVE cluster
         }
-        PutCluster(txn, *c);
         RenderCluster(*c, true, response->mutable_cluster());
         return absl::OkStatus();
       },
@@ -148,8 +147,8 @@ void Api::DeleteCluster(const v1::DeleteClusterRequest& request, v1::DeleteClust
   std::string name = ClusterFromRequest(true, request.cluster(), &error);
   if (!error.ok()) return done(error);
   Submit(
-      [this, response, name](Txn& txn) -> absl::Status {
-        ASSIGN_OR_RETURN(ClusterEntry * c, ActiveCluster(name));
+      [this, response, name](Applier& txn) -> absl::Status {
+        ASSIGN_OR_RETURN(const ClusterEntry* c, ActiveCluster(name));
         if (c->registered_instances() > 0) {
           return WithType(Conflict("cluster '", name, "' still has ", c->registered_instances(),
                                    " registered container instances: deregister them first "
@@ -166,8 +165,7 @@ void Api::DeleteCluster(const v1::DeleteClusterRequest& request, v1::DeleteClust
                                    " running or pending tasks: stop them first (StopTask)"),
                           "ClusterContainsTasksException");
         }
-        c->record.mutable_cluster()->set_status("INACTIVE");
-        PutCluster(txn, *c);
+        txn.EditCluster(*c).mutable_cluster()->set_status("INACTIVE");
         RenderCluster(*c, true, response->mutable_cluster());
         return absl::OkStatus();
       },
@@ -185,11 +183,11 @@ void Api::UpdateClusterSettings(const v1::UpdateClusterSettingsRequest& request,
   if (request.settings().empty()) return done(InvalidParameter("settings: required: at least one setting"));
   if (absl::Status s = ValidateClusterSettings(request.settings()); !s.ok()) return done(s);
   Submit(
-      [this, &request, response, name](Txn& txn) -> absl::Status {
-        ASSIGN_OR_RETURN(ClusterEntry * c, ActiveCluster(name));
+      [this, &request, response, name](Applier& txn) -> absl::Status {
+        ASSIGN_OR_RETURN(const ClusterEntry* c, ActiveCluster(name));
         // As in ECS, the settings named are set and the others kept. A restriction applies to
         // launches from now on; running tasks are not stopped.
-        auto* settings = c->record.mutable_cluster()->mutable_settings();
+        auto* settings = txn.EditCluster(*c).mutable_cluster()->mutable_settings();
         for (const auto& given : request.settings()) {
           bool replaced = false;
           for (auto& existing : *settings) {
@@ -199,7 +197,6 @@ void Api::UpdateClusterSettings(const v1::UpdateClusterSettingsRequest& request,
           }
           if (!replaced) *settings->Add() = given;
         }
-        PutCluster(txn, *c);
         RenderCluster(*c, true, response->mutable_cluster());
         return absl::OkStatus();
       },
@@ -232,7 +229,7 @@ void Api::DescribeClusters(const v1::DescribeClustersRequest& request, v1::Descr
   {
     absl::ReaderMutexLock lock(mu_);
     for (const auto& name : wanted) {
-      ClusterEntry* c = state_->FindCluster(name);
+      const ClusterEntry* c = state_->FindCluster(name);
       if (c == nullptr) {
         auto* f = response->add_failures();
         f->set_arn(arns_.Cluster(name));

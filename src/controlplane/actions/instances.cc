@@ -13,9 +13,9 @@
 #include "berth/placement/expression.h"
 #include "berth/store/keys.h"
 #include "src/controlplane/actions/api.h"
-#include "src/controlplane/doors/errors.h"
-#include "src/controlplane/auth/instance_subject.h"
 #include "src/controlplane/actions/pagination.h"
+#include "src/controlplane/auth/instance_subject.h"
+#include "src/controlplane/doors/errors.h"
 
 namespace berth::controlplane {
 namespace {
@@ -195,20 +195,20 @@ void Api::Register(const v1::RegisterContainerInstanceRequest& request, v1::Regi
   }
   Submit(
       [this, &request, response, cluster, existing_id, join = std::move(join), as_bound_instance,
-       attributes = *std::move(attributes)](Txn& txn) -> absl::Status {
-        absl::StatusOr<ClusterEntry*> active = ActiveCluster(cluster);
+       attributes = *std::move(attributes)](Applier& txn) -> absl::Status {
+        absl::StatusOr<const ClusterEntry*> active = ActiveCluster(cluster);
         if (!active.ok()) {
           // RegisterContainerInstance declares no ClusterNotFoundException: ECS answers
           // "ClientException: Cluster not found.", and container agents match those words.
           return WithType(absl::NotFoundError(StrCat("Cluster not found. ", active.status().message())),
                           "ClientException");
         }
-        ClusterEntry* c = *active;
-        v1::JoinTokenRecord* token = nullptr;
+        const ClusterEntry* c = *active;
+        const v1::JoinTokenRecord* token = nullptr;
         if (join.has_value()) {
           ASSIGN_OR_RETURN(token, UsableJoinToken(*c, join->token_id, join->token_sha256));
         }
-        InstanceEntry* inst = nullptr;
+        const InstanceEntry* inst = nullptr;
         if (!existing_id.empty()) {
           auto it = c->instances.find(existing_id);
           if (it == c->instances.end()) {
@@ -263,10 +263,11 @@ void Api::Register(const v1::RegisterContainerInstanceRequest& request, v1::Regi
           rec.set_id(id);
           if (join.has_value()) rec.set_credential_sha256(join->credential_sha256);
           *rec.mutable_instance() = std::move(ci);
-          inst = &state_->AddInstance(*c, std::move(rec));
+          inst = &txn.AddInstance(*c, std::move(rec));
         } else {
-          *inst->record.mutable_instance() = std::move(ci);
-          inst->record.set_disconnected_at(0);  // connected again by registering
+          v1::ContainerInstanceRecord& rec = txn.EditInstance(*c, *inst);
+          *rec.mutable_instance() = std::move(ci);
+          rec.set_disconnected_at(0);  // connected again by registering
         }
         for (const auto& a : attributes) {
           v1::AttributeRecord rec;
@@ -274,17 +275,12 @@ void Api::Register(const v1::RegisterContainerInstanceRequest& request, v1::Regi
           if (a.has_value()) rec.mutable_attribute()->set_value(a.value());
           rec.mutable_attribute()->set_target_type("container-instance");
           rec.mutable_attribute()->set_target_id(inst->record.id());
-          auto& stored = inst->attributes[a.name()] = std::move(rec);
-          PutAttribute(txn, cluster, inst->record.id(), stored);
+          txn.PutAttribute(*c, *inst, std::move(rec));
         }
-        state_->RefreshInstanceView(*c, *inst);
-        PutInstance(txn, *inst);
-        TouchInstance(txn, *inst);
+        txn.RefreshInstanceView(*c, *inst);
+        txn.TouchInstance(*inst);
         RenderInstance(*c, *inst, true, response->mutable_container_instance());
-        if (token != nullptr) {
-          token->mutable_token()->set_registrations_count(token->token().registrations_count() + 1);
-          PutCluster(txn, *c);
-        }
+        if (token != nullptr) CountJoinTokenUse(txn, *c, *token);
         return absl::OkStatus();
       },
       [this, cluster, response, done = std::move(done)](absl::Status s) {
@@ -310,14 +306,14 @@ void Api::DeregisterContainerInstance(const v1::DeregisterContainerInstanceReque
   if (!id.ok()) return done(WithType(id.status(), "InvalidParameterException"));
   bool force = request.has_force() && request.force();
   Submit(
-      [this, response, cluster, id = *id, force](Txn& txn) -> absl::Status {
-        ASSIGN_OR_RETURN(ClusterEntry * c, ActiveCluster(cluster));
+      [this, response, cluster, id = *id, force](Applier& txn) -> absl::Status {
+        ASSIGN_OR_RETURN(const ClusterEntry* c, ActiveCluster(cluster));
         auto it = c->instances.find(id);
         if (it == c->instances.end() || it->second.record.instance().status() == "INACTIVE") {
           return NotFound("containerInstance: container instance ", id, " is not registered in cluster '", cluster,
                           "'");
         }
-        InstanceEntry& inst = it->second;
+        const InstanceEntry& inst = it->second;
         if (!inst.task_ids.empty() && !force) {
           return Conflict("container instance ", id, " still has ", inst.task_ids.size(),
                           " tasks that are not STOPPED: stop them first, or pass force to deregister anyway "
@@ -330,7 +326,7 @@ void Api::DeregisterContainerInstance(const v1::DeregisterContainerInstanceReque
         for (const auto& task_id : orphans) {
           auto t = c->tasks.find(task_id);
           if (t == c->tasks.end()) continue;
-          UpdateTask(txn, *c, t->second, [&](v1::TaskRecord& r) {
+          txn.UpdateTask(*c, t->second, [&](v1::TaskRecord& r) {
             v1::Task* task = r.mutable_task();
             task->set_desired_status("STOPPED");
             task->set_last_status("STOPPED");
@@ -345,12 +341,11 @@ void Api::DeregisterContainerInstance(const v1::DeregisterContainerInstanceReque
             return true;
           });
         }
-        auto* ci = inst.record.mutable_instance();
+        auto* ci = txn.EditInstance(*c, inst).mutable_instance();
         ci->set_status("INACTIVE");
         ci->set_version(ci->version() + 1);
-        state_->RefreshInstanceView(*c, inst);
-        PutInstance(txn, inst);
-        TouchInstance(txn, inst);
+        txn.RefreshInstanceView(*c, inst);
+        txn.TouchInstance(inst);
         RenderInstance(*c, inst, true, response->mutable_container_instance());
         return absl::OkStatus();
       },
@@ -376,7 +371,7 @@ void Api::DescribeContainerInstances(const v1::DescribeContainerInstancesRequest
   if (!ids.ok()) return done(ids.status());
   absl::Status result = [&]() -> absl::Status {
     absl::ReaderMutexLock lock(mu_);
-    ClusterEntry* c = state_->FindCluster(cluster);
+    const ClusterEntry* c = state_->FindCluster(cluster);
     if (c == nullptr) return ClusterNotFound(cluster);
     for (const auto& id : *ids) {
       auto it = c->instances.find(id);
@@ -417,7 +412,7 @@ void Api::ListContainerInstances(const v1::ListContainerInstancesRequest& reques
   if (!limit.ok()) return done(limit.status());
   absl::Status result = [&]() -> absl::Status {
     absl::ReaderMutexLock lock(mu_);
-    ClusterEntry* c = state_->FindCluster(cluster);
+    const ClusterEntry* c = state_->FindCluster(cluster);
     if (c == nullptr) return ClusterNotFound(cluster);
     // Filters first, then the page: the token is the last id returned, so the next page starts
     // after it and evaluates the filter again on what follows.
@@ -452,8 +447,8 @@ void Api::UpdateContainerInstancesState(const v1::UpdateContainerInstancesStateR
     return done(InvalidParameter("status: must be ACTIVE or DRAINING (got '", request.status(), "')"));
   }
   Submit(
-      [this, response, cluster, ids = *std::move(ids), status = request.status()](Txn& txn) -> absl::Status {
-        ASSIGN_OR_RETURN(ClusterEntry * c, ActiveCluster(cluster));
+      [this, response, cluster, ids = *std::move(ids), status = request.status()](Applier& txn) -> absl::Status {
+        ASSIGN_OR_RETURN(const ClusterEntry* c, ActiveCluster(cluster));
         for (const auto& id : ids) {
           auto it = c->instances.find(id);
           if (it == c->instances.end() || it->second.fargate()) {
@@ -462,7 +457,7 @@ void Api::UpdateContainerInstancesState(const v1::UpdateContainerInstancesStateR
             f->set_reason("MISSING");
             continue;
           }
-          InstanceEntry& inst = it->second;
+          const InstanceEntry& inst = it->second;
           if (inst.record.instance().status() == "INACTIVE") {
             auto* f = response->add_failures();
             f->set_arn(arns_.ContainerInstance(cluster, id));
@@ -471,12 +466,11 @@ void Api::UpdateContainerInstancesState(const v1::UpdateContainerInstancesStateR
             continue;
           }
           if (inst.record.instance().status() != status) {
-            auto* ci = inst.record.mutable_instance();
+            auto* ci = txn.EditInstance(*c, inst).mutable_instance();
             ci->set_status(status);
             ci->set_version(ci->version() + 1);
-            state_->RefreshInstanceView(*c, inst);
-            PutInstance(txn, inst);
-            TouchInstance(txn, inst);
+            txn.RefreshInstanceView(*c, inst);
+            txn.TouchInstance(inst);
           }
           RenderInstance(*c, inst, false, response->add_container_instances());
         }
@@ -505,8 +499,8 @@ void Api::PutAttributes(const v1::PutAttributesRequest& request, v1::PutAttribut
     targets.push_back(*std::move(id));
   }
   Submit(
-      [this, &request, response, cluster, targets](Txn& txn) -> absl::Status {
-        ASSIGN_OR_RETURN(ClusterEntry * c, ActiveCluster(cluster));
+      [this, &request, response, cluster, targets](Applier& txn) -> absl::Status {
+        ASSIGN_OR_RETURN(const ClusterEntry* c, ActiveCluster(cluster));
         // Check every target and the custom-attribute limit before changing anything.
         absl::flat_hash_map<std::string, absl::flat_hash_set<std::string>> added;
         for (size_t i = 0; i < targets.size(); ++i) {
@@ -530,15 +524,14 @@ void Api::PutAttributes(const v1::PutAttributesRequest& request, v1::PutAttribut
         }
         for (size_t i = 0; i < targets.size(); ++i) {
           const auto& a = request.attributes(static_cast<int>(i));
-          InstanceEntry& inst = c->instances.at(targets[i]);
+          const InstanceEntry& inst = c->instances.at(targets[i]);
           v1::AttributeRecord rec;
           rec.mutable_attribute()->set_name(a.name());
           if (a.has_value()) rec.mutable_attribute()->set_value(a.value());
           rec.mutable_attribute()->set_target_type("container-instance");
           rec.mutable_attribute()->set_target_id(targets[i]);
-          auto& stored = inst.attributes[a.name()] = std::move(rec);
-          PutAttribute(txn, cluster, targets[i], stored);
-          state_->RefreshInstanceView(*c, inst);  // placement sees the new value
+          const v1::AttributeRecord& stored = txn.PutAttribute(*c, inst, std::move(rec));
+          txn.RefreshInstanceView(*c, inst);  // placement sees the new value
           auto* out = response->add_attributes();
           *out = stored.attribute();
           out->set_target_id(arns_.ContainerInstance(cluster, targets[i]));
@@ -569,8 +562,8 @@ void Api::DeleteAttributes(const v1::DeleteAttributesRequest& request, v1::Delet
     targets.push_back(*std::move(id));
   }
   Submit(
-      [this, &request, response, cluster, targets](Txn& txn) -> absl::Status {
-        ASSIGN_OR_RETURN(ClusterEntry * c, ActiveCluster(cluster));
+      [this, &request, response, cluster, targets](Applier& txn) -> absl::Status {
+        ASSIGN_OR_RETURN(const ClusterEntry* c, ActiveCluster(cluster));
         for (size_t i = 0; i < targets.size(); ++i) {
           auto it = c->instances.find(targets[i]);
           if (it == c->instances.end() || it->second.fargate()) {
@@ -581,15 +574,14 @@ void Api::DeleteAttributes(const v1::DeleteAttributesRequest& request, v1::Delet
         }
         for (size_t i = 0; i < targets.size(); ++i) {
           const auto& a = request.attributes(static_cast<int>(i));
-          InstanceEntry& inst = c->instances.at(targets[i]);
+          const InstanceEntry& inst = c->instances.at(targets[i]);
           auto it = inst.attributes.find(a.name());
           if (it == inst.attributes.end()) continue;
           auto* out = response->add_attributes();
           *out = it->second.attribute();
           out->set_target_id(arns_.ContainerInstance(cluster, targets[i]));
-          inst.attributes.erase(it);
-          state_->RefreshInstanceView(*c, inst);
-          txn.batch().Delete(store::Table::kAttributes, store::AttributeKey(cluster, targets[i], a.name()));
+          txn.DeleteAttribute(*c, inst, a.name());
+          txn.RefreshInstanceView(*c, inst);
         }
         return absl::OkStatus();
       },
@@ -613,7 +605,7 @@ void Api::ListAttributes(const v1::ListAttributesRequest& request, v1::ListAttri
   if (!limit.ok()) return done(limit.status());
   absl::Status result = [&]() -> absl::Status {
     absl::ReaderMutexLock lock(mu_);
-    ClusterEntry* c = state_->FindCluster(cluster);
+    const ClusterEntry* c = state_->FindCluster(cluster);
     if (c == nullptr) return ClusterNotFound(cluster);
     std::string last;
     for (const auto& [id, inst] : c->instances) {

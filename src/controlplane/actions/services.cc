@@ -6,8 +6,8 @@
 #include "berth/common/strings.h"
 #include "berth/store/keys.h"
 #include "src/controlplane/actions/api.h"
-#include "src/controlplane/doors/errors.h"
 #include "src/controlplane/actions/pagination.h"
+#include "src/controlplane/doors/errors.h"
 
 namespace berth::controlplane {
 namespace {
@@ -168,13 +168,6 @@ absl::StatusOr<const v1::TaskDefinitionRecord*> Api::ServiceTaskDefinition(const
   }
   RETURN_IF_ERROR(CheckRuntimeRestrictions(cluster.record.cluster(), td->task_definition()));
   return td;
-}
-
-void Api::PutService(Txn& txn, ServiceEntry& service) {
-  v1::ServiceRecord& r = service.record;
-  r.set_revision(txn.revision());
-  txn.batch().Put(store::Table::kServices, store::ServiceKey(r.cluster(), r.service().service_name()),
-                  r.SerializeAsString());
 }
 
 void Api::RenderService(const ClusterEntry& cluster, const ServiceEntry& service, bool with_tags,
@@ -345,8 +338,8 @@ void Api::CreateService(const v1::CreateServiceRequest& request, v1::CreateServi
       !request.has_launch_type() && !daemon && request.capacity_provider_strategy().empty();
 
   Submit(
-      [this, response, rec, ref = *ref, cluster, use_default_strategy](Txn& txn) -> absl::Status {
-        ASSIGN_OR_RETURN(ClusterEntry * c, ActiveCluster(cluster));
+      [this, response, rec, ref = *ref, cluster, use_default_strategy](Applier& txn) -> absl::Status {
+        ASSIGN_OR_RETURN(const ClusterEntry* c, ActiveCluster(cluster));
         if (use_default_strategy) {
           // As in ECS: a service given neither launchType nor a strategy takes the cluster's
           // default strategy, kept with the service.
@@ -383,9 +376,8 @@ void Api::CreateService(const v1::CreateServiceRequest& request, v1::CreateServi
         record.set_task_definition_revision(static_cast<uint32_t>(td->task_definition().revision()));
         record.mutable_service()->set_created_at(now);
         scheduler::StartDeployment(record, NewDeploymentId(), now);
-        ServiceEntry& entry = state_->PutService(*c, std::move(record));
+        const ServiceEntry& entry = txn.PutService(*c, std::move(record));
         ReconcileService(txn, *c, entry);
-        PutService(txn, entry);
         RenderService(*c, entry, true, response->mutable_service());
         return absl::OkStatus();
       },
@@ -426,11 +418,11 @@ void Api::UpdateService(const v1::UpdateServiceRequest& request, v1::UpdateServi
     ref = *r;
   }
   Submit(
-      [this, &request, response, cluster, name, ref](Txn& txn) -> absl::Status {
-        ASSIGN_OR_RETURN(ClusterEntry * c, ActiveCluster(cluster));
+      [this, &request, response, cluster, name, ref](Applier& txn) -> absl::Status {
+        ASSIGN_OR_RETURN(const ClusterEntry* c, ActiveCluster(cluster));
         auto it = c->services.find(name);
         if (it == c->services.end()) return ServiceNotFound(cluster, name);
-        ServiceEntry& entry = it->second;
+        const ServiceEntry& entry = it->second;
         const v1::Service& current = entry.record.service();
         if (current.status() != "ACTIVE") return ServiceNotActive(name, current.status());
         const bool daemon = IsDaemon(current);
@@ -503,9 +495,8 @@ void Api::UpdateService(const v1::UpdateServiceRequest& request, v1::UpdateServi
         const double now = clock_->NowSeconds();
         if (new_deployment) scheduler::StartDeployment(record, NewDeploymentId(), now);
         record.set_steady(record.steady() && !new_deployment && !request.has_desired_count());
-        ServiceEntry& updated = state_->PutService(*c, std::move(record));
+        const ServiceEntry& updated = txn.PutService(*c, std::move(record));
         ReconcileService(txn, *c, updated);
-        PutService(txn, updated);
         RenderService(*c, updated, true, response->mutable_service());
         return absl::OkStatus();
       },
@@ -522,8 +513,8 @@ void Api::DeleteService(const v1::DeleteServiceRequest& request, v1::DeleteServi
   }
   const bool force = request.force();
   Submit(
-      [this, response, cluster, name, force](Txn& txn) -> absl::Status {
-        ASSIGN_OR_RETURN(ClusterEntry * c, ActiveCluster(cluster));
+      [this, response, cluster, name, force](Applier& txn) -> absl::Status {
+        ASSIGN_OR_RETURN(const ClusterEntry* c, ActiveCluster(cluster));
         auto it = c->services.find(name);
         if (it == c->services.end()) return ServiceNotFound(cluster, name);
         const v1::Service& current = it->second.record.service();
@@ -535,11 +526,10 @@ void Api::DeleteService(const v1::DeleteServiceRequest& request, v1::DeleteServi
         v1::ServiceRecord record = it->second.record;
         record.mutable_service()->set_status("DRAINING");
         record.mutable_service()->set_desired_count(0);
-        ServiceEntry& entry = state_->PutService(*c, std::move(record));
+        const ServiceEntry& entry = txn.PutService(*c, std::move(record));
         // ECS answers with the service DRAINING; the pass below may already finish it.
         RenderService(*c, entry, true, response->mutable_service());
         ReconcileService(txn, *c, entry);
-        PutService(txn, entry);
         return absl::OkStatus();
       },
       std::move(done));
@@ -568,7 +558,7 @@ void Api::DescribeServices(const v1::DescribeServicesRequest& request, v1::Descr
     names.push_back(*std::move(name));
   }
   absl::ReaderMutexLock lock(mu_);
-  ClusterEntry* c = state_->FindCluster(cluster);
+  const ClusterEntry* c = state_->FindCluster(cluster);
   if (c == nullptr || !c->active()) return done(ClusterNotFound(cluster));
   for (const auto& name : names) {
     auto it = c->services.find(name);
@@ -603,7 +593,7 @@ void Api::ListServices(const v1::ListServicesRequest& request, v1::ListServicesR
         InvalidParameter("schedulingStrategy: must be REPLICA or DAEMON (got '", request.scheduling_strategy(), "')"));
   }
   absl::ReaderMutexLock lock(mu_);
-  ClusterEntry* c = state_->FindCluster(cluster);
+  const ClusterEntry* c = state_->FindCluster(cluster);
   if (c == nullptr || !c->active()) return done(ClusterNotFound(cluster));
   for (auto it = c->services.upper_bound(*after); it != c->services.end(); ++it) {
     const v1::Service& s = it->second.record.service();
@@ -640,8 +630,8 @@ void Api::UpdateTaskProtection(const v1::UpdateTaskProtectionRequest& request,
     }
   }
   Submit(
-      [this, response, cluster, ids = *std::move(ids), enable, minutes](Txn& txn) -> absl::Status {
-        ASSIGN_OR_RETURN(ClusterEntry * c, ActiveCluster(cluster));
+      [this, response, cluster, ids = *std::move(ids), enable, minutes](Applier& txn) -> absl::Status {
+        ASSIGN_OR_RETURN(const ClusterEntry* c, ActiveCluster(cluster));
         const double now = clock_->NowSeconds();
         for (const auto& id : ids) {
           auto it = c->tasks.find(id);
@@ -651,7 +641,7 @@ void Api::UpdateTaskProtection(const v1::UpdateTaskProtectionRequest& request,
             f->set_reason("MISSING");
             continue;
           }
-          TaskEntry& task = it->second;
+          const TaskEntry& task = it->second;
           const v1::TaskRecord record = task.record();
           if (record.service().empty()) {
             auto* f = response->add_failures();
@@ -668,7 +658,7 @@ void Api::UpdateTaskProtection(const v1::UpdateTaskProtectionRequest& request,
             continue;
           }
           const double until = enable ? now + minutes * 60.0 : 0;
-          UpdateTask(txn, *c, task, [&](v1::TaskRecord& r) {
+          txn.UpdateTask(*c, task, [&](v1::TaskRecord& r) {
             r.set_protected_until(until);
             return true;
           });
@@ -691,7 +681,7 @@ void Api::GetTaskProtection(const v1::GetTaskProtectionRequest& request, v1::Get
   if (!ids.ok()) return done(ids.status());
   const double now = clock_->NowSeconds();
   absl::ReaderMutexLock lock(mu_);
-  ClusterEntry* c = state_->FindCluster(cluster);
+  const ClusterEntry* c = state_->FindCluster(cluster);
   if (c == nullptr || !c->active()) return done(ClusterNotFound(cluster));
   for (const auto& id : *ids) {
     auto it = c->tasks.find(id);

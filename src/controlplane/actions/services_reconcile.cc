@@ -104,31 +104,29 @@ absl::StatusOr<Api::Launch> Api::ServiceLaunch(const ClusterEntry& cluster, cons
   return l;
 }
 
-void Api::ApplyStoppedServiceTasks(Txn& txn) {
+void Api::ApplyStoppedServiceTasks(Applier& txn) {
   const double now = clock_->NowSeconds();
-  absl::flat_hash_set<ServiceEntry*> changed;
-  for (const auto& [cluster, task_id] : state_->TakeStoppedServiceTasks()) {
-    ClusterEntry* c = state_->FindCluster(cluster);
+  for (const auto& [cluster, task_id] : txn.TakeStoppedServiceTasks()) {
+    const ClusterEntry* c = state_->FindCluster(cluster);
     if (c == nullptr) continue;
     auto t = c->tasks.find(task_id);
     if (t == c->tasks.end()) continue;
     const v1::TaskRecord record = t->second.record();
     auto s = c->services.find(record.service());
     if (s == c->services.end()) continue;
-    if (scheduler::OnTaskStopped(s->second.record, record, now, options_.services.rules, NewDeploymentId())) {
-      changed.insert(&s->second);
-    }
+    txn.UpdateService(*c, s->second, [&](v1::ServiceRecord& rec) {
+      return scheduler::OnTaskStopped(rec, record, now, options_.services.rules, NewDeploymentId());
+    });
   }
-  for (ServiceEntry* service : changed) PutService(txn, *service);
 }
 
 void Api::QueueService(const ServiceKey& key) {
   if (queued_.insert(key).second) queue_.push_back(key);
 }
 
-void Api::OnBatchApplied(Txn& txn) {
+void Api::OnBatchApplied(Applier& txn) {
   ApplyStoppedServiceTasks(txn);
-  absl::btree_set<ServiceKey> dirty = state_->TakeDirtyServices();
+  absl::btree_set<ServiceKey> dirty = txn.TakeDirtyServices();
   if (dirty.empty()) return;
   absl::MutexLock lock(&scheduler_mu_);
   for (const auto& key : dirty) QueueService(key);
@@ -169,13 +167,13 @@ void Api::ServiceTick() {
     reconcile_in_flight_ = true;
   }
   Submit(
-      [this, keys = std::move(keys), purge](Txn& txn) -> absl::Status {
+      [this, keys = std::move(keys), purge](Applier& txn) -> absl::Status {
         for (const auto& [cluster, name] : keys) {
-          ClusterEntry* c = state_->FindCluster(cluster);
+          const ClusterEntry* c = state_->FindCluster(cluster);
           if (c == nullptr || !c->active()) continue;
           auto it = c->services.find(name);
           if (it == c->services.end()) continue;
-          if (ReconcileService(txn, *c, it->second)) PutService(txn, it->second);
+          ReconcileService(txn, *c, it->second);
         }
         if (purge) {
           // Deleted services stay visible to DescribeServices for a while, then go.
@@ -188,10 +186,7 @@ void Api::ServiceTick() {
                 expired.push_back(name);
               }
             }
-            for (const auto& name : expired) {
-              state_->RemoveService(*c, name);
-              txn.batch().Delete(store::Table::kServices, store::ServiceKey(cname, name));
-            }
+            for (const auto& name : expired) txn.RemoveService(*c, name);
           }
         }
         return absl::OkStatus();
@@ -202,34 +197,23 @@ void Api::ServiceTick() {
       });
 }
 
-bool Api::ReconcileService(Txn& txn, ClusterEntry& cluster, ServiceEntry& service) {
-  // Stops recorded earlier in this batch count (throttle, circuit breaker) before deciding.
-  ApplyStoppedServiceTasks(txn);
-  v1::ServiceRecord& rec = service.record;
-  const v1::Service& svc = rec.service();
-  if (svc.status() == "INACTIVE") return false;
-  const double now = clock_->NowSeconds();
-  const std::string& name = svc.service_name();
-  const bool daemon = svc.scheduling_strategy() == "DAEMON";
-
-  // How the service's strategies shape scale-in.
-  std::vector<placement::Strategy> strategies;
-  {
-    std::vector<placement::Constraint> unused;
-    (void)ParsePlacement({}, svc.placement_strategy(), options_.limits, &unused, &strategies);
-    if (strategies.empty() && !daemon) strategies = DefaultServiceStrategies();
-  }
-  scheduler::ScaleInPolicy policy;
-  placement::Strategy::Field binpack_field = placement::Strategy::Field::kNone;
-  for (const auto& s : strategies) {
-    if (s.type == placement::Strategy::Type::kSpread) ++policy.spread_levels;
-    if (s.type == placement::Strategy::Type::kBinpack && policy.spread_levels == 0 && !policy.binpack) {
-      policy.binpack = true;
-      binpack_field = s.field;
+Api::ScaleInShape Api::ServiceScaleIn(const v1::Service& svc) const {
+  ScaleInShape shape;
+  std::vector<placement::Constraint> unused;
+  (void)ParsePlacement({}, svc.placement_strategy(), options_.limits, &unused, &shape.strategies);
+  if (shape.strategies.empty() && svc.scheduling_strategy() != "DAEMON") shape.strategies = DefaultServiceStrategies();
+  for (const auto& s : shape.strategies) {
+    if (s.type == placement::Strategy::Type::kSpread) ++shape.policy.spread_levels;
+    if (s.type == placement::Strategy::Type::kBinpack && shape.policy.spread_levels == 0 && !shape.policy.binpack) {
+      shape.policy.binpack = true;
+      shape.binpack_field = s.field;
     }
   }
+  return shape;
+}
 
-  // The snapshot: every live task of the service with the facts of its instance.
+std::vector<scheduler::ServiceTask> Api::ServiceSnapshot(const ClusterEntry& cluster, const ServiceEntry& service,
+                                                         const ScaleInShape& shape) const {
   absl::flat_hash_map<std::pair<std::string, uint32_t>, bool> checked;  // (family, revision) -> has checks
   std::vector<scheduler::ServiceTask> tasks;
   tasks.reserve(service.task_ids.size());
@@ -265,7 +249,7 @@ bool Api::ReconcileService(Txn& txn, ClusterEntry& cluster, ServiceEntry& servic
       st.disconnected_at = since > 0 ? std::max(since, started_at_) : 0;
     }
     const placement::InstanceView* view = cluster.view.Find(st.instance_id);
-    for (const auto& s : strategies) {
+    for (const auto& s : shape.strategies) {
       if (s.type != placement::Strategy::Type::kSpread) continue;
       if (s.field == placement::Strategy::Field::kAttribute) {
         const std::string* v = view == nullptr ? nullptr : view->Attribute(s.attribute);
@@ -274,131 +258,164 @@ bool Api::ReconcileService(Txn& txn, ClusterEntry& cluster, ServiceEntry& servic
         st.spread_values.push_back(st.instance_id);
       }
     }
-    if (policy.binpack && view != nullptr) {
+    if (shape.policy.binpack && view != nullptr) {
       st.instance_remaining =
-          binpack_field == placement::Strategy::Field::kCpu ? view->cpu_remaining() : view->memory_remaining();
+          shape.binpack_field == placement::Strategy::Field::kCpu ? view->cpu_remaining() : view->memory_remaining();
     }
     tasks.push_back(std::move(st));
   }
+  return tasks;
+}
 
-  // DAEMON: which instances a task belongs on.
+std::vector<scheduler::DaemonInstance> Api::DaemonInstances(const ClusterEntry& cluster,
+                                                            const v1::ServiceRecord& rec) const {
   std::vector<scheduler::DaemonInstance> instances;
-  if (daemon && !rec.deployments().empty()) {
-    const v1::DeploymentRecord& primary = rec.deployments(0);
-    const v1::TaskDefinitionRecord* td =
-        state_->FindTaskDefinition(primary.family(), primary.task_definition_revision());
-    std::vector<placement::Constraint> constraints;
-    std::vector<placement::Strategy> unused;
-    (void)ParsePlacement(svc.placement_constraints(), {}, options_.limits, &constraints, &unused);
-    std::vector<placement::RequiredAttribute> required;
-    if (td != nullptr) {
-      required = RequiredAttributes(td->task_definition());
-      for (const auto& pc : td->task_definition().placement_constraints()) {
-        auto c = placement::Constraint::FromApi(pc.type(), pc.expression());
-        if (c.ok()) constraints.push_back(*std::move(c));
-      }
-    }
-    const placement::LaunchType launch_type = LaunchTypeOf(svc.launch_type());
-    for (const auto& [id, inst] : cluster.instances) {
-      const auto& ci = inst.record.instance();
-      if (ci.status() != "ACTIVE" && ci.status() != "DRAINING") continue;
-      scheduler::DaemonInstance di;
-      di.id = id;
-      di.agent_connected = ci.agent_connected();
-      const placement::InstanceView* view = cluster.view.Find(id);
-      bool eligible = ci.status() == "ACTIVE" && view != nullptr && view->launch_type == launch_type;
-      for (size_t i = 0; eligible && i < required.size(); ++i) {
-        const std::string* v = view->Attribute(required[i].name);
-        eligible = v != nullptr && (!required[i].value || *v == *required[i].value);
-      }
-      for (size_t i = 0; eligible && i < constraints.size(); ++i) {
-        if (constraints[i].type == placement::Constraint::Type::kMemberOf) {
-          eligible = constraints[i].expression->Matches(placement::ViewSubject(*view));
-        }
-      }
-      di.eligible = eligible;
-      instances.push_back(std::move(di));
+  if (rec.deployments().empty()) return instances;
+  const v1::Service& svc = rec.service();
+  const v1::DeploymentRecord& primary = rec.deployments(0);
+  const v1::TaskDefinitionRecord* td = state_->FindTaskDefinition(primary.family(), primary.task_definition_revision());
+  std::vector<placement::Constraint> constraints;
+  std::vector<placement::Strategy> unused;
+  (void)ParsePlacement(svc.placement_constraints(), {}, options_.limits, &constraints, &unused);
+  std::vector<placement::RequiredAttribute> required;
+  if (td != nullptr) {
+    required = RequiredAttributes(td->task_definition());
+    for (const auto& pc : td->task_definition().placement_constraints()) {
+      auto c = placement::Constraint::FromApi(pc.type(), pc.expression());
+      if (c.ok()) constraints.push_back(*std::move(c));
     }
   }
+  const placement::LaunchType launch_type = LaunchTypeOf(svc.launch_type());
+  for (const auto& [id, inst] : cluster.instances) {
+    const auto& ci = inst.record.instance();
+    if (ci.status() != "ACTIVE" && ci.status() != "DRAINING") continue;
+    scheduler::DaemonInstance di;
+    di.id = id;
+    di.agent_connected = ci.agent_connected();
+    const placement::InstanceView* view = cluster.view.Find(id);
+    bool eligible = ci.status() == "ACTIVE" && view != nullptr && view->launch_type == launch_type;
+    for (size_t i = 0; eligible && i < required.size(); ++i) {
+      const std::string* v = view->Attribute(required[i].name);
+      eligible = v != nullptr && (!required[i].value || *v == *required[i].value);
+    }
+    for (size_t i = 0; eligible && i < constraints.size(); ++i) {
+      if (constraints[i].type == placement::Constraint::Type::kMemberOf) {
+        eligible = constraints[i].expression->Matches(placement::ViewSubject(*view));
+      }
+    }
+    di.eligible = eligible;
+    instances.push_back(std::move(di));
+  }
+  return instances;
+}
 
+namespace {
+
+// The service event for a failure to place one of its tasks, in ECS's words.
+std::string UnplacedEvent(const std::string& name, const v1::Failure& f) {
+  const std::string unable = StrCat("(service ", name, ") was unable to place a task ");
+  if (!f.arn().empty()) {  // a daemon's named instance is gone or INACTIVE
+    return StrCat(unable, "on container instance ", f.arn(), ": ", f.reason());
+  }
+  if (f.reason() == placement::kReasonMissing) {  // ECS's words for an empty cluster
+    return StrCat(unable,
+                  "because no container instance met all of its requirements. Reason: No Container Instances "
+                  "were found in your cluster.");
+  }
+  return StrCat(unable, "because no container instance met all of its requirements: ",
+                f.detail().empty() ? f.reason() : f.detail(), ".");
+}
+
+}  // namespace
+
+bool Api::StartPlanned(Applier& txn, const ClusterEntry& cluster, const ServiceEntry& service, v1::ServiceRecord& rec,
+                       const scheduler::Plan& plan, double now, PassOutcome* outcome) {
   const scheduler::Options& rules = options_.services.rules;
-  scheduler::Plan plan = scheduler::Reconcile(rec, tasks, instances, policy, now, rules, [] { return NewId(); });
-  bool changed = plan.record_changed;
+  const std::string& name = rec.service().service_name();
+  const bool daemon = rec.service().scheduling_strategy() == "DAEMON";
+  auto launch = ServiceLaunch(cluster, service);
+  google::protobuf::RepeatedPtrField<v1::Task> started;
+  google::protobuf::RepeatedPtrField<v1::Failure> failures;
+  absl::Status result = launch.status();
+  if (launch.ok()) {
+    if (daemon) {
+      launch->instance_ids = plan.start_on;
+    } else {
+      launch->count = plan.start;
+    }
+    result = ApplyLaunch(txn, *launch, &started, &failures);
+  }
+  bool changed = false;
+  const double retry = now + static_cast<double>(options_.services.placement_retry_us) / 1e6;
+  auto retry_later = [&] {
+    outcome->unplaced = true;
+    outcome->wake_at = outcome->wake_at == 0 ? retry : std::min(outcome->wake_at, retry);
+  };
+  if (!result.ok()) {
+    changed |= scheduler::AddEvent(
+        rec, NewId(), StrCat("(service ", name, ") failed to launch a task: ", std::string(result.message())), now,
+        rules);
+    retry_later();
+  }
+  if (!started.empty()) {
+    std::vector<std::string> ids;
+    for (const auto& t : started) {
+      auto id = arns_.TaskId(t.task_arn(), rec.cluster(), "taskArn");
+      if (id.ok()) ids.push_back(*std::move(id));
+    }
+    changed |= scheduler::AddEvent(
+        rec, NewId(), StrCat("(service ", name, ") has started ", ids.size(), " tasks:", TaskList(ids), "."), now,
+        rules);
+  }
+  if (!failures.empty()) {
+    changed |= scheduler::AddEvent(rec, NewId(), UnplacedEvent(name, failures[0]), now, rules);
+    retry_later();
+  }
+  return changed;
+}
 
-  for (const auto& stop : plan.stops) {
-    auto it = cluster.tasks.find(stop.task_id);
-    if (it == cluster.tasks.end()) continue;
-    StopTaskRecord(txn, cluster, it->second, scheduler::kStopCodeScheduler, stop.reason);
-  }
+bool Api::ReconcileService(Applier& txn, const ClusterEntry& cluster, const ServiceEntry& service) {
+  // Stops recorded earlier in this batch count (throttle, circuit breaker) before deciding.
+  ApplyStoppedServiceTasks(txn);
+  const v1::Service& svc = service.record.service();
+  if (svc.status() == "INACTIVE") return false;
+  const double now = clock_->NowSeconds();
+  const std::string name = svc.service_name();
+  const bool daemon = svc.scheduling_strategy() == "DAEMON";
 
-  double wake_at = plan.wake_at;
-  bool unplaced = false;
-  if (plan.start > kMaxStartsPerPass || static_cast<int>(plan.start_on.size()) > kMaxStartsPerPass) {
-    plan.start = std::min(plan.start, kMaxStartsPerPass);
-    if (static_cast<int>(plan.start_on.size()) > kMaxStartsPerPass) plan.start_on.resize(kMaxStartsPerPass);
-    wake_at = now;  // the next pass places the rest
-  }
-  if (plan.start > 0 || !plan.start_on.empty()) {
-    auto launch = ServiceLaunch(cluster, service);
-    google::protobuf::RepeatedPtrField<v1::Task> started;
-    google::protobuf::RepeatedPtrField<v1::Failure> failures;
-    absl::Status result = launch.status();
-    if (launch.ok()) {
-      if (daemon) {
-        launch->instance_ids = plan.start_on;
-      } else {
-        launch->count = plan.start;
-      }
-      result = ApplyLaunch(txn, *launch, &started, &failures);
+  // The snapshot: every live task of the service with the facts of its instance; for DAEMON, the
+  // instances a task belongs on.
+  const ScaleInShape shape = ServiceScaleIn(svc);
+  const std::vector<scheduler::ServiceTask> tasks = ServiceSnapshot(cluster, service, shape);
+  const std::vector<scheduler::DaemonInstance> instances =
+      daemon ? DaemonInstances(cluster, service.record) : std::vector<scheduler::DaemonInstance>{};
+
+  PassOutcome outcome;
+  const bool changed = txn.UpdateService(cluster, service, [&](v1::ServiceRecord& rec) {
+    scheduler::Plan plan =
+        scheduler::Reconcile(rec, tasks, instances, shape.policy, now, options_.services.rules, [] { return NewId(); });
+    bool record_changed = plan.record_changed;
+    for (const auto& stop : plan.stops) {
+      auto it = cluster.tasks.find(stop.task_id);
+      if (it == cluster.tasks.end()) continue;
+      StopTaskRecord(txn, cluster, it->second, scheduler::kStopCodeScheduler, stop.reason);
     }
-    if (!result.ok()) {
-      unplaced = true;
-      changed |= scheduler::AddEvent(
-          rec, NewId(), StrCat("(service ", name, ") failed to launch a task: ", std::string(result.message())), now,
-          rules);
-      wake_at = wake_at == 0 ? now + options_.services.placement_retry_us / 1e6
-                             : std::min(wake_at, now + options_.services.placement_retry_us / 1e6);
+    outcome.wake_at = plan.wake_at;
+    if (plan.start > kMaxStartsPerPass || static_cast<int>(plan.start_on.size()) > kMaxStartsPerPass) {
+      plan.start = std::min(plan.start, kMaxStartsPerPass);
+      if (static_cast<int>(plan.start_on.size()) > kMaxStartsPerPass) plan.start_on.resize(kMaxStartsPerPass);
+      outcome.wake_at = now;  // the next pass places the rest
     }
-    if (!started.empty()) {
-      std::vector<std::string> ids;
-      for (const auto& t : started) {
-        auto id = arns_.TaskId(t.task_arn(), rec.cluster(), "taskArn");
-        if (id.ok()) ids.push_back(*std::move(id));
-      }
-      changed |= scheduler::AddEvent(
-          rec, NewId(), StrCat("(service ", name, ") has started ", ids.size(), " tasks:", TaskList(ids), "."), now,
-          rules);
+    if (plan.start > 0 || !plan.start_on.empty()) {
+      record_changed |= StartPlanned(txn, cluster, service, rec, plan, now, &outcome);
     }
-    if (!failures.empty()) {
-      unplaced = true;
-      const v1::Failure& f = failures[0];
-      const std::string unable = StrCat("(service ", name, ") was unable to place a task ");
-      std::string message;
-      if (!f.arn().empty()) {  // a daemon's named instance is gone or INACTIVE
-        message = StrCat(unable, "on container instance ", f.arn(), ": ", f.reason());
-      } else if (f.reason() == placement::kReasonMissing) {  // ECS's words for an empty cluster
-        message = StrCat(unable,
-                         "because no container instance met all of its requirements. Reason: No Container Instances "
-                         "were found in your cluster.");
-      } else {
-        message = StrCat(unable, "because no container instance met all of its requirements: ",
-                         f.detail().empty() ? f.reason() : f.detail(), ".");
-      }
-      changed |= scheduler::AddEvent(rec, NewId(), std::move(message), now, rules);
-      const double retry = now + static_cast<double>(options_.services.placement_retry_us) / 1e6;
-      wake_at = wake_at == 0 ? retry : std::min(wake_at, retry);
-    }
-  }
-  if (!service.active()) --cluster.active_services;  // a deleted service's last task is gone: INACTIVE
-  if (service.active() && (daemon || unplaced)) {
-    cluster.instance_watchers.insert(name);
-  } else {
-    cluster.instance_watchers.erase(name);
-  }
-  if (wake_at > 0) {
-    const int64_t at = clock_->MonotonicMicros() + static_cast<int64_t>((wake_at - now) * 1e6);
+    return record_changed;
+  });
+  txn.WatchInstances(cluster, name, service.active() && (daemon || outcome.unplaced));
+  if (outcome.wake_at > 0) {
+    const int64_t at = clock_->MonotonicMicros() + static_cast<int64_t>((outcome.wake_at - now) * 1e6);
     absl::MutexLock lock(&scheduler_mu_);
-    auto [it, inserted] = service_wake_us_.try_emplace({rec.cluster(), name}, at);
+    auto [it, inserted] = service_wake_us_.try_emplace({service.record.cluster(), name}, at);
     if (!inserted) it->second = std::min(it->second, at);
   }
   return changed;

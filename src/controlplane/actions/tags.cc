@@ -22,21 +22,18 @@ absl::StatusOr<Api::Tagged> Api::FindTagged(const std::string& arn_text) {
   };
   switch (arn.kind) {
     case ResourceKind::kCluster: {
-      ClusterEntry* c = state_->FindCluster(arn.resource);
+      const ClusterEntry* c = state_->FindCluster(arn.resource);
       if (c == nullptr || !c->active()) return ClusterNotFound(arn.resource);
-      return Tagged{c->record.cluster().tags(), [this, c](Txn& t, Tags tags) {
-                      *c->record.mutable_cluster()->mutable_tags() = std::move(tags);
-                      PutCluster(t, *c);
+      return Tagged{c->record.cluster().tags(), [c](Applier& t, Tags tags) {
+                      *t.EditCluster(*c).mutable_cluster()->mutable_tags() = std::move(tags);
                     }};
     }
     case ResourceKind::kTaskDefinition: {
       ASSIGN_OR_RETURN(auto ref, arns_.TaskDefinition(arn_text, "resourceArn"));
-      v1::TaskDefinitionRecord* rec = state_->FindTaskDefinition(ref.family, ref.revision);
+      const v1::TaskDefinitionRecord* rec = state_->FindTaskDefinition(ref.family, ref.revision);
       if (rec == nullptr) return missing();
-      return Tagged{rec->tags(), [this, rec](Txn& t, Tags tags) {
-                      *rec->mutable_tags() = std::move(tags);
-                      PutTaskDefinition(t, *rec);
-                    }};
+      return Tagged{rec->tags(),
+                    [rec](Applier& t, Tags tags) { *t.EditTaskDefinition(*rec).mutable_tags() = std::move(tags); }};
     }
     case ResourceKind::kContainerInstance:
     case ResourceKind::kTask: {
@@ -44,14 +41,14 @@ absl::StatusOr<Api::Tagged> Api::FindTagged(const std::string& arn_text) {
       if (parts.size() != 2 || !IsId(parts[1])) {
         return InvalidParameter("resourceArn: '", arn_text, "' is malformed (expected <kind>/<cluster>/<id>)");
       }
-      ClusterEntry* c = state_->FindCluster(parts[0]);
+      const ClusterEntry* c = state_->FindCluster(parts[0]);
       if (c == nullptr) return missing();
       if (arn.kind == ResourceKind::kTask) {
         auto it = c->tasks.find(parts[1]);
         if (it == c->tasks.end()) return missing();
-        TaskEntry* task = &it->second;
-        return Tagged{task->record().task().tags(), [this, c, task](Txn& t, Tags tags) {
-                        UpdateTask(t, *c, *task, [&](v1::TaskRecord& r) {
+        const TaskEntry* task = &it->second;
+        return Tagged{task->record().task().tags(), [c, task](Applier& t, Tags tags) {
+                        t.UpdateTask(*c, *task, [&](v1::TaskRecord& r) {
                           *r.mutable_task()->mutable_tags() = std::move(tags);
                           return true;
                         });
@@ -59,10 +56,9 @@ absl::StatusOr<Api::Tagged> Api::FindTagged(const std::string& arn_text) {
       }
       auto it = c->instances.find(parts[1]);
       if (it == c->instances.end()) return missing();
-      InstanceEntry* inst = &it->second;
-      return Tagged{inst->record.instance().tags(), [this, inst](Txn& t, Tags tags) {
-                      *inst->record.mutable_instance()->mutable_tags() = std::move(tags);
-                      PutInstance(t, *inst);
+      const InstanceEntry* inst = &it->second;
+      return Tagged{inst->record.instance().tags(), [c, inst](Applier& t, Tags tags) {
+                      *t.EditInstance(*c, *inst).mutable_instance()->mutable_tags() = std::move(tags);
                     }};
     }
     case ResourceKind::kService: {
@@ -70,23 +66,25 @@ absl::StatusOr<Api::Tagged> Api::FindTagged(const std::string& arn_text) {
       if (parts.size() != 2 || !IsValidName(parts[1])) {
         return InvalidParameter("resourceArn: '", arn_text, "' is malformed (expected service/<cluster>/<name>)");
       }
-      ClusterEntry* c = state_->FindCluster(parts[0]);
+      const ClusterEntry* c = state_->FindCluster(parts[0]);
       if (c == nullptr) return missing();
       auto it = c->services.find(parts[1]);
       if (it == c->services.end() || !it->second.active()) return missing();
-      ServiceEntry* service = &it->second;
-      return Tagged{service->record.service().tags(), [this, service](Txn& t, Tags tags) {
-                      *service->record.mutable_service()->mutable_tags() = std::move(tags);
-                      PutService(t, *service);
+      const ServiceEntry* service = &it->second;
+      return Tagged{service->record.service().tags(), [c, service](Applier& t, Tags tags) {
+                      t.UpdateService(*c, *service, [&](v1::ServiceRecord& r) {
+                        *r.mutable_service()->mutable_tags() = std::move(tags);
+                        return true;
+                      });
                     }};
     }
     case ResourceKind::kCapacityProvider: {
-      v1::CapacityProviderRecord* rec = state_->FindCapacityProvider(arn.resource);
+      const v1::CapacityProviderRecord* rec = state_->FindCapacityProvider(arn.resource);
       if (rec == nullptr || rec->capacity_provider().status() != "ACTIVE") return missing();
-      return Tagged{rec->capacity_provider().tags(), [this, rec](Txn& t, Tags tags) {
+      return Tagged{rec->capacity_provider().tags(), [rec](Applier& t, Tags tags) {
                       v1::CapacityProviderRecord updated = *rec;
                       *updated.mutable_capacity_provider()->mutable_tags() = std::move(tags);
-                      PutCapacityProviderRecord(t, std::move(updated));
+                      t.PutCapacityProvider(std::move(updated));
                     }};
     }
     default:
@@ -101,7 +99,7 @@ void Api::TagResource(const v1::TagResourceRequest& request, v1::TagResourceResp
   if (request.tags().empty()) return done(InvalidParameter("tags: give at least one tag"));
   if (absl::Status s = ValidateTags(request.tags(), "tags", options_.limits); !s.ok()) return done(s);
   Submit(
-      [this, &request](Txn& txn) -> absl::Status {
+      [this, &request](Applier& txn) -> absl::Status {
         ASSIGN_OR_RETURN(Tagged tagged, FindTagged(request.resource_arn()));
         Tags merged = tagged.tags;
         for (const auto& tag : request.tags()) {
@@ -130,7 +128,7 @@ void Api::UntagResource(const v1::UntagResourceRequest& request, v1::UntagResour
   }
   if (request.tag_keys().empty()) return done(InvalidParameter("tagKeys: give at least one tag key"));
   Submit(
-      [this, &request](Txn& txn) -> absl::Status {
+      [this, &request](Applier& txn) -> absl::Status {
         ASSIGN_OR_RETURN(Tagged tagged, FindTagged(request.resource_arn()));
         Tags kept;
         for (const auto& tag : tagged.tags) {

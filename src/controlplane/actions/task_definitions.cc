@@ -8,8 +8,8 @@
 #include "berth/common/status.h"
 #include "berth/common/strings.h"
 #include "src/controlplane/actions/api.h"
-#include "src/controlplane/doors/errors.h"
 #include "src/controlplane/actions/pagination.h"
+#include "src/controlplane/doors/errors.h"
 
 namespace berth::controlplane {
 namespace {
@@ -54,20 +54,13 @@ void Api::RegisterTaskDefinition(const v1::RegisterTaskDefinitionRequest& reques
   for (const auto& c : facts->compatibilities) td->add_compatibilities(c);
   td->set_status("ACTIVE");
   Submit(
-      [this, &request, response, td, demand = facts->demand](Txn& txn) -> absl::Status {
-        FamilyEntry& family = state_->Family(td->family());
-        uint32_t revision = family.last_revision + 1;
+      [this, &request, response, td, demand = facts->demand](Applier& txn) -> absl::Status {
         v1::TaskDefinitionRecord rec;
         *rec.mutable_task_definition() = std::move(*td);
-        rec.mutable_task_definition()->set_revision(static_cast<int32_t>(revision));
         rec.mutable_task_definition()->set_registered_at(clock_->NowSeconds());
         *rec.mutable_tags() = request.tags();
         *rec.mutable_demand() = demand;
-        family.last_revision = revision;
-        family.active_revisions++;
-        state_->CountTaskDefinition();
-        auto& stored = family.revisions.emplace(revision, std::move(rec)).first->second;
-        PutTaskDefinition(txn, stored);
+        const v1::TaskDefinitionRecord& stored = txn.AddTaskDefinition(std::move(rec));
         RenderTaskDefinition(stored, response->mutable_task_definition());
         *response->mutable_tags() = stored.tags();
         return absl::OkStatus();
@@ -87,16 +80,11 @@ void Api::DeregisterTaskDefinition(const v1::DeregisterTaskDefinitionRequest& re
                                  "' names no revision: deregistering needs family:revision or the full ARN"));
   }
   Submit(
-      [this, response, ref = *ref](Txn& txn) -> absl::Status {
-        v1::TaskDefinitionRecord* found = state_->FindTaskDefinition(ref.family, ref.revision);
+      [this, response, ref = *ref](Applier& txn) -> absl::Status {
+        const v1::TaskDefinitionRecord* found = state_->FindTaskDefinition(ref.family, ref.revision);
         if (found == nullptr) return NotFound("task definition ", ref.family, ":", ref.revision, " does not exist");
-        v1::TaskDefinitionRecord& rec = *found;
-        if (rec.task_definition().status() == "ACTIVE") {
-          rec.mutable_task_definition()->set_status("INACTIVE");
-          rec.mutable_task_definition()->set_deregistered_at(clock_->NowSeconds());
-          state_->FindFamily(ref.family)->active_revisions--;
-          PutTaskDefinition(txn, rec);
-        }
+        const v1::TaskDefinitionRecord& rec = *found;
+        txn.DeregisterTaskDefinition(rec, clock_->NowSeconds());
         RenderTaskDefinition(rec, response->mutable_task_definition());
         return absl::OkStatus();
       },

@@ -7,9 +7,10 @@
 
 #include "berth/common/strings.h"
 #include "berth/scheduler/instance_provider.h"
+#include "berth/scheduler/launch.h"
 #include "src/controlplane/actions/api.h"
-#include "src/controlplane/doors/errors.h"
 #include "src/controlplane/actions/pagination.h"
+#include "src/controlplane/doors/errors.h"
 
 namespace berth::controlplane {
 namespace {
@@ -197,11 +198,11 @@ absl::StatusOr<Api::ResolvedLaunch> Api::ResolveLaunch(const Launch& launch) {
   return r;
 }
 
-void Api::AddLaunchedTask(Txn& txn, const Launch& launch, const ResolvedLaunch& resolved,
+void Api::AddLaunchedTask(Applier& txn, const Launch& launch, const ResolvedLaunch& resolved,
                           const google::protobuf::RepeatedPtrField<v1::Tag>& tags,
                           const placement::Placement* placement, const std::string& provider,
                           google::protobuf::RepeatedPtrField<v1::Task>* tasks, std::string_view launch_type) {
-  ClusterEntry* c = resolved.cluster;
+  const ClusterEntry* c = resolved.cluster;
   const v1::TaskDefinition& td = resolved.definition->task_definition();
   const v1::ResourceDemand& demand = resolved.demand;
   const double now = clock_->NowSeconds();
@@ -258,18 +259,18 @@ void Api::AddLaunchedTask(Txn& txn, const Launch& launch, const ResolvedLaunch& 
       t->set_availability_zone(az->second.attribute().value());
     }
   }
-  AddTask(txn, *c, tr);
-  if (placement != nullptr) TouchInstance(txn, c->instances.at(placement->instance_id));
+  txn.AddTask(*c, tr);
+  if (placement != nullptr) txn.TouchInstance(c->instances.at(placement->instance_id));
   RenderTask(tr, true, tasks->Add());
 }
 
 absl::Status Api::ApplyFargateLaunch(
-    Txn& txn, const Launch& launch, const ResolvedLaunch& resolved,
+    Applier& txn, const Launch& launch, const ResolvedLaunch& resolved,
     const google::protobuf::RepeatedPtrField<v1::Tag>& tags,
     const google::protobuf::RepeatedPtrField<v1::CapacityProviderStrategyItem>* strategy,
     std::string_view strategy_field, google::protobuf::RepeatedPtrField<v1::Task>* tasks,
     google::protobuf::RepeatedPtrField<v1::Failure>* failures) {
-  ClusterEntry* c = resolved.cluster;
+  const ClusterEntry* c = resolved.cluster;
   const v1::TaskDefinition& td = resolved.definition->task_definition();
   if (!launch.instance_ids.empty()) return InvalidParameter("launchType: StartTask does not run FARGATE tasks");
   RETURN_IF_ERROR(
@@ -311,10 +312,10 @@ absl::Status Api::ApplyFargateLaunch(
   return absl::OkStatus();
 }
 
-absl::Status Api::ApplyLaunch(Txn& txn, const Launch& launch, google::protobuf::RepeatedPtrField<v1::Task>* tasks,
+absl::Status Api::ApplyLaunch(Applier& txn, const Launch& launch, google::protobuf::RepeatedPtrField<v1::Task>* tasks,
                               google::protobuf::RepeatedPtrField<v1::Failure>* failures) {
   ASSIGN_OR_RETURN(ResolvedLaunch resolved, ResolveLaunch(launch));
-  ClusterEntry* c = resolved.cluster;
+  const ClusterEntry* c = resolved.cluster;
   const v1::TaskDefinitionRecord* rec = resolved.definition;
   placement::PlacementRequest& preq = resolved.request;
   google::protobuf::RepeatedPtrField<v1::Tag> tags = launch.tags;
@@ -357,13 +358,7 @@ absl::Status Api::ApplyLaunch(Txn& txn, const Launch& launch, google::protobuf::
   }
   RETURN_IF_ERROR(
       CheckPlatformVersion(launch.platform_version.has_value(), launch.platform_version.value_or(""), false));
-  struct ProviderUse {
-    std::string name;
-    std::string group;
-    bool managed_scaling = false;
-  };
-  std::vector<ProviderUse> providers;
-  std::vector<int64_t> provider_counts;
+  scheduler::LaunchSpec spec;
   if (!strategy->empty()) {
     RETURN_IF_ERROR(CheckClusterStrategy(*c, *strategy, strategy_field));
     for (const auto& item : *strategy) {
@@ -371,66 +366,41 @@ absl::Status Api::ApplyLaunch(Txn& txn, const Launch& launch, google::protobuf::
       if (cp == nullptr || cp->capacity_provider().status() != "ACTIVE") {
         return InvalidParameter(strategy_field, ": capacity provider '", item.capacity_provider(), "' does not exist");
       }
-      providers.push_back(
-          {item.capacity_provider(), GroupOfProvider(*cp),
-           cp->capacity_provider().auto_scaling_group_provider().managed_scaling().status() == "ENABLED"});
       auto count = launch.provider_counts.find(item.capacity_provider());
-      provider_counts.push_back(count == launch.provider_counts.end() ? 0 : count->second);
+      spec.providers.push_back(scheduler::LaunchProvider{
+          .name = item.capacity_provider(),
+          .hosts = {scheduler::kInstanceGroupAttribute, GroupOfProvider(*cp)},
+          .managed_scaling =
+              cp->capacity_provider().auto_scaling_group_provider().managed_scaling().status() == "ENABLED",
+          .base = item.base(),
+          .weight = item.weight(),
+          .count = count == launch.provider_counts.end() ? 0 : count->second,
+      });
     }
   }
-  const std::vector<placement::RequiredAttribute> base_required = preq.required_attributes;
-
-  // RunTask: `count` tasks over the cluster. StartTask: one task on each named instance.
-  std::vector<std::pair<std::string, int>> rounds;  // (only instance, count)
-  if (launch.instance_ids.empty()) {
-    rounds.emplace_back(std::string(), launch.count);
-  } else {
-    for (const auto& id : candidates) rounds.emplace_back(id, 1);
-  }
-
-  int index = 0;
-  for (const auto& [only, count] : rounds) {
-    preq.only_instances.clear();
-    if (!only.empty()) preq.only_instances.push_back(only);
-    for (int n = 0; n < count; ++n, ++index) {
-      const ProviderUse* provider = nullptr;
-      if (!providers.empty()) {
-        const int item = PickStrategyItem(*strategy, provider_counts);
-        ++provider_counts[item];
-        provider = &providers[item];
-        preq.required_attributes = base_required;
-        preq.required_attributes.push_back({scheduler::kInstanceGroupAttribute, provider->group});
-      }
-      placement::Engine::Prepare(c->view, preq);
-      placement::Decision decision = engine_.PlaceOne(c->view, preq, index);
-      if (decision.placement) {
-        AddLaunchedTask(txn, launch, resolved, tags, &*decision.placement, provider ? provider->name : std::string(),
-                        tasks);
-        continue;
-      }
-      if (provider != nullptr) {
-        // A provider with managed scaling brings capacity: the task waits for it.
-        if (provider->managed_scaling &&
-            static_cast<int>(c->provisioning.size()) < options_.capacity.max_provisioning_per_cluster) {
-          AddLaunchedTask(txn, launch, resolved, tags, nullptr, provider->name, tasks);
-          continue;
-        }
+  spec.request = std::move(preq);
+  spec.count = launch.count;
+  spec.instances = std::move(candidates);
+  spec.provisioning_room = std::max<int64_t>(
+      0, options_.capacity.max_provisioning_per_cluster - static_cast<int64_t>(c->provisioning.size()));
+  txn.PreparePlacement(*c, spec.request);
+  scheduler::PlanLaunch(spec, c->view, engine_, [&](const scheduler::LaunchStep& step) {
+    switch (step.kind) {
+      case scheduler::LaunchStep::Kind::kPlace:
+        AddLaunchedTask(txn, launch, resolved, tags, &*step.placement, step.provider, tasks);
+        return;
+      case scheduler::LaunchStep::Kind::kWait:
+        AddLaunchedTask(txn, launch, resolved, tags, nullptr, step.provider, tasks);
+        return;
+      case scheduler::LaunchStep::Kind::kFail: {
         auto* out = failures->Add();
-        out->set_reason(decision.failure.reason);
-        out->set_detail(decision.failure.detail.empty()
-                            ? StrCat("capacity provider ", provider->name)
-                            : StrCat(decision.failure.detail, " (capacity provider ", provider->name, ")"));
-        continue;
+        if (!step.instance.empty()) out->set_arn(arns_.ContainerInstance(launch.cluster, step.instance));
+        out->set_reason(step.failure.reason);
+        out->set_detail(step.failure.detail);
+        return;
       }
-      for (int k = n; k < count; ++k) {
-        auto* out = failures->Add();
-        if (!only.empty()) out->set_arn(arns_.ContainerInstance(launch.cluster, only));
-        out->set_reason(decision.failure.reason);
-        out->set_detail(decision.failure.detail);
-      }
-      break;
     }
-  }
+  });
   return absl::OkStatus();
 }
 
@@ -493,9 +463,11 @@ absl::StatusOr<std::shared_ptr<Api::Launch>> Api::NewRunLaunch(const v1::RunTask
 void Api::RunTask(const v1::RunTaskRequest& request, v1::RunTaskResponse* response, Done done) {
   auto launch = NewRunLaunch(request);
   if (!launch.ok()) return done(launch.status());
-  Submit([this, launch = *std::move(launch), response](
-             Txn& txn) { return ApplyLaunch(txn, *launch, response->mutable_tasks(), response->mutable_failures()); },
-         std::move(done));
+  Submit(
+      [this, launch = *std::move(launch), response](Applier& txn) {
+        return ApplyLaunch(txn, *launch, response->mutable_tasks(), response->mutable_failures());
+      },
+      std::move(done));
 }
 
 void Api::ExplainPlacement(const v1::ExplainPlacementRequest& request, v1::ExplainPlacementResponse* response,
@@ -589,17 +561,19 @@ void Api::StartTask(const v1::StartTaskRequest& request, v1::StartTaskResponse* 
   if (!ids.ok()) return done(ids.status());
   launch->instance_ids = *std::move(ids);
   launch->launch_type = "EC2";
-  Submit([this, launch, response](
-             Txn& txn) { return ApplyLaunch(txn, *launch, response->mutable_tasks(), response->mutable_failures()); },
-         std::move(done));
+  Submit(
+      [this, launch, response](Applier& txn) {
+        return ApplyLaunch(txn, *launch, response->mutable_tasks(), response->mutable_failures());
+      },
+      std::move(done));
 }
 
-void Api::StopTaskRecord(Txn& txn, ClusterEntry& cluster, TaskEntry& task, const std::string& stop_code,
+void Api::StopTaskRecord(Applier& txn, const ClusterEntry& cluster, const TaskEntry& task, const std::string& stop_code,
                          const std::string& reason) {
   if (task.stopping()) return;
   const double now = clock_->NowSeconds();
   std::string instance_id;
-  UpdateTask(txn, cluster, task, [&](v1::TaskRecord& r) {
+  txn.UpdateTask(cluster, task, [&](v1::TaskRecord& r) {
     v1::Task* t = r.mutable_task();
     t->set_desired_status("STOPPED");
     t->set_stop_code(stop_code);
@@ -619,7 +593,7 @@ void Api::StopTaskRecord(Txn& txn, ClusterEntry& cluster, TaskEntry& task, const
     return true;
   });
   if (auto inst = cluster.instances.find(instance_id); inst != cluster.instances.end()) {
-    TouchInstance(txn, inst->second);
+    txn.TouchInstance(inst->second);
   }
 }
 
@@ -636,15 +610,15 @@ void Api::StopTask(const v1::StopTaskRequest& request, v1::StopTaskResponse* res
   }
   std::string reason = request.has_reason() && !request.reason().empty() ? request.reason() : "Task stopped by user";
   Submit(
-      [this, response, cluster, id = *id, reason](Txn& txn) -> absl::Status {
-        ASSIGN_OR_RETURN(ClusterEntry * c, ActiveCluster(cluster));
+      [this, response, cluster, id = *id, reason](Applier& txn) -> absl::Status {
+        ASSIGN_OR_RETURN(const ClusterEntry* c, ActiveCluster(cluster));
         auto it = c->tasks.find(id);
         if (it == c->tasks.end()) {  // ECS's exception and words, with the task and cluster named
           return WithType(absl::NotFoundError(StrCat("The referenced task was not found: task: task ", id,
                                                      " not found in cluster '", cluster, "'")),
                           "InvalidParameterException");
         }
-        TaskEntry& task = it->second;
+        const TaskEntry& task = it->second;
         StopTaskRecord(txn, *c, task, "UserInitiated", reason);
         RenderTask(task, true, response->mutable_task());
         return absl::OkStatus();
@@ -671,7 +645,7 @@ void Api::DescribeTasks(const v1::DescribeTasksRequest& request, v1::DescribeTas
   if (!ids.ok()) return done(ids.status());
   absl::Status result = [&]() -> absl::Status {
     absl::ReaderMutexLock lock(mu_);
-    ClusterEntry* c = state_->FindCluster(cluster);
+    const ClusterEntry* c = state_->FindCluster(cluster);
     if (c == nullptr) return ClusterNotFound(cluster);
     for (const auto& id : *ids) {
       auto it = c->tasks.find(id);
@@ -727,7 +701,7 @@ void Api::ListTasks(const v1::ListTasksRequest& request, v1::ListTasksResponse* 
   if (!limit.ok()) return done(limit.status());
   absl::Status result = [&]() -> absl::Status {
     absl::ReaderMutexLock lock(mu_);
-    ClusterEntry* c = state_->FindCluster(cluster);
+    const ClusterEntry* c = state_->FindCluster(cluster);
     if (c == nullptr) return ClusterNotFound(cluster);
     if (desired == "PENDING") return absl::OkStatus();  // as in ECS: no task has desiredStatus PENDING
     // Adds the task if it passes every filter; false once the page is full (next token set).

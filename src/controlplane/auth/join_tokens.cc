@@ -108,10 +108,18 @@ AgentCredential ParseAgentCredential(const std::string* authorization) {
   return credential;
 }
 
-absl::StatusOr<v1::JoinTokenRecord*> Api::UsableJoinToken(ClusterEntry& cluster, const std::string& id,
-                                                          const std::string& secret_sha256) {
+absl::StatusOr<const v1::JoinTokenRecord*> Api::UsableJoinToken(const ClusterEntry& cluster, const std::string& id,
+                                                                const std::string& secret_sha256) {
   ASSIGN_OR_RETURN(int i, FindUsableJoinToken(cluster.record, id, secret_sha256, clock_->NowSeconds()));
-  return cluster.record.mutable_join_tokens(i);
+  return &cluster.record.join_tokens(i);
+}
+
+void Api::CountJoinTokenUse(Applier& txn, const ClusterEntry& cluster, const v1::JoinTokenRecord& token) {
+  const std::string id = token.token().join_token_id();
+  for (v1::JoinTokenRecord& t : *txn.EditCluster(cluster).mutable_join_tokens()) {
+    if (t.token().join_token_id() == id)
+      t.mutable_token()->set_registrations_count(t.token().registrations_count() + 1);
+  }
 }
 
 absl::Status Api::CheckJoinToken(const std::string& cluster_field, const AgentCredential& credential) const {
@@ -227,20 +235,22 @@ void Api::CreateJoinToken(const v1::CreateJoinTokenRequest& request, v1::CreateJ
   t->set_created_at(now);
   record.set_secret_sha256(auth::TokenSha256Hex(secret));
   Submit(
-      [this, response, cluster, now, record = std::move(record), secret = std::move(secret)](Txn& txn) -> absl::Status {
-        ASSIGN_OR_RETURN(ClusterEntry * c, ActiveCluster(cluster));
-        auto* tokens = c->record.mutable_join_tokens();
+      [this, response, cluster, now, record = std::move(record),
+       secret = std::move(secret)](Applier& txn) -> absl::Status {
+        ASSIGN_OR_RETURN(const ClusterEntry* c, ActiveCluster(cluster));
         // Used up and expired tokens make room; they can never register anything again.
-        for (int i = tokens->size() - 1; i >= 0; --i) {
-          if (!Usable(tokens->Get(i).token(), now)) tokens->DeleteSubrange(i, 1);
-        }
-        if (tokens->size() >= kMaxJoinTokens) {
+        int usable = 0;
+        for (const v1::JoinTokenRecord& t : c->record.join_tokens()) usable += Usable(t.token(), now);
+        if (usable >= kMaxJoinTokens) {
           return WithType(absl::ResourceExhaustedError(StrCat("cluster '", cluster, "' already has ", kMaxJoinTokens,
                                                               " usable join tokens: delete some first")),
                           "LimitExceededException");
         }
+        auto* tokens = txn.EditCluster(*c).mutable_join_tokens();
+        for (int i = tokens->size() - 1; i >= 0; --i) {
+          if (!Usable(tokens->Get(i).token(), now)) tokens->DeleteSubrange(i, 1);
+        }
         *tokens->Add() = record;
-        PutCluster(txn, *c);
         *response->mutable_join_token() = record.token();
         response->mutable_join_token()->set_cluster_arn(arns_.Cluster(cluster));
         response->set_token(StrCat(kJoinTokenPrefix, record.token().join_token_id(), ".", secret));
@@ -272,15 +282,14 @@ void Api::DeleteJoinToken(const v1::DeleteJoinTokenRequest& request, v1::DeleteJ
   if (!error.ok()) return done(error);
   if (request.join_token_id().empty()) return done(InvalidParameter("joinTokenId: required"));
   Submit(
-      [this, response, cluster, id = request.join_token_id()](Txn& txn) -> absl::Status {
-        ASSIGN_OR_RETURN(ClusterEntry * c, ActiveCluster(cluster));
-        auto* tokens = c->record.mutable_join_tokens();
-        for (int i = 0; i < tokens->size(); ++i) {
-          if (tokens->Get(i).token().join_token_id() != id) continue;
-          *response->mutable_join_token() = tokens->Get(i).token();
+      [this, response, cluster, id = request.join_token_id()](Applier& txn) -> absl::Status {
+        ASSIGN_OR_RETURN(const ClusterEntry* c, ActiveCluster(cluster));
+        const auto& tokens = c->record.join_tokens();
+        for (int i = 0; i < tokens.size(); ++i) {
+          if (tokens.Get(i).token().join_token_id() != id) continue;
+          *response->mutable_join_token() = tokens.Get(i).token();
           response->mutable_join_token()->set_cluster_arn(arns_.Cluster(cluster));
-          tokens->DeleteSubrange(i, 1);
-          PutCluster(txn, *c);
+          txn.EditCluster(*c).mutable_join_tokens()->DeleteSubrange(i, 1);
           return absl::OkStatus();
         }
         return NotFound("joinTokenId: cluster '", cluster, "' has no join token ", id);

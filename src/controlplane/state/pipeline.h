@@ -51,13 +51,21 @@ struct InstanceKey {
   std::string instance_id;
 };
 
-// What one proposal's Apply works with. Used only on the apply thread.
+// What one proposal's Apply works with: its revision, and the batch of writes and the instances to
+// wake that it builds. Only the pipeline and the Applier (state/applier.h), the one way to change
+// control-plane state, reach the batch. Used only on the apply thread.
 class Txn {
  public:
   explicit Txn(uint64_t revision) : revision_(revision) {}
 
   // The revision every record written in this batch carries.
   uint64_t revision() const { return revision_; }
+
+ private:
+  friend class CommitPipeline;
+  friend class Applier;
+  friend struct TxnTestPeer;  // the pipeline's own tests write raw batches
+
   store::WriteBatch& batch() { return batch_; }
   // Records that the instance's desired state changed; its agent's long poll is woken once the
   // batch is durable.
@@ -65,8 +73,6 @@ class Txn {
     touched_.push_back({std::move(cluster), std::move(instance_id)});
   }
 
- private:
-  friend class CommitPipeline;
   uint64_t revision_;
   store::WriteBatch batch_;
   std::vector<InstanceKey> touched_;

@@ -99,35 +99,30 @@ placement::TaskHold TaskHold(const v1::TaskRecord& record) {
   return out;
 }
 
-ClusterEntry* State::FindCluster(std::string_view name) {
+const ClusterEntry* State::FindCluster(std::string_view name) const {
   auto it = clusters_.find(name);
   return it == clusters_.end() ? nullptr : it->second.get();
 }
 
-FamilyEntry* State::FindFamily(std::string_view family) {
+const FamilyEntry* State::FindFamily(std::string_view family) const {
   auto it = families_.find(family);
   return it == families_.end() ? nullptr : &it->second;
 }
 
-v1::TaskDefinitionRecord* State::FindTaskDefinition(std::string_view family, uint32_t revision) {
-  FamilyEntry* f = FindFamily(family);
+const v1::TaskDefinitionRecord* State::FindTaskDefinition(std::string_view family, uint32_t revision) const {
+  const FamilyEntry* f = FindFamily(family);
   if (f == nullptr) return nullptr;
   auto it = f->revisions.find(revision);
   return it == f->revisions.end() ? nullptr : &it->second;
 }
 
-const v1::TaskDefinitionRecord* State::LatestActive(std::string_view family) {
-  FamilyEntry* f = FindFamily(family);
+const v1::TaskDefinitionRecord* State::LatestActive(std::string_view family) const {
+  const FamilyEntry* f = FindFamily(family);
   if (f == nullptr) return nullptr;
   for (auto it = f->revisions.rbegin(); it != f->revisions.rend(); ++it) {
     if (it->second.task_definition().status() == "ACTIVE") return &it->second;
   }
   return nullptr;
-}
-
-v1::CapacityProviderRecord* State::FindCapacityProvider(std::string_view name) {
-  auto it = capacity_providers_.find(name);
-  return it == capacity_providers_.end() ? nullptr : &it->second;
 }
 
 const v1::CapacityProviderRecord* State::FindCapacityProvider(std::string_view name) const {
@@ -539,7 +534,7 @@ absl::Status State::LoadTasks(store::Store& store) {
       std::unique_ptr<TaskReader::Batch> batch = reader.Next();
       if (batch == nullptr) break;
       for (TaskReader::Item& item : *batch) {
-        ClusterEntry* c = FindCluster(item.record.cluster());
+        ClusterEntry* c = MutableCluster(item.record.cluster());
         if (c == nullptr) {
           status =
               absl::DataLossError(StrCat("task ", item.record.id(), " names missing cluster ", item.record.cluster()));
@@ -619,7 +614,7 @@ absl::Status State::Load(store::Store& store, uint64_t* last_revision) {
   RETURN_IF_ERROR(store.Scan(store::Table::kContainerInstances, "", [&](std::string_view key, std::string_view value) {
     v1::ContainerInstanceRecord rec;
     if (!guard(ParseRecord("container_instances", key, value, &rec))) return false;
-    ClusterEntry* c = FindCluster(rec.cluster());
+    ClusterEntry* c = MutableCluster(rec.cluster());
     if (c == nullptr) {
       guard(absl::DataLossError(StrCat("container instance ", rec.id(), " names missing cluster ", rec.cluster())));
       return false;
@@ -637,7 +632,7 @@ absl::Status State::Load(store::Store& store, uint64_t* last_revision) {
       guard(absl::DataLossError(StrCat("malformed attribute key '", absl::CHexEscape(ToAbsl(key)), "'")));
       return false;
     }
-    ClusterEntry* c = FindCluster(decoded->cluster);
+    ClusterEntry* c = MutableCluster(decoded->cluster);
     if (c == nullptr) return true;  // attributes of a removed cluster are garbage; ignore
     auto it = c->instances.find(decoded->target_id);
     if (it == c->instances.end()) return true;
@@ -652,7 +647,7 @@ absl::Status State::Load(store::Store& store, uint64_t* last_revision) {
   RETURN_IF_ERROR(store.Scan(store::Table::kServices, "", [&](std::string_view key, std::string_view value) {
     v1::ServiceRecord rec;
     if (!guard(ParseRecord("services", key, value, &rec))) return false;
-    ClusterEntry* c = FindCluster(rec.cluster());
+    ClusterEntry* c = MutableCluster(rec.cluster());
     if (c == nullptr) {
       guard(absl::DataLossError(
           StrCat("service ", rec.service().service_name(), " names missing cluster ", rec.cluster())));

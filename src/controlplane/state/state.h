@@ -3,6 +3,9 @@
 // pipeline's apply thread. It can run one batch or a few ahead of the store; nothing read from it
 // leaves berthd before that is durable (Api::AnswerWhenDurable).
 //
+// Changed only through an Applier (state/applier.h), which records every mutation in memory
+// and in the batch together.
+//
 // Thread safety: guarded by `mu` (owned by the Server). The pipeline's apply thread holds it
 // exclusively while applying a batch (not while writing it); API readers hold it shared. Nothing here is
 // synchronized on its own.
@@ -308,6 +311,9 @@ struct FamilyEntry {
 // A store written by a newer berthd is refused rather than misread.
 inline constexpr uint64_t kSchemaVersion = 1;
 
+class Applier;
+
+// Read-only to everyone but Applier (state/applier.h), the one way to change it, and Load.
 class State {
  public:
   // Rebuilds everything from the store. `last_revision` receives the highest committed revision.
@@ -316,26 +322,39 @@ class State {
 
   // The store's schema version as loaded; 0 for a store never bootstrapped.
   uint64_t schema_version() const { return schema_version_; }
-  void set_schema_version(uint64_t v) { schema_version_ = v; }
 
   // Lookups: nullptr when absent.
-  ClusterEntry* FindCluster(std::string_view name);
-  FamilyEntry* FindFamily(std::string_view family);
-  v1::TaskDefinitionRecord* FindTaskDefinition(std::string_view family, uint32_t revision);
+  const ClusterEntry* FindCluster(std::string_view name) const;
+  const FamilyEntry* FindFamily(std::string_view family) const;
+  const v1::TaskDefinitionRecord* FindTaskDefinition(std::string_view family, uint32_t revision) const;
   // Latest ACTIVE revision of a family.
-  const v1::TaskDefinitionRecord* LatestActive(std::string_view family);
-
-  ClusterEntry& AddCluster(v1::ClusterRecord record);
-
+  const v1::TaskDefinitionRecord* LatestActive(std::string_view family) const;
   // Capacity providers (account-wide), ACTIVE and INACTIVE ones, by name.
-  v1::CapacityProviderRecord* FindCapacityProvider(std::string_view name);
   const v1::CapacityProviderRecord* FindCapacityProvider(std::string_view name) const;
-  // Adds a capacity provider or replaces its record.
-  v1::CapacityProviderRecord& PutCapacityProvider(v1::CapacityProviderRecord record);
   const std::map<std::string, v1::CapacityProviderRecord, std::less<>>& capacity_providers() const {
     return capacity_providers_;
   }
+
+  const std::map<std::string, std::unique_ptr<ClusterEntry>, std::less<>>& clusters() const { return clusters_; }
+  const std::map<std::string, FamilyEntry, std::less<>>& families() const { return families_; }
+
+  int64_t task_count() const { return task_count_; }
+  int64_t instance_count() const { return instance_count_; }
+  int64_t task_definition_count() const { return task_definition_count_; }
+
+  // Notes, for the agent's next delta, that task `id` on `instance` changed at `revision`.
+  static void NoteTaskChange(InstanceEntry& instance, uint64_t revision, const TaskId& id);
+
+ private:
+  friend class Applier;
+
+  ClusterEntry* MutableCluster(std::string_view name) {
+    return const_cast<ClusterEntry*>(std::as_const(*this).FindCluster(name));
+  }
   FamilyEntry& Family(std::string_view family);
+  ClusterEntry& AddCluster(v1::ClusterRecord record);
+  // Adds a capacity provider or replaces its record.
+  v1::CapacityProviderRecord& PutCapacityProvider(v1::CapacityProviderRecord record);
 
   // Task accounting: every change of a task's lastStatus, instance or existence goes through these
   // so that counts, instance task sets and ClusterView reservations stay consistent.
@@ -360,30 +379,15 @@ class State {
   // What the service scheduler must look at: services whose tasks or instances changed since
   // the last call (every service of a cluster whose instances changed), and service tasks that
   // reached STOPPED (cluster, task id), in order. Both are cleared by the call.
-  void MarkServiceDirty(const std::string& cluster, const std::string& name) {
-    dirty_services_.insert({cluster, name});
-  }
   absl::btree_set<ServiceKey> TakeDirtyServices() { return std::exchange(dirty_services_, {}); }
   std::vector<std::pair<std::string, std::string>> TakeStoppedServiceTasks() {
     return std::exchange(stopped_service_tasks_, {});
   }
 
   InstanceEntry& AddInstance(ClusterEntry& cluster, v1::ContainerInstanceRecord record);
-  // Notes, for the agent's next delta, that task `id` on `instance` changed at `revision`.
-  static void NoteTaskChange(InstanceEntry& instance, uint64_t revision, const TaskId& id);
   // Re-derives the instance's ClusterView entry after a status or resource change.
   void RefreshInstanceView(ClusterEntry& cluster, InstanceEntry& instance);
 
-  const std::map<std::string, std::unique_ptr<ClusterEntry>, std::less<>>& clusters() const { return clusters_; }
-  const std::map<std::string, FamilyEntry, std::less<>>& families() const { return families_; }
-
-  int64_t task_count() const { return task_count_; }
-  int64_t instance_count() const { return instance_count_; }
-  int64_t task_definition_count() const { return task_definition_count_; }
-
-  void CountTaskDefinition() { ++task_definition_count_; }
-
- private:
   // Adds (sign +1) or removes (-1) the task described by `a` (a snapshot of `record`, whose id and
   // cluster it uses) to or from every count and index.
   void Account(ClusterEntry& cluster, const v1::TaskRecord& record, const TaskAccounting& a, int sign);

@@ -37,7 +37,7 @@ class ApiFixture : public ::testing::Test {
     pipeline_ = std::make_unique<CommitPipeline>(store_.get(), &mu_, revision, CommitPipeline::Options{});
     api_ = std::make_unique<Api>(Options(), &state_, &mu_, pipeline_.get(), &clock_);
     pipeline_->SetTouchListener([this](std::vector<InstanceKey> keys) { api_->OnInstancesTouched(std::move(keys)); });
-    pipeline_->SetBatchHook([this](Txn& txn) { api_->OnBatchApplied(txn); });
+    pipeline_->SetBatchHook(MakeBatchHook(&state_, [this](Applier& txn) { api_->OnBatchApplied(txn); }));
     pipeline_->Start();
     ASSERT_TRUE(api_->Bootstrap().ok());
   }

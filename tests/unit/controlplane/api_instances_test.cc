@@ -187,9 +187,10 @@ TEST_F(InstanceFilterTest, TaskGroupAndRunningTasksCountFollowTheTasks) {
   // No agent reports task state yet: move the task through its lifecycle in the state directly.
   auto set_status = [&](const char* status) {
     absl::MutexLock lock(&mu_);
-    ClusterEntry* c = state_.FindCluster("default");
+    const ClusterEntry* c = state_.FindCluster("default");
     ASSERT_NE(c, nullptr);
-    state_.UpdateTask(*c, c->tasks.at(task_id), [&](v1::TaskRecord& r) {
+    Txn txn(1);
+    Applier(state_, txn).UpdateTask(*c, c->tasks.at(task_id), [&](v1::TaskRecord& r) {
       r.mutable_task()->set_last_status(status);
       return true;
     });

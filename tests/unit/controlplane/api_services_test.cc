@@ -536,7 +536,7 @@ TEST_F(ServicesApiTest, ServicesSurviveARestart) {
   State reloaded;
   uint64_t rev = 0;
   ASSERT_TRUE(reloaded.Load(*store_, &rev).ok());
-  ClusterEntry* c = reloaded.FindCluster("default");
+  const ClusterEntry* c = reloaded.FindCluster("default");
   ASSERT_NE(c, nullptr);
   auto it = c->services.find("svc");
   ASSERT_NE(it, c->services.end());

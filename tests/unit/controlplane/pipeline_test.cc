@@ -14,6 +14,12 @@
 #include "tests/unit/controlplane/intercepting_store.h"
 
 namespace berth::controlplane {
+
+// The pipeline is tested with raw writes; everything else writes through an Applier.
+struct TxnTestPeer {
+  static store::WriteBatch& Batch(Txn& txn) { return txn.batch(); }
+};
+
 namespace {
 
 // A store that records, for each write, how many proposals had been acknowledged before it
@@ -55,7 +61,7 @@ TEST(PipelineTest, GroupCommitsConcurrentProposalsAndAcksOnlyAfterTheWrite) {
         std::promise<absl::Status> done;
         std::string key = std::to_string(t) + "/" + std::to_string(i);
         pipeline.Submit({[key](Txn& txn) {
-                           txn.batch().Put(store::Table::kTasks, key, "v");
+                           TxnTestPeer::Batch(txn).Put(store::Table::kTasks, key, "v");
                            return absl::OkStatus();
                          },
                          [&](absl::Status s) {
@@ -97,7 +103,7 @@ TEST(PipelineTest, RejectedProposalWritesNothingAndOthersInTheBatchCommit) {
       {[](Txn& txn) { return absl::InvalidArgumentError("no"); }, [&](absl::Status s) { bad.set_value(s); }});
   pipeline.Submit({[](Txn& txn) {
                      EXPECT_EQ(txn.revision(), 42u);
-                     txn.batch().Put(store::Table::kClusters, "ok", "1");
+                     TxnTestPeer::Batch(txn).Put(store::Table::kClusters, "ok", "1");
                      return absl::OkStatus();
                    },
                    [&](absl::Status s) { good.set_value(s); }});
@@ -139,7 +145,7 @@ TEST(PipelineTest, CompletionsRunInSubmissionOrderOffThePipelineThread) {
   constexpr int kProposals = 100;
   for (int i = 0; i < kProposals; ++i) {
     pipeline.Submit({[i](Txn& txn) {
-                       txn.batch().Put(store::Table::kTasks, std::to_string(i), "v");
+                       TxnTestPeer::Batch(txn).Put(store::Table::kTasks, std::to_string(i), "v");
                        return absl::OkStatus();
                      },
                      [&, i](absl::Status s) {
@@ -164,7 +170,7 @@ TEST(PipelineTest, StopCompletesEverythingSubmitted) {
   std::atomic<int> completed{0};
   for (int i = 0; i < 30; ++i) {
     pipeline.Submit({[i](Txn& txn) {
-                       txn.batch().Put(store::Table::kTasks, std::to_string(i), "v");
+                       TxnTestPeer::Batch(txn).Put(store::Table::kTasks, std::to_string(i), "v");
                        return absl::OkStatus();
                      },
                      [&](absl::Status s) {
@@ -184,7 +190,7 @@ TEST(PipelineTest, CommitDelayGathersProposalsIntoFewerWritesAndStillCompletesAL
   pipeline.Start();
   auto submit = [&](int i, std::promise<absl::Status>* done) {
     pipeline.Submit({[i](Txn& txn) {
-                       txn.batch().Put(store::Table::kTasks, std::to_string(i), "v");
+                       TxnTestPeer::Batch(txn).Put(store::Table::kTasks, std::to_string(i), "v");
                        return absl::OkStatus();
                      },
                      [done](absl::Status s) { done->set_value(s); }});
@@ -244,7 +250,7 @@ class GatedStore : public InterceptingStore {
 
 Proposal PutProposal(std::string key, std::promise<absl::Status>* done) {
   return {[key = std::move(key)](Txn& txn) {
-            txn.batch().Put(store::Table::kTasks, key, "v");
+            TxnTestPeer::Batch(txn).Put(store::Table::kTasks, key, "v");
             return absl::OkStatus();
           },
           [done](absl::Status s) { done->set_value(s); }};
@@ -266,7 +272,7 @@ TEST(PipelineTest, AppliesTheNextBatchWhileTheLastSyncsAndWritesWhatGatheredAsOn
   std::promise<absl::Status> second, third;
   std::promise<void> applied_second;
   pipeline.Submit({[&](Txn& txn) {
-                     txn.batch().Put(store::Table::kTasks, "b", "v");
+                     TxnTestPeer::Batch(txn).Put(store::Table::kTasks, "b", "v");
                      applied_second.set_value();
                      return absl::OkStatus();
                    },
@@ -317,7 +323,7 @@ TEST(PipelineTest, AnAnswerWaitingOnlyForDurabilityRunsAheadOfQueuedCompletions)
   // A's completion holds the completion thread until released.
   std::promise<void> in_a, release_a;
   pipeline.Submit({[](Txn& txn) {
-                     txn.batch().Put(store::Table::kTasks, "a", "v");
+                     TxnTestPeer::Batch(txn).Put(store::Table::kTasks, "a", "v");
                      return absl::OkStatus();
                    },
                    [&](absl::Status) {
@@ -330,7 +336,7 @@ TEST(PipelineTest, AnAnswerWaitingOnlyForDurabilityRunsAheadOfQueuedCompletions)
   in_a.get_future().wait();
   // B is applied and, before its write, an answer that saw it waits for its revision.
   pipeline.Submit({[](Txn& txn) {
-                     txn.batch().Put(store::Table::kTasks, "b", "v");
+                     TxnTestPeer::Batch(txn).Put(store::Table::kTasks, "b", "v");
                      return absl::OkStatus();
                    },
                    [&](absl::Status) { record("B"); }});
@@ -435,7 +441,7 @@ TEST(PipelineTest, ReportsWhereEachBatchsTimeWent) {
   mu.ReaderLock();
   pipeline.Submit({[](Txn& txn) {
                      std::this_thread::sleep_for(std::chrono::milliseconds(10));  // the apply
-                     txn.batch().Put(store::Table::kTasks, "k", "v");
+                     TxnTestPeer::Batch(txn).Put(store::Table::kTasks, "k", "v");
                      return absl::OkStatus();
                    },
                    [&](absl::Status s) { done.set_value(s); }});

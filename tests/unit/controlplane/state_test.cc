@@ -2,6 +2,8 @@
 // accounting of counts, indexes and reservations.
 #include "src/controlplane/state/state.h"
 
+#include "src/controlplane/state/applier.h"
+
 #include <gtest/gtest.h>
 
 #include <cstdio>
@@ -39,8 +41,8 @@ v1::ContainerInstanceRecord Instance(int64_t cpu_units, int64_t memory_mib) {
 class StateTaskTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    cluster_ = &state_.AddCluster(Cluster());
-    state_.AddInstance(*cluster_, Instance(1024, 2048));
+    cluster_ = &applier_.AddCluster(Cluster());
+    applier_.AddInstance(*cluster_, Instance(1024, 2048));
   }
 
   static v1::TaskRecord Task(const std::string& id, const std::string& status) {
@@ -59,11 +61,13 @@ class StateTaskTest : public ::testing::Test {
     return r;
   }
 
-  TaskEntry& Add(const v1::TaskRecord& r) { return state_.AddTask(*cluster_, r, r.SerializeAsString()); }
+  const TaskEntry& Add(v1::TaskRecord r) { return applier_.AddTask(*cluster_, r); }
   const placement::InstanceView& View() const { return *cluster_->view.Find("i1"); }
 
   State state_;
-  ClusterEntry* cluster_ = nullptr;
+  Txn txn_{1};
+  Applier applier_{state_, txn_};
+  const ClusterEntry* cluster_ = nullptr;
 };
 
 TEST(TaskIdTest, OrdersAndComparesLikeTheIdStrings) {
@@ -93,8 +97,9 @@ TEST(TaskIdTest, OrdersAndComparesLikeTheIdStrings) {
 }
 
 TEST_F(StateTaskTest, AnEntryDecodesToTheRecordItWasGiven) {
-  const v1::TaskRecord r = Task("t1", "PENDING");
-  TaskEntry& entry = Add(r);
+  v1::TaskRecord r = Task("t1", "PENDING");
+  const TaskEntry& entry = Add(r);
+  r.set_revision(txn_.revision());  // the applier stamps the batch's revision
   EXPECT_EQ(entry.encoded(), r.SerializeAsString());
   EXPECT_EQ(entry.record().SerializeAsString(), r.SerializeAsString());
   EXPECT_EQ(entry.last_status(), "PENDING");
@@ -110,18 +115,18 @@ TEST_F(StateTaskTest, AnEntryDecodesToTheRecordItWasGiven) {
 TEST_F(StateTaskTest, AStatusOutsideTheLifecycleReadsAsEmpty) {
   v1::TaskRecord r = Task("t1", "");
   r.mutable_task()->clear_desired_status();
-  TaskEntry& entry = Add(r);
+  const TaskEntry& entry = Add(r);
   EXPECT_EQ(entry.last_status(), "");
   EXPECT_EQ(entry.desired_status(), "");
 }
 
 TEST_F(StateTaskTest, UpdateTaskReencodesAndMovesCountsAndReservations) {
-  TaskEntry& entry = Add(Task("t1", "PENDING"));
+  const TaskEntry& entry = Add(Task("t1", "PENDING"));
   EXPECT_EQ(cluster_->pending_tasks, 1);
   EXPECT_EQ(View().cpu_used, 256);
   EXPECT_EQ(View().memory_used, 512);
 
-  EXPECT_TRUE(state_.UpdateTask(*cluster_, entry, [](v1::TaskRecord& r) {
+  EXPECT_TRUE(applier_.UpdateTask(*cluster_, entry, [](v1::TaskRecord& r) {
     r.mutable_task()->set_last_status("RUNNING");
     return true;
   }));
@@ -132,7 +137,7 @@ TEST_F(StateTaskTest, UpdateTaskReencodesAndMovesCountsAndReservations) {
   EXPECT_EQ(View().running_task_count, 1);
   EXPECT_EQ(View().cpu_used, 256);
 
-  EXPECT_TRUE(state_.UpdateTask(*cluster_, entry, [](v1::TaskRecord& r) {
+  EXPECT_TRUE(applier_.UpdateTask(*cluster_, entry, [](v1::TaskRecord& r) {
     r.mutable_task()->set_desired_status("STOPPED");
     r.mutable_task()->set_last_status("STOPPED");
     r.mutable_task()->set_stopped_at(100);
@@ -148,9 +153,9 @@ TEST_F(StateTaskTest, UpdateTaskReencodesAndMovesCountsAndReservations) {
 }
 
 TEST_F(StateTaskTest, AnUpdateThatChangesNothingKeepsTheEntry) {
-  TaskEntry& entry = Add(Task("t1", "PENDING"));
+  const TaskEntry& entry = Add(Task("t1", "PENDING"));
   const std::string before = entry.encoded();
-  EXPECT_FALSE(state_.UpdateTask(*cluster_, entry, [](v1::TaskRecord& r) { return false; }));
+  EXPECT_FALSE(applier_.UpdateTask(*cluster_, entry, [](v1::TaskRecord& r) { return false; }));
   EXPECT_EQ(entry.encoded(), before);
   EXPECT_EQ(cluster_->pending_tasks, 1);
 }
@@ -191,7 +196,7 @@ TEST_F(StateTaskTest, LoadAccountsEveryTaskAcrossBatches) {
   State loaded;
   uint64_t revision = 0;
   ASSERT_TRUE(loaded.Load(*store, &revision).ok());
-  ClusterEntry* cluster = loaded.FindCluster("default");
+  const ClusterEntry* cluster = loaded.FindCluster("default");
   ASSERT_NE(cluster, nullptr);
   EXPECT_EQ(cluster->tasks.size(), static_cast<size_t>(kTasks));
   EXPECT_EQ(cluster->running_tasks, (kTasks + 1) / 2);

@@ -1,0 +1,95 @@
+#include "berth/scheduler/launch.h"
+
+#include "berth/common/strings.h"
+
+namespace berth::scheduler {
+
+int PickStrategyItem(const std::vector<int64_t>& bases, const std::vector<int64_t>& weights,
+                     const std::vector<int64_t>& counts) {
+  // The base first, then the weights over the tasks beyond the base: the item whose share is
+  // furthest behind its weight, that is with the least (beyond + 1) / weight; ties go to the
+  // earlier item.
+  const int n = static_cast<int>(counts.size());
+  for (int i = 0; i < n; ++i) {
+    if (counts[i] < bases[i]) return i;
+  }
+  auto beyond = [&](int i) { return counts[i] - bases[i]; };
+  int best = -1;
+  for (int i = 0; i < n; ++i) {
+    if (weights[i] <= 0) continue;
+    if (best < 0 || (beyond(i) + 1) * weights[best] < (beyond(best) + 1) * weights[i]) best = i;
+  }
+  return best;
+}
+
+void PlanLaunch(const LaunchSpec& spec, const placement::ClusterView& view, const placement::Engine& engine,
+                const std::function<void(const LaunchStep&)>& apply) {
+  placement::PlacementRequest request = spec.request;
+  const std::vector<placement::RequiredAttribute> base_required = request.required_attributes;
+  std::vector<int64_t> bases;
+  std::vector<int64_t> weights;
+  std::vector<int64_t> counts;
+  for (const LaunchProvider& p : spec.providers) {
+    bases.push_back(p.base);
+    weights.push_back(p.weight);
+    counts.push_back(p.count);
+  }
+  int64_t room = spec.provisioning_room;
+
+  // RunTask: `count` tasks over the cluster. StartTask: one task on each named instance.
+  std::vector<std::pair<std::string, int>> rounds;  // (only instance, count)
+  if (spec.instances.empty()) {
+    rounds.emplace_back(std::string(), spec.count);
+  } else {
+    for (const auto& id : spec.instances) rounds.emplace_back(id, 1);
+  }
+  int index = 0;
+  for (const auto& [only, count] : rounds) {
+    request.only_instances.clear();
+    if (!only.empty()) request.only_instances.push_back(only);
+    for (int n = 0; n < count; ++n, ++index) {
+      const LaunchProvider* provider = nullptr;
+      if (!spec.providers.empty()) {
+        const int item = PickStrategyItem(bases, weights, counts);
+        ++counts[item];
+        provider = &spec.providers[item];
+        request.required_attributes = base_required;
+        request.required_attributes.push_back(provider->hosts);
+      }
+      placement::Decision decision = engine.PlaceOne(view, request, index);
+      LaunchStep step;
+      step.instance = only;
+      if (provider != nullptr) step.provider = provider->name;
+      if (decision.placement) {
+        step.kind = LaunchStep::Kind::kPlace;
+        step.placement = std::move(decision.placement);
+        apply(step);
+        continue;
+      }
+      step.failure = std::move(decision.failure);
+      if (provider != nullptr) {
+        // A provider with managed scaling brings capacity: the task waits for it.
+        if (provider->managed_scaling && room > 0) {
+          --room;
+          step.kind = LaunchStep::Kind::kWait;
+          step.failure = {};
+          apply(step);
+          continue;
+        }
+        step.kind = LaunchStep::Kind::kFail;
+        step.failure.detail = step.failure.detail.empty()
+                                  ? StrCat("capacity provider ", provider->name)
+                                  : StrCat(step.failure.detail, " (capacity provider ", provider->name, ")");
+        apply(step);
+        continue;
+      }
+      // Without a provider nothing will change before the next task: the rest of the round fails
+      // the same way.
+      step.kind = LaunchStep::Kind::kFail;
+      for (int k = n; k < count; ++k) apply(step);
+      break;
+    }
+  }
+}
+
+}  // namespace berth::scheduler
