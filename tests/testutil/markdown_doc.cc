@@ -41,9 +41,13 @@ std::vector<std::string> Cells(std::string_view line) {
 
 }  // namespace
 
-std::vector<DocLine> ReadDoc(const std::string& relative) {
+std::filesystem::path SourceDir() {
   const char* source = std::getenv("BERTH_SOURCE_DIR");
-  std::filesystem::path path = std::filesystem::path(source != nullptr ? source : BERTH_BUILD_SOURCE_DIR) / relative;
+  return source != nullptr ? source : BERTH_BUILD_SOURCE_DIR;
+}
+
+std::vector<DocLine> ReadDoc(const std::string& relative) {
+  std::filesystem::path path = SourceDir() / relative;
   std::ifstream in(path);
   std::vector<DocLine> lines;
   if (!in) {

@@ -2,6 +2,7 @@
 // Markdown tables (split on `|`, simply), and the names a cell or a passage spells out.
 #pragma once
 
+#include <filesystem>
 #include <optional>
 #include <set>
 #include <string>
@@ -16,8 +17,12 @@ struct DocLine {
   std::string text;
 };
 
-// A doc under $BERTH_SOURCE_DIR (by default the source tree the test was built from), e.g.
-// "docs/api.md", as lines. Empty (and a test failure) when it cannot be read.
+// The source tree the docs are read from: $BERTH_SOURCE_DIR, by default the one the test was
+// built from.
+std::filesystem::path SourceDir();
+
+// A doc under SourceDir(), e.g. "docs/api.md", as lines. Empty (and a test failure) when it
+// cannot be read.
 std::vector<DocLine> ReadDoc(const std::string& relative);
 
 // One row of a Markdown table: its cells, trimmed, and the line it is on.

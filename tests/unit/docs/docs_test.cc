@@ -1,12 +1,15 @@
 // The docs' statements that can be derived from the code, checked against it: docs/api.md's
 // table of actions and its list of unimplemented RPCs against what the doors serve and what
 // ecs.proto defines; docs/aws-compat.md's action lists against the AWS door; docs/agent.md's
-// protocol against agent.proto; docs/operations.md's metrics against what /metrics exports.
+// protocol against agent.proto; docs/operations.md's metrics against what /metrics exports; in
+// every current doc, the repository paths it names and the targets of its links.
 // (The flags of docs/operations.md and docs/agent.md are checked against the binaries' --help in
 // tests/integration/docs_flags_test.cc.)
 #include <google/protobuf/descriptor.h>
 #include <gtest/gtest.h>
 
+#include <algorithm>
+#include <filesystem>
 #include <map>
 #include <regex>
 #include <set>
@@ -28,6 +31,7 @@ using testutil::CamelCaseNamesIn;
 using testutil::DocLine;
 using testutil::FindTable;
 using testutil::ReadDoc;
+using testutil::SourceDir;
 
 std::set<std::string> ServedActions() {
 #define BERTH_DOCS_TEST_NAME(name) #name,
@@ -296,6 +300,134 @@ TEST(OperationsDocTest, MetricsTableIsWhatMetricsExports) {
   for (const auto& [name, type] : exported) {
     EXPECT_TRUE(documented.contains(name)) << "docs/operations.md: /metrics exports " << name << " (" << type
                                            << "), which the metrics table does not document";
+  }
+}
+
+// --- every doc ---
+
+// The docs that describe the tree as it is: README.md and docs/*.md, less benchmarks-history.md
+// (runs of earlier code, kept as they were) and architecture.md (its layout predates
+// src/controlplane's split by concern; it joins this list once it describes the split).
+std::vector<std::string> CurrentDocs() {
+  static const std::set<std::string> kNotChecked = {"benchmarks-history.md", "architecture.md"};
+  std::vector<std::string> docs;
+  std::error_code ec;
+  for (const auto& entry : std::filesystem::directory_iterator(SourceDir() / "docs", ec)) {
+    const std::string name = entry.path().filename().string();
+    if (entry.path().extension() == ".md" && !kNotChecked.contains(name)) docs.push_back("docs/" + name);
+  }
+  EXPECT_FALSE(ec) << "cannot list " << (SourceDir() / "docs") << ": " << ec.message();
+  std::sort(docs.begin(), docs.end());
+  docs.insert(docs.begin(), "README.md");
+  return docs;
+}
+
+// The lines of `doc` outside fenced code blocks, indented ones too (a heading or a link inside one
+// is not one).
+std::vector<DocLine> Prose(const std::vector<DocLine>& doc) {
+  std::vector<DocLine> out;
+  bool fenced = false;
+  for (const auto& line : doc) {
+    const size_t indent = line.text.find_first_not_of(' ');
+    if (indent != std::string::npos && line.text.compare(indent, 3, "```") == 0) {
+      fenced = !fenced;
+    } else if (!fenced) {
+      out.push_back(line);
+    }
+  }
+  return out;
+}
+
+// "a/{b,c}.h" -> "a/b.h", "a/c.h" (each brace group expanded, left to right).
+std::vector<std::string> ExpandBraces(const std::string& path) {
+  const size_t open = path.find('{');
+  const size_t close = path.find('}', open);
+  if (open == std::string::npos || close == std::string::npos) return {path};
+  std::vector<std::string> out;
+  std::istringstream choices(path.substr(open + 1, close - open - 1));
+  for (std::string choice; std::getline(choices, choice, ',');) {
+    for (auto& rest : ExpandBraces(path.substr(0, open) + choice + path.substr(close + 1))) out.push_back(rest);
+  }
+  return out;
+}
+
+TEST(EveryDocTest, RepositoryPathsItNamesExist) {
+  // A code span that is a path from the repository's root: `src/...`, `tests/...`, ...
+  static const std::vector<std::string> kRoots = {"src/", "include/", "tests/", "proto/", "scripts/", "docs/"};
+  const std::regex path_re(R"(^[A-Za-z0-9_./{},-]+$)");
+  for (const auto& path : CurrentDocs()) {
+    for (const auto& line : Prose(ReadDoc(path))) {
+      std::vector<std::string> spans;
+      for (size_t open = line.text.find('`'); open != std::string::npos; open = line.text.find('`', open + 1)) {
+        const size_t close = line.text.find('`', open + 1);
+        if (close == std::string::npos) break;
+        spans.push_back(line.text.substr(open + 1, close - open - 1));
+        open = close;
+      }
+      for (const auto& span : spans) {
+        const bool rooted =
+            std::any_of(kRoots.begin(), kRoots.end(), [&](const auto& r) { return span.rfind(r, 0) == 0; });
+        if (!rooted || !std::regex_match(span, path_re) || span.find("..") != std::string::npos) continue;
+        for (const auto& named : ExpandBraces(span)) {
+          EXPECT_TRUE(std::filesystem::exists(SourceDir() / named))
+              << path << ":" << line.number << ": names `" << named << "`, which the repository does not have";
+        }
+      }
+    }
+  }
+}
+
+// GitHub's anchor of a heading: lower case, spaces to '-', only letters, digits, '-' and '_' kept
+// (non-ASCII characters are dropped, so a heading with them cannot be linked here).
+std::string Anchor(std::string_view heading) {
+  std::string out;
+  for (char c : heading) {
+    const auto u = static_cast<unsigned char>(c);
+    if (std::isalnum(u) != 0 || c == '-' || c == '_') {
+      out += static_cast<char>(std::tolower(u));
+    } else if (c == ' ') {
+      out += '-';
+    }
+  }
+  return out;
+}
+
+std::set<std::string> AnchorsOf(const std::vector<DocLine>& doc) {
+  std::set<std::string> anchors;
+  std::map<std::string, int> seen;
+  for (const auto& line : Prose(doc)) {
+    const size_t hashes = line.text.find_first_not_of('#');
+    if (hashes == 0 || hashes == std::string::npos || line.text[hashes] != ' ') continue;
+    const std::string anchor = Anchor(line.text.substr(hashes + 1));
+    const int n = seen[anchor]++;
+    anchors.insert(n == 0 ? anchor : anchor + "-" + std::to_string(n));
+  }
+  return anchors;
+}
+
+TEST(EveryDocTest, LinksReachAFileAndHeadingThatExist) {
+  const std::regex link_re(R"(\]\(([^)\s]+)\))");
+  for (const auto& path : CurrentDocs()) {
+    const auto doc = ReadDoc(path);
+    const std::filesystem::path dir = std::filesystem::path(path).parent_path();
+    for (const auto& line : Prose(doc)) {
+      for (std::sregex_iterator it(line.text.begin(), line.text.end(), link_re), end; it != end; ++it) {
+        const std::string target = (*it)[1].str();
+        if (target.find("://") != std::string::npos || target.rfind("mailto:", 0) == 0) continue;
+        const size_t hash = target.find('#');
+        const std::string file = target.substr(0, hash);
+        const std::string linked = file.empty() ? path : (dir / file).lexically_normal().string();
+        const std::string where = path + ":" + std::to_string(line.number) + ": the link (" + target + ")";
+        if (!std::filesystem::exists(SourceDir() / linked)) {
+          ADD_FAILURE() << where << " leads to " << linked << ", which the repository does not have";
+          continue;
+        }
+        if (hash == std::string::npos || linked.size() < 3 || linked.substr(linked.size() - 3) != ".md") continue;
+        const std::string anchor = target.substr(hash + 1);
+        EXPECT_TRUE(AnchorsOf(file.empty() ? doc : ReadDoc(linked)).contains(anchor))
+            << where << ": " << linked << " has no heading whose anchor is #" << anchor;
+      }
+    }
   }
 }
 
