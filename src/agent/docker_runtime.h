@@ -14,8 +14,8 @@
 //           image, running `sleep`) on the per-instance network `berth-awsvpc` with the task's
 //           own address
 // Not applied: logConfiguration (containers log with the engine's default driver; awslogs and
-// the like need AWS), secrets and environmentFiles (no secret store yet), repositoryCredentials
-// (Pull refuses them), firelensConfiguration, resourceRequirements (GPUs).
+// the like need AWS), secrets and environmentFiles (no secret store yet), restartPolicy,
+// repositoryCredentials (Pull refuses them), firelensConfiguration, resourceRequirements (GPUs).
 // Container events (exits, health changes) are found by listing the agent's containers every
 // `watch_interval`; any change of a container's state calls the listener.
 #pragma once

@@ -1,7 +1,8 @@
 // SimRuntime: containers that "run" in memory. The task engine drives them exactly as it drives
 // Docker containers, so a simulated agent goes through the real lifecycle and protocol without a
-// container engine: berth-bench runs thousands of such agents in one process, and tests build
-// fleets of instances with chosen resources and attributes.
+// container engine (`berth-agent --runtime sim`): tests build fleets of instances with chosen
+// resources and attributes. berth-bench's simulated agents are its own protocol client
+// (src/bench/sim_fleet.h), not this runtime.
 //
 // Behaviour comes from the options (for every container) and, per container, from environment
 // variables of its definition, so a task definition can ask for a specific behaviour:

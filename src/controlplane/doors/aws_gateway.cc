@@ -304,6 +304,18 @@ std::optional<AwsHttpResponse> UnservedEcsAction(const std::string& action) {
   return std::nullopt;
 }
 
+}  // namespace
+
+std::vector<std::string_view> AgentOnlyEcsActions() {
+  return {std::begin(kAgentOnlyEcsActions), std::end(kAgentOnlyEcsActions)};
+}
+
+std::vector<std::string_view> OtherUnservedEcsActions() {
+  return {std::begin(kOtherUnservedEcsActions), std::end(kOtherUnservedEcsActions)};
+}
+
+namespace {
+
 constexpr char kSignatureMismatch[] =
     "The request signature we calculated does not match the signature you provided. Check your AWS Secret Access "
     "Key and signing method. Consult the service documentation for details.";

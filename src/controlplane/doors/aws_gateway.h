@@ -64,6 +64,13 @@ std::string Signature(std::string_view secret, std::string_view date, std::strin
 // Parses an `ACCESS_KEY_ID:SECRET` access key (--access-key); errors name the rule broken.
 absl::StatusOr<std::pair<std::string, std::string>> ParseAccessKey(std::string_view text);
 
+// The ECS actions outside Berth's schema (ecs.proto) that the door answers
+// UnsupportedFeatureException rather than UnknownOperationException: the container agent's own
+// actions, and the others (task sets, ExecuteCommand, service deployments, ...). The schema's
+// actions that are not in BERTH_API_ACTIONS are answered so too. docs/aws-compat.md lists them.
+std::vector<std::string_view> AgentOnlyEcsActions();
+std::vector<std::string_view> OtherUnservedEcsActions();
+
 class AwsGateway {
  public:
   static constexpr char kTargetPrefix[] = "AmazonEC2ContainerServiceV20141113.";
