@@ -6,10 +6,10 @@
 #include <random>
 
 #include "berth/common/strings.h"
-#include "berth/scheduler/instance_provider.h"
 #include "src/controlplane/actions/api.h"
-#include "src/controlplane/doors/errors.h"
 #include "src/controlplane/actions/pagination.h"
+#include "src/controlplane/doors/errors.h"
+#include "src/controlplane/providers/instance_provider.h"
 
 namespace berth::controlplane {
 namespace {
@@ -399,7 +399,7 @@ absl::Status Api::ApplyLaunch(Txn& txn, const Launch& launch, google::protobuf::
         ++provider_counts[item];
         provider = &providers[item];
         preq.required_attributes = base_required;
-        preq.required_attributes.push_back({scheduler::kInstanceGroupAttribute, provider->group});
+        preq.required_attributes.push_back({providers::kInstanceGroupAttribute, provider->group});
       }
       placement::Engine::Prepare(c->view, preq);
       placement::Decision decision = engine_.PlaceOne(c->view, preq, index);
