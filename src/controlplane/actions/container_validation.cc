@@ -3,6 +3,8 @@
 // environment, volume references, Linux parameters, secrets, dependsOn, start and stop, host
 // names, Docker options, log configuration, health check, sysctls, resource requirements,
 // FireLens. The first failure is returned. Rule sources as in task_definition_validation.cc.
+#include "src/controlplane/actions/validation_rules.h"
+
 #include <algorithm>
 #include <cstdint>
 #include <initializer_list>
@@ -20,7 +22,6 @@
 #include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
 #include "berth/common/status.h"
-#include "src/controlplane/actions/validation_rules.h"
 
 namespace berth::controlplane::validation_internal {
 namespace {

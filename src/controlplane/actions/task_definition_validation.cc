@@ -10,6 +10,8 @@
 // same error. The order: size, family, task-level members, volumes, container names (every
 // reference resolves against them), each container in index order, whole-task rules (essential,
 // dependency cycles, resource sums), then the launch types the request requires.
+#include "src/controlplane/actions/validation.h"
+
 #include <google/protobuf/util/json_util.h>
 
 #include <algorithm>
@@ -27,7 +29,6 @@
 #include "absl/strings/str_join.h"
 #include "berth/common/status.h"
 #include "berth/placement/expression.h"
-#include "src/controlplane/actions/validation.h"
 #include "src/controlplane/actions/validation_rules.h"
 
 namespace berth::controlplane {
