@@ -15,6 +15,8 @@ PACKAGES=(
   libgtest-dev libgmock-dev googletest libbenchmark-dev
   # tools used by the test and run scripts
   procps curl
+  # function extents and class members for the size check (tests/layout/sizes_check.py)
+  universal-ctags
   # the AWS JSON door's integration test (tests/integration/aws_cli_test.cc)
   awscli python3-boto3
 )

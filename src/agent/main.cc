@@ -14,12 +14,12 @@
 #include <CLI/CLI.hpp>
 
 #include "berth/common/clock.h"
-#include "berth/common/grpc_tls.h"
 #include "berth/common/logging.h"
 #include "berth/common/strings.h"
 #include "src/agent/agent.h"
 #include "src/agent/docker_runtime.h"
 #include "src/agent/sim_runtime.h"
+#include "src/common/grpc_tls.h"
 
 namespace berth::agent {
 namespace {

@@ -23,7 +23,6 @@
 #include <CLI/CLI.hpp>
 
 #include "berth/common/ecs_json.h"
-#include "berth/common/grpc_tls.h"
 #include "berth/common/strings.h"
 #include "src/cli/command_table.h"
 #include "src/cli/config.h"
@@ -32,6 +31,7 @@
 #include "src/cli/request_builder.h"
 #include "src/cli/table.h"
 #include "src/cli/waiter.h"
+#include "src/common/grpc_tls.h"
 
 namespace berth::cli {
 namespace {

@@ -17,7 +17,8 @@
 
 #include "berth/common/status.h"
 #include "berth/common/strings.h"
-#include "src/controlplane/actions/validation.h"
+#include "berth/common/task_definition_json.h"
+#include "berth/v1/ecs.pb.h"
 
 namespace berth::cli {
 namespace {
@@ -206,7 +207,7 @@ absl::Status ApplyCliInputJson(const CommandSpec& command, const std::string& ar
     ASSIGN_OR_RETURN(text, ReadArgumentValue("--cli-input-json", argument));
   }
   if (command.method->input_type() == v1::RegisterTaskDefinitionRequest::descriptor()) {
-    auto normalized = controlplane::NormalizeTaskDefinitionJson(text, dropped);
+    auto normalized = ecsjson::NormalizeTaskDefinitionJson(text, dropped);
     if (!normalized.ok()) return Invalid(source, ": ", std::string(normalized.status().message()));
     text = *std::move(normalized);
   }

@@ -4,7 +4,8 @@
 // JSON is parsed with protobuf's JSON parser, strictly: an unknown member is an error, and every
 // error names where it came from (the option, or `--cli-input-json file://PATH`). For
 // RegisterTaskDefinition the --cli-input-json document first goes through
-// controlplane::NormalizeTaskDefinitionJson, so describe-task-definition output registers as it is.
+// ecsjson::NormalizeTaskDefinitionJson (berth/common/task_definition_json.h), so
+// describe-task-definition output registers as it is.
 //
 // Stateless functions; safe to call from any thread (the "-" source reads std::cin).
 #pragma once

@@ -1,4 +1,4 @@
-#include "berth/common/grpc_tls.h"
+#include "src/common/grpc_tls.h"
 
 #include <fstream>
 #include <sstream>

@@ -8,7 +8,7 @@
 
 #include <set>
 
-#include "berth/scheduler/instance_provider.h"
+#include "src/controlplane/providers/instance_provider.h"
 #include "tests/integration/test_helpers.h"
 #include "tests/testutil/agent_process.h"
 #include "tests/testutil/berthd_process.h"
@@ -241,13 +241,13 @@ TEST_F(AgentSimTest, ForcedDeregistrationStopsTasksAndTheAgentExits) {
 // The local instance provider starts real berth-agent processes that register as instances
 // carrying their provider host id, and stops them again.
 TEST_F(AgentSimTest, TheLocalInstanceProviderStartsAndStopsRealAgents) {
-  auto provider =
-      scheduler::NewLocalProvider({.agent_binary = BuiltBinary("src/agent/berth-agent"),
-                                   .agent_flags = {"--endpoint", "127.0.0.1:" + std::to_string(port_), "--runtime",
-                                                   "sim", "--cpu", "1024", "--memory", "1024", "--poll-wait", "1"},
-                                   .availability_zones = {"az-1", "az-2"},
-                                   .work_dir = dir_.path() + "/hosts",
-                                   .stop_timeout_ms = 10000});
+  auto provider = controlplane::providers::NewLocalProvider(
+      {.agent_binary = BuiltBinary("src/agent/berth-agent"),
+       .agent_flags = {"--endpoint", "127.0.0.1:" + std::to_string(port_), "--runtime", "sim", "--cpu", "1024",
+                       "--memory", "1024", "--poll-wait", "1"},
+       .availability_zones = {"az-1", "az-2"},
+       .work_dir = dir_.path() + "/hosts",
+       .stop_timeout_ms = 10000});
   ASSERT_TRUE(provider.ok()) << provider.status();
   auto ids = (*provider)->Launch(2);
   ASSERT_TRUE(ids.ok()) << ids.status();
@@ -265,7 +265,7 @@ TEST_F(AgentSimTest, TheLocalInstanceProviderStartsAndStopsRealAgents) {
     std::set<std::string> hosts;
     for (const auto& ci : described.container_instances()) {
       for (const auto& a : ci.attributes()) {
-        if (a.name() == scheduler::kProviderHostIdAttribute) hosts.insert(a.value());
+        if (a.name() == controlplane::providers::kProviderHostIdAttribute) hosts.insert(a.value());
       }
     }
     return hosts;

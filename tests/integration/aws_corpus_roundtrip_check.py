@@ -36,7 +36,7 @@ import botocore.config
 from botocore.exceptions import ClientError, ParamValidationError
 
 ENDPOINT, REGION, AWS, CORPUS, WORK = sys.argv[1:6]
-# What NormalizeTaskDefinitionJson (src/controlplane/actions/validation.cc) drops.
+# What NormalizeTaskDefinitionJson (src/common/task_definition_json.cc) drops.
 OUTPUT_ONLY = ["taskDefinitionArn", "revision", "status", "requiresAttributes", "compatibilities", "registeredAt",
                "registeredBy", "deregisteredAt", "deleteRequestedAt"]
 # What the deploy tools' jq deletes from describe-task-definition output (the issue).

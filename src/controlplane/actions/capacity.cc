@@ -11,12 +11,12 @@
 #include "absl/strings/match.h"
 #include "berth/common/logging.h"
 #include "berth/common/strings.h"
-#include "berth/scheduler/instance_provider.h"
 #include "berth/scheduler/launch.h"
 #include "berth/store/keys.h"
 #include "src/controlplane/actions/api.h"
 #include "src/controlplane/actions/pagination.h"
 #include "src/controlplane/doors/errors.h"
+#include "src/controlplane/providers/instance_provider.h"
 
 namespace berth::controlplane {
 namespace {
@@ -239,7 +239,7 @@ std::string Api::GroupOfProvider(const v1::CapacityProviderRecord& record) {
 }
 
 std::string Api::CapacityProviderOf(const ClusterEntry& cluster, const InstanceEntry& instance) const {
-  auto attr = instance.attributes.find(scheduler::kInstanceGroupAttribute);
+  auto attr = instance.attributes.find(providers::kInstanceGroupAttribute);
   if (attr == instance.attributes.end()) return {};
   for (const auto& name : cluster.record.cluster().capacity_providers()) {
     const v1::CapacityProviderRecord* cp = state_->FindCapacityProvider(name);
@@ -702,7 +702,7 @@ absl::Status Api::ApplyProvisioning(Applier& txn) {
         }
       }
       preq.required_attributes = RequiredAttributes(td);
-      preq.required_attributes.push_back({scheduler::kInstanceGroupAttribute, GroupOfProvider(*cp)});
+      preq.required_attributes.push_back({providers::kInstanceGroupAttribute, GroupOfProvider(*cp)});
       preq.seed = NewSeed();
       txn.PreparePlacement(*c, preq);
       placement::Decision decision = engine_.PlaceOne(c->view, preq, 0);
@@ -769,8 +769,8 @@ std::map<std::string, Api::GroupUsage> Api::CapacityUsage() const {
     for (const auto& [id, inst] : c->instances) {
       const std::string& status = inst.record.instance().status();
       if (status != "ACTIVE" && status != "DRAINING") continue;
-      auto group_attr = inst.attributes.find(scheduler::kInstanceGroupAttribute);
-      auto host_attr = inst.attributes.find(scheduler::kProviderHostIdAttribute);
+      auto group_attr = inst.attributes.find(providers::kInstanceGroupAttribute);
+      auto host_attr = inst.attributes.find(providers::kProviderHostIdAttribute);
       if (group_attr == inst.attributes.end() || host_attr == inst.attributes.end()) continue;
       auto g = groups.find(group_attr->second.attribute().value());
       if (g == groups.end()) continue;
@@ -831,7 +831,7 @@ Api::FargateUsage Api::FargateSnapshot(const std::vector<std::pair<std::string, 
       for (const auto& [id, inst] : c->instances) {
         const std::string& status = inst.record.instance().status();
         if (!inst.fargate() || (status != "ACTIVE" && status != "DRAINING")) continue;
-        auto host_attr = inst.attributes.find(scheduler::kProviderHostIdAttribute);
+        auto host_attr = inst.attributes.find(providers::kProviderHostIdAttribute);
         if (host_attr == inst.attributes.end()) continue;
         FargateHost h;
         h.cluster = cluster_name;

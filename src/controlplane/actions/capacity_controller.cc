@@ -79,7 +79,7 @@ absl::Status Call(Api* api, void (Api::*action)(const Request&, Response*, Api::
 }
 
 // A local provider's settings; `reserved` agent flags are berthd's to set.
-absl::StatusOr<scheduler::LocalProviderOptions> ParseLocal(const json& l, const std::string& lf,
+absl::StatusOr<providers::LocalProviderOptions> ParseLocal(const json& l, const std::string& lf,
                                                            const std::vector<std::string>& reserved, bool zones) {
   if (!l.is_object()) return Bad(lf, "must be an object");
   if (zones) {
@@ -88,7 +88,7 @@ absl::StatusOr<scheduler::LocalProviderOptions> ParseLocal(const json& l, const 
   } else {
     RETURN_IF_ERROR(CheckKeys(l, lf, {"agentBinary", "agentFlags", "workDir", "stopTimeoutSeconds"}));
   }
-  scheduler::LocalProviderOptions o;
+  providers::LocalProviderOptions o;
   ASSIGN_OR_RETURN(o.agent_binary, String(l, lf, "agentBinary", true));
   ASSIGN_OR_RETURN(o.agent_flags, Strings(l, lf, "agentFlags"));
   ASSIGN_OR_RETURN(o.availability_zones, Strings(l, lf, "availabilityZones"));
@@ -104,10 +104,10 @@ absl::StatusOr<scheduler::LocalProviderOptions> ParseLocal(const json& l, const 
   return o;
 }
 
-absl::StatusOr<scheduler::CommandProviderOptions> ParseCommand(const json& cmd, const std::string& cf) {
+absl::StatusOr<providers::CommandProviderOptions> ParseCommand(const json& cmd, const std::string& cf) {
   if (!cmd.is_object()) return Bad(cf, "must be an object");
   RETURN_IF_ERROR(CheckKeys(cmd, cf, {"program", "timeoutSeconds"}));
-  scheduler::CommandProviderOptions o;
+  providers::CommandProviderOptions o;
   ASSIGN_OR_RETURN(o.program, String(cmd, cf, "program", true));
   ASSIGN_OR_RETURN(int64_t timeout, Integer(cmd, cf, "timeoutSeconds", 300, 1, 3600));
   o.timeout_ms = static_cast<int>(timeout * 1000);
@@ -244,29 +244,29 @@ absl::StatusOr<std::unique_ptr<CapacityController>> CapacityController::Create(A
                                                                                const std::string& endpoint) {
   std::unique_ptr<CapacityController> controller(new CapacityController(api, config.interval_seconds));
   for (auto& c : config.groups) {
-    std::shared_ptr<scheduler::InstanceProvider> provider;
+    std::shared_ptr<providers::InstanceProvider> provider;
     if (c.local) {
-      scheduler::LocalProviderOptions o = *c.local;
+      providers::LocalProviderOptions o = *c.local;
       o.agent_flags.insert(o.agent_flags.end(), {"--endpoint", endpoint, "--cluster", c.cluster, "--attribute",
-                                                 StrCat(scheduler::kInstanceGroupAttribute, "=", c.name)});
+                                                 StrCat(providers::kInstanceGroupAttribute, "=", c.name)});
       if (c.host_cpu > 0) o.agent_flags.insert(o.agent_flags.end(), {"--cpu", std::to_string(c.host_cpu)});
       if (c.host_memory > 0) o.agent_flags.insert(o.agent_flags.end(), {"--memory", std::to_string(c.host_memory)});
       o.work_dir = StrCat(o.work_dir, "/", c.name);
-      auto made = scheduler::NewLocalProvider(std::move(o));
+      auto made = providers::NewLocalProvider(std::move(o));
       if (!made.ok())
         return absl::Status(made.status().code(), StrCat("instance group ", c.name, ": ", made.status().message()));
       provider = *std::move(made);
     } else {
-      auto made = scheduler::NewCommandProvider(*c.command);
+      auto made = providers::NewCommandProvider(*c.command);
       if (!made.ok())
         return absl::Status(made.status().code(), StrCat("instance group ", c.name, ": ", made.status().message()));
       provider = *std::move(made);
     }
-    auto group = scheduler::InstanceGroup::Create(c.name, c.min_size, c.max_size, c.desired_capacity, provider);
+    auto group = providers::InstanceGroup::Create(c.name, c.min_size, c.max_size, c.desired_capacity, provider);
     if (!group.ok())
       return absl::Status(group.status().code(), StrCat("instance group ", c.name, ": ", group.status().message()));
     controller->groups_.push_back(Group{.config = c,
-                                        .group = std::make_unique<scheduler::InstanceGroup>(*std::move(group)),
+                                        .group = std::make_unique<providers::InstanceGroup>(*std::move(group)),
                                         .draining = {},
                                         .last_reservation = -1,
                                         .launched_at = {}});
@@ -275,20 +275,20 @@ absl::StatusOr<std::unique_ptr<CapacityController>> CapacityController::Create(A
     Fargate f;
     f.config = *config.fargate;
     if (f.config.local) {
-      scheduler::LocalProviderOptions o = *f.config.local;
+      providers::LocalProviderOptions o = *f.config.local;
       // Each host reports its task's containers gone at once (it is stopped right after), and
       // gives addresses from its own /28 of the shared network (--awsvpc-range, per launch).
       o.agent_flags.insert(o.agent_flags.end(), {"--endpoint", endpoint, "--cleanup-after", "0", "--awsvpc-cidr",
                                                  f.config.subnet_cidr, "--awsvpc-network", f.config.network});
       o.work_dir = StrCat(o.work_dir, "/fargate");
-      auto made = scheduler::NewLocalProvider(std::move(o));
+      auto made = providers::NewLocalProvider(std::move(o));
       if (!made.ok()) return absl::Status(made.status().code(), StrCat("fargate: ", made.status().message()));
       f.provider = *std::move(made);
       int bits = 0;
       ParseSubnet(f.config.subnet_cidr, &f.subnet, &bits);
       f.slots.assign(std::min<size_t>(size_t{1} << (28 - bits), 65536), false);
     } else {
-      auto made = scheduler::NewCommandProvider(*f.config.command);
+      auto made = providers::NewCommandProvider(*f.config.command);
       if (!made.ok()) return absl::Status(made.status().code(), StrCat("fargate: ", made.status().message()));
       f.provider = *std::move(made);
     }
@@ -432,7 +432,7 @@ void CapacityController::FargatePass(Fargate& f) {
       log::Warn("fargate: {} hosts running, the most fargate.maxHosts allows; task {} waits", f.hosts.size(), task.id);
       break;
     }
-    scheduler::HostSpec spec;
+    providers::HostSpec spec;
     spec.cluster = task.cluster;
     spec.cpu = task.cpu;
     spec.memory = task.memory;
@@ -488,7 +488,7 @@ void CapacityController::FargatePass(Fargate& f) {
 }
 
 void CapacityController::Terminate(Group& g, const Api::GroupUsage& usage, const std::vector<std::string>& ids) {
-  scheduler::InstanceGroup& group = *g.group;
+  providers::InstanceGroup& group = *g.group;
   const int keep = static_cast<int>(group.hosts().size() - ids.size());
   if (absl::Status s = group.SetDesired(std::max(keep, group.min())); !s.ok()) {
     log::Warn("instance group {}: {}", g.config.name, s.ToString());
@@ -513,7 +513,7 @@ void CapacityController::Terminate(Group& g, const Api::GroupUsage& usage, const
 }
 
 void CapacityController::Pass(Group& g, const Api::GroupUsage* usage) {
-  scheduler::InstanceGroup& group = *g.group;
+  providers::InstanceGroup& group = *g.group;
   if (usage == nullptr || usage->cluster != g.config.cluster) {
     // Not scaled by a capacity provider (none names it, its managed scaling is off, or it serves
     // another cluster): the group keeps its size.

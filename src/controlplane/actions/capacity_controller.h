@@ -33,8 +33,8 @@
 
 #include "absl/status/statusor.h"
 #include "absl/synchronization/notification.h"
-#include "berth/scheduler/instance_provider.h"
 #include "src/controlplane/actions/api.h"
+#include "src/controlplane/providers/instance_provider.h"
 
 namespace berth::controlplane {
 
@@ -49,8 +49,8 @@ struct InstanceGroupConfig {
   int64_t host_cpu = 0;
   int64_t host_memory = 0;
   // Exactly one of these.
-  std::optional<scheduler::LocalProviderOptions> local;
-  std::optional<scheduler::CommandProviderOptions> command;
+  std::optional<providers::LocalProviderOptions> local;
+  std::optional<providers::CommandProviderOptions> command;
 };
 
 // Fargate capacity (docs/capacity.md, "FARGATE"): the provider that starts one host per FARGATE
@@ -58,8 +58,8 @@ struct InstanceGroupConfig {
 struct FargateConfig {
   // Exactly one of these. The local provider's hosts share one Docker network (subnet_cidr), each
   // handing out addresses from its own /28 of it.
-  std::optional<scheduler::LocalProviderOptions> local;
-  std::optional<scheduler::CommandProviderOptions> command;
+  std::optional<providers::LocalProviderOptions> local;
+  std::optional<providers::CommandProviderOptions> command;
   std::vector<std::string> availability_zones;  // tasks of a group spread over these; empty: none
   int max_hosts = 100;                          // FARGATE tasks with a host at once; others wait
   std::string subnet_cidr = "172.31.0.0/16";
@@ -94,7 +94,7 @@ class CapacityController {
  private:
   struct Group {
     InstanceGroupConfig config;
-    std::unique_ptr<scheduler::InstanceGroup> group;
+    std::unique_ptr<providers::InstanceGroup> group;
     std::set<std::string> draining;  // hosts drained for scale-in, terminated once empty
     int last_reservation = -1;
     // When each host was first seen in the group (launched), for instanceWarmupPeriod.
@@ -113,7 +113,7 @@ class CapacityController {
   };
   struct Fargate {
     FargateConfig config;
-    std::shared_ptr<scheduler::InstanceProvider> provider;
+    std::shared_ptr<providers::InstanceProvider> provider;
     std::map<std::string, FargateHost> hosts;    // by provider host id
     std::map<std::string, std::string> by_task;  // "cluster/task id" -> host id
     std::vector<bool> slots;                     // which /28s are handed out

@@ -6,11 +6,11 @@
 #include <random>
 
 #include "berth/common/strings.h"
-#include "berth/scheduler/instance_provider.h"
 #include "berth/scheduler/launch.h"
 #include "src/controlplane/actions/api.h"
 #include "src/controlplane/actions/pagination.h"
 #include "src/controlplane/doors/errors.h"
+#include "src/controlplane/providers/instance_provider.h"
 
 namespace berth::controlplane {
 namespace {
@@ -369,7 +369,7 @@ absl::Status Api::ApplyLaunch(Applier& txn, const Launch& launch, google::protob
       auto count = launch.provider_counts.find(item.capacity_provider());
       spec.providers.push_back(scheduler::LaunchProvider{
           .name = item.capacity_provider(),
-          .hosts = {scheduler::kInstanceGroupAttribute, GroupOfProvider(*cp)},
+          .hosts = {providers::kInstanceGroupAttribute, GroupOfProvider(*cp)},
           .managed_scaling =
               cp->capacity_provider().auto_scaling_group_provider().managed_scaling().status() == "ENABLED",
           .base = item.base(),

@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "berth/common/task_definition_json.h"
 #include "berth/v1/ecs.pb.h"
 #include "berth/v1/records.pb.h"
 
@@ -51,14 +52,8 @@ absl::StatusOr<v1::ResourceDemand> DemandWithOverrides(const v1::TaskDefinition&
                                                        const v1::ResourceDemand& base,
                                                        const v1::TaskOverride& overrides);
 
-// Turns what users hold as a task definition file into RegisterTaskDefinitionRequest JSON, as the
-// CLI's --cli-input-json does: unwraps describe-task-definition output ({"taskDefinition": {...}},
-// with a sibling "tags" moved inside) and drops the output-only members (taskDefinitionArn,
-// revision, status, requiresAttributes, compatibilities, registeredAt, registeredBy,
-// deregisteredAt, deleteRequestedAt), naming each dropped one in `dropped_fields` (may be null).
-// Every other member is kept as it is, so unknown ones still fail the protobuf parse that
-// follows. INVALID_ARGUMENT when the text is not JSON or not a JSON object.
-absl::StatusOr<std::string> NormalizeTaskDefinitionJson(std::string_view json,
-                                                        std::vector<std::string>* dropped_fields);
+// The normalization of task-definition files that the CLI applies before registering
+// (berth/common/task_definition_json.h), named here beside the rules it feeds.
+using ecsjson::NormalizeTaskDefinitionJson;
 
 }  // namespace berth::controlplane

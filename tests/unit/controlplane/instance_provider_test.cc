@@ -1,7 +1,7 @@
 // Instance providers and groups: the command provider against scripts that answer well and badly,
 // the local provider starting and stopping processes from its template (a stand-in script for
 // berth-agent that records its arguments), and a group kept at its desired size.
-#include "berth/scheduler/instance_provider.h"
+#include "src/controlplane/providers/instance_provider.h"
 
 #include <signal.h>
 #include <sys/stat.h>
@@ -17,7 +17,7 @@
 
 #include "tests/testutil/temp_dir.h"
 
-namespace berth::scheduler {
+namespace berth::controlplane::providers {
 namespace {
 
 using ::testing::ElementsAre;
@@ -203,4 +203,4 @@ TEST(InstanceGroupTest, AdoptsRunningHostsOnlyWhereTheProviderCan) {
 }
 
 }  // namespace
-}  // namespace berth::scheduler
+}  // namespace berth::controlplane::providers

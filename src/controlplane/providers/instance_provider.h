@@ -1,5 +1,6 @@
 // Instance providers: what adds hosts to a cluster and takes them away (docs/capacity.md,
-// "Instance providers"). A capacity provider's managed scaling decides how many hosts a group
+// "Instance providers"). Plumbing of the control plane: they spawn and stop processes, which the
+// scheduler (business logic only) never does. A capacity provider's managed scaling decides how many hosts a group
 // should have; an InstanceGroup (ECS's "Auto Scaling group": a named provider configuration with
 // min, max and desired size) makes it so through its provider.
 //
@@ -29,7 +30,7 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 
-namespace berth::scheduler {
+namespace berth::controlplane::providers {
 
 inline constexpr char kProviderHostIdAttribute[] = "berth.provider-host-id";
 // The instance group a host belongs to: a capacity provider places its tasks on the hosts of the
@@ -117,4 +118,4 @@ class InstanceGroup {
   std::vector<std::string> hosts_;
 };
 
-}  // namespace berth::scheduler
+}  // namespace berth::controlplane::providers

@@ -1,4 +1,4 @@
-#include "berth/scheduler/instance_provider.h"
+#include "src/controlplane/providers/instance_provider.h"
 
 #include <fcntl.h>
 #include <poll.h>
@@ -26,7 +26,7 @@
 
 extern char** environ;
 
-namespace berth::scheduler {
+namespace berth::controlplane::providers {
 namespace {
 
 using Clock = std::chrono::steady_clock;
@@ -375,4 +375,4 @@ absl::Status InstanceGroup::Reconcile(const std::vector<std::string>& prefer_ter
   return absl::OkStatus();
 }
 
-}  // namespace berth::scheduler
+}  // namespace berth::controlplane::providers

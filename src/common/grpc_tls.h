@@ -1,5 +1,6 @@
-// Client-side TLS for the gRPC channels of berth-agent, the berth CLI and berth-bench
-// (docs/security.md, Transport).
+// Client-side TLS for the gRPC channels of berth-agent and the berth CLI (docs/security.md,
+// Transport). A private header of berth_grpc_tls: it includes gRPC's, which the public headers of
+// include/berth/ never do.
 #pragma once
 
 #include <grpcpp/security/credentials.h>
