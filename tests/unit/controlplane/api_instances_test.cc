@@ -186,10 +186,10 @@ TEST_F(InstanceFilterTest, TaskGroupAndRunningTasksCountFollowTheTasks) {
 
   // No agent reports task state yet: move the task through its lifecycle in the state directly.
   auto set_status = [&](const char* status) {
-    absl::MutexLock lock(&mu_);
-    ClusterEntry* c = state_.FindCluster("default");
+    absl::MutexLock lock(&state_mu());
+    ClusterEntry* c = state().FindCluster("default");
     ASSERT_NE(c, nullptr);
-    state_.UpdateTask(*c, c->tasks.at(task_id), [&](v1::TaskRecord& r) {
+    state().UpdateTask(*c, c->tasks.at(task_id), [&](v1::TaskRecord& r) {
       r.mutable_task()->set_last_status(status);
       return true;
     });
