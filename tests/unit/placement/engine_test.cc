@@ -262,8 +262,7 @@ struct Row {
   std::optional<Ports> want_udp = {};
 };
 
-std::vector<Row> Rows() {
-  std::vector<Row> rows;
+void AddBinpackAndSpreadRows(std::vector<Row>& rows) {
   auto add = [&](Row row) { rows.push_back(std::move(row)); };
 
   // --- binpack
@@ -358,6 +357,10 @@ std::vector<Row> Rows() {
        .holds = {{"b", H("")}, {"b", H("g")}},
        .request = R().By(SpreadInstance()).By(BinpackMemory()),
        .want = {"b"}});
+}
+
+void AddConstraintRows(std::vector<Row>& rows) {
+  auto add = [&](Row row) { rows.push_back(std::move(row)); };
 
   // --- constraints
   add({.name = "distinct_instance_within_one_request",
@@ -408,6 +411,10 @@ std::vector<Row> Rows() {
        .want = {},
        .want_reason = kDistinct,
        .want_detail = StrCat(kDistinct, " on 2 instances, ", kMemberOfReason, " on 1 instance")});
+}
+
+void AddMaxPerInstanceRows(std::vector<Row>& rows) {
+  auto add = [&](Row row) { rows.push_back(std::move(row)); };
 
   // --- max tasks per instance of the group (Berth extension)
   add({.name = "max_per_instance_1_places_like_distinct_instance",
@@ -514,8 +521,12 @@ std::vector<Row> Rows() {
        .want = {},
        .want_reason = kMemberOfReason,
        .want_detail = StrCat(kMemberOfReason, " on 1 instance, ", kMaxTasks, " on 1 instance")});
+}
 
-  // --- filters and failure reasons
+void AddFilterRows(std::vector<Row>& rows) {
+  auto add = [&](Row row) { rows.push_back(std::move(row)); };
+
+  // --- filters and failure reasons: status, launch type, attributes, resources
   add({.name = "draining_is_inactive",
        .instances = {I("a").Draining()},
        .request = R(),
@@ -620,6 +631,12 @@ std::vector<Row> Rows() {
        .request = R().Eni().By(BinpackMemory()),
        .want = {"b"}});
   add({.name = "eni_limit_ignored_without_awsvpc", .instances = {I("a").Enis(0)}, .request = R(), .want = {"a"}});
+}
+
+void AddPortAndReasonRows(std::vector<Row>& rows) {
+  auto add = [&](Row row) { rows.push_back(std::move(row)); };
+
+  // --- filters and failure reasons: ports, which reason a failure gives, candidates
   add({.name = "static_tcp_port_held_by_a_task",
        .instances = {I("a", 4096, 1024), I("b", 4096, 2048)},
        .holds = {{"a", H().Tcp({8080})}},
@@ -717,6 +734,10 @@ std::vector<Row> Rows() {
        .request = R().Only({"zzz"}),
        .want = {},
        .want_reason = "MISSING"});
+}
+
+void AddSeveralTasksRows(std::vector<Row>& rows) {
+  auto add = [&](Row row) { rows.push_back(std::move(row)); };
 
   // --- several tasks of one request
   add({.name = "later_tasks_see_earlier_memory",
@@ -743,6 +764,16 @@ std::vector<Row> Rows() {
        .want = {"a", "a"},
        .want_reason = "RESOURCE:ENI",
        .want_detail = "RESOURCE:ENI on 1 instance"});
+}
+
+std::vector<Row> Rows() {
+  std::vector<Row> rows;
+  AddBinpackAndSpreadRows(rows);
+  AddConstraintRows(rows);
+  AddMaxPerInstanceRows(rows);
+  AddFilterRows(rows);
+  AddPortAndReasonRows(rows);
+  AddSeveralTasksRows(rows);
   return rows;
 }
 
