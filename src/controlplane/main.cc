@@ -1,10 +1,14 @@
 // berthd: the Berth control plane. This file is the composition root: the only place where the
-// RocksDB store, the commit pipeline, the Api, gRPC and the HTTP listener are wired together.
+// RocksDB store, the control plane's core (Server: state, commit pipeline, Api), gRPC and the HTTP
+// listener are wired together. Run() reads as berthd's life: flags into Options, logging, signals,
+// the store opened and recovered into a started Server, the doors started, then the wait for a
+// signal and the shutdown sequence.
 #include <grpcpp/ext/proto_server_reflection_plugin.h>
 #include <grpcpp/grpcpp.h>
 #include <grpcpp/health_check_service_interface.h>
 #include <signal.h>
 
+#include <atomic>
 #include <chrono>
 #include <cstdio>
 #include <filesystem>
@@ -33,7 +37,6 @@ const char* malloc_conf = "thp:always,metadata_thp:always";
 #endif
 
 #include "absl/synchronization/mutex.h"
-#include "absl/synchronization/notification.h"
 #include "berth/common/clock.h"
 #include "berth/common/logging.h"
 #include "berth/common/strings.h"
@@ -47,7 +50,7 @@ const char* malloc_conf = "thp:always,metadata_thp:always";
 #include "src/controlplane/doors/http_server.h"
 #include "src/controlplane/doors/tls.h"
 #include "src/controlplane/metrics.h"
-#include "src/controlplane/state/pipeline.h"
+#include "src/controlplane/server.h"
 #include "src/controlplane/state/state.h"
 
 namespace berth::controlplane {
@@ -155,29 +158,45 @@ std::string AllocatorDescription() {
 #endif
 }
 
-int Run(const Flags& flags) {
+// What berthd runs with once its flags are checked: the doors' addresses and authentication, and
+// the Server's options with the --capacity-config and --file-systems files read.
+struct Options {
+  std::string http_host;
+  int http_port = 0;
+  std::unique_ptr<auth::Authority> authority;
+  std::unique_ptr<tls::HttpContext> http_tls;  // only with TLS and --http-listen
+  // Instance groups and Fargate capacity (docs/capacity.md); read before the Api, which must know
+  // whether FARGATE tasks can run.
+  std::optional<CapacityConfig> capacity_config;
+  Server::Options server;
+};
+
+bool InitLogging(const Flags& flags) {
   log::Format format;
   log::Level level;
   if (!log::ParseFormat(flags.log_format, &format)) {
     std::fprintf(stderr, "berthd: --log-format must be text or json\n");
-    return 2;
+    return false;
   }
   if (!log::ParseLevel(flags.log_level, &level)) {
     std::fprintf(stderr, "berthd: --log-level must be debug, info, warn or error\n");
-    return 2;
+    return false;
   }
   log::Init(format, level);
   // Debian's Abseil is built with the mutex deadlock detector on; it costs CPU on every lock of
   // the hot path and berthd's lock order is fixed by design (state mutex, then pipeline queues).
   absl::SetMutexDeadlockDetectionMode(absl::OnDeadlockCycle::kIgnore);
-  std::string http_host;
-  int http_port = 0;
-  if (!flags.http_listen.empty() && !SplitHostPort(flags.http_listen, &http_host, &http_port)) {
+  return true;
+}
+
+// The HTTP address, the authority (access keys, --auth-config, the task credentials key) and TLS.
+bool ConfigureDoors(const Flags& flags, Options* options) {
+  if (!flags.http_listen.empty() && !SplitHostPort(flags.http_listen, &options->http_host, &options->http_port)) {
     log::Error("--http-listen: '{}' is not HOST:PORT", flags.http_listen);
-    return 2;
+    return false;
   }
   std::map<std::string, std::string> access_keys;
-  if (!LoadAccessKeys(flags, &access_keys)) return 2;
+  if (!LoadAccessKeys(flags, &access_keys)) return false;
   // The task credentials key lives beside the store (created on first start).
   std::error_code dir_error;
   std::filesystem::create_directories(flags.data_dir, dir_error);
@@ -189,264 +208,279 @@ int Run(const Flags& flags) {
                                             .credentials_key_path = flags.data_dir + "/task-credentials.key"});
   if (!authority.ok()) {
     log::Error("{}", std::string(authority.status().message()));
-    return 2;
+    return false;
   }
+  options->authority = *std::move(authority);
   if (absl::Status s = tls::Check(flags.tls); !s.ok()) {
     log::Error("{}", std::string(s.message()));
-    return 2;
+    return false;
   }
-  std::unique_ptr<tls::HttpContext> http_tls;
   if (flags.tls.enabled() && !flags.http_listen.empty()) {
     auto context = tls::HttpContext::Create(flags.tls);
     if (!context.ok()) {
       log::Error("{}", std::string(context.status().message()));
-      return 2;
+      return false;
     }
-    http_tls = *std::move(context);
+    options->http_tls = *std::move(context);
   }
-  {
-    // Listening beyond loopback without authentication would hand the cluster to anyone who can
-    // reach the port: refuse to start rather than warn.
-    std::string grpc_host;
-    int unused_port = 0;
-    if (SplitHostPort(flags.grpc_listen, &grpc_host, &unused_port) && !IsLoopback(grpc_host) &&
-        !(*authority)->enabled()) {
-      log::Error(
-          "refusing to start: --grpc-listen {} is not a loopback address and no --auth-config is given, so anyone who "
-          "can reach it could run containers on every host; give --auth-config (docs/security.md) or listen on "
-          "127.0.0.1",
-          flags.grpc_listen);
-      return 2;
-    }
-    if (!flags.http_listen.empty() && !IsLoopback(http_host) && !(*authority)->aws_enabled()) {
-      log::Error(
-          "refusing to start: --http-listen {} is not a loopback address and neither --auth-config nor --access-key "
-          "is given, so anyone who can reach it could call every ECS action; configure authentication "
-          "(docs/security.md) or listen on 127.0.0.1",
-          flags.http_listen);
-      return 2;
-    }
-    if (!flags.tls.enabled() &&
-        ((!grpc_host.empty() && !IsLoopback(grpc_host)) || (!flags.http_listen.empty() && !IsLoopback(http_host)))) {
-      log::Warn(
-          "listening beyond loopback without --tls-cert: tokens and requests cross the network in the clear "
-          "(docs/security.md, Transport)");
-    }
-  }
+  return true;
+}
 
-  // Signals are taken synchronously by the main thread (sigwait); block them before any thread
-  // starts so that every thread inherits the mask.
+// Listening beyond loopback without authentication would hand the cluster to anyone who can reach
+// the port: refuse to start rather than warn.
+bool CheckExposure(const Flags& flags, const Options& options) {
+  std::string grpc_host;
+  int unused_port = 0;
+  if (SplitHostPort(flags.grpc_listen, &grpc_host, &unused_port) && !IsLoopback(grpc_host) &&
+      !options.authority->enabled()) {
+    log::Error(
+        "refusing to start: --grpc-listen {} is not a loopback address and no --auth-config is given, so anyone who "
+        "can reach it could run containers on every host; give --auth-config (docs/security.md) or listen on "
+        "127.0.0.1",
+        flags.grpc_listen);
+    return false;
+  }
+  const bool http_beyond_loopback = !flags.http_listen.empty() && !IsLoopback(options.http_host);
+  if (http_beyond_loopback && !options.authority->aws_enabled()) {
+    log::Error(
+        "refusing to start: --http-listen {} is not a loopback address and neither --auth-config nor --access-key "
+        "is given, so anyone who can reach it could call every ECS action; configure authentication "
+        "(docs/security.md) or listen on 127.0.0.1",
+        flags.http_listen);
+    return false;
+  }
+  if (!flags.tls.enabled() && ((!grpc_host.empty() && !IsLoopback(grpc_host)) || http_beyond_loopback)) {
+    log::Warn(
+        "listening beyond loopback without --tls-cert: tokens and requests cross the network in the clear "
+        "(docs/security.md, Transport)");
+  }
+  return true;
+}
+
+// The whole of the file at `path`, or nullopt (logged, naming `flag`) when it cannot be read.
+std::optional<std::string> ReadConfigFile(const std::string& flag, const std::string& path) {
+  std::ifstream in(path);
+  std::stringstream text;
+  text << in.rdbuf();
+  if (!in) {
+    log::Error("{} {}: cannot read the file", flag, path);
+    return std::nullopt;
+  }
+  return text.str();
+}
+
+// The Server's options: the Api's from the flags, the capacity config and the file systems read.
+bool ConfigureServer(const Flags& flags, Options* options) {
+  if (!flags.capacity_config.empty()) {
+    std::optional<std::string> text = ReadConfigFile("--capacity-config", flags.capacity_config);
+    if (!text) return false;
+    auto config = ParseCapacityConfig(*text);
+    if (!config.ok()) {
+      log::Error("--capacity-config {}: {}", flags.capacity_config, std::string(config.status().message()));
+      return false;
+    }
+    options->capacity_config = *std::move(config);
+  }
+  options->server.pipeline = {.max_batch = flags.max_batch, .commit_delay_us = flags.commit_delay_us};
+  ApiOptions& api = options->server.api;
+  api.arn_context = {flags.region, flags.account};
+  api.capacity.fargate = options->capacity_config && options->capacity_config->fargate.has_value();
+  api.limits.max_tasks_per_run = flags.max_tasks_per_run;
+  api.agent.disconnect_after_us = static_cast<int64_t>(flags.agent_disconnect_after_s * 1e6);
+  api.agent.max_poll_wait_us = static_cast<int64_t>(flags.max_poll_wait_s * 1e6);
+  api.agent.poll_wait_jitter = flags.poll_wait_jitter;
+  api.agent.stopped_task_retention_us = static_cast<int64_t>(flags.stopped_task_retention_s * 1e6);
+  api.services.rules.backoff_base_s = flags.service_backoff_base_s;
+  api.services.resync_interval_us = static_cast<int64_t>(flags.service_resync_interval_s * 1e6);
+  api.capacity.provisioning_timeout_us = static_cast<int64_t>(flags.provisioning_timeout_s * 1e6);
+  api.capacity.max_provisioning_per_cluster = flags.max_provisioning_tasks;
+  if (!flags.file_systems.empty()) {
+    std::optional<std::string> text = ReadConfigFile("--file-systems", flags.file_systems);
+    if (!text) return false;
+    auto parsed = ParseFileSystems(*text);
+    if (!parsed.ok()) {
+      log::Error("--file-systems {}: {}", flags.file_systems, std::string(parsed.status().message()));
+      return false;
+    }
+    api.file_systems = *std::move(parsed);
+  }
+  return true;
+}
+
+// Signals are taken synchronously by the main thread (sigwait); they are blocked before any thread
+// starts so that every thread inherits the mask.
+sigset_t BlockSignals() {
   sigset_t signals;
   sigemptyset(&signals);
   sigaddset(&signals, SIGTERM);
   sigaddset(&signals, SIGINT);
   sigaddset(&signals, SIGHUP);
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+  return signals;
+}
 
+// Opens the store, recovers the state from it and starts the Server; null (logged) on failure.
+std::unique_ptr<Server> OpenAndStart(const Flags& flags, Options* options, Metrics* metrics,
+                                     std::unique_ptr<store::Store>* store) {
   const auto started = std::chrono::steady_clock::now();
   log::Info("allocator: {}", AllocatorDescription());
   std::error_code ec;
   std::filesystem::create_directories(flags.data_dir, ec);
-  auto store = store::OpenRocksDbStore({.path = flags.data_dir + "/store",
-                                        .sync = flags.sync,
-                                        .low_priority_background = flags.store_background_priority == "low"});
-  if (!store.ok()) {
-    log::Error("cannot open the store: {}", store.status().ToString());
-    return 1;
+  auto opened = store::OpenRocksDbStore({.path = flags.data_dir + "/store",
+                                         .sync = flags.sync,
+                                         .low_priority_background = flags.store_background_priority == "low"});
+  if (!opened.ok()) {
+    log::Error("cannot open the store: {}", opened.status().ToString());
+    return nullptr;
   }
-
-  absl::Mutex state_mu;
-  State state;
-  uint64_t revision = 0;
-  if (absl::Status s = state.Load(**store, &revision); !s.ok()) {
-    log::Error("recovery failed: {}", s.ToString());
-    return 1;
+  *store = *std::move(opened);
+  options->server.observer = metrics;
+  auto server = Server::Open(store->get(), std::move(options->server));
+  if (!server.ok()) {
+    log::Error("recovery failed: {}", server.status().ToString());
+    return nullptr;
   }
+  const State& state = (*server)->state();  // no other thread runs yet
   log::Info("recovered {} clusters, {} task definitions, {} container instances, {} tasks at revision {} in {} ms",
             state.clusters().size(), state.task_definition_count(), state.instance_count(), state.task_count(),
-            revision,
+            (*server)->recovered_revision(),
             std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - started).count());
-
-  Metrics metrics;
-  CommitPipeline pipeline(store->get(), &state_mu, revision,
-                          {.max_batch = flags.max_batch, .commit_delay_us = flags.commit_delay_us}, &metrics);
-
-  // Instance groups and Fargate capacity (docs/capacity.md); read before the Api, which must
-  // know whether FARGATE tasks can run.
-  std::optional<CapacityConfig> capacity_config;
-  if (!flags.capacity_config.empty()) {
-    std::ifstream in(flags.capacity_config);
-    std::stringstream text;
-    text << in.rdbuf();
-    if (!in) {
-      log::Error("--capacity-config {}: cannot read the file", flags.capacity_config);
-      return 1;
-    }
-    auto config = ParseCapacityConfig(text.str());
-    if (!config.ok()) {
-      log::Error("--capacity-config {}: {}", flags.capacity_config, std::string(config.status().message()));
-      return 1;
-    }
-    capacity_config = *std::move(config);
-  }
-
-  ApiOptions api_options;
-  api_options.arn_context = {flags.region, flags.account};
-  api_options.capacity.fargate = capacity_config && capacity_config->fargate.has_value();
-  api_options.limits.max_tasks_per_run = flags.max_tasks_per_run;
-  api_options.agent.disconnect_after_us = static_cast<int64_t>(flags.agent_disconnect_after_s * 1e6);
-  api_options.agent.max_poll_wait_us = static_cast<int64_t>(flags.max_poll_wait_s * 1e6);
-  api_options.agent.poll_wait_jitter = flags.poll_wait_jitter;
-  api_options.agent.stopped_task_retention_us = static_cast<int64_t>(flags.stopped_task_retention_s * 1e6);
-  api_options.services.rules.backoff_base_s = flags.service_backoff_base_s;
-  api_options.services.resync_interval_us = static_cast<int64_t>(flags.service_resync_interval_s * 1e6);
-  api_options.capacity.provisioning_timeout_us = static_cast<int64_t>(flags.provisioning_timeout_s * 1e6);
-  api_options.capacity.max_provisioning_per_cluster = flags.max_provisioning_tasks;
-  if (!flags.file_systems.empty()) {
-    std::ifstream in(flags.file_systems);
-    std::stringstream text;
-    text << in.rdbuf();
-    if (!in) {
-      log::Error("--file-systems {}: cannot read the file", flags.file_systems);
-      return 1;
-    }
-    auto parsed = ParseFileSystems(text.str());
-    if (!parsed.ok()) {
-      log::Error("--file-systems {}: {}", flags.file_systems, std::string(parsed.status().message()));
-      return 1;
-    }
-    api_options.file_systems = *std::move(parsed);
-  }
-  Api api(api_options, &state, &state_mu, &pipeline, &RealClock());
-  pipeline.SetTouchListener([&api](std::vector<InstanceKey> touched) { api.OnInstancesTouched(std::move(touched)); });
-  pipeline.SetBatchHook(MakeBatchHook(&state, [&api](Applier& txn) { api.OnBatchApplied(txn); }));
-  pipeline.Start();
-  if (absl::Status s = api.Bootstrap(); !s.ok()) {
+  if (absl::Status s = (*server)->Start(); !s.ok()) {
     log::Error("cannot bootstrap the store: {}", s.ToString());
-    return 1;
+    return nullptr;
   }
-  metrics.SetEntityCountsSource([&] {
-    absl::ReaderMutexLock lock(&state_mu);
-    int64_t services = 0;
-    for (const auto& [name, c] : state.clusters()) services += c->active_services;
-    return Metrics::EntityCounts{static_cast<int64_t>(state.clusters().size()), state.task_definition_count(),
-                                 state.instance_count(), state.task_count(), services};
-  });
+  return *std::move(server);
+}
 
-  // Housekeeping: long-poll deadlines, disconnect detection, stopped-task retention, and the service
-  // scheduler's queue, timers and resync.
-  absl::Notification stop_agent_monitor;
-  std::thread agent_monitor([&] {
-    for (int64_t wake = 1; !stop_agent_monitor.WaitForNotificationWithTimeout(absl::Milliseconds(10)); ++wake) {
-      if (wake % 10 != 0) {
-        api.ExpirePolls();
-        continue;
-      }
-      api.AgentTick();
-      api.ServiceTick();
-      api.CapacityTick();
-    }
-  });
+// The doors of a running Server and what runs beside them. Members are destroyed in reverse order:
+// managed scaling, then HTTP, then gRPC.
+struct Doors {
+  std::unique_ptr<GrpcContainerService> service;
+  std::unique_ptr<GrpcAgentService> agent_service;
+  std::unique_ptr<grpc::Server> grpc;
+  std::string grpc_host;
+  int grpc_port = 0;
+  std::atomic<bool> serving{true};  // /healthz
+  std::unique_ptr<AwsGateway> aws;
+  std::unique_ptr<HttpServer> http;
+  int http_port = 0;
+  std::unique_ptr<CapacityController> capacity;
+};
 
-  GrpcContainerService service(&api, &metrics, authority->get());
-  GrpcAgentService agent_service(&api, &metrics, authority->get());
+bool StartGrpc(const Flags& flags, const Options& options, Server& server, Metrics& metrics, Doors* doors) {
+  doors->service = std::make_unique<GrpcContainerService>(&server.api(), &metrics, options.authority.get());
+  doors->agent_service = std::make_unique<GrpcAgentService>(&server.api(), &metrics, options.authority.get());
   grpc::EnableDefaultHealthCheckService(true);
   grpc::reflection::InitProtoReflectionServerBuilderPlugin();
   grpc::ServerBuilder builder;
-  int grpc_port = 0;
   builder.AddListeningPort(flags.grpc_listen,
                            flags.tls.enabled() ? tls::GrpcServerCredentials(flags.tls, flags.tls_refresh_s)
                                                : grpc::InsecureServerCredentials(),
-                           &grpc_port);
+                           &doors->grpc_port);
   // A second process must not share the port (gRPC's default SO_REUSEPORT would allow it).
   builder.AddChannelArgument(GRPC_ARG_ALLOW_REUSEPORT, 0);
   builder.SetMaxReceiveMessageSize(flags.grpc_max_message_bytes);
   builder.SetMaxSendMessageSize(flags.grpc_max_message_bytes);
-  builder.RegisterService(&service);
-  builder.RegisterService(&agent_service);
-  std::unique_ptr<grpc::Server> server = builder.BuildAndStart();
-  if (server == nullptr || grpc_port == 0) {
+  builder.RegisterService(doors->service.get());
+  builder.RegisterService(doors->agent_service.get());
+  doors->grpc = builder.BuildAndStart();
+  if (doors->grpc == nullptr || doors->grpc_port == 0) {
     log::Error("cannot listen for gRPC on {}", flags.grpc_listen);
-    return 1;
+    return false;
   }
-  std::string grpc_host;
   int unused = 0;
-  SplitHostPort(flags.grpc_listen, &grpc_host, &unused);
+  SplitHostPort(flags.grpc_listen, &doors->grpc_host, &unused);
+  return true;
+}
 
-  std::atomic<bool> serving{true};
-  AwsGateway aws(&api, &metrics, {.region = flags.region, .authority = authority->get(), .now_seconds = nullptr});
-  HttpServer http({.metrics = [&] { return metrics.Serialize(); },
-                   .healthy = [&] { return serving.load(); },
-                   .aws = [&aws](const AwsHttpRequest& request) { return aws.Handle(request); }},
-                  {.threads = flags.http_threads}, http_tls.get());
-  if (!flags.http_listen.empty()) {
-    auto bound = http.Start(http_host, http_port);
-    if (!bound.ok()) {
-      log::Error("{}", bound.status().ToString());
-      return 1;
-    }
-    http_port = *bound;
-    log::Info("HTTP{} (/metrics, /healthz, AWS JSON 1.1 on POST /) listening on {}:{}; AWS door authentication {}",
-              http_tls != nullptr ? "S" : "", http_host, http_port, (*authority)->aws_enabled() ? "on" : "off");
+// /metrics, /healthz and the AWS JSON 1.1 door; listening only with --http-listen.
+bool StartHttp(const Flags& flags, const Options& options, Server& server, Metrics& metrics, Doors* doors) {
+  doors->aws = std::make_unique<AwsGateway>(
+      &server.api(), &metrics,
+      AwsGateway::Options{.region = flags.region, .authority = options.authority.get(), .now_seconds = nullptr});
+  AwsGateway* aws = doors->aws.get();
+  std::atomic<bool>* serving = &doors->serving;
+  doors->http = std::make_unique<HttpServer>(
+      HttpServer::Handlers{.metrics = [&metrics] { return metrics.Serialize(); },
+                           .healthy = [serving] { return serving->load(); },
+                           .aws = [aws](const AwsHttpRequest& request) { return aws->Handle(request); }},
+      HttpServer::Options{.threads = flags.http_threads}, options.http_tls.get());
+  if (flags.http_listen.empty()) return true;
+  auto bound = doors->http->Start(options.http_host, options.http_port);
+  if (!bound.ok()) {
+    log::Error("{}", bound.status().ToString());
+    return false;
   }
-  log::Info("berthd serving gRPC on {}:{} (data dir {}, region {}, account {}; authentication {}; TLS {})", grpc_host,
-            grpc_port, flags.data_dir, flags.region, flags.account,
-            (*authority)->enabled() ? StrCat("on, ", flags.auth_config) : "off",
-            !flags.tls.enabled()               ? "off"
-            : flags.tls.client_ca_path.empty() ? "on"
-                                               : "on, client certificates verified");
+  doors->http_port = *bound;
+  log::Info("HTTP{} (/metrics, /healthz, AWS JSON 1.1 on POST /) listening on {}:{}; AWS door authentication {}",
+            options.http_tls != nullptr ? "S" : "", options.http_host, doors->http_port,
+            options.authority->aws_enabled() ? "on" : "off");
+  return true;
+}
 
-  // Managed scaling of the instance groups this berthd runs (docs/capacity.md).
-  std::unique_ptr<CapacityController> capacity;
-  if (capacity_config) {
-    // The local provider's agents reach this berthd on this machine.
-    std::string host = grpc_host;
-    if (host.empty() || host == "0.0.0.0" || host == "::" || host == "[::]") host = "127.0.0.1";
-    if (host.find(':') != std::string::npos && host.front() != '[') host = StrCat("[", host, "]");
-    const std::string endpoint = StrCat(host, ":", grpc_port);
-    auto made = CapacityController::Create(&api, *std::move(capacity_config), endpoint);
-    if (!made.ok()) {
-      log::Error("--capacity-config {}: {}", flags.capacity_config, std::string(made.status().message()));
-      return 1;
-    }
-    capacity = *std::move(made);
-    capacity->Start();
-    log::Info("managed scaling of the instance groups in {} started", flags.capacity_config);
+// Managed scaling of the instance groups this berthd runs (docs/capacity.md), with
+// --capacity-config.
+bool StartCapacity(const Flags& flags, Options* options, Server& server, Doors* doors) {
+  if (!options->capacity_config) return true;
+  // The local provider's agents reach this berthd on this machine.
+  std::string host = doors->grpc_host;
+  if (host.empty() || host == "0.0.0.0" || host == "::" || host == "[::]") host = "127.0.0.1";
+  if (host.find(':') != std::string::npos && host.front() != '[') host = StrCat("[", host, "]");
+  const std::string endpoint = StrCat(host, ":", doors->grpc_port);
+  auto made = CapacityController::Create(&server.api(), *std::move(options->capacity_config), endpoint);
+  if (!made.ok()) {
+    log::Error("--capacity-config {}: {}", flags.capacity_config, std::string(made.status().message()));
+    return false;
   }
+  doors->capacity = *std::move(made);
+  doors->capacity->Start();
+  log::Info("managed scaling of the instance groups in {} started", flags.capacity_config);
+  return true;
+}
 
-  if (!flags.ready_file.empty()) {
-    // Written atomically (rename) so a reader never sees a partial file.
-    std::string tmp = flags.ready_file + ".tmp";
-    {
-      std::ofstream out(tmp);
-      out << "{\"grpc\": \"" << grpc_host << ":" << grpc_port << "\"";
-      if (!flags.http_listen.empty()) out << ", \"http\": \"" << http_host << ":" << http_port << "\"";
-      out << ", \"pid\": " << getpid() << "}\n";
-    }
-    std::filesystem::rename(tmp, flags.ready_file, ec);
+// Written atomically (rename) so a reader never sees a partial file.
+void WriteReadyFile(const Flags& flags, const Options& options, const Doors& doors) {
+  if (flags.ready_file.empty()) return;
+  std::string tmp = flags.ready_file + ".tmp";
+  {
+    std::ofstream out(tmp);
+    out << "{\"grpc\": \"" << doors.grpc_host << ":" << doors.grpc_port << "\"";
+    if (!flags.http_listen.empty()) out << ", \"http\": \"" << options.http_host << ":" << doors.http_port << "\"";
+    out << ", \"pid\": " << getpid() << "}\n";
   }
+  std::error_code ec;
+  std::filesystem::rename(tmp, flags.ready_file, ec);
+}
 
+// Waits for SIGTERM or SIGINT and returns it; a SIGHUP meanwhile re-reads the authentication
+// configuration and the HTTP door's certificate.
+int WaitForStopSignal(const sigset_t& signals, const Flags& flags, const Options& options) {
   int sig = 0;
   for (;;) {
     sigwait(&signals, &sig);
-    if (sig != SIGHUP) break;
+    if (sig != SIGHUP) return sig;
     // Tokens, keys and policies are re-read; a revoked token is refused from the next request.
-    if (absl::Status reloaded = (*authority)->Reload(); reloaded.ok()) {
+    if (absl::Status reloaded = options.authority->Reload(); reloaded.ok()) {
       log::Info("SIGHUP: reloaded {}", flags.auth_config.empty() ? "(no --auth-config)" : flags.auth_config);
     } else {
       log::Error("SIGHUP: {}; the previous configuration stays in force", std::string(reloaded.message()));
     }
-    if (http_tls != nullptr) {
+    if (options.http_tls != nullptr) {
       // gRPC re-reads the same files on its own every --tls-refresh seconds.
-      if (absl::Status reloaded = http_tls->Reload(); reloaded.ok()) {
+      if (absl::Status reloaded = options.http_tls->Reload(); reloaded.ok()) {
         log::Info("SIGHUP: reloaded the HTTP door's certificate {}", flags.tls.cert_path);
       } else {
         log::Error("SIGHUP: {}; the HTTP door keeps its previous certificate", std::string(reloaded.message()));
       }
     }
   }
+}
+
+// The drain (docs/operations.md, "Stopping"): managed scaling, housekeeping and parked polls, the
+// gRPC door, the HTTP door, the pipeline, the store, in that order. Returns the exit status.
+int Shutdown(int sig, Server& server, Doors& doors, store::Store& store) {
   log::Info("received {}, draining", sig == SIGTERM ? "SIGTERM" : "SIGINT");
-  serving = false;
+  doors.serving = false;
   auto phase_start = std::chrono::steady_clock::now();
   auto elapsed_ms = [&phase_start] {
     auto now = std::chrono::steady_clock::now();
@@ -454,29 +488,60 @@ int Run(const Flags& flags) {
     phase_start = now;
     return ms;
   };
-  if (capacity != nullptr) {
-    capacity->Stop();
-    capacity.reset();  // the local provider's hosts stop with it
+  if (doors.capacity != nullptr) {
+    doors.capacity->Stop();
+    doors.capacity.reset();  // the local provider's hosts stop with it
     log::Info("instance groups stopped in {} ms", elapsed_ms());
   }
-  stop_agent_monitor.Notify();
-  agent_monitor.join();
-  api.ShutdownPolls();  // parked long polls answer UNAVAILABLE now rather than at the drain deadline
+  // Parked long polls answer UNAVAILABLE now rather than at the drain deadline.
+  server.StopPolls();
   // What is left in flight is ordinary calls, which take milliseconds (a RunTask waits for one
   // commit): they get a second. At the deadline gRPC cancels what remains and closes every
   // connection. Without that an idle client holds the drain: it notices the server's GOAWAY only
   // at its next poll of the connection, which gRPC clients with no call in flight make every 5 s.
-  server->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(1));
+  doors.grpc->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(1));
   log::Info("gRPC drained in {} ms", elapsed_ms());
-  http.Stop();
+  doors.http->Stop();
   log::Info("HTTP stopped in {} ms", elapsed_ms());
-  pipeline.Stop();
-  if (absl::Status s = (*store)->Close(); !s.ok()) {
+  server.Stop();
+  if (absl::Status s = store.Close(); !s.ok()) {
     log::Error("closing the store: {}", s.ToString());
     return 1;
   }
-  log::Info("stopped cleanly at revision {}", pipeline.committed_revision());
+  log::Info("stopped cleanly at revision {}", server.pipeline().committed_revision());
   return 0;
+}
+
+int Run(const Flags& flags) {
+  if (!InitLogging(flags)) return 2;
+  Options options;
+  if (!ConfigureDoors(flags, &options) || !CheckExposure(flags, options)) return 2;
+  const sigset_t signals = BlockSignals();
+  if (!ConfigureServer(flags, &options)) return 1;
+
+  // Declared in this order so that they are destroyed in reverse: the doors before the Server, the
+  // Server (its pipeline reports to the metrics) before the metrics and the store.
+  std::unique_ptr<store::Store> store;
+  Metrics metrics;
+  std::unique_ptr<Server> server = OpenAndStart(flags, &options, &metrics, &store);
+  if (server == nullptr) return 1;
+  metrics.SetEntityCountsSource([&server] { return server->EntityCounts(); });
+  server->StartHousekeeping();
+
+  Doors doors;
+  if (!StartGrpc(flags, options, *server, metrics, &doors) || !StartHttp(flags, options, *server, metrics, &doors)) {
+    return 1;
+  }
+  log::Info("berthd serving gRPC on {}:{} (data dir {}, region {}, account {}; authentication {}; TLS {})",
+            doors.grpc_host, doors.grpc_port, flags.data_dir, flags.region, flags.account,
+            options.authority->enabled() ? StrCat("on, ", flags.auth_config) : "off",
+            !flags.tls.enabled()               ? "off"
+            : flags.tls.client_ca_path.empty() ? "on"
+                                               : "on, client certificates verified");
+  if (!StartCapacity(flags, &options, *server, &doors)) return 1;
+  WriteReadyFile(flags, options, doors);
+
+  return Shutdown(WaitForStopSignal(signals, flags, options), *server, doors, *store);
 }
 
 }  // namespace

@@ -315,11 +315,107 @@ void ReconcileDeleting(Pass& p, const std::vector<ServiceTask>& tasks) {
   }
 }
 
+// Rule 2: lost tasks (disconnected for lost_after_seconds or more) are left out of everything
+// else; returns the others. One event for all of them (one per instance could crowd every other
+// event out of the list).
+std::vector<const ServiceTask*> LeaveOutLost(Pass& p, const std::vector<ServiceTask>& tasks) {
+  const int lost_after = p.record().service().lost_after_seconds();
+  std::vector<const ServiceTask*> remaining;
+  std::map<std::string, int> lost_on;
+  for (const ServiceTask& t : tasks) {
+    if (lost_after > 0 && !t.agent_connected && t.disconnected_at > 0) {
+      if (p.now() - t.disconnected_at >= lost_after) {
+        ++lost_on[t.instance_id];
+        continue;
+      }
+      p.WakeAt(t.disconnected_at + lost_after);
+    }
+    remaining.push_back(&t);
+  }
+  if (!lost_on.empty()) {
+    int n = 0;
+    for (const auto& [instance, count] : lost_on) n += count;
+    std::string where = lost_on.size() == 1
+                            ? StrCat("container instance ", lost_on.begin()->first)
+                            : StrCat(lost_on.size(), " container instances (", lost_on.begin()->first, " and others)");
+    p.Event(StrCat(ServiceTag(p.record()), " ", n, n == 1 ? " task" : " tasks", " on ", where, n == 1 ? " is" : " are",
+                   " lost: disconnected for more than ", lost_after, " s; replacing ", n == 1 ? "it." : "them."),
+            true);
+  }
+  return remaining;
+}
+
+// Rule 5: keepers beyond `desired` stop in the scale-in order, protected ones left alone (wake when
+// the first protection ends if that left a surplus). The stopped leave `keepers`.
+void ScaleIn(Pass& p, std::vector<const ServiceTask*>& keepers, int desired, const ScaleInPolicy& policy,
+             const std::string& primary_id) {
+  if (static_cast<int>(keepers.size()) <= desired) return;
+  int surplus = static_cast<int>(keepers.size()) - desired;
+  std::vector<const ServiceTask*> candidates;
+  double protected_expiry = 0;
+  for (const ServiceTask* t : keepers) {
+    if (IsProtected(*t, p.now())) {
+      if (protected_expiry == 0 || t->protected_until < protected_expiry) protected_expiry = t->protected_until;
+    } else {
+      candidates.push_back(t);
+    }
+  }
+  StopPicker picker(policy, candidates, keepers, [](const ServiceTask&) { return 0; });
+  for (; surplus > 0; --surplus) {
+    const ServiceTask* t = picker.Next();
+    if (t == nullptr) break;
+    p.Stop(*t, ScalingReason(primary_id));
+  }
+  if (surplus > 0) p.WakeAt(protected_expiry);
+  std::erase_if(keepers, [&](const ServiceTask* t) { return p.StoppedNow(*t); });
+}
+
+// Rule 7: leavers (tasks of other deployments, or on draining instances) stop oldest deployment
+// first, a healthy one only while `budget` (healthy tasks beyond the minimum) lasts. Returns what
+// is left of the budget.
+int StopLeavers(Pass& p, const std::vector<const ServiceTask*>& leavers, const std::vector<const ServiceTask*>& active,
+                int budget, const ScaleInPolicy& policy, const std::string& primary_id) {
+  const v1::ServiceRecord& r = p.record();
+  std::unordered_map<std::string, int> age;  // 1 = oldest listed; unknown ids 0; PRIMARY last
+  const int n = r.deployments_size();
+  for (int i = 1; i < n; ++i) age[r.deployments(i).deployment().id()] = n - i;
+  auto rank = [&](const ServiceTask& t) {
+    if (t.deployment_id == primary_id) return n;
+    auto it = age.find(t.deployment_id);
+    return it == age.end() ? 0 : it->second;
+  };
+  std::vector<const ServiceTask*> candidates;
+  for (const ServiceTask* t : leavers) {
+    if (IsProtected(*t, p.now())) {
+      p.WakeAt(t->protected_until);
+    } else {
+      candidates.push_back(t);
+    }
+  }
+  std::vector<const ServiceTask*> population;
+  for (const ServiceTask* t : active) {
+    if (!p.StoppedNow(*t)) population.push_back(t);
+  }
+  StopPicker picker(policy, candidates, population, rank);
+  while (const ServiceTask* t = picker.Next()) {
+    if (IsHealthy(*t)) {
+      if (budget <= 0) {
+        picker.DropIf(IsHealthy);
+        continue;
+      }
+      --budget;
+    }
+    p.Stop(*t, t->deployment_id == primary_id
+                   ? StrCat("Task stopped because container instance ", t->instance_id, " is DRAINING")
+                   : ScalingReason(primary_id));
+  }
+  return budget;
+}
+
 void ReconcileReplica(Pass& p, const std::vector<ServiceTask>& tasks, const ScaleInPolicy& policy) {
   v1::ServiceRecord& r = p.record();
   const v1::Service& svc = r.service();
   const double now = p.now();
-  const std::string tag = ServiceTag(r);
 
   // 1. Deployment arithmetic.
   const int desired = std::max(0, svc.desired_count());
@@ -332,30 +428,7 @@ void ReconcileReplica(Pass& p, const std::vector<ServiceTask>& tasks, const Scal
   const bool failed = r.deployments(0).deployment().rollout_state() == kRolloutFailed;
 
   // 2. Lost tasks are left out of everything below.
-  const int lost_after = svc.lost_after_seconds();
-  std::vector<const ServiceTask*> remaining;
-  std::map<std::string, int> lost_on;
-  for (const ServiceTask& t : tasks) {
-    if (lost_after > 0 && !t.agent_connected && t.disconnected_at > 0) {
-      if (now - t.disconnected_at >= lost_after) {
-        ++lost_on[t.instance_id];
-        continue;
-      }
-      p.WakeAt(t.disconnected_at + lost_after);
-    }
-    remaining.push_back(&t);
-  }
-  // One event for all of them (one per instance could crowd every other event out of the list).
-  if (!lost_on.empty()) {
-    int n = 0;
-    for (const auto& [instance, count] : lost_on) n += count;
-    std::string where = lost_on.size() == 1
-                            ? StrCat("container instance ", lost_on.begin()->first)
-                            : StrCat(lost_on.size(), " container instances (", lost_on.begin()->first, " and others)");
-    p.Event(StrCat(tag, " ", n, n == 1 ? " task" : " tasks", " on ", where, n == 1 ? " is" : " are",
-                   " lost: disconnected for more than ", lost_after, " s; replacing ", n == 1 ? "it." : "them."),
-            true);
-  }
+  const std::vector<const ServiceTask*> remaining = LeaveOutLost(p, tasks);
 
   // 3. Health checks; 11. throttle reset (before the start decision it may unblock).
   StopUnhealthy(p, remaining);
@@ -377,26 +450,7 @@ void ReconcileReplica(Pass& p, const std::vector<ServiceTask>& tasks, const Scal
   }
 
   // 5. Scale-in.
-  if (static_cast<int>(keepers.size()) > desired) {
-    int surplus = static_cast<int>(keepers.size()) - desired;
-    std::vector<const ServiceTask*> candidates;
-    double protected_expiry = 0;
-    for (const ServiceTask* t : keepers) {
-      if (IsProtected(*t, now)) {
-        if (protected_expiry == 0 || t->protected_until < protected_expiry) protected_expiry = t->protected_until;
-      } else {
-        candidates.push_back(t);
-      }
-    }
-    StopPicker picker(policy, candidates, keepers, [](const ServiceTask&) { return 0; });
-    for (; surplus > 0; --surplus) {
-      const ServiceTask* t = picker.Next();
-      if (t == nullptr) break;
-      p.Stop(*t, ScalingReason(primary_id));
-    }
-    if (surplus > 0) p.WakeAt(protected_expiry);
-    std::erase_if(keepers, [&](const ServiceTask* t) { return p.StoppedNow(*t); });
-  }
+  ScaleIn(p, keepers, desired, policy, primary_id);
 
   // 6. Start.
   const int need = desired - static_cast<int>(keepers.size());
@@ -416,41 +470,7 @@ void ReconcileReplica(Pass& p, const std::vector<ServiceTask>& tasks, const Scal
     if (!p.StoppedNow(*t) && IsHealthy(*t)) ++healthy;
   }
   int budget = healthy - min_healthy;
-  if (!failed && !leavers.empty()) {
-    std::unordered_map<std::string, int> age;  // 1 = oldest listed; unknown ids 0; PRIMARY last
-    const int n = r.deployments_size();
-    for (int i = 1; i < n; ++i) age[r.deployments(i).deployment().id()] = n - i;
-    auto rank = [&](const ServiceTask& t) {
-      if (t.deployment_id == primary_id) return n;
-      auto it = age.find(t.deployment_id);
-      return it == age.end() ? 0 : it->second;
-    };
-    std::vector<const ServiceTask*> candidates;
-    for (const ServiceTask* t : leavers) {
-      if (IsProtected(*t, now)) {
-        p.WakeAt(t->protected_until);
-      } else {
-        candidates.push_back(t);
-      }
-    }
-    std::vector<const ServiceTask*> population;
-    for (const ServiceTask* t : active) {
-      if (!p.StoppedNow(*t)) population.push_back(t);
-    }
-    StopPicker picker(policy, candidates, population, rank);
-    while (const ServiceTask* t = picker.Next()) {
-      if (IsHealthy(*t)) {
-        if (budget <= 0) {
-          picker.DropIf(IsHealthy);
-          continue;
-        }
-        --budget;
-      }
-      p.Stop(*t, t->deployment_id == primary_id
-                     ? StrCat("Task stopped because container instance ", t->instance_id, " is DRAINING")
-                     : ScalingReason(primary_id));
-    }
-  }
+  if (!failed && !leavers.empty()) budget = StopLeavers(p, leavers, active, budget, policy, primary_id);
   p.StopEvent();
 
   // 8. Stuck bounds: every task runs healthy, no task may start (the total is at its maximum) and

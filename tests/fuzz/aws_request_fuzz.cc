@@ -36,20 +36,16 @@
 #include <nlohmann/json.hpp>
 
 #include "berth/store/store.h"
-#include "src/controlplane/actions/api.h"
 #include "src/controlplane/auth/auth.h"
 #include "src/controlplane/doors/aws_gateway.h"
-#include "src/controlplane/state/pipeline.h"
-#include "src/controlplane/state/state.h"
+#include "src/controlplane/server.h"
 
 namespace {
 
-using berth::controlplane::Api;
 using berth::controlplane::AwsGateway;
 using berth::controlplane::AwsHttpRequest;
 using berth::controlplane::AwsHttpResponse;
-using berth::controlplane::CommitPipeline;
-using berth::controlplane::State;
+using berth::controlplane::Server;
 namespace auth = berth::controlplane::auth;
 namespace sigv4 = berth::controlplane::sigv4;
 
@@ -75,14 +71,10 @@ class FixedClock final : public berth::Clock {
 struct World {
   World() {
     store = berth::store::NewMemoryStore();
-    pipeline = std::make_unique<CommitPipeline>(store.get(), &mu, 0, CommitPipeline::Options{});
-    api = std::make_unique<Api>(berth::controlplane::ApiOptions{}, &state, &mu, pipeline.get(), &clock);
-    pipeline->SetTouchListener(
-        [this](std::vector<berth::controlplane::InstanceKey> keys) { api->OnInstancesTouched(std::move(keys)); });
-    pipeline->SetBatchHook(berth::controlplane::MakeBatchHook(
-        &state, [this](berth::controlplane::Applier& txn) { api->OnBatchApplied(txn); }));
-    pipeline->Start();
-    if (!api->Bootstrap().ok()) Fail("setup", "Bootstrap failed");
+    auto opened = Server::Open(store.get(), {.api = {}, .pipeline = {}, .observer = nullptr, .clock = &clock});
+    if (!opened.ok()) Fail("setup", std::string(opened.status().message()));
+    server = *std::move(opened);
+    if (!server->Start().ok()) Fail("setup", "Bootstrap failed");
     auth::Authority::Options options;
     options.legacy_access_keys = {{kAccessKeyId, kSecret}};
     options.now_seconds = [] { return kNow; };
@@ -90,21 +82,15 @@ struct World {
     if (!created.ok()) Fail("setup", std::string(created.status().message()));
     authority = *std::move(created);
     gateway = std::make_unique<AwsGateway>(
-        api.get(), nullptr,
+        &server->api(), nullptr,
         AwsGateway::Options{.region = "local", .authority = authority.get(), .now_seconds = [] { return kNow; }});
   }
-  ~World() {
-    api->ShutdownPolls();
-    pipeline->Stop();
-  }
-  uint64_t revision() const { return pipeline->committed_revision(); }
+  ~World() { server->Stop(); }
+  uint64_t revision() { return server->pipeline().committed_revision(); }
 
-  absl::Mutex mu;
-  State state;
   FixedClock clock;
   std::unique_ptr<berth::store::Store> store;
-  std::unique_ptr<CommitPipeline> pipeline;
-  std::unique_ptr<Api> api;
+  std::unique_ptr<Server> server;
   std::unique_ptr<auth::Authority> authority;
   std::unique_ptr<AwsGateway> gateway;
 };

@@ -512,21 +512,12 @@ void CapacityController::Terminate(Group& g, const Api::GroupUsage& usage, const
   }
 }
 
-void CapacityController::Pass(Group& g, const Api::GroupUsage* usage) {
+void CapacityController::AdoptOrDeregisterUnknown(Group& g, const Api::GroupUsage& usage) {
+  // A connected one is taken over when the provider can (a command provider's hosts outlive
+  // berthd); a disconnected one is gone for good (a local host stopped with the previous berthd)
+  // and is deregistered, so its tasks are replaced.
   providers::InstanceGroup& group = *g.group;
-  if (usage == nullptr || usage->cluster != g.config.cluster) {
-    // Not scaled by a capacity provider (none names it, its managed scaling is off, or it serves
-    // another cluster): the group keeps its size.
-    if (static_cast<int>(group.hosts().size()) != group.desired()) {
-      if (absl::Status s = group.Reconcile(); !s.ok()) log::Warn("instance group {}: {}", g.config.name, s.ToString());
-    }
-    return;
-  }
-  // 0. Instances of the group whose host the group does not know (berthd restarted): a connected
-  // one is taken over when the provider can (a command provider's hosts outlive berthd); a
-  // disconnected one is gone for good (a local host stopped with the previous berthd) and is
-  // deregistered, so its tasks are replaced.
-  for (const auto& [id, h] : usage->hosts) {
+  for (const auto& [id, h] : usage.hosts) {
     if (std::find(group.hosts().begin(), group.hosts().end(), id) != group.hosts().end()) continue;
     if (h.agent_connected) {
       if (group.CanAdopt()) {
@@ -537,7 +528,7 @@ void CapacityController::Pass(Group& g, const Api::GroupUsage* usage) {
       continue;
     }
     v1::DeregisterContainerInstanceRequest request;
-    request.set_cluster(usage->cluster);
+    request.set_cluster(usage.cluster);
     request.set_container_instance(h.instance_id);
     request.set_force(true);
     if (absl::Status s = Call(api_, &Api::DeregisterContainerInstance, request); s.ok()) {
@@ -547,60 +538,53 @@ void CapacityController::Pass(Group& g, const Api::GroupUsage* usage) {
       log::Warn("instance group {}: deregistering {}: {}", g.config.name, h.instance_id, s.ToString());
     }
   }
+}
 
+void CapacityController::ReplaceUnregistered(Group& g, const Api::GroupUsage& usage) {
   // Hosts launched longer than instanceWarmupPeriod ago whose agent never registered are broken
-  // (the agent failed to start or cannot reach berthd): they are replaced.
+  // (the agent failed to start or cannot reach berthd).
+  providers::InstanceGroup& group = *g.group;
   const auto now = std::chrono::steady_clock::now();
   for (auto it = g.launched_at.begin(); it != g.launched_at.end();) {
     const bool present = std::find(group.hosts().begin(), group.hosts().end(), it->first) != group.hosts().end();
     it = present ? std::next(it) : g.launched_at.erase(it);
   }
   for (const auto& id : group.hosts()) g.launched_at.try_emplace(id, now);
-  const auto warmup = std::chrono::seconds(usage->settings.managed_scaling().instance_warmup_period());
+  const auto warmup = std::chrono::seconds(usage.settings.managed_scaling().instance_warmup_period());
   std::vector<std::string> unregistered;
   for (const auto& [id, at] : g.launched_at) {
-    if (!usage->hosts.contains(id) && now - at >= warmup) unregistered.push_back(id);
+    if (!usage.hosts.contains(id) && now - at >= warmup) unregistered.push_back(id);
   }
-  if (!unregistered.empty()) {
-    log::Warn(
-        "instance group {}: {} hosts did not register within the instanceWarmupPeriod of {} s; replacing them "
-        "(first: {})",
-        g.config.name, unregistered.size(), warmup.count(), unregistered.front());
-    for (const auto& id : unregistered) g.launched_at.erase(id);
-    if (absl::Status s = group.Replace(unregistered); !s.ok()) {
-      log::Warn("instance group {}: replacing hosts: {}", g.config.name, s.ToString());
-    }
+  if (unregistered.empty()) return;
+  log::Warn(
+      "instance group {}: {} hosts did not register within the instanceWarmupPeriod of {} s; replacing them "
+      "(first: {})",
+      g.config.name, unregistered.size(), warmup.count(), unregistered.front());
+  for (const auto& id : unregistered) g.launched_at.erase(id);
+  if (absl::Status s = group.Replace(unregistered); !s.ok()) {
+    log::Warn("instance group {}: replacing hosts: {}", g.config.name, s.ToString());
   }
+}
 
-  // 1. Hosts drained earlier that have no task left go away.
-  std::vector<std::string> drained;
-  for (const auto& id : g.draining) {
-    auto h = usage->hosts.find(id);
-    if (h == usage->hosts.end() || h->second.tasks == 0) drained.push_back(id);
-  }
-  if (!drained.empty()) Terminate(g, *usage, drained);
-
-  // 2. The desired size.
-  std::vector<std::string> active;
-  for (const auto& id : group.hosts()) {
-    if (!g.draining.contains(id)) active.push_back(id);
-  }
+scheduler::ScalingDecision CapacityController::DecideSize(Group& g, const Api::GroupUsage& usage,
+                                                          const std::vector<std::string>& active) {
+  const providers::InstanceGroup& group = *g.group;
   int busy = 0;
   scheduler::TaskSize host{g.config.host_cpu, g.config.host_memory};
   for (const auto& id : active) {
-    auto h = usage->hosts.find(id);
-    if (h == usage->hosts.end()) continue;
+    auto h = usage.hosts.find(id);
+    if (h == usage.hosts.end()) continue;
     busy += h->second.busy ? 1 : 0;
   }
   if (host.cpu <= 0 || host.memory <= 0) {
-    for (const auto& [id, h] : usage->hosts) {
+    for (const auto& [id, h] : usage.hosts) {
       host.cpu = std::max(host.cpu, h.cpu);
       host.memory = std::max(host.memory, h.memory);
     }
   }
-  const auto& ms = usage->settings.managed_scaling();
+  const auto& ms = usage.settings.managed_scaling();
   std::vector<scheduler::TaskSize> waiting;
-  for (const auto& [cpu, memory] : usage->waiting) waiting.push_back({cpu, memory});
+  for (const auto& [cpu, memory] : usage.waiting) waiting.push_back({cpu, memory});
   scheduler::ScalingInput in{
       .target_capacity = ms.target_capacity(),
       .min_step = ms.minimum_scaling_step_size(),
@@ -615,13 +599,77 @@ void CapacityController::Pass(Group& g, const Api::GroupUsage* usage) {
     log::Info(
         "capacity provider {} (instance group {}): CapacityProviderReservation {}%, {} hosts, {} busy, {} "
         "waiting tasks need {} more; desired {}",
-        usage->provider, g.config.name, d.reservation, in.hosts, busy, usage->waiting.size(), in.hosts_needed,
-        d.desired);
+        usage.provider, g.config.name, d.reservation, in.hosts, busy, usage.waiting.size(), in.hosts_needed, d.desired);
     g.last_reservation = d.reservation;
   }
+  return d;
+}
+
+void CapacityController::ScaleIn(Group& g, const Api::GroupUsage& usage, const std::vector<std::string>& active,
+                                 int count) {
+  // Idle registered hosts, newest first.
+  std::vector<std::string> leaving;
+  for (auto id = active.rbegin(); id != active.rend() && static_cast<int>(leaving.size()) < count; ++id) {
+    auto h = usage.hosts.find(*id);
+    if (h == usage.hosts.end() || h->second.busy || h->second.status != "ACTIVE") continue;
+    leaving.push_back(*id);
+  }
+  if (leaving.empty()) return;
+  if (usage.settings.managed_draining() == "DISABLED") {
+    Terminate(g, usage, leaving);
+    return;
+  }
+  // UpdateContainerInstancesState takes 10 instances a call.
+  size_t drained_now = 0;
+  for (size_t i = 0; i < leaving.size(); i += 10) {
+    v1::UpdateContainerInstancesStateRequest request;
+    request.set_cluster(usage.cluster);
+    request.set_status("DRAINING");
+    for (size_t j = i; j < leaving.size() && j < i + 10; ++j) {
+      request.add_container_instances(usage.hosts.at(leaving[j]).instance_id);
+    }
+    if (absl::Status s = Call(api_, &Api::UpdateContainerInstancesState, request); !s.ok()) {
+      log::Warn("instance group {}: draining hosts to scale in: {}", g.config.name, s.ToString());
+      break;
+    }
+    for (size_t j = i; j < leaving.size() && j < i + 10; ++j) g.draining.insert(leaving[j]);
+    drained_now += std::min<size_t>(10, leaving.size() - i);
+  }
+  if (drained_now > 0) log::Info("instance group {}: draining {} idle hosts to scale in", g.config.name, drained_now);
+}
+
+void CapacityController::Pass(Group& g, const Api::GroupUsage* usage) {
+  providers::InstanceGroup& group = *g.group;
+  if (usage == nullptr || usage->cluster != g.config.cluster) {
+    // Not scaled by a capacity provider (none names it, its managed scaling is off, or it serves
+    // another cluster): the group keeps its size.
+    if (static_cast<int>(group.hosts().size()) != group.desired()) {
+      if (absl::Status s = group.Reconcile(); !s.ok()) log::Warn("instance group {}: {}", g.config.name, s.ToString());
+    }
+    return;
+  }
+  // 0. Instances of the group whose host the group does not know; hosts that never registered.
+  AdoptOrDeregisterUnknown(g, *usage);
+  ReplaceUnregistered(g, *usage);
+
+  // 1. Hosts drained earlier that have no task left go away.
+  std::vector<std::string> drained;
+  for (const auto& id : g.draining) {
+    auto h = usage->hosts.find(id);
+    if (h == usage->hosts.end() || h->second.tasks == 0) drained.push_back(id);
+  }
+  if (!drained.empty()) Terminate(g, *usage, drained);
+
+  // 2. The desired size.
+  std::vector<std::string> active;
+  for (const auto& id : group.hosts()) {
+    if (!g.draining.contains(id)) active.push_back(id);
+  }
+  const scheduler::ScalingDecision d = DecideSize(g, *usage, active);
+  const int hosts = static_cast<int>(active.size());
 
   // 3. Scale out, or in.
-  if (d.desired > in.hosts) {
+  if (d.desired > hosts) {
     const int total = d.desired + static_cast<int>(g.draining.size());
     if (absl::Status s = group.SetDesired(std::min(total, group.max())); !s.ok()) {
       log::Warn("instance group {}: {}", g.config.name, s.ToString());
@@ -632,37 +680,8 @@ void CapacityController::Pass(Group& g, const Api::GroupUsage* usage) {
     }
     return;
   }
-  if (d.desired < in.hosts) {
-    // Idle registered hosts, newest first.
-    std::vector<std::string> leaving;
-    for (auto id = active.rbegin(); id != active.rend() && static_cast<int>(leaving.size()) < in.hosts - d.desired;
-         ++id) {
-      auto h = usage->hosts.find(*id);
-      if (h == usage->hosts.end() || h->second.busy || h->second.status != "ACTIVE") continue;
-      leaving.push_back(*id);
-    }
-    if (leaving.empty()) return;
-    if (usage->settings.managed_draining() == "DISABLED") {
-      Terminate(g, *usage, leaving);
-      return;
-    }
-    // UpdateContainerInstancesState takes 10 instances a call.
-    size_t drained_now = 0;
-    for (size_t i = 0; i < leaving.size(); i += 10) {
-      v1::UpdateContainerInstancesStateRequest request;
-      request.set_cluster(usage->cluster);
-      request.set_status("DRAINING");
-      for (size_t j = i; j < leaving.size() && j < i + 10; ++j) {
-        request.add_container_instances(usage->hosts.at(leaving[j]).instance_id);
-      }
-      if (absl::Status s = Call(api_, &Api::UpdateContainerInstancesState, request); !s.ok()) {
-        log::Warn("instance group {}: draining hosts to scale in: {}", g.config.name, s.ToString());
-        break;
-      }
-      for (size_t j = i; j < leaving.size() && j < i + 10; ++j) g.draining.insert(leaving[j]);
-      drained_now += std::min<size_t>(10, leaving.size() - i);
-    }
-    if (drained_now > 0) log::Info("instance group {}: draining {} idle hosts to scale in", g.config.name, drained_now);
+  if (d.desired < hosts) {
+    ScaleIn(g, *usage, active, hosts - d.desired);
     return;
   }
   if (static_cast<int>(group.hosts().size()) != group.desired()) {

@@ -33,6 +33,7 @@
 
 #include "absl/status/statusor.h"
 #include "absl/synchronization/notification.h"
+#include "berth/scheduler/managed_scaling.h"
 #include "src/controlplane/actions/api.h"
 #include "src/controlplane/providers/instance_provider.h"
 
@@ -122,7 +123,17 @@ class CapacityController {
     std::chrono::steady_clock::time_point next_pass;
   };
   CapacityController(Api* api, double interval_seconds) : api_(api), interval_seconds_(interval_seconds) {}
+  // One pass of instance group `g`, scaled by `usage`'s capacity provider (null: by none).
   void Pass(Group& g, const Api::GroupUsage* usage);
+  // The steps of Pass (numbered as in it). 0: hosts of the group's instances the group does not
+  // know (berthd restarted) are taken over or their instances deregistered.
+  void AdoptOrDeregisterUnknown(Group& g, const Api::GroupUsage& usage);
+  // Hosts whose agent did not register within the instanceWarmupPeriod are replaced.
+  void ReplaceUnregistered(Group& g, const Api::GroupUsage& usage);
+  // 2. The desired size of the group's `active` (not draining) hosts.
+  scheduler::ScalingDecision DecideSize(Group& g, const Api::GroupUsage& usage, const std::vector<std::string>& active);
+  // 3. Scale-in: up to `count` idle hosts of `active`, newest first, are drained (or terminated).
+  void ScaleIn(Group& g, const Api::GroupUsage& usage, const std::vector<std::string>& active, int count);
   // One pass of the Fargate pool: hosts for waiting tasks, hosts of finished tasks stopped.
   void FargatePass(Fargate& f);
   // Stops host `id` of the pool and deregisters its instance `instance_id` (when registered).

@@ -706,7 +706,7 @@ TEST_F(AgentApiTest, RetentionCountsFromTheStoppedAtTheAgentReports) {
   ASSERT_TRUE(Do(&Api::DescribeTasks, req, &resp).ok());
   ASSERT_EQ(resp.failures_size(), 1);
   EXPECT_EQ(resp.failures(0).reason(), "MISSING");
-  EXPECT_EQ(state_.task_count(), 0);
+  EXPECT_EQ(state().task_count(), 0);
 }
 
 TEST_F(AgentApiTest, StoppedTasksStayWithinRetention) {
@@ -721,7 +721,7 @@ TEST_F(AgentApiTest, StoppedTasksStayWithinRetention) {
   PollNow(0);
   api_->AgentTick();
   Flush();
-  EXPECT_EQ(state_.task_count(), 0);
+  EXPECT_EQ(state().task_count(), 0);
 }
 
 }  // namespace

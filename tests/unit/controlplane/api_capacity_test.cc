@@ -167,7 +167,7 @@ TEST_F(CapacityTest, BadProvidersAreRefusedNamingTheFieldAndChangeNothing) {
     EXPECT_TRUE(absl::IsInvalidArgument(s)) << c.json << " -> " << s;
     EXPECT_THAT(std::string(s.message()), HasSubstr(c.error)) << c.json;
   }
-  EXPECT_TRUE(state_.capacity_providers().empty());
+  EXPECT_TRUE(state().capacity_providers().empty());
 
   ASSERT_TRUE(CreateProvider("p", "g").ok());
   absl::Status dup = CreateProvider("p", "g2");
@@ -404,7 +404,7 @@ TEST_F(CapacityTest, WaitingIsBoundedPerClusterAndTimesOut) {
   v1::DescribeClustersResponse clusters;
   ASSERT_TRUE(Do(&Api::DescribeClusters, v1::DescribeClustersRequest(), &clusters).ok());
   EXPECT_EQ(clusters.clusters(0).pending_tasks_count(), 0);
-  EXPECT_TRUE(state_.FindCluster("default")->provisioning.empty());
+  EXPECT_TRUE(state().FindCluster("default")->provisioning.empty());
 }
 
 TEST_F(CapacityTest, AProviderWithWaitingTasksCannotLeaveItsCluster) {
@@ -429,11 +429,11 @@ TEST_F(CapacityTest, AServiceTakesTheClusterDefaultStrategyAndWaitsForCapacity) 
   ASSERT_EQ(created.service().capacity_provider_strategy_size(), 1);
   EXPECT_EQ(created.service().capacity_provider_strategy(0).capacity_provider(), "ondemand");
   Flush();
-  EXPECT_EQ(state_.FindCluster("default")->provisioning.size(), 2u);
+  EXPECT_EQ(state().FindCluster("default")->provisioning.size(), 2u);
 
   AddGroupInstance("g-od");
   CapacityPass();
-  EXPECT_TRUE(state_.FindCluster("default")->provisioning.empty());
+  EXPECT_TRUE(state().FindCluster("default")->provisioning.empty());
   v1::DescribeServicesResponse services;
   ASSERT_TRUE(Do(&Api::DescribeServices, Json<v1::DescribeServicesRequest>(R"({"services":["svc"]})"), &services).ok());
   EXPECT_EQ(services.services(0).pending_count(), 2);

@@ -1,4 +1,4 @@
-// ApiFixture: an in-process control plane (memory store, commit pipeline, Api, fake clock) with a
+// ApiFixture: an in-process control plane (a Server on a memory store, with a fake clock) with a
 // synchronous call helper, for table-driven tests of the actions.
 #pragma once
 
@@ -11,6 +11,7 @@
 
 #include "berth/store/store.h"
 #include "src/controlplane/actions/api.h"
+#include "src/controlplane/server.h"
 #include "src/controlplane/state/pipeline.h"
 #include "src/controlplane/state/state.h"
 #include "tests/testutil/fake_clock.h"
@@ -29,35 +30,33 @@ class ApiFixture : public ::testing::Test {
  protected:
   void SetUp() override {
     store_ = NewStore();
-    Start(0);
+    Start();
   }
   // The store the control plane runs on (a memory store unless a test needs to see its writes).
   virtual std::unique_ptr<store::Store> NewStore() { return store::NewMemoryStore(); }
-  void Start(uint64_t revision) {
-    pipeline_ = std::make_unique<CommitPipeline>(store_.get(), &mu_, revision, CommitPipeline::Options{});
-    api_ = std::make_unique<Api>(Options(), &state_, &mu_, pipeline_.get(), &clock_);
-    pipeline_->SetTouchListener([this](std::vector<InstanceKey> keys) { api_->OnInstancesTouched(std::move(keys)); });
-    pipeline_->SetBatchHook(MakeBatchHook(&state_, [this](Applier& txn) { api_->OnBatchApplied(txn); }));
-    pipeline_->Start();
-    ASSERT_TRUE(api_->Bootstrap().ok());
+  // Recovers the control plane from the store and starts it, as berthd does (no housekeeping
+  // thread: tests call the ticks).
+  void Start() {
+    auto server = Server::Open(store_.get(), {.api = Options(), .pipeline = {}, .observer = nullptr, .clock = &clock_});
+    ASSERT_TRUE(server.ok()) << server.status();
+    server_ = *std::move(server);
+    api_ = &server_->api();
+    pipeline_ = &server_->pipeline();
+    ASSERT_TRUE(server_->Start().ok());
   }
-  // berthd restarts on the same store: state is rebuilt from it (as berthd's main does), and a
-  // new pipeline and Api start on it.
+  // berthd restarts on the same store: state is rebuilt from it, and a new pipeline and Api start
+  // on it.
   void Restart() {
-    api_->ShutdownPolls();
-    pipeline_->Stop();
-    api_.reset();
-    pipeline_.reset();
-    state_ = State();
-    uint64_t revision = 0;
-    ASSERT_TRUE(state_.Load(*store_, &revision).ok());
-    Start(revision);
+    server_.reset();
+    Start();
   }
   void TearDown() override {
-    api_->ShutdownPolls();
-    pipeline_->Stop();
+    if (server_ != nullptr) server_->Stop();
   }
   virtual ApiOptions Options() const { return ApiOptions{}; }
+
+  State& state() { return server_->state(); }
+  absl::Mutex& state_mu() { return server_->state_mu(); }
 
   // Waits until every proposal submitted so far is committed and completed.
   void Flush() {
@@ -71,7 +70,7 @@ class ApiFixture : public ::testing::Test {
   absl::Status Do(void (Api::*action)(const Request&, Response*, Api::Done), const Request& request,
                   Response* response) {
     std::promise<absl::Status> done;
-    (api_.get()->*action)(request, response, [&](absl::Status s) { done.set_value(std::move(s)); });
+    (api_->*action)(request, response, [&](absl::Status s) { done.set_value(std::move(s)); });
     return done.get_future().get();
   }
   template <typename Response, typename Request>
@@ -116,12 +115,11 @@ class ApiFixture : public ::testing::Test {
 
   uint64_t revision() const { return pipeline_->committed_revision(); }
 
-  absl::Mutex mu_;
-  State state_;
   testutil::FakeClock clock_;
   std::unique_ptr<store::Store> store_;
-  std::unique_ptr<CommitPipeline> pipeline_;
-  std::unique_ptr<Api> api_;
+  std::unique_ptr<Server> server_;
+  Api* api_ = nullptr;                  // server_'s
+  CommitPipeline* pipeline_ = nullptr;  // server_'s
 };
 
 }  // namespace berth::controlplane

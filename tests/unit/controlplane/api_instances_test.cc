@@ -186,11 +186,11 @@ TEST_F(InstanceFilterTest, TaskGroupAndRunningTasksCountFollowTheTasks) {
 
   // No agent reports task state yet: move the task through its lifecycle in the state directly.
   auto set_status = [&](const char* status) {
-    absl::MutexLock lock(&mu_);
-    const ClusterEntry* c = state_.FindCluster("default");
+    absl::MutexLock lock(&state_mu());
+    const ClusterEntry* c = state().FindCluster("default");
     ASSERT_NE(c, nullptr);
     Txn txn(1);
-    Applier(state_, txn).UpdateTask(*c, c->tasks.at(task_id), [&](v1::TaskRecord& r) {
+    Applier(state(), txn).UpdateTask(*c, c->tasks.at(task_id), [&](v1::TaskRecord& r) {
       r.mutable_task()->set_last_status(status);
       return true;
     });

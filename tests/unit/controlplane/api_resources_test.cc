@@ -382,7 +382,7 @@ TEST_F(ResourcesTest, ContainerInstanceRegistrationRules) {
     EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument) << row.name;
     EXPECT_NE(s.message().find(row.message_part), std::string::npos) << row.name << ": " << s;
   }
-  EXPECT_EQ(state_.instance_count(), 0);
+  EXPECT_EQ(state().instance_count(), 0);
 
   // Re-registration with the ARN keeps the id and replaces resources.
   std::string id = AddInstance("default", 1024, 1024);
@@ -394,7 +394,7 @@ TEST_F(ResourcesTest, ContainerInstanceRegistrationRules) {
                  &again)
                   .ok());
   EXPECT_NE(again.container_instance().container_instance_arn().find(id), std::string::npos);
-  EXPECT_EQ(state_.instance_count(), 1);
+  EXPECT_EQ(state().instance_count(), 1);
   for (const auto& r : again.container_instance().remaining_resources()) {
     if (r.name() == "MEMORY") {
       EXPECT_EQ(r.integer_value(), 2048);

@@ -62,9 +62,9 @@ class ServicesApiTest : public ApiFixture {
 
   // The service's tasks by desired status, straight from state.
   std::vector<v1::TaskRecord> Tasks(const std::string& service = "svc", bool desired_running = true) {
-    absl::ReaderMutexLock lock(&mu_);
+    absl::ReaderMutexLock lock(&state_mu());
     std::vector<v1::TaskRecord> out;
-    const TaskMap& tasks = state_.FindCluster("default")->tasks;
+    const TaskMap& tasks = state().FindCluster("default")->tasks;
     for (const TaskId& id : tasks.ordered_ids()) {
       v1::TaskRecord r = tasks.at(id).record();
       if (r.service() != service) continue;
@@ -369,8 +369,8 @@ TEST_F(ServicesApiTest, DeleteNeedsScaleToZeroOrForceAndEndsInactive) {
   Tick();
   EXPECT_EQ(Describe().status(), "INACTIVE");
   {
-    absl::ReaderMutexLock lock(&mu_);
-    EXPECT_EQ(state_.FindCluster("default")->active_services, 0);
+    absl::ReaderMutexLock lock(&state_mu());
+    EXPECT_EQ(state().FindCluster("default")->active_services, 0);
   }
   v1::ListServicesResponse list;
   ASSERT_TRUE(Do(&Api::ListServices, v1::ListServicesRequest(), &list).ok());

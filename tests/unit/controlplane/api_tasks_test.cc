@@ -51,7 +51,7 @@ TEST_P(RunTaskRulesTest, Row) {
   if (row.code != absl::StatusCode::kOk) {
     EXPECT_NE(s.message().find(row.message_part), std::string::npos) << s.ToString();
     EXPECT_EQ(revision(), before) << "a refused request changed state";
-    EXPECT_EQ(state_.task_count(), 0);
+    EXPECT_EQ(state().task_count(), 0);
   } else {
     EXPECT_GT(resp.tasks_size(), 0);
   }

@@ -91,9 +91,9 @@ class AwsGatewayTest : public ApiFixture {
     auto authority = auth::Authority::Create(std::move(options));
     EXPECT_TRUE(authority.ok()) << authority.status();
     authorities_.push_back(*std::move(authority));
-    return AwsGateway(
-        api_.get(), nullptr,
-        {.region = "local", .authority = authorities_.back().get(), .now_seconds = [now] { return now; }});
+    return AwsGateway(api_, nullptr, {.region = "local", .authority = authorities_.back().get(), .now_seconds = [now] {
+                                        return now;
+                                      }});
   }
   std::vector<std::unique_ptr<auth::Authority>> authorities_;
 };
@@ -286,7 +286,7 @@ TEST_F(AwsGatewayTest, TaskRoleSessionCredentialsSignAsTheRole) {
   options.now_seconds = [&now] { return now; };
   auto authority = auth::Authority::Create(std::move(options));
   ASSERT_TRUE(authority.ok()) << authority.status();
-  AwsGateway gateway(api_.get(), nullptr,
+  AwsGateway gateway(api_, nullptr,
                      {.region = "local", .authority = authority->get(), .now_seconds = [&now] { return now; }});
   auto issued = (*authority)
                     ->IssueRoleCredentials(

@@ -102,7 +102,8 @@ std::string Constraints(int n) {
 }
 const std::string kSha = "sha256:" + std::string(64, 'a');
 
-std::vector<Row> Rows() {
+// Rows: the whole request, family, containers, images, sizes, modes.
+std::vector<Row> RequestAndContainerRows() {
   return {
       // Whole request.
       {"minimal definition", Td(C()), kOk},
@@ -212,6 +213,12 @@ std::vector<Row> Rows() {
       {"requiresCompatibilities lowercase", Td(C(), R"(,"requiresCompatibilities":["fargate"])"),
        "requiresCompatibilities[0]: must be one of EC2, FARGATE, EXTERNAL"},
 
+  };
+}
+
+// Rows: portMappings and essential.
+std::vector<Row> PortMappingAndEssentialRows() {
+  return {
       // portMappings
       {"containerPort required", Td(C("a", R"(,"portMappings":[{"hostPort":80}])")),
        "containerDefinitions[0].portMappings[0].containerPort: required unless containerPortRange is given"},
@@ -303,6 +310,12 @@ std::vector<Row> Rows() {
        "containerDefinitions: at least one container must be essential"},
       {"essential defaults to true", Td(C("a", R"(,"essential":false)") + "," + C("b")), kOk},
 
+  };
+}
+
+// Rows: dependsOn, links and healthCheck.
+std::vector<Row> DependencyAndHealthCheckRows() {
+  return {
       // dependsOn
       {"dependsOn unknown container", Td(C("a", R"(,"dependsOn":[{"containerName":"x","condition":"START"}])")),
        "containerDefinitions[0].dependsOn[0].containerName: 'x' names no container of this task definition"},
@@ -389,6 +402,12 @@ std::vector<Row> Rows() {
       {"healthCheck startPeriod 301", Td(C("a", HealthCheck(R"(,"startPeriod":301)"))),
        "healthCheck.startPeriod: must be between 0 and 300"},
 
+  };
+}
+
+// Rows: Fargate, EXTERNAL, volumes and mounts.
+std::vector<Row> FargateExternalAndVolumeRows() {
+  return {
       // Fargate
       {"fargate 256/512", Fargate(C()), kOk},
       {"fargate needs awsvpc", Td(C(), R"(,"requiresCompatibilities":["FARGATE"],"cpu":"256","memory":"512")"),
@@ -519,6 +538,12 @@ std::vector<Row> Rows() {
       {"ephemeralStorage 201", Td(C(), R"(,"ephemeralStorage":{"sizeInGiB":201})"),
        "ephemeralStorage.sizeInGiB: must be between 21 and 200 GiB (got 201)"},
 
+  };
+}
+
+// Rows: ulimits, logging, secrets, environment, placement, tags, proxy, platform, other members.
+std::vector<Row> OtherContainerRows() {
+  return {
       // ulimits, logging, secrets, environment
       {"ulimit nofile", Td(C("a", R"(,"ulimits":[{"name":"nofile","softLimit":1024,"hardLimit":4096}])")), kOk},
       {"ulimit name unknown", Td(C("a", R"(,"ulimits":[{"name":"files","softLimit":1,"hardLimit":1}])")),
@@ -635,6 +660,15 @@ std::vector<Row> Rows() {
        "in "
        "host network mode"},
   };
+}
+
+std::vector<Row> Rows() {
+  std::vector<Row> rows = RequestAndContainerRows();
+  for (const std::vector<Row>& part : {PortMappingAndEssentialRows(), DependencyAndHealthCheckRows(),
+                                       FargateExternalAndVolumeRows(), OtherContainerRows()}) {
+    rows.insert(rows.end(), part.begin(), part.end());
+  }
+  return rows;
 }
 
 class TaskDefinitionRuleTest : public ::testing::TestWithParam<Row> {};

@@ -39,7 +39,7 @@ constexpr int kLargeMaxInstances = 400;
 constexpr int kMaxReportedSeeds = 3;
 
 // Whether a re-registration may reserve a port a running task holds (ClusterView keeps such ports
-// used across Release / Upsert: see ClusterViewPortsTest in engine_test.cc).
+// used across Release / Upsert: see ClusterViewPortsTest in engine_view_test.cc).
 constexpr bool kReservedPortsMayOverlapHeld = true;
 
 using Rng = std::mt19937_64;
