@@ -22,8 +22,75 @@ int PickStrategyItem(const std::vector<int64_t>& bases, const std::vector<int64_
   return best;
 }
 
+namespace {
+
+// FARGATE: each task waits for the host the capacity controller starts for it alone.
+void PlanFargateLaunch(const LaunchSpec& spec, const std::function<void(const LaunchStep&)>& apply) {
+  std::vector<int64_t> bases;
+  std::vector<int64_t> weights;
+  std::vector<int64_t> counts;
+  for (const LaunchProvider& p : spec.providers) {
+    bases.push_back(p.base);
+    weights.push_back(p.weight);
+    counts.push_back(p.count);
+  }
+  int64_t room = spec.provisioning_room;
+  int64_t waiting = spec.provisioning_waiting;
+  for (int n = 0; n < spec.count; ++n) {
+    LaunchStep step;
+    if (room <= 0) {
+      step.kind = LaunchStep::Kind::kFail;
+      step.failure.reason = kFargateCapacityUnavailable;
+      step.failure.detail = StrCat(waiting, " tasks already wait for capacity in cluster ", spec.cluster,
+                                   " (the limit is ", spec.provisioning_limit, ")");
+      apply(step);
+      continue;
+    }
+    --room;
+    ++waiting;
+    step.kind = LaunchStep::Kind::kWait;
+    if (!spec.providers.empty()) {
+      const int item = PickStrategyItem(bases, weights, counts);
+      ++counts[item];
+      step.provider = spec.providers[item].name;
+    }
+    apply(step);
+  }
+}
+
+}  // namespace
+
+WaitingStep PlanWaitingTask(const WaitingTask& task,
+                            const std::function<absl::StatusOr<placement::PlacementRequest>()>& request,
+                            const placement::ClusterView& view, const placement::Engine& engine) {
+  WaitingStep step;
+  if (task.waited_s >= task.timeout_s) {
+    step.kind = WaitingStep::Kind::kStop;
+    const int64_t seconds = static_cast<int64_t>(task.timeout_s);
+    step.reason = task.fargate ? StrCat(kFargateCapacityUnavailable, " (no Fargate host for the task within ", seconds,
+                                        " seconds)")
+                               : StrCat("Capacity is unavailable: capacity provider ", task.provider,
+                                        " brought no instance the task fits on within ", seconds, " seconds");
+    return step;
+  }
+  if (task.provider_full) return step;
+  absl::StatusOr<placement::PlacementRequest> built = request();
+  if (!built.ok()) {
+    step.kind = WaitingStep::Kind::kStop;
+    step.reason = std::string(built.status().message());
+    return step;
+  }
+  placement::Decision decision = engine.PlaceOne(view, *built, 0);
+  if (decision.placement) {
+    step.kind = WaitingStep::Kind::kPlace;
+    step.placement = std::move(decision.placement);
+  }
+  return step;
+}
+
 void PlanLaunch(const LaunchSpec& spec, const placement::ClusterView& view, const placement::Engine& engine,
                 const std::function<void(const LaunchStep&)>& apply) {
+  if (spec.fargate) return PlanFargateLaunch(spec, apply);
   placement::PlacementRequest request = spec.request;
   const std::vector<placement::RequiredAttribute> base_required = request.required_attributes;
   std::vector<int64_t> bases;

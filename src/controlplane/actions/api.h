@@ -31,6 +31,7 @@
 #include "berth/common/arn.h"
 #include "berth/common/clock.h"
 #include "berth/placement/engine.h"
+#include "berth/scheduler/launch.h"
 #include "berth/scheduler/service_scheduler.h"
 #include "berth/v1/agent.pb.h"
 #include "berth/v1/ecs.pb.h"
@@ -109,17 +110,13 @@ absl::Status CheckRuntimeRestrictions(const v1::Cluster& cluster, const v1::Task
 // most, some weight above 0. Errors name `field`.
 absl::Status ValidateCapacityProviderStrategy(
     const google::protobuf::RepeatedPtrField<v1::CapacityProviderStrategyItem>& strategy, std::string_view field);
-// The strategy item the next task goes to, given how many tasks each item has (`counts`, in
-// strategy order): an item still below its base, else the one whose share lags its weight most.
-int PickStrategyItem(const google::protobuf::RepeatedPtrField<v1::CapacityProviderStrategyItem>& strategy,
-                     const std::vector<int64_t>& counts);
 
 // FARGATE and FARGATE_SPOT: the capacity providers of Berth's Fargate capacity, which need not be
 // created (and cannot be: the fargate prefix is reserved).
 bool IsFargateProvider(std::string_view name);
-// The failure reason of a FARGATE task that cannot wait for a host (ECS's wording).
-inline constexpr char kFargateCapacityUnavailable[] =
-    "Capacity is unavailable at this time. Please try again later or in a different availability zone";
+// The failure reason of a FARGATE task that cannot wait for a host (ECS's wording,
+// include/berth/scheduler/launch.h).
+using scheduler::kFargateCapacityUnavailable;
 // A FARGATE launch needs Fargate capacity (`enabled`: a fargate section in --capacity-config) and
 // takes no placement constraints or strategies: each task gets a host of its own, spread over
 // availability zones. InvalidParameter naming the field otherwise.
@@ -414,6 +411,9 @@ class Api {
                                         const google::protobuf::RepeatedPtrField<std::string>& providers) const;
   // CapacityTick's proposal: places or times out the waiting tasks of every cluster.
   absl::Status ApplyProvisioning(Applier& txn);
+  // Where a task waiting in PROVISIONING may go now (state lock held); NotFound or
+  // InvalidArgument saying why it never can.
+  absl::StatusOr<placement::PlacementRequest> WaitingTaskRequest(const v1::TaskRecord& r) const;
   // Places the waiting `task` on `placed`'s instance: PENDING from here.
   void PlaceProvisioned(Applier& txn, const ClusterEntry& cluster, const TaskEntry& task,
                         const placement::Placement& placed);

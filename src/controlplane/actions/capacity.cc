@@ -185,17 +185,6 @@ absl::Status ValidateCapacityProviderStrategy(
 
 bool IsFargateProvider(std::string_view name) { return name == "FARGATE" || name == "FARGATE_SPOT"; }
 
-int PickStrategyItem(const google::protobuf::RepeatedPtrField<v1::CapacityProviderStrategyItem>& strategy,
-                     const std::vector<int64_t>& counts) {
-  std::vector<int64_t> bases;
-  std::vector<int64_t> weights;
-  for (const auto& item : strategy) {
-    bases.push_back(item.base());
-    weights.push_back(item.weight());
-  }
-  return scheduler::PickStrategyItem(bases, weights, counts);
-}
-
 absl::Status CheckFargateLaunch(bool enabled, int placement_constraints, int placement_strategies) {
   if (!enabled) {
     return InvalidParameter(
@@ -630,6 +619,47 @@ void Api::CapacityTick() {
          });
 }
 
+absl::StatusOr<placement::PlacementRequest> Api::WaitingTaskRequest(const v1::TaskRecord& r) const {
+  placement::PlacementRequest preq;
+  preq.demand = ToDemand(r.reservation());
+  preq.launch_type = LaunchTypeOf(r.task().launch_type());
+  preq.seed = NewSeed();
+  if (preq.launch_type == placement::LaunchType::kFargate) {
+    // Only on the host started for it.
+    preq.required_attributes.push_back({kFargateTaskAttribute, r.id()});
+    preq.strategies.push_back(placement::Strategy{placement::Strategy::Type::kRandom, {}, {}});
+    return preq;
+  }
+  const std::string& provider = r.task().capacity_provider_name();
+  const v1::CapacityProviderRecord* cp = state_->FindCapacityProvider(provider);
+  if (cp == nullptr) return absl::NotFoundError(StrCat("capacity provider ", provider, " no longer exists"));
+  const v1::TaskDefinitionRecord* rec = state_->FindTaskDefinition(r.family(), r.task_definition_revision());
+  if (rec == nullptr) {
+    return absl::NotFoundError(
+        StrCat("task definition ", r.family(), ":", r.task_definition_revision(), " no longer exists"));
+  }
+  const v1::TaskDefinition& td = rec->task_definition();
+  preq.group = r.task().group();
+  preq.max_per_instance = r.max_per_instance();
+  absl::Status parsed = ParsePlacement(r.placement_constraints(), r.placement_strategy(), options_.limits,
+                                       &preq.constraints, &preq.strategies);
+  if (!parsed.ok()) return parsed;
+  for (const auto& pc : td.placement_constraints()) {
+    auto constraint = placement::Constraint::FromApi(pc.type(), pc.expression());
+    if (constraint.ok()) preq.constraints.push_back(*std::move(constraint));
+  }
+  if (preq.strategies.empty()) {
+    if (r.service().empty()) {
+      preq.strategies.push_back(placement::Strategy{placement::Strategy::Type::kRandom, {}, {}});
+    } else {
+      preq.strategies = DefaultServiceStrategies();
+    }
+  }
+  preq.required_attributes = RequiredAttributes(td);
+  preq.required_attributes.push_back({providers::kInstanceGroupAttribute, GroupOfProvider(*cp)});
+  return preq;
+}
+
 absl::Status Api::ApplyProvisioning(Applier& txn) {
   const double now = clock_->NowSeconds();
   const double timeout_s = static_cast<double>(options_.capacity.provisioning_timeout_us) / 1e6;
@@ -645,72 +675,32 @@ absl::Status Api::ApplyProvisioning(Applier& txn) {
       if (it == c->tasks.end()) continue;
       const TaskEntry& task = it->second;
       task.Decode(&r);
-      placement::PlacementRequest preq;
-      preq.demand = ToDemand(r.reservation());
-      preq.launch_type = LaunchTypeOf(r.task().launch_type());
-      if (preq.launch_type == placement::LaunchType::kFargate) {
-        if (now - created_at >= timeout_s) {
-          StopTaskRecord(txn, *c, task, "TaskFailedToStart",
-                         StrCat(kFargateCapacityUnavailable, " (no Fargate host for the task within ",
-                                static_cast<int64_t>(timeout_s), " seconds)"));
-          continue;
-        }
-        // Only on the host started for it.
-        preq.required_attributes.push_back({kFargateTaskAttribute, r.id()});
-        preq.strategies.push_back(placement::Strategy{placement::Strategy::Type::kRandom, {}, {}});
-        preq.seed = NewSeed();
+      const bool fargate = LaunchTypeOf(r.task().launch_type()) == placement::LaunchType::kFargate;
+      const std::string& provider = r.task().capacity_provider_name();
+      const scheduler::WaitingTask waiting_task{
+          .waited_s = now - created_at,
+          .timeout_s = timeout_s,
+          .fargate = fargate,
+          .provider = provider,
+          .provider_full = !fargate && full.contains(provider),
+      };
+      auto request = [&]() -> absl::StatusOr<placement::PlacementRequest> {
+        ASSIGN_OR_RETURN(placement::PlacementRequest preq, WaitingTaskRequest(r));
         txn.PreparePlacement(*c, preq);
-        placement::Decision decision = engine_.PlaceOne(c->view, preq, 0);
-        if (decision.placement) PlaceProvisioned(txn, *c, task, *decision.placement);
-        continue;
+        return preq;
+      };
+      const scheduler::WaitingStep step = scheduler::PlanWaitingTask(waiting_task, request, c->view, engine_);
+      switch (step.kind) {
+        case scheduler::WaitingStep::Kind::kStop:
+          StopTaskRecord(txn, *c, task, "TaskFailedToStart", step.reason);
+          break;
+        case scheduler::WaitingStep::Kind::kPlace:
+          PlaceProvisioned(txn, *c, task, *step.placement);
+          break;
+        case scheduler::WaitingStep::Kind::kWait:
+          if (!waiting_task.fargate) full.insert(waiting_task.provider);
+          break;
       }
-      const std::string provider = r.task().capacity_provider_name();
-      if (now - created_at >= timeout_s) {
-        StopTaskRecord(txn, *c, task, "TaskFailedToStart",
-                       StrCat("Capacity is unavailable: capacity provider ", provider, " brought no instance the task ",
-                              "fits on within ", static_cast<int64_t>(timeout_s), " seconds"));
-        continue;
-      }
-      if (full.contains(provider)) continue;
-      const v1::CapacityProviderRecord* cp = state_->FindCapacityProvider(provider);
-      const v1::TaskDefinitionRecord* rec = state_->FindTaskDefinition(r.family(), r.task_definition_revision());
-      if (cp == nullptr || rec == nullptr) {
-        StopTaskRecord(txn, *c, task, "TaskFailedToStart",
-                       cp == nullptr ? StrCat("capacity provider ", provider, " no longer exists")
-                                     : StrCat("task definition ", r.family(), ":", r.task_definition_revision(),
-                                              " no longer exists"));
-        continue;
-      }
-      const v1::TaskDefinition& td = rec->task_definition();
-      preq.group = r.task().group();
-      preq.max_per_instance = r.max_per_instance();
-      absl::Status parsed = ParsePlacement(r.placement_constraints(), r.placement_strategy(), options_.limits,
-                                           &preq.constraints, &preq.strategies);
-      for (const auto& pc : td.placement_constraints()) {
-        auto constraint = placement::Constraint::FromApi(pc.type(), pc.expression());
-        if (constraint.ok()) preq.constraints.push_back(*std::move(constraint));
-      }
-      if (!parsed.ok()) {
-        StopTaskRecord(txn, *c, task, "TaskFailedToStart", std::string(parsed.message()));
-        continue;
-      }
-      if (preq.strategies.empty()) {
-        if (r.service().empty()) {
-          preq.strategies.push_back(placement::Strategy{placement::Strategy::Type::kRandom, {}, {}});
-        } else {
-          preq.strategies = DefaultServiceStrategies();
-        }
-      }
-      preq.required_attributes = RequiredAttributes(td);
-      preq.required_attributes.push_back({providers::kInstanceGroupAttribute, GroupOfProvider(*cp)});
-      preq.seed = NewSeed();
-      txn.PreparePlacement(*c, preq);
-      placement::Decision decision = engine_.PlaceOne(c->view, preq, 0);
-      if (!decision.placement) {
-        full.insert(provider);
-        continue;
-      }
-      PlaceProvisioned(txn, *c, task, *decision.placement);
     }
   }
   return absl::OkStatus();

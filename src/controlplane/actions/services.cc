@@ -210,6 +210,106 @@ void Api::RenderService(const ClusterEntry& cluster, const ServiceEntry& service
   *out->mutable_events() = r.events();
 }
 
+namespace {
+
+// Whether a CreateService makes a FARGATE service: its launch type, or its strategy's providers.
+bool IsFargateService(const v1::CreateServiceRequest& request) {
+  return request.launch_type() == "FARGATE" ||
+         (!request.capacity_provider_strategy().empty() &&
+          IsFargateProvider(request.capacity_provider_strategy(0).capacity_provider()));
+}
+
+// CreateService's launch type, capacity provider strategy and platform version checked together.
+absl::Status CheckServiceLaunchType(const v1::CreateServiceRequest& request, bool daemon, bool fargate_enabled) {
+  const std::string launch_type = request.has_launch_type() ? request.launch_type() : "EC2";
+  if (launch_type == "MANAGED_INSTANCES") {
+    return Unimplemented("launchType: ", launch_type, " is not supported by this version of berthd; use EC2, ",
+                         "EXTERNAL or FARGATE");
+  }
+  if (launch_type == "FARGATE") {
+    if (daemon) return InvalidParameter("schedulingStrategy: DAEMON is not supported with launchType FARGATE");
+    if (absl::Status s = CheckFargateLaunch(fargate_enabled, request.placement_constraints_size(),
+                                            request.placement_strategy_size());
+        !s.ok()) {
+      return s;
+    }
+  } else if (launch_type != "EC2" && launch_type != "EXTERNAL") {
+    return InvalidParameter("launchType: must be EC2, EXTERNAL, FARGATE or MANAGED_INSTANCES (got '", launch_type,
+                            "')");
+  }
+  if (!request.capacity_provider_strategy().empty()) {
+    if (request.has_launch_type()) {
+      return InvalidParameter("capacityProviderStrategy: give either launchType or capacityProviderStrategy, not both");
+    }
+    if (daemon) {
+      return InvalidParameter("capacityProviderStrategy: not supported with the DAEMON scheduling strategy");
+    }
+    if (absl::Status s =
+            ValidateCapacityProviderStrategy(request.capacity_provider_strategy(), "capacityProviderStrategy");
+        !s.ok()) {
+      return s;
+    }
+    if (IsFargateProvider(request.capacity_provider_strategy(0).capacity_provider())) {
+      if (absl::Status s = CheckFargateLaunch(fargate_enabled, request.placement_constraints_size(),
+                                              request.placement_strategy_size());
+          !s.ok()) {
+        return s;
+      }
+    }
+  }
+  const bool fargate_service = IsFargateService(request);
+  if (absl::Status s =
+          CheckPlatformVersion(request.has_platform_version(), request.platform_version(), fargate_service);
+      !s.ok()) {
+    return s;
+  }
+  return absl::OkStatus();
+}
+
+// A new service's record from CreateService, with ECS's defaults filled in.
+v1::ServiceRecord NewServiceRecord(const v1::CreateServiceRequest& request, const std::string& cluster, bool daemon,
+                                   const std::string& launch_type, bool fargate_service) {
+  v1::ServiceRecord rec;
+  rec.set_cluster(cluster);
+  v1::Service* svc = rec.mutable_service();
+  svc->set_service_name(request.service_name());
+  svc->set_status("ACTIVE");
+  svc->set_desired_count(daemon ? 0 : request.desired_count());
+  svc->set_launch_type(launch_type);
+  if (fargate_service) {
+    svc->set_platform_version(request.has_platform_version() ? request.platform_version() : "LATEST");
+    svc->set_platform_family("Linux");
+  }
+  svc->set_scheduling_strategy(daemon ? "DAEMON" : "REPLICA");
+  v1::DeploymentConfiguration* dc = svc->mutable_deployment_configuration();
+  *dc = request.deployment_configuration();
+  if (!dc->has_minimum_healthy_percent()) dc->set_minimum_healthy_percent(daemon ? 0 : 100);
+  if (!dc->has_maximum_percent()) dc->set_maximum_percent(daemon ? 100 : 200);
+  if (!dc->has_deployment_circuit_breaker()) {
+    dc->mutable_deployment_circuit_breaker()->set_enable(false);
+    dc->mutable_deployment_circuit_breaker()->set_rollback(false);
+  }
+  if (!dc->has_strategy()) dc->set_strategy("ROLLING");
+  *svc->mutable_placement_constraints() = request.placement_constraints();
+  *svc->mutable_placement_strategy() = request.placement_strategy();
+  if (request.has_health_check_grace_period_seconds()) {
+    svc->set_health_check_grace_period_seconds(request.health_check_grace_period_seconds());
+  }
+  svc->mutable_deployment_controller()->set_type("ECS");
+  *svc->mutable_tags() = request.tags();
+  svc->set_enable_ecs_managed_tags(request.enable_ecs_managed_tags());
+  svc->set_propagate_tags(request.has_propagate_tags() ? request.propagate_tags() : "NONE");
+  svc->set_enable_execute_command(request.enable_execute_command());
+  // Berth's own members are stored only when given, so a service made by an ECS tool answers
+  // with ECS's members alone.
+  if (request.has_lost_after_seconds()) svc->set_lost_after_seconds(request.lost_after_seconds());
+  if (request.has_max_tasks_per_instance()) svc->set_max_tasks_per_instance(request.max_tasks_per_instance());
+  *svc->mutable_capacity_provider_strategy() = request.capacity_provider_strategy();
+  return rec;
+}
+
+}  // namespace
+
 void Api::CreateService(const v1::CreateServiceRequest& request, v1::CreateServiceResponse* response, Done done) {
   absl::Status error;
   std::string cluster = ClusterFromRequest(request.has_cluster(), request.cluster(), &error);
@@ -243,50 +343,8 @@ void Api::CreateService(const v1::CreateServiceRequest& request, v1::CreateServi
     }
   }
   const std::string launch_type = request.has_launch_type() ? request.launch_type() : "EC2";
-  if (launch_type == "MANAGED_INSTANCES") {
-    return done(Unimplemented("launchType: ", launch_type, " is not supported by this version of berthd; use EC2, ",
-                              "EXTERNAL or FARGATE"));
-  }
-  if (launch_type == "FARGATE") {
-    if (daemon) return done(InvalidParameter("schedulingStrategy: DAEMON is not supported with launchType FARGATE"));
-    if (absl::Status s = CheckFargateLaunch(options_.capacity.fargate, request.placement_constraints_size(),
-                                            request.placement_strategy_size());
-        !s.ok()) {
-      return done(s);
-    }
-  } else if (launch_type != "EC2" && launch_type != "EXTERNAL") {
-    return done(
-        InvalidParameter("launchType: must be EC2, EXTERNAL, FARGATE or MANAGED_INSTANCES (got '", launch_type, "')"));
-  }
-  if (!request.capacity_provider_strategy().empty()) {
-    if (request.has_launch_type()) {
-      return done(
-          InvalidParameter("capacityProviderStrategy: give either launchType or capacityProviderStrategy, not both"));
-    }
-    if (daemon) {
-      return done(InvalidParameter("capacityProviderStrategy: not supported with the DAEMON scheduling strategy"));
-    }
-    if (absl::Status s =
-            ValidateCapacityProviderStrategy(request.capacity_provider_strategy(), "capacityProviderStrategy");
-        !s.ok()) {
-      return done(s);
-    }
-    if (IsFargateProvider(request.capacity_provider_strategy(0).capacity_provider())) {
-      if (absl::Status s = CheckFargateLaunch(options_.capacity.fargate, request.placement_constraints_size(),
-                                              request.placement_strategy_size());
-          !s.ok()) {
-        return done(s);
-      }
-    }
-  }
-  const bool fargate_service =
-      launch_type == "FARGATE" || (!request.capacity_provider_strategy().empty() &&
-                                   IsFargateProvider(request.capacity_provider_strategy(0).capacity_provider()));
-  if (absl::Status s =
-          CheckPlatformVersion(request.has_platform_version(), request.platform_version(), fargate_service);
-      !s.ok()) {
-    return done(s);
-  }
+  if (absl::Status s = CheckServiceLaunchType(request, daemon, options_.capacity.fargate); !s.ok()) return done(s);
+  const bool fargate_service = IsFargateService(request);
   if (absl::Status s = ValidateDeploymentConfiguration(request.deployment_configuration()); !s.ok()) return done(s);
   if (absl::Status s = ValidateTags(request.tags(), "tags", options_.limits); !s.ok()) return done(s);
   std::vector<placement::Constraint> constraints;
@@ -297,43 +355,8 @@ void Api::CreateService(const v1::CreateServiceRequest& request, v1::CreateServi
     return done(s);
   }
 
-  // The record, with defaults filled in.
-  auto rec = std::make_shared<v1::ServiceRecord>();
-  rec->set_cluster(cluster);
-  v1::Service* svc = rec->mutable_service();
-  svc->set_service_name(request.service_name());
-  svc->set_status("ACTIVE");
-  svc->set_desired_count(daemon ? 0 : request.desired_count());
-  svc->set_launch_type(launch_type);
-  if (fargate_service) {
-    svc->set_platform_version(request.has_platform_version() ? request.platform_version() : "LATEST");
-    svc->set_platform_family("Linux");
-  }
-  svc->set_scheduling_strategy(strategy);
-  v1::DeploymentConfiguration* dc = svc->mutable_deployment_configuration();
-  *dc = request.deployment_configuration();
-  if (!dc->has_minimum_healthy_percent()) dc->set_minimum_healthy_percent(daemon ? 0 : 100);
-  if (!dc->has_maximum_percent()) dc->set_maximum_percent(daemon ? 100 : 200);
-  if (!dc->has_deployment_circuit_breaker()) {
-    dc->mutable_deployment_circuit_breaker()->set_enable(false);
-    dc->mutable_deployment_circuit_breaker()->set_rollback(false);
-  }
-  if (!dc->has_strategy()) dc->set_strategy("ROLLING");
-  *svc->mutable_placement_constraints() = request.placement_constraints();
-  *svc->mutable_placement_strategy() = request.placement_strategy();
-  if (request.has_health_check_grace_period_seconds()) {
-    svc->set_health_check_grace_period_seconds(request.health_check_grace_period_seconds());
-  }
-  svc->mutable_deployment_controller()->set_type("ECS");
-  *svc->mutable_tags() = request.tags();
-  svc->set_enable_ecs_managed_tags(request.enable_ecs_managed_tags());
-  svc->set_propagate_tags(request.has_propagate_tags() ? request.propagate_tags() : "NONE");
-  svc->set_enable_execute_command(request.enable_execute_command());
-  // Berth's own members are stored only when given, so a service made by an ECS tool answers
-  // with ECS's members alone.
-  if (request.has_lost_after_seconds()) svc->set_lost_after_seconds(request.lost_after_seconds());
-  if (request.has_max_tasks_per_instance()) svc->set_max_tasks_per_instance(request.max_tasks_per_instance());
-  *svc->mutable_capacity_provider_strategy() = request.capacity_provider_strategy();
+  auto rec =
+      std::make_shared<v1::ServiceRecord>(NewServiceRecord(request, cluster, daemon, launch_type, fargate_service));
   const bool use_default_strategy =
       !request.has_launch_type() && !daemon && request.capacity_provider_strategy().empty();
 

@@ -275,7 +275,7 @@ absl::Status Api::ApplyFargateLaunch(
   if (!launch.instance_ids.empty()) return InvalidParameter("launchType: StartTask does not run FARGATE tasks");
   RETURN_IF_ERROR(
       CheckPlatformVersion(launch.platform_version.has_value(), launch.platform_version.value_or(""), true));
-  std::vector<int64_t> counts;
+  scheduler::LaunchSpec spec;
   if (strategy != nullptr) {
     // The Fargate capacity providers: the launch is a FARGATE one, with what that requires.
     RETURN_IF_ERROR(CheckClusterStrategy(*c, *strategy, strategy_field));
@@ -288,27 +288,31 @@ absl::Status Api::ApplyFargateLaunch(
     }
     for (const auto& item : *strategy) {
       auto count = launch.provider_counts.find(item.capacity_provider());
-      counts.push_back(count == launch.provider_counts.end() ? 0 : count->second);
+      scheduler::LaunchProvider provider;
+      provider.name = item.capacity_provider();
+      provider.base = item.base();
+      provider.weight = item.weight();
+      provider.count = count == launch.provider_counts.end() ? 0 : count->second;
+      spec.providers.push_back(std::move(provider));
     }
   }
   // Each task waits in PROVISIONING for the host the capacity controller starts for it alone
   // (ApplyProvisioning places it there).
-  for (int n = 0; n < launch.count; ++n) {
-    if (static_cast<int>(c->provisioning.size()) >= options_.capacity.max_provisioning_per_cluster) {
-      auto* out = failures->Add();
-      out->set_reason(kFargateCapacityUnavailable);
-      out->set_detail(StrCat(c->provisioning.size(), " tasks already wait for capacity in cluster ", launch.cluster,
-                             " (the limit is ", options_.capacity.max_provisioning_per_cluster, ")"));
-      continue;
+  spec.fargate = true;
+  spec.count = launch.count;
+  spec.cluster = launch.cluster;
+  spec.provisioning_waiting = static_cast<int64_t>(c->provisioning.size());
+  spec.provisioning_limit = options_.capacity.max_provisioning_per_cluster;
+  spec.provisioning_room = std::max<int64_t>(0, spec.provisioning_limit - spec.provisioning_waiting);
+  scheduler::PlanLaunch(spec, c->view, engine_, [&](const scheduler::LaunchStep& step) {
+    if (step.kind == scheduler::LaunchStep::Kind::kWait) {
+      AddLaunchedTask(txn, launch, resolved, tags, nullptr, step.provider, tasks, "FARGATE");
+      return;
     }
-    std::string provider;
-    if (strategy != nullptr) {
-      const int item = PickStrategyItem(*strategy, counts);
-      ++counts[item];
-      provider = (*strategy)[item].capacity_provider();
-    }
-    AddLaunchedTask(txn, launch, resolved, tags, nullptr, provider, tasks, "FARGATE");
-  }
+    auto* out = failures->Add();
+    out->set_reason(step.failure.reason);
+    out->set_detail(step.failure.detail);
+  });
   return absl::OkStatus();
 }
 

@@ -157,7 +157,7 @@ struct InstanceEntry {
   // user's container instance actions.
   bool fargate() const { return attributes.contains(kFargateTaskAttribute); }
   // Version of the desired state its agent polls for: the revision of the last batch that changed
-  // what the agent should run (Txn::Touch), or the last revision at load. Not persisted: after a
+  // what the agent should run (Applier::TouchInstance), or the last revision at load. Not persisted: after a
   // restart every agent is sent its desired state once, and a version an agent holds from before
   // can only equal the loaded one if nothing changed since.
   uint64_t desired_version = 0;

@@ -256,22 +256,6 @@ TEST_F(CapacityTest, ClusterAssociationRulesAndDelete) {
   EXPECT_TRUE(CreateProvider("p", "g").ok());
 }
 
-TEST_F(CapacityTest, PickStrategyItemHonoursBaseThenWeights) {
-  auto strategy = Json<v1::PutClusterCapacityProvidersRequest>(
-                      R"({"defaultCapacityProviderStrategy":[{"capacityProvider":"a","base":2,"weight":1},)"
-                      R"({"capacityProvider":"b","weight":3}]})")
-                      .default_capacity_provider_strategy();
-  std::vector<int64_t> counts = {0, 0};
-  for (int i = 0; i < 10; ++i) ++counts[PickStrategyItem(strategy, counts)];
-  EXPECT_EQ(counts[0], 4);  // the base of 2, then 2 of the 8 others (1:3)
-  EXPECT_EQ(counts[1], 6);
-  // A service that already has tasks: the new ones restore the ratio beyond the base.
-  counts = {4, 0};
-  for (int i = 0; i < 4; ++i) ++counts[PickStrategyItem(strategy, counts)];
-  EXPECT_EQ(counts[0], 4);
-  EXPECT_EQ(counts[1], 4);
-}
-
 TEST_F(CapacityTest, RunTaskPlacesOnTheProvidersInstancesOnly) {
   SetUpProviders();
   AddTaskDefinition("web", 256, 512);

@@ -58,6 +58,71 @@ TEST(PickStrategyItemTest, BasesFirstThenWeights) {
   EXPECT_EQ(PickStrategyItem({0, 0}, {0, 0}, {0, 0}), -1);
 }
 
+TEST(PickStrategyItemTest, ATenTaskLaunchHonoursBaseThenWeights) {
+  const std::vector<int64_t> bases = {2, 0};
+  const std::vector<int64_t> weights = {1, 3};
+  std::vector<int64_t> counts = {0, 0};
+  for (int i = 0; i < 10; ++i) ++counts[PickStrategyItem(bases, weights, counts)];
+  EXPECT_EQ(counts[0], 4);  // the base of 2, then 2 of the 8 others (1:3)
+  EXPECT_EQ(counts[1], 6);
+  // A service that already has tasks: the new ones restore the ratio beyond the base.
+  counts = {4, 0};
+  for (int i = 0; i < 4; ++i) ++counts[PickStrategyItem(bases, weights, counts)];
+  EXPECT_EQ(counts[0], 4);
+  EXPECT_EQ(counts[1], 4);
+}
+
+TEST(PlanLaunchTest, FargateTasksEachWaitForAHostWhileThereIsRoom) {
+  placement::ClusterView view;
+  LaunchSpec spec;
+  spec.fargate = true;
+  spec.count = 3;
+  spec.cluster = "c";
+  spec.providers = {Provider("FARGATE", 0, 1, false), Provider("FARGATE_SPOT", 0, 1, false)};
+  spec.provisioning_waiting = 8;
+  spec.provisioning_limit = 10;
+  spec.provisioning_room = 2;
+  std::vector<LaunchStep> steps = Plan(spec, view);
+  ASSERT_EQ(steps.size(), 3u);
+  EXPECT_EQ(steps[0].kind, LaunchStep::Kind::kWait);
+  EXPECT_EQ(steps[0].provider, "FARGATE");
+  EXPECT_EQ(steps[1].kind, LaunchStep::Kind::kWait);
+  EXPECT_EQ(steps[1].provider, "FARGATE_SPOT");
+  EXPECT_EQ(steps[2].kind, LaunchStep::Kind::kFail);
+  EXPECT_EQ(steps[2].failure.reason, kFargateCapacityUnavailable);
+  EXPECT_EQ(steps[2].failure.detail, "10 tasks already wait for capacity in cluster c (the limit is 10)");
+}
+
+TEST(PlanWaitingTaskTest, StopsAfterItsTimeoutSkipsAFullProviderAndPlacesWhereItFits) {
+  placement::ClusterView view;
+  view.Upsert(Instance("a", "p-group", 1024));
+  placement::Engine engine;
+  int built = 0;
+  auto request = [&]() -> absl::StatusOr<placement::PlacementRequest> {
+    ++built;
+    return Spec(1, 512).request;
+  };
+  WaitingTask task{.waited_s = 301, .timeout_s = 300, .fargate = false, .provider = "p", .provider_full = false};
+  WaitingStep step = PlanWaitingTask(task, request, view, engine);
+  EXPECT_EQ(step.kind, WaitingStep::Kind::kStop);
+  EXPECT_EQ(step.reason,
+            "Capacity is unavailable: capacity provider p brought no instance the task fits on within 300 seconds");
+  task.waited_s = 10;
+  task.provider_full = true;
+  EXPECT_EQ(PlanWaitingTask(task, request, view, engine).kind, WaitingStep::Kind::kWait);
+  EXPECT_EQ(built, 0);  // neither asked where it may go
+  task.provider_full = false;
+  step = PlanWaitingTask(task, request, view, engine);
+  ASSERT_EQ(step.kind, WaitingStep::Kind::kPlace);
+  EXPECT_EQ(step.placement->instance_id, "a");
+  auto gone = []() -> absl::StatusOr<placement::PlacementRequest> {
+    return absl::NotFoundError("capacity provider p no longer exists");
+  };
+  step = PlanWaitingTask(task, gone, view, engine);
+  EXPECT_EQ(step.kind, WaitingStep::Kind::kStop);
+  EXPECT_EQ(step.reason, "capacity provider p no longer exists");
+}
+
 TEST(PlanLaunchTest, EachStepSeesTheReservationsOfTheStepsBefore) {
   placement::ClusterView view;
   view.Upsert(Instance("a", "g", 1024));
