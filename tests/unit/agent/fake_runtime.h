@@ -1,6 +1,6 @@
 // FakeRuntime: a Runtime for tests of the task engine. Containers are rows of a table whose state
-// the test sets; every call is recorded in order; errors are injected per image (Pull) or per
-// container name (Create, Start; the task definition's name or the runtime's).
+// the test sets; every call is recorded in order; errors are injected through knobs(), per image
+// (Pull) or per container name (Create, Start; the task definition's name or the runtime's).
 //
 // Like a real runtime it calls the listener whenever a container's state changes: when Start runs
 // it, Stop makes it exit, Remove deletes it, and when a test changes its state (unless told not
@@ -12,7 +12,7 @@
 // ignoring SIGTERM (the fake does not wait out the timeout). Ports a spec leaves to the runtime
 // (host port 0) get 49153, 49154, ... ListManaged lists the containers in the table with the
 // cluster's and instance's labels: what an earlier engine created and what a test preloaded with
-// AddContainer.
+// knobs().AddContainer.
 //
 // Thread-safe. std::mutex rather than absl::Mutex, as in the engine it serves, so that
 // ThreadSanitizer understands the locking without an instrumented Abseil.
@@ -42,7 +42,7 @@ class FakeRuntime final : public Runtime {
     // Pull Create Start Stop Remove Inspect ListManaged CreateTaskNetwork CreateTaskCgroup
     // RemoveTaskCgroup
     std::string op;
-    std::string id;         // runtime id (Create: the id it returned)
+    std::string id;  // runtime id (Create: the id it returned)
     // The task definition's container name; "<holder>" for a network holder; CreateTaskCgroup:
     // "<cpu> <memory>"; RemoveTaskCgroup: the task id.
     std::string container;
@@ -247,65 +247,64 @@ class FakeRuntime final : public Runtime {
     return it == disk_usage_.end() ? int64_t{0} : it->second;
   }
 
-  // --- what tests inject ---
+  // --- what tests inject (through knobs()) ---
 
-  void FailPull(const std::string& image, const std::string& message) {
-    std::lock_guard lock(mu_);
-    pull_errors_[image] = message;
-  }
-  void FailCreate(const std::string& container, const std::string& message) {
-    std::lock_guard lock(mu_);
-    create_errors_[container] = message;
-  }
-  void FailStart(const std::string& container, const std::string& message) {
-    std::lock_guard lock(mu_);
-    start_errors_[container] = message;
-  }
-  void FailTaskNetwork(const std::string& message) {
-    std::lock_guard lock(mu_);
-    network_error_ = message;
-  }
-  void FailTaskCgroup(const std::string& message) {
-    std::lock_guard lock(mu_);
-    cgroup_error_ = message;
-  }
-  void SetDiskUsage(const std::string& id, int64_t bytes) {
-    std::lock_guard lock(mu_);
-    disk_usage_[id] = bytes;
-  }
-  // The task cgroups that exist: task id -> (cpu, memory MiB).
-  std::map<std::string, std::pair<int64_t, int64_t>> Cgroups() const {
-    std::lock_guard lock(mu_);
-    return cgroups_;
-  }
-  // Stop of this container (task definition name) ends in SIGKILL: exit code 137.
-  void IgnoreSigterm(const std::string& container) {
-    std::lock_guard lock(mu_);
-    ignores_sigterm_.insert(container);
-  }
-  // Called at the start of every call, on the caller's thread, without the fake's lock: lets a
-  // test act while the engine is inside a runtime call.
-  void OnCall(std::function<void(const Call&)> hook) {
-    std::unique_lock lock(hook_mu_);
-    hook_ = std::move(hook);
-  }
+  class Knobs {
+   public:
+    void FailPull(const std::string& image, const std::string& message) {
+      std::lock_guard lock(fake_.mu_);
+      fake_.pull_errors_[image] = message;
+    }
+    void FailCreate(const std::string& container, const std::string& message) {
+      std::lock_guard lock(fake_.mu_);
+      fake_.create_errors_[container] = message;
+    }
+    void FailStart(const std::string& container, const std::string& message) {
+      std::lock_guard lock(fake_.mu_);
+      fake_.start_errors_[container] = message;
+    }
+    void FailTaskNetwork(const std::string& message) {
+      std::lock_guard lock(fake_.mu_);
+      fake_.network_error_ = message;
+    }
+    void FailTaskCgroup(const std::string& message) {
+      std::lock_guard lock(fake_.mu_);
+      fake_.cgroup_error_ = message;
+    }
+    void SetDiskUsage(const std::string& id, int64_t bytes) {
+      std::lock_guard lock(fake_.mu_);
+      fake_.disk_usage_[id] = bytes;
+    }
+    // Stop of this container (task definition name) ends in SIGKILL: exit code 137.
+    void IgnoreSigterm(const std::string& container) {
+      std::lock_guard lock(fake_.mu_);
+      fake_.ignores_sigterm_.insert(container);
+    }
+    // Called at the start of every call, on the caller's thread, without the fake's lock: lets a
+    // test act while the engine is inside a runtime call.
+    void OnCall(std::function<void(const Call&)> hook) {
+      std::unique_lock lock(fake_.hook_mu_);
+      fake_.hook_ = std::move(hook);
+    }
+    // A container as an earlier run of the agent left it (not a recorded call). Returns its id.
+    std::string AddContainer(const ContainerSpec& spec, const ContainerStatus& status, bool network_holder = false) {
+      std::lock_guard lock(fake_.mu_);
+      std::string id = fake_.NewContainer(spec, network_holder, status.state);
+      fake_.containers_[id].status = status;
+      return id;
+    }
 
-  // A container as an earlier run of the agent left it (it is not a recorded call). Returns its id.
-  std::string AddContainer(const ContainerSpec& spec, const ContainerStatus& status, bool network_holder = false) {
-    std::lock_guard lock(mu_);
-    std::string id = NewContainer(spec, network_holder, status.state);
-    containers_[id].status = status;
-    return id;
-  }
+   private:
+    friend class FakeRuntime;
+    explicit Knobs(FakeRuntime& fake) : fake_(fake) {}
+    FakeRuntime& fake_;
+  };
+
+  // Errors to inject, SIGTERM ignored, disk usage, the call hook and preloaded containers.
+  Knobs& knobs() { return knobs_; }
 
   // --- container states (each calls the listener unless told not to) ---
 
-  void SetRunning(const std::string& id, Notify notify = Notify::kYes) {
-    Update(id, notify, [](ContainerStatus& s) {
-      s.state = ContainerState::kRunning;
-      s.exit_code.reset();
-    });
-  }
   void SetExited(const std::string& id, int32_t exit_code, const std::string& error = "",
                  Notify notify = Notify::kYes) {
     Update(id, notify, [&](ContainerStatus& s) {
@@ -358,6 +357,12 @@ class FakeRuntime final : public Runtime {
   size_t container_count() const {
     std::lock_guard lock(mu_);
     return containers_.size();
+  }
+
+  // The task cgroups that exist: task id -> (cpu, memory MiB).
+  std::map<std::string, std::pair<int64_t, int64_t>> Cgroups() const {
+    std::lock_guard lock(mu_);
+    return cgroups_;
   }
 
   std::vector<Call> Calls() const {
@@ -475,7 +480,7 @@ class FakeRuntime final : public Runtime {
   std::optional<std::string> cgroup_error_;
   std::map<std::string, std::pair<int64_t, int64_t>> cgroups_;
   std::map<std::string, int64_t> disk_usage_;  // by container id
-  std::set<std::string> ignores_sigterm_;  // container names
+  std::set<std::string> ignores_sigterm_;      // container names
   int next_id_ = 1;
   int32_t next_port_ = 49153;
 
@@ -485,6 +490,8 @@ class FakeRuntime final : public Runtime {
   std::function<void(const std::string&)> listener_;
   std::shared_mutex hook_mu_;
   std::function<void(const Call&)> hook_;
+
+  Knobs knobs_{*this};
 };
 
 }  // namespace berth::agent

@@ -67,7 +67,7 @@ class TaskEngineConcurrencyTest : public TaskEngineTest {
  protected:
   // Whatever a test left closed opens before the engine goes: its workers may be in the gate.
   void TearDown() override {
-    runtime_.OnCall(nullptr);
+    runtime_.knobs().OnCall(nullptr);
     gate_.Open();
     TaskEngineTest::TearDown();
   }
@@ -88,7 +88,7 @@ TEST_F(TaskEngineConcurrencyTest, ATaskBlockedInStopDoesNotDelayAnotherTasksLaun
   Apply(Desired(running, {kSleepTd}));
   for (int i = 1; i <= 4; ++i) ASSERT_EQ(Status(StrCat("slow", i)), "RUNNING");
 
-  runtime_.OnCall([this](const FakeRuntime::Call& call) {
+  runtime_.knobs().OnCall([this](const FakeRuntime::Call& call) {
     if (call.op == "Stop") gate_.Pass();
   });
   std::vector<std::string> next;
@@ -113,7 +113,7 @@ TEST_F(TaskEngineConcurrencyTest, ATaskBlockedInStopDoesNotDelayAnotherTasksLaun
 TEST_F(TaskEngineConcurrencyTest, MoreThanFourTasksAreInRuntimeCallsAtOnce) {
   Boot();
   constexpr int kTasks = 16;
-  runtime_.OnCall([this](const FakeRuntime::Call& call) {
+  runtime_.knobs().OnCall([this](const FakeRuntime::Call& call) {
     if (call.op == "Create") gate_.Pass();
   });
   std::vector<std::string> tasks;
@@ -133,7 +133,7 @@ TEST_F(TaskEngineConcurrencyTest, MaxWorkersBoundsTheTasksInRuntimeCalls) {
   EngineOptions options = Options();
   options.max_workers = 2;
   Boot(options);
-  runtime_.OnCall([this](const FakeRuntime::Call& call) {
+  runtime_.knobs().OnCall([this](const FakeRuntime::Call& call) {
     if (call.op == "Create") gate_.Pass();
   });
   engine_->ApplyDesired(Desired({Task("t1", "sleep"), Task("t2", "sleep"), Task("t3", "sleep")}, {kSleepTd}));
@@ -150,7 +150,7 @@ TEST_F(TaskEngineConcurrencyTest, MaxWorkersBoundsTheTasksInRuntimeCalls) {
 // until it waits for the pull, so once all five reports are in, all five are past that point.
 TEST_F(TaskEngineConcurrencyTest, OneImageIsPulledOnceForTasksThatNeedItAtOnce) {
   Boot();
-  runtime_.OnCall([this](const FakeRuntime::Call& call) {
+  runtime_.knobs().OnCall([this](const FakeRuntime::Call& call) {
     if (call.op == "Pull") gate_.Pass();
   });
   std::vector<std::string> tasks;
@@ -174,8 +174,8 @@ TEST_F(TaskEngineConcurrencyTest, OneImageIsPulledOnceForTasksThatNeedItAtOnce) 
 // A failed pull fails every task that waited for it, each with the runtime's message.
 TEST_F(TaskEngineConcurrencyTest, ASharedPullThatFailsFailsEveryTaskWaitingForIt) {
   Boot();
-  runtime_.FailPull("busybox:1", "manifest unknown");
-  runtime_.OnCall([this](const FakeRuntime::Call& call) {
+  runtime_.knobs().FailPull("busybox:1", "manifest unknown");
+  runtime_.knobs().OnCall([this](const FakeRuntime::Call& call) {
     if (call.op == "Pull") gate_.Pass();
   });
   engine_->ApplyDesired(Desired({Task("t1", "sleep"), Task("t2", "sleep"), Task("t3", "sleep")}, {kSleepTd}));

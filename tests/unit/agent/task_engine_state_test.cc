@@ -225,8 +225,8 @@ TEST_F(TaskEngineTest, UnknownManagedContainerIsAdoptedThenStoppedWhenNotDesired
   options.state_path = dir.Sub("state.json");
   ContainerStatus running;
   running.state = ContainerState::kRunning;
-  const std::string stray = runtime_.AddContainer(Leftover("t9", "app", kInstance), running);
-  const std::string other_instance = runtime_.AddContainer(
+  const std::string stray = runtime_.knobs().AddContainer(Leftover("t9", "app", kInstance), running);
+  const std::string other_instance = runtime_.knobs().AddContainer(
       Leftover("t8", "app", "arn:aws:ecs:us-east-1:123456789012:container-instance/default/ff"), running);
   Boot(options);
   EXPECT_EQ(engine_->task_count(), 1u);
@@ -252,7 +252,7 @@ TEST_F(TaskEngineTest, DuplicateOfAKnownContainerIsRemovedAtRecovery) {
   engine_.reset();
   ContainerStatus running;
   running.state = ContainerState::kRunning;
-  const std::string duplicate = runtime_.AddContainer(Leftover("t1", "app", kInstance), running);
+  const std::string duplicate = runtime_.knobs().AddContainer(Leftover("t1", "app", kInstance), running);
   Boot(options);  // Recover stops and removes the duplicate
   Apply(Desired({Task("t1", "web", "RUNNING", "RUNNING")}, {kWebTd}));
 
@@ -371,14 +371,14 @@ TEST_F(TaskEngineTest, DesiredStateArrivingDuringCleanupIsNotLost) {
 
   // While Tick removes the containers, a poll says berthd lost the STOPPED report.
   std::atomic<bool> once{false};
-  runtime_.OnCall([&](const FakeRuntime::Call& call) {
+  runtime_.knobs().OnCall([&](const FakeRuntime::Call& call) {
     if (call.op == "Remove" && !once.exchange(true)) {
       engine_->ApplyDesired(Desired({Task("t1", "web", "STOPPED", "RUNNING")}, {kWebTd}));
     }
   });
   clock_.Advance(60'000'000);
   Tick();
-  runtime_.OnCall(nullptr);
+  runtime_.knobs().OnCall(nullptr);
 
   EXPECT_EQ(runtime_.Count("Remove"), 3);
   std::vector<v1::TaskStateChange> reports = reports_.For(TaskArn("t1"));

@@ -31,7 +31,7 @@ using ::testing::UnorderedElementsAre;
 TEST_F(TaskEngineTest, PullsCreatesAndStartsThenReportsRunning) {
   Boot();
   const double t0 = clock_.NowSeconds();
-  runtime_.OnCall([this](const FakeRuntime::Call& call) {
+  runtime_.knobs().OnCall([this](const FakeRuntime::Call& call) {
     if (call.op == "Pull") clock_.Advance(1'000'000);
   });
   Apply(Desired({Task("t1", "web")}, {kWebTd}));
@@ -292,7 +292,7 @@ INSTANTIATE_TEST_SUITE_P(Conditions, DependencyNeverMetTest,
 
 TEST_F(TaskEngineTest, PullErrorStopsTheTaskWithoutCreatingContainers) {
   Boot();
-  runtime_.FailPull("envoy:1.29", "manifest for envoy:1.29 not found: manifest unknown");
+  runtime_.knobs().FailPull("envoy:1.29", "manifest for envoy:1.29 not found: manifest unknown");
   Apply(Desired({Task("t1", "web")}, {kWebTd}));
 
   std::vector<std::string> statuses = reports_.Statuses(TaskArn("t1"));
@@ -318,7 +318,7 @@ TEST_F(TaskEngineTest, PullErrorStopsTheTaskWithoutCreatingContainers) {
 
 TEST_F(TaskEngineTest, CreateErrorStopsTheContainersAlreadyCreated) {
   Boot();
-  runtime_.FailCreate("sidecar", "no space left on device");
+  runtime_.knobs().FailCreate("sidecar", "no space left on device");
   Apply(Desired({Task("t1", "web")}, {kWebTd}));
 
   v1::TaskStateChange s = Snap("t1");
@@ -339,7 +339,7 @@ TEST_F(TaskEngineTest, CreateErrorStopsTheContainersAlreadyCreated) {
 
 TEST_F(TaskEngineTest, StartErrorStopsTheStartedContainers) {
   Boot();
-  runtime_.FailStart("sidecar", "OCI runtime create failed: exec: \"envoy\": executable file not found");
+  runtime_.knobs().FailStart("sidecar", "OCI runtime create failed: exec: \"envoy\": executable file not found");
   Apply(Desired({Task("t1", "web")}, {kWebTd}));
 
   v1::TaskStateChange s = Snap("t1");
@@ -357,7 +357,7 @@ TEST_F(TaskEngineTest, StartErrorStopsTheStartedContainers) {
 
 TEST_F(TaskEngineTest, TaskNetworkErrorFailsTheTaskBeforeCreatingContainers) {
   Boot();
-  runtime_.FailTaskNetwork("failed to create network namespace");
+  runtime_.knobs().FailTaskNetwork("failed to create network namespace");
   Apply(Desired({Task("t1", "web")}, {Td("web", R"([{"name":"app","image":"app:1"}])", R"(,"networkMode":"awsvpc")")}));
 
   v1::TaskStateChange s = Snap("t1");
@@ -371,7 +371,7 @@ TEST_F(TaskEngineTest, TaskNetworkErrorFailsTheTaskBeforeCreatingContainers) {
 
 TEST_F(TaskEngineTest, EssentialContainerExitStopsTheOthersInReverseStartOrder) {
   Boot();
-  runtime_.IgnoreSigterm("c");
+  runtime_.knobs().IgnoreSigterm("c");
   Apply(Desired({Task("t1", "web")}, {Td("web", R"([
       {"name":"c","image":"c:1","dependsOn":[{"containerName":"b","condition":"START"}]},
       {"name":"b","image":"b:1","dependsOn":[{"containerName":"a","condition":"START"}]},
@@ -506,13 +506,13 @@ TEST_F(TaskEngineTest, DesiredStoppedStopsWithTheContainersStopTimeout) {
 TEST_F(TaskEngineTest, StopArrivingDuringThePullCreatesNothing) {
   Boot();
   std::atomic<bool> once{false};
-  runtime_.OnCall([&](const FakeRuntime::Call& call) {
+  runtime_.knobs().OnCall([&](const FakeRuntime::Call& call) {
     if (call.op == "Pull" && !once.exchange(true)) {
       engine_->ApplyDesired(Desired({Task("t1", "web", "STOPPED", "PENDING")}, {kWebTd}));
     }
   });
   Apply(Desired({Task("t1", "web")}, {kWebTd}));
-  runtime_.OnCall(nullptr);
+  runtime_.knobs().OnCall(nullptr);
 
   EXPECT_EQ(Status("t1"), "STOPPED");
   EXPECT_EQ(runtime_.Count("Create"), 0);
@@ -846,7 +846,7 @@ TEST_F(TaskEngineTest, ATaskWithoutATaskLevelSizeGetsNoCgroup) {
 
 TEST_F(TaskEngineTest, ACgroupThatCannotBeMadeFailsTheTaskBeforeItsContainers) {
   Boot();
-  runtime_.FailTaskCgroup("mkdir /sys/fs/cgroup/memory/berth/t1: Permission denied");
+  runtime_.knobs().FailTaskCgroup("mkdir /sys/fs/cgroup/memory/berth/t1: Permission denied");
   Apply(Desired({Task("t1", "web", "RUNNING", "PENDING", R"(,"taskMemory":"512")")}, {kWebTd}));
   v1::TaskStateChange snap = Snap("t1");
   EXPECT_EQ(snap.status(), "STOPPED");
@@ -885,13 +885,13 @@ TEST_F(TaskEngineTest, ATaskWritingMoreThanItsEphemeralStorageIsStopped) {
   Apply(Desired({Task("t1", "web", "RUNNING", "PENDING", fargate), Task("t2", "web")}, {kWebTd}));
   ASSERT_EQ(Status("t1"), "RUNNING");
   constexpr int64_t kGiB = 1024LL * 1024 * 1024;
-  runtime_.SetDiskUsage(Id("t1", "app"), 11 * kGiB);
-  runtime_.SetDiskUsage(Id("t1", "sidecar"), 10 * kGiB);
-  runtime_.SetDiskUsage(Id("t2", "app"), 100 * kGiB);  // t2 has no limit
+  runtime_.knobs().SetDiskUsage(Id("t1", "app"), 11 * kGiB);
+  runtime_.knobs().SetDiskUsage(Id("t1", "sidecar"), 10 * kGiB);
+  runtime_.knobs().SetDiskUsage(Id("t2", "app"), 100 * kGiB);  // t2 has no limit
   Tick();
   EXPECT_EQ(Status("t1"), "RUNNING") << "21 GiB is within the limit";
 
-  runtime_.SetDiskUsage(Id("t1", "log"), 1);
+  runtime_.knobs().SetDiskUsage(Id("t1", "log"), 1);
   clock_.Advance(9'999'999);
   Tick();
   EXPECT_EQ(Status("t1"), "RUNNING") << "measured every 10 s";
