@@ -16,8 +16,8 @@
 #include "berth/v1/ecs.pb.h"
 #include "src/controlplane/actions/api.h"
 #include "src/controlplane/auth/auth.h"
-#include "src/controlplane/doors/errors.h"
 #include "src/controlplane/auth/policy.h"
+#include "src/controlplane/doors/errors.h"
 
 namespace berth::controlplane::auth {
 
@@ -112,6 +112,30 @@ absl::Status AdmitPassRole(Authority& authority, const Api& api, std::string_vie
     }
     *pinned = std::move(roles->pinned);
     return absl::OkStatus();
+  }
+}
+
+// The authorization sequence of every door, written once: the caller's policies allow the action
+// on its resources (Admit), then the roles a launch would pass (AdmitPassRole). `*pinned` receives
+// the task definition revision whose roles were checked, or stays empty; PinTaskDefinition makes
+// the request launch exactly that revision.
+template <typename Request>
+absl::Status AdmitAction(Authority& authority, const Api& api, std::string_view door, std::string_view action,
+                         const Identity& who, const Request& request, std::string* pinned) {
+  RETURN_IF_ERROR(Admit(authority, door, action, who, request));
+  return AdmitPassRole(authority, api, door, action, who, request, pinned);
+}
+
+// Sets the request's task definition to `pinned` (AdmitAction's); false when there is nothing to
+// pin (no revision pinned, or a request without a task definition).
+template <typename Request>
+bool PinTaskDefinition(const std::string& pinned, Request* request) {
+  if constexpr (requires(Request & r) { r.set_task_definition(std::string()); }) {
+    if (pinned.empty()) return false;
+    request->set_task_definition(pinned);
+    return true;
+  } else {
+    return false;
   }
 }
 

@@ -188,18 +188,12 @@ std::function<AwsHttpResponse(const std::string&, const auth::Identity&)> MakeHa
     if (absl::Status parsed = ecsjson::FromJson(body, &request); !parsed.ok()) {
       return Error(400, "SerializationException", StrCat("cannot parse the request body: ", parsed.message()));
     }
-    if (absl::Status admitted = auth::Admit(*authority, "aws", name, who, request); !admitted.ok()) {
-      return ErrorFromStatus(admitted);
-    }
     std::string pinned;
-    if (absl::Status admitted = auth::AdmitPassRole(*authority, *api, "aws", name, who, request, &pinned);
+    if (absl::Status admitted = auth::AdmitAction(*authority, *api, "aws", name, who, request, &pinned);
         !admitted.ok()) {
       return ErrorFromStatus(admitted);
     }
-    // The revision whose roles were checked is the one launched.
-    if constexpr (requires(Request r) { r.set_task_definition(std::string()); }) {
-      if (!pinned.empty()) request.set_task_definition(pinned);
-    }
+    auth::PinTaskDefinition(pinned, &request);  // the revision whose roles were checked is the one launched
     Response response;
     std::promise<absl::Status> done;
     // request and response live on this frame until the future is ready.

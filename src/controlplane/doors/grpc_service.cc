@@ -30,23 +30,17 @@ grpc::ServerUnaryReactor* Dispatch(Api* api, Metrics* metrics, auth::Authority* 
     finish(who.status());
     return reactor;
   }
-  if (absl::Status admitted = auth::Admit(*authority, "grpc", action_name, *who, *request); !admitted.ok()) {
-    finish(admitted);
-    return reactor;
-  }
   std::string pinned;
-  if (absl::Status admitted = auth::AdmitPassRole(*authority, *api, "grpc", action_name, *who, *request, &pinned);
+  if (absl::Status admitted = auth::AdmitAction(*authority, *api, "grpc", action_name, *who, *request, &pinned);
       !admitted.ok()) {
     finish(admitted);
     return reactor;
   }
   // The revision whose roles were checked is the one launched; the copy lives until the answer.
   std::shared_ptr<Request> pinned_request;
-  if constexpr (requires(Request & r) { r.set_task_definition(std::string()); }) {
-    if (!pinned.empty()) {
-      pinned_request = std::make_shared<Request>(*request);
-      pinned_request->set_task_definition(pinned);
-    }
+  if (!pinned.empty()) {
+    pinned_request = std::make_shared<Request>(*request);
+    if (!auth::PinTaskDefinition(pinned, pinned_request.get())) pinned_request.reset();
   }
   (api->*action)(
       pinned_request != nullptr ? *pinned_request : *request, response,
