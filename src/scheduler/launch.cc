@@ -24,16 +24,33 @@ int PickStrategyItem(const std::vector<int64_t>& bases, const std::vector<int64_
 
 namespace {
 
+// The launch's capacity provider strategy as it fills: which provider each next task goes to.
+class StrategyPicker {
+ public:
+  explicit StrategyPicker(const std::vector<LaunchProvider>& providers) : providers_(providers) {
+    for (const LaunchProvider& p : providers) {
+      bases_.push_back(p.base);
+      weights_.push_back(p.weight);
+      counts_.push_back(p.count);
+    }
+  }
+  // The provider of the next task, counted as having it.
+  const LaunchProvider& Next() {
+    const int item = PickStrategyItem(bases_, weights_, counts_);
+    ++counts_[item];
+    return providers_[item];
+  }
+
+ private:
+  const std::vector<LaunchProvider>& providers_;
+  std::vector<int64_t> bases_;
+  std::vector<int64_t> weights_;
+  std::vector<int64_t> counts_;
+};
+
 // FARGATE: each task waits for the host the capacity controller starts for it alone.
 void PlanFargateLaunch(const LaunchSpec& spec, const std::function<void(const LaunchStep&)>& apply) {
-  std::vector<int64_t> bases;
-  std::vector<int64_t> weights;
-  std::vector<int64_t> counts;
-  for (const LaunchProvider& p : spec.providers) {
-    bases.push_back(p.base);
-    weights.push_back(p.weight);
-    counts.push_back(p.count);
-  }
+  StrategyPicker picker(spec.providers);
   int64_t room = spec.provisioning_room;
   int64_t waiting = spec.provisioning_waiting;
   for (int n = 0; n < spec.count; ++n) {
@@ -49,11 +66,7 @@ void PlanFargateLaunch(const LaunchSpec& spec, const std::function<void(const La
     --room;
     ++waiting;
     step.kind = LaunchStep::Kind::kWait;
-    if (!spec.providers.empty()) {
-      const int item = PickStrategyItem(bases, weights, counts);
-      ++counts[item];
-      step.provider = spec.providers[item].name;
-    }
+    if (!spec.providers.empty()) step.provider = picker.Next().name;
     apply(step);
   }
 }
@@ -93,14 +106,7 @@ void PlanLaunch(const LaunchSpec& spec, const placement::ClusterView& view, cons
   if (spec.fargate) return PlanFargateLaunch(spec, apply);
   placement::PlacementRequest request = spec.request;
   const std::vector<placement::RequiredAttribute> base_required = request.required_attributes;
-  std::vector<int64_t> bases;
-  std::vector<int64_t> weights;
-  std::vector<int64_t> counts;
-  for (const LaunchProvider& p : spec.providers) {
-    bases.push_back(p.base);
-    weights.push_back(p.weight);
-    counts.push_back(p.count);
-  }
+  StrategyPicker picker(spec.providers);
   int64_t room = spec.provisioning_room;
 
   // RunTask: `count` tasks over the cluster. StartTask: one task on each named instance.
@@ -117,9 +123,7 @@ void PlanLaunch(const LaunchSpec& spec, const placement::ClusterView& view, cons
     for (int n = 0; n < count; ++n, ++index) {
       const LaunchProvider* provider = nullptr;
       if (!spec.providers.empty()) {
-        const int item = PickStrategyItem(bases, weights, counts);
-        ++counts[item];
-        provider = &spec.providers[item];
+        provider = &picker.Next();
         request.required_attributes = base_required;
         request.required_attributes.push_back(provider->hosts);
       }
