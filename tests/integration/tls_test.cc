@@ -60,10 +60,9 @@ class TlsTest : public ::testing::Test {
     ASSERT_FALSE(server_.cert.empty() || agent_.cert.empty() || other_agent_.cert.empty() || rogue_.cert.empty());
     std::ofstream(dir_.Sub("auth.json")) << AuthConfig();
     berthd_ = std::make_unique<BerthdProcess>(
-        dir_.Sub("berthd"),
-        std::vector<std::string>{"--auth-config", dir_.Sub("auth.json"), "--tls-cert", server_.cert, "--tls-key",
-                                 server_.key, "--tls-client-ca", ca_.cert(), "--http-listen", "127.0.0.1:0",
-                                 "--tls-refresh", "1"});
+        dir_.Sub("berthd"), std::vector<std::string>{"--auth-config", dir_.Sub("auth.json"), "--tls-cert", server_.cert,
+                                                     "--tls-key", server_.key, "--tls-client-ca", ca_.cert(),
+                                                     "--http-listen", "127.0.0.1:0", "--tls-refresh", "1"});
     ASSERT_TRUE(berthd_->Start()) << berthd_->Log();
   }
 
@@ -111,24 +110,25 @@ TEST_F(TlsTest, GrpcServesOnlyTlsAndACertificateTheCaSignedNamesItsPrincipal) {
   auto fleet = v1::AgentService::NewStub(TlsChannel(address, ca_.cert(), &agent_));
   for (const char* cluster : {"dev", "prod"}) {
     v1::RegisterContainerInstanceResponse registered;
-    grpc::Status s = Call(*fleet, &v1::AgentService::Stub::RegisterInstance, InstanceRequest(cluster, 1024, 1024),
-                          &registered);
-    EXPECT_EQ(s.error_code(), std::string(cluster) == "dev" ? grpc::StatusCode::OK : grpc::StatusCode::PERMISSION_DENIED)
+    grpc::Status s =
+        Call(*fleet, &v1::AgentService::Stub::RegisterInstance, InstanceRequest(cluster, 1024, 1024), &registered);
+    EXPECT_EQ(s.error_code(),
+              std::string(cluster) == "dev" ? grpc::StatusCode::OK : grpc::StatusCode::PERMISSION_DENIED)
         << cluster << ": " << s.error_message();
     if (!s.ok()) {
       EXPECT_NE(s.error_message().find("User: dev-fleet"), std::string::npos) << s.error_message();
     }
   }
   auto fleet_public = v1::ContainerService::NewStub(TlsChannel(address, ca_.cert(), &agent_));
-  EXPECT_EQ(Call(*fleet_public, &v1::ContainerService::Stub::ListClusters, v1::ListClustersRequest(), &clusters)
-                .error_code(),
-            grpc::StatusCode::PERMISSION_DENIED);
+  EXPECT_EQ(
+      Call(*fleet_public, &v1::ContainerService::Stub::ListClusters, v1::ListClustersRequest(), &clusters).error_code(),
+      grpc::StatusCode::PERMISSION_DENIED);
 
   // A certificate the CA signed whose name no principal lists: unauthenticated.
   auto stranger = v1::AgentService::NewStub(TlsChannel(address, ca_.cert(), &other_agent_));
   v1::RegisterContainerInstanceResponse registered;
-  grpc::Status s = Call(*stranger, &v1::AgentService::Stub::RegisterInstance, InstanceRequest("dev", 1024, 1024),
-                        &registered);
+  grpc::Status s =
+      Call(*stranger, &v1::AgentService::Stub::RegisterInstance, InstanceRequest("dev", 1024, 1024), &registered);
   EXPECT_EQ(s.error_code(), grpc::StatusCode::UNAUTHENTICATED);
   EXPECT_NE(s.error_message().find("host-9.prod.agents.berth"), std::string::npos) << s.error_message();
 
@@ -177,13 +177,13 @@ TEST_F(TlsTest, AnAgentJoinsOverMutualTlsAndRunsATask) {
   describe.add_tasks(run.tasks(0).task_arn());
   EXPECT_TRUE(WaitFor([&] {
     v1::DescribeTasksResponse d;
-    return Call(*admin, &v1::ContainerService::Stub::DescribeTasks, describe, &d, kAdmin).ok() &&
-           d.tasks_size() == 1 && d.tasks(0).last_status() == "RUNNING";
+    return Call(*admin, &v1::ContainerService::Stub::DescribeTasks, describe, &d, kAdmin).ok() && d.tasks_size() == 1 &&
+           d.tasks(0).last_status() == "RUNNING";
   })) << agent.Log();
 
   // Without its client certificate the agent is refused at registration.
-  AgentProcess anonymous(dir_.Sub("anonymous"), {"--endpoint", berthd_->grpc_address(), "--cluster", "dev",
-                                                 "--runtime", "sim", "--tls-ca", ca_.cert(), "--poll-wait", "1"});
+  AgentProcess anonymous(dir_.Sub("anonymous"), {"--endpoint", berthd_->grpc_address(), "--cluster", "dev", "--runtime",
+                                                 "sim", "--tls-ca", ca_.cert(), "--poll-wait", "1"});
   EXPECT_FALSE(anonymous.Start());
   EXPECT_NE(anonymous.Log().find("UNAUTHENTICATED"), std::string::npos) << anonymous.Log();
 }
@@ -221,14 +221,14 @@ TEST_F(TlsTest, BothDoorsServeARenewedCertificateAfterSighup) {
   // And it still answers.
   auto admin = v1::ContainerService::NewStub(TlsChannel(grpc_address, ca_.cert(), nullptr));
   v1::ListClustersResponse clusters;
-  EXPECT_TRUE(Call(*admin, &v1::ContainerService::Stub::ListClusters, v1::ListClustersRequest(), &clusters, kAdmin)
-                  .ok());
+  EXPECT_TRUE(
+      Call(*admin, &v1::ContainerService::Stub::ListClusters, v1::ListClustersRequest(), &clusters, kAdmin).ok());
 
   // A broken replacement keeps the current certificate on the HTTP door.
   std::ofstream(server_.key) << "not a key\n";
   ASSERT_EQ(kill(berthd_->pid(), SIGHUP), 0);
-  EXPECT_TRUE(WaitFor([&] { return berthd_->Log().find("keeps its previous certificate") != std::string::npos; },
-                      10000))
+  EXPECT_TRUE(
+      WaitFor([&] { return berthd_->Log().find("keeps its previous certificate") != std::string::npos; }, 10000))
       << berthd_->Log();
   EXPECT_EQ(PeerCertificateSerial(http_address, ca_.cert()), second);
 }
