@@ -100,9 +100,9 @@ struct AgentCredential {
 // The agent credential an `authorization` value carries; kNone for anything else.
 AgentCredential ParseAgentCredential(const std::string* authorization);
 
-// Whether `cluster`'s runtime restrictions (the Berth cluster settings berth:privilegedContainers
-// and berth:hostNetworking, docs/security.md) let tasks of `td` run in it; InvalidParameter naming
-// the container and the setting otherwise.
+// Whether `cluster`'s runtime restrictions (the Berth cluster settings berth:privilegedContainers,
+// berth:hostNetworking and berth:hostPathVolumes, docs/security.md) let tasks of `td` run in it;
+// InvalidParameter naming the container or volume and the setting otherwise.
 absl::Status CheckRuntimeRestrictions(const v1::Cluster& cluster, const v1::TaskDefinition& td);
 
 // A capacityProviderStrategy (RunTask, CreateService, a cluster's default) checked on its own:
