@@ -101,10 +101,10 @@ WaitingStep PlanWaitingTask(const WaitingTask& task,
   return step;
 }
 
-void PlanLaunch(const LaunchSpec& spec, const placement::ClusterView& view, const placement::Engine& engine,
+void PlanLaunch(LaunchSpec spec, const placement::ClusterView& view, const placement::Engine& engine,
                 const std::function<void(const LaunchStep&)>& apply) {
   if (spec.fargate) return PlanFargateLaunch(spec, apply);
-  placement::PlacementRequest request = spec.request;
+  placement::PlacementRequest& request = spec.request;  // only_instances and required attributes vary per step
   const std::vector<placement::RequiredAttribute> base_required = request.required_attributes;
   StrategyPicker picker(spec.providers);
   int64_t room = spec.provisioning_room;

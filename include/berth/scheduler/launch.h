@@ -112,7 +112,7 @@ WaitingStep PlanWaitingTask(const WaitingTask& task,
 // Decides every task of `spec` in order and calls `apply` with each step before deciding the next
 // (see the top of this file). A task that cannot be placed without a provider ends the launch's
 // round: it and the rest of the round fail with the same failure (StartTask: its instance's).
-void PlanLaunch(const LaunchSpec& spec, const placement::ClusterView& view, const placement::Engine& engine,
+void PlanLaunch(LaunchSpec spec, const placement::ClusterView& view, const placement::Engine& engine,
                 const std::function<void(const LaunchStep&)>& apply);
 
 }  // namespace berth::scheduler

@@ -304,7 +304,7 @@ absl::Status Api::ApplyFargateLaunch(
   spec.provisioning_waiting = static_cast<int64_t>(c->provisioning.size());
   spec.provisioning_limit = options_.capacity.max_provisioning_per_cluster;
   spec.provisioning_room = std::max<int64_t>(0, spec.provisioning_limit - spec.provisioning_waiting);
-  scheduler::PlanLaunch(spec, c->view, engine_, [&](const scheduler::LaunchStep& step) {
+  scheduler::PlanLaunch(std::move(spec), c->view, engine_, [&](const scheduler::LaunchStep& step) {
     if (step.kind == scheduler::LaunchStep::Kind::kWait) {
       AddLaunchedTask(txn, launch, resolved, tags, nullptr, step.provider, tasks, "FARGATE");
       return;
@@ -388,7 +388,7 @@ absl::Status Api::ApplyLaunch(Applier& txn, const Launch& launch, google::protob
   spec.provisioning_room = std::max<int64_t>(
       0, options_.capacity.max_provisioning_per_cluster - static_cast<int64_t>(c->provisioning.size()));
   txn.PreparePlacement(*c, spec.request);
-  scheduler::PlanLaunch(spec, c->view, engine_, [&](const scheduler::LaunchStep& step) {
+  scheduler::PlanLaunch(std::move(spec), c->view, engine_, [&](const scheduler::LaunchStep& step) {
     switch (step.kind) {
       case scheduler::LaunchStep::Kind::kPlace:
         AddLaunchedTask(txn, launch, resolved, tags, &*step.placement, step.provider, tasks);
