@@ -18,8 +18,9 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Open(store::Store* store, Option
                             options.clock != nullptr ? options.clock : &RealClock());
   Api* api = server->api_.get();
   server->pipeline_->SetTouchListener(
-      [api](std::vector<InstanceKey> touched) { api->OnInstancesTouched(std::move(touched)); });
-  server->pipeline_->SetBatchHook(MakeBatchHook(&server->state_, [api](Applier& txn) { api->OnBatchApplied(txn); }));
+      [api](std::vector<InstanceKey> touched) { api->agent().OnInstancesTouched(std::move(touched)); });
+  server->pipeline_->SetBatchHook(
+      MakeBatchHook(&server->state_, [api](Applier& txn) { api->services().OnBatchApplied(txn); }));
   return server;
 }
 
@@ -36,12 +37,12 @@ void Server::StartHousekeeping() {
   housekeeping_ = std::thread([this] {
     for (int64_t wake = 1; !stop_housekeeping_.WaitForNotificationWithTimeout(absl::Milliseconds(10)); ++wake) {
       if (wake % 10 != 0) {
-        api_->ExpirePolls();
+        api_->agent().ExpirePolls();
         continue;
       }
-      api_->AgentTick();
-      api_->ServiceTick();
-      api_->CapacityTick();
+      api_->agent().AgentTick();
+      api_->services().ServiceTick();
+      api_->capacity().CapacityTick();
     }
   });
 }
@@ -49,7 +50,7 @@ void Server::StartHousekeeping() {
 void Server::StopPolls() {
   if (!stop_housekeeping_.HasBeenNotified()) stop_housekeeping_.Notify();
   if (housekeeping_.joinable()) housekeeping_.join();
-  api_->ShutdownPolls();
+  api_->agent().ShutdownPolls();
 }
 
 void Server::Stop() {

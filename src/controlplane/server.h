@@ -49,8 +49,8 @@ class Server {
 
   // Starts the pipeline, then bootstraps the store (Api::Bootstrap: blocks until durable).
   absl::Status Start();
-  // Starts the housekeeping thread: every 10 ms Api::ExpirePolls; every 100 ms instead
-  // Api::AgentTick, Api::ServiceTick and Api::CapacityTick.
+  // Starts the housekeeping thread: every 10 ms AgentProtocol::ExpirePolls; every 100 ms instead
+  // AgentProtocol::AgentTick, ServiceActions::ServiceTick and CapacityActions::CapacityTick.
   void StartHousekeeping();
   // Stops housekeeping and answers every parked long poll (UNAVAILABLE), so that draining the doors
   // waits only for ordinary calls. Idempotent.

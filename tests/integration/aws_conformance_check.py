@@ -345,7 +345,7 @@ def served_actions():
     text = open(API_H).read()
     block = text[text.index("#define BERTH_API_ACTIONS"):]
     block = block[:block.index("\n\n")]
-    return re.findall(r"X\((\w+)\)", block)
+    return re.findall(r"X\(\w+, (\w+)\)", block)
 
 
 def arn_of(kind, name):

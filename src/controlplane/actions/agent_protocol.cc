@@ -8,7 +8,7 @@
 #include "berth/common/logging.h"
 #include "berth/common/strings.h"
 #include "berth/store/keys.h"
-#include "src/controlplane/actions/api.h"
+#include "src/controlplane/actions/agent_protocol.h"
 #include "src/controlplane/doors/errors.h"
 
 namespace berth::controlplane {
@@ -131,7 +131,8 @@ uint64_t InstanceRevision(const InstanceEntry& instance) {
 
 }  // namespace
 
-void Api::SetAgentConnected(Applier& txn, const ClusterEntry& cluster, const InstanceEntry& instance, bool connected) {
+void AgentProtocol::SetAgentConnected(Applier& txn, const ClusterEntry& cluster, const InstanceEntry& instance,
+                                      bool connected) {
   if (instance.record.instance().agent_connected() == connected) return;
   v1::ContainerInstanceRecord& record = txn.EditInstance(cluster, instance);
   auto* ci = record.mutable_instance();
@@ -143,8 +144,8 @@ void Api::SetAgentConnected(Applier& txn, const ClusterEntry& cluster, const Ins
             connected ? "connected again" : "disconnected (no poll or report within the disconnect timeout)");
 }
 
-uint64_t Api::RenderDesired(const ClusterEntry& cluster, const InstanceEntry& instance, uint64_t known,
-                            bool accepts_deltas, v1::PollResponse* out) const {
+uint64_t AgentProtocol::RenderDesired(const ClusterEntry& cluster, const InstanceEntry& instance, uint64_t known,
+                                      bool accepts_deltas, v1::PollResponse* out) const {
   uint64_t seen = InstanceRevision(instance);
   out->set_version(instance.desired_version);
   out->set_instance_status(instance.record.instance().status());
@@ -212,11 +213,11 @@ uint64_t Api::RenderDesired(const ClusterEntry& cluster, const InstanceEntry& in
   return seen;
 }
 
-void Api::AnswerAt(uint64_t revision, const Done& done, absl::Status status) const {
+void AgentProtocol::AnswerAt(uint64_t revision, const Done& done, absl::Status status) const {
   pipeline_->WhenDurable(revision, [done, status = std::move(status)]() mutable { done(std::move(status)); });
 }
 
-int64_t Api::JitteredWait(int64_t wait_us) {
+int64_t AgentProtocol::JitteredWait(int64_t wait_us) {
   const double jitter = std::clamp(options_.agent.poll_wait_jitter, 0.0, 1.0);
   if (jitter == 0 || wait_us <= 0) return wait_us;
   std::uniform_real_distribution<double> fraction(1.0 - jitter, 1.0);
@@ -224,7 +225,7 @@ int64_t Api::JitteredWait(int64_t wait_us) {
   return static_cast<int64_t>(static_cast<double>(wait_us) * fraction(jitter_rng_));
 }
 
-uint64_t Api::Poll(const v1::PollRequest& request, v1::PollResponse* response, Done done) {
+uint64_t AgentProtocol::Poll(const v1::PollRequest& request, v1::PollResponse* response, Done done) {
   absl::Status error;
   std::string cluster = ClusterFromRequest(!request.cluster().empty(), request.cluster(), &error);
   if (!error.ok()) {
@@ -249,7 +250,7 @@ uint64_t Api::Poll(const v1::PollRequest& request, v1::PollResponse* response, D
       std::min<int64_t>(static_cast<int64_t>(request.wait_millis()) * 1000, options_.agent.max_poll_wait_us);
   const int64_t now = clock_->MonotonicMicros();
   const uint64_t known = request.known_version();
-  sessions_.Heartbeat(cluster, id, now);
+  sessions_->Heartbeat(cluster, id, now);
 
   absl::Status result;
   // What must be durable before an answer given now leaves (an error's: everything applied).
@@ -285,7 +286,7 @@ uint64_t Api::Poll(const v1::PollRequest& request, v1::PollResponse* response, D
         answer_now = false;
         // Written by `render` (under the state lock), read by `answer` after it on the same thread.
         auto rendered_fence = std::make_shared<uint64_t>(0);
-        waiter = sessions_.AddWaiter(
+        waiter = sessions_->AddWaiter(
             cluster, id, now + JitteredWait(wait_us),
             AgentSessions::Parked{
                 .render = [this, response, cluster, id, known, deltas = request.accepts_deltas(),
@@ -323,7 +324,7 @@ uint64_t Api::Poll(const v1::PollRequest& request, v1::PollResponse* response, D
       }
     }
   }
-  if (reconnect && sessions_.BeginReconnect(cluster, id)) {
+  if (reconnect && sessions_->BeginReconnect(cluster, id)) {
     Submit(
         [this, cluster, id](Applier& txn) -> absl::Status {
           const ClusterEntry* c = state_->FindCluster(cluster);
@@ -333,7 +334,7 @@ uint64_t Api::Poll(const v1::PollRequest& request, v1::PollResponse* response, D
           SetAgentConnected(txn, *c, it->second, true);
           return absl::OkStatus();
         },
-        [this, cluster, id](absl::Status) { sessions_.EndReconnect(cluster, id); });
+        [this, cluster, id](absl::Status) { sessions_->EndReconnect(cluster, id); });
   }
   if (answer_now) {
     if (!result.ok()) fence = pipeline_->applied_revision();
@@ -342,7 +343,7 @@ uint64_t Api::Poll(const v1::PollRequest& request, v1::PollResponse* response, D
   return waiter;
 }
 
-bool Api::ApplyTaskReport(const v1::TaskStateChange& change, double now, v1::TaskRecord& r) const {
+bool AgentProtocol::ApplyTaskReport(const v1::TaskStateChange& change, double now, v1::TaskRecord& r) const {
   const int rank_now = TaskStatusRank(r.task().last_status());
   const int rank_new = TaskStatusRank(change.status());
   if (rank_now == TaskStatusRank("STOPPED")) return false;  // final: nothing moves a STOPPED task
@@ -450,8 +451,8 @@ bool Api::ApplyTaskReport(const v1::TaskStateChange& change, double now, v1::Tas
   return changed;
 }
 
-void Api::ReportStateChanges(const v1::ReportStateChangesRequest& request, v1::ReportStateChangesResponse* response,
-                             Done done) {
+void AgentProtocol::ReportStateChanges(const v1::ReportStateChangesRequest& request,
+                                       v1::ReportStateChangesResponse* response, Done done) {
   absl::Status error;
   std::string cluster = ClusterFromRequest(!request.cluster().empty(), request.cluster(), &error);
   if (!error.ok()) return done(error);
@@ -473,7 +474,7 @@ void Api::ReportStateChanges(const v1::ReportStateChangesRequest& request, v1::R
     if (!tid.ok()) return done(WithType(tid.status(), "InvalidParameterException"));
     task_ids.push_back(*std::move(tid));
   }
-  sessions_.Heartbeat(cluster, instance_id, clock_->MonotonicMicros());
+  sessions_->Heartbeat(cluster, instance_id, clock_->MonotonicMicros());
   Submit(
       [this, &request, response, cluster, instance_id, task_ids = std::move(task_ids)](Applier& txn) -> absl::Status {
         const ClusterEntry* c = state_->FindCluster(cluster);
@@ -501,11 +502,11 @@ void Api::ReportStateChanges(const v1::ReportStateChangesRequest& request, v1::R
       std::move(done));
 }
 
-void Api::ExpirePolls() { sessions_.ExpireDue(clock_->MonotonicMicros()); }
+void AgentProtocol::ExpirePolls() { sessions_->ExpireDue(clock_->MonotonicMicros()); }
 
-void Api::AgentTick() {
+void AgentProtocol::AgentTick() {
   const int64_t now = clock_->MonotonicMicros();
-  sessions_.ExpireDue(now);
+  sessions_->ExpireDue(now);
   if (now < next_agent_check_us_) return;
   next_agent_check_us_ = now + options_.agent.check_interval_us;
 
@@ -521,11 +522,11 @@ void Api::AgentTick() {
     absl::ReaderMutexLock lock(mu_);
     for (const auto& [name, c] : state_->clusters()) {
       for (const auto& [id, inst] : c->instances) {
-        if (inst.record.instance().status() != "INACTIVE") sessions_.LastSeen(name, id, now);
+        if (inst.record.instance().status() != "INACTIVE") sessions_->LastSeen(name, id, now);
       }
     }
   }
-  std::vector<InstanceKey> quiet = sessions_.TakeSilent(now - options_.agent.disconnect_after_us);
+  std::vector<InstanceKey> quiet = sessions_->TakeSilent(now - options_.agent.disconnect_after_us);
   {
     absl::ReaderMutexLock lock(mu_);
     for (auto& key : quiet) {
@@ -554,7 +555,7 @@ void Api::AgentTick() {
             auto it = c->instances.find(key.instance_id);
             if (it == c->instances.end() || it->second.record.instance().status() == "INACTIVE") continue;
             // Heard from since the check: still connected.
-            if (at - sessions_.LastSeen(key.cluster, key.instance_id, at) <= options_.agent.disconnect_after_us) {
+            if (at - sessions_->LastSeen(key.cluster, key.instance_id, at) <= options_.agent.disconnect_after_us) {
               continue;
             }
             SetAgentConnected(txn, *c, it->second, false);
@@ -579,7 +580,7 @@ void Api::AgentTick() {
   }
 }
 
-absl::StatusOr<std::string> Api::TaskRoleOf(const v1::GetTaskCredentialsRequest& request) const {
+absl::StatusOr<std::string> AgentProtocol::TaskRoleOf(const v1::GetTaskCredentialsRequest& request) const {
   absl::Status error;
   const std::string cluster = ClusterFromRequest(!request.cluster().empty(), request.cluster(), &error);
   RETURN_IF_ERROR(error);
@@ -602,6 +603,79 @@ absl::StatusOr<std::string> Api::TaskRoleOf(const v1::GetTaskCredentialsRequest&
     return absl::FailedPreconditionError(StrCat("taskArn: task ", *task, " has no taskRoleArn"));
   }
   return td->task_definition().task_role_arn();
+}
+
+AgentProtocol::AgentProtocol(const ActionContext& context, AgentSessions* sessions)
+    : ActionBase(context),
+      sessions_(sessions),
+      jitter_rng_(options_.agent.poll_jitter_seed != 0 ? options_.agent.poll_jitter_seed : std::random_device{}()) {
+  waker_ = std::thread([this] { RunPollWaker(); });
+}
+
+AgentProtocol::~AgentProtocol() {
+  {
+    absl::MutexLock lock(&waker_mu_);
+    waker_stopping_ = true;
+  }
+  waker_.join();
+}
+
+void AgentProtocol::OnInstancesTouched(std::vector<InstanceKey> instances) {
+  absl::MutexLock lock(&waker_mu_);
+  if (waker_queue_.empty()) {
+    waker_queue_ = std::move(instances);
+  } else {
+    waker_queue_.insert(waker_queue_.end(), std::make_move_iterator(instances.begin()),
+                        std::make_move_iterator(instances.end()));
+  }
+}
+
+// Woken polls rendered under one hold of the state lock (about 20 us each: a delta of a few tasks).
+constexpr size_t kPollsPerRender = 32;
+
+void AgentProtocol::RunPollWaker() {
+  for (;;) {
+    std::vector<InstanceKey> touched;
+    {
+      absl::MutexLock lock(&waker_mu_);
+      waker_mu_.Await(absl::Condition(
+          +[](AgentProtocol* p)
+               ABSL_EXCLUSIVE_LOCKS_REQUIRED(p->waker_mu_) { return !p->waker_queue_.empty() || p->waker_stopping_; },
+          this));
+      if (waker_queue_.empty()) return;  // stopping, nothing left
+      touched.swap(waker_queue_);
+      waker_busy_ = true;
+    }
+    // An instance touched twice has one waiter at most: the first TakeChanged hit removes it.
+    std::vector<AgentSessions::Parked> woken = sessions_->TakeChanged(touched);
+    AnswerWoken(std::move(woken));
+    absl::MutexLock lock(&waker_mu_);
+    waker_busy_ = false;
+  }
+}
+
+void AgentProtocol::AnswerWoken(std::vector<AgentSessions::Parked> woken) {
+  // In chunks, so the pipeline (which waits for readers to leave, and makes new readers wait
+  // behind it) is never held up for long by a burst of polls.
+  std::vector<absl::Status> rendered(woken.size());
+  for (size_t begin = 0; begin < woken.size(); begin += kPollsPerRender) {
+    const size_t end = std::min(woken.size(), begin + kPollsPerRender);
+    {
+      absl::ReaderMutexLock lock(mu_);
+      for (size_t i = begin; i < end; ++i) rendered[i] = woken[i].render();
+    }
+    for (size_t i = begin; i < end; ++i) {
+      woken[i].answer(AgentSessions::WakeReason::kChanged, std::move(rendered[i]));
+    }
+  }
+}
+
+void AgentProtocol::DrainPollWaker() {
+  absl::MutexLock lock(&waker_mu_);
+  waker_mu_.Await(absl::Condition(
+      +[](AgentProtocol* p)
+           ABSL_EXCLUSIVE_LOCKS_REQUIRED(p->waker_mu_) { return p->waker_queue_.empty() && !p->waker_busy_; },
+      this));
 }
 
 }  // namespace berth::controlplane

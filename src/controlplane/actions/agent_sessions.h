@@ -7,7 +7,7 @@
 // instance replaces it (kSuperseded), or at shutdown. Every wake but kChanged answers the poll at
 // once, outside the sessions' mutex, on the thread that caused it. kChanged waiters are handed to
 // the caller of TakeChanged, which renders many of them under one hold of the state lock and
-// answers them after releasing it (Api's poll waker thread).
+// answers them after releasing it (AgentProtocol's poll waker thread).
 //
 // Thread-safe. The mutex is a leaf: nothing else is locked while it is held, so callers may hold
 // the state mutex when they call in.

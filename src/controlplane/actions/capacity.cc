@@ -7,13 +7,14 @@
 // A container instance belongs to the group whose name its attribute berth.instance-group holds
 // (the hosts of a group berthd runs get it from their provider; other hosts are started with
 // --attribute berth.instance-group=NAME). Placing a task for a provider requires that attribute.
+#include "src/controlplane/actions/capacity.h"
 #include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
 #include "berth/common/logging.h"
 #include "berth/common/strings.h"
 #include "berth/scheduler/launch.h"
 #include "berth/store/keys.h"
-#include "src/controlplane/actions/api.h"
+#include "src/controlplane/actions/clusters.h"
 #include "src/controlplane/actions/pagination.h"
 #include "src/controlplane/doors/errors.h"
 #include "src/controlplane/providers/instance_provider.h"
@@ -221,13 +222,13 @@ int32_t FargateEphemeralStorageGiB(const v1::TaskOverride& overrides, const v1::
   return 20;
 }
 
-std::string Api::GroupOfProvider(const v1::CapacityProviderRecord& record) {
+std::string ActionBase::GroupOfProvider(const v1::CapacityProviderRecord& record) {
   auto group = GroupOfReference(record.capacity_provider().auto_scaling_group_provider().auto_scaling_group_arn(),
                                 "autoScalingGroupArn");
   return group.ok() ? *group : std::string();
 }
 
-std::string Api::CapacityProviderOf(const ClusterEntry& cluster, const InstanceEntry& instance) const {
+std::string ActionBase::CapacityProviderOf(const ClusterEntry& cluster, const InstanceEntry& instance) const {
   auto attr = instance.attributes.find(providers::kInstanceGroupAttribute);
   if (attr == instance.attributes.end()) return {};
   for (const auto& name : cluster.record.cluster().capacity_providers()) {
@@ -237,7 +238,7 @@ std::string Api::CapacityProviderOf(const ClusterEntry& cluster, const InstanceE
   return {};
 }
 
-absl::Status Api::CheckClusterStrategy(
+absl::Status ActionBase::CheckClusterStrategy(
     const ClusterEntry& cluster, const google::protobuf::RepeatedPtrField<v1::CapacityProviderStrategyItem>& strategy,
     std::string_view field) const {
   for (int i = 0; i < strategy.size(); ++i) {
@@ -251,21 +252,21 @@ absl::Status Api::CheckClusterStrategy(
   return absl::OkStatus();
 }
 
-void Api::RenderFargateProvider(const std::string& name, v1::CapacityProvider* out) const {
+void ActionBase::RenderFargateProvider(const std::string& name, v1::CapacityProvider* out) const {
   out->set_name(name);
   out->set_capacity_provider_arn(arns_.CapacityProvider(name));
   out->set_status("ACTIVE");
 }
 
-void Api::RenderCapacityProvider(const v1::CapacityProviderRecord& record, bool with_tags,
-                                 v1::CapacityProvider* out) const {
+void ActionBase::RenderCapacityProvider(const v1::CapacityProviderRecord& record, bool with_tags,
+                                        v1::CapacityProvider* out) const {
   *out = record.capacity_provider();
   out->set_capacity_provider_arn(arns_.CapacityProvider(out->name()));
   if (!with_tags) out->clear_tags();
 }
 
-void Api::CreateCapacityProvider(const v1::CreateCapacityProviderRequest& request,
-                                 v1::CreateCapacityProviderResponse* response, Done done) {
+void CapacityActions::CreateCapacityProvider(const v1::CreateCapacityProviderRequest& request,
+                                             v1::CreateCapacityProviderResponse* response, Done done) {
   if (!request.has_name() || request.name().empty()) return done(InvalidParameter("name: required"));
   if (absl::Status s = ValidateProviderName(request.name(), "name"); !s.ok()) return done(s);
   if (request.has_managed_instances_provider()) {
@@ -330,8 +331,8 @@ void Api::CreateCapacityProvider(const v1::CreateCapacityProviderRequest& reques
       std::move(done));
 }
 
-void Api::UpdateCapacityProvider(const v1::UpdateCapacityProviderRequest& request,
-                                 v1::UpdateCapacityProviderResponse* response, Done done) {
+void CapacityActions::UpdateCapacityProvider(const v1::UpdateCapacityProviderRequest& request,
+                                             v1::UpdateCapacityProviderResponse* response, Done done) {
   if (!request.has_name() || request.name().empty()) return done(InvalidParameter("name: required"));
   auto name = arns_.CapacityProviderName(request.name(), "name");
   if (!name.ok()) return done(WithType(name.status(), "InvalidParameterException"));
@@ -386,8 +387,8 @@ void Api::UpdateCapacityProvider(const v1::UpdateCapacityProviderRequest& reques
       std::move(done));
 }
 
-void Api::DeleteCapacityProvider(const v1::DeleteCapacityProviderRequest& request,
-                                 v1::DeleteCapacityProviderResponse* response, Done done) {
+void CapacityActions::DeleteCapacityProvider(const v1::DeleteCapacityProviderRequest& request,
+                                             v1::DeleteCapacityProviderResponse* response, Done done) {
   if (!request.has_capacity_provider() || request.capacity_provider().empty()) {
     return done(InvalidParameter("capacityProvider: required: the name or ARN of the capacity provider to delete"));
   }
@@ -420,8 +421,8 @@ void Api::DeleteCapacityProvider(const v1::DeleteCapacityProviderRequest& reques
       std::move(done));
 }
 
-void Api::DescribeCapacityProviders(const v1::DescribeCapacityProvidersRequest& request,
-                                    v1::DescribeCapacityProvidersResponse* response, Done done) {
+void CapacityActions::DescribeCapacityProviders(const v1::DescribeCapacityProvidersRequest& request,
+                                                v1::DescribeCapacityProvidersResponse* response, Done done) {
   if (request.capacity_providers_size() > 100) {
     return done(
         InvalidParameter("capacityProviders: at most 100 per call (got ", request.capacity_providers_size(), ")"));
@@ -486,7 +487,7 @@ void Api::DescribeCapacityProviders(const v1::DescribeCapacityProvidersRequest& 
   done(absl::OkStatus());
 }
 
-absl::Status Api::ValidateClusterProviders(
+absl::Status ClusterActions::ValidateClusterProviders(
     const google::protobuf::RepeatedPtrField<std::string>& providers,
     const google::protobuf::RepeatedPtrField<v1::CapacityProviderStrategyItem>& strategy) {
   if (providers.size() > kMaxProvidersPerCluster) {
@@ -513,8 +514,8 @@ absl::Status Api::ValidateClusterProviders(
   return absl::OkStatus();
 }
 
-absl::Status Api::CheckProvidersAssignable(const std::string& cluster,
-                                           const google::protobuf::RepeatedPtrField<std::string>& providers) const {
+absl::Status ClusterActions::CheckProvidersAssignable(
+    const std::string& cluster, const google::protobuf::RepeatedPtrField<std::string>& providers) const {
   for (int i = 0; i < providers.size(); ++i) {
     if (IsFargateProvider(providers[i])) {
       // Berth's own: any cluster may have them, when there is Fargate capacity.
@@ -540,8 +541,8 @@ absl::Status Api::CheckProvidersAssignable(const std::string& cluster,
   return absl::OkStatus();
 }
 
-void Api::PutClusterCapacityProviders(const v1::PutClusterCapacityProvidersRequest& request,
-                                      v1::PutClusterCapacityProvidersResponse* response, Done done) {
+void ClusterActions::PutClusterCapacityProviders(const v1::PutClusterCapacityProvidersRequest& request,
+                                                 v1::PutClusterCapacityProvidersResponse* response, Done done) {
   if (!request.has_cluster() || request.cluster().empty()) {
     return done(InvalidParameter("cluster: required: the cluster whose capacity providers to set"));
   }
@@ -601,7 +602,7 @@ void Api::PutClusterCapacityProviders(const v1::PutClusterCapacityProvidersReque
 
 namespace berth::controlplane {
 
-void Api::CapacityTick() {
+void CapacityActions::CapacityTick() {
   const int64_t now = clock_->MonotonicMicros();
   if (now < next_provisioning_us_ || provisioning_in_flight_.load()) return;
   next_provisioning_us_ = now + options_.capacity.provisioning_interval_us;
@@ -619,7 +620,7 @@ void Api::CapacityTick() {
          });
 }
 
-absl::StatusOr<placement::PlacementRequest> Api::WaitingTaskRequest(const v1::TaskRecord& r) const {
+absl::StatusOr<placement::PlacementRequest> CapacityActions::WaitingTaskRequest(const v1::TaskRecord& r) const {
   placement::PlacementRequest preq;
   preq.demand = ToDemand(r.reservation());
   preq.launch_type = LaunchTypeOf(r.task().launch_type());
@@ -660,7 +661,7 @@ absl::StatusOr<placement::PlacementRequest> Api::WaitingTaskRequest(const v1::Ta
   return preq;
 }
 
-absl::Status Api::ApplyProvisioning(Applier& txn) {
+absl::Status CapacityActions::ApplyProvisioning(Applier& txn) {
   const double now = clock_->NowSeconds();
   const double timeout_s = static_cast<double>(options_.capacity.provisioning_timeout_us) / 1e6;
   v1::TaskRecord r;
@@ -692,7 +693,7 @@ absl::Status Api::ApplyProvisioning(Applier& txn) {
       const scheduler::WaitingStep step = scheduler::PlanWaitingTask(waiting_task, request, c->view, engine_);
       switch (step.kind) {
         case scheduler::WaitingStep::Kind::kStop:
-          StopTaskRecord(txn, *c, task, "TaskFailedToStart", step.reason);
+          launcher_->StopTaskRecord(txn, *c, task, "TaskFailedToStart", step.reason);
           break;
         case scheduler::WaitingStep::Kind::kPlace:
           PlaceProvisioned(txn, *c, task, *step.placement);
@@ -706,8 +707,8 @@ absl::Status Api::ApplyProvisioning(Applier& txn) {
   return absl::OkStatus();
 }
 
-void Api::PlaceProvisioned(Applier& txn, const ClusterEntry& cluster, const TaskEntry& task,
-                           const placement::Placement& placed) {
+void CapacityActions::PlaceProvisioned(Applier& txn, const ClusterEntry& cluster, const TaskEntry& task,
+                                       const placement::Placement& placed) {
   const ClusterEntry* c = &cluster;
   std::string az;
   const InstanceEntry& inst = c->instances.at(placed.instance_id);
@@ -734,7 +735,7 @@ void Api::PlaceProvisioned(Applier& txn, const ClusterEntry& cluster, const Task
 
 namespace berth::controlplane {
 
-std::map<std::string, Api::GroupUsage> Api::CapacityUsage() const {
+std::map<std::string, CapacityActions::GroupUsage> CapacityActions::CapacityUsage() const {
   std::map<std::string, GroupUsage> out;
   absl::ReaderMutexLock lock(mu_);
   v1::TaskRecord r;
@@ -807,7 +808,8 @@ std::map<std::string, Api::GroupUsage> Api::CapacityUsage() const {
 
 namespace berth::controlplane {
 
-Api::FargateUsage Api::FargateSnapshot(const std::vector<std::pair<std::string, std::string>>& watch) const {
+CapacityActions::FargateUsage CapacityActions::FargateSnapshot(
+    const std::vector<std::pair<std::string, std::string>>& watch) const {
   FargateUsage out;
   absl::ReaderMutexLock lock(mu_);
   v1::TaskRecord r;

@@ -70,11 +70,11 @@ bool IsGroupName(const std::string& name) {
 }
 
 // Runs an Api action to completion (the controller's own calls; no door, so no authorization).
-template <typename Request, typename Response>
-absl::Status Call(Api* api, void (Api::*action)(const Request&, Response*, Api::Done), const Request& request) {
+template <typename Actions, typename Request, typename Response>
+absl::Status Call(Api* api, void (Actions::*action)(const Request&, Response*, Api::Done), const Request& request) {
   Response response;
   std::promise<absl::Status> done;
-  (api->*action)(request, &response, [&done](absl::Status s) { done.set_value(std::move(s)); });
+  (api->actions<Actions>().*action)(request, &response, [&done](absl::Status s) { done.set_value(std::move(s)); });
   return done.get_future().get();
 }
 
@@ -318,7 +318,7 @@ void CapacityController::RunOnce() {
   if (!groups_.empty() && now >= next_groups_pass_) {
     next_groups_pass_ = now + std::chrono::duration_cast<std::chrono::steady_clock::duration>(
                                   std::chrono::duration<double>(interval_seconds_ * 0.99));
-    const std::map<std::string, Api::GroupUsage> usage = api_->CapacityUsage();
+    const std::map<std::string, CapacityActions::GroupUsage> usage = api_->capacity().CapacityUsage();
     for (Group& g : groups_) {
       auto it = usage.find(g.config.name);
       Pass(g, it == usage.end() ? nullptr : &it->second);
@@ -341,7 +341,8 @@ void CapacityController::StopFargateHost(Fargate& f, const std::string& id, cons
     request.set_cluster(it != f.hosts.end() ? it->second.cluster : std::string());
     request.set_container_instance(instance_id);
     request.set_force(true);
-    if (absl::Status s = Call(api_, &Api::DeregisterContainerInstance, request); !s.ok() && !absl::IsNotFound(s)) {
+    if (absl::Status s = Call(api_, &InstanceActions::DeregisterContainerInstance, request);
+        !s.ok() && !absl::IsNotFound(s)) {
       log::Warn("fargate: deregistering host {} (instance {}): {}", id, instance_id, s.ToString());
     }
   }
@@ -354,7 +355,7 @@ void CapacityController::StopFargateHost(Fargate& f, const std::string& id, cons
 void CapacityController::FargatePass(Fargate& f) {
   std::vector<std::pair<std::string, std::string>> watch;
   for (const auto& [id, h] : f.hosts) watch.emplace_back(h.cluster, h.task_id);
-  const Api::FargateUsage usage = api_->FargateSnapshot(watch);
+  const CapacityActions::FargateUsage usage = api_->capacity().FargateSnapshot(watch);
   const auto now = std::chrono::steady_clock::now();
 
   // Registered Fargate hosts the pool does not know (berthd restarted): a connected one is taken
@@ -379,7 +380,7 @@ void CapacityController::FargatePass(Fargate& f) {
     request.set_cluster(h.cluster);
     request.set_container_instance(h.instance_id);
     request.set_force(true);
-    if (absl::Status s = Call(api_, &Api::DeregisterContainerInstance, request); s.ok()) {
+    if (absl::Status s = Call(api_, &InstanceActions::DeregisterContainerInstance, request); s.ok()) {
       log::Info("fargate: deregistered instance {} of a host the pool does not run ({})", h.instance_id, id);
     }
   }
@@ -487,7 +488,8 @@ void CapacityController::FargatePass(Fargate& f) {
   }
 }
 
-void CapacityController::Terminate(Group& g, const Api::GroupUsage& usage, const std::vector<std::string>& ids) {
+void CapacityController::Terminate(Group& g, const CapacityActions::GroupUsage& usage,
+                                   const std::vector<std::string>& ids) {
   providers::InstanceGroup& group = *g.group;
   const int keep = static_cast<int>(group.hosts().size() - ids.size());
   if (absl::Status s = group.SetDesired(std::max(keep, group.min())); !s.ok()) {
@@ -506,13 +508,13 @@ void CapacityController::Terminate(Group& g, const Api::GroupUsage& usage, const
     request.set_cluster(usage.cluster);
     request.set_container_instance(h->second.instance_id);
     request.set_force(true);
-    if (absl::Status s = Call(api_, &Api::DeregisterContainerInstance, request); !s.ok()) {
+    if (absl::Status s = Call(api_, &InstanceActions::DeregisterContainerInstance, request); !s.ok()) {
       log::Warn("instance group {}: deregistering {}: {}", g.config.name, h->second.instance_id, s.ToString());
     }
   }
 }
 
-void CapacityController::AdoptOrDeregisterUnknown(Group& g, const Api::GroupUsage& usage) {
+void CapacityController::AdoptOrDeregisterUnknown(Group& g, const CapacityActions::GroupUsage& usage) {
   // A connected one is taken over when the provider can (a command provider's hosts outlive
   // berthd); a disconnected one is gone for good (a local host stopped with the previous berthd)
   // and is deregistered, so its tasks are replaced.
@@ -531,7 +533,7 @@ void CapacityController::AdoptOrDeregisterUnknown(Group& g, const Api::GroupUsag
     request.set_cluster(usage.cluster);
     request.set_container_instance(h.instance_id);
     request.set_force(true);
-    if (absl::Status s = Call(api_, &Api::DeregisterContainerInstance, request); s.ok()) {
+    if (absl::Status s = Call(api_, &InstanceActions::DeregisterContainerInstance, request); s.ok()) {
       log::Info("instance group {}: deregistered instance {} of a host it no longer has ({})", g.config.name,
                 h.instance_id, id);
     } else {
@@ -540,7 +542,7 @@ void CapacityController::AdoptOrDeregisterUnknown(Group& g, const Api::GroupUsag
   }
 }
 
-void CapacityController::ReplaceUnregistered(Group& g, const Api::GroupUsage& usage) {
+void CapacityController::ReplaceUnregistered(Group& g, const CapacityActions::GroupUsage& usage) {
   // Hosts launched longer than instanceWarmupPeriod ago whose agent never registered are broken
   // (the agent failed to start or cannot reach berthd).
   providers::InstanceGroup& group = *g.group;
@@ -566,7 +568,7 @@ void CapacityController::ReplaceUnregistered(Group& g, const Api::GroupUsage& us
   }
 }
 
-scheduler::ScalingDecision CapacityController::DecideSize(Group& g, const Api::GroupUsage& usage,
+scheduler::ScalingDecision CapacityController::DecideSize(Group& g, const CapacityActions::GroupUsage& usage,
                                                           const std::vector<std::string>& active) {
   const providers::InstanceGroup& group = *g.group;
   int busy = 0;
@@ -605,8 +607,8 @@ scheduler::ScalingDecision CapacityController::DecideSize(Group& g, const Api::G
   return d;
 }
 
-void CapacityController::ScaleIn(Group& g, const Api::GroupUsage& usage, const std::vector<std::string>& active,
-                                 int count) {
+void CapacityController::ScaleIn(Group& g, const CapacityActions::GroupUsage& usage,
+                                 const std::vector<std::string>& active, int count) {
   // Idle registered hosts, newest first.
   std::vector<std::string> leaving;
   for (auto id = active.rbegin(); id != active.rend() && static_cast<int>(leaving.size()) < count; ++id) {
@@ -628,7 +630,7 @@ void CapacityController::ScaleIn(Group& g, const Api::GroupUsage& usage, const s
     for (size_t j = i; j < leaving.size() && j < i + 10; ++j) {
       request.add_container_instances(usage.hosts.at(leaving[j]).instance_id);
     }
-    if (absl::Status s = Call(api_, &Api::UpdateContainerInstancesState, request); !s.ok()) {
+    if (absl::Status s = Call(api_, &InstanceActions::UpdateContainerInstancesState, request); !s.ok()) {
       log::Warn("instance group {}: draining hosts to scale in: {}", g.config.name, s.ToString());
       break;
     }
@@ -638,7 +640,7 @@ void CapacityController::ScaleIn(Group& g, const Api::GroupUsage& usage, const s
   if (drained_now > 0) log::Info("instance group {}: draining {} idle hosts to scale in", g.config.name, drained_now);
 }
 
-void CapacityController::Pass(Group& g, const Api::GroupUsage* usage) {
+void CapacityController::Pass(Group& g, const CapacityActions::GroupUsage* usage) {
   providers::InstanceGroup& group = *g.group;
   if (usage == nullptr || usage->cluster != g.config.cluster) {
     // Not scaled by a capacity provider (none names it, its managed scaling is off, or it serves

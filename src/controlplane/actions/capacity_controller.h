@@ -124,22 +124,23 @@ class CapacityController {
   };
   CapacityController(Api* api, double interval_seconds) : api_(api), interval_seconds_(interval_seconds) {}
   // One pass of instance group `g`, scaled by `usage`'s capacity provider (null: by none).
-  void Pass(Group& g, const Api::GroupUsage* usage);
+  void Pass(Group& g, const CapacityActions::GroupUsage* usage);
   // The steps of Pass (numbered as in it). 0: hosts of the group's instances the group does not
   // know (berthd restarted) are taken over or their instances deregistered.
-  void AdoptOrDeregisterUnknown(Group& g, const Api::GroupUsage& usage);
+  void AdoptOrDeregisterUnknown(Group& g, const CapacityActions::GroupUsage& usage);
   // Hosts whose agent did not register within the instanceWarmupPeriod are replaced.
-  void ReplaceUnregistered(Group& g, const Api::GroupUsage& usage);
+  void ReplaceUnregistered(Group& g, const CapacityActions::GroupUsage& usage);
   // 2. The desired size of the group's `active` (not draining) hosts.
-  scheduler::ScalingDecision DecideSize(Group& g, const Api::GroupUsage& usage, const std::vector<std::string>& active);
+  scheduler::ScalingDecision DecideSize(Group& g, const CapacityActions::GroupUsage& usage,
+                                        const std::vector<std::string>& active);
   // 3. Scale-in: up to `count` idle hosts of `active`, newest first, are drained (or terminated).
-  void ScaleIn(Group& g, const Api::GroupUsage& usage, const std::vector<std::string>& active, int count);
+  void ScaleIn(Group& g, const CapacityActions::GroupUsage& usage, const std::vector<std::string>& active, int count);
   // One pass of the Fargate pool: hosts for waiting tasks, hosts of finished tasks stopped.
   void FargatePass(Fargate& f);
   // Stops host `id` of the pool and deregisters its instance `instance_id` (when registered).
   void StopFargateHost(Fargate& f, const std::string& id, const std::string& instance_id);
   // Stops hosts `ids` of `g` and deregisters their instances.
-  void Terminate(Group& g, const Api::GroupUsage& usage, const std::vector<std::string>& ids);
+  void Terminate(Group& g, const CapacityActions::GroupUsage& usage, const std::vector<std::string>& ids);
 
   Api* const api_;
   const double interval_seconds_;

@@ -1,8 +1,10 @@
 // Cluster actions: CreateCluster, DeleteCluster, UpdateClusterSettings, DescribeClusters, ListClusters;
 // the runtime restrictions a cluster's settings impose.
+#include <future>
+
 #include "berth/common/strings.h"
 #include "berth/store/keys.h"
-#include "src/controlplane/actions/api.h"
+#include "src/controlplane/actions/clusters.h"
 #include "src/controlplane/actions/pagination.h"
 #include "src/controlplane/doors/errors.h"
 
@@ -93,7 +95,8 @@ absl::Status CheckRuntimeRestrictions(const v1::Cluster& cluster, const v1::Task
   return absl::OkStatus();
 }
 
-void Api::CreateCluster(const v1::CreateClusterRequest& request, v1::CreateClusterResponse* response, Done done) {
+void ClusterActions::CreateCluster(const v1::CreateClusterRequest& request, v1::CreateClusterResponse* response,
+                                   Done done) {
   std::string name = request.has_cluster_name() ? request.cluster_name() : "default";
   if (!IsValidName(name)) {
     return done(
@@ -139,7 +142,8 @@ void Api::CreateCluster(const v1::CreateClusterRequest& request, v1::CreateClust
       std::move(done));
 }
 
-void Api::DeleteCluster(const v1::DeleteClusterRequest& request, v1::DeleteClusterResponse* response, Done done) {
+void ClusterActions::DeleteCluster(const v1::DeleteClusterRequest& request, v1::DeleteClusterResponse* response,
+                                   Done done) {
   if (!request.has_cluster() || request.cluster().empty()) {
     return done(InvalidParameter("cluster: required: name the cluster to delete"));
   }
@@ -172,8 +176,8 @@ void Api::DeleteCluster(const v1::DeleteClusterRequest& request, v1::DeleteClust
       std::move(done));
 }
 
-void Api::UpdateClusterSettings(const v1::UpdateClusterSettingsRequest& request,
-                                v1::UpdateClusterSettingsResponse* response, Done done) {
+void ClusterActions::UpdateClusterSettings(const v1::UpdateClusterSettingsRequest& request,
+                                           v1::UpdateClusterSettingsResponse* response, Done done) {
   if (!request.has_cluster() || request.cluster().empty()) {
     return done(InvalidParameter("cluster: required: name the cluster whose settings to change"));
   }
@@ -203,8 +207,8 @@ void Api::UpdateClusterSettings(const v1::UpdateClusterSettingsRequest& request,
       std::move(done));
 }
 
-void Api::DescribeClusters(const v1::DescribeClustersRequest& request, v1::DescribeClustersResponse* response,
-                           Done done) {
+void ClusterActions::DescribeClusters(const v1::DescribeClustersRequest& request,
+                                      v1::DescribeClustersResponse* response, Done done) {
   if (request.clusters_size() > 100) {
     return done(InvalidParameter("clusters: at most 100 clusters per call (got ", request.clusters_size(), ")"));
   }
@@ -242,7 +246,8 @@ void Api::DescribeClusters(const v1::DescribeClustersRequest& request, v1::Descr
   done(absl::OkStatus());
 }
 
-void Api::ListClusters(const v1::ListClustersRequest& request, v1::ListClustersResponse* response, Done done) {
+void ClusterActions::ListClusters(const v1::ListClustersRequest& request, v1::ListClustersResponse* response,
+                                  Done done) {
   auto start = DecodePageToken(request.has_next_token(), request.next_token());
   if (!start.ok()) return done(start.status());
   auto limit = PageSize(request.has_max_results(), request.max_results());
@@ -261,6 +266,24 @@ void Api::ListClusters(const v1::ListClustersRequest& request, v1::ListClustersR
     }
   }
   done(absl::OkStatus());
+}
+
+absl::Status ClusterActions::Bootstrap() {
+  std::promise<absl::Status> result;
+  Submit(
+      [this](Applier& txn) -> absl::Status {
+        if (state_->schema_version() != 0) return absl::OkStatus();
+        txn.SetSchemaVersion(kSchemaVersion);
+        if (state_->FindCluster("default") != nullptr) return absl::OkStatus();
+        v1::ClusterRecord rec;
+        rec.mutable_cluster()->set_cluster_name("default");
+        rec.mutable_cluster()->set_status("ACTIVE");
+        rec.set_created_at(clock_->NowSeconds());
+        txn.AddCluster(std::move(rec));
+        return absl::OkStatus();
+      },
+      [&result](absl::Status s) { result.set_value(std::move(s)); });
+  return result.get_future().get();
 }
 
 }  // namespace berth::controlplane

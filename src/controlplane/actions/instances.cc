@@ -12,7 +12,7 @@
 #include "berth/common/strings.h"
 #include "berth/placement/expression.h"
 #include "berth/store/keys.h"
-#include "src/controlplane/actions/api.h"
+#include "src/controlplane/actions/instances.h"
 #include "src/controlplane/actions/pagination.h"
 #include "src/controlplane/auth/instance_subject.h"
 #include "src/controlplane/doors/errors.h"
@@ -159,13 +159,14 @@ bool IsCustomAttribute(const std::string& name) { return name.rfind("ecs.", 0) !
 
 }  // namespace
 
-void Api::RegisterContainerInstance(const v1::RegisterContainerInstanceRequest& request,
-                                    v1::RegisterContainerInstanceResponse* response, Done done) {
+void InstanceActions::RegisterContainerInstance(const v1::RegisterContainerInstanceRequest& request,
+                                                v1::RegisterContainerInstanceResponse* response, Done done) {
   Register(request, response, std::nullopt, false, std::move(done));
 }
 
-void Api::Register(const v1::RegisterContainerInstanceRequest& request, v1::RegisterContainerInstanceResponse* response,
-                   std::optional<JoinUse> join, bool as_bound_instance, Done done) {
+void InstanceActions::Register(const v1::RegisterContainerInstanceRequest& request,
+                               v1::RegisterContainerInstanceResponse* response, std::optional<JoinUse> join,
+                               bool as_bound_instance, Done done) {
   absl::Status error;
   std::string cluster = ClusterFromRequest(request.has_cluster(), request.cluster(), &error);
   if (!error.ok()) return done(error);
@@ -288,14 +289,14 @@ void Api::Register(const v1::RegisterContainerInstanceRequest& request, v1::Regi
         if (s.ok()) {
           auto id = arns_.ContainerInstanceId(response->container_instance().container_instance_arn(), cluster,
                                               "containerInstanceArn");
-          if (id.ok()) sessions_.Heartbeat(cluster, *id, clock_->MonotonicMicros());
+          if (id.ok()) sessions_->Heartbeat(cluster, *id, clock_->MonotonicMicros());
         }
         done(std::move(s));
       });
 }
 
-void Api::DeregisterContainerInstance(const v1::DeregisterContainerInstanceRequest& request,
-                                      v1::DeregisterContainerInstanceResponse* response, Done done) {
+void InstanceActions::DeregisterContainerInstance(const v1::DeregisterContainerInstanceRequest& request,
+                                                  v1::DeregisterContainerInstanceResponse* response, Done done) {
   absl::Status error;
   std::string cluster = ClusterFromRequest(request.has_cluster(), request.cluster(), &error);
   if (!error.ok()) return done(error);
@@ -352,8 +353,8 @@ void Api::DeregisterContainerInstance(const v1::DeregisterContainerInstanceReque
       std::move(done));
 }
 
-void Api::DescribeContainerInstances(const v1::DescribeContainerInstancesRequest& request,
-                                     v1::DescribeContainerInstancesResponse* response, Done done) {
+void InstanceActions::DescribeContainerInstances(const v1::DescribeContainerInstancesRequest& request,
+                                                 v1::DescribeContainerInstancesResponse* response, Done done) {
   absl::Status error;
   std::string cluster = ClusterFromRequest(request.has_cluster(), request.cluster(), &error);
   if (!error.ok()) return done(error);
@@ -388,8 +389,8 @@ void Api::DescribeContainerInstances(const v1::DescribeContainerInstancesRequest
   done(result);
 }
 
-void Api::ListContainerInstances(const v1::ListContainerInstancesRequest& request,
-                                 v1::ListContainerInstancesResponse* response, Done done) {
+void InstanceActions::ListContainerInstances(const v1::ListContainerInstancesRequest& request,
+                                             v1::ListContainerInstancesResponse* response, Done done) {
   absl::Status error;
   std::string cluster = ClusterFromRequest(request.has_cluster(), request.cluster(), &error);
   if (!error.ok()) return done(error);
@@ -435,8 +436,8 @@ void Api::ListContainerInstances(const v1::ListContainerInstancesRequest& reques
   done(result);
 }
 
-void Api::UpdateContainerInstancesState(const v1::UpdateContainerInstancesStateRequest& request,
-                                        v1::UpdateContainerInstancesStateResponse* response, Done done) {
+void InstanceActions::UpdateContainerInstancesState(const v1::UpdateContainerInstancesStateRequest& request,
+                                                    v1::UpdateContainerInstancesStateResponse* response, Done done) {
   absl::Status error;
   std::string cluster = ClusterFromRequest(request.has_cluster(), request.cluster(), &error);
   if (!error.ok()) return done(error);
@@ -479,7 +480,8 @@ void Api::UpdateContainerInstancesState(const v1::UpdateContainerInstancesStateR
       std::move(done));
 }
 
-void Api::PutAttributes(const v1::PutAttributesRequest& request, v1::PutAttributesResponse* response, Done done) {
+void InstanceActions::PutAttributes(const v1::PutAttributesRequest& request, v1::PutAttributesResponse* response,
+                                    Done done) {
   absl::Status error;
   std::string cluster = ClusterFromRequest(request.has_cluster(), request.cluster(), &error);
   if (!error.ok()) return done(error);
@@ -541,8 +543,8 @@ void Api::PutAttributes(const v1::PutAttributesRequest& request, v1::PutAttribut
       std::move(done));
 }
 
-void Api::DeleteAttributes(const v1::DeleteAttributesRequest& request, v1::DeleteAttributesResponse* response,
-                           Done done) {
+void InstanceActions::DeleteAttributes(const v1::DeleteAttributesRequest& request,
+                                       v1::DeleteAttributesResponse* response, Done done) {
   absl::Status error;
   std::string cluster = ClusterFromRequest(request.has_cluster(), request.cluster(), &error);
   if (!error.ok()) return done(error);
@@ -588,7 +590,8 @@ void Api::DeleteAttributes(const v1::DeleteAttributesRequest& request, v1::Delet
       std::move(done));
 }
 
-void Api::ListAttributes(const v1::ListAttributesRequest& request, v1::ListAttributesResponse* response, Done done) {
+void InstanceActions::ListAttributes(const v1::ListAttributesRequest& request, v1::ListAttributesResponse* response,
+                                     Done done) {
   absl::Status error;
   std::string cluster = ClusterFromRequest(request.has_cluster(), request.cluster(), &error);
   if (!error.ok()) return done(error);

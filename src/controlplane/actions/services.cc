@@ -5,8 +5,8 @@
 
 #include "berth/common/strings.h"
 #include "berth/store/keys.h"
-#include "src/controlplane/actions/api.h"
 #include "src/controlplane/actions/pagination.h"
+#include "src/controlplane/actions/services.h"
 #include "src/controlplane/doors/errors.h"
 
 namespace berth::controlplane {
@@ -134,8 +134,8 @@ std::string NewDeploymentId() {
   return StrCat("ecs-svc/", digits(rng));
 }
 
-absl::Status Api::ServiceRef(bool has_cluster, const std::string& cluster_in, bool has_service,
-                             const std::string& service_in, std::string* cluster, std::string* name) const {
+absl::Status ServiceActions::ServiceRef(bool has_cluster, const std::string& cluster_in, bool has_service,
+                                        const std::string& service_in, std::string* cluster, std::string* name) const {
   absl::Status error;
   *cluster = ClusterFromRequest(has_cluster, cluster_in, &error);
   RETURN_IF_ERROR(error);
@@ -146,9 +146,10 @@ absl::Status Api::ServiceRef(bool has_cluster, const std::string& cluster_in, bo
   return absl::OkStatus();
 }
 
-absl::StatusOr<const v1::TaskDefinitionRecord*> Api::ServiceTaskDefinition(const ClusterEntry& cluster,
-                                                                           const std::string& family, uint32_t revision,
-                                                                           const std::string& launch_type) {
+absl::StatusOr<const v1::TaskDefinitionRecord*> ServiceActions::ServiceTaskDefinition(const ClusterEntry& cluster,
+                                                                                      const std::string& family,
+                                                                                      uint32_t revision,
+                                                                                      const std::string& launch_type) {
   const v1::TaskDefinitionRecord* td =
       revision == 0 ? state_->LatestActive(family) : state_->FindTaskDefinition(family, revision);
   if (td == nullptr) {
@@ -170,8 +171,8 @@ absl::StatusOr<const v1::TaskDefinitionRecord*> Api::ServiceTaskDefinition(const
   return td;
 }
 
-void Api::RenderService(const ClusterEntry& cluster, const ServiceEntry& service, bool with_tags,
-                        v1::Service* out) const {
+void ServiceActions::RenderService(const ClusterEntry& cluster, const ServiceEntry& service, bool with_tags,
+                                   v1::Service* out) const {
   const v1::ServiceRecord& r = service.record;
   *out = r.service();
   out->set_service_arn(arns_.Service(r.cluster(), r.service().service_name()));
@@ -310,7 +311,8 @@ v1::ServiceRecord NewServiceRecord(const v1::CreateServiceRequest& request, cons
 
 }  // namespace
 
-void Api::CreateService(const v1::CreateServiceRequest& request, v1::CreateServiceResponse* response, Done done) {
+void ServiceActions::CreateService(const v1::CreateServiceRequest& request, v1::CreateServiceResponse* response,
+                                   Done done) {
   absl::Status error;
   std::string cluster = ClusterFromRequest(request.has_cluster(), request.cluster(), &error);
   if (!error.ok()) return done(error);
@@ -407,7 +409,8 @@ void Api::CreateService(const v1::CreateServiceRequest& request, v1::CreateServi
       std::move(done));
 }
 
-void Api::UpdateService(const v1::UpdateServiceRequest& request, v1::UpdateServiceResponse* response, Done done) {
+void ServiceActions::UpdateService(const v1::UpdateServiceRequest& request, v1::UpdateServiceResponse* response,
+                                   Done done) {
   std::string cluster;
   std::string name;
   if (absl::Status s = ServiceRef(request.has_cluster(), request.cluster(), request.has_service(), request.service(),
@@ -526,7 +529,8 @@ void Api::UpdateService(const v1::UpdateServiceRequest& request, v1::UpdateServi
       std::move(done));
 }
 
-void Api::DeleteService(const v1::DeleteServiceRequest& request, v1::DeleteServiceResponse* response, Done done) {
+void ServiceActions::DeleteService(const v1::DeleteServiceRequest& request, v1::DeleteServiceResponse* response,
+                                   Done done) {
   std::string cluster;
   std::string name;
   if (absl::Status s = ServiceRef(request.has_cluster(), request.cluster(), request.has_service(), request.service(),
@@ -558,8 +562,8 @@ void Api::DeleteService(const v1::DeleteServiceRequest& request, v1::DeleteServi
       std::move(done));
 }
 
-void Api::DescribeServices(const v1::DescribeServicesRequest& request, v1::DescribeServicesResponse* response,
-                           Done done) {
+void ServiceActions::DescribeServices(const v1::DescribeServicesRequest& request,
+                                      v1::DescribeServicesResponse* response, Done done) {
   absl::Status error;
   std::string cluster = ClusterFromRequest(request.has_cluster(), request.cluster(), &error);
   if (!error.ok()) return done(error);
@@ -596,7 +600,8 @@ void Api::DescribeServices(const v1::DescribeServicesRequest& request, v1::Descr
   done(absl::OkStatus());
 }
 
-void Api::ListServices(const v1::ListServicesRequest& request, v1::ListServicesResponse* response, Done done) {
+void ServiceActions::ListServices(const v1::ListServicesRequest& request, v1::ListServicesResponse* response,
+                                  Done done) {
   absl::Status error;
   std::string cluster = ClusterFromRequest(request.has_cluster(), request.cluster(), &error);
   if (!error.ok()) return done(error);
@@ -632,8 +637,8 @@ void Api::ListServices(const v1::ListServicesRequest& request, v1::ListServicesR
   done(absl::OkStatus());
 }
 
-void Api::UpdateTaskProtection(const v1::UpdateTaskProtectionRequest& request,
-                               v1::UpdateTaskProtectionResponse* response, Done done) {
+void ServiceActions::UpdateTaskProtection(const v1::UpdateTaskProtectionRequest& request,
+                                          v1::UpdateTaskProtectionResponse* response, Done done) {
   absl::Status error;
   std::string cluster = ClusterFromRequest(request.has_cluster(), request.cluster(), &error);
   if (!error.ok()) return done(error);
@@ -695,8 +700,8 @@ void Api::UpdateTaskProtection(const v1::UpdateTaskProtectionRequest& request,
       std::move(done));
 }
 
-void Api::GetTaskProtection(const v1::GetTaskProtectionRequest& request, v1::GetTaskProtectionResponse* response,
-                            Done done) {
+void ServiceActions::GetTaskProtection(const v1::GetTaskProtectionRequest& request,
+                                       v1::GetTaskProtectionResponse* response, Done done) {
   absl::Status error;
   std::string cluster = ClusterFromRequest(request.has_cluster(), request.cluster(), &error);
   if (!error.ok()) return done(error);

@@ -19,7 +19,7 @@
 #include "berth/common/strings.h"
 #include "berth/placement/engine.h"
 #include "berth/store/keys.h"
-#include "src/controlplane/actions/api.h"
+#include "src/controlplane/actions/services.h"
 #include "src/controlplane/doors/errors.h"
 
 namespace berth::controlplane {
@@ -62,12 +62,13 @@ std::vector<placement::Strategy> DefaultServiceStrategies() {
           placement::Strategy{placement::Strategy::Type::kSpread, placement::Strategy::Field::kInstanceId, {}}};
 }
 
-absl::StatusOr<Api::Launch> Api::ServiceLaunch(const ClusterEntry& cluster, const ServiceEntry& service) const {
+absl::StatusOr<Launcher::Launch> ServiceActions::ServiceLaunch(const ClusterEntry& cluster,
+                                                               const ServiceEntry& service) const {
   const v1::ServiceRecord& rec = service.record;
   const v1::Service& svc = rec.service();
   if (rec.deployments().empty()) return absl::InternalError("the service has no deployment");
   const v1::DeploymentRecord& primary = rec.deployments(0);
-  Launch l;
+  Launcher::Launch l;
   l.cluster = rec.cluster();
   l.family = primary.family();
   l.revision = primary.task_definition_revision();
@@ -104,7 +105,7 @@ absl::StatusOr<Api::Launch> Api::ServiceLaunch(const ClusterEntry& cluster, cons
   return l;
 }
 
-void Api::ApplyStoppedServiceTasks(Applier& txn) {
+void ServiceActions::ApplyStoppedServiceTasks(Applier& txn) {
   const double now = clock_->NowSeconds();
   for (const auto& [cluster, task_id] : txn.TakeStoppedServiceTasks()) {
     const ClusterEntry* c = state_->FindCluster(cluster);
@@ -120,11 +121,11 @@ void Api::ApplyStoppedServiceTasks(Applier& txn) {
   }
 }
 
-void Api::QueueService(const ServiceKey& key) {
+void ServiceActions::QueueService(const ServiceKey& key) {
   if (queued_.insert(key).second) queue_.push_back(key);
 }
 
-void Api::OnBatchApplied(Applier& txn) {
+void ServiceActions::OnBatchApplied(Applier& txn) {
   ApplyStoppedServiceTasks(txn);
   absl::btree_set<ServiceKey> dirty = txn.TakeDirtyServices();
   if (dirty.empty()) return;
@@ -132,7 +133,7 @@ void Api::OnBatchApplied(Applier& txn) {
   for (const auto& key : dirty) QueueService(key);
 }
 
-void Api::ServiceTick() {
+void ServiceActions::ServiceTick() {
   const int64_t now = clock_->MonotonicMicros();
   std::vector<ServiceKey> keys;
   bool purge = false;
@@ -197,7 +198,7 @@ void Api::ServiceTick() {
       });
 }
 
-Api::ScaleInShape Api::ServiceScaleIn(const v1::Service& svc) const {
+ServiceActions::ScaleInShape ServiceActions::ServiceScaleIn(const v1::Service& svc) const {
   ScaleInShape shape;
   std::vector<placement::Constraint> unused;
   (void)ParsePlacement({}, svc.placement_strategy(), options_.limits, &unused, &shape.strategies);
@@ -212,8 +213,9 @@ Api::ScaleInShape Api::ServiceScaleIn(const v1::Service& svc) const {
   return shape;
 }
 
-std::vector<scheduler::ServiceTask> Api::ServiceSnapshot(const ClusterEntry& cluster, const ServiceEntry& service,
-                                                         const ScaleInShape& shape) const {
+std::vector<scheduler::ServiceTask> ServiceActions::ServiceSnapshot(const ClusterEntry& cluster,
+                                                                    const ServiceEntry& service,
+                                                                    const ScaleInShape& shape) const {
   absl::flat_hash_map<std::pair<std::string, uint32_t>, bool> checked;  // (family, revision) -> has checks
   std::vector<scheduler::ServiceTask> tasks;
   tasks.reserve(service.task_ids.size());
@@ -267,8 +269,8 @@ std::vector<scheduler::ServiceTask> Api::ServiceSnapshot(const ClusterEntry& clu
   return tasks;
 }
 
-std::vector<scheduler::DaemonInstance> Api::DaemonInstances(const ClusterEntry& cluster,
-                                                            const v1::ServiceRecord& rec) const {
+std::vector<scheduler::DaemonInstance> ServiceActions::DaemonInstances(const ClusterEntry& cluster,
+                                                                       const v1::ServiceRecord& rec) const {
   std::vector<scheduler::DaemonInstance> instances;
   if (rec.deployments().empty()) return instances;
   const v1::Service& svc = rec.service();
@@ -328,8 +330,9 @@ std::string UnplacedEvent(const std::string& name, const v1::Failure& f) {
 
 }  // namespace
 
-bool Api::StartPlanned(Applier& txn, const ClusterEntry& cluster, const ServiceEntry& service, v1::ServiceRecord& rec,
-                       const scheduler::Plan& plan, double now, PassOutcome* outcome) {
+bool ServiceActions::StartPlanned(Applier& txn, const ClusterEntry& cluster, const ServiceEntry& service,
+                                  v1::ServiceRecord& rec, const scheduler::Plan& plan, double now,
+                                  PassOutcome* outcome) {
   const scheduler::Options& rules = options_.services.rules;
   const std::string& name = rec.service().service_name();
   const bool daemon = rec.service().scheduling_strategy() == "DAEMON";
@@ -343,7 +346,7 @@ bool Api::StartPlanned(Applier& txn, const ClusterEntry& cluster, const ServiceE
     } else {
       launch->count = plan.start;
     }
-    result = ApplyLaunch(txn, *launch, &started, &failures);
+    result = launcher_->ApplyLaunch(txn, *launch, &started, &failures);
   }
   bool changed = false;
   const double retry = now + static_cast<double>(options_.services.placement_retry_us) / 1e6;
@@ -374,7 +377,7 @@ bool Api::StartPlanned(Applier& txn, const ClusterEntry& cluster, const ServiceE
   return changed;
 }
 
-bool Api::ReconcileService(Applier& txn, const ClusterEntry& cluster, const ServiceEntry& service) {
+bool ServiceActions::ReconcileService(Applier& txn, const ClusterEntry& cluster, const ServiceEntry& service) {
   // Stops recorded earlier in this batch count (throttle, circuit breaker) before deciding.
   ApplyStoppedServiceTasks(txn);
   const v1::Service& svc = service.record.service();
@@ -398,7 +401,7 @@ bool Api::ReconcileService(Applier& txn, const ClusterEntry& cluster, const Serv
     for (const auto& stop : plan.stops) {
       auto it = cluster.tasks.find(stop.task_id);
       if (it == cluster.tasks.end()) continue;
-      StopTaskRecord(txn, cluster, it->second, scheduler::kStopCodeScheduler, stop.reason);
+      launcher_->StopTaskRecord(txn, cluster, it->second, scheduler::kStopCodeScheduler, stop.reason);
     }
     outcome.wake_at = plan.wake_at;
     if (plan.start > kMaxStartsPerPass || static_cast<int>(plan.start_on.size()) > kMaxStartsPerPass) {

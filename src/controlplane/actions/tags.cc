@@ -1,7 +1,7 @@
 // Tag actions on every taggable resource: TagResource, UntagResource, ListTagsForResource.
+#include "src/controlplane/actions/tags.h"
 #include "absl/strings/str_split.h"
 #include "berth/common/strings.h"
-#include "src/controlplane/actions/api.h"
 #include "src/controlplane/doors/errors.h"
 
 namespace berth::controlplane {
@@ -9,7 +9,7 @@ namespace {
 using Tags = google::protobuf::RepeatedPtrField<v1::Tag>;
 }  // namespace
 
-absl::StatusOr<Api::Tagged> Api::FindTagged(const std::string& arn_text) {
+absl::StatusOr<TagActions::Tagged> TagActions::FindTagged(const std::string& arn_text) {
   ASSIGN_OR_RETURN(Arn arn, ParseArn(arn_text, "resourceArn"));
   if (arn.region != arns_.context().region || arn.account != arns_.context().account) {
     return InvalidParameter("resourceArn: '", arn_text, "' belongs to another region or account");
@@ -92,7 +92,7 @@ absl::StatusOr<Api::Tagged> Api::FindTagged(const std::string& arn_text) {
   }
 }
 
-void Api::TagResource(const v1::TagResourceRequest& request, v1::TagResourceResponse*, Done done) {
+void TagActions::TagResource(const v1::TagResourceRequest& request, v1::TagResourceResponse*, Done done) {
   if (!request.has_resource_arn() || request.resource_arn().empty()) {
     return done(InvalidParameter("resourceArn: required"));
   }
@@ -122,7 +122,7 @@ void Api::TagResource(const v1::TagResourceRequest& request, v1::TagResourceResp
       std::move(done));
 }
 
-void Api::UntagResource(const v1::UntagResourceRequest& request, v1::UntagResourceResponse*, Done done) {
+void TagActions::UntagResource(const v1::UntagResourceRequest& request, v1::UntagResourceResponse*, Done done) {
   if (!request.has_resource_arn() || request.resource_arn().empty()) {
     return done(InvalidParameter("resourceArn: required"));
   }
@@ -142,8 +142,8 @@ void Api::UntagResource(const v1::UntagResourceRequest& request, v1::UntagResour
       std::move(done));
 }
 
-void Api::ListTagsForResource(const v1::ListTagsForResourceRequest& request, v1::ListTagsForResourceResponse* response,
-                              Done done) {
+void TagActions::ListTagsForResource(const v1::ListTagsForResourceRequest& request,
+                                     v1::ListTagsForResourceResponse* response, Done done) {
   if (!request.has_resource_arn() || request.resource_arn().empty()) {
     return done(InvalidParameter("resourceArn: required"));
   }

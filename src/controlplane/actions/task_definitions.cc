@@ -7,8 +7,8 @@
 #include "absl/strings/match.h"
 #include "berth/common/status.h"
 #include "berth/common/strings.h"
-#include "src/controlplane/actions/api.h"
 #include "src/controlplane/actions/pagination.h"
+#include "src/controlplane/actions/task_definitions.h"
 #include "src/controlplane/doors/errors.h"
 
 namespace berth::controlplane {
@@ -41,8 +41,8 @@ std::string RevisionKey(const std::string& family, uint32_t revision) {
 
 }  // namespace
 
-void Api::RegisterTaskDefinition(const v1::RegisterTaskDefinitionRequest& request,
-                                 v1::RegisterTaskDefinitionResponse* response, Done done) {
+void TaskDefinitionActions::RegisterTaskDefinition(const v1::RegisterTaskDefinitionRequest& request,
+                                                   v1::RegisterTaskDefinitionResponse* response, Done done) {
   auto facts = ValidateTaskDefinition(request, options_.limits);
   // ECS answers every task-definition rule with a ClientException (ECS-SEMANTICS.md, "Errors").
   if (!facts.ok()) return done(WithType(facts.status(), "ClientException"));
@@ -68,8 +68,8 @@ void Api::RegisterTaskDefinition(const v1::RegisterTaskDefinitionRequest& reques
       std::move(done));
 }
 
-void Api::DeregisterTaskDefinition(const v1::DeregisterTaskDefinitionRequest& request,
-                                   v1::DeregisterTaskDefinitionResponse* response, Done done) {
+void TaskDefinitionActions::DeregisterTaskDefinition(const v1::DeregisterTaskDefinitionRequest& request,
+                                                     v1::DeregisterTaskDefinitionResponse* response, Done done) {
   if (!request.has_task_definition() || request.task_definition().empty()) {
     return done(InvalidParameter("taskDefinition: required: give family:revision or the full ARN"));
   }
@@ -91,8 +91,8 @@ void Api::DeregisterTaskDefinition(const v1::DeregisterTaskDefinitionRequest& re
       std::move(done));
 }
 
-void Api::DescribeTaskDefinition(const v1::DescribeTaskDefinitionRequest& request,
-                                 v1::DescribeTaskDefinitionResponse* response, Done done) {
+void TaskDefinitionActions::DescribeTaskDefinition(const v1::DescribeTaskDefinitionRequest& request,
+                                                   v1::DescribeTaskDefinitionResponse* response, Done done) {
   if (!request.has_task_definition() || request.task_definition().empty()) {
     return done(InvalidParameter("taskDefinition: required: give family, family:revision or the full ARN"));
   }
@@ -118,8 +118,8 @@ void Api::DescribeTaskDefinition(const v1::DescribeTaskDefinitionRequest& reques
   done(result);
 }
 
-void Api::ListTaskDefinitions(const v1::ListTaskDefinitionsRequest& request, v1::ListTaskDefinitionsResponse* response,
-                              Done done) {
+void TaskDefinitionActions::ListTaskDefinitions(const v1::ListTaskDefinitionsRequest& request,
+                                                v1::ListTaskDefinitionsResponse* response, Done done) {
   std::string status = request.has_status() ? request.status() : "ACTIVE";
   if (status != "ACTIVE" && status != "INACTIVE" && status != "DELETE_IN_PROGRESS") {
     return done(InvalidParameter("status: must be ACTIVE, INACTIVE or DELETE_IN_PROGRESS (got '", status, "')"));
@@ -168,8 +168,8 @@ void Api::ListTaskDefinitions(const v1::ListTaskDefinitionsRequest& request, v1:
   done(absl::OkStatus());
 }
 
-void Api::ListTaskDefinitionFamilies(const v1::ListTaskDefinitionFamiliesRequest& request,
-                                     v1::ListTaskDefinitionFamiliesResponse* response, Done done) {
+void TaskDefinitionActions::ListTaskDefinitionFamilies(const v1::ListTaskDefinitionFamiliesRequest& request,
+                                                       v1::ListTaskDefinitionFamiliesResponse* response, Done done) {
   std::string status = request.has_status() ? request.status() : "ALL";
   if (status != "ACTIVE" && status != "INACTIVE" && status != "ALL") {
     return done(InvalidParameter("status: must be ACTIVE, INACTIVE or ALL (got '", status, "')"));
@@ -200,7 +200,8 @@ void Api::ListTaskDefinitionFamilies(const v1::ListTaskDefinitionFamiliesRequest
   done(absl::OkStatus());
 }
 
-absl::StatusOr<Api::TaskDefinitionRoles> Api::RolesOfTaskDefinition(const std::string& reference) const {
+absl::StatusOr<TaskDefinitionActions::TaskDefinitionRoles> TaskDefinitionActions::RolesOfTaskDefinition(
+    const std::string& reference) const {
   auto ref = arns_.TaskDefinition(reference, "taskDefinition");
   if (!ref.ok()) return WithType(ref.status(), "InvalidParameterException");
   absl::ReaderMutexLock lock(mu_);

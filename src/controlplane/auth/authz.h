@@ -21,7 +21,7 @@
 
 namespace berth::controlplane::auth {
 
-#define BERTH_AUTHZ_DECLARE(A) \
+#define BERTH_AUTHZ_DECLARE(C, A) \
   absl::StatusOr<std::vector<AccessRequest>> AccessRequestsFor(const Arns& arns, const v1::A##Request& request);
 BERTH_API_ACTIONS(BERTH_AUTHZ_DECLARE)
 #undef BERTH_AUTHZ_DECLARE
@@ -92,7 +92,7 @@ absl::Status AdmitPassRole(Authority& authority, const Api& api, std::string_vie
     if (who.unrestricted || !request.has_task_definition() || request.task_definition().empty()) {
       return absl::OkStatus();
     }
-    auto roles = api.RolesOfTaskDefinition(request.task_definition());
+    auto roles = api.task_definitions().RolesOfTaskDefinition(request.task_definition());
     RETURN_IF_ERROR(roles.status());
     std::vector<std::string> passed = {roles->task_role_arn, roles->execution_role_arn};
     if constexpr (kRunOrStart) {

@@ -13,8 +13,9 @@
 #include "absl/time/time.h"
 #include "berth/common/status.h"
 #include "berth/common/strings.h"
-#include "src/controlplane/actions/api.h"
+#include "src/controlplane/actions/instances.h"
 #include "src/controlplane/auth/auth.h"
+#include "src/controlplane/auth/join_tokens.h"
 #include "src/controlplane/doors/errors.h"
 
 namespace berth::controlplane {
@@ -108,13 +109,14 @@ AgentCredential ParseAgentCredential(const std::string* authorization) {
   return credential;
 }
 
-absl::StatusOr<const v1::JoinTokenRecord*> Api::UsableJoinToken(const ClusterEntry& cluster, const std::string& id,
-                                                                const std::string& secret_sha256) {
+absl::StatusOr<const v1::JoinTokenRecord*> InstanceActions::UsableJoinToken(const ClusterEntry& cluster,
+                                                                            const std::string& id,
+                                                                            const std::string& secret_sha256) {
   ASSIGN_OR_RETURN(int i, FindUsableJoinToken(cluster.record, id, secret_sha256, clock_->NowSeconds()));
   return &cluster.record.join_tokens(i);
 }
 
-void Api::CountJoinTokenUse(Applier& txn, const ClusterEntry& cluster, const v1::JoinTokenRecord& token) {
+void InstanceActions::CountJoinTokenUse(Applier& txn, const ClusterEntry& cluster, const v1::JoinTokenRecord& token) {
   const std::string id = token.token().join_token_id();
   for (v1::JoinTokenRecord& t : *txn.EditCluster(cluster).mutable_join_tokens()) {
     if (t.token().join_token_id() == id)
@@ -122,7 +124,8 @@ void Api::CountJoinTokenUse(Applier& txn, const ClusterEntry& cluster, const v1:
   }
 }
 
-absl::Status Api::CheckJoinToken(const std::string& cluster_field, const AgentCredential& credential) const {
+absl::Status InstanceActions::CheckJoinToken(const std::string& cluster_field,
+                                             const AgentCredential& credential) const {
   if (credential.id.empty()) return Unauthenticated("malformed join token: expected bjt-<id>.<secret>");
   absl::Status error;
   const std::string cluster = ClusterFromRequest(!cluster_field.empty(), cluster_field, &error);
@@ -133,9 +136,9 @@ absl::Status Api::CheckJoinToken(const std::string& cluster_field, const AgentCr
   return FindUsableJoinToken(c->record, credential.id, credential.secret_sha256, clock_->NowSeconds()).status();
 }
 
-void Api::RegisterInstance(const v1::RegisterContainerInstanceRequest& request,
-                           v1::RegisterContainerInstanceResponse* response, const AgentCredential& credential,
-                           Done done) {
+void InstanceActions::RegisterInstance(const v1::RegisterContainerInstanceRequest& request,
+                                       v1::RegisterContainerInstanceResponse* response,
+                                       const AgentCredential& credential, Done done) {
   if (credential.kind != AgentCredential::Kind::kJoinToken) {
     // An instance credential was checked by AdmitInstanceCaller: it may re-register its instance.
     return Register(request, response, std::nullopt, credential.kind == AgentCredential::Kind::kInstance, done);
@@ -157,8 +160,8 @@ void Api::RegisterInstance(const v1::RegisterContainerInstanceRequest& request,
            });
 }
 
-absl::Status Api::AdmitInstanceCaller(const std::string& cluster_field, const std::string& instance_field,
-                                      const AgentCredential& credential, bool enforce_binding) const {
+absl::Status InstanceActions::AdmitInstanceCaller(const std::string& cluster_field, const std::string& instance_field,
+                                                  const AgentCredential& credential, bool enforce_binding) const {
   using Kind = AgentCredential::Kind;
   if (credential.kind == Kind::kJoinToken) {
     return Denied("a join token only registers new container instances; poll and report with the instance credential");
@@ -209,7 +212,8 @@ absl::Status Api::AdmitInstanceCaller(const std::string& cluster_field, const st
   return absl::OkStatus();
 }
 
-void Api::CreateJoinToken(const v1::CreateJoinTokenRequest& request, v1::CreateJoinTokenResponse* response, Done done) {
+void JoinTokenActions::CreateJoinToken(const v1::CreateJoinTokenRequest& request, v1::CreateJoinTokenResponse* response,
+                                       Done done) {
   absl::Status error;
   const std::string cluster = ClusterFromRequest(request.has_cluster(), request.cluster(), &error);
   if (!error.ok()) return done(error);
@@ -259,7 +263,8 @@ void Api::CreateJoinToken(const v1::CreateJoinTokenRequest& request, v1::CreateJ
       std::move(done));
 }
 
-void Api::ListJoinTokens(const v1::ListJoinTokensRequest& request, v1::ListJoinTokensResponse* response, Done done) {
+void JoinTokenActions::ListJoinTokens(const v1::ListJoinTokensRequest& request, v1::ListJoinTokensResponse* response,
+                                      Done done) {
   absl::Status error;
   const std::string cluster = ClusterFromRequest(request.has_cluster(), request.cluster(), &error);
   if (!error.ok()) return done(error);
@@ -276,7 +281,8 @@ void Api::ListJoinTokens(const v1::ListJoinTokensRequest& request, v1::ListJoinT
   done(absl::OkStatus());
 }
 
-void Api::DeleteJoinToken(const v1::DeleteJoinTokenRequest& request, v1::DeleteJoinTokenResponse* response, Done done) {
+void JoinTokenActions::DeleteJoinToken(const v1::DeleteJoinTokenRequest& request, v1::DeleteJoinTokenResponse* response,
+                                       Done done) {
   absl::Status error;
   const std::string cluster = ClusterFromRequest(request.has_cluster(), request.cluster(), &error);
   if (!error.ok()) return done(error);

@@ -23,19 +23,20 @@ class PollReactor final : public grpc::ServerUnaryReactor {
 
   void Start(const v1::PollRequest* request, v1::PollResponse* response) {
     const int64_t start = NowMicros();
-    // Poll fences its own answers (Api::Poll): `done` is not wrapped with AnswerWhenDurable.
-    waiter_.store(api_->Poll(*request, response,
-                             [this, start](absl::Status status) {
-                               // Long polls are counted, but their latency is the wait, not work.
-                               metrics_->ObserveRpc(*rpc_, status.code(), status.ok() ? 0 : NowMicros() - start);
-                               Finish(ToGrpcStatus(status));
-                             }),
+    // Poll fences its own answers (AgentProtocol::Poll): `done` is not wrapped with AnswerWhenDurable.
+    waiter_.store(api_->agent().Poll(*request, response,
+                                     [this, start](absl::Status status) {
+                                       // Long polls are counted, but their latency is the wait, not work.
+                                       metrics_->ObserveRpc(*rpc_, status.code(),
+                                                            status.ok() ? 0 : NowMicros() - start);
+                                       Finish(ToGrpcStatus(status));
+                                     }),
                   std::memory_order_release);
   }
 
   void OnCancel() override {
     uint64_t id = waiter_.load(std::memory_order_acquire);
-    if (id != 0) api_->CancelPoll(id);
+    if (id != 0) api_->agent().CancelPoll(id);
   }
   void OnDone() override { delete this; }
 
@@ -72,7 +73,7 @@ absl::StatusOr<AgentCredential> AdmitCall(Api* api, auth::Authority* authority, 
     auto who = auth::Identify(*authority, "agent", action, presented.authorization.get(), presented.certificate_names);
     if (!who.ok()) return who.status();
     RETURN_IF_ERROR(auth::Admit(*authority, "agent", action, *who, request));
-    RETURN_IF_ERROR(api->AdmitInstanceCaller(cluster, instance, credential, authority->enabled()));
+    RETURN_IF_ERROR(api->instances().AdmitInstanceCaller(cluster, instance, credential, authority->enabled()));
     return credential;
   }
   absl::Status admitted;
@@ -84,11 +85,11 @@ absl::StatusOr<AgentCredential> AdmitCall(Api* api, auth::Authority* authority, 
                                                       "report with the instance credential registration answered"),
                           "AccessDeniedException");
     } else {
-      admitted = api->CheckJoinToken(cluster, credential);
+      admitted = api->instances().CheckJoinToken(cluster, credential);
     }
   } else {
     principal = StrCat("instance/", credential.id);
-    admitted = api->AdmitInstanceCaller(cluster, instance, credential, authority->enabled());
+    admitted = api->instances().AdmitInstanceCaller(cluster, instance, credential, authority->enabled());
   }
   if (!admitted.ok()) {
     authority->AuditRefused("agent", action, std::string(admitted.message()), principal,
@@ -127,11 +128,11 @@ grpc::ServerUnaryReactor* GrpcAgentService::RegisterInstance(grpc::CallbackServe
     reactor->Finish(ToGrpcStatus(credential.status()));
     return reactor;
   }
-  api_->RegisterInstance(*request, response, *credential,
-                         api_->AnswerWhenDurable([this, reactor, start](absl::Status status) {
-                           metrics_->ObserveRpc(*register_metrics_, status.code(), NowMicros() - start);
-                           reactor->Finish(ToGrpcStatus(status));
-                         }));
+  api_->instances().RegisterInstance(*request, response, *credential,
+                                     api_->AnswerWhenDurable([this, reactor, start](absl::Status status) {
+                                       metrics_->ObserveRpc(*register_metrics_, status.code(), NowMicros() - start);
+                                       reactor->Finish(ToGrpcStatus(status));
+                                     }));
   return reactor;
 }
 
@@ -158,10 +159,11 @@ grpc::ServerUnaryReactor* GrpcAgentService::ReportStateChanges(grpc::CallbackSer
     reactor->Finish(ToGrpcStatus(admitted.status()));
     return reactor;
   }
-  api_->ReportStateChanges(*request, response, api_->AnswerWhenDurable([this, reactor, start](absl::Status status) {
-    metrics_->ObserveRpc(*report_metrics_, status.code(), NowMicros() - start);
-    reactor->Finish(ToGrpcStatus(status));
-  }));
+  api_->agent().ReportStateChanges(*request, response,
+                                   api_->AnswerWhenDurable([this, reactor, start](absl::Status status) {
+                                     metrics_->ObserveRpc(*report_metrics_, status.code(), NowMicros() - start);
+                                     reactor->Finish(ToGrpcStatus(status));
+                                   }));
   return reactor;
 }
 
@@ -172,7 +174,7 @@ grpc::ServerUnaryReactor* GrpcAgentService::GetTaskCredentials(grpc::CallbackSer
   const int64_t start = NowMicros();
   absl::Status status = [&]() -> absl::Status {
     RETURN_IF_ERROR(AdmitCall(api_, authority_, "GetTaskCredentials", context, *request).status());
-    ASSIGN_OR_RETURN(std::string role, api_->TaskRoleOf(*request));
+    ASSIGN_OR_RETURN(std::string role, api_->agent().TaskRoleOf(*request));
     ASSIGN_OR_RETURN(auth::IssuedCredentials issued, authority_->IssueRoleCredentials(role, request->task_arn()));
     response->set_role_arn(auth::RoleArn(authority_->arns(), role));
     response->set_access_key_id(issued.access_key_id);

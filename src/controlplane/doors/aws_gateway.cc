@@ -177,10 +177,10 @@ const std::string* Header(const AwsHttpRequest& request, std::string_view name) 
   return nullptr;
 }
 
-template <typename Request, typename Response>
+template <typename Actions, typename Request, typename Response>
 std::function<AwsHttpResponse(const std::string&, const auth::Identity&)> MakeHandler(
     Api* api, auth::Authority* authority, std::string_view name, const Metrics::RpcMetrics* rpc, Metrics* metrics,
-    void (Api::*action)(const Request&, Response*, Api::Done)) {
+    void (Actions::*action)(const Request&, Response*, Api::Done)) {
   return [api, authority, name, rpc, metrics, action](const std::string& body,
                                                       const auth::Identity& who) -> AwsHttpResponse {
     const auto start = std::chrono::steady_clock::now();
@@ -197,8 +197,9 @@ std::function<AwsHttpResponse(const std::string&, const auth::Identity&)> MakeHa
     Response response;
     std::promise<absl::Status> done;
     // request and response live on this frame until the future is ready.
-    (api->*action)(request, &response,
-                   api->AnswerWhenDurable([&done](absl::Status status) { done.set_value(std::move(status)); }));
+    (api->actions<Actions>().*action)(request, &response, api->AnswerWhenDurable([&done](absl::Status status) {
+      done.set_value(std::move(status));
+    }));
     absl::Status status = done.get_future().get();
     if (metrics != nullptr) {
       metrics->ObserveRpc(
@@ -324,9 +325,9 @@ AwsGateway::AwsGateway(Api* api, Metrics* metrics, Options options) : options_(s
               .count());
     };
   }
-#define BERTH_AWS_HANDLER(A) \
-  handlers_[#A] =            \
-      MakeHandler(api, options_.authority, #A, metrics ? metrics->ForRpc("aws", #A) : nullptr, metrics, &Api::A);
+#define BERTH_AWS_HANDLER(C, A) \
+  handlers_[#A] =               \
+      MakeHandler(api, options_.authority, #A, metrics ? metrics->ForRpc("aws", #A) : nullptr, metrics, &C::A);
   BERTH_API_ACTIONS(BERTH_AWS_HANDLER)
 #undef BERTH_AWS_HANDLER
 }

@@ -2,7 +2,7 @@
 // `X-Amz-Target: AmazonEC2ContainerServiceV20141113.<Action>` so the AWS CLI, boto3 and the AWS
 // SDKs talk to berthd as they talk to ECS. Each request body is parsed with protobuf's JSON
 // parser into the action's request message (the proto's JSON names are the ECS member names),
-// handed to the same Api method gRPC calls, and the response message is printed back as JSON.
+// handed to the same action gRPC calls, and the response message is printed back as JSON.
 // Errors answer `{"__type": "<ECS exception>", "message": "..."}` (see docs/aws-compat.md).
 //
 // When authentication is on (auth::Authority), every request must carry a valid AWS Signature

@@ -14,11 +14,11 @@ int64_t NowMicros() {
       .count();
 }
 
-template <typename Request, typename Response>
+template <typename Actions, typename Request, typename Response>
 grpc::ServerUnaryReactor* Dispatch(Api* api, Metrics* metrics, auth::Authority* authority,
                                    const Metrics::RpcMetrics* rpc, std::string_view action_name,
                                    grpc::CallbackServerContext* context, const Request* request, Response* response,
-                                   void (Api::*action)(const Request&, Response*, Api::Done)) {
+                                   void (Actions::*action)(const Request&, Response*, Api::Done)) {
   grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
   const int64_t start = NowMicros();
   auto finish = [reactor, metrics, rpc, start](const absl::Status& status) {
@@ -42,7 +42,7 @@ grpc::ServerUnaryReactor* Dispatch(Api* api, Metrics* metrics, auth::Authority* 
     pinned_request = std::make_shared<Request>(*request);
     if (!auth::PinTaskDefinition(pinned, pinned_request.get())) pinned_request.reset();
   }
-  (api->*action)(
+  (api->actions<Actions>().*action)(
       pinned_request != nullptr ? *pinned_request : *request, response,
       api->AnswerWhenDurable([finish, authority, who = *std::move(who), response, pinned_request](absl::Status status) {
         if (status.ok()) auth::FilterVisible(*authority, who, response);
@@ -55,7 +55,7 @@ grpc::ServerUnaryReactor* Dispatch(Api* api, Metrics* metrics, auth::Authority* 
 
 GrpcContainerService::GrpcContainerService(Api* api, Metrics* metrics, auth::Authority* authority)
     : api_(api), metrics_(metrics), authority_(authority) {
-#define BERTH_GRPC_METRICS_INIT(A) A##_metrics_ = metrics->ForRpc("grpc", #A);
+#define BERTH_GRPC_METRICS_INIT(C, A) A##_metrics_ = metrics->ForRpc("grpc", #A);
   BERTH_API_ACTIONS(BERTH_GRPC_METRICS_INIT)
 #undef BERTH_GRPC_METRICS_INIT
 }
@@ -91,10 +91,10 @@ grpc::Status ToGrpcStatus(const absl::Status& status) {
   return grpc::Status(static_cast<grpc::StatusCode>(status.code()), std::string(status.message()));
 }
 
-#define BERTH_GRPC_DEFINE(A)                                                                                    \
+#define BERTH_GRPC_DEFINE(C, A)                                                                                 \
   grpc::ServerUnaryReactor* GrpcContainerService::A(grpc::CallbackServerContext* context,                       \
                                                     const v1::A##Request* request, v1::A##Response* response) { \
-    return Dispatch(api_, metrics_, authority_, A##_metrics_, #A, context, request, response, &Api::A);         \
+    return Dispatch(api_, metrics_, authority_, A##_metrics_, #A, context, request, response, &C::A);           \
   }
 BERTH_API_ACTIONS(BERTH_GRPC_DEFINE)
 #undef BERTH_GRPC_DEFINE

@@ -32,7 +32,7 @@ class GrpcContainerService final : public v1::ContainerService::CallbackService 
   // `authorization` metadata) and authorized by `authority` before the Api sees it.
   GrpcContainerService(Api* api, Metrics* metrics, auth::Authority* authority);
 
-#define BERTH_GRPC_DECLARE(A)                                                                      \
+#define BERTH_GRPC_DECLARE(C, A)                                                                   \
   grpc::ServerUnaryReactor* A(grpc::CallbackServerContext* context, const v1::A##Request* request, \
                               v1::A##Response* response) override;
   BERTH_API_ACTIONS(BERTH_GRPC_DECLARE)
@@ -43,7 +43,7 @@ class GrpcContainerService final : public v1::ContainerService::CallbackService 
   Metrics* const metrics_;
   auth::Authority* const authority_;
   // Each action's metrics, resolved once here rather than per call.
-#define BERTH_GRPC_METRICS_MEMBER(A) const Metrics::RpcMetrics* A##_metrics_;
+#define BERTH_GRPC_METRICS_MEMBER(C, A) const Metrics::RpcMetrics* A##_metrics_;
   BERTH_API_ACTIONS(BERTH_GRPC_METRICS_MEMBER)
 #undef BERTH_GRPC_METRICS_MEMBER
 };

@@ -32,7 +32,7 @@ class AgentApiTest : public ApiFixture {
   void SetUp() override {
     ApiFixture::SetUp();
     v1::RegisterContainerInstanceResponse resp;
-    ASSERT_TRUE(Do(&Api::RegisterContainerInstance, Json<v1::RegisterContainerInstanceRequest>(R"({
+    ASSERT_TRUE(Do(&InstanceActions::RegisterContainerInstance, Json<v1::RegisterContainerInstanceRequest>(R"({
       "totalResources":[{"name":"CPU","type":"INTEGER","integerValue":2048},
                         {"name":"MEMORY","type":"INTEGER","integerValue":4096}],
       "attributes":[{"name":"ecs.availability-zone","value":"az-1"}]})"),
@@ -41,7 +41,7 @@ class AgentApiTest : public ApiFixture {
     const std::string& arn = resp.container_instance().container_instance_arn();
     instance_ = arn.substr(arn.rfind('/') + 1);
     v1::RegisterTaskDefinitionResponse td;
-    ASSERT_TRUE(Do(&Api::RegisterTaskDefinition, Json<v1::RegisterTaskDefinitionRequest>(R"({
+    ASSERT_TRUE(Do(&TaskDefinitionActions::RegisterTaskDefinition, Json<v1::RegisterTaskDefinitionRequest>(R"({
       "family":"web","containerDefinitions":[
         {"name":"app","image":"busybox","cpu":256,"memory":128,
          "portMappings":[{"containerPort":80},{"containerPort":53,"protocol":"udp"},{"containerPort":81,"hostPort":8081}],
@@ -60,8 +60,8 @@ class AgentApiTest : public ApiFixture {
   // The same for several instances, all polled before any version is read.
   std::vector<uint64_t> SettledVersions(const std::vector<std::string>& instances) {
     for (const std::string& instance : instances) PollOf(instance);
-    Flush();                 // the reconnect proposals were submitted before the first polls were answered
-    api_->DrainPollWaker();  // and the wakes of the instances they touched are done with
+    Flush();                         // the reconnect proposals were submitted before the first polls were answered
+    api_->agent().DrainPollWaker();  // and the wakes of the instances they touched are done with
     std::vector<uint64_t> versions;
     for (const std::string& instance : instances) versions.push_back(PollOf(instance).version());
     return versions;
@@ -75,14 +75,15 @@ class AgentApiTest : public ApiFixture {
     req.set_accepts_deltas(deltas);
     v1::PollResponse resp;
     std::promise<absl::Status> done;
-    api_->Poll(req, &resp, [&](absl::Status s) { done.set_value(std::move(s)); });
+    api_->agent().Poll(req, &resp, [&](absl::Status s) { done.set_value(std::move(s)); });
     EXPECT_TRUE(done.get_future().get().ok());
     return resp;
   }
 
   std::string RunTask(const std::string& family = "web") {
     v1::RunTaskResponse resp;
-    EXPECT_TRUE(Do(&Api::RunTask, Json<v1::RunTaskRequest>(R"({"taskDefinition":")" + family + R"("})"), &resp).ok());
+    EXPECT_TRUE(
+        Do(&TaskActions::RunTask, Json<v1::RunTaskRequest>(R"({"taskDefinition":")" + family + R"("})"), &resp).ok());
     EXPECT_EQ(resp.tasks_size(), 1);
     return resp.tasks_size() == 1 ? resp.tasks(0).task_arn() : "";
   }
@@ -91,14 +92,14 @@ class AgentApiTest : public ApiFixture {
     v1::ReportStateChangesResponse local;
     auto req = Json<v1::ReportStateChangesRequest>(json);
     req.set_container_instance(instance_);
-    return Do(&Api::ReportStateChanges, req, resp != nullptr ? resp : &local);
+    return Do(&AgentProtocol::ReportStateChanges, req, resp != nullptr ? resp : &local);
   }
 
   v1::Task Describe(const std::string& arn) {
     v1::DescribeTasksRequest req;
     req.add_tasks(arn);
     v1::DescribeTasksResponse resp;
-    EXPECT_TRUE(Do(&Api::DescribeTasks, req, &resp).ok());
+    EXPECT_TRUE(Do(&TaskActions::DescribeTasks, req, &resp).ok());
     return resp.tasks_size() == 1 ? resp.tasks(0) : v1::Task();
   }
 
@@ -106,7 +107,7 @@ class AgentApiTest : public ApiFixture {
     v1::DescribeContainerInstancesRequest req;
     req.add_container_instances(instance_);
     v1::DescribeContainerInstancesResponse resp;
-    EXPECT_TRUE(Do(&Api::DescribeContainerInstances, req, &resp).ok());
+    EXPECT_TRUE(Do(&InstanceActions::DescribeContainerInstances, req, &resp).ok());
     return resp.container_instances_size() == 1 ? resp.container_instances(0) : v1::ContainerInstance();
   }
 
@@ -120,7 +121,7 @@ class AgentApiTest : public ApiFixture {
   // `seconds` later, the once-a-second agent check runs and what it proposes is committed.
   void Check(int seconds) {
     clock_.Advance(seconds * kSecond);
-    api_->AgentTick();
+    api_->agent().AgentTick();
     Flush();
   }
 
@@ -217,15 +218,16 @@ TEST_F(PollFenceTest, APollWaitsOnlyForTheRecordsItShowsToBeDurable) {
   holdable_->Hold();
   std::promise<absl::Status> started;
   v1::StartTaskResponse start_resp;
-  api_->StartTask(Json<v1::StartTaskRequest>(R"({"taskDefinition":"web","containerInstances":[")" + other + R"("]})"),
-                  &start_resp, [&](absl::Status s) { started.set_value(std::move(s)); });
+  api_->tasks().StartTask(
+      Json<v1::StartTaskRequest>(R"({"taskDefinition":"web","containerInstances":[")" + other + R"("]})"), &start_resp,
+      [&](absl::Status s) { started.set_value(std::move(s)); });
   holdable_->AwaitHeld();  // applied, its write in flight
 
   auto poll = [&](const std::string& instance, v1::PollResponse* resp, std::promise<absl::Status>* done) {
     v1::PollRequest req;
     req.set_container_instance(instance);
     req.set_known_version(0);
-    api_->Poll(req, resp, [done](absl::Status s) { done->set_value(std::move(s)); });
+    api_->agent().Poll(req, resp, [done](absl::Status s) { done->set_value(std::move(s)); });
     return done->get_future();
   };
   v1::PollResponse quiet_resp, busy_resp;
@@ -272,9 +274,9 @@ TEST_F(AgentApiTest, ParkedPollWakesWhenATaskIsPlacedAndExpiresOtherwise) {
   req.set_wait_millis(60'000);  // capped at 20 s by the server
   v1::PollResponse resp;
   std::promise<absl::Status> done;
-  uint64_t waiter = api_->Poll(req, &resp, [&](absl::Status s) { done.set_value(std::move(s)); });
+  uint64_t waiter = api_->agent().Poll(req, &resp, [&](absl::Status s) { done.set_value(std::move(s)); });
   EXPECT_NE(waiter, 0u);
-  EXPECT_EQ(api_->agent_sessions().waiting(), 1u);
+  EXPECT_EQ(api_->agent().agent_sessions().waiting(), 1u);
   std::string arn = RunTask();
   ASSERT_TRUE(done.get_future().get().ok());
   EXPECT_FALSE(resp.unchanged());
@@ -285,13 +287,13 @@ TEST_F(AgentApiTest, ParkedPollWakesWhenATaskIsPlacedAndExpiresOtherwise) {
   v1::PollResponse idle;
   std::promise<absl::Status> idle_done;
   req.set_known_version(resp.version());
-  api_->Poll(req, &idle, [&](absl::Status s) { idle_done.set_value(std::move(s)); });
+  api_->agent().Poll(req, &idle, [&](absl::Status s) { idle_done.set_value(std::move(s)); });
   auto f = idle_done.get_future();
   clock_.Advance(19 * kSecond);
-  api_->AgentTick();
+  api_->agent().AgentTick();
   EXPECT_EQ(f.wait_for(std::chrono::milliseconds(50)), std::future_status::timeout);
   clock_.Advance(kSecond);
-  api_->AgentTick();
+  api_->agent().AgentTick();
   ASSERT_TRUE(f.get().ok());
   EXPECT_TRUE(idle.unchanged());
   EXPECT_EQ(idle.version(), resp.version());
@@ -313,12 +315,13 @@ TEST_F(AgentApiTest, ParkedPollsOfEveryInstanceOneBatchTouchedAreAnswered) {
     req.set_container_instance(instances[i]);
     req.set_known_version(versions[i]);
     req.set_wait_millis(10'000);
-    EXPECT_NE(api_->Poll(req, &parked[i].resp, [&p = parked[i]](absl::Status s) { p.done.set_value(std::move(s)); }),
-              0u);
+    EXPECT_NE(
+        api_->agent().Poll(req, &parked[i].resp, [&p = parked[i]](absl::Status s) { p.done.set_value(std::move(s)); }),
+        0u);
   }
-  EXPECT_EQ(api_->agent_sessions().waiting(), instances.size());
+  EXPECT_EQ(api_->agent().agent_sessions().waiting(), instances.size());
   v1::RunTaskResponse run;
-  ASSERT_TRUE(Do(&Api::RunTask, Json<v1::RunTaskRequest>(R"({"taskDefinition":"web","count":4,
+  ASSERT_TRUE(Do(&TaskActions::RunTask, Json<v1::RunTaskRequest>(R"({"taskDefinition":"web","count":4,
                    "placementStrategy":[{"type":"spread","field":"instanceId"}]})"),
                  &run)
                   .ok());
@@ -333,7 +336,7 @@ TEST_F(AgentApiTest, ParkedPollsOfEveryInstanceOneBatchTouchedAreAnswered) {
   std::set<std::string> placed;
   for (const auto& t : run.tasks()) placed.insert(t.task_arn());
   EXPECT_EQ(arns, placed);
-  EXPECT_EQ(api_->agent_sessions().waiting(), 0u);
+  EXPECT_EQ(api_->agent().agent_sessions().waiting(), 0u);
 }
 
 class JitteredPollTest : public AgentApiTest {
@@ -361,8 +364,9 @@ TEST_F(JitteredPollTest, IdlePollsThatBeganTogetherExpireSpreadOverTheJitterWind
     req.set_container_instance(instances[i]);
     req.set_known_version(versions[i]);
     req.set_wait_millis(20'000);
-    ASSERT_NE(api_->Poll(req, &parked[i].resp, [&p = parked[i]](absl::Status s) { p.done.set_value(std::move(s)); }),
-              0u);
+    ASSERT_NE(
+        api_->agent().Poll(req, &parked[i].resp, [&p = parked[i]](absl::Status s) { p.done.set_value(std::move(s)); }),
+        0u);
   }
   auto answered = [&] {
     size_t n = 0;
@@ -371,15 +375,15 @@ TEST_F(JitteredPollTest, IdlePollsThatBeganTogetherExpireSpreadOverTheJitterWind
   };
   // Jitter 0.5 of a 20 s wait: each expires somewhere in [10 s, 20 s].
   clock_.Advance(9'900'000);
-  api_->AgentTick();
+  api_->agent().AgentTick();
   EXPECT_EQ(answered(), 0u);
   clock_.Advance(5 * kSecond);  // 14.9 s
-  api_->AgentTick();
+  api_->agent().AgentTick();
   const size_t by_mid = answered();
   EXPECT_GT(by_mid, 0u);
   EXPECT_LT(by_mid, instances.size());
   clock_.Advance(5'100'000);  // 20 s
-  api_->AgentTick();
+  api_->agent().AgentTick();
   ASSERT_EQ(answered(), instances.size());
   for (auto& p : parked) {
     ASSERT_TRUE(p.result.get().ok());
@@ -395,14 +399,14 @@ TEST_F(AgentApiTest, CancelledAndSupersededPollsAreAnswered) {
   req.set_wait_millis(10'000);
   v1::PollResponse a, b;
   std::promise<absl::Status> a_done, b_done;
-  uint64_t wa = api_->Poll(req, &a, [&](absl::Status s) { a_done.set_value(std::move(s)); });
-  api_->Poll(req, &b, [&](absl::Status s) { b_done.set_value(std::move(s)); });
+  uint64_t wa = api_->agent().Poll(req, &a, [&](absl::Status s) { a_done.set_value(std::move(s)); });
+  api_->agent().Poll(req, &b, [&](absl::Status s) { b_done.set_value(std::move(s)); });
   // A second poll of the same instance answers the first as unchanged.
   ASSERT_TRUE(a_done.get_future().get().ok());
   EXPECT_TRUE(a.unchanged());
-  api_->CancelPoll(wa);  // already answered: no effect
-  EXPECT_EQ(api_->agent_sessions().waiting(), 1u);
-  api_->ShutdownPolls();
+  api_->agent().CancelPoll(wa);  // already answered: no effect
+  EXPECT_EQ(api_->agent().agent_sessions().waiting(), 1u);
+  api_->agent().ShutdownPolls();
   EXPECT_EQ(b_done.get_future().get().code(), absl::StatusCode::kUnavailable);
 }
 
@@ -414,17 +418,17 @@ TEST_F(AgentApiTest, SilenceCountsFromTheEndOfAParkedPoll) {
   req.set_wait_millis(20'000);
   v1::PollResponse resp;
   std::promise<absl::Status> done;
-  uint64_t waiter = api_->Poll(req, &resp, [&](absl::Status s) { done.set_value(std::move(s)); });
+  uint64_t waiter = api_->agent().Poll(req, &resp, [&](absl::Status s) { done.set_value(std::move(s)); });
   ASSERT_NE(waiter, 0u);
   clock_.Advance(15 * kSecond);
-  api_->CancelPoll(waiter);  // the agent goes away 15 s into its poll
+  api_->agent().CancelPoll(waiter);  // the agent goes away 15 s into its poll
   EXPECT_EQ(done.get_future().get().code(), absl::StatusCode::kCancelled);
   clock_.Advance(20 * kSecond);  // 35 s after the poll began, 20 s after the agent was last there
-  api_->AgentTick();
+  api_->agent().AgentTick();
   Flush();
   EXPECT_TRUE(DescribeInstance().agent_connected()) << "silent for 20 s, less than the 30 s timeout";
   clock_.Advance(11 * kSecond);
-  api_->AgentTick();
+  api_->agent().AgentTick();
   Flush();
   EXPECT_FALSE(DescribeInstance().agent_connected());
 }
@@ -531,14 +535,14 @@ TEST_F(AgentApiTest, AnAgentThatAcceptsDeltasIsSentOnlyWhatChanged) {
   // StopTask of `a`: listed desired STOPPED. Then `a` reaches STOPPED (its agent says so), and
   // StopTask of `b` wakes the agent: `a` is removed, `b` listed.
   v1::StopTaskResponse stop;
-  ASSERT_TRUE(Do(&Api::StopTask, Json<v1::StopTaskRequest>(R"({"task":")" + a + R"("})"), &stop).ok());
+  ASSERT_TRUE(Do(&TaskActions::StopTask, Json<v1::StopTaskRequest>(R"({"task":")" + a + R"("})"), &stop).ok());
   v1::PollResponse d2 = PollNow(d1.version(), true);
   ASSERT_TRUE(d2.delta());
   ASSERT_EQ(d2.tasks_size(), 1);
   EXPECT_EQ(d2.tasks(0).task_arn(), a);
   EXPECT_EQ(d2.tasks(0).desired_status(), "STOPPED");
   ASSERT_TRUE(Report(R"({"tasks":[{"taskArn":")" + a + R"(","status":"STOPPED"}]})").ok());
-  ASSERT_TRUE(Do(&Api::StopTask, Json<v1::StopTaskRequest>(R"({"task":")" + b + R"("})"), &stop).ok());
+  ASSERT_TRUE(Do(&TaskActions::StopTask, Json<v1::StopTaskRequest>(R"({"task":")" + b + R"("})"), &stop).ok());
   v1::PollResponse d3 = PollNow(d2.version(), true);
   ASSERT_TRUE(d3.delta());
   EXPECT_THAT(Arns(d3), ElementsAre(b));
@@ -573,7 +577,8 @@ TEST_F(AgentApiTest, StopTaskIsDeliveredAndTheReasonKept) {
   ASSERT_TRUE(Report(R"({"tasks":[{"taskArn":")" + arn + R"(","status":"RUNNING"}]})").ok());
   v1::StopTaskResponse stop;
   ASSERT_TRUE(
-      Do(&Api::StopTask, Json<v1::StopTaskRequest>(R"({"task":")" + arn + R"(","reason":"done"})"), &stop).ok());
+      Do(&TaskActions::StopTask, Json<v1::StopTaskRequest>(R"({"task":")" + arn + R"(","reason":"done"})"), &stop)
+          .ok());
   v1::PollResponse p = PollNow(v);
   ASSERT_EQ(p.tasks_size(), 1);
   EXPECT_EQ(p.tasks(0).desired_status(), "STOPPED");
@@ -613,16 +618,16 @@ TEST_F(AgentApiTest, ReportsAboutOtherInstancesTasksOrBadFieldsAreRefused) {
 TEST_F(AgentApiTest, SilentAgentsAreMarkedDisconnectedAndReconnectOnPoll) {
   EXPECT_TRUE(DescribeInstance().agent_connected());
   clock_.Advance(29 * kSecond);
-  api_->AgentTick();
+  api_->agent().AgentTick();
   Flush();
   EXPECT_TRUE(DescribeInstance().agent_connected());
   clock_.Advance(2 * kSecond);
-  api_->AgentTick();
+  api_->agent().AgentTick();
   Flush();
   EXPECT_FALSE(DescribeInstance().agent_connected());
   // Nothing is placed on it meanwhile.
   v1::RunTaskResponse run;
-  ASSERT_TRUE(Do(&Api::RunTask, Json<v1::RunTaskRequest>(R"({"taskDefinition":"web"})"), &run).ok());
+  ASSERT_TRUE(Do(&TaskActions::RunTask, Json<v1::RunTaskRequest>(R"({"taskDefinition":"web"})"), &run).ok());
   ASSERT_EQ(run.failures_size(), 1);
   EXPECT_EQ(run.failures(0).reason(), "AGENT");
   PollNow(0);
@@ -658,11 +663,11 @@ TEST_F(AgentApiTest, AParkedPollCountsAsPresence) {
   req.set_wait_millis(20'000);
   v1::PollResponse resp;
   std::promise<absl::Status> done;
-  api_->Poll(req, &resp, [&](absl::Status s) { done.set_value(std::move(s)); });
+  api_->agent().Poll(req, &resp, [&](absl::Status s) { done.set_value(std::move(s)); });
   clock_.Advance(15 * kSecond);
-  api_->AgentTick();  // parked: seen now
+  api_->agent().AgentTick();  // parked: seen now
   clock_.Advance(16 * kSecond);
-  api_->AgentTick();  // the poll expires; last seen 16 s ago, under the 30 s timeout
+  api_->agent().AgentTick();  // the poll expires; last seen 16 s ago, under the 30 s timeout
   Flush();
   ASSERT_TRUE(done.get_future().get().ok());
   EXPECT_TRUE(DescribeInstance().agent_connected());
@@ -673,11 +678,11 @@ TEST_F(AgentApiTest, ForcedDeregistrationStopsTheTasksAndTellsTheAgent) {
   uint64_t v = SettledVersion(instance_);
   v1::DeregisterContainerInstanceResponse resp;
   absl::Status s =
-      Do(&Api::DeregisterContainerInstance,
+      Do(&InstanceActions::DeregisterContainerInstance,
          Json<v1::DeregisterContainerInstanceRequest>(R"({"containerInstance":")" + instance_ + R"("})"), &resp);
   EXPECT_EQ(s.code(), absl::StatusCode::kFailedPrecondition) << s;
   ASSERT_TRUE(
-      Do(&Api::DeregisterContainerInstance,
+      Do(&InstanceActions::DeregisterContainerInstance,
          Json<v1::DeregisterContainerInstanceRequest>(R"({"containerInstance":")" + instance_ + R"(","force":true})"),
          &resp)
           .ok());
@@ -698,12 +703,12 @@ TEST_F(AgentApiTest, RetentionCountsFromTheStoppedAtTheAgentReports) {
                      std::to_string(long_ago) + "}]}")
                   .ok());
   ASSERT_EQ(Describe(arn).last_status(), "STOPPED");
-  api_->AgentTick();
+  api_->agent().AgentTick();
   Flush();
   v1::DescribeTasksRequest req;
   req.add_tasks(arn);
   v1::DescribeTasksResponse resp;
-  ASSERT_TRUE(Do(&Api::DescribeTasks, req, &resp).ok());
+  ASSERT_TRUE(Do(&TaskActions::DescribeTasks, req, &resp).ok());
   ASSERT_EQ(resp.failures_size(), 1);
   EXPECT_EQ(resp.failures(0).reason(), "MISSING");
   EXPECT_EQ(state().task_count(), 0);
@@ -714,12 +719,12 @@ TEST_F(AgentApiTest, StoppedTasksStayWithinRetention) {
   ASSERT_TRUE(Report(R"({"tasks":[{"taskArn":")" + arn + R"(","status":"STOPPED"}]})").ok());
   clock_.Advance(599 * kSecond);
   PollNow(0);
-  api_->AgentTick();
+  api_->agent().AgentTick();
   Flush();
   EXPECT_EQ(Describe(arn).last_status(), "STOPPED");
   clock_.Advance(2 * kSecond);
   PollNow(0);
-  api_->AgentTick();
+  api_->agent().AgentTick();
   Flush();
   EXPECT_EQ(state().task_count(), 0);
 }

@@ -28,17 +28,17 @@ class CapacityTest : public ApiFixture {
   }
 
   absl::Status CreateProvider(const std::string& name, const std::string& group, const std::string& extra = "") {
-    return Do<v1::CreateCapacityProviderResponse>(
-        &Api::CreateCapacityProvider, R"({"name":")" + name +
-                                          R"(","autoScalingGroupProvider":{"autoScalingGroupArn":")" + group + R"(")" +
-                                          extra + "}}");
+    return Do<v1::CreateCapacityProviderResponse>(&CapacityActions::CreateCapacityProvider,
+                                                  R"({"name":")" + name +
+                                                      R"(","autoScalingGroupProvider":{"autoScalingGroupArn":")" +
+                                                      group + R"(")" + extra + "}}");
   }
   absl::Status Put(const std::string& json) {
-    return Do<v1::PutClusterCapacityProvidersResponse>(&Api::PutClusterCapacityProviders, json);
+    return Do<v1::PutClusterCapacityProvidersResponse>(&ClusterActions::PutClusterCapacityProviders, json);
   }
   v1::CapacityProvider Describe(const std::string& name) {
     v1::DescribeCapacityProvidersResponse resp;
-    EXPECT_TRUE(Do(&Api::DescribeCapacityProviders,
+    EXPECT_TRUE(Do(&CapacityActions::DescribeCapacityProviders,
                    Json<v1::DescribeCapacityProvidersRequest>(R"({"capacityProviders":[")" + name + R"("]})"), &resp)
                     .ok());
     EXPECT_EQ(resp.capacity_providers_size(), 1);
@@ -60,7 +60,7 @@ class CapacityTest : public ApiFixture {
   std::string AddGroupInstance(const std::string& group, int cpu = 4096, int memory = 8192) {
     v1::RegisterContainerInstanceResponse resp;
     absl::Status s =
-        Do(&Api::RegisterContainerInstance,
+        Do(&InstanceActions::RegisterContainerInstance,
            Json<v1::RegisterContainerInstanceRequest>(
                R"({"cluster":"default","totalResources":[{"name":"CPU","type":"INTEGER","integerValue":)" +
                std::to_string(cpu) + R"(},{"name":"MEMORY","type":"INTEGER","integerValue":)" + std::to_string(memory) +
@@ -73,14 +73,15 @@ class CapacityTest : public ApiFixture {
 
   absl::StatusOr<v1::RunTaskResponse> Run(const std::string& json) {
     v1::RunTaskResponse resp;
-    absl::Status s = Do(&Api::RunTask, Json<v1::RunTaskRequest>(json), &resp);
+    absl::Status s = Do(&TaskActions::RunTask, Json<v1::RunTaskRequest>(json), &resp);
     if (!s.ok()) return s;
     return resp;
   }
 
   v1::Task DescribeTask(const std::string& arn) {
     v1::DescribeTasksResponse resp;
-    EXPECT_TRUE(Do(&Api::DescribeTasks, Json<v1::DescribeTasksRequest>(R"({"tasks":[")" + arn + R"("]})"), &resp).ok());
+    EXPECT_TRUE(
+        Do(&TaskActions::DescribeTasks, Json<v1::DescribeTasksRequest>(R"({"tasks":[")" + arn + R"("]})"), &resp).ok());
     EXPECT_EQ(resp.tasks_size(), 1);
     return resp.tasks_size() == 1 ? resp.tasks(0) : v1::Task();
   }
@@ -88,7 +89,7 @@ class CapacityTest : public ApiFixture {
   void CapacityPass() {
     clock_.Advance(2 * kSecond);
     Flush();
-    api_->CapacityTick();
+    api_->capacity().CapacityTick();
     Flush();
   }
 
@@ -99,7 +100,7 @@ class CapacityTest : public ApiFixture {
 
 TEST_F(CapacityTest, CreateFillsEcsDefaultsAndDescribeShowsTheProvider) {
   v1::CreateCapacityProviderResponse resp;
-  ASSERT_TRUE(Do(&Api::CreateCapacityProvider,
+  ASSERT_TRUE(Do(&CapacityActions::CreateCapacityProvider,
                  Json<v1::CreateCapacityProviderRequest>(
                      R"({"name":"asg-a","autoScalingGroupProvider":{"autoScalingGroupArn":)"
                      R"("arn:aws:autoscaling:us-east-1:000000000000:autoScalingGroup:1f2e:autoScalingGroupName/web"},)"
@@ -126,7 +127,7 @@ TEST_F(CapacityTest, CreateFillsEcsDefaultsAndDescribeShowsTheProvider) {
 
   v1::DescribeCapacityProvidersResponse all;
   ASSERT_TRUE(
-      Do(&Api::DescribeCapacityProviders,
+      Do(&CapacityActions::DescribeCapacityProviders,
          Json<v1::DescribeCapacityProvidersRequest>(R"({"include":["TAGS"],"capacityProviders":["asg-a","nope"]})"),
          &all)
           .ok());
@@ -163,7 +164,7 @@ TEST_F(CapacityTest, BadProvidersAreRefusedNamingTheFieldAndChangeNothing) {
        "managedDraining: must be ENABLED or DISABLED"},
   };
   for (const auto& c : cases) {
-    absl::Status s = Do<v1::CreateCapacityProviderResponse>(&Api::CreateCapacityProvider, c.json);
+    absl::Status s = Do<v1::CreateCapacityProviderResponse>(&CapacityActions::CreateCapacityProvider, c.json);
     EXPECT_TRUE(absl::IsInvalidArgument(s)) << c.json << " -> " << s;
     EXPECT_THAT(std::string(s.message()), HasSubstr(c.error)) << c.json;
   }
@@ -180,7 +181,7 @@ TEST_F(CapacityTest, BadProvidersAreRefusedNamingTheFieldAndChangeNothing) {
 TEST_F(CapacityTest, UpdateMergesManagedScalingAndKeepsTheRest) {
   ASSERT_TRUE(CreateProvider("p", "g", R"(,"managedScaling":{"status":"ENABLED","targetCapacity":80})").ok());
   v1::UpdateCapacityProviderResponse resp;
-  ASSERT_TRUE(Do(&Api::UpdateCapacityProvider,
+  ASSERT_TRUE(Do(&CapacityActions::UpdateCapacityProvider,
                  Json<v1::UpdateCapacityProviderRequest>(
                      R"({"name":"p","autoScalingGroupProvider":{"managedScaling":{"maximumScalingStepSize":4},)"
                      R"("managedTerminationProtection":"ENABLED"}})"),
@@ -193,12 +194,12 @@ TEST_F(CapacityTest, UpdateMergesManagedScalingAndKeepsTheRest) {
   EXPECT_EQ(resp.capacity_provider().update_status(), "UPDATE_COMPLETE");
 
   absl::Status bad = Do<v1::UpdateCapacityProviderResponse>(
-      &Api::UpdateCapacityProvider,
+      &CapacityActions::UpdateCapacityProvider,
       R"({"name":"p","autoScalingGroupProvider":{"managedScaling":{"status":"DISABLED"}}})");
   EXPECT_THAT(std::string(bad.message()), HasSubstr("managedTerminationProtection: ENABLED requires"));
   EXPECT_EQ(Describe("p").auto_scaling_group_provider().managed_scaling().status(), "ENABLED");
   EXPECT_TRUE(absl::IsNotFound(Do<v1::UpdateCapacityProviderResponse>(
-      &Api::UpdateCapacityProvider, R"({"name":"nope","autoScalingGroupProvider":{}})")));
+      &CapacityActions::UpdateCapacityProvider, R"({"name":"nope","autoScalingGroupProvider":{}})")));
 }
 
 TEST_F(CapacityTest, ClusterAssociationRulesAndDelete) {
@@ -220,7 +221,7 @@ TEST_F(CapacityTest, ClusterAssociationRulesAndDelete) {
                               .message()),
               HasSubstr("at least one capacity provider must have a weight greater than 0"));
   v1::PutClusterCapacityProvidersResponse put;
-  ASSERT_TRUE(Do(&Api::PutClusterCapacityProviders,
+  ASSERT_TRUE(Do(&ClusterActions::PutClusterCapacityProviders,
                  Json<v1::PutClusterCapacityProvidersRequest>(
                      R"({"cluster":"default","capacityProviders":["p"],)"
                      R"("defaultCapacityProviderStrategy":[{"capacityProvider":"p","weight":2,"base":1}]})"),
@@ -230,26 +231,27 @@ TEST_F(CapacityTest, ClusterAssociationRulesAndDelete) {
   EXPECT_EQ(put.cluster().default_capacity_provider_strategy(0).weight(), 2);
 
   // One cluster per provider; CreateCluster takes them too.
-  absl::Status other =
-      Do<v1::CreateClusterResponse>(&Api::CreateCluster, R"({"clusterName":"other","capacityProviders":["p"]})");
+  absl::Status other = Do<v1::CreateClusterResponse>(&ClusterActions::CreateCluster,
+                                                     R"({"clusterName":"other","capacityProviders":["p"]})");
   EXPECT_THAT(std::string(other.message()), HasSubstr("'p' is already associated with cluster 'default'"));
-  ASSERT_TRUE(
-      Do<v1::CreateClusterResponse>(&Api::CreateCluster, R"({"clusterName":"other","capacityProviders":["q"]})").ok());
+  ASSERT_TRUE(Do<v1::CreateClusterResponse>(&ClusterActions::CreateCluster,
+                                            R"({"clusterName":"other","capacityProviders":["q"]})")
+                  .ok());
 
   absl::Status in_use =
-      Do<v1::DeleteCapacityProviderResponse>(&Api::DeleteCapacityProvider, R"({"capacityProvider":"p"})");
+      Do<v1::DeleteCapacityProviderResponse>(&CapacityActions::DeleteCapacityProvider, R"({"capacityProvider":"p"})");
   // DeleteCapacityProvider declares no ResourceInUseException in ECS's model.
   EXPECT_EQ(ErrorType(in_use), "ClientException");
   EXPECT_THAT(std::string(in_use.message()), HasSubstr("associated with cluster 'default'"));
   ASSERT_TRUE(Put(R"({"cluster":"default","capacityProviders":[],"defaultCapacityProviderStrategy":[]})").ok());
   v1::DeleteCapacityProviderResponse deleted;
-  ASSERT_TRUE(
-      Do(&Api::DeleteCapacityProvider, Json<v1::DeleteCapacityProviderRequest>(R"({"capacityProvider":"p"})"), &deleted)
-          .ok());
+  ASSERT_TRUE(Do(&CapacityActions::DeleteCapacityProvider,
+                 Json<v1::DeleteCapacityProviderRequest>(R"({"capacityProvider":"p"})"), &deleted)
+                  .ok());
   EXPECT_EQ(deleted.capacity_provider().status(), "INACTIVE");
   EXPECT_EQ(Describe("p").status(), "INACTIVE");
   v1::DescribeCapacityProvidersResponse listed;
-  ASSERT_TRUE(Do(&Api::DescribeCapacityProviders, v1::DescribeCapacityProvidersRequest(), &listed).ok());
+  ASSERT_TRUE(Do(&CapacityActions::DescribeCapacityProviders, v1::DescribeCapacityProvidersRequest(), &listed).ok());
   ASSERT_EQ(listed.capacity_providers_size(), 1) << "only ACTIVE providers are listed";
   EXPECT_EQ(listed.capacity_providers(0).name(), "q");
   // The name can be used again once deleted.
@@ -299,7 +301,7 @@ TEST_F(CapacityTest, RunTaskPlacesOnTheProvidersInstancesOnly) {
   EXPECT_EQ(ec2->tasks(0).capacity_provider_name(), "");
 
   v1::DescribeContainerInstancesResponse instances;
-  ASSERT_TRUE(Do(&Api::DescribeContainerInstances,
+  ASSERT_TRUE(Do(&InstanceActions::DescribeContainerInstances,
                  Json<v1::DescribeContainerInstancesRequest>(R"({"containerInstances":[")" + spot + R"("]})"),
                  &instances)
                   .ok());
@@ -330,7 +332,7 @@ TEST_F(CapacityTest, TasksWaitInProvisioningUntilCapacityArrives) {
     EXPECT_EQ(t.container_instance_arn(), "");
   }
   v1::DescribeClustersResponse clusters;
-  ASSERT_TRUE(Do(&Api::DescribeClusters, v1::DescribeClustersRequest(), &clusters).ok());
+  ASSERT_TRUE(Do(&ClusterActions::DescribeClusters, v1::DescribeClustersRequest(), &clusters).ok());
   EXPECT_EQ(clusters.clusters(0).pending_tasks_count(), 2);
 
   // Nothing to place on: still waiting. An instance of another group does not help.
@@ -374,9 +376,9 @@ TEST_F(CapacityTest, WaitingIsBoundedPerClusterAndTimesOut) {
 
   // StopTask on a waiting task stops it at once: no agent will report it.
   v1::StopTaskResponse stopped;
-  ASSERT_TRUE(
-      Do(&Api::StopTask, Json<v1::StopTaskRequest>(R"({"task":")" + run->tasks(0).task_arn() + R"("})"), &stopped)
-          .ok());
+  ASSERT_TRUE(Do(&TaskActions::StopTask, Json<v1::StopTaskRequest>(R"({"task":")" + run->tasks(0).task_arn() + R"("})"),
+                 &stopped)
+                  .ok());
   EXPECT_EQ(stopped.task().last_status(), "STOPPED");
 
   clock_.Advance(601 * kSecond);
@@ -386,7 +388,7 @@ TEST_F(CapacityTest, WaitingIsBoundedPerClusterAndTimesOut) {
   EXPECT_EQ(late.stop_code(), "TaskFailedToStart");
   EXPECT_THAT(late.stopped_reason(), HasSubstr("capacity provider ondemand"));
   v1::DescribeClustersResponse clusters;
-  ASSERT_TRUE(Do(&Api::DescribeClusters, v1::DescribeClustersRequest(), &clusters).ok());
+  ASSERT_TRUE(Do(&ClusterActions::DescribeClusters, v1::DescribeClustersRequest(), &clusters).ok());
   EXPECT_EQ(clusters.clusters(0).pending_tasks_count(), 0);
   EXPECT_TRUE(state().FindCluster("default")->provisioning.empty());
 }
@@ -406,7 +408,7 @@ TEST_F(CapacityTest, AServiceTakesTheClusterDefaultStrategyAndWaitsForCapacity) 
   SetUpProviders();
   AddTaskDefinition("web", 1024, 2048);
   v1::CreateServiceResponse created;
-  ASSERT_TRUE(Do(&Api::CreateService,
+  ASSERT_TRUE(Do(&ServiceActions::CreateService,
                  Json<v1::CreateServiceRequest>(R"({"serviceName":"svc","taskDefinition":"web","desiredCount":2})"),
                  &created)
                   .ok());
@@ -419,31 +421,34 @@ TEST_F(CapacityTest, AServiceTakesTheClusterDefaultStrategyAndWaitsForCapacity) 
   CapacityPass();
   EXPECT_TRUE(state().FindCluster("default")->provisioning.empty());
   v1::DescribeServicesResponse services;
-  ASSERT_TRUE(Do(&Api::DescribeServices, Json<v1::DescribeServicesRequest>(R"({"services":["svc"]})"), &services).ok());
+  ASSERT_TRUE(
+      Do(&ServiceActions::DescribeServices, Json<v1::DescribeServicesRequest>(R"({"services":["svc"]})"), &services)
+          .ok());
   EXPECT_EQ(services.services(0).pending_count(), 2);
 
   absl::Status daemon = Do<v1::CreateServiceResponse>(
-      &Api::CreateService, R"({"serviceName":"d","taskDefinition":"web","schedulingStrategy":"DAEMON",)"
-                           R"("capacityProviderStrategy":[{"capacityProvider":"spot","weight":1}]})");
+      &ServiceActions::CreateService, R"({"serviceName":"d","taskDefinition":"web","schedulingStrategy":"DAEMON",)"
+                                      R"("capacityProviderStrategy":[{"capacityProvider":"spot","weight":1}]})");
   EXPECT_THAT(std::string(daemon.message()), HasSubstr("not supported with the DAEMON scheduling strategy"));
   absl::Status update = Do<v1::UpdateServiceResponse>(
-      &Api::UpdateService, R"({"service":"svc","capacityProviderStrategy":[{"capacityProvider":"spot","weight":1}]})");
+      &ServiceActions::UpdateService,
+      R"({"service":"svc","capacityProviderStrategy":[{"capacityProvider":"spot","weight":1}]})");
   EXPECT_TRUE(absl::IsUnimplemented(update)) << update;
 }
 
 TEST_F(CapacityTest, ProvidersSurviveARestart) {
   ASSERT_TRUE(CreateProvider("p", "g", R"(,"managedScaling":{"status":"ENABLED","targetCapacity":75})").ok());
   const std::string arn = api_->arns().CapacityProvider("p");
-  ASSERT_TRUE(Do<v1::TagResourceResponse>(&Api::TagResource,
+  ASSERT_TRUE(Do<v1::TagResourceResponse>(&TagActions::TagResource,
                                           R"({"resourceArn":")" + arn + R"(","tags":[{"key":"k","value":"v"}]})")
                   .ok());
   ASSERT_TRUE(Put(R"({"cluster":"default","capacityProviders":["p"],"defaultCapacityProviderStrategy":[]})").ok());
   Restart();
   EXPECT_EQ(Describe("p").auto_scaling_group_provider().managed_scaling().target_capacity(), 75);
   v1::ListTagsForResourceResponse tags;
-  ASSERT_TRUE(
-      Do(&Api::ListTagsForResource, Json<v1::ListTagsForResourceRequest>(R"({"resourceArn":")" + arn + R"("})"), &tags)
-          .ok());
+  ASSERT_TRUE(Do(&TagActions::ListTagsForResource,
+                 Json<v1::ListTagsForResourceRequest>(R"({"resourceArn":")" + arn + R"("})"), &tags)
+                  .ok());
   ASSERT_EQ(tags.tags_size(), 1);
   EXPECT_EQ(tags.tags(0).key(), "k");
   EXPECT_THAT(std::string(CreateProvider("p", "g").message()), HasSubstr("already exists"));
@@ -455,7 +460,7 @@ TEST_F(CapacityTest, CapacityUsageCountsBusyHostsAndWaitingTasks) {
   // Two hosts of g-od known by their provider host ids; one gets a task.
   auto host = [&](const std::string& id) {
     v1::RegisterContainerInstanceResponse resp;
-    EXPECT_TRUE(Do(&Api::RegisterContainerInstance,
+    EXPECT_TRUE(Do(&InstanceActions::RegisterContainerInstance,
                    Json<v1::RegisterContainerInstanceRequest>(
                        R"({"totalResources":[{"name":"CPU","type":"INTEGER","integerValue":1024},)"
                        R"({"name":"MEMORY","type":"INTEGER","integerValue":2048}],"attributes":[)"
@@ -468,10 +473,10 @@ TEST_F(CapacityTest, CapacityUsageCountsBusyHostsAndWaitingTasks) {
   host("h2");
   auto run = Run(R"({"taskDefinition":"web","count":3})");
   ASSERT_TRUE(run.ok());
-  std::map<std::string, Api::GroupUsage> usage = api_->CapacityUsage();
+  std::map<std::string, CapacityActions::GroupUsage> usage = api_->capacity().CapacityUsage();
   ASSERT_TRUE(usage.contains("g-od"));
   ASSERT_TRUE(usage.contains("g-spot"));
-  const Api::GroupUsage& od = usage.at("g-od");
+  const CapacityActions::GroupUsage& od = usage.at("g-od");
   EXPECT_EQ(od.provider, "ondemand");
   EXPECT_EQ(od.cluster, "default");
   ASSERT_EQ(od.hosts.size(), 2u);
@@ -484,10 +489,10 @@ TEST_F(CapacityTest, CapacityUsageCountsBusyHostsAndWaitingTasks) {
 
   // A provider without managed scaling is not reported.
   ASSERT_TRUE(Do<v1::UpdateCapacityProviderResponse>(
-                  &Api::UpdateCapacityProvider,
+                  &CapacityActions::UpdateCapacityProvider,
                   R"({"name":"spot","autoScalingGroupProvider":{"managedScaling":{"status":"DISABLED"}}})")
                   .ok());
-  EXPECT_FALSE(api_->CapacityUsage().contains("g-spot"));
+  EXPECT_FALSE(api_->capacity().CapacityUsage().contains("g-spot"));
 }
 
 TEST(CapacityConfigTest, ParsesGroupsAndNamesTheFieldOfEveryMistake) {

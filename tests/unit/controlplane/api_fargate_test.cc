@@ -31,7 +31,7 @@ class FargateTest : public ApiFixture {
   void SetUp() override {
     ApiFixture::SetUp();
     v1::RegisterTaskDefinitionResponse resp;
-    ASSERT_TRUE(Do(&Api::RegisterTaskDefinition,
+    ASSERT_TRUE(Do(&TaskDefinitionActions::RegisterTaskDefinition,
                    Json<v1::RegisterTaskDefinitionRequest>(
                        R"({"family":"web","networkMode":"awsvpc","requiresCompatibilities":["FARGATE"],)"
                        R"("cpu":"256","memory":"512","containerDefinitions":[{"name":"app","image":"busybox"}]})"),
@@ -42,14 +42,15 @@ class FargateTest : public ApiFixture {
 
   absl::StatusOr<v1::RunTaskResponse> Run(const std::string& json) {
     v1::RunTaskResponse resp;
-    absl::Status s = Do(&Api::RunTask, Json<v1::RunTaskRequest>(json), &resp);
+    absl::Status s = Do(&TaskActions::RunTask, Json<v1::RunTaskRequest>(json), &resp);
     if (!s.ok()) return s;
     return resp;
   }
 
   v1::Task DescribeTask(const std::string& arn) {
     v1::DescribeTasksResponse resp;
-    EXPECT_TRUE(Do(&Api::DescribeTasks, Json<v1::DescribeTasksRequest>(R"({"tasks":[")" + arn + R"("]})"), &resp).ok());
+    EXPECT_TRUE(
+        Do(&TaskActions::DescribeTasks, Json<v1::DescribeTasksRequest>(R"({"tasks":[")" + arn + R"("]})"), &resp).ok());
     return resp.tasks_size() == 1 ? resp.tasks(0) : v1::Task();
   }
 
@@ -57,7 +58,7 @@ class FargateTest : public ApiFixture {
   std::string AddFargateHost(const std::string& task_id, const std::string& host_id, int cpu, int memory,
                              const std::string& zone) {
     v1::RegisterContainerInstanceResponse resp;
-    absl::Status s = Do(&Api::RegisterContainerInstance,
+    absl::Status s = Do(&InstanceActions::RegisterContainerInstance,
                         Json<v1::RegisterContainerInstanceRequest>(
                             R"({"cluster":"default","totalResources":[{"name":"CPU","type":"INTEGER","integerValue":)" +
                             std::to_string(cpu) + R"(},{"name":"MEMORY","type":"INTEGER","integerValue":)" +
@@ -73,7 +74,7 @@ class FargateTest : public ApiFixture {
   void CapacityPass() {
     clock_.Advance(2 * kSecond);
     Flush();
-    api_->CapacityTick();
+    api_->capacity().CapacityTick();
     Flush();
   }
 
@@ -96,7 +97,7 @@ TEST_F(FargateTest, TasksWaitForTheirOwnHostWhichIsHidden) {
   const std::string second = IdOf(run->tasks(1).task_arn());
 
   // What the capacity controller sees: two tasks waiting, with their size.
-  Api::FargateUsage usage = api_->FargateSnapshot({});
+  CapacityActions::FargateUsage usage = api_->capacity().FargateSnapshot({});
   ASSERT_EQ(usage.waiting.size(), 2u);
   EXPECT_EQ(usage.waiting[0].cpu, 256);
   EXPECT_EQ(usage.waiting[0].memory, 512);
@@ -109,7 +110,7 @@ TEST_F(FargateTest, TasksWaitForTheirOwnHostWhichIsHidden) {
 
   // The second task's host is big, and takes neither the first task nor EC2 tasks.
   const std::string big = AddFargateHost(second, "h-2", 4096, 8192, "zone-b");
-  ASSERT_TRUE(Do<v1::DeregisterContainerInstanceResponse>(&Api::DeregisterContainerInstance,
+  ASSERT_TRUE(Do<v1::DeregisterContainerInstanceResponse>(&InstanceActions::DeregisterContainerInstance,
                                                           R"({"containerInstance":")" + ec2_instance + R"("})")
                   .ok());
   auto ec2 = Run(R"({"taskDefinition":"ec2"})");
@@ -141,14 +142,14 @@ TEST_F(FargateTest, TasksWaitForTheirOwnHostWhichIsHidden) {
 
   // Hidden: not listed, not counted, not described, no attributes to read or write.
   v1::ListContainerInstancesResponse list;
-  ASSERT_TRUE(Do(&Api::ListContainerInstances, v1::ListContainerInstancesRequest(), &list).ok());
+  ASSERT_TRUE(Do(&InstanceActions::ListContainerInstances, v1::ListContainerInstancesRequest(), &list).ok());
   EXPECT_EQ(list.container_instance_arns_size(), 0);
   v1::DescribeClustersResponse clusters;
-  ASSERT_TRUE(Do(&Api::DescribeClusters, v1::DescribeClustersRequest(), &clusters).ok());
+  ASSERT_TRUE(Do(&ClusterActions::DescribeClusters, v1::DescribeClustersRequest(), &clusters).ok());
   EXPECT_EQ(clusters.clusters(0).registered_container_instances_count(), 0);
   EXPECT_EQ(clusters.clusters(0).pending_tasks_count(), 2);
   v1::DescribeContainerInstancesResponse described;
-  ASSERT_TRUE(Do(&Api::DescribeContainerInstances,
+  ASSERT_TRUE(Do(&InstanceActions::DescribeContainerInstances,
                  Json<v1::DescribeContainerInstancesRequest>(R"({"containerInstances":[")" + small + R"("]})"),
                  &described)
                   .ok());
@@ -156,15 +157,15 @@ TEST_F(FargateTest, TasksWaitForTheirOwnHostWhichIsHidden) {
   ASSERT_EQ(described.failures_size(), 1);
   EXPECT_EQ(described.failures(0).reason(), "MISSING");
   v1::ListAttributesResponse attributes;
-  ASSERT_TRUE(
-      Do(&Api::ListAttributes, Json<v1::ListAttributesRequest>(R"({"targetType":"container-instance"})"), &attributes)
-          .ok());
+  ASSERT_TRUE(Do(&InstanceActions::ListAttributes,
+                 Json<v1::ListAttributesRequest>(R"({"targetType":"container-instance"})"), &attributes)
+                  .ok());
   EXPECT_EQ(attributes.attributes_size(), 0);
-  EXPECT_FALSE(Do<v1::PutAttributesResponse>(&Api::PutAttributes,
+  EXPECT_FALSE(Do<v1::PutAttributesResponse>(&InstanceActions::PutAttributes,
                                              R"({"attributes":[{"name":"x","targetId":")" + small + R"("}]})")
                    .ok());
   v1::UpdateContainerInstancesStateResponse drained;
-  ASSERT_TRUE(Do(&Api::UpdateContainerInstancesState,
+  ASSERT_TRUE(Do(&InstanceActions::UpdateContainerInstancesState,
                  Json<v1::UpdateContainerInstancesStateRequest>(R"({"containerInstances":[")" + small +
                                                                 R"("],"status":"DRAINING"})"),
                  &drained)
@@ -174,23 +175,23 @@ TEST_F(FargateTest, TasksWaitForTheirOwnHostWhichIsHidden) {
 
   // Nobody marks an instance as a Fargate host but berthd's own hosts.
   const std::string other = AddInstance("default", 1024, 1024);
-  absl::Status s =
-      Do<v1::PutAttributesResponse>(&Api::PutAttributes, R"({"attributes":[{"name":"berth.fargate-task","value":")" +
-                                                             first + R"(","targetId":")" + other + R"("}]})");
+  absl::Status s = Do<v1::PutAttributesResponse>(
+      &InstanceActions::PutAttributes,
+      R"({"attributes":[{"name":"berth.fargate-task","value":")" + first + R"(","targetId":")" + other + R"("}]})");
   EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument);
   EXPECT_THAT(std::string(s.message()), HasSubstr("attributes[0].name"));
 
   // The snapshot names the hosts and their tasks; a stopped task is no longer live.
-  usage = api_->FargateSnapshot({});
+  usage = api_->capacity().FargateSnapshot({});
   EXPECT_TRUE(usage.waiting.empty());
   ASSERT_EQ(usage.hosts.size(), 2u);
   EXPECT_EQ(usage.hosts.at("h-1").instance_id, small);
   EXPECT_EQ(usage.hosts.at("h-1").task_id, first);
-  ASSERT_TRUE(Do<v1::StopTaskResponse>(&Api::StopTask, R"({"task":")" + a.task_arn() + R"("})").ok());
-  ASSERT_TRUE(Do<v1::DeregisterContainerInstanceResponse>(&Api::DeregisterContainerInstance,
+  ASSERT_TRUE(Do<v1::StopTaskResponse>(&TaskActions::StopTask, R"({"task":")" + a.task_arn() + R"("})").ok());
+  ASSERT_TRUE(Do<v1::DeregisterContainerInstanceResponse>(&InstanceActions::DeregisterContainerInstance,
                                                           R"({"containerInstance":")" + small + R"(","force":true})")
                   .ok());
-  usage = api_->FargateSnapshot({{"default", first}, {"default", second}});
+  usage = api_->capacity().FargateSnapshot({{"default", first}, {"default", second}});
   EXPECT_FALSE(usage.live.contains("default/" + first));
   EXPECT_TRUE(usage.live.contains("default/" + second));
   EXPECT_EQ(usage.hosts.size(), 1u);
@@ -208,7 +209,7 @@ TEST_F(FargateTest, TheAgentsNetworkInterfaceBecomesTheTasksAttachment) {
       R"(","status":"RUNNING","containers":[{"name":"app","status":"RUNNING","networkInterfaces":)"
       R"([{"attachmentId":"0123456789abcdef0123456789abcdef","privateIpv4Address":"172.31.0.18"}]}]}]})");
   req.set_container_instance(host);
-  ASSERT_TRUE(Do(&Api::ReportStateChanges, req, &reported).ok());
+  ASSERT_TRUE(Do(&AgentProtocol::ReportStateChanges, req, &reported).ok());
   const v1::Task t = DescribeTask(arn);
   EXPECT_EQ(t.last_status(), "RUNNING");
   ASSERT_EQ(t.attachments_size(), 1);
@@ -231,17 +232,18 @@ TEST_F(FargateTest, LaunchRulesNameTheField) {
   EXPECT_THAT(std::string(ec2_only.status().message()), HasSubstr("not compatible with launch type FARGATE"));
 
   absl::Status daemon = Do<v1::CreateServiceResponse>(
-      &Api::CreateService,
+      &ServiceActions::CreateService,
       R"({"serviceName":"d","taskDefinition":"web","launchType":"FARGATE","schedulingStrategy":"DAEMON"})");
   EXPECT_THAT(std::string(daemon.message()), HasSubstr("schedulingStrategy"));
   absl::Status spread = Do<v1::CreateServiceResponse>(
-      &Api::CreateService, R"({"serviceName":"s","taskDefinition":"web","launchType":"FARGATE","desiredCount":1,)"
-                           R"("placementStrategy":[{"type":"spread","field":"instanceId"}]})");
+      &ServiceActions::CreateService,
+      R"({"serviceName":"s","taskDefinition":"web","launchType":"FARGATE","desiredCount":1,)"
+      R"("placementStrategy":[{"type":"spread","field":"instanceId"}]})");
   EXPECT_THAT(std::string(spread.message()), HasSubstr("placementStrategy"));
 
   // Nothing was created.
   v1::ListTasksResponse tasks;
-  ASSERT_TRUE(Do(&Api::ListTasks, v1::ListTasksRequest(), &tasks).ok());
+  ASSERT_TRUE(Do(&TaskActions::ListTasks, v1::ListTasksRequest(), &tasks).ok());
   EXPECT_EQ(tasks.task_arns_size(), 0);
 }
 
@@ -266,12 +268,13 @@ TEST_F(FargateTest, PlatformVersionAndEphemeralStorage) {
   auto ec2 = Run(R"({"taskDefinition":"ec2","platformVersion":"LATEST"})");
   EXPECT_THAT(std::string(ec2.status().message()), HasSubstr("platformVersion: only FARGATE tasks"));
   absl::Status svc = Do<v1::CreateServiceResponse>(
-      &Api::CreateService, R"({"serviceName":"e","taskDefinition":"ec2","desiredCount":1,"platformVersion":"LATEST"})");
+      &ServiceActions::CreateService,
+      R"({"serviceName":"e","taskDefinition":"ec2","desiredCount":1,"platformVersion":"LATEST"})");
   EXPECT_THAT(std::string(svc.message()), HasSubstr("platformVersion: only FARGATE tasks"));
 
   // A FARGATE service shows its platform version.
   v1::CreateServiceResponse created;
-  ASSERT_TRUE(Do(&Api::CreateService,
+  ASSERT_TRUE(Do(&ServiceActions::CreateService,
                  Json<v1::CreateServiceRequest>(
                      R"({"serviceName":"f","taskDefinition":"web","launchType":"FARGATE","desiredCount":0})"),
                  &created)
@@ -304,28 +307,28 @@ TEST_F(FargateTest, WaitingIsBoundedAndTimesOut) {
 
 TEST_F(FargateTest, AServiceKeepsItsTasksOnFargate) {
   ASSERT_TRUE(Do<v1::CreateServiceResponse>(
-                  &Api::CreateService,
+                  &ServiceActions::CreateService,
                   R"({"serviceName":"api","taskDefinition":"web","launchType":"FARGATE","desiredCount":2})")
                   .ok());
   for (int i = 0; i < 3; ++i) {
     clock_.Advance(kSecond);
-    api_->ServiceTick();
+    api_->services().ServiceTick();
     Flush();
   }
-  Api::FargateUsage usage = api_->FargateSnapshot({});
+  CapacityActions::FargateUsage usage = api_->capacity().FargateSnapshot({});
   ASSERT_EQ(usage.waiting.size(), 2u);
   EXPECT_EQ(usage.waiting[0].group, "service:api");
 }
 
 TEST_F(FargateTest, TheFargateCapacityProvidersRunFargateTasks) {
   ASSERT_TRUE(Do<v1::PutClusterCapacityProvidersResponse>(
-                  &Api::PutClusterCapacityProviders,
+                  &ClusterActions::PutClusterCapacityProviders,
                   R"({"cluster":"default","capacityProviders":["FARGATE","FARGATE_SPOT"],)"
                   R"("defaultCapacityProviderStrategy":[{"capacityProvider":"FARGATE","base":1,"weight":1},)"
                   R"({"capacityProvider":"FARGATE_SPOT","weight":3}]})")
                   .ok());
   v1::DescribeCapacityProvidersResponse providers;
-  ASSERT_TRUE(Do(&Api::DescribeCapacityProviders, v1::DescribeCapacityProvidersRequest(), &providers).ok());
+  ASSERT_TRUE(Do(&CapacityActions::DescribeCapacityProviders, v1::DescribeCapacityProvidersRequest(), &providers).ok());
   ASSERT_EQ(providers.capacity_providers_size(), 2);
   EXPECT_EQ(providers.capacity_providers(0).name(), "FARGATE");
   EXPECT_EQ(providers.capacity_providers(1).status(), "ACTIVE");
@@ -340,7 +343,7 @@ TEST_F(FargateTest, TheFargateCapacityProvidersRunFargateTasks) {
     ++by_provider[t.capacity_provider_name()];
   }
   EXPECT_EQ(by_provider, (std::map<std::string, int>{{"FARGATE", 1}, {"FARGATE_SPOT", 2}}));
-  EXPECT_EQ(api_->FargateSnapshot({}).waiting.size(), 3u);
+  EXPECT_EQ(api_->capacity().FargateSnapshot({}).waiting.size(), 3u);
 
   // An EC2-only definition, placement, or a strategy mixing kinds are refused.
   auto ec2 = Run(R"({"taskDefinition":"ec2"})");
@@ -356,11 +359,11 @@ TEST_F(FargateTest, WithoutFargateCapacityTheFargateProvidersAreRefused) {
   fargate_ = false;
   Restart();
   absl::Status s = Do<v1::PutClusterCapacityProvidersResponse>(
-      &Api::PutClusterCapacityProviders, R"({"cluster":"default","capacityProviders":["FARGATE"]})");
+      &ClusterActions::PutClusterCapacityProviders, R"({"cluster":"default","capacityProviders":["FARGATE"]})");
   EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument);
   EXPECT_THAT(std::string(s.message()), HasSubstr("capacityProviders[0]: FARGATE needs Fargate capacity"));
   v1::DescribeCapacityProvidersResponse providers;
-  ASSERT_TRUE(Do(&Api::DescribeCapacityProviders, v1::DescribeCapacityProvidersRequest(), &providers).ok());
+  ASSERT_TRUE(Do(&CapacityActions::DescribeCapacityProviders, v1::DescribeCapacityProvidersRequest(), &providers).ok());
   EXPECT_EQ(providers.capacity_providers_size(), 0);
 }
 

@@ -66,15 +66,15 @@ class ApiFixture : public ::testing::Test {
   }
 
   // Calls an action and waits for its completion.
-  template <typename Request, typename Response>
-  absl::Status Do(void (Api::*action)(const Request&, Response*, Api::Done), const Request& request,
+  template <typename Actions, typename Request, typename Response>
+  absl::Status Do(void (Actions::*action)(const Request&, Response*, Api::Done), const Request& request,
                   Response* response) {
     std::promise<absl::Status> done;
-    (api_->*action)(request, response, [&](absl::Status s) { done.set_value(std::move(s)); });
+    (api_->actions<Actions>().*action)(request, response, [&](absl::Status s) { done.set_value(std::move(s)); });
     return done.get_future().get();
   }
-  template <typename Response, typename Request>
-  absl::Status Do(void (Api::*action)(const Request&, Response*, Api::Done), const std::string& json) {
+  template <typename Response, typename Request, typename Actions>
+  absl::Status Do(void (Actions::*action)(const Request&, Response*, Api::Done), const std::string& json) {
     Response response;
     return Do(action, Json<Request>(json), &response);
   }
@@ -84,14 +84,14 @@ class ApiFixture : public ::testing::Test {
     const auto request = Json<v1::PollRequest>(R"({"cluster":"default","containerInstance":")" + instance +
                                                R"(","knownVersion":"0","waitMillis":0})");
     std::promise<absl::Status> polled;
-    api_->Poll(request, response, [&](absl::Status s) { polled.set_value(std::move(s)); });
+    api_->agent().Poll(request, response, [&](absl::Status s) { polled.set_value(std::move(s)); });
     return polled.get_future().get();
   }
 
   // Registers an instance with `cpu`/`memory` in `cluster`; returns its id.
   std::string AddInstance(const std::string& cluster, int cpu, int memory) {
     v1::RegisterContainerInstanceResponse resp;
-    EXPECT_TRUE(Do(&Api::RegisterContainerInstance,
+    EXPECT_TRUE(Do(&InstanceActions::RegisterContainerInstance,
                    Json<v1::RegisterContainerInstanceRequest>(
                        R"({"cluster":")" + cluster +
                        R"(","totalResources":[{"name":"CPU","type":"INTEGER","integerValue":)" + std::to_string(cpu) +
@@ -105,7 +105,7 @@ class ApiFixture : public ::testing::Test {
   void AddTaskDefinition(const std::string& family, int cpu, int memory) {
     v1::RegisterTaskDefinitionResponse resp;
     ASSERT_TRUE(
-        Do(&Api::RegisterTaskDefinition,
+        Do(&TaskDefinitionActions::RegisterTaskDefinition,
            Json<v1::RegisterTaskDefinitionRequest>(
                R"({"family":")" + family + R"(","containerDefinitions":[{"name":"app","image":"busybox","cpu":)" +
                std::to_string(cpu) + R"(,"memory":)" + std::to_string(memory) + "}]}"),

@@ -46,7 +46,7 @@ class InstanceFilterTest : public ApiFixture {
                       {"name":"stack","value":"prod","targetId":")" +
                   ids_["d"] + R"("}])");
     v1::UpdateContainerInstancesStateResponse drained;
-    ASSERT_TRUE(Do(&Api::UpdateContainerInstancesState,
+    ASSERT_TRUE(Do(&InstanceActions::UpdateContainerInstancesState,
                    Json<v1::UpdateContainerInstancesStateRequest>(R"({"containerInstances":[")" + ids_["d"] +
                                                                   R"("],"status":"DRAINING"})"),
                    &drained)
@@ -66,7 +66,8 @@ class InstanceFilterTest : public ApiFixture {
             "instanceIdentityDocument":"{\"instanceId\":\")" +
                              ec2 + R"(\"}"})";
     v1::RegisterContainerInstanceResponse resp;
-    ASSERT_TRUE(Do(&Api::RegisterContainerInstance, Json<v1::RegisterContainerInstanceRequest>(json), &resp).ok());
+    ASSERT_TRUE(
+        Do(&InstanceActions::RegisterContainerInstance, Json<v1::RegisterContainerInstanceRequest>(json), &resp).ok());
     const std::string& arn = resp.container_instance().container_instance_arn();
     const std::string id = arn.substr(arn.rfind('/') + 1);
     ids_[name] = id;
@@ -76,8 +77,9 @@ class InstanceFilterTest : public ApiFixture {
 
   void PutAttributes(const std::string& attributes) {
     v1::PutAttributesResponse resp;
-    ASSERT_TRUE(
-        Do(&Api::PutAttributes, Json<v1::PutAttributesRequest>(R"({"attributes":)" + attributes + "}"), &resp).ok());
+    ASSERT_TRUE(Do(&InstanceActions::PutAttributes,
+                   Json<v1::PutAttributesRequest>(R"({"attributes":)" + attributes + "}"), &resp)
+                    .ok());
   }
 
   // The instance names of one ListContainerInstances page.
@@ -100,7 +102,8 @@ class InstanceFilterTest : public ApiFixture {
       if (!token.empty()) json += std::string(members.empty() ? "" : ",") + R"("nextToken":")" + token + R"(")";
       json += "}";
       v1::ListContainerInstancesResponse resp;
-      absl::Status s = Do(&Api::ListContainerInstances, Json<v1::ListContainerInstancesRequest>(json), &resp);
+      absl::Status s =
+          Do(&InstanceActions::ListContainerInstances, Json<v1::ListContainerInstancesRequest>(json), &resp);
       EXPECT_TRUE(s.ok()) << s << " for " << json;
       for (auto& n : Names(resp)) all.push_back(std::move(n));
       if (resp.next_token().empty()) break;
@@ -171,7 +174,8 @@ TEST_F(InstanceFilterTest, TaskGroupAndRunningTasksCountFollowTheTasks) {
   AddTaskDefinition("big", 2048, 256);
   v1::RunTaskResponse run;
   ASSERT_TRUE(
-      Do(&Api::RunTask, Json<v1::RunTaskRequest>(R"({"taskDefinition":"big","group":"service:api"})"), &run).ok());
+      Do(&TaskActions::RunTask, Json<v1::RunTaskRequest>(R"({"taskDefinition":"big","group":"service:api"})"), &run)
+          .ok());
   ASSERT_EQ(run.tasks_size(), 1);
   ASSERT_EQ(run.tasks(0).container_instance_arn().substr(run.tasks(0).container_instance_arn().rfind('/') + 1),
             ids_["a"]);
@@ -220,7 +224,7 @@ TEST_P(BadFilterTest, RefusedNamingTheFieldAndColumn) {
   const uint64_t before = revision();
   v1::ListContainerInstancesResponse resp;
   absl::Status s =
-      Do(&Api::ListContainerInstances,
+      Do(&InstanceActions::ListContainerInstances,
          Json<v1::ListContainerInstancesRequest>(R"({"filter":)" + nlohmann::json(row.filter).dump() + "}"), &resp);
   EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument);
   EXPECT_EQ(ErrorType(s), "InvalidParameterException");
@@ -250,7 +254,7 @@ TEST_F(InstanceFilterTest, FilterCombinesWithStatus) {
   EXPECT_THAT(List(R"("filter":"attribute:stack == dev","status":"DRAINING")"), IsEmpty());
   // A deregistered instance is not listed, whatever the filter says.
   v1::DeregisterContainerInstanceResponse dereg;
-  ASSERT_TRUE(Do(&Api::DeregisterContainerInstance,
+  ASSERT_TRUE(Do(&InstanceActions::DeregisterContainerInstance,
                  Json<v1::DeregisterContainerInstanceRequest>(R"({"containerInstance":")" + ids_["b"] + R"("})"),
                  &dereg)
                   .ok());
@@ -267,7 +271,8 @@ TEST_F(InstanceFilterTest, FilterThenPaginate) {
   while (true) {
     v1::ListContainerInstancesResponse resp;
     std::string json = "{" + filter + (token.empty() ? "" : R"(,"nextToken":")" + token + R"(")") + "}";
-    ASSERT_TRUE(Do(&Api::ListContainerInstances, Json<v1::ListContainerInstancesRequest>(json), &resp).ok());
+    ASSERT_TRUE(
+        Do(&InstanceActions::ListContainerInstances, Json<v1::ListContainerInstancesRequest>(json), &resp).ok());
     ++pages;
     ASSERT_EQ(resp.container_instance_arns_size(), 1) << "page " << pages;
     seen.push_back(Names(resp).front());
@@ -284,7 +289,7 @@ TEST_F(InstanceFilterTest, FilterThenPaginate) {
 
   // A filter matching one instance: one page, no token, whatever follows it.
   v1::ListContainerInstancesResponse one;
-  ASSERT_TRUE(Do(&Api::ListContainerInstances,
+  ASSERT_TRUE(Do(&InstanceActions::ListContainerInstances,
                  Json<v1::ListContainerInstancesRequest>(R"({"filter":"ec2InstanceId == i-ccc","maxResults":1})"), &one)
                   .ok());
   EXPECT_THAT(Names(one), ElementsAre("c"));

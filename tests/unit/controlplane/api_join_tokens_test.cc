@@ -23,12 +23,12 @@ class JoinTokenTest : public ApiFixture {
   // CreateJoinToken with `json`; returns the response (the token's secret in .token()).
   v1::CreateJoinTokenResponse Create(const std::string& json = "{}") {
     v1::CreateJoinTokenResponse response;
-    absl::Status s = Do(&Api::CreateJoinToken, Json<v1::CreateJoinTokenRequest>(json), &response);
+    absl::Status s = Do(&JoinTokenActions::CreateJoinToken, Json<v1::CreateJoinTokenRequest>(json), &response);
     EXPECT_TRUE(s.ok()) << s;
     return response;
   }
   absl::Status CreateError(const std::string& json) {
-    return Do<v1::CreateJoinTokenResponse>(&Api::CreateJoinToken, json);
+    return Do<v1::CreateJoinTokenResponse>(&JoinTokenActions::CreateJoinToken, json);
   }
 
   // Registers with `authorization` as the agent door would; the response's credential and the
@@ -42,7 +42,8 @@ class JoinTokenTest : public ApiFixture {
     // The request must outlive the call, as gRPC's does.
     const auto request = Json<v1::RegisterContainerInstanceRequest>(json);
     std::promise<absl::Status> done;
-    api_->RegisterInstance(request, response, credential, [&](absl::Status s) { done.set_value(std::move(s)); });
+    api_->instances().RegisterInstance(request, response, credential,
+                                       [&](absl::Status s) { done.set_value(std::move(s)); });
     return done.get_future().get();
   }
   absl::Status Join(const std::string& authorization, const std::string& cluster = "default") {
@@ -57,14 +58,14 @@ class JoinTokenTest : public ApiFixture {
   }
 
   absl::Status Admit(const std::string& instance, const std::string& authorization, bool enforce = true) {
-    return api_->AdmitInstanceCaller("default", instance, ParseAgentCredential(&authorization), enforce);
+    return api_->instances().AdmitInstanceCaller("default", instance, ParseAgentCredential(&authorization), enforce);
   }
 
   v1::ListJoinTokensResponse List(const std::string& cluster = "default") {
     v1::ListJoinTokensResponse response;
-    EXPECT_TRUE(
-        Do(&Api::ListJoinTokens, Json<v1::ListJoinTokensRequest>(R"({"cluster":")" + cluster + R"("})"), &response)
-            .ok());
+    EXPECT_TRUE(Do(&JoinTokenActions::ListJoinTokens,
+                   Json<v1::ListJoinTokensRequest>(R"({"cluster":")" + cluster + R"("})"), &response)
+                    .ok());
     return response;
   }
 };
@@ -148,7 +149,7 @@ TEST_F(JoinTokenTest, AWrongSecretAnotherClustersTokenOrAnExpiredTokenRegistersN
   EXPECT_EQ(Join("Bearer bjt-nosuchid.abc").code(), absl::StatusCode::kUnauthenticated);
   EXPECT_EQ(Join("Bearer bjt-malformed").code(), absl::StatusCode::kUnauthenticated);
 
-  ASSERT_TRUE((Do<v1::CreateClusterResponse>(&Api::CreateCluster, R"({"clusterName":"other"})").ok()));
+  ASSERT_TRUE((Do<v1::CreateClusterResponse>(&ClusterActions::CreateCluster, R"({"clusterName":"other"})").ok()));
   absl::Status elsewhere = Join(Bearer(created.token()), "other");
   EXPECT_EQ(elsewhere.code(), absl::StatusCode::kUnauthenticated);
   EXPECT_THAT(elsewhere.message(), HasSubstr("cluster 'other'"));
@@ -159,7 +160,8 @@ TEST_F(JoinTokenTest, AWrongSecretAnotherClustersTokenOrAnExpiredTokenRegistersN
   EXPECT_THAT(std::string(expired.message()), HasSubstr("expired at 2023-11-15T22:13:20Z"));
   EXPECT_EQ(List().join_tokens(0).registrations_count(), 0);
   v1::ListContainerInstancesResponse instances;
-  ASSERT_TRUE(Do(&Api::ListContainerInstances, Json<v1::ListContainerInstancesRequest>("{}"), &instances).ok());
+  ASSERT_TRUE(
+      Do(&InstanceActions::ListContainerInstances, Json<v1::ListContainerInstancesRequest>("{}"), &instances).ok());
   EXPECT_EQ(instances.container_instance_arns_size(), 0);
 }
 
@@ -213,7 +215,8 @@ TEST_F(JoinTokenTest, ABoundInstanceIsReRegisteredByItsCredentialOnlyAndDeregist
   const std::string arn = a.container_instance().container_instance_arn();
   // The ECS door's RegisterContainerInstance (any principal allowed it) cannot touch it.
   absl::Status hijack = Do<v1::RegisterContainerInstanceResponse, v1::RegisterContainerInstanceRequest>(
-      &Api::RegisterContainerInstance, std::string(R"({"containerInstanceArn":")") + arn + R"(",)" + kResources + "}");
+      &InstanceActions::RegisterContainerInstance,
+      std::string(R"({"containerInstanceArn":")") + arn + R"(",)" + kResources + "}");
   EXPECT_EQ(hijack.code(), absl::StatusCode::kPermissionDenied);
   EXPECT_THAT(std::string(hijack.message()), HasSubstr("only its own instance credential may re-register it"));
   v1::RegisterContainerInstanceResponse again;
@@ -221,7 +224,7 @@ TEST_F(JoinTokenTest, ABoundInstanceIsReRegisteredByItsCredentialOnlyAndDeregist
 
   v1::DeregisterContainerInstanceResponse gone;
   ASSERT_TRUE(
-      Do(&Api::DeregisterContainerInstance,
+      Do(&InstanceActions::DeregisterContainerInstance,
          Json<v1::DeregisterContainerInstanceRequest>(R"({"containerInstance":")" + IdOf(a) + R"(","force":true})"),
          &gone)
           .ok());
@@ -236,7 +239,7 @@ TEST_F(JoinTokenTest, DeletedTokensRegisterNothingAndTheirInstancesKeepTheirCred
   ASSERT_TRUE(Join(Bearer(created.token()), &a).ok());
   v1::DeleteJoinTokenResponse deleted;
   ASSERT_TRUE(
-      Do(&Api::DeleteJoinToken,
+      Do(&JoinTokenActions::DeleteJoinToken,
          Json<v1::DeleteJoinTokenRequest>(R"({"joinTokenId":")" + created.join_token().join_token_id() + R"("})"),
          &deleted)
           .ok());
@@ -245,10 +248,11 @@ TEST_F(JoinTokenTest, DeletedTokensRegisterNothingAndTheirInstancesKeepTheirCred
   EXPECT_EQ(Join(Bearer(created.token())).code(), absl::StatusCode::kUnauthenticated);
   EXPECT_TRUE(Admit(IdOf(a), Bearer(a.instance_credential())).ok());
   absl::Status again = Do<v1::DeleteJoinTokenResponse>(
-      &Api::DeleteJoinToken, R"({"joinTokenId":")" + created.join_token().join_token_id() + R"("})");
+      &JoinTokenActions::DeleteJoinToken, R"({"joinTokenId":")" + created.join_token().join_token_id() + R"("})");
   EXPECT_EQ(again.code(), absl::StatusCode::kNotFound);
   EXPECT_THAT(again.message(), HasSubstr("joinTokenId"));
-  EXPECT_THAT(Do<v1::DeleteJoinTokenResponse>(&Api::DeleteJoinToken, "{}").message(), HasSubstr("joinTokenId"));
+  EXPECT_THAT(Do<v1::DeleteJoinTokenResponse>(&JoinTokenActions::DeleteJoinToken, "{}").message(),
+              HasSubstr("joinTokenId"));
 }
 
 TEST_F(JoinTokenTest, AtMostAHundredUsableTokensPerClusterAndUnusableOnesMakeRoom) {
@@ -289,13 +293,13 @@ TEST_F(TaskRoleTest, ATasksRoleIsGivenOnlyToItsOwnInstance) {
   const std::string b = AddInstance("default", 1024, 1024);
   ASSERT_TRUE(
       (Do<v1::RegisterTaskDefinitionResponse, v1::RegisterTaskDefinitionRequest>(
-           &Api::RegisterTaskDefinition,
+           &TaskDefinitionActions::RegisterTaskDefinition,
            R"({"family":"web","taskRoleArn":"web-app","containerDefinitions":[{"name":"c","image":"i","memory":8}]})")
            .ok()));
   AddTaskDefinition("plain", 1, 8);
   auto start = [&](const std::string& json) {
     v1::StartTaskResponse started;
-    EXPECT_TRUE(Do(&Api::StartTask, Json<v1::StartTaskRequest>(json), &started).ok());
+    EXPECT_TRUE(Do(&TaskActions::StartTask, Json<v1::StartTaskRequest>(json), &started).ok());
     return started.tasks(0).task_arn();
   };
   const std::string with_role = start(R"({"taskDefinition":"web","containerInstances":[")" + a + R"("]})");
@@ -307,7 +311,7 @@ TEST_F(TaskRoleTest, ATasksRoleIsGivenOnlyToItsOwnInstance) {
     request.set_cluster("default");
     request.set_container_instance(instance);
     request.set_task_arn(task);
-    return api_->TaskRoleOf(request);
+    return api_->agent().TaskRoleOf(request);
   };
   ASSERT_TRUE(role_of(a, with_role).ok());
   EXPECT_EQ(*role_of(a, with_role), "web-app");

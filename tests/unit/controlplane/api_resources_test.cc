@@ -15,62 +15,65 @@ class ResourcesTest : public ApiFixture {};
 // networking for launches from then on (RunTask, StartTask, CreateService, UpdateService).
 TEST_F(ResourcesTest, ClusterSettingsForbidPrivilegedContainersAndHostNetworking) {
   ASSERT_TRUE((Do<v1::CreateClusterResponse, v1::CreateClusterRequest>(
-                   &Api::CreateCluster,
+                   &ClusterActions::CreateCluster,
                    R"({"clusterName":"locked","settings":[{"name":"berth:privilegedContainers","value":"forbidden"}]})")
                    .ok()));
   AddInstance("locked", 4096, 4096);
   v1::RegisterTaskDefinitionResponse td;
-  ASSERT_TRUE(Do(&Api::RegisterTaskDefinition,
+  ASSERT_TRUE(Do(&TaskDefinitionActions::RegisterTaskDefinition,
                  Json<v1::RegisterTaskDefinitionRequest>(
                      R"({"family":"root","containerDefinitions":[{"name":"sidecar","image":"busybox","memory":16},
                          {"name":"admin","image":"busybox","memory":16,"privileged":true}]})"),
                  &td)
                   .ok());
-  ASSERT_TRUE(Do(&Api::RegisterTaskDefinition,
+  ASSERT_TRUE(Do(&TaskDefinitionActions::RegisterTaskDefinition,
                  Json<v1::RegisterTaskDefinitionRequest>(
                      R"({"family":"hostnet","networkMode":"host",
                          "containerDefinitions":[{"name":"app","image":"busybox","memory":16}]})"),
                  &td)
                   .ok());
   const uint64_t before = revision();
-  absl::Status refused =
-      Do<v1::RunTaskResponse, v1::RunTaskRequest>(&Api::RunTask, R"({"cluster":"locked","taskDefinition":"root"})");
+  absl::Status refused = Do<v1::RunTaskResponse, v1::RunTaskRequest>(&TaskActions::RunTask,
+                                                                     R"({"cluster":"locked","taskDefinition":"root"})");
   EXPECT_EQ(refused.code(), absl::StatusCode::kInvalidArgument);
   EXPECT_EQ(refused.message(),
             "taskDefinition: root:1 container 'admin' is privileged, which cluster 'locked' forbids (setting "
             "berth:privilegedContainers)");
   absl::Status service = Do<v1::CreateServiceResponse, v1::CreateServiceRequest>(
-      &Api::CreateService, R"({"cluster":"locked","serviceName":"s","taskDefinition":"root","desiredCount":1})");
+      &ServiceActions::CreateService,
+      R"({"cluster":"locked","serviceName":"s","taskDefinition":"root","desiredCount":1})");
   EXPECT_THAT(service.message(), ::testing::HasSubstr("berth:privilegedContainers"));
   EXPECT_EQ(revision(), before);
   // Host networking is still allowed there; elsewhere privileged is too.
   v1::RunTaskResponse run;
   ASSERT_TRUE(
-      Do(&Api::RunTask, Json<v1::RunTaskRequest>(R"({"cluster":"locked","taskDefinition":"hostnet"})"), &run).ok());
+      Do(&TaskActions::RunTask, Json<v1::RunTaskRequest>(R"({"cluster":"locked","taskDefinition":"hostnet"})"), &run)
+          .ok());
   EXPECT_EQ(run.tasks_size(), 1);
 
   // UpdateClusterSettings sets what it names and keeps the rest.
   v1::UpdateClusterSettingsResponse updated;
-  ASSERT_TRUE(Do(&Api::UpdateClusterSettings,
+  ASSERT_TRUE(Do(&ClusterActions::UpdateClusterSettings,
                  Json<v1::UpdateClusterSettingsRequest>(
                      R"({"cluster":"locked","settings":[{"name":"berth:hostNetworking","value":"forbidden"},
                                                        {"name":"containerInsights","value":"enabled"}]})"),
                  &updated)
                   .ok());
   EXPECT_EQ(updated.cluster().settings_size(), 3);
-  absl::Status hostnet =
-      Do<v1::RunTaskResponse, v1::RunTaskRequest>(&Api::RunTask, R"({"cluster":"locked","taskDefinition":"hostnet"})");
+  absl::Status hostnet = Do<v1::RunTaskResponse, v1::RunTaskRequest>(
+      &TaskActions::RunTask, R"({"cluster":"locked","taskDefinition":"hostnet"})");
   EXPECT_THAT(hostnet.message(), ::testing::HasSubstr("uses networkMode host, which cluster 'locked' forbids"));
-  ASSERT_TRUE(Do(&Api::UpdateClusterSettings,
+  ASSERT_TRUE(Do(&ClusterActions::UpdateClusterSettings,
                  Json<v1::UpdateClusterSettingsRequest>(
                      R"({"cluster":"locked","settings":[{"name":"berth:privilegedContainers","value":"allowed"}]})"),
                  &updated)
                   .ok());
   EXPECT_EQ(updated.cluster().settings_size(), 3);
   EXPECT_TRUE(
-      Do(&Api::RunTask, Json<v1::RunTaskRequest>(R"({"cluster":"locked","taskDefinition":"root"})"), &run).ok());
+      Do(&TaskActions::RunTask, Json<v1::RunTaskRequest>(R"({"cluster":"locked","taskDefinition":"root"})"), &run)
+          .ok());
   // The privileged setting covers every way to the host's powers; host paths have their own.
-  ASSERT_TRUE(Do(&Api::UpdateClusterSettings,
+  ASSERT_TRUE(Do(&ClusterActions::UpdateClusterSettings,
                  Json<v1::UpdateClusterSettingsRequest>(
                      R"({"cluster":"locked","settings":[{"name":"berth:privilegedContainers","value":"forbidden"},
                                                        {"name":"berth:hostPathVolumes","value":"forbidden"}]})"),
@@ -88,27 +91,28 @@ TEST_F(ResourcesTest, ClusterSettingsForbidPrivilegedContainersAndHostNetworking
   };
   for (const Case& c : cases) {
     ASSERT_TRUE((Do<v1::RegisterTaskDefinitionResponse, v1::RegisterTaskDefinitionRequest>(
-                     &Api::RegisterTaskDefinition, std::string(R"({"family":")") + c.family +
-                                                       R"(","containerDefinitions":[{"name":"app","image":"busybox",)"
-                                                       R"("memory":16,)" +
-                                                       c.extra + "}]}")
+                     &TaskDefinitionActions::RegisterTaskDefinition,
+                     std::string(R"({"family":")") + c.family +
+                         R"(","containerDefinitions":[{"name":"app","image":"busybox",)"
+                         R"("memory":16,)" +
+                         c.extra + "}]}")
                      .ok()))
         << c.family;
     absl::Status st = Do<v1::RunTaskResponse, v1::RunTaskRequest>(
-        &Api::RunTask, std::string(R"({"cluster":"locked","taskDefinition":")") + c.family + R"("})");
+        &TaskActions::RunTask, std::string(R"({"cluster":"locked","taskDefinition":")") + c.family + R"("})");
     EXPECT_THAT(std::string(st.message()), ::testing::HasSubstr(c.error)) << c.family;
   }
   ASSERT_TRUE((Do<v1::RegisterTaskDefinitionResponse, v1::RegisterTaskDefinitionRequest>(
-                   &Api::RegisterTaskDefinition,
+                   &TaskDefinitionActions::RegisterTaskDefinition,
                    R"({"family":"hostpath","volumes":[{"name":"root","host":{"sourcePath":"/"}}],
                        "containerDefinitions":[{"name":"app","image":"busybox","memory":16}]})")
                    .ok()));
   EXPECT_THAT(std::string(Do<v1::RunTaskResponse, v1::RunTaskRequest>(
-                              &Api::RunTask, R"({"cluster":"locked","taskDefinition":"hostpath"})")
+                              &TaskActions::RunTask, R"({"cluster":"locked","taskDefinition":"hostpath"})")
                               .message()),
               ::testing::HasSubstr("mounts the host path / (volume 'root'), which cluster 'locked' forbids (setting "
                                    "berth:hostPathVolumes)"));
-  ASSERT_TRUE(Do(&Api::UpdateClusterSettings,
+  ASSERT_TRUE(Do(&ClusterActions::UpdateClusterSettings,
                  Json<v1::UpdateClusterSettingsRequest>(
                      R"({"cluster":"locked","settings":[{"name":"berth:privilegedContainers","value":"allowed"},
                                                        {"name":"berth:hostPathVolumes","value":"allowed"}]})"),
@@ -116,14 +120,15 @@ TEST_F(ResourcesTest, ClusterSettingsForbidPrivilegedContainersAndHostNetworking
                   .ok());
   // Settings survive a restart.
   Restart();
-  EXPECT_THAT(
-      (Do<v1::RunTaskResponse, v1::RunTaskRequest>(&Api::RunTask, R"({"cluster":"locked","taskDefinition":"hostnet"})")
-           .message()),
-      ::testing::HasSubstr("berth:hostNetworking"));
+  EXPECT_THAT((Do<v1::RunTaskResponse, v1::RunTaskRequest>(&TaskActions::RunTask,
+                                                           R"({"cluster":"locked","taskDefinition":"hostnet"})")
+                   .message()),
+              ::testing::HasSubstr("berth:hostNetworking"));
 
   // Bad settings are refused naming the member.
   auto update = [&](const std::string& json) {
-    return Do<v1::UpdateClusterSettingsResponse, v1::UpdateClusterSettingsRequest>(&Api::UpdateClusterSettings, json);
+    return Do<v1::UpdateClusterSettingsResponse, v1::UpdateClusterSettingsRequest>(
+        &ClusterActions::UpdateClusterSettings, json);
   };
   EXPECT_EQ(update(R"({"cluster":"locked","settings":[{"name":"berth:hostNetworking","value":"no"}]})").message(),
             "settings[0].value: berth:hostNetworking must be allowed or forbidden (got 'no')");
@@ -140,7 +145,7 @@ TEST_F(ResourcesTest, ClusterSettingsForbidPrivilegedContainersAndHostNetworking
 
 TEST_F(ResourcesTest, ClusterLifecycleAndCounts) {
   v1::CreateClusterResponse created;
-  ASSERT_TRUE(Do(&Api::CreateCluster,
+  ASSERT_TRUE(Do(&ClusterActions::CreateCluster,
                  Json<v1::CreateClusterRequest>(
                      R"({"clusterName":"prod","tags":[{"key":"team","value":"a"}],
                                               "settings":[{"name":"containerInsights","value":"enabled"}]})"),
@@ -150,17 +155,19 @@ TEST_F(ResourcesTest, ClusterLifecycleAndCounts) {
   EXPECT_EQ(created.cluster().status(), "ACTIVE");
   // Creating it again returns it unchanged.
   const uint64_t before = revision();
-  ASSERT_TRUE(Do(&Api::CreateCluster, Json<v1::CreateClusterRequest>(R"({"clusterName":"prod"})"), &created).ok());
+  ASSERT_TRUE(
+      Do(&ClusterActions::CreateCluster, Json<v1::CreateClusterRequest>(R"({"clusterName":"prod"})"), &created).ok());
   EXPECT_EQ(created.cluster().tags_size(), 1);
   EXPECT_EQ(revision(), before);
 
   std::string instance = AddInstance("prod", 1024, 1024);
   AddTaskDefinition("web", 1, 6);
   v1::RunTaskResponse run;
-  ASSERT_TRUE(
-      Do(&Api::RunTask, Json<v1::RunTaskRequest>(R"({"cluster":"prod","taskDefinition":"web","count":2})"), &run).ok());
+  ASSERT_TRUE(Do(&TaskActions::RunTask,
+                 Json<v1::RunTaskRequest>(R"({"cluster":"prod","taskDefinition":"web","count":2})"), &run)
+                  .ok());
   v1::DescribeClustersResponse described;
-  ASSERT_TRUE(Do(&Api::DescribeClusters,
+  ASSERT_TRUE(Do(&ClusterActions::DescribeClusters,
                  Json<v1::DescribeClustersRequest>(R"({"clusters":["prod","ghost"],"include":["TAGS"]})"), &described)
                   .ok());
   ASSERT_EQ(described.clusters_size(), 1);
@@ -174,14 +181,14 @@ TEST_F(ResourcesTest, ClusterLifecycleAndCounts) {
 
   // Delete refuses while instances are registered, then while tasks are not stopped.
   absl::Status s =
-      Do<v1::DeleteClusterResponse, v1::DeleteClusterRequest>(&Api::DeleteCluster, R"({"cluster":"prod"})");
+      Do<v1::DeleteClusterResponse, v1::DeleteClusterRequest>(&ClusterActions::DeleteCluster, R"({"cluster":"prod"})");
   EXPECT_EQ(s.code(), absl::StatusCode::kFailedPrecondition);
   EXPECT_NE(s.message().find("registered container instances"), std::string::npos) << s;
   s = Do<v1::DeregisterContainerInstanceResponse, v1::DeregisterContainerInstanceRequest>(
-      &Api::DeregisterContainerInstance, R"({"cluster":"prod","containerInstance":")" + instance + R"("})");
+      &InstanceActions::DeregisterContainerInstance, R"({"cluster":"prod","containerInstance":")" + instance + R"("})");
   EXPECT_EQ(s.code(), absl::StatusCode::kFailedPrecondition) << "tasks still there, no force";
   v1::DeregisterContainerInstanceResponse dereg;
-  ASSERT_TRUE(Do(&Api::DeregisterContainerInstance,
+  ASSERT_TRUE(Do(&InstanceActions::DeregisterContainerInstance,
                  Json<v1::DeregisterContainerInstanceRequest>(R"({"cluster":"prod","containerInstance":")" + instance +
                                                               R"(","force":true})"),
                  &dereg)
@@ -190,31 +197,33 @@ TEST_F(ResourcesTest, ClusterLifecycleAndCounts) {
   // Forced deregistration stops the instance's tasks with it; StopTask on them changes nothing.
   for (const auto& t : run.tasks()) {
     v1::StopTaskResponse stop;
-    ASSERT_TRUE(
-        Do(&Api::StopTask, Json<v1::StopTaskRequest>(R"({"cluster":"prod","task":")" + t.task_arn() + R"("})"), &stop)
-            .ok());
+    ASSERT_TRUE(Do(&TaskActions::StopTask,
+                   Json<v1::StopTaskRequest>(R"({"cluster":"prod","task":")" + t.task_arn() + R"("})"), &stop)
+                    .ok());
     EXPECT_EQ(stop.task().last_status(), "STOPPED");
     EXPECT_NE(stop.task().stopped_reason().find("deregistered with force"), std::string::npos);
   }
 
   v1::CreateClusterResponse empty;
-  ASSERT_TRUE(Do(&Api::CreateCluster, Json<v1::CreateClusterRequest>(R"({"clusterName":"empty"})"), &empty).ok());
+  ASSERT_TRUE(
+      Do(&ClusterActions::CreateCluster, Json<v1::CreateClusterRequest>(R"({"clusterName":"empty"})"), &empty).ok());
   v1::DeleteClusterResponse deleted;
-  ASSERT_TRUE(Do(&Api::DeleteCluster, Json<v1::DeleteClusterRequest>(R"({"cluster":"empty"})"), &deleted).ok());
+  ASSERT_TRUE(
+      Do(&ClusterActions::DeleteCluster, Json<v1::DeleteClusterRequest>(R"({"cluster":"empty"})"), &deleted).ok());
   EXPECT_EQ(deleted.cluster().status(), "INACTIVE");
   v1::ListClustersResponse listed;
-  ASSERT_TRUE(Do(&Api::ListClusters, v1::ListClustersRequest(), &listed).ok());
+  ASSERT_TRUE(Do(&ClusterActions::ListClusters, v1::ListClustersRequest(), &listed).ok());
   EXPECT_EQ(listed.cluster_arns_size(), 2);  // default, prod
-  EXPECT_EQ(
-      (Do<v1::RunTaskResponse, v1::RunTaskRequest>(&Api::RunTask, R"({"cluster":"empty","taskDefinition":"web"})"))
-          .code(),
-      absl::StatusCode::kNotFound);
+  EXPECT_EQ((Do<v1::RunTaskResponse, v1::RunTaskRequest>(&TaskActions::RunTask,
+                                                         R"({"cluster":"empty","taskDefinition":"web"})"))
+                .code(),
+            absl::StatusCode::kNotFound);
 }
 
 TEST_F(ResourcesTest, ListClustersPaginates) {
   for (int i = 0; i < 7; ++i) {
     v1::CreateClusterResponse r;
-    ASSERT_TRUE(Do(&Api::CreateCluster,
+    ASSERT_TRUE(Do(&ClusterActions::CreateCluster,
                    Json<v1::CreateClusterRequest>(R"({"clusterName":"c)" + std::to_string(i) + R"("})"), &r)
                     .ok());
   }
@@ -223,7 +232,7 @@ TEST_F(ResourcesTest, ListClustersPaginates) {
   req.set_max_results(3);
   for (;;) {
     v1::ListClustersResponse resp;
-    ASSERT_TRUE(Do(&Api::ListClusters, req, &resp).ok());
+    ASSERT_TRUE(Do(&ClusterActions::ListClusters, req, &resp).ok());
     EXPECT_LE(resp.cluster_arns_size(), 3);
     for (const auto& a : resp.cluster_arns()) EXPECT_TRUE(seen.insert(a).second);
     if (!resp.has_next_token()) break;
@@ -236,15 +245,15 @@ TEST_F(ResourcesTest, TaskDefinitionRevisionsAndListing) {
   for (int i = 0; i < 3; ++i) AddTaskDefinition("web", 1, 6);
   AddTaskDefinition("worker", 1, 6);
   v1::DescribeTaskDefinitionResponse d;
-  ASSERT_TRUE(
-      Do(&Api::DescribeTaskDefinition, Json<v1::DescribeTaskDefinitionRequest>(R"({"taskDefinition":"web"})"), &d)
-          .ok());
+  ASSERT_TRUE(Do(&TaskDefinitionActions::DescribeTaskDefinition,
+                 Json<v1::DescribeTaskDefinitionRequest>(R"({"taskDefinition":"web"})"), &d)
+                  .ok());
   EXPECT_EQ(d.task_definition().revision(), 3);
   EXPECT_EQ(d.task_definition().status(), "ACTIVE");
   EXPECT_EQ(d.task_definition().network_mode(), "bridge");
   ASSERT_GE(d.task_definition().compatibilities_size(), 1);
   EXPECT_EQ(d.task_definition().compatibilities(0), "EC2");
-  ASSERT_TRUE(Do(&Api::DescribeTaskDefinition,
+  ASSERT_TRUE(Do(&TaskDefinitionActions::DescribeTaskDefinition,
                  Json<v1::DescribeTaskDefinitionRequest>(
                      R"({"taskDefinition":"arn:aws:ecs:local:000000000000:task-definition/web:2"})"),
                  &d)
@@ -252,28 +261,29 @@ TEST_F(ResourcesTest, TaskDefinitionRevisionsAndListing) {
   EXPECT_EQ(d.task_definition().revision(), 2);
 
   v1::DeregisterTaskDefinitionResponse dr;
-  ASSERT_TRUE(Do(&Api::DeregisterTaskDefinition,
+  ASSERT_TRUE(Do(&TaskDefinitionActions::DeregisterTaskDefinition,
                  Json<v1::DeregisterTaskDefinitionRequest>(R"({"taskDefinition":"web:3"})"), &dr)
                   .ok());
-  ASSERT_TRUE(
-      Do(&Api::DescribeTaskDefinition, Json<v1::DescribeTaskDefinitionRequest>(R"({"taskDefinition":"web"})"), &d)
-          .ok());
+  ASSERT_TRUE(Do(&TaskDefinitionActions::DescribeTaskDefinition,
+                 Json<v1::DescribeTaskDefinitionRequest>(R"({"taskDefinition":"web"})"), &d)
+                  .ok());
   EXPECT_EQ(d.task_definition().revision(), 2) << "family alone means the latest ACTIVE revision";
   EXPECT_EQ((Do<v1::DeregisterTaskDefinitionResponse, v1::DeregisterTaskDefinitionRequest>(
-                 &Api::DeregisterTaskDefinition, R"({"taskDefinition":"web"})"))
+                 &TaskDefinitionActions::DeregisterTaskDefinition, R"({"taskDefinition":"web"})"))
                 .code(),
             absl::StatusCode::kInvalidArgument)
       << "deregistering needs a revision";
   // A new registration never reuses a revision.
   AddTaskDefinition("web", 1, 6);
-  ASSERT_TRUE(
-      Do(&Api::DescribeTaskDefinition, Json<v1::DescribeTaskDefinitionRequest>(R"({"taskDefinition":"web"})"), &d)
-          .ok());
+  ASSERT_TRUE(Do(&TaskDefinitionActions::DescribeTaskDefinition,
+                 Json<v1::DescribeTaskDefinitionRequest>(R"({"taskDefinition":"web"})"), &d)
+                  .ok());
   EXPECT_EQ(d.task_definition().revision(), 4);
 
   auto list = [&](const std::string& json) {
     v1::ListTaskDefinitionsResponse resp;
-    EXPECT_TRUE(Do(&Api::ListTaskDefinitions, Json<v1::ListTaskDefinitionsRequest>(json), &resp).ok()) << json;
+    EXPECT_TRUE(Do(&TaskDefinitionActions::ListTaskDefinitions, Json<v1::ListTaskDefinitionsRequest>(json), &resp).ok())
+        << json;
     std::vector<std::string> out;
     for (const auto& a : resp.task_definition_arns()) out.push_back(a.substr(a.rfind('/') + 1));
     return out;
@@ -291,7 +301,7 @@ TEST_F(ResourcesTest, TaskDefinitionRevisionsAndListing) {
   v1::ListTaskDefinitionsRequest req = Json<v1::ListTaskDefinitionsRequest>(R"({"sort":"DESC","maxResults":1})");
   for (;;) {
     v1::ListTaskDefinitionsResponse resp;
-    ASSERT_TRUE(Do(&Api::ListTaskDefinitions, req, &resp).ok());
+    ASSERT_TRUE(Do(&TaskDefinitionActions::ListTaskDefinitions, req, &resp).ok());
     for (const auto& a : resp.task_definition_arns()) paged.push_back(a.substr(a.rfind('/') + 1));
     if (!resp.has_next_token()) break;
     req.set_next_token(resp.next_token());
@@ -299,11 +309,12 @@ TEST_F(ResourcesTest, TaskDefinitionRevisionsAndListing) {
   EXPECT_EQ(paged, (std::vector<std::string>{"worker:1", "web:4", "web:2", "web:1"}));
 
   v1::ListTaskDefinitionFamiliesResponse fams;
-  ASSERT_TRUE(Do(&Api::ListTaskDefinitionFamilies, v1::ListTaskDefinitionFamiliesRequest(), &fams).ok());
+  ASSERT_TRUE(
+      Do(&TaskDefinitionActions::ListTaskDefinitionFamilies, v1::ListTaskDefinitionFamiliesRequest(), &fams).ok());
   EXPECT_EQ(fams.families_size(), 2);
   // ListTaskDefinitionFamilies' familyPrefix is a real prefix.
   v1::ListTaskDefinitionFamiliesResponse by_prefix;
-  ASSERT_TRUE(Do(&Api::ListTaskDefinitionFamilies,
+  ASSERT_TRUE(Do(&TaskDefinitionActions::ListTaskDefinitionFamilies,
                  Json<v1::ListTaskDefinitionFamiliesRequest>(R"({"familyPrefix":"wor"})"), &by_prefix)
                   .ok());
   ASSERT_EQ(by_prefix.families_size(), 1);
@@ -314,9 +325,10 @@ TEST_F(ResourcesTest, TaskDefinitionRevisionsAndListing) {
   EXPECT_EQ(list(R"({"familyPrefix":"web"})"), (std::vector<std::string>{"web:1", "web:2", "web:4"}));
   EXPECT_EQ(list(R"({"familyPrefix":"web-worker"})"), (std::vector<std::string>{"web-worker:1"}));
   for (const char* bad : {R"({"status":"GONE"})", R"({"sort":"UP"})", R"({"familyPrefix":"a b"})"}) {
-    EXPECT_EQ(
-        (Do<v1::ListTaskDefinitionsResponse, v1::ListTaskDefinitionsRequest>(&Api::ListTaskDefinitions, bad)).code(),
-        absl::StatusCode::kInvalidArgument)
+    EXPECT_EQ((Do<v1::ListTaskDefinitionsResponse, v1::ListTaskDefinitionsRequest>(
+                   &TaskDefinitionActions::ListTaskDefinitions, bad))
+                  .code(),
+              absl::StatusCode::kInvalidArgument)
         << bad;
   }
 }
@@ -324,7 +336,7 @@ TEST_F(ResourcesTest, TaskDefinitionRevisionsAndListing) {
 TEST_F(ResourcesTest, TaskLevelCpuAndMemoryAreStoredInUnits) {
   v1::RegisterTaskDefinitionResponse resp;
   ASSERT_TRUE(
-      Do(&Api::RegisterTaskDefinition,
+      Do(&TaskDefinitionActions::RegisterTaskDefinition,
          Json<v1::RegisterTaskDefinitionRequest>(
              R"({"family":"f","cpu":"1 vCPU","memory":"2GB","containerDefinitions":[{"name":"a","image":"i"}]})"),
          &resp)
@@ -336,14 +348,15 @@ TEST_F(ResourcesTest, TaskLevelCpuAndMemoryAreStoredInUnits) {
 TEST_F(ResourcesTest, PropagateTagsFromTheTaskDefinition) {
   AddInstance("default", 1024, 1024);
   v1::RegisterTaskDefinitionResponse td;
-  ASSERT_TRUE(Do(&Api::RegisterTaskDefinition,
+  ASSERT_TRUE(Do(&TaskDefinitionActions::RegisterTaskDefinition,
                  Json<v1::RegisterTaskDefinitionRequest>(
                      R"({"family":"f","tags":[{"key":"team","value":"a"},{"key":"env","value":"td"}],
                          "containerDefinitions":[{"name":"a","image":"i","memory":6}]})"),
                  &td)
                   .ok());
   v1::RunTaskResponse run;
-  ASSERT_TRUE(Do(&Api::RunTask, Json<v1::RunTaskRequest>(R"({"taskDefinition":"f","propagateTags":"TASK_DEFINITION",
+  ASSERT_TRUE(Do(&TaskActions::RunTask,
+                 Json<v1::RunTaskRequest>(R"({"taskDefinition":"f","propagateTags":"TASK_DEFINITION",
                                               "enableExecuteCommand":true,"tags":[{"key":"env","value":"run"}]})"),
                  &run)
                   .ok());
@@ -378,7 +391,7 @@ TEST_F(ResourcesTest, ContainerInstanceRegistrationRules) {
   };
   for (const auto& row : rows) {
     absl::Status s = Do<v1::RegisterContainerInstanceResponse, v1::RegisterContainerInstanceRequest>(
-        &Api::RegisterContainerInstance, R"({"totalResources":[)" + row.resources + "]}");
+        &InstanceActions::RegisterContainerInstance, R"({"totalResources":[)" + row.resources + "]}");
     EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument) << row.name;
     EXPECT_NE(s.message().find(row.message_part), std::string::npos) << row.name << ": " << s;
   }
@@ -387,7 +400,7 @@ TEST_F(ResourcesTest, ContainerInstanceRegistrationRules) {
   // Re-registration with the ARN keeps the id and replaces resources.
   std::string id = AddInstance("default", 1024, 1024);
   v1::RegisterContainerInstanceResponse again;
-  ASSERT_TRUE(Do(&Api::RegisterContainerInstance,
+  ASSERT_TRUE(Do(&InstanceActions::RegisterContainerInstance,
                  Json<v1::RegisterContainerInstanceRequest>(
                      R"({"containerInstanceArn":")" + id + R"(","totalResources":[)" + cpu +
                      R"(,{"name":"MEMORY","type":"INTEGER","integerValue":2048}]})"),
@@ -405,12 +418,12 @@ TEST_F(ResourcesTest, ContainerInstanceRegistrationRules) {
 // totalResources is optional in ECS's model: what is not given registers as 0.
 TEST_F(ResourcesTest, ContainerInstanceRegistersWithoutTotalResources) {
   v1::RegisterContainerInstanceResponse resp;
-  ASSERT_TRUE(Do(&Api::RegisterContainerInstance, v1::RegisterContainerInstanceRequest(), &resp).ok());
+  ASSERT_TRUE(Do(&InstanceActions::RegisterContainerInstance, v1::RegisterContainerInstanceRequest(), &resp).ok());
   std::map<std::string, int64_t> registered;
   for (const auto& r : resp.container_instance().registered_resources()) registered[r.name()] = r.integer_value();
   EXPECT_EQ(registered, (std::map<std::string, int64_t>{{"CPU", 0}, {"MEMORY", 0}}));
 
-  ASSERT_TRUE(Do(&Api::RegisterContainerInstance,
+  ASSERT_TRUE(Do(&InstanceActions::RegisterContainerInstance,
                  Json<v1::RegisterContainerInstanceRequest>(
                      R"({"totalResources":[{"name":"MEMORY","type":"INTEGER","integerValue":512}]})"),
                  &resp)
@@ -425,7 +438,7 @@ TEST_F(ResourcesTest, ContainerInstanceAttributesFromTheIdentityDocument) {
   const std::string document = R"({\"instanceId\":\"i-0123456789abcdef0\",\"availabilityZone\":\"eu-west-1b\",)"
                                R"(\"instanceType\":\"m5.large\",\"imageId\":\"ami-0abcdef1234567890\"})";
   v1::RegisterContainerInstanceResponse resp;
-  ASSERT_TRUE(Do(&Api::RegisterContainerInstance,
+  ASSERT_TRUE(Do(&InstanceActions::RegisterContainerInstance,
                  Json<v1::RegisterContainerInstanceRequest>(
                      R"({"instanceIdentityDocument":")" + document +
                      R"(","attributes":[{"name":"ecs.instance-type","value":"custom.size"}]})"),
@@ -439,7 +452,7 @@ TEST_F(ResourcesTest, ContainerInstanceAttributesFromTheIdentityDocument) {
   EXPECT_EQ(resp.container_instance().ec2_instance_id(), "i-0123456789abcdef0");
 
   absl::Status bad = Do<v1::RegisterContainerInstanceResponse, v1::RegisterContainerInstanceRequest>(
-      &Api::RegisterContainerInstance, R"({"instanceIdentityDocument":"{\"availabilityZone\":\"a;b\"}"})");
+      &InstanceActions::RegisterContainerInstance, R"({"instanceIdentityDocument":"{\"availabilityZone\":\"a;b\"}"})");
   EXPECT_EQ(bad.code(), absl::StatusCode::kInvalidArgument);
   EXPECT_NE(bad.message().find("instanceIdentityDocument.availabilityZone"), std::string::npos) << bad;
 }
@@ -448,7 +461,7 @@ TEST_F(ResourcesTest, AttributesPutListDelete) {
   std::string a = AddInstance("default", 1024, 1024);
   std::string b = AddInstance("default", 1024, 1024);
   v1::PutAttributesResponse put;
-  ASSERT_TRUE(Do(&Api::PutAttributes,
+  ASSERT_TRUE(Do(&InstanceActions::PutAttributes,
                  Json<v1::PutAttributesRequest>(R"({"attributes":[{"name":"stack","value":"prod","targetId":")" + a +
                                                 R"("},{"name":"stack","value":"dev","targetId":")" + b +
                                                 R"("},{"name":"gpu","targetId":")" + b + R"("}]})"),
@@ -457,7 +470,7 @@ TEST_F(ResourcesTest, AttributesPutListDelete) {
   EXPECT_EQ(put.attributes_size(), 3);
   auto list = [&](const std::string& json) {
     v1::ListAttributesResponse resp;
-    EXPECT_TRUE(Do(&Api::ListAttributes, Json<v1::ListAttributesRequest>(json), &resp).ok()) << json;
+    EXPECT_TRUE(Do(&InstanceActions::ListAttributes, Json<v1::ListAttributesRequest>(json), &resp).ok()) << json;
     return resp.attributes_size();
   };
   EXPECT_EQ(list(R"({"targetType":"container-instance"})"), 3);
@@ -480,7 +493,7 @@ TEST_F(ResourcesTest, AttributesPutListDelete) {
   };
   const uint64_t before = revision();
   for (const auto& row : bad) {
-    absl::Status s = Do<v1::PutAttributesResponse, v1::PutAttributesRequest>(&Api::PutAttributes, row.json);
+    absl::Status s = Do<v1::PutAttributesResponse, v1::PutAttributesRequest>(&InstanceActions::PutAttributes, row.json);
     EXPECT_FALSE(s.ok()) << row.json;
     EXPECT_NE(s.message().find(row.part), std::string::npos) << s;
   }
@@ -489,30 +502,31 @@ TEST_F(ResourcesTest, AttributesPutListDelete) {
   // At most 10 custom attributes per instance.
   for (int i = 0; i < 9; ++i) {
     ASSERT_TRUE((Do<v1::PutAttributesResponse, v1::PutAttributesRequest>(
-                     &Api::PutAttributes,
+                     &InstanceActions::PutAttributes,
                      R"({"attributes":[{"name":"c)" + std::to_string(i) + R"(","targetId":")" + a + R"("}]})"))
                     .ok());
   }
   absl::Status s = Do<v1::PutAttributesResponse, v1::PutAttributesRequest>(
-      &Api::PutAttributes, R"({"attributes":[{"name":"c99","targetId":")" + a + R"("}]})");
+      &InstanceActions::PutAttributes, R"({"attributes":[{"name":"c99","targetId":")" + a + R"("}]})");
   EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument) << s;
 
   v1::DeleteAttributesResponse del;
-  ASSERT_TRUE(Do(&Api::DeleteAttributes,
+  ASSERT_TRUE(Do(&InstanceActions::DeleteAttributes,
                  Json<v1::DeleteAttributesRequest>(R"({"attributes":[{"name":"stack","targetId":")" + b + R"("}]})"),
                  &del)
                   .ok());
   EXPECT_EQ(del.attributes_size(), 1);
   EXPECT_EQ(list(R"({"targetType":"container-instance","attributeName":"stack"})"), 1);
-  EXPECT_EQ((Do<v1::ListAttributesResponse, v1::ListAttributesRequest>(&Api::ListAttributes, R"({})")).code(),
-            absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(
+      (Do<v1::ListAttributesResponse, v1::ListAttributesRequest>(&InstanceActions::ListAttributes, R"({})")).code(),
+      absl::StatusCode::kInvalidArgument);
 }
 
 TEST_F(ResourcesTest, TagsOnEveryResourceKind) {
   std::string instance = AddInstance("default", 1024, 1024);
   AddTaskDefinition("web", 1, 6);
   v1::RunTaskResponse run;
-  ASSERT_TRUE(Do(&Api::RunTask, Json<v1::RunTaskRequest>(R"({"taskDefinition":"web"})"), &run).ok());
+  ASSERT_TRUE(Do(&TaskActions::RunTask, Json<v1::RunTaskRequest>(R"({"taskDefinition":"web"})"), &run).ok());
   const std::vector<std::string> arns = {
       "arn:aws:ecs:local:000000000000:cluster/default",
       "arn:aws:ecs:local:000000000000:task-definition/web:1",
@@ -521,33 +535,34 @@ TEST_F(ResourcesTest, TagsOnEveryResourceKind) {
   };
   for (const auto& arn : arns) {
     v1::TagResourceResponse tagged;
-    ASSERT_TRUE(Do(&Api::TagResource,
+    ASSERT_TRUE(Do(&TagActions::TagResource,
                    Json<v1::TagResourceRequest>(R"({"resourceArn":")" + arn +
                                                 R"(","tags":[{"key":"a","value":"1"},{"key":"b","value":"2"}]})"),
                    &tagged)
                     .ok())
         << arn;
-    ASSERT_TRUE(Do(&Api::TagResource,
+    ASSERT_TRUE(Do(&TagActions::TagResource,
                    Json<v1::TagResourceRequest>(R"({"resourceArn":")" + arn + R"(","tags":[{"key":"a","value":"9"}]})"),
                    &tagged)
                     .ok());
     v1::UntagResourceResponse untagged;
-    ASSERT_TRUE(Do(&Api::UntagResource,
+    ASSERT_TRUE(Do(&TagActions::UntagResource,
                    Json<v1::UntagResourceRequest>(R"({"resourceArn":")" + arn + R"(","tagKeys":["b"]})"), &untagged)
                     .ok());
     v1::ListTagsForResourceResponse listed;
-    ASSERT_TRUE(Do(&Api::ListTagsForResource,
+    ASSERT_TRUE(Do(&TagActions::ListTagsForResource,
                    Json<v1::ListTagsForResourceRequest>(R"({"resourceArn":")" + arn + R"("})"), &listed)
                     .ok());
     ASSERT_EQ(listed.tags_size(), 1) << arn;
     EXPECT_EQ(listed.tags(0).key(), "a");
     EXPECT_EQ(listed.tags(0).value(), "9");
   }
-  EXPECT_EQ((Do<v1::ListTagsForResourceResponse, v1::ListTagsForResourceRequest>(
-                 &Api::ListTagsForResource, R"({"resourceArn":"arn:aws:ecs:local:000000000000:service/default/x"})"))
-                .code(),
-            absl::StatusCode::kNotFound);
-  EXPECT_EQ((Do<v1::ListTagsForResourceResponse, v1::ListTagsForResourceRequest>(&Api::ListTagsForResource,
+  EXPECT_EQ(
+      (Do<v1::ListTagsForResourceResponse, v1::ListTagsForResourceRequest>(
+           &TagActions::ListTagsForResource, R"({"resourceArn":"arn:aws:ecs:local:000000000000:service/default/x"})"))
+          .code(),
+      absl::StatusCode::kNotFound);
+  EXPECT_EQ((Do<v1::ListTagsForResourceResponse, v1::ListTagsForResourceRequest>(&TagActions::ListTagsForResource,
                                                                                  R"({"resourceArn":"nonsense"})"))
                 .code(),
             absl::StatusCode::kInvalidArgument);

@@ -30,7 +30,7 @@ class ServicesApiTest : public ApiFixture {
   // Registers an instance with an availability zone.
   std::string Instance(const std::string& az, int cpu = 1024, int memory = 2048) {
     v1::RegisterContainerInstanceResponse resp;
-    EXPECT_TRUE(Do(&Api::RegisterContainerInstance,
+    EXPECT_TRUE(Do(&InstanceActions::RegisterContainerInstance,
                    Json<v1::RegisterContainerInstanceRequest>(
                        StrCat(R"({"totalResources":[{"name":"CPU","type":"INTEGER","integerValue":)", cpu,
                               R"(},{"name":"MEMORY","type":"INTEGER","integerValue":)", memory,
@@ -43,20 +43,20 @@ class ServicesApiTest : public ApiFixture {
 
   absl::Status Create(const std::string& json, v1::Service* out = nullptr) {
     v1::CreateServiceResponse resp;
-    absl::Status s = Do(&Api::CreateService, Json<v1::CreateServiceRequest>(json), &resp);
+    absl::Status s = Do(&ServiceActions::CreateService, Json<v1::CreateServiceRequest>(json), &resp);
     if (out != nullptr) *out = resp.service();
     return s;
   }
   absl::Status Update(const std::string& json) {
     v1::UpdateServiceResponse resp;
-    return Do(&Api::UpdateService, Json<v1::UpdateServiceRequest>(json), &resp);
+    return Do(&ServiceActions::UpdateService, Json<v1::UpdateServiceRequest>(json), &resp);
   }
 
   v1::Service Describe(const std::string& name = "svc") {
     v1::DescribeServicesRequest req;
     req.add_services(name);
     v1::DescribeServicesResponse resp;
-    EXPECT_TRUE(Do(&Api::DescribeServices, req, &resp).ok());
+    EXPECT_TRUE(Do(&ServiceActions::DescribeServices, req, &resp).ok());
     return resp.services_size() == 1 ? resp.services(0) : v1::Service();
   }
 
@@ -89,7 +89,7 @@ class ServicesApiTest : public ApiFixture {
     c->set_status(status == "STOPPED" ? "STOPPED" : status == "RUNNING" ? "RUNNING" : "PENDING");
     if (!health.empty()) c->set_health_status(health);
     v1::ReportStateChangesResponse resp;
-    ASSERT_TRUE(Do(&Api::ReportStateChanges, req, &resp).ok());
+    ASSERT_TRUE(Do(&AgentProtocol::ReportStateChanges, req, &resp).ok());
   }
 
   // Agents: every pending task runs; every task told to stop stops.
@@ -104,7 +104,7 @@ class ServicesApiTest : public ApiFixture {
   void Tick() {
     for (int i = 0; i < 4; ++i) {
       Flush();
-      api_->ServiceTick();
+      api_->services().ServiceTick();
       Flush();
     }
   }
@@ -170,7 +170,7 @@ TEST_F(ServicesApiTest, CreateServiceRefusesBadRequestsNamingTheField) {
        "placementConstraints: at most 10 together with the task definition's"},
   };
   v1::RegisterTaskDefinitionResponse td;
-  ASSERT_TRUE(Do(&Api::RegisterTaskDefinition,
+  ASSERT_TRUE(Do(&TaskDefinitionActions::RegisterTaskDefinition,
                  Json<v1::RegisterTaskDefinitionRequest>(R"({"family":"constrained","containerDefinitions":[
                      {"name":"app","image":"busybox","memory":64}],
                      "placementConstraints":[{"type":"memberOf","expression":"attribute:ecs.os-type == linux"}]})"),
@@ -182,7 +182,7 @@ TEST_F(ServicesApiTest, CreateServiceRefusesBadRequestsNamingTheField) {
     EXPECT_NE(std::string(s.message()).find(row.field), std::string::npos) << row.json << " -> " << s.message();
   }
   v1::ListServicesResponse list;
-  ASSERT_TRUE(Do(&Api::ListServices, v1::ListServicesRequest(), &list).ok());
+  ASSERT_TRUE(Do(&ServiceActions::ListServices, v1::ListServicesRequest(), &list).ok());
   EXPECT_EQ(list.service_arns_size(), 0);
 
   ASSERT_TRUE(Create(R"({"serviceName":"svc","taskDefinition":"web","desiredCount":0})").ok());
@@ -233,7 +233,7 @@ TEST_F(ServicesApiTest, CreatePlacesTasksAndDeploymentCompletesWhenRunning) {
   EXPECT_TRUE(HasEvent(s, "has started 4 tasks")) << s.DebugString();
 
   v1::ListTasksResponse list;
-  ASSERT_TRUE(Do(&Api::ListTasks, Json<v1::ListTasksRequest>(R"({"serviceName":"svc"})"), &list).ok());
+  ASSERT_TRUE(Do(&TaskActions::ListTasks, Json<v1::ListTasksRequest>(R"({"serviceName":"svc"})"), &list).ok());
   EXPECT_EQ(list.task_arns_size(), 4);
 }
 
@@ -254,7 +254,8 @@ TEST_F(ServicesApiTest, ReplacesATaskThatExitsAndCountsTheFailure) {
   // A user's StopTask is no failure, but the task is replaced all the same.
   v1::StopTaskResponse stopped;
   ASSERT_TRUE(
-      Do(&Api::StopTask, Json<v1::StopTaskRequest>(StrCat(R"({"task":")", now[0].id(), R"("})")), &stopped).ok());
+      Do(&TaskActions::StopTask, Json<v1::StopTaskRequest>(StrCat(R"({"task":")", now[0].id(), R"("})")), &stopped)
+          .ok());
   Converge();
   Tick();
   Converge();
@@ -277,7 +278,7 @@ TEST_F(ServicesApiTest, ScaleInStopsTasksWithSchedulerStopCodeAndSkipsProtectedO
   protect.set_expires_in_minutes(10);
   for (int i = 0; i < 3; ++i) protect.add_tasks(tasks[i].id());
   v1::UpdateTaskProtectionResponse protected_resp;
-  ASSERT_TRUE(Do(&Api::UpdateTaskProtection, protect, &protected_resp).ok());
+  ASSERT_TRUE(Do(&ServiceActions::UpdateTaskProtection, protect, &protected_resp).ok());
   EXPECT_EQ(protected_resp.protected_tasks_size(), 3);
 
   ASSERT_TRUE(Update(R"({"service":"svc","desiredCount":0})").ok());
@@ -294,7 +295,7 @@ TEST_F(ServicesApiTest, ScaleInStopsTasksWithSchedulerStopCodeAndSkipsProtectedO
   v1::GetTaskProtectionRequest get;
   get.add_tasks(tasks[0].id());
   v1::GetTaskProtectionResponse got;
-  ASSERT_TRUE(Do(&Api::GetTaskProtection, get, &got).ok());
+  ASSERT_TRUE(Do(&ServiceActions::GetTaskProtection, get, &got).ok());
   ASSERT_EQ(got.protected_tasks_size(), 1);
   EXPECT_FALSE(got.protected_tasks(0).protection_enabled());
 }
@@ -302,9 +303,9 @@ TEST_F(ServicesApiTest, ScaleInStopsTasksWithSchedulerStopCodeAndSkipsProtectedO
 TEST_F(ServicesApiTest, TaskProtectionRules) {
   Instance("az-1");
   v1::RunTaskResponse run;
-  ASSERT_TRUE(Do(&Api::RunTask, Json<v1::RunTaskRequest>(R"({"taskDefinition":"web"})"), &run).ok());
+  ASSERT_TRUE(Do(&TaskActions::RunTask, Json<v1::RunTaskRequest>(R"({"taskDefinition":"web"})"), &run).ok());
   v1::UpdateTaskProtectionResponse resp;
-  ASSERT_TRUE(Do(&Api::UpdateTaskProtection,
+  ASSERT_TRUE(Do(&ServiceActions::UpdateTaskProtection,
                  Json<v1::UpdateTaskProtectionRequest>(StrCat(R"({"tasks":[")", run.tasks(0).task_arn(),
                                                               R"(","0123456789abcdef0123456789abcdef"],
                                                               "protectionEnabled":true})")),
@@ -314,10 +315,10 @@ TEST_F(ServicesApiTest, TaskProtectionRules) {
   EXPECT_EQ(resp.failures(0).reason(), "TASK_NOT_VALID");
   EXPECT_EQ(resp.failures(1).reason(), "MISSING");
   absl::Status s = Do<v1::UpdateTaskProtectionResponse>(
-      &Api::UpdateTaskProtection,
+      &ServiceActions::UpdateTaskProtection,
       StrCat(R"({"tasks":[")", run.tasks(0).task_arn(), R"("],"protectionEnabled":true,"expiresInMinutes":2881})"));
   EXPECT_NE(std::string(s.message()).find("expiresInMinutes"), std::string::npos) << s;
-  s = Do<v1::UpdateTaskProtectionResponse>(&Api::UpdateTaskProtection,
+  s = Do<v1::UpdateTaskProtectionResponse>(&ServiceActions::UpdateTaskProtection,
                                            StrCat(R"({"tasks":[")", run.tasks(0).task_arn(), R"("]})"));
   EXPECT_NE(std::string(s.message()).find("protectionEnabled"), std::string::npos) << s;
 }
@@ -357,9 +358,11 @@ TEST_F(ServicesApiTest, DeleteNeedsScaleToZeroOrForceAndEndsInactive) {
   Converge();
   Tick();
   v1::DeleteServiceResponse del;
-  absl::Status s = Do(&Api::DeleteService, Json<v1::DeleteServiceRequest>(R"({"service":"svc"})"), &del);
+  absl::Status s = Do(&ServiceActions::DeleteService, Json<v1::DeleteServiceRequest>(R"({"service":"svc"})"), &del);
   EXPECT_NE(std::string(s.message()).find("scaled above 0"), std::string::npos) << s;
-  ASSERT_TRUE(Do(&Api::DeleteService, Json<v1::DeleteServiceRequest>(R"({"service":"svc","force":true})"), &del).ok());
+  ASSERT_TRUE(
+      Do(&ServiceActions::DeleteService, Json<v1::DeleteServiceRequest>(R"({"service":"svc","force":true})"), &del)
+          .ok());
   EXPECT_EQ(del.service().status(), "DRAINING");
   EXPECT_EQ(Tasks("svc", false).size(), 2u);
   // Changes are refused while it drains.
@@ -373,7 +376,7 @@ TEST_F(ServicesApiTest, DeleteNeedsScaleToZeroOrForceAndEndsInactive) {
     EXPECT_EQ(state().FindCluster("default")->active_services, 0);
   }
   v1::ListServicesResponse list;
-  ASSERT_TRUE(Do(&Api::ListServices, v1::ListServicesRequest(), &list).ok());
+  ASSERT_TRUE(Do(&ServiceActions::ListServices, v1::ListServicesRequest(), &list).ok());
   EXPECT_EQ(list.service_arns_size(), 0);
   // The name can be used again.
   EXPECT_TRUE(Create(R"({"serviceName":"svc","taskDefinition":"web","desiredCount":1})").ok());
@@ -383,12 +386,12 @@ TEST_F(ServicesApiTest, DrainingMovesServiceTasksButLeavesStandaloneTasks) {
   const std::string a = Instance("az-1");
   ASSERT_TRUE(Create(R"({"serviceName":"svc","taskDefinition":"web","desiredCount":2})").ok());
   v1::RunTaskResponse run;
-  ASSERT_TRUE(Do(&Api::RunTask, Json<v1::RunTaskRequest>(R"({"taskDefinition":"web"})"), &run).ok());
+  ASSERT_TRUE(Do(&TaskActions::RunTask, Json<v1::RunTaskRequest>(R"({"taskDefinition":"web"})"), &run).ok());
   Converge();
   Tick();
   const std::string b = Instance("az-2");
   v1::UpdateContainerInstancesStateResponse drained;
-  ASSERT_TRUE(Do(&Api::UpdateContainerInstancesState,
+  ASSERT_TRUE(Do(&InstanceActions::UpdateContainerInstancesState,
                  Json<v1::UpdateContainerInstancesStateRequest>(
                      StrCat(R"({"containerInstances":[")", a, R"("],"status":"DRAINING"})")),
                  &drained)
@@ -404,7 +407,7 @@ TEST_F(ServicesApiTest, DrainingMovesServiceTasksButLeavesStandaloneTasks) {
   v1::DescribeTasksResponse standalone;
   v1::DescribeTasksRequest dreq;
   dreq.add_tasks(run.tasks(0).task_arn());
-  ASSERT_TRUE(Do(&Api::DescribeTasks, dreq, &standalone).ok());
+  ASSERT_TRUE(Do(&TaskActions::DescribeTasks, dreq, &standalone).ok());
   EXPECT_EQ(standalone.tasks(0).desired_status(), "RUNNING");
 }
 
@@ -421,9 +424,9 @@ TEST_F(ServicesApiTest, LostAfterReplacesTasksOfADisconnectedAgent) {
     poll.set_container_instance(b);
     v1::PollResponse pr;
     std::promise<absl::Status> done;
-    api_->Poll(poll, &pr, [&](absl::Status st) { done.set_value(st); });
+    api_->agent().Poll(poll, &pr, [&](absl::Status st) { done.set_value(st); });
     ASSERT_TRUE(done.get_future().get().ok());
-    api_->AgentTick();
+    api_->agent().AgentTick();
     Flush();
   }
   Tick();
@@ -433,7 +436,7 @@ TEST_F(ServicesApiTest, LostAfterReplacesTasksOfADisconnectedAgent) {
   poll.set_container_instance(b);
   v1::PollResponse pr;
   std::promise<absl::Status> done;
-  api_->Poll(poll, &pr, [&](absl::Status st) { done.set_value(st); });
+  api_->agent().Poll(poll, &pr, [&](absl::Status st) { done.set_value(st); });
   ASSERT_TRUE(done.get_future().get().ok());
   Tick();
   auto tasks = Tasks();
@@ -485,7 +488,7 @@ TEST_F(ServicesApiTest, DaemonRunsOneTaskOnEveryEligibleInstance) {
   for (const auto& t : tasks) hosts.insert(t.container_instance_id());
   EXPECT_EQ(hosts.size(), 3u);
   v1::UpdateContainerInstancesStateResponse drained;
-  ASSERT_TRUE(Do(&Api::UpdateContainerInstancesState,
+  ASSERT_TRUE(Do(&InstanceActions::UpdateContainerInstancesState,
                  Json<v1::UpdateContainerInstancesStateRequest>(
                      StrCat(R"({"containerInstances":[")", c, R"("],"status":"DRAINING"})")),
                  &drained)
@@ -502,23 +505,24 @@ TEST_F(ServicesApiTest, ServicesAreTaggable) {
                      &created)
                   .ok());
   v1::TagResourceResponse tagged;
-  ASSERT_TRUE(Do(&Api::TagResource,
+  ASSERT_TRUE(Do(&TagActions::TagResource,
                  Json<v1::TagResourceRequest>(StrCat(R"({"resourceArn":")", created.service_arn(),
                                                      R"(","tags":[{"key":"env","value":"prod"}]})")),
                  &tagged)
                   .ok());
   v1::ListTagsForResourceResponse tags;
-  ASSERT_TRUE(Do(&Api::ListTagsForResource,
+  ASSERT_TRUE(Do(&TagActions::ListTagsForResource,
                  Json<v1::ListTagsForResourceRequest>(StrCat(R"({"resourceArn":")", created.service_arn(), R"("})")),
                  &tags)
                   .ok());
   EXPECT_EQ(tags.tags_size(), 2);
   v1::DescribeServicesResponse described;
   ASSERT_TRUE(
-      Do(&Api::DescribeServices, Json<v1::DescribeServicesRequest>(R"({"services":["svc"]})"), &described).ok());
+      Do(&ServiceActions::DescribeServices, Json<v1::DescribeServicesRequest>(R"({"services":["svc"]})"), &described)
+          .ok());
   EXPECT_EQ(described.services(0).tags_size(), 0) << "tags only with include TAGS";
   v1::DescribeServicesResponse with_tags;
-  ASSERT_TRUE(Do(&Api::DescribeServices,
+  ASSERT_TRUE(Do(&ServiceActions::DescribeServices,
                  Json<v1::DescribeServicesRequest>(R"({"services":["svc","nosuch"],"include":["TAGS"]})"), &with_tags)
                   .ok());
   ASSERT_EQ(with_tags.services_size(), 1);

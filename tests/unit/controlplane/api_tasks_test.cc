@@ -46,7 +46,7 @@ TEST_P(RunTaskRulesTest, Row) {
   const Row& row = GetParam();
   const uint64_t before = revision();
   v1::RunTaskResponse resp;
-  absl::Status s = Do(&Api::RunTask, Json<v1::RunTaskRequest>(row.json), &resp);
+  absl::Status s = Do(&TaskActions::RunTask, Json<v1::RunTaskRequest>(row.json), &resp);
   EXPECT_EQ(s.code(), row.code) << s.ToString();
   if (row.code != absl::StatusCode::kOk) {
     EXPECT_NE(s.message().find(row.message_part), std::string::npos) << s.ToString();
@@ -170,7 +170,7 @@ TEST_F(TasksTest, RunTaskPlacesEachTaskSeeingEarlierReservations) {
   AddInstance("default", 1024, 100);
   AddTaskDefinition("web", 1, 40);
   v1::RunTaskResponse resp;
-  ASSERT_TRUE(Do(&Api::RunTask, Json<v1::RunTaskRequest>(R"({"taskDefinition":"web","count":6})"), &resp).ok());
+  ASSERT_TRUE(Do(&TaskActions::RunTask, Json<v1::RunTaskRequest>(R"({"taskDefinition":"web","count":6})"), &resp).ok());
   EXPECT_EQ(resp.tasks_size(), 4);  // two 40 MiB tasks fit in each 100 MiB instance
   ASSERT_EQ(resp.failures_size(), 2);
   EXPECT_EQ(resp.failures(0).reason(), "RESOURCE:MEMORY");
@@ -184,13 +184,13 @@ TEST_F(TasksTest, FailureNamesTheReasonThatEliminatedMostInstances) {
   AddInstance("default", 10, 1000);
   AddTaskDefinition("web", 100, 200);
   v1::UpdateContainerInstancesStateResponse drained;
-  ASSERT_TRUE(Do(&Api::UpdateContainerInstancesState,
+  ASSERT_TRUE(Do(&InstanceActions::UpdateContainerInstancesState,
                  Json<v1::UpdateContainerInstancesStateRequest>(R"({"containerInstances":[")" + a +
                                                                 R"("],"status":"DRAINING"})"),
                  &drained)
                   .ok());
   v1::RunTaskResponse resp;
-  ASSERT_TRUE(Do(&Api::RunTask, Json<v1::RunTaskRequest>(R"({"taskDefinition":"web"})"), &resp).ok());
+  ASSERT_TRUE(Do(&TaskActions::RunTask, Json<v1::RunTaskRequest>(R"({"taskDefinition":"web"})"), &resp).ok());
   ASSERT_EQ(resp.failures_size(), 1);
   EXPECT_EQ(resp.failures(0).reason(), "RESOURCE:MEMORY");
   EXPECT_EQ(resp.failures(0).detail(),
@@ -200,7 +200,7 @@ TEST_F(TasksTest, FailureNamesTheReasonThatEliminatedMostInstances) {
 TEST_F(TasksTest, NoInstancesIsMissing) {
   AddTaskDefinition("web", 1, 6);
   v1::RunTaskResponse resp;
-  ASSERT_TRUE(Do(&Api::RunTask, Json<v1::RunTaskRequest>(R"({"taskDefinition":"web","count":2})"), &resp).ok());
+  ASSERT_TRUE(Do(&TaskActions::RunTask, Json<v1::RunTaskRequest>(R"({"taskDefinition":"web","count":2})"), &resp).ok());
   EXPECT_EQ(resp.tasks_size(), 0);
   ASSERT_EQ(resp.failures_size(), 2);
   EXPECT_EQ(resp.failures(0).reason(), "MISSING");
@@ -210,13 +210,13 @@ TEST_F(TasksTest, InactiveRevisionCannotRun) {
   AddInstance("default", 1024, 1024);
   AddTaskDefinition("web", 1, 6);
   v1::DeregisterTaskDefinitionResponse dereg;
-  ASSERT_TRUE(Do(&Api::DeregisterTaskDefinition,
+  ASSERT_TRUE(Do(&TaskDefinitionActions::DeregisterTaskDefinition,
                  Json<v1::DeregisterTaskDefinitionRequest>(R"({"taskDefinition":"web:1"})"), &dereg)
                   .ok());
   EXPECT_EQ(dereg.task_definition().status(), "INACTIVE");
-  absl::Status s = Do<v1::RunTaskResponse, v1::RunTaskRequest>(&Api::RunTask, R"({"taskDefinition":"web:1"})");
+  absl::Status s = Do<v1::RunTaskResponse, v1::RunTaskRequest>(&TaskActions::RunTask, R"({"taskDefinition":"web:1"})");
   EXPECT_EQ(s.code(), absl::StatusCode::kFailedPrecondition) << s;
-  s = Do<v1::RunTaskResponse, v1::RunTaskRequest>(&Api::RunTask, R"({"taskDefinition":"web"})");
+  s = Do<v1::RunTaskResponse, v1::RunTaskRequest>(&TaskActions::RunTask, R"({"taskDefinition":"web"})");
   EXPECT_EQ(s.code(), absl::StatusCode::kNotFound) << s;
   EXPECT_NE(s.message().find("no ACTIVE revision"), std::string::npos);
 }
@@ -226,7 +226,7 @@ TEST_F(TasksTest, StartTaskPlacesOnNamedInstancesAndReportsMissingOnes) {
   AddTaskDefinition("web", 1, 6);
   std::string missing(32, 'a');
   v1::StartTaskResponse resp;
-  ASSERT_TRUE(Do(&Api::StartTask,
+  ASSERT_TRUE(Do(&TaskActions::StartTask,
                  Json<v1::StartTaskRequest>(R"({"taskDefinition":"web","containerInstances":[")" + a + R"(",")" +
                                             missing + R"("]})"),
                  &resp)
@@ -240,9 +240,9 @@ TEST_F(TasksTest, StartTaskPlacesOnNamedInstancesAndReportsMissingOnes) {
   std::string eleven = "[";
   for (int i = 0; i < 11; ++i) eleven += std::string(i ? "," : "") + "\"" + a + "\"";
   absl::Status s = Do<v1::StartTaskResponse, v1::StartTaskRequest>(
-      &Api::StartTask, R"({"taskDefinition":"web","containerInstances":)" + eleven + "]}");
+      &TaskActions::StartTask, R"({"taskDefinition":"web","containerInstances":)" + eleven + "]}");
   EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument);
-  s = Do<v1::StartTaskResponse, v1::StartTaskRequest>(&Api::StartTask, R"({"taskDefinition":"web"})");
+  s = Do<v1::StartTaskResponse, v1::StartTaskRequest>(&TaskActions::StartTask, R"({"taskDefinition":"web"})");
   EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument);
   EXPECT_NE(s.message().find("containerInstances"), std::string::npos);
 }
@@ -251,44 +251,47 @@ TEST_F(TasksTest, StopTaskSetsDesiredStatusAndIsIdempotent) {
   AddInstance("default", 1024, 1024);
   AddTaskDefinition("web", 1, 6);
   v1::RunTaskResponse run;
-  ASSERT_TRUE(Do(&Api::RunTask, Json<v1::RunTaskRequest>(R"({"taskDefinition":"web"})"), &run).ok());
+  ASSERT_TRUE(Do(&TaskActions::RunTask, Json<v1::RunTaskRequest>(R"({"taskDefinition":"web"})"), &run).ok());
   const std::string arn = run.tasks(0).task_arn();
   v1::StopTaskResponse stop;
-  ASSERT_TRUE(Do(&Api::StopTask, Json<v1::StopTaskRequest>(R"({"task":")" + arn + R"("})"), &stop).ok());
+  ASSERT_TRUE(Do(&TaskActions::StopTask, Json<v1::StopTaskRequest>(R"({"task":")" + arn + R"("})"), &stop).ok());
   EXPECT_EQ(stop.task().desired_status(), "STOPPED");
   EXPECT_EQ(stop.task().stop_code(), "UserInitiated");
   EXPECT_EQ(stop.task().stopped_reason(), "Task stopped by user");
   EXPECT_EQ(stop.task().version(), 2);
   const uint64_t before = revision();
   ASSERT_TRUE(
-      Do(&Api::StopTask, Json<v1::StopTaskRequest>(R"({"task":")" + arn + R"(","reason":"again"})"), &stop).ok());
+      Do(&TaskActions::StopTask, Json<v1::StopTaskRequest>(R"({"task":")" + arn + R"(","reason":"again"})"), &stop)
+          .ok());
   EXPECT_EQ(stop.task().stopped_reason(), "Task stopped by user") << "the first stop's reason stands";
   EXPECT_EQ(revision(), before);
 
-  EXPECT_EQ((Do<v1::StopTaskResponse, v1::StopTaskRequest>(&Api::StopTask, R"({})")).code(),
+  EXPECT_EQ((Do<v1::StopTaskResponse, v1::StopTaskRequest>(&TaskActions::StopTask, R"({})")).code(),
             absl::StatusCode::kInvalidArgument);
-  EXPECT_EQ(
-      (Do<v1::StopTaskResponse, v1::StopTaskRequest>(&Api::StopTask, R"({"task":")" + std::string(32, 'b') + R"("})"))
-          .code(),
-      absl::StatusCode::kNotFound);
+  EXPECT_EQ((Do<v1::StopTaskResponse, v1::StopTaskRequest>(&TaskActions::StopTask,
+                                                           R"({"task":")" + std::string(32, 'b') + R"("})"))
+                .code(),
+            absl::StatusCode::kNotFound);
   EXPECT_EQ((Do<v1::StopTaskResponse, v1::StopTaskRequest>(
-                 &Api::StopTask, R"({"task":")" + arn + R"(","reason":")" + Repeat('r', 256) + R"("})"))
+                 &TaskActions::StopTask, R"({"task":")" + arn + R"(","reason":")" + Repeat('r', 256) + R"("})"))
                 .code(),
             absl::StatusCode::kInvalidArgument);
 }
 
 TEST_F(TasksTest, DescribeTasksLimitsAndMissing) {
-  EXPECT_EQ((Do<v1::DescribeTasksResponse, v1::DescribeTasksRequest>(&Api::DescribeTasks, R"({"tasks":[]})")).code(),
-            absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(
+      (Do<v1::DescribeTasksResponse, v1::DescribeTasksRequest>(&TaskActions::DescribeTasks, R"({"tasks":[]})")).code(),
+      absl::StatusCode::kInvalidArgument);
   std::string many = "[";
   for (int i = 0; i < 101; ++i) many += std::string(i ? "," : "") + "\"" + std::string(32, 'c') + "\"";
-  EXPECT_EQ((Do<v1::DescribeTasksResponse, v1::DescribeTasksRequest>(&Api::DescribeTasks, R"({"tasks":)" + many + "]}"))
+  EXPECT_EQ((Do<v1::DescribeTasksResponse, v1::DescribeTasksRequest>(&TaskActions::DescribeTasks,
+                                                                     R"({"tasks":)" + many + "]}"))
                 .code(),
             absl::StatusCode::kInvalidArgument);
   v1::DescribeTasksResponse resp;
-  ASSERT_TRUE(
-      Do(&Api::DescribeTasks, Json<v1::DescribeTasksRequest>(R"({"tasks":[")" + std::string(32, 'c') + R"("]})"), &resp)
-          .ok());
+  ASSERT_TRUE(Do(&TaskActions::DescribeTasks,
+                 Json<v1::DescribeTasksRequest>(R"({"tasks":[")" + std::string(32, 'c') + R"("]})"), &resp)
+                  .ok());
   ASSERT_EQ(resp.failures_size(), 1);
   EXPECT_EQ(resp.failures(0).reason(), "MISSING");
 }
@@ -301,7 +304,7 @@ TEST_F(TasksTest, ListTasksFiltersAndPaginates) {
   std::set<std::string> web_arns;
   for (int i = 0; i < 25; ++i) {
     v1::StartTaskResponse resp;
-    ASSERT_TRUE(Do(&Api::StartTask,
+    ASSERT_TRUE(Do(&TaskActions::StartTask,
                    Json<v1::StartTaskRequest>(R"({"taskDefinition":"web","startedBy":"me","containerInstances":[")" +
                                               (i % 2 ? a : b) + R"("]})"),
                    &resp)
@@ -309,7 +312,7 @@ TEST_F(TasksTest, ListTasksFiltersAndPaginates) {
     web_arns.insert(resp.tasks(0).task_arn());
   }
   v1::RunTaskResponse db;
-  ASSERT_TRUE(Do(&Api::RunTask, Json<v1::RunTaskRequest>(R"({"taskDefinition":"db","count":3})"), &db).ok());
+  ASSERT_TRUE(Do(&TaskActions::RunTask, Json<v1::RunTaskRequest>(R"({"taskDefinition":"db","count":3})"), &db).ok());
 
   // Pages of 10 over the web family: 10 + 10 + 5, no duplicates, nothing else.
   std::set<std::string> seen;
@@ -317,7 +320,7 @@ TEST_F(TasksTest, ListTasksFiltersAndPaginates) {
   int pages = 0;
   for (;;) {
     v1::ListTasksResponse resp;
-    ASSERT_TRUE(Do(&Api::ListTasks, req, &resp).ok());
+    ASSERT_TRUE(Do(&TaskActions::ListTasks, req, &resp).ok());
     ++pages;
     for (const auto& arn : resp.task_arns()) EXPECT_TRUE(seen.insert(arn).second);
     if (!resp.has_next_token()) break;
@@ -328,7 +331,7 @@ TEST_F(TasksTest, ListTasksFiltersAndPaginates) {
 
   auto count = [&](const std::string& json) {
     v1::ListTasksResponse resp;
-    EXPECT_TRUE(Do(&Api::ListTasks, Json<v1::ListTasksRequest>(json), &resp).ok()) << json;
+    EXPECT_TRUE(Do(&TaskActions::ListTasks, Json<v1::ListTasksRequest>(json), &resp).ok()) << json;
     return resp.task_arns_size();
   };
   EXPECT_EQ(count(R"({})"), 28);
@@ -342,7 +345,7 @@ TEST_F(TasksTest, ListTasksFiltersAndPaginates) {
       Json<v1::ListTasksRequest>(R"({"containerInstance":")" + a + R"(","maxResults":5})");
   for (;;) {
     v1::ListTasksResponse resp;
-    ASSERT_TRUE(Do(&Api::ListTasks, by_instance, &resp).ok());
+    ASSERT_TRUE(Do(&TaskActions::ListTasks, by_instance, &resp).ok());
     for (const auto& arn : resp.task_arns()) EXPECT_TRUE(on_a.insert(arn).second);
     if (!resp.has_next_token()) break;
     by_instance.set_next_token(resp.next_token());
@@ -352,7 +355,8 @@ TEST_F(TasksTest, ListTasksFiltersAndPaginates) {
   EXPECT_EQ(count(R"({"desiredStatus":"STOPPED"})"), 0);
   // A stopped task leaves the RUNNING listing of its instance and shows under STOPPED.
   v1::StopTaskResponse stopped;
-  ASSERT_TRUE(Do(&Api::StopTask, Json<v1::StopTaskRequest>(R"({"task":")" + *on_a.begin() + R"("})"), &stopped).ok());
+  ASSERT_TRUE(
+      Do(&TaskActions::StopTask, Json<v1::StopTaskRequest>(R"({"task":")" + *on_a.begin() + R"("})"), &stopped).ok());
   EXPECT_EQ(count(R"({"containerInstance":")" + a + R"("})"), 11 + db_on_a);
   EXPECT_EQ(count(R"({"containerInstance":")" + a + R"(","desiredStatus":"STOPPED"})"), 1);
   EXPECT_EQ(count(R"({"launchType":"EXTERNAL"})"), 0);
@@ -360,7 +364,7 @@ TEST_F(TasksTest, ListTasksFiltersAndPaginates) {
 
   for (const char* bad : {R"({"desiredStatus":"DONE"})", R"({"maxResults":0})", R"({"maxResults":101})",
                           R"({"nextToken":"garbage!"})", R"({"launchType":"MOON"})", R"({"cluster":"nope"})"}) {
-    absl::Status s = Do<v1::ListTasksResponse, v1::ListTasksRequest>(&Api::ListTasks, bad);
+    absl::Status s = Do<v1::ListTasksResponse, v1::ListTasksRequest>(&TaskActions::ListTasks, bad);
     EXPECT_FALSE(s.ok()) << bad;
   }
 }

@@ -94,7 +94,7 @@ TEST_F(FileSystemApiTest, LaunchesCheckTheFileSystemAndTheAgentIsToldHowToMountI
   const std::string instance = AddInstance("default", 1024, 1024);
   auto define = [&](const std::string& family, const std::string& efs) {
     v1::RegisterTaskDefinitionResponse r;
-    ASSERT_TRUE(Do(&Api::RegisterTaskDefinition,
+    ASSERT_TRUE(Do(&TaskDefinitionActions::RegisterTaskDefinition,
                    Json<v1::RegisterTaskDefinitionRequest>(
                        R"({"family":")" + family + R"(","volumes":[{"name":"data","efsVolumeConfiguration":)" + efs +
                        R"(}],"containerDefinitions":[{"name":"app","image":"busybox","memory":64,)"
@@ -106,15 +106,15 @@ TEST_F(FileSystemApiTest, LaunchesCheckTheFileSystemAndTheAgentIsToldHowToMountI
   define("unknown", R"({"fileSystemId":"fs-zz"})");
   define("tls", R"({"fileSystemId":"fs-a","transitEncryption":"ENABLED"})");
 
-  absl::Status unknown = Do<v1::RunTaskResponse>(&Api::RunTask, R"({"taskDefinition":"unknown"})");
+  absl::Status unknown = Do<v1::RunTaskResponse>(&TaskActions::RunTask, R"({"taskDefinition":"unknown"})");
   EXPECT_TRUE(absl::IsInvalidArgument(unknown));
   EXPECT_THAT(std::string(unknown.message()),
               HasSubstr("unknown:1 volumes[0].efsVolumeConfiguration.fileSystemId: file system 'fs-zz'"));
-  absl::Status tls = Do<v1::RunTaskResponse>(&Api::RunTask, R"({"taskDefinition":"tls"})");
+  absl::Status tls = Do<v1::RunTaskResponse>(&TaskActions::RunTask, R"({"taskDefinition":"tls"})");
   EXPECT_TRUE(absl::IsUnimplemented(tls)) << tls;
 
   v1::RunTaskResponse run;
-  ASSERT_TRUE(Do(&Api::RunTask, Json<v1::RunTaskRequest>(R"({"taskDefinition":"good"})"), &run).ok());
+  ASSERT_TRUE(Do(&TaskActions::RunTask, Json<v1::RunTaskRequest>(R"({"taskDefinition":"good"})"), &run).ok());
   ASSERT_EQ(run.tasks_size(), 1);
   v1::PollResponse poll;
   ASSERT_TRUE(PollNow(instance, &poll).ok());

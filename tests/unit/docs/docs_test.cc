@@ -34,7 +34,7 @@ using testutil::ReadDoc;
 using testutil::SourceDir;
 
 std::set<std::string> ServedActions() {
-#define BERTH_DOCS_TEST_NAME(name) #name,
+#define BERTH_DOCS_TEST_NAME(actions, name) #name,
   return {BERTH_API_ACTIONS(BERTH_DOCS_TEST_NAME)};
 #undef BERTH_DOCS_TEST_NAME
 }
