@@ -18,13 +18,13 @@ import os
 import re
 import sys
 
-MODULES = ["common", "placement", "store", "scheduler", "controlplane", "agent", "cli", "bench", "proto"]
+MODULES = ["common", "placement", "store", "scheduler", "logs", "controlplane", "agent", "cli", "bench", "proto"]
 CLIENTS = {"agent", "cli", "bench"}  # binaries' modules: nothing else depends on them
 
 # module -> {forbidden module: the rule, as DESIGN.md states it}
 FORBIDDEN = {
     "common": {m: "common is the base: it depends on no other module (protobuf only for ECS JSON)"
-               for m in ["placement", "store", "scheduler", "controlplane"]},
+               for m in ["placement", "store", "scheduler", "logs", "controlplane"]},
     "placement": {m: "placement depends on common only" for m in MODULES if m not in ("common", "placement")},
     "store": {m: "store knows bytes, keys and records, not scheduling"
               for m in ["scheduler", "placement", "controlplane"]},
@@ -36,6 +36,8 @@ FORBIDDEN = {
             for m in ["controlplane", "store", "scheduler", "placement"]},
     "bench": {m: "berth-bench drives berthd over the wire: never the control plane, store or placement"
               for m in ["controlplane", "store", "placement"]},
+    "logs": {m: "logs keep container output apart from control-plane state: never the scheduler, placement or control plane"
+             for m in ["scheduler", "placement", "controlplane"]},
     "controlplane": {},
     "proto": {},
 }
