@@ -40,6 +40,7 @@ const char* malloc_conf = "thp:always,metadata_thp:always";
 #include "berth/common/clock.h"
 #include "berth/common/logging.h"
 #include "berth/common/strings.h"
+#include "berth/logs/log_store.h"
 #include "berth/store/store.h"
 #include "src/controlplane/actions/api.h"
 #include "src/controlplane/actions/capacity_controller.h"
@@ -88,6 +89,7 @@ struct Flags {
   int max_provisioning_tasks = 500;
   bool sync = true;
   std::string store_background_priority = "low";
+  int64_t logs_max_bytes = 10LL * 1024 * 1024 * 1024;
 };
 
 bool SplitHostPort(const std::string& text, std::string* host, int* port) {
@@ -321,7 +323,8 @@ sigset_t BlockSignals() {
 
 // Opens the store, recovers the state from it and starts the Server; null (logged) on failure.
 std::unique_ptr<Server> OpenAndStart(const Flags& flags, Options* options, Metrics* metrics,
-                                     std::unique_ptr<store::Store>* store) {
+                                     std::unique_ptr<store::Store>* store,
+                                     std::unique_ptr<logs::LogStore>* log_store) {
   const auto started = std::chrono::steady_clock::now();
   log::Info("allocator: {}", AllocatorDescription());
   std::error_code ec;
@@ -334,6 +337,14 @@ std::unique_ptr<Server> OpenAndStart(const Flags& flags, Options* options, Metri
     return nullptr;
   }
   *store = *std::move(opened);
+  auto logs_opened = logs::OpenRocksDbLogStore(
+      {.path = flags.data_dir + "/logs", .max_bytes = flags.logs_max_bytes, .wal_sync_interval_ms = 1000});
+  if (!logs_opened.ok()) {
+    log::Error("cannot open the log store: {}", logs_opened.status().ToString());
+    return nullptr;
+  }
+  *log_store = *std::move(logs_opened);
+  options->server.api.log_store = log_store->get();
   options->server.observer = metrics;
   auto server = Server::Open(store->get(), std::move(options->server));
   if (!server.ok()) {
@@ -522,8 +533,9 @@ int Run(const Flags& flags) {
   // Declared in this order so that they are destroyed in reverse: the doors before the Server, the
   // Server (its pipeline reports to the metrics) before the metrics and the store.
   std::unique_ptr<store::Store> store;
+  std::unique_ptr<logs::LogStore> log_store;
   Metrics metrics;
-  std::unique_ptr<Server> server = OpenAndStart(flags, &options, &metrics, &store);
+  std::unique_ptr<Server> server = OpenAndStart(flags, &options, &metrics, &store, &log_store);
   if (server == nullptr) return 1;
   metrics.SetEntityCountsSource([&server] { return server->EntityCounts(); });
   server->StartHousekeeping();
@@ -658,6 +670,9 @@ int main(int argc, char** argv) {
   app.add_option("--max-provisioning-tasks", flags.max_provisioning_tasks,
                  "Most tasks waiting in PROVISIONING per cluster; launches beyond it fail as without capacity")
       ->check(CLI::Range(0, 100000))
+      ->capture_default_str();
+  app.add_option("--logs-max-bytes", flags.logs_max_bytes,
+                 "Size cap of the log store (DATA_DIR/logs): past it the oldest log events are deleted first")
       ->capture_default_str();
   app.add_option("--store-background-priority", flags.store_background_priority,
                  "CPU priority of the store's flushes and compactions: low (nice 19: they yield to commits and "

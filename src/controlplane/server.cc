@@ -43,6 +43,7 @@ void Server::StartHousekeeping() {
       api_->agent().AgentTick();
       api_->services().ServiceTick();
       api_->capacity().CapacityTick();
+      api_->logs().Tick();
     }
   });
 }

@@ -28,6 +28,10 @@
 #include "src/controlplane/state/pipeline.h"
 #include "src/controlplane/state/state.h"
 
+namespace berth::logs {
+class LogStore;
+}  // namespace berth::logs
+
 namespace berth::controlplane {
 
 // A credential berthd issued itself, presented on the agent protocol as `authorization: Bearer`:
@@ -146,6 +150,9 @@ struct ApiOptions {
   CapacityOptions capacity;
   // What efsVolumeConfiguration volumes mount (--file-systems).
   FileSystems file_systems;
+  // Where container output is kept (docs/logs.md); null: the logs actions answer
+  // ServiceUnavailableException. Not owned; it must outlive the Api.
+  logs::LogStore* log_store = nullptr;
 };
 
 // What every action class runs over. Owned by Api; `state` is guarded by `mu`, and both,

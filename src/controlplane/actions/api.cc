@@ -14,7 +14,8 @@ Api::Api(ApiOptions options, State* state, absl::Mutex* mu, CommitPipeline* pipe
       capacity_(context_, &launcher_),
       tags_(context_),
       join_tokens_(context_),
-      agent_(context_, &sessions_) {}
+      agent_(context_, &sessions_),
+      logs_(context_.options.log_store, &context_.arns, clock) {}
 
 Api::Done Api::AnswerWhenDurable(Done done) const {
   return [pipeline = context_.pipeline, done = std::move(done)](absl::Status status) {

@@ -16,6 +16,7 @@
 #include "src/controlplane/actions/clusters.h"
 #include "src/controlplane/actions/instances.h"
 #include "src/controlplane/actions/launcher.h"
+#include "src/controlplane/actions/logs.h"
 #include "src/controlplane/actions/services.h"
 #include "src/controlplane/actions/tags.h"
 #include "src/controlplane/actions/task_definitions.h"
@@ -89,6 +90,7 @@ class Api {
   TagActions& tags() { return tags_; }
   JoinTokenActions& join_tokens() { return join_tokens_; }
   AgentProtocol& agent() { return agent_; }
+  LogActions& logs() { return logs_; }
 
   // The action class `Actions` (for the doors' generated dispatch, BERTH_API_ACTIONS).
   template <typename Actions>
@@ -121,6 +123,7 @@ class Api {
   TagActions tags_;
   JoinTokenActions join_tokens_;
   AgentProtocol agent_;
+  LogActions logs_;
 };
 
 template <typename Actions>
@@ -143,6 +146,8 @@ Actions& Api::actions() {
     return join_tokens_;
   else if constexpr (std::is_same_v<Actions, AgentProtocol>)
     return agent_;
+  else if constexpr (std::is_same_v<Actions, LogActions>)
+    return logs_;
   else
     static_assert(sizeof(Actions) == 0, "not an action class of Api");
 }

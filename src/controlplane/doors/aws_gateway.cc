@@ -330,6 +330,11 @@ AwsGateway::AwsGateway(Api* api, Metrics* metrics, Options options) : options_(s
       MakeHandler(api, options_.authority, #A, metrics ? metrics->ForRpc("aws", #A) : nullptr, metrics, &C::A);
   BERTH_API_ACTIONS(BERTH_AWS_HANDLER)
 #undef BERTH_AWS_HANDLER
+#define BERTH_AWS_LOGS_HANDLER(C, A)                                                                           \
+  logs_handlers_[#A] = MakeHandler(api, options_.authority, #A,                                               \
+                                   metrics ? metrics->ForRpc("aws", "Logs." #A) : nullptr, metrics, &C::A);
+  BERTH_LOGS_ACTIONS(BERTH_AWS_LOGS_HANDLER)
+#undef BERTH_AWS_LOGS_HANDLER
 }
 
 std::optional<AwsHttpResponse> AwsGateway::Authenticate(const AwsHttpRequest& request, auth::Identity* who) const {
@@ -448,6 +453,15 @@ AwsHttpResponse AwsGateway::Handle(const AwsHttpRequest& request) const {
   if (target == nullptr) {
     return Error(400, "UnknownOperationException",
                  StrCat("missing X-Amz-Target header: expected ", kTargetPrefix, "<Action>"));
+  }
+  if (const std::string_view logs = kLogsTargetPrefix; target->compare(0, logs.size(), logs) == 0) {
+    const std::string action = target->substr(logs.size());
+    auto handler = logs_handlers_.find(action);
+    if (handler == logs_handlers_.end()) {
+      return Error(400, "UnknownOperationException",
+                   StrCat("operation '", action, "' is not a CloudWatch Logs action Berth serves (see docs/logs.md)"));
+    }
+    return handler->second(request.body, who);
   }
   std::string_view prefix = kTargetPrefix;
   if (target->compare(0, prefix.size(), prefix) != 0) {

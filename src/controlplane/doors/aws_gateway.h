@@ -74,6 +74,8 @@ std::vector<std::string_view> OtherUnservedEcsActions();
 class AwsGateway {
  public:
   static constexpr char kTargetPrefix[] = "AmazonEC2ContainerServiceV20141113.";
+  // The CloudWatch Logs door on the same port (docs/logs.md): BERTH_LOGS_ACTIONS.
+  static constexpr char kLogsTargetPrefix[] = "Logs_20140328.";
   static constexpr int64_t kMaxClockSkewSeconds = 15 * 60;
 
   struct Options {
@@ -96,6 +98,7 @@ class AwsGateway {
 
   Options options_;
   absl::flat_hash_map<std::string, Handler> handlers_;
+  absl::flat_hash_map<std::string, Handler> logs_handlers_;
 };
 
 }  // namespace berth::controlplane
