@@ -7,7 +7,7 @@
 #include <string>
 
 #include "berth/common/strings.h"
-#include "berth/v1/ecs.pb.h"
+#include "berth/v1/ecs_options.pb.h"
 
 namespace berth::ecsjson {
 namespace {

@@ -1,6 +1,6 @@
 // libFuzzer target for the ECS JSON library (berth/common/ecs_json.h): how every JSON door reads a
 // request body (ecsjson::FromJson) and prints a message (ecsjson::ToJson), for every message of
-// ecs.proto.
+// the API: those of ecs.proto and of the berth.v1 files it imports (ecs_*.proto).
 //
 // An input is:
 //   MESSAGE NAME\n      (e.g. berth.v1.RunTaskRequest; an unknown name picks a message by its bytes)
@@ -19,6 +19,7 @@
 #include <google/protobuf/descriptor.h>
 #include <google/protobuf/message.h>
 
+#include <algorithm>
 #include <cstddef>
 #include <cstdint>
 #include <cstdio>
@@ -26,14 +27,17 @@
 #include <memory>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "berth/common/ecs_json.h"
 #include "berth/v1/ecs.pb.h"
+#include "berth/v1/ecs_options.pb.h"
 
 namespace {
 
 using google::protobuf::Descriptor;
 using google::protobuf::FieldDescriptor;
+using google::protobuf::FileDescriptor;
 using Json = nlohmann::ordered_json;
 
 constexpr size_t kMaxInputLength = 64 * 1024;
@@ -43,12 +47,35 @@ constexpr size_t kMaxInputLength = 64 * 1024;
   std::abort();
 }
 
+// The messages of the API, in a fixed order: those of ecs.proto's file (the service's requests and
+// responses), then those of the berth.v1 files it imports, depth first (the shapes, ecs_*.proto).
+const std::vector<const Descriptor*>& ApiMessages() {
+  static const std::vector<const Descriptor*> messages = [] {
+    std::vector<const Descriptor*> out;
+    std::vector<const FileDescriptor*> seen;
+    std::vector<const FileDescriptor*> todo = {berth::v1::CreateClusterRequest::descriptor()->file()};
+    while (!todo.empty()) {
+      const FileDescriptor* file = todo.back();
+      todo.pop_back();
+      if (file->package() != "berth.v1" || std::find(seen.begin(), seen.end(), file) != seen.end()) continue;
+      seen.push_back(file);
+      for (int i = 0; i < file->message_type_count(); ++i) out.push_back(file->message_type(i));
+      for (int i = file->dependency_count() - 1; i >= 0; --i) todo.push_back(file->dependency(i));
+    }
+    return out;
+  }();
+  return messages;
+}
+
 const Descriptor* Pick(std::string_view name) {
-  const google::protobuf::FileDescriptor* file = berth::v1::CreateClusterRequest::descriptor()->file();
-  if (const Descriptor* d = file->FindMessageTypeByName(std::string(name.substr(name.rfind('.') + 1)))) return d;
+  const std::vector<const Descriptor*>& messages = ApiMessages();
+  const std::string_view short_name = name.substr(name.rfind('.') + 1);
+  for (const Descriptor* d : messages) {
+    if (d->name() == short_name) return d;
+  }
   size_t hash = 0;
   for (char c : name) hash = hash * 31 + static_cast<unsigned char>(c);
-  return file->message_type(static_cast<int>(hash % static_cast<size_t>(file->message_type_count())));
+  return messages[hash % messages.size()];
 }
 
 void CheckPresence(const Descriptor& d, const Json& doc, bool tags_included) {

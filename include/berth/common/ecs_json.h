@@ -5,9 +5,10 @@
 // protobuf's JSON mapping gives ECS's member names (ecs.proto's conventions) but differs from
 // ECS in two ways this corrects:
 // - 64-bit integers (ECS's Long members) are printed as numbers, not strings;
-// - empty members that ECS always sends are printed: each member's `json_presence` option in
-//   ecs.proto says whether ECS sends it empty always ([] or the zero value), only when the request
-//   asked for tags (`include: ["TAGS"]`), or never (the default).
+// - empty members that ECS always sends are printed: each member's `json_presence` option (in
+//   ecs.proto and the ecs_*.proto files it imports) says whether ECS sends it empty always ([] or
+//   the zero value), only when the request asked for tags (`include: ["TAGS"]`), or never (the
+//   default).
 //
 // Thread-safe: pure functions.
 #pragma once

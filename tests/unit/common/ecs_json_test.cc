@@ -1,5 +1,6 @@
 // ECS JSON printing: which empty members are printed follows ECS's shapes (the json_presence
-// option in ecs.proto), Long members are numbers, and members keep the schema's order.
+// option on the members of ecs*.proto), Long members are numbers, and members keep the schema's
+// order.
 #include "berth/common/ecs_json.h"
 
 #include <google/protobuf/util/json_util.h>
