@@ -323,8 +323,7 @@ sigset_t BlockSignals() {
 
 // Opens the store, recovers the state from it and starts the Server; null (logged) on failure.
 std::unique_ptr<Server> OpenAndStart(const Flags& flags, Options* options, Metrics* metrics,
-                                     std::unique_ptr<store::Store>* store,
-                                     std::unique_ptr<logs::LogStore>* log_store) {
+                                     std::unique_ptr<store::Store>* store, std::unique_ptr<logs::LogStore>* log_store) {
   const auto started = std::chrono::steady_clock::now();
   log::Info("allocator: {}", AllocatorDescription());
   std::error_code ec;
@@ -367,6 +366,7 @@ std::unique_ptr<Server> OpenAndStart(const Flags& flags, Options* options, Metri
 // managed scaling, then HTTP, then gRPC.
 struct Doors {
   std::unique_ptr<GrpcContainerService> service;
+  std::unique_ptr<GrpcLogsService> logs_service;
   std::unique_ptr<GrpcAgentService> agent_service;
   std::unique_ptr<grpc::Server> grpc;
   std::string grpc_host;
@@ -380,6 +380,7 @@ struct Doors {
 
 bool StartGrpc(const Flags& flags, const Options& options, Server& server, Metrics& metrics, Doors* doors) {
   doors->service = std::make_unique<GrpcContainerService>(&server.api(), &metrics, options.authority.get());
+  doors->logs_service = std::make_unique<GrpcLogsService>(&server.api(), &metrics, options.authority.get());
   doors->agent_service = std::make_unique<GrpcAgentService>(&server.api(), &metrics, options.authority.get());
   grpc::EnableDefaultHealthCheckService(true);
   grpc::reflection::InitProtoReflectionServerBuilderPlugin();
@@ -393,6 +394,7 @@ bool StartGrpc(const Flags& flags, const Options& options, Server& server, Metri
   builder.SetMaxReceiveMessageSize(flags.grpc_max_message_bytes);
   builder.SetMaxSendMessageSize(flags.grpc_max_message_bytes);
   builder.RegisterService(doors->service.get());
+  builder.RegisterService(doors->logs_service.get());
   builder.RegisterService(doors->agent_service.get());
   doors->grpc = builder.BuildAndStart();
   if (doors->grpc == nullptr || doors->grpc_port == 0) {

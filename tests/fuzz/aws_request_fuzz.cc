@@ -1,6 +1,7 @@
 // libFuzzer target for the AWS JSON door (src/controlplane/doors/aws_gateway.h): the request as
 // cpp-httplib hands it over (method, path, headers, body), through SigV4 verification, the
-// X-Amz-Target dispatch and the JSON body parsing, into a real Api on a memory store.
+// X-Amz-Target dispatch (ECS and CloudWatch Logs) and the JSON body parsing, into a real Api on a
+// memory store and a log store.
 //
 // An input is an HTTP-like text:
 //   METHOD PATH[?QUERY]\n
@@ -27,6 +28,7 @@
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
+#include <filesystem>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -35,6 +37,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "berth/logs/log_store.h"
 #include "berth/store/store.h"
 #include "src/controlplane/auth/auth.h"
 #include "src/controlplane/doors/aws_gateway.h"
@@ -67,11 +70,38 @@ class FixedClock final : public berth::Clock {
   int64_t MonotonicMicros() const override { return kNow * 1'000'000; }
 };
 
+// One log store for every input (opening RocksDB per input would slow the fuzzer tenfold), in a
+// temporary directory removed at exit. Logs do not enter the revision the invariants check.
+struct SharedLogs {
+  SharedLogs() {
+    char dir[] = "/tmp/aws_request_fuzz_logs.XXXXXX";
+    if (mkdtemp(dir) == nullptr) Fail("setup", "mkdtemp");
+    path = dir;
+    auto opened = berth::logs::OpenRocksDbLogStore({.path = path, .max_bytes = 1 << 26, .wal_sync_interval_ms = 1000});
+    if (!opened.ok()) Fail("setup", std::string(opened.status().message()));
+    store = *std::move(opened);
+  }
+  ~SharedLogs() {
+    store.reset();
+    std::error_code ec;
+    std::filesystem::remove_all(path, ec);
+  }
+  std::string path;
+  std::unique_ptr<berth::logs::LogStore> store;
+};
+
+berth::logs::LogStore* LogStoreForInputs() {
+  static SharedLogs logs;
+  return logs.store.get();
+}
+
 // A control plane as berthd composes one, on a memory store.
 struct World {
   World() {
     store = berth::store::NewMemoryStore();
-    auto opened = Server::Open(store.get(), {.api = {}, .pipeline = {}, .observer = nullptr, .clock = &clock});
+    berth::controlplane::ApiOptions api;
+    api.log_store = LogStoreForInputs();
+    auto opened = Server::Open(store.get(), {.api = api, .pipeline = {}, .observer = nullptr, .clock = &clock});
     if (!opened.ok()) Fail("setup", std::string(opened.status().message()));
     server = *std::move(opened);
     if (!server->Start().ok()) Fail("setup", "Bootstrap failed");
@@ -189,9 +219,16 @@ AwsHttpRequest Signed(AwsHttpRequest r) {
   names.erase(std::unique(names.begin(), names.end()), names.end());
   std::string signed_headers;
   for (const auto& n : names) signed_headers += (signed_headers.empty() ? "" : ";") + n;
-  const std::string scope = std::string(kAmzDate).substr(0, 8) + "/local/ecs/aws4_request";
+  // The service of the target's protocol, as the SDK's client for it signs.
+  std::string service = "ecs";
+  for (const auto& h : r.headers) {
+    if (Lower(h.first) != "x-amz-target") continue;
+    if (h.second.rfind(AwsGateway::kLogsTargetPrefix, 0) == 0) service = "logs";
+    break;  // the gateway reads the first
+  }
+  const std::string scope = std::string(kAmzDate).substr(0, 8) + "/local/" + service + "/aws4_request";
   const std::string canonical = sigv4::CanonicalRequest(r, names);
-  const std::string signature = sigv4::Signature(kSecret, std::string(kAmzDate).substr(0, 8), "local", "ecs",
+  const std::string signature = sigv4::Signature(kSecret, std::string(kAmzDate).substr(0, 8), "local", service,
                                                  sigv4::StringToSign(kAmzDate, scope, canonical));
   r.headers.emplace_back("Authorization", std::string("AWS4-HMAC-SHA256 Credential=") + kAccessKeyId + "/" + scope +
                                               ", SignedHeaders=" + signed_headers + ", Signature=" + signature);

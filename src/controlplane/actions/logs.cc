@@ -19,7 +19,7 @@ constexpr int64_t kMaxEventBytes = 262'144;  // the message and the 26 bytes cou
 constexpr int64_t kEventOverhead = 26;
 constexpr int64_t kHourMs = 3'600'000;
 constexpr int64_t kDayMs = 24 * kHourMs;
-constexpr int64_t kMaxAgeMs = 14 * kDayMs;    // older events are rejected as too old
+constexpr int64_t kMaxAgeMs = 14 * kDayMs;     // older events are rejected as too old
 constexpr int64_t kMaxFutureMs = 2 * kHourMs;  // newer events are rejected as too new
 constexpr int64_t kMaxBatchSpanMs = kDayMs;
 constexpr std::array<int32_t, 22> kRetentionDays = {1,   3,   5,   7,   14,   30,   60,   90,   120,  150,  180,
@@ -112,13 +112,13 @@ absl::StatusOr<std::string> LogActions::GroupOfArn(const std::string& arn) const
 }
 
 // Completes `done` with the error of `expr`, if any, and returns.
-#define RETURN_DONE_IF_ERROR(expr)                              \
-  do {                                                          \
+#define RETURN_DONE_IF_ERROR(expr)                                                     \
+  do {                                                                                 \
     if (absl::Status status_ = (expr); !status_.ok()) return done(std::move(status_)); \
   } while (0)
 
-#define BERTH_LOGS_NEED_STORE()                                                                             \
-  if (store_ == nullptr) {                                                                                  \
+#define BERTH_LOGS_NEED_STORE()                                                                                \
+  if (store_ == nullptr) {                                                                                     \
     return done(WithType(absl::UnavailableError("this berthd keeps no logs"), "ServiceUnavailableException")); \
   }
 
@@ -166,7 +166,8 @@ void LogActions::CreateLogStream(const v1::CreateLogStreamRequest& request, v1::
   BERTH_LOGS_NEED_STORE();
   RETURN_DONE_IF_ERROR(CheckGroupName(request.has_log_group_name(), request.log_group_name()));
   RETURN_DONE_IF_ERROR(CheckStreamName(request.has_log_stream_name(), request.log_stream_name()));
-  done(FromStore(store_->CreateStream(request.log_group_name(), request.log_stream_name(), clock_->NowMicros() / 1000)));
+  done(
+      FromStore(store_->CreateStream(request.log_group_name(), request.log_stream_name(), clock_->NowMicros() / 1000)));
 }
 
 void LogActions::DeleteLogStream(const v1::DeleteLogStreamRequest& request, v1::DeleteLogStreamResponse*, Done done) {
@@ -287,6 +288,9 @@ void LogActions::PutLogEvents(const v1::PutLogEventsRequest& request, v1::PutLog
                                    /*create_missing=*/false);
     if (!appended.ok()) return done(FromStore(appended.status()));
   }
+  // Sequence tokens are no longer checked (as in CloudWatch), but older senders (Docker's awslogs
+  // driver, Fluent Bit) still read one: an opaque value that grows with every append.
+  response->set_next_sequence_token(StrCat(store_->appends()));
   if (rejected.ByteSizeLong() > 0) *response->mutable_rejected_log_events_info() = rejected;
   done(absl::OkStatus());
 }
@@ -379,8 +383,7 @@ void LogActions::TagResource(const v1::LogsTagResourceRequest& request, v1::Logs
   done(FromStore(store_->TagGroup(*group, {request.tags().begin(), request.tags().end()})));
 }
 
-void LogActions::UntagResource(const v1::LogsUntagResourceRequest& request, v1::LogsUntagResourceResponse*,
-                               Done done) {
+void LogActions::UntagResource(const v1::LogsUntagResourceRequest& request, v1::LogsUntagResourceResponse*, Done done) {
   BERTH_LOGS_NEED_STORE();
   auto group = GroupOfArn(request.resource_arn());
   if (!group.ok()) return done(group.status());

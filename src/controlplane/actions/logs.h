@@ -39,8 +39,7 @@ class LogActions {
 
   // `store` may be null (a control plane without a log store: every action answers
   // ServiceUnavailableException); it, `arns` and `clock` must outlive this.
-  LogActions(logs::LogStore* store, const Arns* arns, const Clock* clock)
-      : store_(store), arns_(arns), clock_(clock) {}
+  LogActions(logs::LogStore* store, const Arns* arns, const Clock* clock) : store_(store), arns_(arns), clock_(clock) {}
 
   void CreateLogGroup(const v1::CreateLogGroupRequest& request, v1::CreateLogGroupResponse* response, Done done);
   void DeleteLogGroup(const v1::DeleteLogGroupRequest& request, v1::DeleteLogGroupResponse* response, Done done);
@@ -52,15 +51,13 @@ class LogActions {
                           Done done);
   void PutLogEvents(const v1::PutLogEventsRequest& request, v1::PutLogEventsResponse* response, Done done);
   void GetLogEvents(const v1::GetLogEventsRequest& request, v1::GetLogEventsResponse* response, Done done);
-  void FilterLogEvents(const v1::FilterLogEventsRequest& request, v1::FilterLogEventsResponse* response,
-                       Done done);
+  void FilterLogEvents(const v1::FilterLogEventsRequest& request, v1::FilterLogEventsResponse* response, Done done);
   void PutRetentionPolicy(const v1::PutRetentionPolicyRequest& request, v1::PutRetentionPolicyResponse* response,
                           Done done);
   void DeleteRetentionPolicy(const v1::DeleteRetentionPolicyRequest& request,
                              v1::DeleteRetentionPolicyResponse* response, Done done);
   void TagResource(const v1::LogsTagResourceRequest& request, v1::LogsTagResourceResponse* response, Done done);
-  void UntagResource(const v1::LogsUntagResourceRequest& request, v1::LogsUntagResourceResponse* response,
-                     Done done);
+  void UntagResource(const v1::LogsUntagResourceRequest& request, v1::LogsUntagResourceResponse* response, Done done);
   void ListTagsForResource(const v1::LogsListTagsForResourceRequest& request,
                            v1::LogsListTagsForResourceResponse* response, Done done);
 
@@ -79,6 +76,16 @@ class LogActions {
   const Arns* const arns_;
   const Clock* const clock_;
   int64_t next_expiry_ms_ = 0;  // Tick's thread only
+};
+
+// The request and response types of a LogActions method (the macros above name actions, and three
+// logs messages carry a Logs prefix beside ECS's of the same name).
+template <auto Method>
+struct LogActionTypes;
+template <typename Req, typename Resp, void (LogActions::*Method)(const Req&, Resp*, LogActions::Done)>
+struct LogActionTypes<Method> {
+  using Request = Req;
+  using Response = Resp;
 };
 
 }  // namespace berth::controlplane

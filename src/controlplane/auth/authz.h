@@ -27,16 +27,9 @@ BERTH_API_ACTIONS(BERTH_AUTHZ_DECLARE)
 #undef BERTH_AUTHZ_DECLARE
 
 // The logs actions (logs_authz.cc): logs:<Action> on the log group's or stream's ARN.
-#define BERTH_AUTHZ_LOGS_DECLARE(C, A) \
-  absl::StatusOr<std::vector<AccessRequest>> AccessRequestsFor(const Arns& arns, const LogRequestOf<&C::A>& request);
-template <auto Method>
-struct LogRequestOfT;
-template <typename Request, typename Response, void (LogActions::*Method)(const Request&, Response*, LogActions::Done)>
-struct LogRequestOfT<Method> {
-  using type = Request;
-};
-template <auto Method>
-using LogRequestOf = typename LogRequestOfT<Method>::type;
+#define BERTH_AUTHZ_LOGS_DECLARE(C, A)                                           \
+  absl::StatusOr<std::vector<AccessRequest>> AccessRequestsFor(const Arns& arns, \
+                                                               const LogActionTypes<&C::A>::Request& request);
 BERTH_LOGS_ACTIONS(BERTH_AUTHZ_LOGS_DECLARE)
 #undef BERTH_AUTHZ_LOGS_DECLARE
 

@@ -330,8 +330,8 @@ AwsGateway::AwsGateway(Api* api, Metrics* metrics, Options options) : options_(s
       MakeHandler(api, options_.authority, #A, metrics ? metrics->ForRpc("aws", #A) : nullptr, metrics, &C::A);
   BERTH_API_ACTIONS(BERTH_AWS_HANDLER)
 #undef BERTH_AWS_HANDLER
-#define BERTH_AWS_LOGS_HANDLER(C, A)                                                                           \
-  logs_handlers_[#A] = MakeHandler(api, options_.authority, #A,                                               \
+#define BERTH_AWS_LOGS_HANDLER(C, A)                            \
+  logs_handlers_[#A] = MakeHandler(api, options_.authority, #A, \
                                    metrics ? metrics->ForRpc("aws", "Logs." #A) : nullptr, metrics, &C::A);
   BERTH_LOGS_ACTIONS(BERTH_AWS_LOGS_HANDLER)
 #undef BERTH_AWS_LOGS_HANDLER
@@ -411,8 +411,13 @@ std::optional<AwsHttpResponse> AwsGateway::Authenticate(const AwsHttpRequest& re
         403, "InvalidSignatureException",
         StrCat("Credential should be scoped to a valid region: '", options_.region, "', not '", scope[2], "'."));
   }
-  if (scope[3] != "ecs") {
-    return Error(403, "InvalidSignatureException", "Credential should be scoped to correct service: 'ecs'.");
+  // The service the target's protocol belongs to: what the SDK signs for.
+  const std::string* target = Header(request, "X-Amz-Target");
+  const std::string_view logs = kLogsTargetPrefix;
+  const std::string service = target != nullptr && target->compare(0, logs.size(), logs) == 0 ? "logs" : "ecs";
+  if (scope[3] != service) {
+    return Error(403, "InvalidSignatureException",
+                 StrCat("Credential should be scoped to correct service: '", service, "'."));
   }
   const int64_t now = options_.now_seconds();
   if (*date < now - kMaxClockSkewSeconds) {

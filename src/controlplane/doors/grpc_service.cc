@@ -99,4 +99,20 @@ grpc::Status ToGrpcStatus(const absl::Status& status) {
 BERTH_API_ACTIONS(BERTH_GRPC_DEFINE)
 #undef BERTH_GRPC_DEFINE
 
+GrpcLogsService::GrpcLogsService(Api* api, Metrics* metrics, auth::Authority* authority)
+    : api_(api), metrics_(metrics), authority_(authority) {
+#define BERTH_GRPC_METRICS_INIT(C, A) A##_metrics_ = metrics->ForRpc("grpc", "Logs." #A);
+  BERTH_LOGS_ACTIONS(BERTH_GRPC_METRICS_INIT)
+#undef BERTH_GRPC_METRICS_INIT
+}
+
+#define BERTH_GRPC_LOGS_DEFINE(C, A)                                                                  \
+  grpc::ServerUnaryReactor* GrpcLogsService::A(grpc::CallbackServerContext* context,                  \
+                                               const LogActionTypes<&C::A>::Request* request,         \
+                                               LogActionTypes<&C::A>::Response* response) {           \
+    return Dispatch(api_, metrics_, authority_, A##_metrics_, #A, context, request, response, &C::A); \
+  }
+BERTH_LOGS_ACTIONS(BERTH_GRPC_LOGS_DEFINE)
+#undef BERTH_GRPC_LOGS_DEFINE
+
 }  // namespace berth::controlplane

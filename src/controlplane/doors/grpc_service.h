@@ -5,6 +5,7 @@
 #include <grpcpp/grpcpp.h>
 
 #include "berth/v1/ecs.grpc.pb.h"
+#include "berth/v1/logs.grpc.pb.h"
 #include "src/controlplane/actions/api.h"
 #include "src/controlplane/auth/auth.h"
 #include "src/controlplane/metrics.h"
@@ -45,6 +46,26 @@ class GrpcContainerService final : public v1::ContainerService::CallbackService 
   // Each action's metrics, resolved once here rather than per call.
 #define BERTH_GRPC_METRICS_MEMBER(C, A) const Metrics::RpcMetrics* A##_metrics_;
   BERTH_API_ACTIONS(BERTH_GRPC_METRICS_MEMBER)
+#undef BERTH_GRPC_METRICS_MEMBER
+};
+
+// GrpcLogsService: berth.v1.LogsService (logs.proto), the same adapter onto Api's LogActions.
+class GrpcLogsService final : public v1::LogsService::CallbackService {
+ public:
+  GrpcLogsService(Api* api, Metrics* metrics, auth::Authority* authority);
+
+#define BERTH_GRPC_LOGS_DECLARE(C, A)                                                                              \
+  grpc::ServerUnaryReactor* A(grpc::CallbackServerContext* context, const LogActionTypes<&C::A>::Request* request, \
+                              LogActionTypes<&C::A>::Response* response) override;
+  BERTH_LOGS_ACTIONS(BERTH_GRPC_LOGS_DECLARE)
+#undef BERTH_GRPC_LOGS_DECLARE
+
+ private:
+  Api* const api_;
+  Metrics* const metrics_;
+  auth::Authority* const authority_;
+#define BERTH_GRPC_METRICS_MEMBER(C, A) const Metrics::RpcMetrics* A##_metrics_;
+  BERTH_LOGS_ACTIONS(BERTH_GRPC_METRICS_MEMBER)
 #undef BERTH_GRPC_METRICS_MEMBER
 };
 
