@@ -7,6 +7,7 @@
 // and `next_seq` in the default family. Writes are not synced one by one: a thread syncs the WAL
 // every wal_sync_interval_ms (log_store.h, "Durability").
 #include <algorithm>
+#include <atomic>
 #include <thread>
 
 #include "absl/strings/escaping.h"
@@ -126,8 +127,14 @@ class RocksDbLogStore final : public LogStore {
   absl::Status Load();
   void StartSyncer() {
     syncer_ = std::thread([this] {
+      // Only when something was appended since the last sync: an idle log store adds no fsync
+      // beside the state store's.
+      uint64_t synced = writes_.load();
       while (!stop_.WaitForNotificationWithTimeout(absl::Milliseconds(options_.wal_sync_interval_ms))) {
+        const uint64_t now = writes_.load();
+        if (now == synced) continue;
         (void)db_->SyncWAL();
+        synced = now;
       }
     });
   }
@@ -179,6 +186,7 @@ class RocksDbLogStore final : public LogStore {
     return FromRocks(batch.Put(cf(kGroups), record.name(), record.SerializeAsString()), "put group");
   }
   absl::Status Commit(rocksdb::WriteBatch& batch) {
+    writes_.fetch_add(1);
     return FromRocks(db_->Write(rocksdb::WriteOptions(), &batch), "write");
   }
   GroupInfo InfoOf(const GroupState& g) const;
@@ -202,6 +210,7 @@ class RocksDbLogStore final : public LogStore {
   std::vector<rocksdb::ColumnFamilyHandle*> handles_;  // default, groups, streams, chunks, age
   absl::Notification stop_;
   std::thread syncer_;
+  std::atomic<uint64_t> writes_{0};  // batches written, for the syncer
 
   mutable absl::Mutex mu_;  // writers hold it exclusively; readers of the maps shared
   std::map<std::string, GroupState> groups_ ABSL_GUARDED_BY(mu_);
