@@ -376,7 +376,11 @@ TEST(AgentDockerCredentialsTest, AContainerReadsItsTasksRoleCredentialsFromTheAg
       60000);
   Shell("docker ps -aq --filter label=com.berth.cluster=" + cluster + " | xargs -r docker rm -f >/dev/null 2>&1");
   ASSERT_TRUE(answered) << logs << agent.Log();
-  nlohmann::json credentials = nlohmann::json::parse(logs.substr(0, logs.find('\n')), nullptr, false);
+  // The container's stdout and stderr interleave in `docker logs` (the second wget's error may come
+  // first): the credentials are the line that starts with '{'.
+  const size_t json_at = std::min(logs.find('{'), logs.size());
+  nlohmann::json credentials =
+      nlohmann::json::parse(logs.substr(json_at, logs.find('\n', json_at) - json_at), nullptr, false);
   ASSERT_FALSE(credentials.is_discarded()) << logs;
   EXPECT_EQ(credentials.value("RoleArn", ""), "arn:aws:iam::000000000000:role/app") << logs;
   EXPECT_EQ(credentials.value("AccessKeyId", "").substr(0, 4), "ASIA") << logs;
