@@ -288,7 +288,8 @@ class JsonParser {
         const size_t start = ++s_.pos;
         size_t index = 0;
         auto [end, ec] = std::from_chars(s_.text.data() + start, s_.text.data() + s_.text.size(), index);
-        if (ec != std::errc() || end == s_.text.data() + start || *end != ']') {
+        const char* const text_end = s_.text.data() + s_.text.size();
+        if (ec != std::errc() || end == s_.text.data() + start || end == text_end || *end != ']') {
           return Invalid(start, "expected an array index like [0]");
         }
         s_.pos = static_cast<size_t>(end - s_.text.data()) + 1;
