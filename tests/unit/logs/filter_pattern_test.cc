@@ -96,7 +96,7 @@ INSTANTIATE_TEST_SUITE_P(All, FilterPatternRefusedTest,
                                            Refused{"{ $.a ~ 1 }", "comparison"}, Refused{"{ $.a IS 3 }", "IS"},
                                            Refused{"{ $.a NOT 3 }", "EXISTS"}, Refused{"{ $.a > \"x\" }", "numbers"},
                                            Refused{"{ ($.a = 1 }", "')'"}, Refused{"{ $.a = 1 } x", "follow"},
-                                           Refused{"{ $.a = }", "value"}));
+                                           Refused{"{ $.a = }", "value"}, Refused{"{ $.items[1", "index"}));
 
 TEST(FilterPatternTest, RequiredTermsAreThePlainTermsOnly) {
   auto terms = FilterPattern::Parse("ERROR ?a -b \"disk full\"");
