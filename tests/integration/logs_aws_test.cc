@@ -37,6 +37,11 @@ TEST_F(AwsCliTest, LogsThroughTheAwsCli) {
   std::string http = StartBerthd({"--http-listen", "127.0.0.1:0"});
   ASSERT_FALSE(http.empty());
 
+  // Empty lists are sent as CloudWatch sends them, not left out.
+  Result none = Logs(http, "describe-log-groups");
+  ASSERT_EQ(none.exit_code, 0) << none;
+  EXPECT_EQ(none.OutJson()["logGroups"], Json::array()) << none;
+
   Result created = Logs(http, "create-log-group --log-group-name /ecs/web --tags team=a");
   ASSERT_EQ(created.exit_code, 0) << created;
   Result again = Logs(http, "create-log-group --log-group-name /ecs/web");
@@ -73,6 +78,9 @@ TEST_F(AwsCliTest, LogsThroughTheAwsCli) {
   Result json = Logs(http, "filter-log-events --log-group-name /ecs/web --filter-pattern '{ $.level = \"error\" }'");
   ASSERT_EQ(json.exit_code, 0) << json;
   ASSERT_EQ(json.OutJson()["events"].size(), 1u) << json;
+  Result nothing = Logs(http, "filter-log-events --log-group-name /ecs/web --filter-pattern NOSUCHTERM");
+  ASSERT_EQ(nothing.exit_code, 0) << nothing;
+  EXPECT_EQ(nothing.OutJson()["events"], Json::array()) << nothing;
   Result bad_pattern = Logs(http, "filter-log-events --log-group-name /ecs/web --filter-pattern '{ $.a = '");
   EXPECT_THAT(bad_pattern.err, HasSubstr("(InvalidParameterException)")) << bad_pattern;
 
