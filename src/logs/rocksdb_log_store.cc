@@ -111,6 +111,24 @@ struct Chunk {
   }
 };
 
+// An iterator over the chunks whose keys start with `prefix`, with the bounds it reads within.
+class ChunkIterator {
+ public:
+  ChunkIterator(rocksdb::DB* db, rocksdb::ColumnFamilyHandle* chunks, const std::string& prefix)
+      : lower_(prefix), upper_(PrefixEnd(prefix)), lower_slice_(lower_), upper_slice_(upper_) {
+    rocksdb::ReadOptions ro;
+    ro.iterate_lower_bound = &lower_slice_;
+    ro.iterate_upper_bound = &upper_slice_;
+    it_.reset(db->NewIterator(ro, chunks));
+  }
+  rocksdb::Iterator* get() const { return it_.get(); }
+
+ private:
+  const std::string lower_, upper_;
+  const rocksdb::Slice lower_slice_, upper_slice_;
+  std::unique_ptr<rocksdb::Iterator> it_;
+};
+
 class RocksDbLogStore final : public LogStore {
  public:
   RocksDbLogStore(RocksDbLogStoreOptions options, std::unique_ptr<rocksdb::DB> db,
@@ -491,12 +509,8 @@ template <typename Keep>
 absl::StatusOr<Position> RocksDbLogStore::ScanForward(const std::string& prefix, const Position& from,
                                                       std::optional<int64_t> start_ms, std::optional<int64_t> end_ms,
                                                       const FilterPattern* pattern, size_t limit, Keep keep) const {
-  const std::string upper = PrefixEnd(prefix);
-  rocksdb::Slice upper_slice(upper), lower_slice(prefix);
-  rocksdb::ReadOptions ro;
-  ro.iterate_upper_bound = &upper_slice;
-  ro.iterate_lower_bound = &lower_slice;
-  std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(ro, cf(kChunks)));
+  ChunkIterator chunks(db_.get(), cf(kChunks), prefix);
+  rocksdb::Iterator* const it = chunks.get();
   if (!from.suffix.empty()) {
     it->Seek(prefix + from.suffix);
   } else if (start_ms.has_value()) {
@@ -546,12 +560,8 @@ absl::StatusOr<Position> RocksDbLogStore::ScanForward(const std::string& prefix,
 
 absl::StatusOr<ReadResult> RocksDbLogStore::ReadBackward(const std::string& prefix, const Position& before,
                                                          const ReadRequest& request) const {
-  const std::string upper = PrefixEnd(prefix);
-  rocksdb::Slice upper_slice(upper), lower_slice(prefix);
-  rocksdb::ReadOptions ro;
-  ro.iterate_upper_bound = &upper_slice;
-  ro.iterate_lower_bound = &lower_slice;
-  std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(ro, cf(kChunks)));
+  ChunkIterator chunks(db_.get(), cf(kChunks), prefix);
+  rocksdb::Iterator* const it = chunks.get();
   const bool from_end = before.suffix.empty();
   if (from_end) {
     it->SeekToLast();

@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include <cstdio>
+#include <cstdlib>
 #include <fstream>
 #include <memory>
 #include <sstream>
@@ -99,6 +100,17 @@ class AwsCliTest : public ::testing::Test {
     return Run(ShellQuote(aws_) + " logs --endpoint-url http://" + http + " --region local --output json " + args,
                key_id, secret);
   }
+
+  // Runs tests/integration/<script> with python3 against berthd's HTTP door `http`, with the test's
+  // access key; skips the test when boto3 is not installed.
+  Result RunBoto3Check(const std::string& script, const std::string& http) {
+    const char* source = std::getenv("BERTH_SOURCE_DIR");
+    EXPECT_NE(source, nullptr);
+    return Run("/usr/bin/python3 " +
+               ShellQuote(std::string(source != nullptr ? source : ".") + "/tests/integration/" + script) + " http://" +
+               http + " local " + kKeyId + " " + ShellQuote(kSecret));
+  }
+  static bool HasBoto3() { return std::system("/usr/bin/python3 -c 'import boto3' >/dev/null 2>&1") == 0; }
 
   std::string WriteFile(const std::string& name, const std::string& content) {
     std::string path = dir_.Sub(name);

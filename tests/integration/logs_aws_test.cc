@@ -151,15 +151,10 @@ TEST_F(AwsCliTest, LogsTailFollowShowsEventsAsTheyArrive) {
 }
 
 TEST_F(AwsCliTest, LogsThroughBoto3) {
-  if (std::system("/usr/bin/python3 -c 'import boto3' >/dev/null 2>&1") != 0) {
-    GTEST_SKIP() << "python3-boto3 is not installed (scripts/install-deps.sh)";
-  }
+  if (!HasBoto3()) GTEST_SKIP() << "python3-boto3 is not installed (scripts/install-deps.sh)";
   std::string http = StartBerthd({"--http-listen", "127.0.0.1:0", "--access-key", std::string(kKeyId) + ":" + kSecret});
   ASSERT_FALSE(http.empty());
-  const char* source = std::getenv("BERTH_SOURCE_DIR");
-  ASSERT_NE(source, nullptr);
-  Result r = Run("/usr/bin/python3 " + ShellQuote(std::string(source) + "/tests/integration/logs_boto3_check.py") +
-                 " http://" + http + " local " + kKeyId + " " + ShellQuote(kSecret));
+  Result r = RunBoto3Check("logs_boto3_check.py", http);
   EXPECT_EQ(r.exit_code, 0) << r;
   EXPECT_THAT(r.out, HasSubstr("ResourceAlreadyExistsException")) << r;
   EXPECT_THAT(r.out, HasSubstr("ResourceNotFoundException")) << r;
