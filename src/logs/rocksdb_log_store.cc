@@ -209,9 +209,10 @@ class RocksDbLogStore final : public LogStore {
   }
   GroupInfo InfoOf(const GroupState& g) const;
   static StreamInfo InfoOf(const v1::LogStreamRecord& r);
-  // Removes the chunks of `[begin, end)` from the chunks family and the streams' byte counts from
-  // memory (mu_ held). Their age entries stay and are dropped when the size cap reaches them.
-  absl::Status DropRange(const std::string& begin, const std::string& end);
+  // Adds to `batch` the deletion of the streams and chunks of keys `[begin, end)`, commits it, and
+  // forgets those streams and their bytes in memory (mu_ held). Their age entries stay and are
+  // dropped when the size cap reaches them.
+  absl::Status DropRange(rocksdb::WriteBatch& batch, const std::string& begin, const std::string& end);
   // Deletes one chunk (mu_ held); returns its bytes, 0 if it was gone.
   int64_t DropChunk(rocksdb::WriteBatch& batch, const std::string& key);
   // Reads forward from `from`; appends to `out` (at most `limit` in all) what passes `keep`.
@@ -257,7 +258,7 @@ absl::Status RocksDbLogStore::Load() {
     }
     const std::string key = it->key().ToString();
     auto group = groups_.find(key.substr(0, key.find('\0')));
-    if (group == groups_.end()) continue;  // left by a group deletion cut short: unreachable
+    if (group == groups_.end()) continue;  // a stream without its group: deletions are one batch, so none is written
     group->second.stored_bytes += r.stored_bytes();
     total_bytes_ += r.stored_bytes();
     streams_[key] = std::move(r);
@@ -301,8 +302,7 @@ absl::Status RocksDbLogStore::CreateGroup(const std::string& group, int64_t now_
   return absl::OkStatus();
 }
 
-absl::Status RocksDbLogStore::DropRange(const std::string& begin, const std::string& end) {
-  rocksdb::WriteBatch batch;
+absl::Status RocksDbLogStore::DropRange(rocksdb::WriteBatch& batch, const std::string& begin, const std::string& end) {
   RETURN_IF_ERROR(FromRocks(batch.DeleteRange(cf(kChunks), begin, end), "delete chunks"));
   RETURN_IF_ERROR(FromRocks(batch.DeleteRange(cf(kStreams), begin, end), "delete streams"));
   RETURN_IF_ERROR(Commit(batch));
@@ -318,13 +318,11 @@ absl::Status RocksDbLogStore::DropRange(const std::string& begin, const std::str
 absl::Status RocksDbLogStore::DeleteGroup(const std::string& group) {
   absl::MutexLock lock(&mu_);
   if (!groups_.contains(group)) return GroupNotFound();
+  // The group's record, streams and chunks go in one batch: after a crash either all of it is
+  // there or none.
   rocksdb::WriteBatch batch;
   RETURN_IF_ERROR(FromRocks(batch.Delete(cf(kGroups), group), "delete group"));
-  RETURN_IF_ERROR(Commit(batch));
-  // The group is gone once its record is; its streams and chunks follow (a crash between the two
-  // leaves records that Load skips and that a group of the same name would not see: its streams
-  // are recreated empty by DropRange below on the next delete, or overwritten).
-  RETURN_IF_ERROR(DropRange(StrCat(group, std::string(1, '\0')), StrCat(group, std::string(1, '\1'))));
+  RETURN_IF_ERROR(DropRange(batch, StrCat(group, std::string(1, '\0')), StrCat(group, std::string(1, '\1'))));
   groups_.erase(group);
   return absl::OkStatus();
 }
@@ -411,7 +409,8 @@ absl::Status RocksDbLogStore::DeleteStream(const std::string& group, const std::
   if (!groups_.contains(group)) return GroupNotFound();
   const std::string key = StreamKey(group, stream);
   if (!streams_.contains(key)) return StreamNotFound();
-  return DropRange(key, PrefixEnd(ChunkPrefix(group, stream)));
+  rocksdb::WriteBatch batch;
+  return DropRange(batch, key, PrefixEnd(ChunkPrefix(group, stream)));
 }
 
 absl::StatusOr<std::vector<StreamInfo>> RocksDbLogStore::ListStreams(const std::string& group,

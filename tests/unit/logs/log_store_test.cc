@@ -273,6 +273,19 @@ TEST_F(LogStoreTest, AReopenedStoreHoldsWhatWasAppended) {
             all->events[10].event_id.substr(0, all->events[10].event_id.find('-')));
 }
 
+TEST_F(LogStoreTest, ADeletedGroupStaysDeletedWithItsStreamsAfterAReopen) {
+  ASSERT_TRUE(store_->Append("g", "s", Lines(kT0, 0, 3), kT0, true).ok());
+  ASSERT_TRUE(store_->DeleteGroup("g").ok());
+  Open();
+  EXPECT_EQ(store_->GetGroup("g").status().code(), absl::StatusCode::kNotFound);
+  EXPECT_EQ(store_->stored_bytes(), 0);
+  ASSERT_TRUE(store_->CreateGroup("g", kT0, {}).ok());
+  std::string next;
+  auto streams = store_->ListStreams("g", "", {.token = "", .limit = 10}, &next);
+  ASSERT_TRUE(streams.ok());
+  EXPECT_TRUE(streams->empty());
+}
+
 TEST_F(LogStoreTest, WaitForAppendReturnsOnAnAppendOrTheTimeout) {
   const uint64_t seen = store_->appends();
   EXPECT_EQ(store_->WaitForAppend(seen, 1), seen);
