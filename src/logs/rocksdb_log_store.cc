@@ -183,13 +183,6 @@ class RocksDbLogStore final : public LogStore {
     absl::ReaderMutexLock lock(&mu_);
     return appends_;
   }
-  uint64_t WaitForAppend(uint64_t seen, int64_t timeout_ms) const override {
-    const absl::Time deadline = absl::Now() + absl::Milliseconds(timeout_ms);
-    absl::MutexLock lock(&mu_);
-    while (appends_ <= seen && !appended_.WaitWithDeadline(&mu_, deadline)) {
-    }
-    return appends_;
-  }
 
  private:
   enum Family { kGroups = 1, kStreams = 2, kChunks = 3, kAge = 4 };
@@ -237,7 +230,6 @@ class RocksDbLogStore final : public LogStore {
   uint64_t next_seq_ ABSL_GUARDED_BY(mu_) = 1;
   int64_t total_bytes_ ABSL_GUARDED_BY(mu_) = 0;
   uint64_t appends_ ABSL_GUARDED_BY(mu_) = 0;
-  mutable absl::CondVar appended_;  // signalled on every append
 };
 
 absl::Status RocksDbLogStore::Load() {
@@ -500,7 +492,6 @@ absl::StatusOr<AppendResult> RocksDbLogStore::Append(const std::string& group, c
   g->second.stored_bytes += bytes;
   total_bytes_ += bytes;
   ++appends_;
-  appended_.SignalAll();
   return AppendResult{.stored_bytes = bytes};
 }
 

@@ -105,6 +105,9 @@ TEST_F(AwsCliTest, LogsThroughTheAwsCli) {
   Result streams = Logs(http, "describe-log-streams --log-group-name /ecs/web --order-by LastEventTime --descending");
   ASSERT_EQ(streams.exit_code, 0) << streams;
   EXPECT_EQ(streams.OutJson()["logStreams"][0]["logStreamName"], "app/web/1") << streams;
+  EXPECT_EQ(streams.OutJson()["logStreams"][0]["arn"],
+            "arn:aws:logs:local:000000000000:log-group:/ecs/web:log-stream:app/web/1")
+      << streams;
 
   ASSERT_EQ(Logs(http, "tag-resource --resource-arn " + ShellQuote(arn) + " --tags env=dev").exit_code, 0);
   Result tags = Logs(http, "list-tags-for-resource --resource-arn " + ShellQuote(arn));

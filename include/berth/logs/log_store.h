@@ -143,10 +143,8 @@ class LogStore {
 
   // Bytes of events stored, all groups.
   virtual int64_t stored_bytes() const = 0;
-  // Counts appends; WaitForAppend returns once it passes `seen` or `timeout_ms` elapses, with the
-  // count then (a follower's cheap "anything new?").
+  // Counts appends (since the store was opened).
   virtual uint64_t appends() const = 0;
-  virtual uint64_t WaitForAppend(uint64_t seen, int64_t timeout_ms) const = 0;
 };
 
 struct RocksDbLogStoreOptions {

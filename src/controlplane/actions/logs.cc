@@ -217,6 +217,9 @@ void LogActions::DescribeLogStreams(const v1::DescribeLogStreamsRequest& request
     }
     if (offset + streams.size() < all->size()) next = std::to_string(offset + streams.size());
   }
+  // "arn:aws:logs:R:A:log-group:G:log-stream:S", as CloudWatch names a stream.
+  std::string stream_arn_prefix = GroupArn(request.log_group_name());
+  stream_arn_prefix.pop_back();  // the group ARN's trailing '*'
   for (const logs::StreamInfo& s : streams) {
     v1::LogStream* out = response->add_log_streams();
     out->set_log_stream_name(s.name);
@@ -226,8 +229,7 @@ void LogActions::DescribeLogStreams(const v1::DescribeLogStreamsRequest& request
       out->set_last_event_timestamp(s.last_event_ms);
       out->set_last_ingestion_time(s.last_ingestion_ms);
     }
-    out->set_arn(StrCat(GroupArn(request.log_group_name()).substr(0, GroupArn(request.log_group_name()).size() - 1),
-                        "log-stream:", s.name));
+    out->set_arn(StrCat(stream_arn_prefix, "log-stream:", s.name));
     out->set_stored_bytes(s.stored_bytes);
   }
   if (!next.empty()) response->set_next_token(next);

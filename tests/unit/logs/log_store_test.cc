@@ -286,12 +286,5 @@ TEST_F(LogStoreTest, ADeletedGroupStaysDeletedWithItsStreamsAfterAReopen) {
   EXPECT_TRUE(streams->empty());
 }
 
-TEST_F(LogStoreTest, WaitForAppendReturnsOnAnAppendOrTheTimeout) {
-  const uint64_t seen = store_->appends();
-  EXPECT_EQ(store_->WaitForAppend(seen, 1), seen);
-  ASSERT_TRUE(store_->Append("g", "s", Lines(kT0, 0, 1), kT0, true).ok());
-  EXPECT_EQ(store_->WaitForAppend(seen, 60'000), seen + 1);
-}
-
 }  // namespace
 }  // namespace berth::logs
