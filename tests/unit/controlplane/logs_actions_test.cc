@@ -188,11 +188,19 @@ TEST_F(LogActionsTest, TickExpiresByRetentionOnTheFakeClock) {
 
 TEST_F(LogActionsTest, WithoutALogStoreEveryActionIsUnavailable) {
   LogActions none(nullptr, &arns_, &clock_);
-  v1::DescribeLogGroupsRequest d;
-  v1::DescribeLogGroupsResponse resp;
-  absl::Status s;
-  none.DescribeLogGroups(d, &resp, [&](absl::Status st) { s = std::move(st); });
-  EXPECT_EQ(ErrorType(s), "ServiceUnavailableException");
+  // Each action, with an empty request: the missing store is answered before the request is read.
+  std::vector<absl::Status> answers;
+  auto done = [&](absl::Status st) { answers.push_back(std::move(st)); };
+#define BERTH_LOGS_TEST_CALL(C, A)            \
+  {                                           \
+    LogActionTypes<&C::A>::Request request;   \
+    LogActionTypes<&C::A>::Response response; \
+    none.A(request, &response, done);         \
+  }
+  BERTH_LOGS_ACTIONS(BERTH_LOGS_TEST_CALL)
+#undef BERTH_LOGS_TEST_CALL
+  ASSERT_EQ(answers.size(), 14u);
+  for (const absl::Status& st : answers) EXPECT_EQ(ErrorType(st), "ServiceUnavailableException") << st;
 }
 
 }  // namespace
