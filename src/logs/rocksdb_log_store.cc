@@ -4,7 +4,7 @@
 //   log_streams  group \0 stream                       -> LogStreamRecord
 //   log_chunks   group \0 stream \0 be64(first ms) be64(seq) -> LogChunk
 //   log_age      be64(seq)                             -> LogChunkRef (for the size cap)
-// and `next_seq` in the default family. Writes are not synced one by one: a thread syncs the WAL
+// and in the default family `next_seq` and, per AppendBatch writer, `writer/<name>` -> its sequence. Writes are not synced one by one: a thread syncs the WAL
 // every wal_sync_interval_ms (log_store.h, "Durability").
 #include <algorithm>
 #include <atomic>
@@ -30,6 +30,7 @@ namespace {
 constexpr size_t kSuffixBytes = 16;     // be64(first ms) be64(seq)
 constexpr int64_t kEventOverhead = 26;  // bytes counted per event beside its message, as CloudWatch counts
 constexpr char kNextSeqKey[] = "next_seq";
+constexpr char kWriterPrefix[] = "writer/";  // + writer -> be64(its last batch's sequence)
 
 std::string Be64(uint64_t v) {
   std::string out(8, '\0');
@@ -42,6 +43,8 @@ uint64_t ReadBe64(std::string_view s) {
   for (size_t i = 0; i < 8 && i < s.size(); ++i) v = (v << 8) | static_cast<unsigned char>(s[i]);
   return v;
 }
+
+std::string WriterKey(const std::string& writer) { return StrCat(kWriterPrefix, writer); }
 
 std::string StreamKey(const std::string& group, const std::string& stream) {
   return StrCat(group, std::string(1, '\0'), stream);
@@ -171,6 +174,9 @@ class RocksDbLogStore final : public LogStore {
                                                       const Page& page, std::string* next) const override;
   absl::StatusOr<AppendResult> Append(const std::string& group, const std::string& stream, std::vector<LogEvent> events,
                                       int64_t now_ms, bool create_missing) override;
+  absl::StatusOr<BatchAppendResult> AppendBatch(const std::string& writer, uint64_t sequence,
+                                                std::vector<StreamAppend> streams, int64_t now_ms) override;
+  uint64_t WriterSequence(const std::string& writer) const override;
   absl::StatusOr<ReadResult> Read(const ReadRequest& request) const override;
   absl::StatusOr<FilterResult> Filter(const FilterRequest& request) const override;
   int64_t Expire(int64_t now_ms) override;
@@ -191,6 +197,22 @@ class RocksDbLogStore final : public LogStore {
     v1::LogGroupRecord record;
     int64_t stored_bytes = 0;
   };
+
+  // Appends staged into one batch, applied in memory once it is committed (mu_ held throughout).
+  struct Staging {
+    rocksdb::WriteBatch batch;
+    std::map<std::string, v1::LogGroupRecord> new_groups;
+    std::map<std::string, v1::LogStreamRecord> streams;  // by StreamKey, as they will be
+    std::map<std::string, int64_t> group_bytes;
+    std::map<std::string, uint64_t> writers;
+    int64_t bytes = 0;
+    uint64_t next_seq = 1;
+    uint64_t appends = 0;
+  };
+  // Adds one stream's append to `st`: its chunk, and its group and stream when missing and allowed.
+  absl::Status Stage(Staging& st, const std::string& group, const std::string& stream, std::vector<LogEvent> events,
+                     int64_t now_ms, bool create_group, bool create_stream) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  absl::Status CommitStaged(Staging& st) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
   rocksdb::ColumnFamilyHandle* cf(Family f) const { return handles_[static_cast<size_t>(f)]; }
   absl::Status WriteGroup(rocksdb::WriteBatch& batch, const v1::LogGroupRecord& record) {
@@ -230,6 +252,7 @@ class RocksDbLogStore final : public LogStore {
   uint64_t next_seq_ ABSL_GUARDED_BY(mu_) = 1;
   int64_t total_bytes_ ABSL_GUARDED_BY(mu_) = 0;
   uint64_t appends_ ABSL_GUARDED_BY(mu_) = 0;
+  std::map<std::string, uint64_t> writers_ ABSL_GUARDED_BY(mu_);  // AppendBatch's writers and their sequences
 };
 
 absl::Status RocksDbLogStore::Load() {
@@ -258,7 +281,12 @@ absl::Status RocksDbLogStore::Load() {
   std::string next;
   rocksdb::Status s = db_->Get(rocksdb::ReadOptions(), handles_[0], kNextSeqKey, &next);
   if (s.ok()) next_seq_ = ReadBe64(next);
-  return s.ok() || s.IsNotFound() ? absl::OkStatus() : FromRocks(s, "read next_seq");
+  if (!s.ok() && !s.IsNotFound()) return FromRocks(s, "read next_seq");
+  it.reset(db_->NewIterator(rocksdb::ReadOptions(), handles_[0]));
+  for (it->Seek(kWriterPrefix); it->Valid() && it->key().starts_with(kWriterPrefix); it->Next()) {
+    writers_[it->key().ToString().substr(sizeof(kWriterPrefix) - 1)] = ReadBe64(it->value().ToStringView());
+  }
+  return absl::OkStatus();
 }
 
 GroupInfo RocksDbLogStore::InfoOf(const GroupState& g) const {
@@ -424,16 +452,12 @@ absl::StatusOr<std::vector<StreamInfo>> RocksDbLogStore::ListStreams(const std::
   return out;
 }
 
-absl::StatusOr<AppendResult> RocksDbLogStore::Append(const std::string& group, const std::string& stream,
-                                                     std::vector<LogEvent> events, int64_t now_ms,
-                                                     bool create_missing) {
-  if (group.find('\0') != std::string::npos || stream.find('\0') != std::string::npos) {
-    return absl::InvalidArgumentError("log group and stream names may not contain NUL");
-  }
+// The chunk of one append: `events` sorted by timestamp; `bytes` counts them as CloudWatch does.
+v1::LogChunk BuildChunk(std::vector<LogEvent>& events, int64_t now_ms, int64_t* bytes) {
   std::stable_sort(events.begin(), events.end(),
                    [](const LogEvent& a, const LogEvent& b) { return a.timestamp_ms < b.timestamp_ms; });
   v1::LogChunk chunk;
-  int64_t bytes = 0;
+  *bytes = 0;
   int64_t prev = events.empty() ? 0 : events.front().timestamp_ms;
   chunk.set_first_ms(prev);
   chunk.set_ingestion_ms(now_ms);
@@ -443,56 +467,134 @@ absl::StatusOr<AppendResult> RocksDbLogStore::Append(const std::string& group, c
     prev = e.timestamp_ms;
     chunk.add_lengths(static_cast<uint32_t>(e.message.size()));
     buffer->append(e.message);
-    bytes += static_cast<int64_t>(e.message.size()) + kEventOverhead;
+    *bytes += static_cast<int64_t>(e.message.size()) + kEventOverhead;
   }
   chunk.set_last_ms(prev);
+  return chunk;
+}
 
-  absl::MutexLock lock(&mu_);
-  rocksdb::WriteBatch batch;
-  auto g = groups_.find(group);
-  if (g == groups_.end()) {
-    if (!create_missing) return GroupNotFound();
-    GroupState state;
-    state.record.set_name(group);
-    state.record.set_creation_ms(now_ms);
-    RETURN_IF_ERROR(WriteGroup(batch, state.record));
-    g = groups_.emplace(group, std::move(state)).first;
+absl::Status CheckNames(const std::string& group, const std::string& stream) {
+  if (group.find('\0') != std::string::npos || stream.find('\0') != std::string::npos) {
+    return absl::InvalidArgumentError("log group and stream names may not contain NUL");
+  }
+  return absl::OkStatus();
+}
+
+absl::Status RocksDbLogStore::Stage(Staging& st, const std::string& group, const std::string& stream,
+                                    std::vector<LogEvent> events, int64_t now_ms, bool create_group,
+                                    bool create_stream) {
+  RETURN_IF_ERROR(CheckNames(group, stream));
+  if (!groups_.contains(group) && !st.new_groups.contains(group)) {
+    if (!create_group) return GroupNotFound();
+    v1::LogGroupRecord record;
+    record.set_name(group);
+    record.set_creation_ms(now_ms);
+    RETURN_IF_ERROR(WriteGroup(st.batch, record));
+    st.new_groups[group] = std::move(record);
   }
   const std::string stream_key = StreamKey(group, stream);
-  v1::LogStreamRecord record;
-  if (auto s = streams_.find(stream_key); s != streams_.end()) {
-    record = s->second;
-  } else if (!create_missing) {
-    return StreamNotFound();
-  } else {
-    record.set_name(stream);
-    record.set_creation_ms(now_ms);
+  auto staged = st.streams.find(stream_key);
+  if (staged == st.streams.end()) {
+    v1::LogStreamRecord record;
+    if (auto s = streams_.find(stream_key); s != streams_.end()) {
+      record = s->second;
+    } else if (!create_stream) {
+      return StreamNotFound();
+    } else {
+      record.set_name(stream);
+      record.set_creation_ms(now_ms);
+    }
+    staged = st.streams.emplace(stream_key, std::move(record)).first;
   }
+  v1::LogStreamRecord& record = staged->second;
   if (!events.empty()) {
-    const uint64_t seq = next_seq_;
+    int64_t bytes = 0;
+    v1::LogChunk chunk = BuildChunk(events, now_ms, &bytes);
+    const uint64_t seq = st.next_seq++;
     const std::string key = StrCat(ChunkPrefix(group, stream),
                                    Be64(static_cast<uint64_t>(std::max<int64_t>(0, chunk.first_ms()))), Be64(seq));
     v1::LogChunkRef ref;
     ref.set_chunk_key(key);
     ref.set_bytes(bytes);
-    RETURN_IF_ERROR(FromRocks(batch.Put(cf(kChunks), key, chunk.SerializeAsString()), "put chunk"));
-    RETURN_IF_ERROR(FromRocks(batch.Put(cf(kAge), Be64(seq), ref.SerializeAsString()), "put age"));
-    RETURN_IF_ERROR(FromRocks(batch.Put(handles_[0], kNextSeqKey, Be64(seq + 1)), "put next_seq"));
+    RETURN_IF_ERROR(FromRocks(st.batch.Put(cf(kChunks), key, chunk.SerializeAsString()), "put chunk"));
+    RETURN_IF_ERROR(FromRocks(st.batch.Put(cf(kAge), Be64(seq), ref.SerializeAsString()), "put age"));
     if (record.first_event_ms() == 0 || chunk.first_ms() < record.first_event_ms()) {
       record.set_first_event_ms(chunk.first_ms());
     }
     record.set_last_event_ms(std::max(record.last_event_ms(), chunk.last_ms()));
     record.set_last_ingestion_ms(now_ms);
     record.set_stored_bytes(record.stored_bytes() + bytes);
+    st.group_bytes[group] += bytes;
+    st.bytes += bytes;
+    ++st.appends;
   }
-  RETURN_IF_ERROR(FromRocks(batch.Put(cf(kStreams), stream_key, record.SerializeAsString()), "put stream"));
-  RETURN_IF_ERROR(Commit(batch));
-  if (!events.empty()) ++next_seq_;
-  streams_[stream_key] = std::move(record);
-  g->second.stored_bytes += bytes;
-  total_bytes_ += bytes;
-  ++appends_;
+  return absl::OkStatus();
+}
+
+absl::Status RocksDbLogStore::CommitStaged(Staging& st) {
+  for (const auto& [key, record] : st.streams) {
+    RETURN_IF_ERROR(FromRocks(st.batch.Put(cf(kStreams), key, record.SerializeAsString()), "put stream"));
+  }
+  RETURN_IF_ERROR(FromRocks(st.batch.Put(handles_[0], kNextSeqKey, Be64(st.next_seq)), "put next_seq"));
+  for (const auto& [writer, sequence] : st.writers) {
+    RETURN_IF_ERROR(FromRocks(st.batch.Put(handles_[0], WriterKey(writer), Be64(sequence)), "put writer"));
+  }
+  RETURN_IF_ERROR(Commit(st.batch));
+  for (auto& [name, record] : st.new_groups) groups_[name].record = std::move(record);
+  for (auto& [key, record] : st.streams) streams_[key] = std::move(record);
+  for (const auto& [group, bytes] : st.group_bytes) groups_[group].stored_bytes += bytes;
+  for (const auto& [writer, sequence] : st.writers) writers_[writer] = sequence;
+  next_seq_ = st.next_seq;
+  total_bytes_ += st.bytes;
+  appends_ += st.appends;
+  return absl::OkStatus();
+}
+
+absl::StatusOr<AppendResult> RocksDbLogStore::Append(const std::string& group, const std::string& stream,
+                                                     std::vector<LogEvent> events, int64_t now_ms,
+                                                     bool create_missing) {
+  absl::MutexLock lock(&mu_);
+  Staging st;
+  st.next_seq = next_seq_;
+  RETURN_IF_ERROR(Stage(st, group, stream, std::move(events), now_ms, create_missing, create_missing));
+  const int64_t bytes = st.bytes;
+  RETURN_IF_ERROR(CommitStaged(st));
   return AppendResult{.stored_bytes = bytes};
+}
+
+absl::StatusOr<BatchAppendResult> RocksDbLogStore::AppendBatch(const std::string& writer, uint64_t sequence,
+                                                               std::vector<StreamAppend> streams, int64_t now_ms) {
+  absl::MutexLock lock(&mu_);
+  BatchAppendResult result;
+  const uint64_t applied = writers_.contains(writer) ? writers_.at(writer) : 0;
+  if (sequence <= applied) {
+    result.applied_sequence = applied;
+    result.duplicate = true;
+    return result;
+  }
+  Staging st;
+  st.next_seq = next_seq_;
+  for (size_t i = 0; i < streams.size(); ++i) {
+    StreamAppend& append = streams[i];
+    std::erase_if(append.events, [applied](const LogEvent& e) { return e.sequence != 0 && e.sequence <= applied; });
+    absl::Status status =
+        Stage(st, append.group, append.stream, std::move(append.events), now_ms, append.create_group, true);
+    if (!status.ok()) {
+      if (absl::IsUnavailable(status)) return status;
+      result.rejected.emplace_back(i, std::move(status));
+    }
+  }
+  st.writers[writer] = sequence;
+  RETURN_IF_ERROR(CommitStaged(st));
+  result.applied_sequence = sequence;
+  result.stored_bytes = st.bytes;
+  return result;
+}
+
+uint64_t RocksDbLogStore::WriterSequence(const std::string& writer) const {
+  absl::ReaderMutexLock lock(&mu_);
+  auto it = writers_.find(writer);
+  return it == writers_.end() ? 0 : it->second;
 }
 
 template <typename Keep>

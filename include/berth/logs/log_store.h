@@ -32,6 +32,9 @@ namespace berth::logs {
 struct LogEvent {
   int64_t timestamp_ms = 0;  // when it happened, epoch milliseconds
   std::string message;
+  // AppendBatch only: the writer's number for the event (0: none). An event at or below the
+  // writer's sequence is already stored and is skipped.
+  uint64_t sequence = 0;
 };
 
 // An event as stored: with when berthd took it in, and an id unique in its group.
@@ -105,6 +108,24 @@ struct AppendResult {
   int64_t stored_bytes = 0;
 };
 
+// One stream's part of an AppendBatch. A missing stream is created; a missing group only with
+// `create_group`.
+struct StreamAppend {
+  std::string group;
+  std::string stream;
+  bool create_group = false;
+  std::vector<LogEvent> events;
+};
+
+struct BatchAppendResult {
+  uint64_t applied_sequence = 0;  // the writer's sequence after the call
+  bool duplicate = false;         // the batch was at or below the writer's sequence: nothing stored
+  int64_t stored_bytes = 0;
+  // The parts not stored (index into the request's streams) and why: NotFound for a missing group
+  // without create_group, InvalidArgument for a bad name. The rest of the batch is stored.
+  std::vector<std::pair<size_t, absl::Status>> rejected;
+};
+
 class LogStore {
  public:
   virtual ~LogStore() = default;
@@ -134,6 +155,15 @@ class LogStore {
   // awslogs-create-group and the agent do); otherwise NotFound names which is missing.
   virtual absl::StatusOr<AppendResult> Append(const std::string& group, const std::string& stream,
                                               std::vector<LogEvent> events, int64_t now_ms, bool create_missing) = 0;
+
+  // Appends the batch of a writer that numbers its batches (an agent shipping its spool): every
+  // stream's chunk and the writer's new `sequence` in one atomic write. A batch at or below the
+  // writer's sequence (sent again after its answer was lost) stores nothing; events numbered at or
+  // below it (LogEvent::sequence) are skipped, so a resend that overlaps is stored once.
+  virtual absl::StatusOr<BatchAppendResult> AppendBatch(const std::string& writer, uint64_t sequence,
+                                                        std::vector<StreamAppend> streams, int64_t now_ms) = 0;
+  // The sequence of the writer's last batch stored; 0 for a writer never seen.
+  virtual uint64_t WriterSequence(const std::string& writer) const = 0;
 
   virtual absl::StatusOr<ReadResult> Read(const ReadRequest& request) const = 0;
   virtual absl::StatusOr<FilterResult> Filter(const FilterRequest& request) const = 0;

@@ -18,7 +18,7 @@ constexpr int64_t kT0 = 1'700'000'000'000;  // a fixed "now"
 
 std::vector<LogEvent> Lines(int64_t first_ms, int from, int count, const std::string& tag = "line") {
   std::vector<LogEvent> out;
-  for (int i = 0; i < count; ++i) out.push_back({first_ms + i, tag + " " + std::to_string(from + i)});
+  for (int i = 0; i < count; ++i) out.push_back({first_ms + i, tag + " " + std::to_string(from + i), 0});
   return out;
 }
 
@@ -284,6 +284,65 @@ TEST_F(LogStoreTest, ADeletedGroupStaysDeletedWithItsStreamsAfterAReopen) {
   auto streams = store_->ListStreams("g", "", {.token = "", .limit = 10}, &next);
   ASSERT_TRUE(streams.ok());
   EXPECT_TRUE(streams->empty());
+}
+
+// Events numbered from `first_seq`, one per millisecond.
+std::vector<LogEvent> Numbered(uint64_t first_seq, int count) {
+  std::vector<LogEvent> out;
+  for (int i = 0; i < count; ++i) {
+    const uint64_t seq = first_seq + static_cast<uint64_t>(i);
+    out.push_back({kT0 + static_cast<int64_t>(seq), "event " + std::to_string(seq), seq});
+  }
+  return out;
+}
+
+TEST_F(LogStoreTest, AWritersBatchIsStoredOnceWhateverIsSentAgain) {
+  auto first = store_->AppendBatch("agent-1", 3, {{"g", "s", true, Numbered(1, 3)}}, kT0);
+  ASSERT_TRUE(first.ok()) << first.status();
+  EXPECT_EQ(first->applied_sequence, 3u);
+  EXPECT_FALSE(first->duplicate);
+  // The same batch again (its answer was lost): nothing stored.
+  auto again = store_->AppendBatch("agent-1", 3, {{"g", "s", true, Numbered(1, 3)}}, kT0);
+  ASSERT_TRUE(again.ok());
+  EXPECT_TRUE(again->duplicate);
+  // A resend that overlaps: only events 4 and 5 are new.
+  auto overlap = store_->AppendBatch("agent-1", 5, {{"g", "s", true, Numbered(2, 4)}}, kT0);
+  ASSERT_TRUE(overlap.ok());
+  EXPECT_EQ(overlap->applied_sequence, 5u);
+  EXPECT_EQ(Messages(MustRead(Head()).events),
+            (std::vector<std::string>{"event 1", "event 2", "event 3", "event 4", "event 5"}));
+  // Another writer has a sequence of its own.
+  EXPECT_EQ(store_->WriterSequence("agent-2"), 0u);
+  EXPECT_FALSE(store_->AppendBatch("agent-2", 1, {{"g", "s", true, Numbered(1, 1)}}, kT0)->duplicate);
+  // The writers' sequences survive a reopen.
+  Open();
+  EXPECT_EQ(store_->WriterSequence("agent-1"), 5u);
+  EXPECT_TRUE(store_->AppendBatch("agent-1", 5, {{"g", "s", true, Numbered(5, 1)}}, kT0)->duplicate);
+  EXPECT_EQ(MustRead(Head()).events.size(), 6u);
+}
+
+TEST_F(LogStoreTest, ABatchStoresWhatItCanAndNamesTheStreamsItRejects) {
+  ASSERT_TRUE(store_->CreateGroup("exists", kT0, {}).ok());
+  auto got = store_->AppendBatch("agent-1", 9,
+                                 {{"missing", "a", false, Numbered(1, 2)},
+                                  {"exists", "b", false, Numbered(3, 2)},
+                                  {"created", "c", true, Numbered(5, 2)},
+                                  {"exists", "b", false, Numbered(7, 3)}},
+                                 kT0);
+  ASSERT_TRUE(got.ok()) << got.status();
+  ASSERT_EQ(got->rejected.size(), 1u);
+  EXPECT_EQ(got->rejected[0].first, 0u);
+  EXPECT_EQ(got->rejected[0].second.code(), absl::StatusCode::kNotFound);
+  EXPECT_EQ(store_->GetGroup("missing").status().code(), absl::StatusCode::kNotFound);
+  EXPECT_TRUE(store_->GetGroup("created").ok());
+  ReadRequest b = Head("exists");
+  b.stream = "b";
+  EXPECT_EQ(MustRead(b).events.size(), 5u);  // two parts for one stream in one batch
+  EXPECT_EQ(store_->WriterSequence("agent-1"), 9u);
+  const int64_t bytes = store_->stored_bytes();
+  Open();
+  EXPECT_EQ(store_->stored_bytes(), bytes);
+  EXPECT_EQ(MustRead(b).events.size(), 5u);
 }
 
 }  // namespace
