@@ -7,7 +7,7 @@ PACKAGES=(
   # toolchain
   build-essential cmake ninja-build pkg-config ccache git
   # libraries (all through CMake find_package)
-  libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler
+  libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler libre2-dev
   libabsl-dev librocksdb-dev libspdlog-dev libfmt-dev
   libcurl4-openssl-dev nlohmann-json3-dev libcli11-dev libssl-dev
   libcpp-httplib-dev prometheus-cpp-dev libjemalloc-dev

@@ -100,7 +100,7 @@ bool ParseOutputFormat(std::string_view text, OutputFormat* format) {
 }
 
 absl::StatusOr<Json> ResponseDocument(const google::protobuf::Message& response, bool tags_included) {
-  return ecsjson::ToJson(response, {.tags_included = tags_included});
+  return ecsjson::ToJson(response, {.tags_included = tags_included, .omit_extensions = false});
 }
 
 std::string Render(const Json& doc, const Descriptor& descriptor, OutputFormat format) {

@@ -63,6 +63,10 @@ void Fix(const Descriptor& descriptor, Json& doc, const PrintOptions& options) {
   for (int i = 0; i < descriptor.field_count(); ++i) {
     const FieldDescriptor& field = *descriptor.field(i);
     auto member = doc.find(field.json_name());
+    if (options.omit_extensions && field.number() >= kFirstExtensionField) {
+      if (member != doc.end()) doc.erase(member);
+      continue;
+    }
     if (member == doc.end()) {
       if (Printed(field, options)) {
         fixed[field.json_name()] = field.is_map()        ? Json::object()

@@ -90,6 +90,7 @@ struct Flags {
   bool sync = true;
   std::string store_background_priority = "low";
   int64_t logs_max_bytes = 10LL * 1024 * 1024 * 1024;
+  std::string default_log_group = "/berth/{cluster}";
 };
 
 bool SplitHostPort(const std::string& text, std::string* host, int* port) {
@@ -344,6 +345,7 @@ std::unique_ptr<Server> OpenAndStart(const Flags& flags, Options* options, Metri
   }
   *log_store = *std::move(logs_opened);
   options->server.api.log_store = log_store->get();
+  options->server.api.log_routing.default_group = flags.default_log_group;
   options->server.observer = metrics;
   auto server = Server::Open(store->get(), std::move(options->server));
   if (!server.ok()) {
@@ -675,6 +677,10 @@ int main(int argc, char** argv) {
       ->capture_default_str();
   app.add_option("--logs-max-bytes", flags.logs_max_bytes,
                  "Size cap of the log store (DATA_DIR/logs): past it the oldest log events are deleted first")
+      ->capture_default_str();
+  app.add_option("--default-log-group", flags.default_log_group,
+                 "Log group of containers without a logConfiguration ({cluster}: the cluster's name); \"\": their "
+                 "output is not kept")
       ->capture_default_str();
   app.add_option("--store-background-priority", flags.store_background_priority,
                  "CPU priority of the store's flushes and compactions: low (nice 19: they yield to commits and "

@@ -107,7 +107,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     return 0;
   }
   for (bool tags : {false, true}) {
-    auto printed = berth::ecsjson::ToJson(*message, {.tags_included = tags});
+    auto printed = berth::ecsjson::ToJson(*message, {.tags_included = tags, .omit_extensions = false});
     if (!printed.ok()) Fail("ToJson failed on a message FromJson accepted", std::string(printed.status().message()));
     if (!printed->is_object()) Fail("ToJson printed no object", printed->dump());
     CheckPresence(*descriptor, *printed, tags);
@@ -117,7 +117,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     if (absl::Status s = berth::ecsjson::FromJson(text, again.get()); !s.ok()) {
       Fail("printed JSON does not read back", std::string(s.message()) + ": " + text);
     }
-    auto reprinted = berth::ecsjson::ToJson(*again, {.tags_included = tags});
+    auto reprinted = berth::ecsjson::ToJson(*again, {.tags_included = tags, .omit_extensions = false});
     if (!reprinted.ok() || *reprinted != *printed) {
       Fail("read back, it prints differently", text + " -> " + (reprinted.ok() ? reprinted->dump() : ""));
     }

@@ -24,9 +24,15 @@
 
 namespace berth::ecsjson {
 
+// Berth's extensions to ECS's messages are numbered from here (ecs.proto's conventions).
+inline constexpr int kFirstExtensionField = 1000;
+
 struct PrintOptions {
   // The request's `include` named TAGS: members marked JSON_WITH_TAGS_INCLUDED are printed.
   bool tags_included = false;
+  // Leave out Berth's extensions (members numbered from kFirstExtensionField): the AWS door does,
+  // so that what it answers is ECS's shape; the berth CLI prints them.
+  bool omit_extensions = false;
 };
 
 // Whether `request` has an `include` list that names TAGS (DescribeTasks, DescribeServices, ...).

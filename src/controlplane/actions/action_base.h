@@ -22,6 +22,7 @@
 #include "berth/scheduler/service_scheduler.h"
 #include "berth/v1/agent.pb.h"
 #include "berth/v1/ecs.pb.h"
+#include "src/controlplane/actions/log_routing.h"
 #include "src/controlplane/actions/file_systems.h"
 #include "src/controlplane/actions/validation.h"
 #include "src/controlplane/state/applier.h"
@@ -153,6 +154,8 @@ struct ApiOptions {
   // Where container output is kept (docs/logs.md); null: the logs actions answer
   // ServiceUnavailableException. Not owned; it must outlive the Api.
   logs::LogStore* log_store = nullptr;
+  // Where containers' output goes (log_routing.h).
+  LogRoutingOptions log_routing;
 };
 
 // What every action class runs over. Owned by Api; `state` is guarded by `mu`, and both,

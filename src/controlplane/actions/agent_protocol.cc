@@ -199,6 +199,12 @@ uint64_t AgentProtocol::RenderDesired(const ClusterEntry& cluster, const Instanc
     seen = std::max(seen, td->revision());
     if (t.launch_type() == "FARGATE") d->set_ephemeral_storage_mib(int64_t{t.ephemeral_storage().size_in_gib()} * 1024);
     AssignHostPorts(td->task_definition(), r, d);
+    for (const v1::Container& c : t.containers()) {
+      if (!c.has_log_stream()) continue;
+      for (const auto& def : td->task_definition().container_definitions()) {
+        if (def.name() == c.name()) *d->add_log_destinations() = DestinationOf(c, def);
+      }
+    }
     for (const auto& v : td->task_definition().volumes()) {
       if (!v.has_efs_volume_configuration()) continue;
       auto fs = options_.file_systems.find(v.efs_volume_configuration().file_system_id());

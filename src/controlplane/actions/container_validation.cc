@@ -22,6 +22,7 @@
 #include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
 #include "berth/common/status.h"
+#include "src/controlplane/actions/log_routing.h"
 
 namespace berth::controlplane::validation_internal {
 namespace {
@@ -283,6 +284,7 @@ absl::Status CheckLogConfiguration(const v1::LogConfiguration& lc, const std::st
     RETURN_IF_ERROR(Required(absl::StrCat(spath, ".name"), s.has_name(), s.name()));
     RETURN_IF_ERROR(Required(absl::StrCat(spath, ".valueFrom"), s.has_value_from(), s.value_from()));
   }
+  RETURN_IF_ERROR(CheckAwsLogsOptions(lc, path));
   if (lc.log_driver() == "awsfirelens") {
     bool router = std::any_of(req.container_definitions().begin(), req.container_definitions().end(),
                               [](const v1::ContainerDefinition& c) { return c.has_firelens_configuration(); });

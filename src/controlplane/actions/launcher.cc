@@ -254,6 +254,12 @@ void Launcher::AddLaunchedTask(Applier& txn, const Launch& launch, const Resolve
   *t->mutable_tags() = tags;
   if (launch.enable_execute_command) t->set_enable_execute_command(true);
   InitContainers(td, launch.overrides, t);
+  for (int i = 0; i < t->containers_size() && i < td.container_definitions_size(); ++i) {
+    auto stream = LogStreamOf(td.container_definitions(i), launch.cluster, tr.id(), options_.log_routing);
+    if (!stream) continue;
+    t->mutable_containers(i)->set_log_group(std::move(stream->group));
+    t->mutable_containers(i)->set_log_stream(std::move(stream->stream));
+  }
   if (placement != nullptr) {
     const InstanceEntry& inst = c->instances.at(placement->instance_id);
     if (auto az = inst.attributes.find("ecs.availability-zone"); az != inst.attributes.end()) {

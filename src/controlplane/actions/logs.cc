@@ -405,3 +405,55 @@ void LogActions::ListTagsForResource(const v1::LogsListTagsForResourceRequest& r
 }
 
 }  // namespace berth::controlplane
+
+namespace berth::controlplane {
+
+void LogActions::PushLogs(const std::string& writer, const v1::PushLogsRequest& request,
+                          v1::PushLogsResponse* response, Done done) {
+  BERTH_LOGS_NEED_STORE();
+  const int64_t now = clock_->NowMicros() / 1000;
+  std::vector<logs::StreamAppend> streams;
+  std::vector<int> part_of;  // index into request.streams() of each part
+  auto reject = [response](const v1::LogStreamEvents& s, std::string reason, uint32_t events) {
+    auto* r = response->add_rejected();
+    r->set_group(s.group());
+    r->set_stream(s.stream());
+    r->set_reason(std::move(reason));
+    r->set_events(events);
+  };
+  for (int i = 0; i < request.streams_size(); ++i) {
+    const v1::LogStreamEvents& s = request.streams(i);
+    absl::Status named = CheckGroupName(true, s.group(), "group");
+    if (named.ok()) named = CheckStreamName(true, s.stream());
+    if (!named.ok()) {
+      reject(s, std::string(named.message()), static_cast<uint32_t>(s.events_size()));
+      continue;
+    }
+    logs::StreamAppend part{.group = s.group(), .stream = s.stream(), .create_group = s.create_group(), .events = {}};
+    uint32_t outside = 0;
+    for (const v1::AgentLogEvent& e : s.events()) {
+      if (e.timestamp_ms() < now - kMaxAgeMs || e.timestamp_ms() > now + kMaxFutureMs) {
+        ++outside;
+        continue;
+      }
+      std::string message = e.message();
+      if (static_cast<int64_t>(message.size()) + kEventOverhead > kMaxEventBytes) {
+        message.resize(static_cast<size_t>(kMaxEventBytes - kEventOverhead));
+      }
+      part.events.push_back({e.timestamp_ms(), std::move(message), e.sequence()});
+    }
+    if (outside > 0) reject(s, "events more than 14 days old or 2 hours ahead of berthd's clock", outside);
+    streams.push_back(std::move(part));
+    part_of.push_back(i);
+  }
+  auto result = store_->AppendBatch(writer, request.sequence(), std::move(streams), now);
+  if (!result.ok()) return done(FromStore(result.status()));
+  for (const auto& [index, status] : result->rejected) {
+    const v1::LogStreamEvents& s = request.streams(part_of[index]);
+    reject(s, std::string(status.message()), static_cast<uint32_t>(s.events_size()));
+  }
+  response->set_applied_sequence(result->applied_sequence);
+  done(absl::OkStatus());
+}
+
+}  // namespace berth::controlplane

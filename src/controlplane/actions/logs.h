@@ -11,6 +11,7 @@
 #include "berth/common/arn.h"
 #include "berth/common/clock.h"
 #include "berth/logs/log_store.h"
+#include "berth/v1/agent.pb.h"
 #include "berth/v1/logs.pb.h"
 #include "src/controlplane/actions/action_base.h"
 
@@ -60,6 +61,14 @@ class LogActions {
   void UntagResource(const v1::LogsUntagResourceRequest& request, v1::LogsUntagResourceResponse* response, Done done);
   void ListTagsForResource(const v1::LogsListTagsForResourceRequest& request,
                            v1::LogsListTagsForResourceResponse* response, Done done);
+
+  // An agent's batch of container output (agent.proto's PushLogs), stored once per batch with
+  // `writer` (the instance) as LogStore::AppendBatch's writer. A stream's events are refused, and
+  // listed in the response, when its names break CloudWatch's rules, its group is missing without
+  // create_group, or they are more than 14 days old or 2 hours ahead; an event over CloudWatch's
+  // size is cut to it. The rest is stored.
+  void PushLogs(const std::string& writer, const v1::PushLogsRequest& request, v1::PushLogsResponse* response,
+                Done done);
 
   // Housekeeping, called periodically from one thread: once a minute, deletes what retention and
   // the log store's size cap say must go.

@@ -164,6 +164,7 @@ std::string IamAction(std::string_view action) {
   if (action == "RegisterInstance") return "ecs:RegisterContainerInstance";
   if (action == "ReportStateChanges") return "ecs:SubmitTaskStateChange";
   if (action == "GetTaskCredentials") return "ecs:Poll";
+  if (action == "PushLogs") return "ecs:SubmitTaskStateChange";
   return StrCat("ecs:", action);
 }
 
@@ -425,6 +426,14 @@ absl::StatusOr<Requests> AccessRequestsFor(const Arns& arns, const v1::PollReque
 // Reading a task's role credentials is part of reading the instance's desired state.
 absl::StatusOr<Requests> AccessRequestsFor(const Arns& arns, const v1::GetTaskCredentialsRequest& r) {
   Builder b(arns, "Poll");
+  RETURN_IF_ERROR_AUTHZ(b.Cluster(!r.cluster().empty(), r.cluster()));
+  RETURN_IF_ERROR_AUTHZ(b.AddInstance(r.container_instance(), "containerInstance"));
+  return b.Done();
+}
+
+// Shipping the output of the instance's containers is part of reporting on its tasks.
+absl::StatusOr<Requests> AccessRequestsFor(const Arns& arns, const v1::PushLogsRequest& r) {
+  Builder b(arns, "SubmitTaskStateChange");
   RETURN_IF_ERROR_AUTHZ(b.Cluster(!r.cluster().empty(), r.cluster()));
   RETURN_IF_ERROR_AUTHZ(b.AddInstance(r.container_instance(), "containerInstance"));
   return b.Done();

@@ -39,6 +39,7 @@ absl::StatusOr<std::vector<AccessRequest>> AccessRequestsFor(const Arns& arns,
                                                              const v1::ReportStateChangesRequest& request);
 absl::StatusOr<std::vector<AccessRequest>> AccessRequestsFor(const Arns& arns,
                                                              const v1::GetTaskCredentialsRequest& request);
+absl::StatusOr<std::vector<AccessRequest>> AccessRequestsFor(const Arns& arns, const v1::PushLogsRequest& request);
 
 // Drops from a List response what `who` may not Describe (a no-op for other responses), so a
 // listing shows only what the principal may see.

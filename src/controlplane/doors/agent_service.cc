@@ -115,7 +115,8 @@ GrpcAgentService::GrpcAgentService(Api* api, Metrics* metrics, auth::Authority* 
       register_metrics_(metrics->ForRpc("agent", "RegisterInstance")),
       poll_metrics_(metrics->ForRpc("agent", "Poll")),
       report_metrics_(metrics->ForRpc("agent", "ReportStateChanges")),
-      credentials_metrics_(metrics->ForRpc("agent", "GetTaskCredentials")) {}
+      credentials_metrics_(metrics->ForRpc("agent", "GetTaskCredentials")),
+      logs_metrics_(metrics->ForRpc("agent", "PushLogs")) {}
 
 grpc::ServerUnaryReactor* GrpcAgentService::RegisterInstance(grpc::CallbackServerContext* context,
                                                              const v1::RegisterContainerInstanceRequest* request,
@@ -184,6 +185,24 @@ grpc::ServerUnaryReactor* GrpcAgentService::GetTaskCredentials(grpc::CallbackSer
     return absl::OkStatus();
   }();
   metrics_->ObserveRpc(*credentials_metrics_, status.code(), NowMicros() - start);
+  reactor->Finish(ToGrpcStatus(status));
+  return reactor;
+}
+
+// Off the commit pipeline: the batch goes to the log store on this thread, and its answer leaves
+// when the store has it.
+grpc::ServerUnaryReactor* GrpcAgentService::PushLogs(grpc::CallbackServerContext* context,
+                                                     const v1::PushLogsRequest* request,
+                                                     v1::PushLogsResponse* response) {
+  grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
+  const int64_t start = NowMicros();
+  absl::Status status = AdmitCall(api_, authority_, "PushLogs", context, *request).status();
+  if (status.ok()) {
+    const std::string& instance = request->container_instance();
+    const std::string writer = StrCat("instance/", request->cluster(), "/", instance.substr(instance.rfind('/') + 1));
+    api_->logs().PushLogs(writer, *request, response, [&status](absl::Status s) { status = std::move(s); });
+  }
+  metrics_->ObserveRpc(*logs_metrics_, status.code(), NowMicros() - start);
   reactor->Finish(ToGrpcStatus(status));
   return reactor;
 }

@@ -26,6 +26,8 @@ class GrpcAgentService final : public v1::AgentService::CallbackService {
   grpc::ServerUnaryReactor* ReportStateChanges(grpc::CallbackServerContext* context,
                                                const v1::ReportStateChangesRequest* request,
                                                v1::ReportStateChangesResponse* response) override;
+  grpc::ServerUnaryReactor* PushLogs(grpc::CallbackServerContext* context, const v1::PushLogsRequest* request,
+                                     v1::PushLogsResponse* response) override;
   grpc::ServerUnaryReactor* GetTaskCredentials(grpc::CallbackServerContext* context,
                                                const v1::GetTaskCredentialsRequest* request,
                                                v1::GetTaskCredentialsResponse* response) override;
@@ -38,6 +40,7 @@ class GrpcAgentService final : public v1::AgentService::CallbackService {
   const Metrics::RpcMetrics* poll_metrics_;
   const Metrics::RpcMetrics* report_metrics_;
   const Metrics::RpcMetrics* credentials_metrics_;
+  const Metrics::RpcMetrics* logs_metrics_;
 };
 
 }  // namespace berth::controlplane
