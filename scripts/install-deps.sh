@@ -10,7 +10,7 @@ PACKAGES=(
   libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler libre2-dev
   libabsl-dev librocksdb-dev libspdlog-dev libfmt-dev
   libcurl4-openssl-dev nlohmann-json3-dev libcli11-dev libssl-dev
-  libcpp-httplib-dev prometheus-cpp-dev libjemalloc-dev
+  libcpp-httplib-dev prometheus-cpp-dev libjemalloc-dev libre2-dev
   # tests and benchmarks
   libgtest-dev libgmock-dev googletest libbenchmark-dev
   # tools used by the test and run scripts

@@ -28,6 +28,8 @@ constexpr size_t kMaxResponseBytes = 64 << 20;
 constexpr size_t kMaxStreamedBodyKept = 64 << 10;
 // The longest daemon message quoted in an error.
 constexpr size_t kMaxQuotedMessage = 2048;
+// Request::timeout for a call that may last as long as the engine keeps answering (a log follow).
+constexpr std::chrono::milliseconds kNoTimeout{-1};
 
 // "1.41" -> {1, 41}.
 std::optional<std::pair<int, int>> ParseApiVersion(std::string_view text) {
@@ -204,6 +206,7 @@ struct DockerClient::Request {
   bool versioned = true;
   std::optional<std::string> body;  // JSON
   std::vector<std::string> headers;
+  // 0: the client's call_timeout; kNoTimeout: none (the connect timeout still applies).
   std::chrono::milliseconds timeout{0};
   // Statuses >= 400 that Call() returns as responses instead of errors.
   std::vector<long> ok_statuses;
@@ -211,22 +214,39 @@ struct DockerClient::Request {
   // When set, the body is a stream of lines handed over as they arrive (and only its beginning
   // is kept in Response::body).
   std::function<void(std::string_view line)> on_line;
+  // When set, a 2xx body is handed over as raw bytes as they arrive, cut anywhere, and not kept;
+  // returning false ends the transfer, which is then a success. An error status's body is kept in
+  // Response::body, for the message. Wins over on_line.
+  std::function<bool(std::string_view data)> on_data;
 };
 
 namespace {
 
 struct Transfer {
+  CURL* curl = nullptr;
   const std::function<void(std::string_view)>* on_line = nullptr;
+  const std::function<bool(std::string_view)>* on_data = nullptr;
   std::string* body = nullptr;
   std::string pending;  // streaming: the unfinished last line
   bool too_large = false;
+  bool stopped = false;  // on_data returned false
 };
 
 size_t OnWrite(char* data, size_t size, size_t count, void* user) {
   auto* t = static_cast<Transfer*>(user);
   size_t n = size * count;
   std::string_view chunk(data, n);
-  if (t->on_line == nullptr || !*t->on_line) {
+  const bool raw_stream = t->on_data != nullptr && *t->on_data;
+  if (raw_stream) {
+    long http_status = 0;
+    curl_easy_getinfo(t->curl, CURLINFO_RESPONSE_CODE, &http_status);
+    if (http_status >= 200 && http_status < 300) {
+      if ((*t->on_data)(chunk)) return n;
+      t->stopped = true;
+      return 0;  // aborts the transfer
+    }
+  }
+  if (raw_stream || t->on_line == nullptr || !*t->on_line) {
     if (t->body->size() + n > kMaxResponseBytes) {
       t->too_large = true;
       return 0;  // aborts the transfer
@@ -299,7 +319,9 @@ absl::StatusOr<DockerClient::Response> DockerClient::Perform(const Request& requ
   char error_buffer[CURL_ERROR_SIZE] = {};
   Response response;
   Transfer transfer;
+  transfer.curl = h;
   transfer.on_line = &request.on_line;
+  transfer.on_data = &request.on_data;
   transfer.body = &response.body;
 
   curl_easy_setopt(h, CURLOPT_UNIX_SOCKET_PATH, options_.socket_path.c_str());
@@ -307,7 +329,7 @@ absl::StatusOr<DockerClient::Response> DockerClient::Perform(const Request& requ
   curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
   curl_easy_setopt(h, CURLOPT_ERRORBUFFER, error_buffer);
   curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS, static_cast<long>(options_.connect_timeout.count()));
-  curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, static_cast<long>(request.timeout.count()));
+  curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, static_cast<long>(std::max<int64_t>(request.timeout.count(), 0)));
   curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, &OnWrite);
   curl_easy_setopt(h, CURLOPT_WRITEDATA, &transfer);
   auto* self = const_cast<DockerClient*>(this);
@@ -343,6 +365,7 @@ absl::StatusOr<DockerClient::Response> DockerClient::Perform(const Request& requ
   CURLcode rc = curl_easy_perform(h);
   curl_slist_free_all(headers);
 
+  if (rc == CURLE_WRITE_ERROR && transfer.stopped) rc = CURLE_OK;  // the caller had enough
   if (rc == CURLE_OK && transfer.on_line != nullptr && *transfer.on_line && !transfer.pending.empty()) {
     (*transfer.on_line)(transfer.pending);
   }
@@ -631,6 +654,22 @@ absl::Status DockerClient::RemoveVolume(std::string_view name, bool force) {
   request.path = StrCat("/volumes/", PathEscape(name), "?force=", force ? "1" : "0");
   request.ok_statuses = {404};
   return Call(std::move(request)).status();
+}
+
+// --- logs -----------------------------------------------------------------------------------------
+
+absl::Status DockerClient::FollowLogs(std::string_view id, std::string_view since,
+                                      const std::function<bool(std::string_view)>& on_data) {
+  Request request;
+  request.path = StrCat("/containers/", PathEscape(id), "/logs?follow=1&stdout=1&stderr=1&timestamps=1&since=",
+                        QueryEscape(since.empty() ? std::string_view("0") : since));
+  request.timeout = kNoTimeout;
+  request.on_data = on_data;
+  RETURN_IF_ERROR(Call(std::move(request)).status());
+  // A connection shut down by CancelAll may look like the end of the body.
+  absl::MutexLock lock(&sockets_mu_);
+  if (cancelled_) return absl::CancelledError(StrCat("the agent is stopping: following the logs of ", id, " ended"));
+  return absl::OkStatus();
 }
 
 }  // namespace berth::agent::docker

@@ -20,6 +20,7 @@
 #pragma once
 
 #include <chrono>
+#include <functional>
 #include <map>
 #include <set>
 #include <string>
@@ -131,6 +132,21 @@ class DockerClient {
   absl::StatusOr<nlohmann::json> CreateVolume(const nlohmann::json& config);
   // A volume that does not exist (404) is success.
   absl::Status RemoveVolume(std::string_view name, bool force);
+
+  // Logs.
+  //
+  // GET /containers/{id}/logs?follow=1&stdout=1&stderr=1&timestamps=1&since=<since>: the
+  // container's output from `since` on, then what it prints while it runs. `since` is the engine's
+  // "SECONDS[.NANOSECONDS]" ("0" for everything; DockerSince in log_stream.h makes one from a
+  // LogLine's timestamp); the engine includes messages stamped exactly at `since`. `on_data` gets
+  // the raw body as it arrives, cut anywhere: multiplexed frames, or raw bytes for a container with
+  // a TTY (LogStreamDecoder in log_stream.h reads both); returning false ends the call, with OK.
+  // Returns OK when the engine ends the stream (the container stopped and everything was sent),
+  // the engine's error (NOT_FOUND for an unknown container) before any data, UNAVAILABLE when the
+  // connection fails midway, CANCELLED on CancelAll. No overall timeout (a follow lasts as long as
+  // the container does); the connect timeout applies. Blocks the calling thread throughout.
+  absl::Status FollowLogs(std::string_view id, std::string_view since,
+                          const std::function<bool(std::string_view)>& on_data);
 
  private:
   struct Request;

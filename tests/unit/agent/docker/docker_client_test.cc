@@ -29,6 +29,7 @@
 #include "berth/common/strings.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "src/agent/docker/log_stream.h"
 #include "tests/testutil/temp_dir.h"
 
 namespace berth::agent::docker {
@@ -342,6 +343,36 @@ TEST(DockerClientFakeEngineTest, AnEngineThatDoesNotAnswerTimesOut) {
   EXPECT_THAT(std::string(st.message()), HasSubstr("did not answer POST /containers/x/start within 300 ms"));
 }
 
+TEST(DockerClientFakeEngineTest, FollowLogsHandsOverTheBodyAndOnlyA2xxBody) {
+  const std::string body = std::string("\x01\0\0\0\0\0\0\x02", 8) + "hi";
+  FakeEngine engine([&](const std::string&, const std::string& target) -> std::optional<std::string> {
+    if (target == "/version") return HttpResponse(200, VersionBody("1.41"));
+    if (target.find("/containers/gone/") != std::string::npos) {
+      return HttpResponse(404, R"({"message":"No such container: gone"})");
+    }
+    return HttpResponse(200, body);
+  });
+  DockerClient client({.socket_path = engine.path()});
+  std::string received;
+  ASSERT_OK(client.FollowLogs("abc", "1733650000.000000001", [&](std::string_view data) {
+    received.append(data);
+    return true;
+  }));
+  EXPECT_EQ(received, body);
+  EXPECT_EQ(engine.targets().back(),
+            "/v1.41/containers/abc/logs?follow=1&stdout=1&stderr=1&timestamps=1&since=1733650000.000000001");
+
+  received.clear();
+  absl::Status st = client.FollowLogs("gone", "", [&](std::string_view data) {
+    received.append(data);
+    return true;
+  });
+  EXPECT_EQ(st.code(), absl::StatusCode::kNotFound) << st;
+  EXPECT_THAT(std::string(st.message()), HasSubstr("GET /containers/gone/logs: HTTP 404: No such container: gone"));
+  EXPECT_EQ(received, "");
+  EXPECT_THAT(engine.targets().back(), HasSubstr("&since=0"));
+}
+
 TEST(DockerClientTest, AMissingSocketIsUnavailableWithAClearMessage) {
   testutil::TempDir dir;
   const std::string socket = dir.Sub("no-such-docker.sock");
@@ -648,6 +679,158 @@ TEST_F(DockerClientRealTest, CallsFromManyThreads) {
   }
   for (std::thread& t : threads) t.join();
   EXPECT_EQ(failures.load(), 0);
+}
+
+// --- logs ---------------------------------------------------------------------------------------------
+
+struct Followed {
+  absl::Status status;  // FollowLogs'
+  absl::Status decode;  // the decoder's
+  std::vector<LogLine> lines;
+};
+
+// Follows `id`'s logs from `since` until the engine ends the stream, decoding them.
+Followed Follow(DockerClient& client, const std::string& id, bool tty, const std::string& since) {
+  Followed out;
+  LogStreamDecoder decoder(tty);
+  auto emit = [&](LogLine line) { out.lines.push_back(std::move(line)); };
+  out.status = client.FollowLogs(id, since, [&](std::string_view data) {
+    out.decode = decoder.Feed(data, emit);
+    return out.decode.ok();
+  });
+  decoder.Finish(emit);
+  return out;
+}
+
+// The texts of `stream`'s lines, in order.
+std::vector<std::string> Texts(const std::vector<LogLine>& lines, int stream) {
+  std::vector<std::string> out;
+  for (const LogLine& line : lines) {
+    if (line.stream == stream) out.push_back(line.text);
+  }
+  return out;
+}
+
+// 20 numbered lines on stdout and on stderr, a 40,000-byte line (the engine cuts it into 16 KiB
+// parts), a pause so that the follow reads a running container, then 20 more of each.
+const std::vector<std::string> kNumberedLinesCmd = {
+    "sh", "-c",
+    "for i in $(seq 1 20); do echo \"out $i\"; echo \"err $i\" >&2; done; "
+    "head -c 40000 /dev/zero | tr '\\0' y; echo; sleep 1; "
+    "for i in $(seq 21 40); do echo \"out $i\"; echo \"err $i\" >&2; done"};
+
+std::vector<std::string> NumberedLines(const std::string& prefix, int from, int to) {
+  std::vector<std::string> out;
+  for (int i = from; i <= to; ++i) out.push_back(prefix + " " + std::to_string(i));
+  return out;
+}
+
+TEST_F(DockerClientRealTest, FollowLogsDeliversEveryLineInOrderWithItsStream) {
+  absl::StatusOr<std::string> id = Create(kNumberedLinesCmd);
+  ASSERT_TRUE(id.ok()) << id.status();
+  ASSERT_OK(client_.StartContainer(*id));
+  Followed followed = Follow(client_, *id, /*tty=*/false, "0");
+  ASSERT_OK(followed.status);
+  ASSERT_OK(followed.decode);
+
+  std::vector<std::string> want_out = NumberedLines("out", 1, 20);
+  want_out.push_back(std::string(40000, 'y'));
+  for (const std::string& line : NumberedLines("out", 21, 40)) want_out.push_back(line);
+  EXPECT_EQ(Texts(followed.lines, 1), want_out);
+  EXPECT_EQ(Texts(followed.lines, 2), NumberedLines("err", 1, 40));
+  EXPECT_EQ(followed.lines.size(), want_out.size() + 40);
+  // Each stream's timestamps never go back; the pause shows between line 20 and 21.
+  for (int stream : {1, 2}) {
+    int64_t last = 0;
+    for (const LogLine& line : followed.lines) {
+      if (line.stream != stream) continue;
+      EXPECT_GE(line.timestamp_ns, last) << line.text.substr(0, 20);
+      EXPECT_FALSE(line.truncated);
+      last = line.timestamp_ns;
+    }
+  }
+}
+
+// The engine's `since` includes the messages stamped exactly at it, to the nanosecond: following
+// again from a line's timestamp starts with that line, from one nanosecond later with the next.
+TEST_F(DockerClientRealTest, FollowLogsSinceALinesTimestampStartsWithThatLine) {
+  absl::StatusOr<std::string> id = Create({"sh", "-c", "for i in $(seq 1 30); do echo \"out $i\"; done"});
+  ASSERT_TRUE(id.ok()) << id.status();
+  ASSERT_OK(client_.StartContainer(*id));
+  Followed all = Follow(client_, *id, false, "0");
+  ASSERT_OK(all.status);
+  ASSERT_OK(all.decode);
+  ASSERT_EQ(Texts(all.lines, 1), NumberedLines("out", 1, 30));
+
+  for (int k : {1, 12, 30}) {
+    const int64_t at = all.lines[k - 1].timestamp_ns;
+    Followed from = Follow(client_, *id, false, DockerSince(at));
+    ASSERT_OK(from.status);
+    ASSERT_OK(from.decode);
+    // Lines stamped in the same nanosecond as line k would come too; none are, here.
+    std::vector<std::string> want;
+    for (const LogLine& line : all.lines) {
+      if (line.timestamp_ns >= at) want.push_back(line.text);
+    }
+    EXPECT_EQ(Texts(from.lines, 1), want) << "since line " << k;
+    ASSERT_FALSE(from.lines.empty()) << "since line " << k;
+    EXPECT_EQ(from.lines.front().text, "out " + std::to_string(k));
+
+    Followed after = Follow(client_, *id, false, DockerSince(at + 1));
+    ASSERT_OK(after.status);
+    want.erase(want.begin());
+    EXPECT_EQ(Texts(after.lines, 1), want) << "since line " << k << " + 1 ns";
+  }
+}
+
+TEST_F(DockerClientRealTest, FollowLogsOfATtyContainerReadsItsRawStream) {
+  absl::StatusOr<std::string> id = Create(
+      {"sh", "-c", "echo one; head -c 40000 /dev/zero | tr '\\0' y; echo; echo two >&2; printf last"}, {{"Tty", true}});
+  ASSERT_TRUE(id.ok()) << id.status();
+  ASSERT_OK(client_.StartContainer(*id));
+  Followed followed = Follow(client_, *id, /*tty=*/true, "0");
+  ASSERT_OK(followed.status);
+  ASSERT_OK(followed.decode);
+  // A terminal has one output: stderr arrives as stdout.
+  EXPECT_EQ(Texts(followed.lines, 1), (std::vector<std::string>{"one", std::string(40000, 'y'), "two", "last"}));
+}
+
+TEST_F(DockerClientRealTest, FollowLogsEndsWhenTheCallbackSaysSoOrOnCancelAll) {
+  absl::StatusOr<std::string> id = Create({"sh", "-c", "echo ready; sleep 1000"});
+  ASSERT_TRUE(id.ok()) << id.status();
+  ASSERT_OK(client_.StartContainer(*id));
+
+  int calls = 0;
+  ASSERT_OK(client_.FollowLogs(*id, "0", [&](std::string_view) { return ++calls < 1; }));
+  EXPECT_EQ(calls, 1);
+
+  // CancelAll is for good: a client of its own.
+  DockerClient cancelled;
+  ASSERT_OK(cancelled.Connect());
+  std::atomic<bool> got_data{false};
+  absl::Status status;
+  std::thread follower([&] {
+    status = cancelled.FollowLogs(*id, "0", [&](std::string_view) {
+      got_data = true;
+      return true;
+    });
+  });
+  for (int i = 0; i < 200 && !got_data; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  EXPECT_TRUE(got_data);
+  cancelled.CancelAll();
+  follower.join();
+  EXPECT_EQ(status.code(), absl::StatusCode::kCancelled) << status;
+}
+
+TEST_F(DockerClientRealTest, FollowLogsOfAnUnknownContainerIsNotFound) {
+  bool called = false;
+  absl::Status st = client_.FollowLogs("berth-no-such-container-" + RandomSuffix(), "0", [&](std::string_view) {
+    called = true;
+    return true;
+  });
+  EXPECT_EQ(st.code(), absl::StatusCode::kNotFound) << st;
+  EXPECT_THAT(std::string(st.message()), HasSubstr("No such container"));
+  EXPECT_FALSE(called) << "an error's body is not log data";
 }
 
 }  // namespace
