@@ -241,11 +241,43 @@ absl::Status Agent::Start() {
       std::make_unique<TaskEngine>(eo, runtime_, clock_, [this](v1::TaskStateChange c) { Enqueue(std::move(c)); });
   if (absl::Status s = engine_->Recover(); !s.ok()) return s;
   engine_->Start();
+  if (options_.capture_logs) {
+    LogCaptureOptions lo = options_.logs;
+    if (lo.spool.dir.empty() && !options_.data_dir.empty()) lo.spool.dir = options_.data_dir + "/log-spool";
+    log_capture_ = std::make_unique<LogCapture>(lo, runtime_, clock_,
+                                                [this](v1::PushLogsRequest r) { return PushLogs(std::move(r)); });
+    if (absl::Status s = log_capture_->Start(); !s.ok()) return s;
+    UpdateLogSources();
+  }
   ReportEverything();
   threads_.emplace_back([this] { PollLoop(); });
   threads_.emplace_back([this] { ReportLoop(); });
   threads_.emplace_back([this] { TickLoop(); });
   return absl::OkStatus();
+}
+
+absl::StatusOr<v1::PushLogsResponse> Agent::PushLogs(v1::PushLogsRequest request) {
+  request.set_cluster(options_.cluster);
+  request.set_container_instance(instance_arn_);
+  v1::PushLogsResponse response;
+  grpc::ClientContext ctx;
+  Authorize(&ctx);
+  ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(30));
+  ctx.set_wait_for_ready(true);
+  if (!BeginCall(&ctx)) return absl::CancelledError("the agent is stopping");
+  absl::Status s = FromGrpc(stub_->PushLogs(&ctx, request, &response));
+  EndCall(&ctx);
+  if (!s.ok()) return s;
+  return response;
+}
+
+void Agent::UpdateLogSources() {
+  if (log_capture_ == nullptr) return;
+  std::vector<LogCapture::Source> sources;
+  for (auto& s : engine_->OutputSources()) {
+    sources.push_back({.runtime_id = std::move(s.runtime_id), .destination = std::move(s.destination)});
+  }
+  log_capture_->SetSources(sources);
 }
 
 absl::StatusOr<v1::GetTaskCredentialsResponse> Agent::FetchCredentials(const std::string& task_arn) {
@@ -296,6 +328,7 @@ void Agent::Stop() {
   for (auto& t : threads_) t.join();
   threads_.clear();
   if (credentials_server_) credentials_server_->Stop();
+  if (log_capture_) log_capture_->Stop();
   if (engine_) engine_->Stop();
 }
 
@@ -390,6 +423,9 @@ void Agent::ReportLoop() {
         pending_reports_.erase(pending_reports_.begin());
       }
     }
+    // A report follows every change of a task, among them its containers' creation: the moment to
+    // follow their output.
+    UpdateLogSources();
     v1::ReportStateChangesRequest req;
     req.set_cluster(options_.cluster);
     req.set_container_instance(instance_arn_);
@@ -423,7 +459,10 @@ void Agent::ReportLoop() {
 }
 
 void Agent::TickLoop() {
-  while (SleepFor(500'000)) engine_->Tick();
+  while (SleepFor(500'000)) {
+    engine_->Tick();
+    UpdateLogSources();
+  }
 }
 
 }  // namespace berth::agent

@@ -26,6 +26,7 @@
 #include "berth/common/clock.h"
 #include "berth/v1/agent.grpc.pb.h"
 #include "src/agent/credentials_server.h"
+#include "src/agent/log_capture.h"
 #include "src/agent/runtime.h"
 #include "src/agent/task_engine.h"
 
@@ -56,6 +57,10 @@ struct AgentOptions {
   int64_t backoff_initial_us = 200'000;
   int64_t backoff_max_us = 10'000'000;
   int report_batch = 100;
+  // Containers' output shipped to berthd (LogCapture); the spool is data_dir/log-spool unless
+  // logs.spool.dir says otherwise (in memory without a data dir).
+  bool capture_logs = true;
+  LogCaptureOptions logs;
   EngineOptions engine;  // cluster, instance_arn and state_path are filled in
 };
 
@@ -96,6 +101,7 @@ class Agent {
   // The credentials endpoint's port once started (for --credentials-listen with port 0), else 0.
   int credentials_port() const { return credentials_port_; }
   TaskEngine* engine() { return engine_.get(); }
+  LogCapture* log_capture() { return log_capture_.get(); }
 
   // The registration request this agent sends (for tests and `--print-registration`).
   v1::RegisterContainerInstanceRequest RegistrationRequest() const;
@@ -104,6 +110,10 @@ class Agent {
   absl::Status Register();
   // The role credentials of a task of this instance, from berthd.
   absl::StatusOr<v1::GetTaskCredentialsResponse> FetchCredentials(const std::string& task_arn);
+  // One batch of container output to berthd (LogCapture's sender).
+  absl::StatusOr<v1::PushLogsResponse> PushLogs(v1::PushLogsRequest request);
+  // Hands the log capture the containers whose output is shipped.
+  void UpdateLogSources();
   // Adds the agent's credential to a call: the instance credential once it has one, else the
   // join token for a registration as a new instance, else the API token (AgentOptions::token).
   void Authorize(grpc::ClientContext* ctx) const;
@@ -129,6 +139,7 @@ class Agent {
   std::unique_ptr<v1::AgentService::Stub> stub_;
   std::unique_ptr<TaskEngine> engine_;
   std::unique_ptr<CredentialsServer> credentials_server_;
+  std::unique_ptr<LogCapture> log_capture_;
   std::string instance_arn_;
   int credentials_port_ = 0;
   mutable std::mutex credential_mu_;

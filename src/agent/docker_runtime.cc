@@ -7,6 +7,7 @@
 #include "berth/common/logging.h"
 #include "berth/common/status.h"
 #include "berth/common/strings.h"
+#include "src/agent/docker/log_stream.h"
 
 namespace berth::agent {
 namespace {
@@ -248,6 +249,7 @@ nlohmann::json DockerRuntime::ContainerConfig(const ContainerSpec& spec) {
   }
   if (!binds.empty()) host["Binds"] = binds;
   if (!mounts.empty()) host["Mounts"] = mounts;
+  host["LogConfig"] = LogConfig(d);
   config["HostConfig"] = host;
   return config;
 }
@@ -448,6 +450,55 @@ absl::StatusOr<TaskNetwork> DockerRuntime::CreateTaskNetwork(const std::string& 
     return s;
   }
   return TaskNetwork{*id, address};
+}
+
+}  // namespace berth::agent
+
+namespace berth::agent {
+
+nlohmann::json DockerRuntime::LogConfig(const v1::ContainerDefinition& d) {
+  // awslogs and no logConfiguration: the engine keeps the output in json-file logs the agent
+  // reads back (FollowOutput) and ships to berthd; mode and max-buffer-size are the engine's own
+  // options for every driver, so a non-blocking container never waits on the engine's log writer.
+  const bool captured = !d.has_log_configuration() || d.log_configuration().log_driver() == "awslogs";
+  if (captured) {
+    nlohmann::json options = {{"max-size", "10m"}, {"max-file", "3"}};
+    if (d.has_log_configuration()) {
+      for (const char* key : {"mode", "max-buffer-size"}) {
+        auto it = d.log_configuration().options().find(key);
+        if (it != d.log_configuration().options().end()) options[key] = it->second;
+      }
+    }
+    return {{"Type", "json-file"}, {"Config", options}};
+  }
+  // Any other driver is the engine's: its options as written (awsfirelens needs a log router
+  // Berth does not run; its containers log with the engine's default driver).
+  if (d.log_configuration().log_driver() == "awsfirelens") return nlohmann::json::object();
+  nlohmann::json options = nlohmann::json::object();
+  for (const auto& [key, value] : d.log_configuration().options()) options[key] = value;
+  return {{"Type", d.log_configuration().log_driver()}, {"Config", options}};
+}
+
+absl::Status DockerRuntime::FollowOutput(const std::string& id, int64_t since_ns,
+                                         const std::function<bool(OutputLine)>& on_line) {
+  ASSIGN_OR_RETURN(nlohmann::json inspected, client_.InspectContainer(id));
+  const bool tty = inspected.value("/Config/Tty"_json_pointer, false);
+  docker::LogStreamDecoder decoder(tty);
+  bool keep_going = true;
+  absl::Status decoded;
+  auto emit = [&](docker::LogLine line) {
+    if (!keep_going) return;
+    keep_going = on_line(OutputLine{.stream = line.stream, .timestamp_ns = line.timestamp_ns, .text = std::move(line.text)});
+  };
+  absl::Status followed = client_.FollowLogs(id, since_ns > 0 ? docker::DockerSince(since_ns) : "0",
+                                             [&](std::string_view bytes) {
+                                               decoded = decoder.Feed(bytes, emit);
+                                               return decoded.ok() && keep_going;
+                                             });
+  RETURN_IF_ERROR(decoded);
+  RETURN_IF_ERROR(followed);
+  if (keep_going) decoder.Finish(emit);
+  return absl::OkStatus();
 }
 
 }  // namespace berth::agent

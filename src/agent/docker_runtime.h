@@ -13,8 +13,10 @@
 //   awsvpc  NetworkMode container:<holder>, where the holder is a small container (the pause
 //           image, running `sleep`) on the per-instance network `berth-awsvpc` with the task's
 //           own address
-// Not applied: logConfiguration (containers log with the engine's default driver; awslogs and
-// the like need AWS), secrets and environmentFiles (no secret store yet), restartPolicy,
+// logConfiguration: awslogs and none -> LogConfig json-file (10m x 3, with mode and
+// max-buffer-size), read back by FollowOutput for the agent to ship to berthd; another driver ->
+// LogConfig of that driver with its options (the engine's; Berth does not read it back).
+// Not applied: secrets and environmentFiles (no secret store yet), restartPolicy,
 // repositoryCredentials (Pull refuses them), firelensConfiguration, resourceRequirements (GPUs).
 // Container events (exits, health changes) are found by listing the agent's containers every
 // `watch_interval`; any change of a container's state calls the listener.
@@ -73,9 +75,13 @@ class DockerRuntime final : public Runtime {
   absl::Status RemoveTaskCgroup(const std::string& task_id) override;
   // The container's SizeRw (the engine walks its writable layer).
   absl::StatusOr<int64_t> DiskUsage(const std::string& id) override;
+  absl::Status FollowOutput(const std::string& id, int64_t since_ns,
+                            const std::function<bool(OutputLine)>& on_line) override;
 
   // The Engine API body for a container (exposed for tests of the mapping).
   static nlohmann::json ContainerConfig(const ContainerSpec& spec);
+  // HostConfig.LogConfig of a container definition.
+  static nlohmann::json LogConfig(const v1::ContainerDefinition& d);
 
  private:
   absl::Status EnsureAwsvpcNetwork();

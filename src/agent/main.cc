@@ -309,6 +309,18 @@ int main(int argc, char** argv) {
       ->check(CLI::Range(0.0, 1.0))
       ->capture_default_str();
   app.add_option("--sim-seed", flags.sim.seed, "sim: seed of the failure draw")->capture_default_str();
+  app.add_option("--sim-log-rate", flags.sim.log_lines_per_second,
+                 "sim: lines a second every container writes (BERTH_SIM_LOG_RATE sets it per container)")
+      ->check(CLI::Range(0.0, 1e6))
+      ->capture_default_str();
+  app.add_option("--log-spool-max-bytes", a.logs.spool.max_bytes,
+                 "Bound of the spool of container output not yet shipped to berthd (DATA_DIR/log-spool): past it "
+                 "the oldest events are dropped and counted")
+      ->check(CLI::Range(int64_t{1} << 20, int64_t{1} << 40))
+      ->capture_default_str();
+  app.add_option("--log-capture", a.capture_logs,
+                 "Ship containers' output to berthd (awslogs and containers without a logConfiguration)")
+      ->capture_default_str();
   app.add_option("--ready-file", flags.ready_file,
                  "Write {\"containerInstanceArn\": ARN, \"pid\": N} here once registered and running");
   app.add_option("--log-format", flags.log_format, "text or json")->capture_default_str();

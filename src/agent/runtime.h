@@ -93,6 +93,13 @@ struct TaskNetwork {
   std::string address;    // IPv4 address of the task
 };
 
+// One line a container wrote.
+struct OutputLine {
+  int stream = 1;  // 1 stdout, 2 stderr
+  int64_t timestamp_ns = 0;
+  std::string text;  // without its newline
+};
+
 class Runtime {
  public:
   virtual ~Runtime() = default;
@@ -128,6 +135,12 @@ class Runtime {
   virtual absl::Status RemoveTaskCgroup(const std::string& task_id) = 0;
   // Bytes the container has written to its own writable layer (its ephemeral storage use).
   virtual absl::StatusOr<int64_t> DiskUsage(const std::string& id) = 0;
+  // The container's output from `since_ns` on (inclusive; 0: all of it), line by line, oldest
+  // first, as it is written: returns OK once the container has exited and every line was handed
+  // over (or when `on_line` returns false), NOT_FOUND when the container is gone, CANCELLED after
+  // CancelCalls.
+  virtual absl::Status FollowOutput(const std::string& id, int64_t since_ns,
+                                    const std::function<bool(OutputLine)>& on_line) = 0;
   // The agent is stopping: calls in progress return CANCELLED at once, and so does every later
   // call (a stop waiting out its timeout or a pull is abandoned; what the engine did not record
   // is done again after a restart). Thread-safe; never undone.

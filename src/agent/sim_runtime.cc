@@ -267,3 +267,59 @@ absl::StatusOr<TaskNetwork> SimRuntime::CreateTaskNetwork(const std::string& tas
 }
 
 }  // namespace berth::agent
+
+namespace berth::agent {
+
+absl::Status SimRuntime::FollowOutput(const std::string& id, int64_t since_ns,
+                                      const std::function<bool(OutputLine)>& on_line) {
+  double rate = 0;
+  int64_t bytes = 100;
+  int64_t max_lines = -1;
+  int64_t started_ns = 0;
+  {
+    std::lock_guard lock(mu_);
+    auto it = containers_.find(id);
+    if (it == containers_.end()) return absl::NotFoundError(StrCat("No such container: ", id));
+    const auto& def = it->second.spec.definition;
+    rate = EnvSeconds(def, "BERTH_SIM_LOG_RATE", options_.log_lines_per_second);
+    bytes = static_cast<int64_t>(EnvSeconds(def, "BERTH_SIM_LOG_BYTES", 100));
+    max_lines = static_cast<int64_t>(EnvSeconds(def, "BERTH_SIM_LOG_LINES", -1));
+  }
+  int64_t next = 1;  // the next line to hand over
+  while (true) {
+    bool exited = false;
+    int64_t until_ns = 0;
+    {
+      std::unique_lock lock(mu_);
+      if (cancelled_) return absl::CancelledError("the agent is stopping: output not followed");
+      auto it = containers_.find(id);
+      if (it == containers_.end()) return absl::NotFoundError(StrCat("No such container: ", id));
+      Container& c = it->second;
+      Advance(c, clock_->MonotonicMicros());
+      if (c.started) {
+        started_ns = static_cast<int64_t>(c.started_at * 1e9);
+        exited = c.exit_code.has_value();
+        until_ns = static_cast<int64_t>((exited ? c.finished_at : clock_->NowSeconds()) * 1e9);
+      }
+    }
+    if (rate > 0 && started_ns > 0) {
+      const int64_t due = static_cast<int64_t>(static_cast<double>(until_ns - started_ns) * rate / 1e9);
+      const int64_t last = max_lines >= 0 ? std::min(due, max_lines) : due;
+      for (; next <= last; ++next) {
+        OutputLine line;
+        line.timestamp_ns = started_ns + static_cast<int64_t>(static_cast<double>(next) * 1e9 / rate);
+        if (line.timestamp_ns < since_ns) continue;
+        line.text = StrCat("sim line ", next, " ");
+        if (static_cast<int64_t>(line.text.size()) < bytes) line.text.resize(static_cast<size_t>(bytes), 'x');
+        if (!on_line(std::move(line))) return absl::OkStatus();
+      }
+    }
+    if (exited) return absl::OkStatus();
+    std::unique_lock lock(mu_);
+    if (cancel_cv_.wait_for(lock, std::chrono::milliseconds(10), [this] { return cancelled_; })) {
+      return absl::CancelledError("the agent is stopping: output not followed");
+    }
+  }
+}
+
+}  // namespace berth::agent

@@ -15,6 +15,11 @@
 //                                   (default healthy)
 //   BERTH_SIM_DISK_USAGE_MIB=N      what it has written to its writable layer once started
 //                                   (DiskUsage; default 0)
+//   BERTH_SIM_LOG_RATE=LINES        lines a second it writes on stdout while it runs (default:
+//                                   options), each "sim line N " padded with x to
+//   BERTH_SIM_LOG_BYTES=N           bytes (default 100); N counts from 1, so a reader can tell a
+//                                   line lost or repeated
+//   BERTH_SIM_LOG_LINES=N           at most this many lines (default: no limit)
 // Simulated containers have no cgroups: CreateTaskCgroup returns "" (no task cgroup).
 // With `failure_rate` > 0 a started container exits at once with code 1 with that probability
 // (seeded, so runs repeat).
@@ -40,6 +45,7 @@ class SimRuntime final : public Runtime {
     int exit_code = 0;
     double failure_rate = 0;
     uint64_t seed = 1;
+    double log_lines_per_second = 0;  // output of every container (BERTH_SIM_LOG_RATE)
   };
 
   // `clock` must outlive the runtime.
@@ -65,6 +71,10 @@ class SimRuntime final : public Runtime {
   absl::StatusOr<std::string> CreateTaskCgroup(const std::string&, int64_t, int64_t) override { return std::string(); }
   absl::Status RemoveTaskCgroup(const std::string&) override { return absl::OkStatus(); }
   absl::StatusOr<int64_t> DiskUsage(const std::string& id) override;
+  // Synthetic output (BERTH_SIM_LOG_*): line N is written at start + N / rate, timestamped by the
+  // clock; read every 10 ms.
+  absl::Status FollowOutput(const std::string& id, int64_t since_ns,
+                            const std::function<bool(OutputLine)>& on_line) override;
 
   // Images whose pull fails (in addition to BERTH_SIM_PULL_ERROR), for tests.
   void FailPulls(const std::string& image, const std::string& message);

@@ -666,6 +666,12 @@ void TaskEngine::ApplyDesired(const v1::PollResponse& desired) {
       }
       Define(t, *def->second, d);
     }
+    for (auto& c : t.containers) {
+      c.log.reset();
+      for (const auto& destination : d.log_destinations()) {
+        if (destination.container_name() == c.def.name()) c.log = destination;
+      }
+    }
     if ((d.desired_status() == "STOPPED" || inactive) && t.desired != "STOPPED") t.desired = "STOPPED";
     // berthd is behind (a report was lost, or it restarted): send the snapshot again.
     if (d.known_status() != t.status) t.last_report.clear();
@@ -693,6 +699,18 @@ void TaskEngine::ApplyDesired(const v1::PollResponse& desired) {
       Enqueue(*t);
     }
   }
+}
+
+std::vector<TaskEngine::OutputSource> TaskEngine::OutputSources() {
+  std::lock_guard lock(mu_);
+  std::vector<OutputSource> out;
+  for (const auto& [arn, t] : tasks_) {
+    if (t->removed) continue;
+    for (const auto& c : t->containers) {
+      if (c.log && !c.runtime_id.empty()) out.push_back({.runtime_id = c.runtime_id, .destination = *c.log});
+    }
+  }
+  return out;
 }
 
 void TaskEngine::Forget(const std::string& task_arn) {

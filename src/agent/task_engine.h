@@ -106,6 +106,14 @@ class TaskEngine {
   // Housekeeping: resyncs running tasks and removes containers of tasks stopped long enough.
   void Tick();
 
+  // A container whose output the agent ships (LogCapture): it has a runtime id, berthd gave it a
+  // log destination, and it has not been removed.
+  struct OutputSource {
+    std::string runtime_id;
+    v1::LogDestination destination;
+  };
+  std::vector<OutputSource> OutputSources();
+
   // Current snapshots of every task (for re-reporting after a reconnect).
   std::vector<v1::TaskStateChange> SnapshotAll();
   std::optional<v1::TaskStateChange> Snapshot(const std::string& task_arn);
@@ -126,6 +134,7 @@ class TaskEngine {
     std::vector<PortBinding> bindings;
     std::string reason;
     std::string image_digest;
+    std::optional<v1::LogDestination> log;  // from berthd's desired state; none: not captured
   };
   struct TaskRun {
     std::string arn;

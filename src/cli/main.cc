@@ -27,6 +27,7 @@
 #include "src/cli/command_table.h"
 #include "src/cli/config.h"
 #include "src/cli/invoker.h"
+#include "src/cli/logs_command.h"
 #include "src/cli/output.h"
 #include "src/cli/request_builder.h"
 #include "src/cli/table.h"
@@ -427,6 +428,58 @@ int Wait(const WaitSlots& slots, const Connection& connection, const GlobalFlags
   return kExitError;
 }
 
+// What `berth logs` parsed.
+struct LogsSlots {
+  CLI::App* app = nullptr;
+  LogsRequest request;
+  std::string since;
+  int tail = -1;
+};
+
+void AddLogs(CLI::App& app, LogsSlots* slots) {
+  slots->app = app.add_subcommand("logs", "prints a task's container output (from berthd's log store)");
+  slots->app->group("Commands");
+  LogsRequest& r = slots->request;
+  slots->app->add_option("task", r.task, "the task: id or ARN")->required()->type_name("TASK");
+  slots->app->add_option("--cluster", r.cluster, "the cluster (default: default)")->type_name("STRING");
+  slots->app->add_option("--container", r.container, "one container (default: all, each line prefixed by its name)")
+      ->type_name("NAME");
+  slots->app->add_flag("-f,--follow", r.follow, "keep printing new output; ends once the task stopped");
+  slots->app->add_option("--since", slots->since, "only output of the last DURATION (90s, 15m, 2h, 1d)")
+      ->type_name("DURATION");
+  slots->app->add_option("--tail", slots->tail, "only the last N events of each container")->type_name("N");
+  slots->app->add_flag("--timestamps", r.timestamps, "start each line with the event's time (UTC)");
+}
+
+int Logs(LogsSlots& slots, const Connection& connection, const GlobalFlags& flags) {
+  LogsRequest& r = slots.request;
+  if (!slots.since.empty()) {
+    r.since = ParseDuration(slots.since);
+    if (!r.since) {
+      PrintError("logs", StrCat("--since: expected a duration such as 90s, 15m, 2h or 1d, got '", slots.since, "'"));
+      return kExitError;
+    }
+  }
+  if (slots.app->get_option("--tail")->count() > 0) {
+    if (slots.tail < 0) {
+      PrintError("logs", StrCat("--tail: expected 0 or more events, got ", slots.tail));
+      return kExitError;
+    }
+    r.tail = slots.tail;
+  }
+  if (!ParseTimeout(flags.timeout, &r.call_timeout)) {
+    PrintError("logs", StrCat("--timeout: expected a positive number of seconds, got '", flags.timeout, "'"));
+    return kExitError;
+  }
+  Invoker invoker(connection.endpoint, connection.token, connection.credentials);
+  absl::Status status = RunLogs(r, invoker, std::cout);
+  if (!status.ok()) {
+    PrintError("logs", std::string(status.message()));
+    return kExitError;
+  }
+  return 0;
+}
+
 int Main(int argc, char** argv) {
   const std::vector<CommandSpec> commands = BuildCommandTable(ContainerServiceDescriptor());
 
@@ -455,6 +508,8 @@ int Main(int argc, char** argv) {
   for (size_t i = 0; i < commands.size(); ++i) AddCommand(app, commands[i], &slots[i]);
   WaitSlots wait;
   AddWait(app, &wait);
+  LogsSlots logs;
+  AddLogs(app, &logs);
 
   const CommandSlots* selected = nullptr;
   try {
@@ -490,6 +545,7 @@ int Main(int argc, char** argv) {
     return kExitError;
   }
   if (wait.app->parsed()) return Wait(wait, *connection, flags, *timeout_option);
+  if (logs.app->parsed()) return Logs(logs, *connection, flags);
   if (selected == nullptr) {
     std::string word = CommandWord(argc, argv);
     PrintError("", word.empty() ? "a command is required ('berth --help' lists the commands)"

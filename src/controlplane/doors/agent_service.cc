@@ -199,7 +199,8 @@ grpc::ServerUnaryReactor* GrpcAgentService::PushLogs(grpc::CallbackServerContext
   absl::Status status = AdmitCall(api_, authority_, "PushLogs", context, *request).status();
   if (status.ok()) {
     const std::string& instance = request->container_instance();
-    const std::string writer = StrCat("instance/", request->cluster(), "/", instance.substr(instance.rfind('/') + 1));
+    const std::string writer = StrCat("instance/", request->cluster(), "/", instance.substr(instance.rfind('/') + 1),
+                                      "/", request->spool_id());
     api_->logs().PushLogs(writer, *request, response, [&status](absl::Status s) { status = std::move(s); });
   }
   metrics_->ObserveRpc(*logs_metrics_, status.code(), NowMicros() - start);

@@ -246,6 +246,11 @@ class FakeRuntime final : public Runtime {
     auto it = disk_usage_.find(id);
     return it == disk_usage_.end() ? int64_t{0} : it->second;
   }
+  // Fake containers write nothing; not a recorded call.
+  absl::Status FollowOutput(const std::string& id, int64_t, const std::function<bool(OutputLine)>&) override {
+    std::lock_guard lock(mu_);
+    return containers_.contains(id) ? absl::OkStatus() : absl::NotFoundError(StrCat("No such container: ", id));
+  }
 
   // --- what tests inject (through knobs()) ---
 
