@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 
 #include <future>
+#include <set>
 
 #include "src/controlplane/doors/errors.h"
 #include "tests/testutil/fake_clock.h"
@@ -201,6 +202,66 @@ TEST_F(LogActionsTest, WithoutALogStoreEveryActionIsUnavailable) {
 #undef BERTH_LOGS_TEST_CALL
   ASSERT_EQ(answers.size(), 14u);
   for (const absl::Status& st : answers) EXPECT_EQ(ErrorType(st), "ServiceUnavailableException") << st;
+}
+
+// An agent's batch: stored once per writer and sequence, refused streams named, events outside
+// CloudWatch's window refused, an oversized message cut to CloudWatch's size.
+TEST_F(LogActionsTest, PushLogsStoresAnAgentsBatchOnceAndNamesWhatItRefuses) {
+  v1::PushLogsRequest r;
+  r.set_sequence(4);
+  auto* kept = r.add_streams();
+  kept->set_group("/berth/c");
+  kept->set_stream("app/t1");
+  kept->set_create_group(true);
+  for (int i = 1; i <= 3; ++i) {
+    auto* e = kept->add_events();
+    e->set_sequence(static_cast<uint64_t>(i));
+    e->set_timestamp_ms(now_ms() + i);
+    e->set_message(i == 3 ? std::string(300'000, 'x') : "line " + std::to_string(i));
+  }
+  auto* old = kept->add_events();
+  old->set_sequence(4);
+  old->set_timestamp_ms(now_ms() - 15 * kDayMs);
+  old->set_message("too old");
+  auto* missing = r.add_streams();
+  missing->set_group("/ecs/absent");
+  missing->set_stream("s");
+  missing->add_events()->set_timestamp_ms(now_ms());
+  auto* bad = r.add_streams();
+  bad->set_group("bad group name");
+  bad->set_stream("s");
+  bad->add_events()->set_timestamp_ms(now_ms());
+
+  v1::PushLogsResponse resp;
+  auto push = [&](const v1::PushLogsRequest& request, v1::PushLogsResponse* out) {
+    absl::Status status;
+    actions_->PushLogs("instance/c/i-1/spool", request, out, [&](absl::Status s) { status = std::move(s); });
+    return status;
+  };
+  ASSERT_TRUE(push(r, &resp).ok());
+  EXPECT_EQ(resp.applied_sequence(), 4u);
+  ASSERT_EQ(resp.rejected_size(), 3);
+  std::set<std::string> refused;
+  for (const auto& x : resp.rejected()) refused.insert(x.group() + " " + std::to_string(x.events()));
+  EXPECT_EQ(refused, (std::set<std::string>{"/berth/c 1", "/ecs/absent 1", "bad group name 1"}));
+
+  v1::GetLogEventsRequest get;
+  get.set_log_group_name("/berth/c");
+  get.set_log_stream_name("app/t1");
+  get.set_start_from_head(true);
+  v1::GetLogEventsResponse events;
+  ASSERT_TRUE(Do(&LogActions::GetLogEvents, get, &events).ok());
+  ASSERT_EQ(events.events_size(), 3);
+  EXPECT_EQ(events.events(0).message(), "line 1");
+  EXPECT_EQ(events.events(2).message().size(), 262'144u - 26u);
+
+  // The same batch again (its answer was lost): nothing more is stored.
+  v1::PushLogsResponse again;
+  ASSERT_TRUE(push(r, &again).ok());
+  EXPECT_EQ(again.applied_sequence(), 4u);
+  v1::GetLogEventsResponse after;
+  ASSERT_TRUE(Do(&LogActions::GetLogEvents, get, &after).ok());
+  EXPECT_EQ(after.events_size(), 3);
 }
 
 }  // namespace
