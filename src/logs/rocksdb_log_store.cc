@@ -814,44 +814,57 @@ int64_t RocksDbLogStore::DropChunk(rocksdb::WriteBatch& batch, const std::string
   return bytes;
 }
 
+// One stream, or one group of 1,000 age entries, at a time under the lock, so that appends go on
+// between them while a long pass runs.
 int64_t RocksDbLogStore::Expire(int64_t now_ms) {
-  absl::MutexLock lock(&mu_);
   int64_t dropped = 0;
   // Retention: each stream's chunks from the oldest while their newest event is past it.
-  for (const auto& [name, group] : groups_) {
-    if (group.record.retention_days() <= 0) continue;
-    const int64_t cutoff = now_ms - int64_t{group.record.retention_days()} * 86'400'000;
-    const std::string group_prefix = StrCat(name, std::string(1, '\0'));
-    for (auto s = streams_.lower_bound(group_prefix); s != streams_.end() && s->first.starts_with(group_prefix); ++s) {
-      const std::string prefix = StrCat(s->first, std::string(1, '\0'));
-      std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(rocksdb::ReadOptions(), cf(kChunks)));
-      rocksdb::WriteBatch batch;
-      std::vector<std::string> expired;
-      Chunk chunk;
-      for (it->Seek(prefix); it->Valid() && it->key().starts_with(prefix); it->Next()) {
-        if (!chunk.Parse(it->value()) || chunk.record.last_ms() >= cutoff) break;
-        expired.push_back(it->key().ToString());
+  std::vector<std::pair<std::string, int64_t>> streams;  // stream key, cutoff
+  {
+    absl::ReaderMutexLock lock(&mu_);
+    for (const auto& [name, group] : groups_) {
+      if (group.record.retention_days() <= 0) continue;
+      const int64_t cutoff = now_ms - int64_t{group.record.retention_days()} * 86'400'000;
+      const std::string group_prefix = StrCat(name, std::string(1, '\0'));
+      for (auto s = streams_.lower_bound(group_prefix); s != streams_.end() && s->first.starts_with(group_prefix);
+           ++s) {
+        if (s->second.stored_bytes() > 0) streams.emplace_back(s->first, cutoff);
       }
-      for (const auto& key : expired) dropped += DropChunk(batch, key);
-      if (batch.Count() > 0) (void)Commit(batch);
     }
   }
+  for (const auto& [stream_key, cutoff] : streams) {
+    absl::MutexLock lock(&mu_);
+    if (!streams_.contains(stream_key)) continue;  // deleted meanwhile
+    const std::string prefix = StrCat(stream_key, std::string(1, '\0'));
+    ChunkIterator it(db_.get(), cf(kChunks), prefix);
+    rocksdb::WriteBatch batch;
+    std::vector<std::string> expired;
+    Chunk chunk;
+    for (it.get()->SeekToFirst(); it.get()->Valid(); it.get()->Next()) {
+      if (!chunk.Parse(it.get()->value()) || chunk.record.last_ms() >= cutoff) break;
+      expired.push_back(it.get()->key().ToString());
+    }
+    for (const auto& key : expired) dropped += DropChunk(batch, key);
+    if (batch.Count() > 0) (void)Commit(batch);
+  }
   // The size cap: the oldest appended chunks, whatever their group.
-  if (total_bytes_ > options_.max_bytes) {
+  std::string from;  // the age key to resume at
+  while (true) {
+    absl::MutexLock lock(&mu_);
+    if (total_bytes_ <= options_.max_bytes) break;
     std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(rocksdb::ReadOptions(), cf(kAge)));
     rocksdb::WriteBatch batch;
-    for (it->SeekToFirst(); it->Valid() && total_bytes_ > options_.max_bytes; it->Next()) {
+    int entries = 0;
+    for (it->Seek(from); it->Valid() && total_bytes_ > options_.max_bytes && entries < 1000; it->Next(), ++entries) {
       v1::LogChunkRef ref;
       if (ref.ParseFromArray(it->value().data(), static_cast<int>(it->value().size()))) {
         dropped += DropChunk(batch, ref.chunk_key());
       }
       (void)batch.Delete(cf(kAge), it->key());
-      if (batch.Count() >= 1000) {
-        (void)Commit(batch);
-        batch.Clear();
-      }
     }
     if (batch.Count() > 0) (void)Commit(batch);
+    if (!it->Valid()) break;
+    from = it->key().ToString();
   }
   return dropped;
 }

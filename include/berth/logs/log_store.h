@@ -168,7 +168,8 @@ class LogStore {
   virtual absl::StatusOr<ReadResult> Read(const ReadRequest& request) const = 0;
   virtual absl::StatusOr<FilterResult> Filter(const FilterRequest& request) const = 0;
 
-  // Deletes what retention and the size cap say must go; returns the bytes deleted.
+  // Deletes what retention and the size cap say must go; returns the bytes deleted. Works a stream
+  // (or 1,000 chunks of the size cap) at a time, so appends are not held up for a whole pass.
   virtual int64_t Expire(int64_t now_ms) = 0;
 
   // Bytes of events stored, all groups.
