@@ -191,16 +191,18 @@ void LogCapture::Follow(Follower* f) {
     if (line.timestamp_ns <= position) return true;  // spooled before a restart or a retry
     position = line.timestamp_ns;
     std::vector<logs::AssembledEvent> events;
-    int64_t source_position = line.timestamp_ns;
     if (f->assembler == nullptr) {
       events.push_back({.timestamp_ns = line.timestamp_ns, .message = std::move(line.text)});
-    } else {
-      std::lock_guard lock(f->mu);
-      // What this line completes ends at the line before it.
-      source_position = f->last_line_ns;
-      f->assembler->Add(line.timestamp_ns, line.text, [&](logs::AssembledEvent e) { events.push_back(std::move(e)); });
-      f->last_line_ns = line.timestamp_ns;
+      spool(std::move(events), line.timestamp_ns);
+      return true;
     }
+    // Spooled under the follower's lock: the flush loop must not spool the event this line starts
+    // before the one it completes.
+    std::lock_guard lock(f->mu);
+    // What this line completes ends at the line before it.
+    const int64_t source_position = f->last_line_ns;
+    f->assembler->Add(line.timestamp_ns, line.text, [&](logs::AssembledEvent e) { events.push_back(std::move(e)); });
+    f->last_line_ns = line.timestamp_ns;
     spool(std::move(events), source_position);
     return true;
   };
@@ -235,12 +237,9 @@ void LogCapture::FlushLoop() {
     for (auto& [id, f] : followers_) {
       if (f->assembler == nullptr) continue;
       std::vector<logs::AssembledEvent> events;
-      int64_t source_position = 0;
-      {
-        std::lock_guard follower_lock(f->mu);
-        f->assembler->Flush(now_ns, [&](logs::AssembledEvent e) { events.push_back(std::move(e)); });
-        source_position = f->last_line_ns;
-      }
+      // Held until the event is spooled, so that the follower's next event cannot go before it.
+      std::lock_guard follower_lock(f->mu);
+      f->assembler->Flush(now_ns, [&](logs::AssembledEvent e) { events.push_back(std::move(e)); });
       if (events.empty()) continue;
       std::vector<logs::SpoolEvent> out;
       for (auto& e : events) {
@@ -248,7 +247,7 @@ void LogCapture::FlushLoop() {
                        .timestamp_ms = e.timestamp_ns / 1'000'000,
                        .message = std::move(e.message),
                        .source = f->id,
-                       .source_position = source_position});
+                       .source_position = f->last_line_ns});
       }
       if (auto appended = spool_->Append(std::move(out)); !appended.ok()) {
         log::Warn("log spool: {}", appended.status().ToString());
