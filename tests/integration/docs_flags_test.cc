@@ -76,7 +76,7 @@ std::set<std::string> Words(const std::string& cell) {
   std::set<std::string> words;
   std::string word;
   for (char c : cell + " ") {
-    if (std::isalnum(static_cast<unsigned char>(c)) || std::string_view(".,:/-_").find(c) != std::string_view::npos) {
+    if (std::isalnum(static_cast<unsigned char>(c)) || std::string_view(".,:/-_{}").find(c) != std::string_view::npos) {
       word += c;
     } else if (!word.empty()) {
       words.insert(word);
