@@ -159,6 +159,8 @@ void LogCapture::SetSources(const std::vector<Source>& sources) {
     if (f->thread.joinable()) f->thread.join();
     // The container is gone for good: its position is no longer needed.
     if (absl::Status s = spool_->ForgetSource(f->id); !s.ok()) log::Warn("log spool: {}", s.ToString());
+    std::lock_guard lock(mu_);
+    positions_.erase(f->id);
   }
 }
 
@@ -184,10 +186,7 @@ void LogCapture::Follow(Follower* f) {
     }
   };
   auto on_line = [&](OutputLine line) -> bool {
-    {
-      std::lock_guard lock(mu_);
-      if (stopping_) return false;
-    }
+    if (stopping_.load(std::memory_order_relaxed)) return false;
     if (line.timestamp_ns <= position) return true;  // spooled before a restart or a retry
     position = line.timestamp_ns;
     std::vector<logs::AssembledEvent> events;
@@ -232,7 +231,7 @@ void LogCapture::Follow(Follower* f) {
 
 void LogCapture::FlushLoop() {
   std::unique_lock lock(mu_);
-  while (!cv_.wait_for(lock, std::chrono::milliseconds(100), [this] { return stopping_; })) {
+  while (!cv_.wait_for(lock, std::chrono::milliseconds(100), [this] { return stopping_.load(); })) {
     const int64_t now_ns = clock_->NowMicros() * 1000;
     for (auto& [id, f] : followers_) {
       if (f->assembler == nullptr) continue;
@@ -261,7 +260,7 @@ bool LogCapture::Backoff(int attempt) {
   thread_local std::mt19937_64 rng{std::random_device{}()};
   const int64_t wait = std::uniform_int_distribution<int64_t>(cap / 2, cap)(rng);
   std::unique_lock lock(mu_);
-  return !cv_.wait_for(lock, std::chrono::microseconds(wait), [this] { return stopping_; });
+  return !cv_.wait_for(lock, std::chrono::microseconds(wait), [this] { return stopping_.load(); });
 }
 
 void LogCapture::Ship() {
