@@ -40,9 +40,10 @@ absl::Status DockerRuntime::Start() {
     const int version = TaskCgroups::DetectVersion(options_.cgroup_root);
     const std::string probe = version == 2 ? options_.cgroup_root : options_.cgroup_root + "/memory";
     if (driver != "cgroupfs") {
-      log::Warn("task cgroups off: the engine's cgroup driver is '{}', not cgroupfs; task-level limits cap each "
-                "container on its own",
-                driver);
+      log::Warn(
+          "task cgroups off: the engine's cgroup driver is '{}', not cgroupfs; task-level limits cap each "
+          "container on its own",
+          driver);
     } else if (::access(probe.c_str(), W_OK) != 0) {
       log::Warn("task cgroups off: {} is not writable; task-level limits cap each container on its own", probe);
     } else {
@@ -488,13 +489,14 @@ absl::Status DockerRuntime::FollowOutput(const std::string& id, int64_t since_ns
   absl::Status decoded;
   auto emit = [&](docker::LogLine line) {
     if (!keep_going) return;
-    keep_going = on_line(OutputLine{.stream = line.stream, .timestamp_ns = line.timestamp_ns, .text = std::move(line.text)});
+    keep_going =
+        on_line(OutputLine{.stream = line.stream, .timestamp_ns = line.timestamp_ns, .text = std::move(line.text)});
   };
-  absl::Status followed = client_.FollowLogs(id, since_ns > 0 ? docker::DockerSince(since_ns) : "0",
-                                             [&](std::string_view bytes) {
-                                               decoded = decoder.Feed(bytes, emit);
-                                               return decoded.ok() && keep_going;
-                                             });
+  absl::Status followed =
+      client_.FollowLogs(id, since_ns > 0 ? docker::DockerSince(since_ns) : "0", [&](std::string_view bytes) {
+        decoded = decoder.Feed(bytes, emit);
+        return decoded.ok() && keep_going;
+      });
   RETURN_IF_ERROR(decoded);
   RETURN_IF_ERROR(followed);
   if (keep_going) decoder.Finish(emit);

@@ -54,7 +54,7 @@ struct LogCapture::Follower {
   std::string id;
   v1::LogDestination destination;
   std::string encoded;
-  std::mutex mu;  // guards the assembler and last_line_ns
+  std::mutex mu;                                        // guards the assembler and last_line_ns
   std::unique_ptr<logs::MultilineAssembler> assembler;  // null: every line is an event
   int64_t last_line_ns = 0;
   bool wanted = true;  // still listed (LogCapture::mu_)
@@ -132,13 +132,14 @@ void LogCapture::SetSources(const std::vector<Source>& sources) {
       f->destination = s.destination;
       f->encoded = EncodeDestination(s.destination);
       if (!s.destination.datetime_format().empty() || !s.destination.multiline_pattern().empty()) {
-        auto assembler = logs::MultilineAssembler::Create(s.destination.datetime_format(),
-                                                          s.destination.multiline_pattern(),
-                                                          absl::Microseconds(options_.multiline_flush_us));
+        auto assembler =
+            logs::MultilineAssembler::Create(s.destination.datetime_format(), s.destination.multiline_pattern(),
+                                             absl::Microseconds(options_.multiline_flush_us));
         if (assembler.ok()) {
           f->assembler = *std::move(assembler);
         } else {
-          log::Warn("container {}: {}; its output is shipped line by line", s.runtime_id, assembler.status().ToString());
+          log::Warn("container {}: {}; its output is shipped line by line", s.runtime_id,
+                    assembler.status().ToString());
         }
       }
       Follower* raw = f.get();

@@ -93,7 +93,7 @@ class LogCapture {
 
   std::mutex mu_;
   std::condition_variable cv_;
-  std::atomic<bool> stopping_{false};  // written under mu_; read without it by the followers
+  std::atomic<bool> stopping_{false};                           // written under mu_; read without it by the followers
   std::map<std::string, std::unique_ptr<Follower>> followers_;  // by runtime id
   std::map<std::string, int64_t> positions_;                    // the spool's, as opened
   std::thread shipper_;

@@ -5,9 +5,9 @@
 #include <vector>
 
 #include "absl/strings/numbers.h"
+#include "absl/strings/str_join.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
-#include "absl/strings/str_join.h"
 #include "berth/common/status.h"
 #include "berth/common/strings.h"
 #include "berth/v1/ecs.pb.h"
@@ -23,7 +23,8 @@ using std::chrono::milliseconds;
 const google::protobuf::MethodDescriptor& Method(const google::protobuf::Message& of_file, const char* service,
                                                  const char* name) {
   const google::protobuf::ServiceDescriptor* s = of_file.GetDescriptor()->file()->FindServiceByName(service);
-  BERTH_CHECK_MSG(s != nullptr && s->FindMethodByName(name) != nullptr, StrCat("no method ", service, ".", name).c_str());
+  BERTH_CHECK_MSG(s != nullptr && s->FindMethodByName(name) != nullptr,
+                  StrCat("no method ", service, ".", name).c_str());
   return *s->FindMethodByName(name);
 }
 
@@ -84,9 +85,10 @@ class LogsReader {
     if (!request_.cluster.empty()) req.set_cluster(request_.cluster);
     req.add_tasks(request_.task);
     v1::DescribeTasksResponse resp;
-    RETURN_IF_ERROR(FromGrpc(invoker_.Call(Method(v1::DescribeTasksRequest::default_instance(), "ContainerService", "DescribeTasks"), req,
-                                                 &resp, request_.call_timeout),
-                                   "DescribeTasks"));
+    RETURN_IF_ERROR(FromGrpc(
+        invoker_.Call(Method(v1::DescribeTasksRequest::default_instance(), "ContainerService", "DescribeTasks"), req,
+                      &resp, request_.call_timeout),
+        "DescribeTasks"));
     if (resp.tasks_size() == 0) {
       return absl::NotFoundError(StrCat("task ", request_.task, " not found",
                                         resp.failures_size() > 0 ? StrCat(" (", resp.failures(0).reason(), ")") : ""));
@@ -116,7 +118,8 @@ class LogsReader {
       return absl::NotFoundError(StrCat("task ", request_.task, " has no container ", request_.container,
                                         " (its containers: ", absl::StrJoin(names, ", "), ")"));
     }
-    if (streams_.empty()) return absl::FailedPreconditionError("Berth keeps the output of none of the task's containers");
+    if (streams_.empty())
+      return absl::FailedPreconditionError("Berth keeps the output of none of the task's containers");
     return absl::OkStatus();
   }
 
@@ -145,11 +148,13 @@ class LogsReader {
         req.set_start_time(absl::ToUnixMillis(absl::Now()) - request_.since->count());
       }
       v1::GetLogEventsResponse resp;
-      grpc::Status status = invoker_.Call(Method(v1::GetLogEventsRequest::default_instance(), "LogsService", "GetLogEvents"), req, &resp,
-                                          request_.call_timeout);
+      grpc::Status status =
+          invoker_.Call(Method(v1::GetLogEventsRequest::default_instance(), "LogsService", "GetLogEvents"), req, &resp,
+                        request_.call_timeout);
       if (status.error_code() == grpc::StatusCode::NOT_FOUND) return absl::OkStatus();  // nothing written yet
       RETURN_IF_ERROR(FromGrpc(status, "GetLogEvents"));
-      for (const auto& e : resp.events()) lines->push_back({.timestamp_ms = e.timestamp(), .stream = &s, .message = e.message()});
+      for (const auto& e : resp.events())
+        lines->push_back({.timestamp_ms = e.timestamp(), .stream = &s, .message = e.message()});
       const bool tail_read = first && request_.tail && s.token.empty();
       const bool same = resp.next_forward_token() == s.token;
       s.token = resp.next_forward_token();

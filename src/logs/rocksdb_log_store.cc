@@ -4,8 +4,8 @@
 //   log_streams  group \0 stream                       -> LogStreamRecord
 //   log_chunks   group \0 stream \0 be64(first ms) be64(seq) -> LogChunk
 //   log_age      be64(seq)                             -> LogChunkRef (for the size cap)
-// and in the default family `next_seq` and, per AppendBatch writer, `writer/<name>` -> its sequence. Writes are not synced one by one: a thread syncs the WAL
-// every wal_sync_interval_ms (log_store.h, "Durability").
+// and in the default family `next_seq` and, per AppendBatch writer, `writer/<name>` -> its sequence. Writes are not
+// synced one by one: a thread syncs the WAL every wal_sync_interval_ms (log_store.h, "Durability").
 #include <algorithm>
 #include <atomic>
 #include <thread>

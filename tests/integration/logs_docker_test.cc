@@ -34,12 +34,17 @@ class LogsDockerTest : public AwsCliTest {
     stub_ = berthd_->NewStub();
     logs_ = v1::LogsService::NewStub(berthd_->channel());
     MustCall(*stub_, &v1::ContainerService::Stub::CreateCluster, R"({"clusterName":")" + cluster_ + R"("})");
-    agent_ = std::make_unique<AgentProcess>(
-        dir_.Sub("agent"),
-        std::vector<std::string>{"--endpoint", berthd_->grpc_address(), "--cluster", cluster_, "--runtime", "docker",
-                                 "--cpu", "2048", "--memory", "2048", "--poll-wait", "2", "--stop-timeout", "2",
-                                 "--cleanup-after", "3600", "--pause-image", kImage, "--awsvpc-cidr",
-                                 "172.30.201.0/28"});
+    agent_ = std::make_unique<AgentProcess>(dir_.Sub("agent"),
+                                            std::vector<std::string>{"--endpoint",      berthd_->grpc_address(),
+                                                                     "--cluster",       cluster_,
+                                                                     "--runtime",       "docker",
+                                                                     "--cpu",           "2048",
+                                                                     "--memory",        "2048",
+                                                                     "--poll-wait",     "2",
+                                                                     "--stop-timeout",  "2",
+                                                                     "--cleanup-after", "3600",
+                                                                     "--pause-image",   kImage,
+                                                                     "--awsvpc-cidr",   "172.30.201.0/28"});
     ASSERT_TRUE(agent_->Start()) << agent_->Log();
   }
   void TearDown() override {
@@ -52,10 +57,7 @@ class LogsDockerTest : public AwsCliTest {
   // Runs one task of a busybox container `name` running `script` with `log_configuration`
   // (JSON, or ""); its id.
   std::string RunScript(const std::string& family, const std::string& script, const std::string& log_configuration) {
-    nlohmann::json container = {{"name", "app"},
-                                {"image", kImage},
-                                {"memory", 64},
-                                {"command", {"sh", "-c", script}}};
+    nlohmann::json container = {{"name", "app"}, {"image", kImage}, {"memory", 64}, {"command", {"sh", "-c", script}}};
     if (!log_configuration.empty()) container["logConfiguration"] = nlohmann::json::parse(log_configuration);
     MustCall(*stub_, &v1::ContainerService::Stub::RegisterTaskDefinition,
              nlohmann::json{{"family", family}, {"containerDefinitions", {container}}}.dump());
@@ -90,14 +92,15 @@ TEST_F(LogsDockerTest, AwslogsOutputOfARealContainerReadsBackThroughTheAwsCli) {
   ASSERT_TRUE(WaitFor([&] { return StreamMessages(*logs_, "/ecs/docker-logs", stream).size() >= 201; }, 60000))
       << agent_->Log();
   // The engine kept the output in json-file logs, with the awslogs mode options.
-  const std::string log_config =
-      Shell("docker inspect --format '{{json .HostConfig.LogConfig}}' $(docker ps -aq --filter label=com.berth.task-arn"
-            " --filter label=com.berth.cluster=" + cluster_ + " | head -1)");
+  const std::string log_config = Shell(
+      "docker inspect --format '{{json .HostConfig.LogConfig}}' $(docker ps -aq --filter label=com.berth.task-arn"
+      " --filter label=com.berth.cluster=" +
+      cluster_ + " | head -1)");
   EXPECT_NE(log_config.find("\"Type\":\"json-file\""), std::string::npos) << log_config;
   EXPECT_NE(log_config.find("\"mode\":\"non-blocking\""), std::string::npos) << log_config;
 
-  Result got = Logs(http_, "get-log-events --log-group-name /ecs/docker-logs --log-stream-name " + stream +
-                               " --start-from-head");
+  Result got = Logs(
+      http_, "get-log-events --log-group-name /ecs/docker-logs --log-stream-name " + stream + " --start-from-head");
   ASSERT_EQ(got.exit_code, 0) << got.err;
   const Json doc = got.OutJson();
   std::vector<std::string> messages;
@@ -117,19 +120,20 @@ TEST_F(LogsDockerTest, MultiLineEventsAreJoinedByPatternAndByDatetimeFormat) {
   const std::string script =
       "echo '2024-01-01 12:00:00 ERROR boom'; echo '  at a.B(C.java:1)'; echo '  at d.E(F.java:2)';"
       "echo '2024-01-01 12:00:01 INFO next'";
-  const std::string by_pattern = RunScript(
-      "multiline-pattern", script,
-      R"({"logDriver":"awslogs","options":{"awslogs-group":"/ecs/multiline","awslogs-stream-prefix":"p",)"
-      R"("awslogs-create-group":"true","awslogs-multiline-pattern":"^\\d{4}-\\d{2}-\\d{2}"}})");
-  const std::string by_datetime = RunScript(
-      "multiline-datetime", script,
-      R"({"logDriver":"awslogs","options":{"awslogs-group":"/ecs/multiline","awslogs-stream-prefix":"d",)"
-      R"("awslogs-create-group":"true","awslogs-datetime-format":"%Y-%m-%d %H:%M:%S"}})");
+  const std::string by_pattern =
+      RunScript("multiline-pattern", script,
+                R"({"logDriver":"awslogs","options":{"awslogs-group":"/ecs/multiline","awslogs-stream-prefix":"p",)"
+                R"("awslogs-create-group":"true","awslogs-multiline-pattern":"^\\d{4}-\\d{2}-\\d{2}"}})");
+  const std::string by_datetime =
+      RunScript("multiline-datetime", script,
+                R"({"logDriver":"awslogs","options":{"awslogs-group":"/ecs/multiline","awslogs-stream-prefix":"d",)"
+                R"("awslogs-create-group":"true","awslogs-datetime-format":"%Y-%m-%d %H:%M:%S"}})");
   const std::vector<std::string> expected = {"2024-01-01 12:00:00 ERROR boom\n  at a.B(C.java:1)\n  at d.E(F.java:2)",
                                              "2024-01-01 12:00:01 INFO next"};
   for (const std::string& stream : {"p/app/" + by_pattern, "d/app/" + by_datetime}) {
     ASSERT_TRUE(WaitFor([&] { return StreamMessages(*logs_, "/ecs/multiline", stream).size() >= 2; }, 60000))
-        << stream << "\n" << agent_->Log();
+        << stream << "\n"
+        << agent_->Log();
     EXPECT_EQ(StreamMessages(*logs_, "/ecs/multiline", stream), expected) << stream;
   }
 }
@@ -137,7 +141,8 @@ TEST_F(LogsDockerTest, MultiLineEventsAreJoinedByPatternAndByDatetimeFormat) {
 // kill -9 of the agent while a container writes: the spool had what the agent read, and the
 // restarted agent follows the container from the last line it spooled.
 TEST_F(LogsDockerTest, KillNineOfTheAgentMidStreamLosesAndRepeatsNothing) {
-  const std::string id = RunScript("numbered", "i=1; while [ $i -le 1500 ]; do echo \"seq $i\"; i=$((i+1)); usleep 4000; done", "");
+  const std::string id =
+      RunScript("numbered", "i=1; while [ $i -le 1500 ]; do echo \"seq $i\"; i=$((i+1)); usleep 4000; done", "");
   ASSERT_FALSE(id.empty());
   const std::string group = "/berth/" + cluster_;
   const std::string stream = "app/" + id;
@@ -146,8 +151,8 @@ TEST_F(LogsDockerTest, KillNineOfTheAgentMidStreamLosesAndRepeatsNothing) {
   const size_t at_kill = StreamMessages(*logs_, group, stream).size();
   std::this_thread::sleep_for(std::chrono::seconds(2));
   ASSERT_TRUE(agent_->Start()) << agent_->Log();
-  ASSERT_TRUE(WaitFor([&] { return StreamMessages(*logs_, group, stream).size() >= 1500; }, 90000))
-      << at_kill << "\n" << agent_->Log();
+  ASSERT_TRUE(WaitFor([&] { return StreamMessages(*logs_, group, stream).size() >= 1500; }, 90000)) << at_kill << "\n"
+                                                                                                    << agent_->Log();
   EXPECT_LT(at_kill, 1500u) << "the container finished before the kill: the test proves nothing";
   EXPECT_EQ(LineNumbers(StreamMessages(*logs_, group, stream), "seq"), OneTo(1500));
 }

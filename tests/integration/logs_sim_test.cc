@@ -92,15 +92,18 @@ std::string SimEnv(int rate, int lines) {
 }
 
 TEST_F(LogsSimTest, EachContainersOutputArrivesOnceAndInOrderWhereItsLogConfigurationSays) {
-  const v1::Task task = RunTask(
-      "writers", "[" R"({"name":"app","image":"busybox","memory":64,)" + SimEnv(200, 300) + "}," +
-                     R"({"name":"side","image":"busybox","memory":64,"essential":false,)" + SimEnv(100, 100) +
-                     R"(,"logConfiguration":{"logDriver":"awslogs","options":{"awslogs-group":"/ecs/sim",)"
-                     R"("awslogs-stream-prefix":"web","awslogs-create-group":"true","awslogs-region":"x"}}},)" +
-                     R"({"name":"strict","image":"busybox","memory":64,"essential":false,)" + SimEnv(100, 10) +
-                     R"(,"logConfiguration":{"logDriver":"awslogs","options":{"awslogs-group":"/ecs/absent"}}},)" +
-                     R"({"name":"other","image":"busybox","memory":64,"essential":false,)" + SimEnv(100, 10) +
-                     R"(,"logConfiguration":{"logDriver":"json-file","options":{"max-size":"1m"}}}])");
+  const v1::Task task =
+      RunTask("writers",
+              "["
+              R"({"name":"app","image":"busybox","memory":64,)" +
+                  SimEnv(200, 300) + "}," + R"({"name":"side","image":"busybox","memory":64,"essential":false,)" +
+                  SimEnv(100, 100) +
+                  R"(,"logConfiguration":{"logDriver":"awslogs","options":{"awslogs-group":"/ecs/sim",)"
+                  R"("awslogs-stream-prefix":"web","awslogs-create-group":"true","awslogs-region":"x"}}},)" +
+                  R"({"name":"strict","image":"busybox","memory":64,"essential":false,)" + SimEnv(100, 10) +
+                  R"(,"logConfiguration":{"logDriver":"awslogs","options":{"awslogs-group":"/ecs/absent"}}},)" +
+                  R"({"name":"other","image":"busybox","memory":64,"essential":false,)" + SimEnv(100, 10) +
+                  R"(,"logConfiguration":{"logDriver":"json-file","options":{"max-size":"1m"}}}])");
   const std::string id = task.task_arn().substr(task.task_arn().rfind('/') + 1);
   // DescribeTasks names each kept container's group and stream, as ECS names awslogs streams.
   ASSERT_NE(Named(task, "app"), nullptr);
@@ -141,8 +144,10 @@ TEST_F(LogsSimTest, EachContainersOutputArrivesOnceAndInOrderWhereItsLogConfigur
 // The agent's spool holds the output while berthd is away; once berthd is back, every line
 // arrives, in order, once.
 TEST_F(LogsSimTest, BerthdDownForAMinuteLosesNothing) {
-  const v1::Task task = RunTask("steady", "[" R"({"name":"app","image":"busybox","memory":64,)" +
-                                              SimEnv(50, 100000) + "}]");
+  const v1::Task task = RunTask("steady",
+                                "["
+                                R"({"name":"app","image":"busybox","memory":64,)" +
+                                    SimEnv(50, 100000) + "}]");
   const std::string id = task.task_arn().substr(task.task_arn().rfind('/') + 1);
   const std::string stream = "app/" + id;
   ASSERT_TRUE(WaitFor([&] { return StreamMessages(*logs_, "/berth/logs", stream).size() >= 50; }));
@@ -154,7 +159,9 @@ TEST_F(LogsSimTest, BerthdDownForAMinuteLosesNothing) {
   ASSERT_TRUE(WaitFor([&] {
     stored = StreamMessages(*logs_, "/berth/logs", stream).size();
     return stored >= 3100;
-  })) << stored << "\n" << agent_->Log();
+  })) << stored
+      << "\n"
+      << agent_->Log();
   std::vector<int> numbers = LineNumbers(StreamMessages(*logs_, "/berth/logs", stream), "sim line");
   ASSERT_GE(numbers.size(), 3100u);
   numbers.resize(3100);

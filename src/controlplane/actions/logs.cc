@@ -408,8 +408,8 @@ void LogActions::ListTagsForResource(const v1::LogsListTagsForResourceRequest& r
 
 namespace berth::controlplane {
 
-void LogActions::PushLogs(const std::string& writer, const v1::PushLogsRequest& request,
-                          v1::PushLogsResponse* response, Done done) {
+void LogActions::PushLogs(const std::string& writer, const v1::PushLogsRequest& request, v1::PushLogsResponse* response,
+                          Done done) {
   BERTH_LOGS_NEED_STORE();
   const int64_t now = clock_->NowMicros() / 1000;
   std::vector<logs::StreamAppend> streams;

@@ -208,7 +208,8 @@ std::function<AwsHttpResponse(const std::string&, const auth::Identity&)> MakeHa
     }
     if (!status.ok()) return ErrorFromStatus(status);
     auth::FilterVisible(*authority, who, &response);
-    auto printed = ecsjson::ToJson(response, {.tags_included = ecsjson::IncludesTags(request), .omit_extensions = true});
+    auto printed =
+        ecsjson::ToJson(response, {.tags_included = ecsjson::IncludesTags(request), .omit_extensions = true});
     if (!printed.ok()) return Error(500, "ServerException", "cannot print the response");
     return {200, printed->dump(-1, ' ', false, nlohmann::ordered_json::error_handler_t::replace)};
   };
