@@ -37,6 +37,7 @@ std::vector<std::unique_ptr<Scenario>> Scenarios() {
   all.push_back(NewFootprintScenario());
   all.push_back(NewChurnScenario());
   all.push_back(NewAwsDoorScenario());
+  all.push_back(NewLogsScenario());
   return all;
 }
 

@@ -89,6 +89,8 @@ std::unique_ptr<Scenario> NewLatencyScenario();
 std::unique_ptr<Scenario> NewRestartScenario();
 std::unique_ptr<Scenario> NewFootprintScenario();
 std::unique_ptr<Scenario> NewChurnScenario();
+// Container output: PushLogs ingest beside RunTask, log queries, footprint (logs.cc).
+std::unique_ptr<Scenario> NewLogsScenario();
 // The AWS JSON door's throughput and latency next to gRPC's (aws_door.cc).
 std::unique_ptr<Scenario> NewAwsDoorScenario();
 

@@ -1,5 +1,5 @@
-// Smoke tests of berth-bench's scale scenarios: each runs at a tiny size against a berthd it
-// spawns, so the scenarios keep working as the code changes. The figures they print are not
+// Smoke tests of berth-bench's scale scenarios and its logs scenario: each runs at a tiny size
+// against a berthd it spawns, so the scenarios keep working as the code changes. The figures they print are not
 // checked (a test cannot time anything meaningful on a shared CI machine); their correctness
 // checks are: exit status 0, one JSON object on stdout, and the counts every scenario must reach.
 #include <cstdlib>
@@ -22,12 +22,13 @@ struct BenchRun {
   std::string log;
 };
 
-// Runs `berth-bench <scenario> --spawn-berthd <berthd> --json-only <args...>`.
-BenchRun RunBench(const std::string& scenario, const std::vector<std::string>& args) {
+// Runs `berth-bench <scenario> --spawn-berthd <berthd> --json-only <args...>`; without
+// `json_only`, the summary for people is in the log as well.
+BenchRun RunBench(const std::string& scenario, const std::vector<std::string>& args, bool json_only = true) {
   testutil::TempDir dir;
   const std::string bin = BERTH_BUILD_BINARY_DIR;
-  std::string command =
-      bin + "/src/bench/berth-bench " + scenario + " --spawn-berthd " + bin + "/src/controlplane/berthd --json-only";
+  std::string command = bin + "/src/bench/berth-bench " + scenario + " --spawn-berthd " + bin +
+                        "/src/controlplane/berthd" + (json_only ? " --json-only" : "");
   for (const auto& a : args) command += " " + a;
   command += " >" + dir.Sub("out.json") + " 2>" + dir.Sub("err.log");
   BenchRun run;
@@ -152,6 +153,38 @@ TEST(BenchSmokeTest, ChurnStopsAndStartsAndDelivers) {
   EXPECT_EQ(run.report["stop_delivery_ms"]["count"], 60);
   EXPECT_EQ(run.report["start_delivery_ms"]["count"], 60);
   EXPECT_GT(run.report["agent_state_changes_per_s"].get<double>(), 0);
+}
+
+TEST(BenchSmokeTest, LogsIngestsQueriesAndSummarizes) {
+  // 5 agents of 100 lines/s for 2 s: 1,000 lines, 200 per stream; the filter's group is topped
+  // up to 2,000 lines, 10 of them with the rare term; RunTask at 10 calls/s for 1 s, then 2 s.
+  BenchRun run = RunBench("logs", {"--instances",        "5", "--agent-channels",    "2",    "--log-channels", "2",
+                                   "--clients",          "4", "--events-per-second", "500",  "--seconds",      "2",
+                                   "--baseline-seconds", "1", "--filter-events",     "2000", "--runtask-rate", "10",
+                                   "--filter-runs",      "1", "--tail-calls",        "20"},
+                          /*json_only=*/false);
+  ASSERT_EQ(run.exit_status, 0) << run.log;
+  ASSERT_TRUE(run.report.is_object()) << run.log;
+  EXPECT_EQ(run.report["scenario"], "logs");
+  const auto& ingest = run.report["ingest"];
+  EXPECT_EQ(ingest["target_events"], 1000) << run.log;
+  EXPECT_EQ(ingest["events_accepted"], 1000) << run.log;
+  EXPECT_EQ(ingest["pushlogs"]["batches_failed"], 0) << run.log;
+  EXPECT_GT(ingest["follow"]["events_seen"].get<int64_t>(), 0) << run.log;
+  EXPECT_EQ(run.report["runtask"]["without_logs"]["ok"], 10) << run.log;
+  EXPECT_EQ(run.report["runtask"]["with_logs"]["ok"], 20) << run.log;
+  EXPECT_EQ(run.report["footprint"]["events_stored"], 1000) << run.log;
+  EXPECT_GT(run.report["footprint"]["bytes_per_event"].get<double>(), 0) << run.log;
+  EXPECT_EQ(run.report["fill"]["events"], 1000) << run.log;
+  EXPECT_EQ(run.report["filter"]["group_events"], 2000) << run.log;
+  EXPECT_EQ(run.report["filter"]["needles_stored"], 10) << run.log;
+  EXPECT_EQ(run.report["filter"]["needles_found"], 10) << run.log;
+  EXPECT_EQ(run.report["tail"]["events_returned"], 200) << run.log;
+  EXPECT_EQ(run.report["tail"]["latency_ms"]["count"], 20) << run.log;
+  for (const char* line :
+       {"\n  ingest ", "\n  PushLogs ", "\n  RunTask ", "\n  footprint ", "\n  filter ", "\n  tail ", "\n  follow "}) {
+    EXPECT_NE(run.log.find(line), std::string::npos) << "no summary line" << line << "\n" << run.log;
+  }
 }
 
 }  // namespace
