@@ -273,6 +273,12 @@ void LogCapture::Ship() {
       if (stopping_) return;
     }
     if (!spool_->WaitForEvents(sent, absl::Seconds(1))) continue;
+    if (options_.batch_linger_us > 0 && spool_->last_sequence() - sent < options_.max_batch_events) {
+      std::unique_lock lock(mu_);
+      if (cv_.wait_for(lock, std::chrono::microseconds(options_.batch_linger_us), [this] { return stopping_.load(); })) {
+        return;
+      }
+    }
     const uint64_t last = spool_->last_sequence();
     std::vector<logs::SpooledEvent> batch = spool_->Read(sent, options_.max_batch_events, options_.max_batch_bytes);
     if (batch.empty()) {

@@ -42,6 +42,9 @@ struct LogCaptureOptions {
   logs::LogSpoolOptions spool;  // dir empty: in memory (sim fleets)
   size_t max_batch_events = 10'000;
   size_t max_batch_bytes = 1 << 20;
+  // A batch smaller than max_batch_events waits this long for more events before it leaves, so a
+  // container writing line by line costs berthd a batch per linger, not a batch per line.
+  int64_t batch_linger_us = 50'000;
   int64_t backoff_initial_us = 200'000;
   int64_t backoff_max_us = 5'000'000;
   // A multi-line event waits at most this long for its next line.

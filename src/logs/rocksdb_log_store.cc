@@ -174,8 +174,8 @@ class RocksDbLogStore final : public LogStore {
                                                       const Page& page, std::string* next) const override;
   absl::StatusOr<AppendResult> Append(const std::string& group, const std::string& stream, std::vector<LogEvent> events,
                                       int64_t now_ms, bool create_missing) override;
-  absl::StatusOr<BatchAppendResult> AppendBatch(const std::string& writer, uint64_t sequence,
-                                                std::vector<StreamAppend> streams, int64_t now_ms) override;
+  absl::StatusOr<std::vector<BatchAppendResult>> AppendBatches(std::vector<WriterBatch> batches,
+                                                               int64_t now_ms) override;
   uint64_t WriterSequence(const std::string& writer) const override;
   absl::StatusOr<ReadResult> Read(const ReadRequest& request) const override;
   absl::StatusOr<FilterResult> Filter(const FilterRequest& request) const override;
@@ -562,33 +562,44 @@ absl::StatusOr<AppendResult> RocksDbLogStore::Append(const std::string& group, c
   return AppendResult{.stored_bytes = bytes};
 }
 
-absl::StatusOr<BatchAppendResult> RocksDbLogStore::AppendBatch(const std::string& writer, uint64_t sequence,
-                                                               std::vector<StreamAppend> streams, int64_t now_ms) {
+absl::StatusOr<std::vector<BatchAppendResult>> RocksDbLogStore::AppendBatches(std::vector<WriterBatch> batches,
+                                                                                int64_t now_ms) {
   absl::MutexLock lock(&mu_);
-  BatchAppendResult result;
-  const uint64_t applied = writers_.contains(writer) ? writers_.at(writer) : 0;
-  if (sequence <= applied) {
-    result.applied_sequence = applied;
-    result.duplicate = true;
-    return result;
-  }
+  std::vector<BatchAppendResult> results(batches.size());
   Staging st;
   st.next_seq = next_seq_;
-  for (size_t i = 0; i < streams.size(); ++i) {
-    StreamAppend& append = streams[i];
-    std::erase_if(append.events, [applied](const LogEvent& e) { return e.sequence != 0 && e.sequence <= applied; });
-    absl::Status status =
-        Stage(st, append.group, append.stream, std::move(append.events), now_ms, append.create_group, true);
-    if (!status.ok()) {
-      if (absl::IsUnavailable(status)) return status;
-      result.rejected.emplace_back(i, std::move(status));
+  for (size_t b = 0; b < batches.size(); ++b) {
+    WriterBatch& batch = batches[b];
+    BatchAppendResult& result = results[b];
+    // The writer's sequence as it will be: an earlier batch of this group may have moved it.
+    uint64_t applied = 0;
+    if (auto staged = st.writers.find(batch.writer); staged != st.writers.end()) {
+      applied = staged->second;
+    } else if (auto stored = writers_.find(batch.writer); stored != writers_.end()) {
+      applied = stored->second;
     }
+    if (batch.sequence <= applied) {
+      result.applied_sequence = applied;
+      result.duplicate = true;
+      continue;
+    }
+    const int64_t bytes_before = st.bytes;
+    for (size_t i = 0; i < batch.streams.size(); ++i) {
+      StreamAppend& append = batch.streams[i];
+      std::erase_if(append.events, [applied](const LogEvent& e) { return e.sequence != 0 && e.sequence <= applied; });
+      absl::Status status =
+          Stage(st, append.group, append.stream, std::move(append.events), now_ms, append.create_group, true);
+      if (!status.ok()) {
+        if (absl::IsUnavailable(status)) return status;
+        result.rejected.emplace_back(i, std::move(status));
+      }
+    }
+    st.writers[batch.writer] = batch.sequence;
+    result.applied_sequence = batch.sequence;
+    result.stored_bytes = st.bytes - bytes_before;
   }
-  st.writers[writer] = sequence;
   RETURN_IF_ERROR(CommitStaged(st));
-  result.applied_sequence = sequence;
-  result.stored_bytes = st.bytes;
-  return result;
+  return results;
 }
 
 uint64_t RocksDbLogStore::WriterSequence(const std::string& writer) const {

@@ -117,6 +117,12 @@ struct StreamAppend {
   std::vector<LogEvent> events;
 };
 
+struct WriterBatch {
+  std::string writer;
+  uint64_t sequence = 0;
+  std::vector<StreamAppend> streams;
+};
+
 struct BatchAppendResult {
   uint64_t applied_sequence = 0;  // the writer's sequence after the call
   bool duplicate = false;         // the batch was at or below the writer's sequence: nothing stored
@@ -160,8 +166,19 @@ class LogStore {
   // stream's chunk and the writer's new `sequence` in one atomic write. A batch at or below the
   // writer's sequence (sent again after its answer was lost) stores nothing; events numbered at or
   // below it (LogEvent::sequence) are skipped, so a resend that overlaps is stored once.
-  virtual absl::StatusOr<BatchAppendResult> AppendBatch(const std::string& writer, uint64_t sequence,
-                                                        std::vector<StreamAppend> streams, int64_t now_ms) = 0;
+  absl::StatusOr<BatchAppendResult> AppendBatch(const std::string& writer, uint64_t sequence,
+                                                std::vector<StreamAppend> streams, int64_t now_ms) {
+    std::vector<WriterBatch> batches(1);
+    batches[0] = {.writer = writer, .sequence = sequence, .streams = std::move(streams)};
+    auto results = AppendBatches(std::move(batches), now_ms);
+    if (!results.ok()) return results.status();
+    return std::move(results->front());
+  }
+  // AppendBatch of several batches (several writers', or one writer's in order) in one atomic write:
+  // the group commit of an ingest thread. One result per batch, in order; an error fails them all
+  // (nothing stored).
+  virtual absl::StatusOr<std::vector<BatchAppendResult>> AppendBatches(std::vector<WriterBatch> batches,
+                                                                       int64_t now_ms) = 0;
   // The sequence of the writer's last batch stored; 0 for a writer never seen.
   virtual uint64_t WriterSequence(const std::string& writer) const = 0;
 

@@ -446,14 +446,17 @@ void LogActions::PushLogs(const std::string& writer, const v1::PushLogsRequest& 
     streams.push_back(std::move(part));
     part_of.push_back(i);
   }
-  auto result = store_->AppendBatch(writer, request.sequence(), std::move(streams), now);
-  if (!result.ok()) return done(FromStore(result.status()));
-  for (const auto& [index, status] : result->rejected) {
-    const v1::LogStreamEvents& s = request.streams(part_of[index]);
-    reject(s, std::string(status.message()), static_cast<uint32_t>(s.events_size()));
-  }
-  response->set_applied_sequence(result->applied_sequence);
-  done(absl::OkStatus());
+  logs::WriterBatch batch{.writer = writer, .sequence = request.sequence(), .streams = std::move(streams)};
+  ingest_->Submit(std::move(batch), [&request, response, part_of = std::move(part_of), reject,
+                                     done = std::move(done)](absl::StatusOr<logs::BatchAppendResult> result) {
+    if (!result.ok()) return done(FromStore(result.status()));
+    for (const auto& [index, status] : result->rejected) {
+      const v1::LogStreamEvents& s = request.streams(part_of[index]);
+      reject(s, std::string(status.message()), static_cast<uint32_t>(s.events_size()));
+    }
+    response->set_applied_sequence(result->applied_sequence);
+    done(absl::OkStatus());
+  });
 }
 
 }  // namespace berth::controlplane

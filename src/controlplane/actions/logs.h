@@ -14,6 +14,7 @@
 #include "berth/v1/agent.pb.h"
 #include "berth/v1/logs.pb.h"
 #include "src/controlplane/actions/action_base.h"
+#include "src/controlplane/actions/log_ingest.h"
 
 namespace berth::controlplane {
 
@@ -40,7 +41,11 @@ class LogActions {
 
   // `store` may be null (a control plane without a log store: every action answers
   // ServiceUnavailableException); it, `arns` and `clock` must outlive this.
-  LogActions(logs::LogStore* store, const Arns* arns, const Clock* clock) : store_(store), arns_(arns), clock_(clock) {}
+  LogActions(logs::LogStore* store, const Arns* arns, const Clock* clock)
+      : store_(store),
+        arns_(arns),
+        clock_(clock),
+        ingest_(store == nullptr ? nullptr : std::make_unique<LogIngest>(store, clock)) {}
 
   void CreateLogGroup(const v1::CreateLogGroupRequest& request, v1::CreateLogGroupResponse* response, Done done);
   void DeleteLogGroup(const v1::DeleteLogGroupRequest& request, v1::DeleteLogGroupResponse* response, Done done);
@@ -66,7 +71,8 @@ class LogActions {
   // `writer` (the instance) as LogStore::AppendBatch's writer. A stream's events are refused, and
   // listed in the response, when its names break CloudWatch's rules, its group is missing without
   // create_group, or they are more than 14 days old or 2 hours ahead; an event over CloudWatch's
-  // size is cut to it. The rest is stored.
+  // size is cut to it. The rest is stored. `done` runs on the ingest thread (LogIngest), once the
+  // batch is in the store; `request` and `response` must live until then.
   void PushLogs(const std::string& writer, const v1::PushLogsRequest& request, v1::PushLogsResponse* response,
                 Done done);
 
@@ -85,6 +91,7 @@ class LogActions {
   const Arns* const arns_;
   const Clock* const clock_;
   int64_t next_expiry_ms_ = 0;  // Tick's thread only
+  std::unique_ptr<LogIngest> ingest_;
 };
 
 // The request and response types of a LogActions method (the macros above name actions, and three

@@ -189,22 +189,26 @@ grpc::ServerUnaryReactor* GrpcAgentService::GetTaskCredentials(grpc::CallbackSer
   return reactor;
 }
 
-// Off the commit pipeline: the batch goes to the log store on this thread, and its answer leaves
-// when the store has it.
+// Off the commit pipeline and off this thread: the batch waits for the log store's ingest thread
+// (LogIngest), which answers.
 grpc::ServerUnaryReactor* GrpcAgentService::PushLogs(grpc::CallbackServerContext* context,
                                                      const v1::PushLogsRequest* request,
                                                      v1::PushLogsResponse* response) {
   grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
   const int64_t start = NowMicros();
-  absl::Status status = AdmitCall(api_, authority_, "PushLogs", context, *request).status();
-  if (status.ok()) {
-    const std::string& instance = request->container_instance();
-    const std::string writer = StrCat("instance/", request->cluster(), "/", instance.substr(instance.rfind('/') + 1),
-                                      "/", request->spool_id());
-    api_->logs().PushLogs(writer, *request, response, [&status](absl::Status s) { status = std::move(s); });
+  auto finish = [this, reactor, start](absl::Status status) {
+    metrics_->ObserveRpc(*logs_metrics_, status.code(), NowMicros() - start);
+    reactor->Finish(ToGrpcStatus(status));
+  };
+  absl::Status admitted = AdmitCall(api_, authority_, "PushLogs", context, *request).status();
+  if (!admitted.ok()) {
+    finish(std::move(admitted));
+    return reactor;
   }
-  metrics_->ObserveRpc(*logs_metrics_, status.code(), NowMicros() - start);
-  reactor->Finish(ToGrpcStatus(status));
+  const std::string& instance = request->container_instance();
+  const std::string writer = StrCat("instance/", request->cluster(), "/", instance.substr(instance.rfind('/') + 1), "/",
+                                    request->spool_id());
+  api_->logs().PushLogs(writer, *request, response, std::move(finish));
   return reactor;
 }
 

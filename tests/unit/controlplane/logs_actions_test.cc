@@ -234,9 +234,9 @@ TEST_F(LogActionsTest, PushLogsStoresAnAgentsBatchOnceAndNamesWhatItRefuses) {
 
   v1::PushLogsResponse resp;
   auto push = [&](const v1::PushLogsRequest& request, v1::PushLogsResponse* out) {
-    absl::Status status;
-    actions_->PushLogs("instance/c/i-1/spool", request, out, [&](absl::Status s) { status = std::move(s); });
-    return status;
+    std::promise<absl::Status> answered;
+    actions_->PushLogs("instance/c/i-1/spool", request, out, [&](absl::Status s) { answered.set_value(std::move(s)); });
+    return answered.get_future().get();
   };
   ASSERT_TRUE(push(r, &resp).ok());
   EXPECT_EQ(resp.applied_sequence(), 4u);

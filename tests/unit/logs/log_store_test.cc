@@ -345,5 +345,25 @@ TEST_F(LogStoreTest, ABatchStoresWhatItCanAndNamesTheStreamsItRejects) {
   EXPECT_EQ(MustRead(b).events.size(), 5u);
 }
 
+// A group commit: several writers' batches in one write, one writer's twice in order.
+TEST_F(LogStoreTest, BatchesOfAGroupAreStoredTogetherAndInOrderPerWriter) {
+  std::vector<WriterBatch> group;
+  group.push_back({.writer = "a", .sequence = 3, .streams = {{"g", "s", true, Numbered(1, 3)}}});
+  group.push_back({.writer = "b", .sequence = 1, .streams = {{"g", "other", true, Numbered(1, 1)}}});
+  group.push_back({.writer = "a", .sequence = 4, .streams = {{"g", "s", true, Numbered(3, 2)}}});  // 3 again, 4 new
+  group.push_back({.writer = "a", .sequence = 4, .streams = {{"g", "s", true, Numbered(4, 1)}}});  // all again
+  auto results = store_->AppendBatches(std::move(group), kT0);
+  ASSERT_TRUE(results.ok()) << results.status();
+  ASSERT_EQ(results->size(), 4u);
+  EXPECT_FALSE((*results)[2].duplicate);
+  EXPECT_TRUE((*results)[3].duplicate);
+  EXPECT_EQ((*results)[3].applied_sequence, 4u);
+  EXPECT_EQ(Messages(MustRead(Head()).events),
+            (std::vector<std::string>{"event 1", "event 2", "event 3", "event 4"}));
+  Open();
+  EXPECT_EQ(store_->WriterSequence("a"), 4u);
+  EXPECT_EQ(store_->WriterSequence("b"), 1u);
+}
+
 }  // namespace
 }  // namespace berth::logs
