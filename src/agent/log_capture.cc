@@ -275,7 +275,8 @@ void LogCapture::Ship() {
     if (!spool_->WaitForEvents(sent, absl::Seconds(1))) continue;
     if (options_.batch_linger_us > 0 && spool_->last_sequence() - sent < options_.max_batch_events) {
       std::unique_lock lock(mu_);
-      if (cv_.wait_for(lock, std::chrono::microseconds(options_.batch_linger_us), [this] { return stopping_.load(); })) {
+      if (cv_.wait_for(lock, std::chrono::microseconds(options_.batch_linger_us),
+                       [this] { return stopping_.load(); })) {
         return;
       }
     }

@@ -563,7 +563,7 @@ absl::StatusOr<AppendResult> RocksDbLogStore::Append(const std::string& group, c
 }
 
 absl::StatusOr<std::vector<BatchAppendResult>> RocksDbLogStore::AppendBatches(std::vector<WriterBatch> batches,
-                                                                                int64_t now_ms) {
+                                                                              int64_t now_ms) {
   absl::MutexLock lock(&mu_);
   std::vector<BatchAppendResult> results(batches.size());
   Staging st;

@@ -206,8 +206,8 @@ grpc::ServerUnaryReactor* GrpcAgentService::PushLogs(grpc::CallbackServerContext
     return reactor;
   }
   const std::string& instance = request->container_instance();
-  const std::string writer = StrCat("instance/", request->cluster(), "/", instance.substr(instance.rfind('/') + 1), "/",
-                                    request->spool_id());
+  const std::string writer =
+      StrCat("instance/", request->cluster(), "/", instance.substr(instance.rfind('/') + 1), "/", request->spool_id());
   api_->logs().PushLogs(writer, *request, response, std::move(finish));
   return reactor;
 }

@@ -358,8 +358,7 @@ TEST_F(LogStoreTest, BatchesOfAGroupAreStoredTogetherAndInOrderPerWriter) {
   EXPECT_FALSE((*results)[2].duplicate);
   EXPECT_TRUE((*results)[3].duplicate);
   EXPECT_EQ((*results)[3].applied_sequence, 4u);
-  EXPECT_EQ(Messages(MustRead(Head()).events),
-            (std::vector<std::string>{"event 1", "event 2", "event 3", "event 4"}));
+  EXPECT_EQ(Messages(MustRead(Head()).events), (std::vector<std::string>{"event 1", "event 2", "event 3", "event 4"}));
   Open();
   EXPECT_EQ(store_->WriterSequence("a"), 4u);
   EXPECT_EQ(store_->WriterSequence("b"), 1u);
