@@ -685,9 +685,12 @@ absl::Status CapacityActions::ApplyProvisioning(Applier& txn) {
           .provider = provider,
           .provider_full = !fargate && full.contains(provider),
       };
+      // The cluster by name, not the structured binding: a lambda may not capture a binding
+      // before C++20's rule, which clang (the fuzz build) does not implement yet.
+      const auto& cluster = c;
       auto request = [&]() -> absl::StatusOr<placement::PlacementRequest> {
         ASSIGN_OR_RETURN(placement::PlacementRequest preq, WaitingTaskRequest(r));
-        txn.PreparePlacement(*c, preq);
+        txn.PreparePlacement(*cluster, preq);
         return preq;
       };
       const scheduler::WaitingStep step = scheduler::PlanWaitingTask(waiting_task, request, c->view, engine_);
