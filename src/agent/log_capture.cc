@@ -165,6 +165,22 @@ void LogCapture::SetSources(const std::vector<Source>& sources) {
   }
 }
 
+void LogCapture::Spool(const Follower& f, std::vector<logs::AssembledEvent> events, int64_t source_position) {
+  if (events.empty()) return;
+  std::vector<logs::SpoolEvent> out;
+  out.reserve(events.size());
+  for (auto& e : events) {
+    out.push_back({.destination = f.encoded,
+                   .timestamp_ms = e.timestamp_ns / 1'000'000,
+                   .message = std::move(e.message),
+                   .source = f.id,
+                   .source_position = source_position});
+  }
+  if (auto appended = spool_->Append(std::move(out)); !appended.ok()) {
+    log::Warn("log spool: {}", appended.status().ToString());
+  }
+}
+
 void LogCapture::Follow(Follower* f) {
   int64_t position = 0;  // the last line taken
   {
@@ -172,19 +188,7 @@ void LogCapture::Follow(Follower* f) {
     if (auto it = positions_.find(f->id); it != positions_.end()) position = it->second;
   }
   auto spool = [this, f](std::vector<logs::AssembledEvent> events, int64_t source_position) {
-    if (events.empty()) return;
-    std::vector<logs::SpoolEvent> out;
-    out.reserve(events.size());
-    for (auto& e : events) {
-      out.push_back({.destination = f->encoded,
-                     .timestamp_ms = e.timestamp_ns / 1'000'000,
-                     .message = std::move(e.message),
-                     .source = f->id,
-                     .source_position = source_position});
-    }
-    if (auto appended = spool_->Append(std::move(out)); !appended.ok()) {
-      log::Warn("log spool: {}", appended.status().ToString());
-    }
+    Spool(*f, std::move(events), source_position);
   };
   auto on_line = [&](OutputLine line) -> bool {
     if (stopping_.load(std::memory_order_relaxed)) return false;
@@ -240,18 +244,7 @@ void LogCapture::FlushLoop() {
       // Held until the event is spooled, so that the follower's next event cannot go before it.
       std::lock_guard follower_lock(f->mu);
       f->assembler->Flush(now_ns, [&](logs::AssembledEvent e) { events.push_back(std::move(e)); });
-      if (events.empty()) continue;
-      std::vector<logs::SpoolEvent> out;
-      for (auto& e : events) {
-        out.push_back({.destination = f->encoded,
-                       .timestamp_ms = e.timestamp_ns / 1'000'000,
-                       .message = std::move(e.message),
-                       .source = f->id,
-                       .source_position = f->last_line_ns});
-      }
-      if (auto appended = spool_->Append(std::move(out)); !appended.ok()) {
-        log::Warn("log spool: {}", appended.status().ToString());
-      }
+      Spool(*f, std::move(events), f->last_line_ns);
     }
   }
 }

@@ -33,6 +33,7 @@
 #include "absl/status/statusor.h"
 #include "berth/common/clock.h"
 #include "berth/v1/agent.pb.h"
+#include "src/agent/logs/multiline.h"
 #include "src/agent/logs/spool.h"
 #include "src/agent/runtime.h"
 
@@ -82,6 +83,8 @@ class LogCapture {
  private:
   struct Follower;
   void Follow(Follower* f);
+  // Appends `f`'s events to the spool, each at `source_position` in its container's output.
+  void Spool(const Follower& f, std::vector<logs::AssembledEvent> events, int64_t source_position);
   void Ship();
   // Sleeps for the backoff of `attempt`; false when stopping.
   bool Backoff(int attempt);
